@@ -1,0 +1,1 @@
+"""Plain Python library code with no Kedro dependency."""

@@ -1,0 +1,49 @@
+"""Project pipelines, built from the ``sources`` configured for the run's environment.
+
+Each source (``sources`` in parameters_ingestion.yml) gets a namespaced instance of every
+pipeline whose canonical inputs its layout provides, so kedro viz shows one block per source.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kedro.config import OmegaConfigLoader
+from kedro.pipeline import Pipeline
+
+from socialml.pipelines import evaluation, feature_enrichment, ingestion
+
+_parameters: dict[str, Any] | None = None
+
+
+def use_parameters(parameters: dict[str, Any]) -> None:
+    """Called by ActiveEnvironmentHook with the parameters of the run's context."""
+    global _parameters
+    _parameters = parameters
+
+
+def _load_parameters() -> dict[str, Any]:
+    if _parameters is not None:
+        return _parameters
+    # Outside a Kedro session (e.g. ``kedro registry list``): base + local configuration.
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    return OmegaConfigLoader(str(conf), base_env="base", default_run_env="local")["parameters"]
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    params = _load_parameters()
+    layouts = params["ingestion"]["layouts"]
+    registry: dict[str, Pipeline] = {"ingestion": Pipeline([]), "feature_enrichment": Pipeline([]),
+                                     "evaluation": Pipeline([])}
+    for source, source_spec in params["sources"].items():
+        layout_name = source_spec["layout"]
+        if layout_name not in layouts:
+            raise KeyError(f"source '{source}' uses layout '{layout_name}', not in ingestion.layouts: {sorted(layouts)}")
+        layout = layouts[layout_name]
+        tables = set(layout)
+        registry["ingestion"] += ingestion.create_pipeline(source, layout_name, layout, source_spec.get("generate", False))
+        registry["feature_enrichment"] += feature_enrichment.create_pipeline(source, tables)
+        registry["evaluation"] += evaluation.create_pipeline(source, tables)
+    registry["__default__"] = sum(registry.values(), Pipeline([]))
+    return registry

@@ -1,0 +1,1 @@
+"""Kedro pipelines: thin adapters over socialml.components."""

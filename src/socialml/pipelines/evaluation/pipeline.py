@@ -1,0 +1,21 @@
+"""Evaluation for one source. Later systems add their model scores here; the data-quality report is always on."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from .nodes import data_quality_metrics, data_quality_report
+
+
+def create_pipeline(source: str, tables: set[str]) -> Pipeline:
+    table_inputs = {f"prm_{t}": f"prm_{t}" for t in sorted(tables)}
+    return pipeline(
+        [
+            node(data_quality_report, inputs={"ingestion_report": "rpt_ingestion", **table_inputs},
+                 outputs="rpt_data_quality", name="data_quality_report"),
+            node(data_quality_metrics, inputs=["rpt_data_quality", "rpt_ingestion"],
+                 outputs="rpt_data_quality_metrics", name="data_quality_metrics"),
+        ],
+        namespace=source,
+        tags=["evaluation"],
+    )

@@ -1,0 +1,25 @@
+"""Feature enrichment nodes: thin adapters over ``socialml.components.features``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from socialml.components import features
+
+
+def build_user_features(users, feed_events, posts, params: dict[str, Any], regions=None) -> pd.DataFrame:
+    return features.user_features(users, feed_events, posts, regions, prior_strength=params["user_prior_strength"])
+
+
+def build_post_features(posts, feed_events, params: dict[str, Any]) -> pd.DataFrame:
+    return features.post_features(posts, feed_events, prior_strength=params["post_prior_strength"])
+
+
+def build_viewer_history(views, items) -> pd.DataFrame:
+    return features.viewer_history(views, items)
+
+
+def build_client_features(clients, holdings) -> pd.DataFrame:
+    return features.client_features(clients, holdings)

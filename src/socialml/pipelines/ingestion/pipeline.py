@@ -1,0 +1,54 @@
+"""One namespaced ingestion pipeline per configured source (see ``sources`` in parameters)."""
+
+from __future__ import annotations
+
+from functools import partial, update_wrapper
+from typing import Any
+
+from kedro.pipeline import Node, Pipeline, node, pipeline
+
+from socialml.components.canonical import INGESTION_ORDER, TABLES
+from socialml.components.demo_platform import RAW_TABLES
+
+from .nodes import REF_PREFIX, RAW_PREFIX, build_ingestion_report, generate_platform, ingest_table
+
+
+def create_pipeline(source: str, layout_name: str, layout: dict[str, Any], generate: bool = False) -> Pipeline:
+    unknown = set(layout) - set(TABLES)
+    if unknown:
+        raise ValueError(f"layout '{layout_name}' names tables that are not canonical: {sorted(unknown)}")
+    nodes: list[Node] = []
+    if generate:
+        nodes.append(
+            node(
+                generate_platform,
+                inputs="params:demo_platform",
+                outputs={name: f"raw_{name}" for name in RAW_TABLES},
+                name="generate_demo_platform",
+            )
+        )
+    tables = [t for t in INGESTION_ORDER if t in layout]
+    for table in tables:
+        nodes.append(_ingest_node(table, layout_name, layout[table], tables))
+    nodes.append(
+        node(build_ingestion_report, inputs=[f"counts_{t}" for t in tables], outputs="rpt_ingestion",
+             name="build_ingestion_report")
+    )
+    return pipeline(
+        nodes,
+        namespace=source,
+        parameters={f"params:ingestion.layouts.{layout_name}.{t}" for t in tables} | ({"params:demo_platform"} if generate else set()),
+        tags=["ingestion"],
+    )
+
+
+def _ingest_node(table: str, layout_name: str, spec: dict[str, Any], tables: list[str]) -> Node:
+    raw_names = list(spec["raw"]) if isinstance(spec["raw"], dict) else [spec["raw"]]
+    if "add_ids_from" in spec:
+        raw_names.append(spec["add_ids_from"]["raw"])
+    inputs = {"spec": f"params:ingestion.layouts.{layout_name}.{table}"}
+    inputs |= {f"{RAW_PREFIX}{name}": f"raw_{name}" for name in raw_names}
+    inputs |= {f"{REF_PREFIX}{ref}": f"prm_{ref}" for ref in TABLES[table].references.values() if ref in tables}
+    func = update_wrapper(partial(ingest_table, table), ingest_table)
+    return node(func, inputs=inputs, outputs=[f"prm_{table}", f"int_rejected_{table}", f"counts_{table}"],
+                name=f"ingest_{table}")
