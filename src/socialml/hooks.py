@@ -18,12 +18,13 @@ class ActiveEnvironmentHook:
     """The set of sources (and so of namespaced pipelines) depends on the run's environment.
 
     Kedro builds the pipeline registry lazily, after the context exists; this hook hands the
-    context's parameters (env and ``--params`` applied) to the registry and asks Kedro to rebuild it.
+    environment's parameters to the registry and asks Kedro to rebuild it. (``context.params``
+    would itself load the pipelines, to validate typed parameters, so the raw config is read.)
     """
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
-        pipeline_registry.use_parameters(context.params)
+        pipeline_registry.use_parameters(context.config_loader["parameters"])
         pipelines.configure(pipeline_registry.__name__)
 
 

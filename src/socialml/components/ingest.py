@@ -186,6 +186,8 @@ def _complete(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     schema = TABLES[table].schema
     for name, column in schema.columns.items():
         if name in frame:
+            if name in LIST_COLUMNS:  # rows added without labels (add_ids_from) get an empty list
+                frame[name] = frame[name].map(lambda v: v if isinstance(v, list) else [])
             continue
         if name in LIST_COLUMNS:
             frame[name] = pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)

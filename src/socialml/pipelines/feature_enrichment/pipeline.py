@@ -25,4 +25,7 @@ def create_pipeline(source: str, tables: set[str]) -> Pipeline:
     if {"clients", "holdings"} <= tables:
         nodes.append(node(build_client_features, inputs=["prm_clients", "prm_holdings"],
                           outputs="feat_client_features", name="build_client_features"))
-    return pipeline(nodes, namespace=source, parameters={PARAMS}, tags=["feature_enrichment"])
+    if not nodes:
+        return Pipeline([])
+    uses_params = any(PARAMS in n.inputs for n in nodes)
+    return pipeline(nodes, namespace=source, parameters={PARAMS} if uses_params else None, tags=["feature_enrichment"])
