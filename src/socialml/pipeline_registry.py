@@ -46,4 +46,10 @@ def register_pipelines() -> dict[str, Pipeline]:
         registry["feature_enrichment"] += feature_enrichment.create_pipeline(source, tables)
         registry["evaluation"] += evaluation.create_pipeline(source, tables)
     registry["__default__"] = sum(registry.values(), Pipeline([]))
+    # Not part of the default run: fills a source's raw storage (a database, say) with the demo platform.
+    registry["publish_demo_platform"] = sum(
+        (ingestion.create_publish_pipeline(source) for source, spec in params["sources"].items()
+         if spec["layout"] == "demo_platform" and not spec.get("generate", False)),
+        Pipeline([]),
+    )
     return registry

@@ -1,3 +1,3 @@
-from .pipeline import create_pipeline
+from .pipeline import create_pipeline, create_publish_pipeline
 
-__all__ = ["create_pipeline"]
+__all__ = ["create_pipeline", "create_publish_pipeline"]

@@ -17,16 +17,7 @@ def create_pipeline(source: str, layout_name: str, layout: dict[str, Any], gener
     unknown = set(layout) - set(TABLES)
     if unknown:
         raise ValueError(f"layout '{layout_name}' names tables that are not canonical: {sorted(unknown)}")
-    nodes: list[Node] = []
-    if generate:
-        nodes.append(
-            node(
-                generate_platform,
-                inputs="params:demo_platform",
-                outputs={name: f"raw_{name}" for name in RAW_TABLES},
-                name="generate_demo_platform",
-            )
-        )
+    nodes: list[Node] = [_generate_node()] if generate else []
     tables = [t for t in INGESTION_ORDER if t in layout]
     for table in tables:
         nodes.append(_ingest_node(table, layout_name, layout[table], tables))
@@ -40,6 +31,16 @@ def create_pipeline(source: str, layout_name: str, layout: dict[str, Any], gener
         parameters={f"params:ingestion.layouts.{layout_name}.{t}" for t in tables} | ({"params:demo_platform"} if generate else set()),
         tags=["ingestion"],
     )
+
+
+def create_publish_pipeline(source: str) -> Pipeline:
+    """Write a generated demo platform into a source's raw datasets (e.g. the tables of a SQL database)."""
+    return pipeline([_generate_node()], namespace=source, parameters={"params:demo_platform"}, tags=["demo"])
+
+
+def _generate_node() -> Node:
+    return node(generate_platform, inputs="params:demo_platform",
+                outputs={name: f"raw_{name}" for name in RAW_TABLES}, name="generate_demo_platform")
 
 
 def _ingest_node(table: str, layout_name: str, spec: dict[str, Any], tables: list[str]) -> Node:
