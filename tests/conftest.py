@@ -1,0 +1,81 @@
+"""Shared fixtures: a tiny demo platform, and a throw-away copy of the project to run Kedro in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from socialml.components.demo_platform import DemoPlatformConfig, generate_demo_platform
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+TINY = DemoPlatformConfig(n_users=80, n_posts=100, n_feed_events=4000, answers_per_question=30,
+                          n_sentiment_texts=100, n_videos=50, n_video_views=1500, n_clients=150, days=30)
+
+
+@pytest.fixture(scope="session")
+def tiny_platform() -> dict:
+    return generate_demo_platform(TINY)
+
+
+def copy_project(destination: Path) -> Path:
+    """A project copy with conf, notebooks and pyproject, so runs never touch the developer's data/."""
+    for name in ("conf", "notebooks"):
+        shutil.copytree(PROJECT_ROOT / name, destination / name, ignore=shutil.ignore_patterns("local"))
+    (destination / "conf" / "local").mkdir()
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(PROJECT_ROOT / name, destination / name)
+    (destination / "src").mkdir()  # the package itself is imported from its installation
+    (destination / "data").mkdir()
+    return destination
+
+
+def kedro_env() -> dict[str, str]:
+    return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1",
+            "KEDRO_LOGGING_CONFIG": str(PROJECT_ROOT / "conf" / "logging.yml")}
+
+
+def _postgres_bin() -> Path | None:
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    found = shutil.which("initdb")
+    return Path(found).resolve().parent if found else (candidates[-1].parent if candidates else None)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server on loopback in a temporary folder, stopped after the tests."""
+    import socket
+    import subprocess
+    import tempfile
+    import time
+
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries are not installed")
+    # Not under pytest's tmp folder: that one is private to root, and the server runs as `postgres`.
+    root = Path(tempfile.mkdtemp(prefix="socialml-postgres-"))
+    data = root / "data"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # initdb refuses to run as root: run the server as the `postgres` system user then.
+    as_user = ["su", "postgres", "-c"] if os.geteuid() == 0 else ["bash", "-c"]
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    def run(command: str) -> None:
+        subprocess.run([*as_user, command], check=True, capture_output=True, timeout=120)
+    run(f"{bin_dir}/initdb -D {data} -A trust -U socialml")
+    run(f"{bin_dir}/pg_ctl -D {data} -o '-p {port} -h 127.0.0.1 -k {root}' -l {root}/log -w start")
+    try:
+        for _ in range(50):
+            if subprocess.run([str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)]).returncode == 0:
+                break
+            time.sleep(0.2)
+        run(f"{bin_dir}/createdb -h 127.0.0.1 -p {port} -U socialml socialml")
+        yield f"postgresql+psycopg2://socialml@127.0.0.1:{port}/socialml"
+    finally:
+        run(f"{bin_dir}/pg_ctl -D {data} -m fast stop")
+        shutil.rmtree(root, ignore_errors=True)

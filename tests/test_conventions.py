@@ -1,0 +1,91 @@
+"""Project conventions, checked in every configuration environment."""
+
+from __future__ import annotations
+
+import pytest
+from kedro.framework.project import pipelines
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from tests.conftest import PROJECT_ROOT
+
+LAYERS = {"raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting"}
+LAYER_OF_PREFIX = {"raw_": "raw", "int_": "intermediate", "prm_": "primary", "feat_": "feature",
+                   "mi_": "model_input", "mdl_": "models", "mo_": "model_output", "rpt_": "reporting"}
+IN_MEMORY_HANDOFFS = ("counts_",)  # row counts passed from each ingest node to the report node
+
+
+@pytest.fixture(scope="module", params=["base", "test", "real", "postgres"])
+def env_context(request):
+    bootstrap_project(PROJECT_ROOT)
+    env = None if request.param == "base" else request.param
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SOCIALML_PLATFORM_DB_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/none")
+        with KedroSession.create(project_path=PROJECT_ROOT, env=env) as session:
+            context = session.load_context()
+            every_pipeline = sum(pipelines.values(), start=pipelines["__default__"])
+            yield request.param, context, every_pipeline
+
+
+def _datasets(pipeline):
+    return sorted(d for d in pipeline.datasets() if not d.startswith("params:") and d != "parameters")
+
+
+def test_every_persisted_dataset_has_a_layer_matching_its_prefix(env_context):
+    env, context, pipeline = env_context
+    problems = []
+    for name in _datasets(pipeline):
+        short = name.rsplit(".", 1)[-1]
+        config = context.catalog.config_resolver.resolve_pattern(name)
+        if config.get("type") in ("kedro.io.MemoryDataset", "MemoryDataset"):
+            if not short.startswith(IN_MEMORY_HANDOFFS):
+                problems.append(f"{name}: not persisted (no catalog entry)")
+            continue
+        layer = config.get("metadata", {}).get("kedro-viz", {}).get("layer")
+        expected = next((lay for prefix, lay in LAYER_OF_PREFIX.items() if short.startswith(prefix)), None)
+        if layer not in LAYERS or layer != expected:
+            problems.append(f"{name}: layer {layer!r}, name prefix asks for {expected!r}")
+    assert not problems, f"[{env}] " + "\n".join(problems)
+
+
+def test_every_parameter_a_node_reads_exists(env_context):
+    env, context, pipeline = env_context
+    params = context.config_loader["parameters"]
+    missing = []
+    for name in pipeline.datasets():
+        if not name.startswith("params:"):
+            continue
+        node = params
+        for key in name.removeprefix("params:").split("."):
+            if not isinstance(node, dict) or key not in node:
+                missing.append(name)
+                break
+            node = node[key]
+    assert not missing, f"[{env}] nodes read parameters that do not exist: {missing}"
+
+
+def test_reports_and_models_are_versioned(env_context):
+    env, context, pipeline = env_context
+    unversioned = []
+    for name in _datasets(pipeline):
+        short = name.rsplit(".", 1)[-1]
+        config = context.catalog.config_resolver.resolve_pattern(name)
+        if short.startswith(("rpt_", "mdl_", "mo_")) and "Mlflow" not in config.get("type", "") \
+                and not config.get("versioned"):
+            unversioned.append(name)
+    assert not unversioned, f"[{env}] {unversioned}"
+
+
+def test_each_pipeline_family_is_registered(env_context):
+    env, _, _ = env_context
+    assert {"__default__", "ingestion", "feature_enrichment", "evaluation"} <= set(pipelines)
+    assert len(pipelines["ingestion"].nodes) > 0 and len(pipelines["evaluation"].nodes) > 0
+
+
+def test_real_environment_has_one_namespace_per_shared_data_set(env_context):
+    env, _, _ = env_context
+    if env != "real":
+        pytest.skip("real configuration only")
+    namespaces = {n.namespace.split(".")[0] for n in pipelines["ingestion"].nodes}
+    assert namespaces == {"karpov_social", "movielens_100k", "survey_answers_ru", "telegram_news_topics",
+                          "sensitive_topics_multilabel", "rusentiment", "santander_sample"}

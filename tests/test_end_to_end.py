@@ -1,0 +1,130 @@
+"""Whole runs of the Kedro CLI in a throw-away copy of the project (slow: CI runs them)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from tests.conftest import SHARED_DATA, copy_project, kedro_env
+
+pytestmark = pytest.mark.slow
+KEDRO = [sys.executable, "-m", "kedro"]
+
+
+def kedro(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run([*KEDRO, *args], cwd=project, env=env or kedro_env(), capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def latest_version(path: Path) -> Path:
+    """A versioned dataset is a folder of timestamped versions; read the newest."""
+    return sorted(path.iterdir())[-1] / path.name
+
+
+@pytest.fixture(scope="module")
+def test_run(tmp_path_factory) -> Path:
+    project = copy_project(tmp_path_factory.mktemp("project"))
+    kedro(project, "run", "--env", "test")
+    return project
+
+
+def test_default_run_writes_every_layer_and_a_balanced_report(test_run):
+    data = test_run / "data"
+    for table in ("users", "posts", "feed_events", "answers", "views", "items", "holdings", "clients", "regions",
+                  "sentiment_texts"):
+        assert len(pd.read_parquet(data / "03_primary" / "demo" / f"{table}.parquet")) > 0
+    report = pd.read_csv(latest_version(data / "08_reporting" / "demo" / "ingestion_report.csv"))
+    assert (report["candidate_rows"] == report["accepted"] + report["rejected"]).all()
+    # The planted dirt is caught: duplicates, unknown users, an impossible age, empty answers.
+    rejected = report.set_index("table")["rejected"]
+    assert rejected["feed_events"] > 0 and rejected["users"] > 0 and rejected["answers"] > 0
+    reasons = pd.read_parquet(data / "02_intermediate" / "demo" / "rejected_feed_events.parquet")["reason"]
+    assert reasons.str.contains("duplicate").any() and reasons.str.contains("is not in users").any()
+    for name in ("user_features", "post_features", "viewer_history", "client_features"):
+        assert len(pd.read_parquet(data / "04_feature" / "demo" / f"{name}.parquet")) > 0
+
+
+def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
+    mlflow.set_tracking_uri(f"sqlite:///{test_run / 'data' / 'mlflow_test.db'}")
+    runs = mlflow.search_runs(experiment_names=["socialml-test"])
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert run["params.demo_platform.n_users"] == "120"
+    assert run["metrics.demo.feed_events.rejected"] > 0
+    assert run["metrics.demo.users.rows"] == 120
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id, "demo")}
+    assert {"demo/rpt_ingestion.csv", "demo/rpt_data_quality.csv"} <= artifacts
+
+
+@pytest.mark.parametrize("name", ["ingestion", "feature_enrichment", "evaluation"])
+def test_each_pipeline_runs_on_its_own(test_run, name):
+    kedro(test_run, "run", "--env", "test", "--pipelines", name)
+
+
+def test_same_seed_gives_the_same_canonical_tables(test_run, tmp_path):
+    other = copy_project(tmp_path)
+    kedro(other, "run", "--env", "test", "--pipelines", "ingestion")
+    for table in ("feed_events", "posts", "answers"):
+        first = pd.read_parquet(test_run / "data" / "03_primary" / "demo" / f"{table}.parquet")
+        second = pd.read_parquet(other / "data" / "03_primary" / "demo" / f"{table}.parquet")
+        pd.testing.assert_frame_equal(first, second)
+
+
+def test_notebook_runs_headless_against_the_catalog(test_run):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.read(test_run / "notebooks" / "explore_demo_platform.ipynb", as_version=4)
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(test_run / "notebooks")}}).execute()
+    outputs = "".join(o.get("text", "") for cell in notebook.cells for o in cell.get("outputs", []))
+    assert "feed_events" in outputs
+
+
+def test_kedro_viz_build_shows_every_pipeline_with_layers(test_run):
+    kedro(test_run, "viz", "build", "--include-hooks")
+    main = (test_run / "build" / "api" / "main").read_text()
+    for layer in ("raw", "intermediate", "primary", "feature", "reporting"):
+        assert f'"{layer}"' in main
+    for pipeline in ("ingestion", "feature_enrichment", "evaluation"):
+        assert (test_run / "build" / "api" / "pipelines" / pipeline).exists()
+
+
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data is not beside the project")
+def test_real_configuration_ingests_every_shared_data_set(tmp_path):
+    project = copy_project(tmp_path)
+    kedro(project, "run", "--env", "real", "--pipelines", "ingestion", "--params", f"data_root={SHARED_DATA}")
+    reports = {p.parent.name: pd.read_csv(latest_version(p)) for p in (project / "data" / "08_reporting").glob("*/ingestion_report.csv")}
+    assert set(reports) == {"karpov_social", "movielens_100k", "survey_answers_ru", "telegram_news_topics",
+                            "sensitive_topics_multilabel", "rusentiment", "santander_sample"}
+    for source, report in reports.items():
+        assert (report["candidate_rows"] == report["accepted"] + report["rejected"]).all(), source
+        assert (report["accepted"] > 0).all(), source
+    accepted = {s: r.set_index("table")["accepted"].to_dict() for s, r in reports.items()}
+    assert accepted["movielens_100k"]["views"] == 100_000
+    assert accepted["survey_answers_ru"]["answers"] == 29_664
+    assert accepted["karpov_social"]["feed_events"] == 50_000
+    # v1 holds every text of v2_val and v2_test: those training rows are rejected as leaks.
+    sensitive = reports["sensitive_topics_multilabel"].set_index("table").loc["posts"]
+    assert sensitive["rejected"] >= 2_173
+
+
+@pytest.mark.skipif(shutil.which("initdb") is None and not Path("/usr/lib/postgresql").exists(),
+                    reason="PostgreSQL server binaries are not installed")
+def test_postgres_source_is_ingested_through_sql_datasets(tmp_path, postgres_url):
+    project = copy_project(tmp_path)
+    env = {**kedro_env(), "SOCIALML_PLATFORM_DB_URL": postgres_url}
+    kedro(project, "run", "--env", "postgres", "--pipelines", "publish_demo_platform", "--params",
+          "demo_platform.n_users=150,demo_platform.n_feed_events=5000,demo_platform.n_posts=120", env=env)
+    kedro(project, "run", "--env", "postgres", "--pipelines", "ingestion", env=env)
+    report = pd.read_csv(latest_version(project / "data" / "08_reporting" / "platform_db" / "ingestion_report.csv"))
+    assert (report["candidate_rows"] == report["accepted"] + report["rejected"]).all()
+    users = pd.read_parquet(project / "data" / "03_primary" / "platform_db" / "users.parquet")
+    assert len(users) == 150
