@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Creates .venv and installs the project with the exact versions of requirements.lock.
+#   bash scripts/install.sh          what `kedro run` needs
+#   bash scripts/install.sh --dev    plus the test tools and the PostgreSQL server the tests start
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+if [[ "${1:-}" == "--dev" ]]; then
+  extras="[dev]"
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+fi
+
+python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -c requirements.lock -e ".${extras}"
+if [[ -n "$extras" ]]; then
+  .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+fi
+echo "installed: $(.venv/bin/kedro --version)"
