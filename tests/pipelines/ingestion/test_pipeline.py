@@ -1,0 +1,55 @@
+import pandas as pd
+import pytest
+
+from socialml.pipelines.ingestion import create_pipeline, create_publish_pipeline
+from socialml.pipelines.ingestion.nodes import build_ingestion_report, ingest_table
+
+LAYOUT = {
+    "users": {"raw": "user_data", "columns": {"user_id": "uid"}},
+    "posts": {"raw": "posts", "columns": {"post_id": "pid"}, "add_ids_from": {"raw": "ids", "column": "pid"}},
+    "feed_events": {"raw": "feed", "columns": {"timestamp": "t", "user_id": "uid", "post_id": "pid", "action": "a"}},
+}
+
+
+def test_one_namespaced_ingest_node_per_table_with_references_first():
+    pipeline = create_pipeline("shop", "shop_layout", LAYOUT)
+    names = [n.name for n in pipeline.nodes]
+    assert set(names) == {"shop.ingest_users", "shop.ingest_posts", "shop.ingest_feed_events",
+                          "shop.build_ingestion_report"}
+    feed = next(n for n in pipeline.nodes if n.name == "shop.ingest_feed_events")
+    assert set(feed.inputs) == {"params:ingestion.layouts.shop_layout.feed_events", "shop.raw_feed",
+                                "shop.prm_users", "shop.prm_posts"}
+    posts = next(n for n in pipeline.nodes if n.name == "shop.ingest_posts")
+    assert "shop.raw_ids" in posts.inputs
+    assert pipeline.all_outputs() >= {"shop.prm_users", "shop.int_rejected_feed_events", "shop.rpt_ingestion"}
+
+
+def test_generated_sources_start_with_the_demo_generator():
+    pipeline = create_pipeline("demo", "x", {"users": LAYOUT["users"]}, generate=True)
+    assert "demo.generate_demo_platform" in {n.name for n in pipeline.nodes}
+    assert "params:demo_platform" in pipeline.inputs()
+    publish = create_publish_pipeline("db")
+    assert publish.outputs() >= {"db.raw_user_data", "db.raw_feed_data"}
+
+
+def test_unknown_table_in_a_layout_is_refused():
+    with pytest.raises(ValueError, match="not canonical.*'likes'"):
+        create_pipeline("s", "bad", {"likes": {"raw": "x"}})
+
+
+def test_ingest_table_counts_what_it_rejects():
+    raw = pd.DataFrame({"t": ["2024-01-01"] * 3, "uid": [1, 1, 9], "pid": [1, 1, 1], "a": ["view"] * 3})
+    accepted, rejected, counts = ingest_table(
+        "feed_events", LAYOUT["feed_events"], raw_feed=raw,
+        ref_users=pd.DataFrame({"user_id": [1]}), ref_posts=pd.DataFrame({"post_id": [1]}))
+    assert counts == {"table": "feed_events", "raw_rows": 3, "candidate_rows": 3, "accepted": 1, "rejected": 2,
+                      "duplicates": 1, "dangling_ids": 1}
+    assert len(accepted) == 1 and len(rejected) == 2
+
+
+def test_report_refuses_counts_that_do_not_add_up():
+    good = {"table": "users", "raw_rows": 2, "candidate_rows": 2, "accepted": 1, "rejected": 1, "duplicates": 0,
+            "dangling_ids": 0}
+    assert build_ingestion_report(good)["balanced"].all()
+    with pytest.raises(AssertionError, match="rows were lost"):
+        build_ingestion_report({**good, "accepted": 0})
