@@ -128,3 +128,13 @@ def test_postgres_source_is_ingested_through_sql_datasets(tmp_path, postgres_url
     assert (report["candidate_rows"] == report["accepted"] + report["rejected"]).all()
     users = pd.read_parquet(project / "data" / "03_primary" / "platform_db" / "users.parquet")
     assert len(users) == 150
+
+
+def test_a_missing_source_file_stops_the_run_naming_the_file(tmp_path):
+    project = copy_project(tmp_path)
+    result = subprocess.run([*KEDRO, "run", "--env", "real", "--pipelines", "ingestion", "--params",
+                             f"data_root={tmp_path / 'empty'}"], cwd=project, env=kedro_env(), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode != 0
+    assert "No such file or directory" in result.stdout + result.stderr
+    assert str(tmp_path / "empty") in result.stdout + result.stderr

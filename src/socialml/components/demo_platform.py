@@ -20,6 +20,11 @@ import pandas as pd
 from socialml.components import demo_lexicon as lex
 
 SECONDS_PER_DAY = 86_400
+# Every table generate_demo_platform returns: the platform's raw tables and the truth_* tables.
+RAW_TABLES = (
+    "regions", "user_data", "truth_user_affinities", "post_text", "feed_data", "survey_answers",
+    "truth_answer_groups", "sentiment_corpus", "videos", "video_views", "clients", "client_products",
+)
 
 
 @dataclass(frozen=True)
@@ -404,9 +409,3 @@ def _add_dirt(rng, config: DemoPlatformConfig, tables: dict[str, pd.DataFrame]) 
     empty = answers.sample(max(1, int(len(answers) * config.dirty_share)), random_state=config.seed).assign(answer="  ")
     empty["answer_id"] = answers["answer_id"].max() + np.arange(1, len(empty) + 1)
     tables["survey_answers"] = pd.concat([answers, empty], ignore_index=True)
-
-
-RAW_TABLES = (
-    "regions", "user_data", "truth_user_affinities", "post_text", "feed_data", "survey_answers",
-    "truth_answer_groups", "sentiment_corpus", "videos", "video_views", "clients", "client_products",
-)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pandas as pd
@@ -10,10 +11,13 @@ from socialml.components.demo_platform import DemoPlatformConfig, generate_demo_
 from socialml.components.ingest import adapt, validate
 
 RAW_PREFIX, REF_PREFIX = "raw_", "ref_"
+logger = logging.getLogger(__name__)
 
 
 def generate_platform(config: dict[str, Any]) -> dict[str, pd.DataFrame]:
-    return generate_demo_platform(DemoPlatformConfig(**config))
+    tables = generate_demo_platform(DemoPlatformConfig(**config))
+    logger.info("demo platform: %s", ", ".join(f"{name} {len(frame):,}" for name, frame in tables.items()))
+    return tables
 
 
 def ingest_table(table: str, spec: dict[str, Any], **inputs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -31,6 +35,7 @@ def ingest_table(table: str, spec: dict[str, Any], **inputs: pd.DataFrame) -> tu
         "duplicates": int(rejected["reason"].str.contains("duplicate of an earlier row").sum()),
         "dangling_ids": int(rejected["reason"].str.contains(" is not in ").sum()),
     }
+    logger.info("%s: %d candidate rows, %d accepted, %d rejected", table, len(adapted), len(accepted), len(rejected))
     return accepted, rejected, counts
 
 
