@@ -12,7 +12,7 @@ from typing import Any
 from kedro.config import OmegaConfigLoader
 from kedro.pipeline import Pipeline
 
-from socialml.pipelines import evaluation, feature_enrichment, ingestion
+from socialml.pipelines import clustering, evaluation, feature_enrichment, ingestion, sentiment, text_embedding
 
 _parameters: dict[str, Any] | None = None
 
@@ -34,8 +34,9 @@ def _load_parameters() -> dict[str, Any]:
 def register_pipelines() -> dict[str, Pipeline]:
     params = _load_parameters()
     layouts = params["ingestion"]["layouts"]
-    registry: dict[str, Pipeline] = {"ingestion": Pipeline([]), "feature_enrichment": Pipeline([]),
-                                     "evaluation": Pipeline([])}
+    families = ("ingestion", "feature_enrichment", "text_embedding", "sentiment", "clustering", "evaluation")
+    registry: dict[str, Pipeline] = {name: Pipeline([]) for name in families}
+    sentiment_source = params["clustering"].get("sentiment_source")
     for source, source_spec in params["sources"].items():
         layout_name = source_spec["layout"]
         if layout_name not in layouts:
@@ -44,6 +45,12 @@ def register_pipelines() -> dict[str, Pipeline]:
         tables = set(layout)
         registry["ingestion"] += ingestion.create_pipeline(source, layout_name, layout, source_spec.get("generate", False))
         registry["feature_enrichment"] += feature_enrichment.create_pipeline(source, tables)
+        registry["text_embedding"] += text_embedding.create_pipeline(source, tables)
+        if "sentiment_texts" in tables:
+            registry["sentiment"] += sentiment.create_pipeline(source)
+        if "answers" in tables:
+            registry["clustering"] += clustering.create_pipeline(source, sentiment_source,
+                                                                 has_truth=source_spec.get("generate", False))
         registry["evaluation"] += evaluation.create_pipeline(source, tables)
     registry["__default__"] = sum(registry.values(), Pipeline([]))
     # Not part of the default run: fills a source's raw storage (a database, say) with the demo platform.

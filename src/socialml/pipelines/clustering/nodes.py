@@ -1,0 +1,130 @@
+"""Answer clustering nodes (seed 000): per question, clusters with keywords, labels and sentiment."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from socialml.components.canonical import SENTIMENTS
+from socialml.components.clustering import OUTLIER, ClusteringConfig, cluster_texts, describe_clusters
+from socialml.components.metrics import clustering_scores
+from socialml.components.sentiment import BlendedSentiment, ZeroShotSentiment, predict_labels
+from socialml.components.text import normalise
+from socialml.components.vectors import to_matrix
+
+logger = logging.getLogger(__name__)
+
+
+def zero_shot_sentiment_model(anchor_embeddings: pd.DataFrame, params: dict[str, Any]) -> ZeroShotSentiment:
+    anchors = {label: to_matrix(group) for label, group in anchor_embeddings.groupby("sentiment")}
+    return ZeroShotSentiment(anchors, temperature=params["zero_shot_temperature"])
+
+
+def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any], head=None) -> BlendedSentiment:
+    """The labelled source's head blended with zero-shot anchors; zero-shot alone where no labels exist."""
+    if head is None:
+        return BlendedSentiment([zero_shot], [1.0])
+    weight = params["zero_shot_weight"]
+    return BlendedSentiment([head, zero_shot], [1 - weight, weight])
+
+
+def cluster_answers(answers: pd.DataFrame, answer_embeddings: pd.DataFrame, sentiment_model,
+                    params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Returns (answer → cluster table, cluster table, the per-question centroids for serving)."""
+    config = ClusteringConfig(**params["algorithm"])
+    answers = answers.assign(normalised_text=answers["answer_text"].map(normalise))
+    vectors = answer_embeddings.set_index("normalised_text")
+    answer_rows, cluster_rows, clusterer = [], [], {}
+    questions = list(answers.groupby("question_id", sort=True))
+    for question_id, group in tqdm(questions, desc="clustering questions", disable=len(questions) < 20):
+        unique = group.groupby("normalised_text", sort=True)["count"].sum()
+        texts = unique.index.tolist()
+        weights = unique.to_numpy(dtype=float)
+        embeddings = to_matrix(vectors.loc[texts].reset_index())
+        result = cluster_texts(embeddings, weights, config)
+        sentiment = sentiment_model.predict_proba(texts, embeddings)
+        sentiment.index = texts
+        per_text = pd.DataFrame({"normalised_text": texts, "cluster": result.labels, "was_outlier": result.was_outlier,
+                                 "x": result.coords_2d[:, 0], "y": result.coords_2d[:, 1]})
+        per_text["sentiment"] = predict_labels(sentiment).tolist()
+        per_text[[f"p_{s}" for s in SENTIMENTS]] = sentiment[list(SENTIMENTS)].to_numpy()
+        described = describe_clusters(texts, weights, result.labels, embeddings, result.centroids, config)
+        mix = (per_text.assign(weight=weights).pivot_table(index="cluster", columns="sentiment", values="weight",
+                                                           aggfunc="sum", fill_value=0)
+               .reindex(columns=list(SENTIMENTS), fill_value=0))
+        mix = mix.div(mix.sum(axis=1), axis=0).add_prefix("sentiment_")
+        described = described.join(mix, on="cluster")
+        described["dominant_sentiment"] = mix.idxmax(axis=1).str.removeprefix("sentiment_").reindex(described["cluster"]).to_numpy()
+        described.insert(0, "question_id", question_id)
+        described.insert(1, "question_text", group["question_text"].iloc[0])
+        cluster_rows.append(described)
+        labels = described.set_index("cluster")["label"]
+        merged = group.merge(per_text, on="normalised_text", how="left")
+        merged["cluster_label"] = merged["cluster"].map(labels)
+        answer_rows.append(merged)
+        clusterer[int(question_id)] = {
+            "question_text": group["question_text"].iloc[0],
+            "centroids": {c: v.astype(np.float32) for c, v in result.centroids.items()},
+            "labels": labels.to_dict(),
+            "threshold": config.outlier_reassign_similarity,
+        }
+    answer_clusters = pd.concat(answer_rows, ignore_index=True).drop(columns=["question_text"])
+    clusters = pd.concat(cluster_rows, ignore_index=True)
+    share = float((answer_clusters["cluster"] == OUTLIER).mean())
+    logger.info("%d questions, %d clusters, %.1f%% of answers left as outliers", len(questions),
+                int((clusters["cluster"] != OUTLIER).sum()), 100 * share)
+    return answer_clusters, clusters, clusterer
+
+
+def plot_cluster_map(answer_clusters: pd.DataFrame, clusters: pd.DataFrame, params: dict[str, Any]):
+    """2-D map of the largest questions' answers coloured by cluster, one question per dropdown entry."""
+    import plotly.graph_objects as go
+
+    top = clusters.groupby("question_id")["size"].sum().nlargest(params["chart_questions"]).index
+    figure = go.Figure()
+    buttons = []
+    for q_index, question_id in enumerate(top):
+        data = answer_clusters[answer_clusters["question_id"] == question_id].drop_duplicates("normalised_text")
+        first = len(figure.data)
+        for cluster, points in data.groupby("cluster"):
+            figure.add_trace(go.Scattergl(x=points["x"], y=points["y"], mode="markers", visible=q_index == 0,
+                                          name=str(points["cluster_label"].iloc[0])[:60], text=points["answer_text"],
+                                          hovertemplate="%{text}<extra>" + str(cluster) + "</extra>"))
+        buttons.append((str(question_id), first, len(figure.data)))
+    figure.update_layout(
+        title="Answers by meaning (2-D projection), coloured by cluster",
+        updatemenus=[{"buttons": [{"label": label, "method": "update",
+                                   "args": [{"visible": [start <= i < end for i in range(len(figure.data))]}]}
+                                  for label, start, end in buttons]}],
+    )
+    return figure
+
+
+def plot_cluster_sizes(clusters: pd.DataFrame, params: dict[str, Any]):
+    import plotly.express as px
+
+    top = clusters.groupby("question_id")["size"].sum().nlargest(params["chart_questions"]).index
+    data = clusters[clusters["question_id"].isin(top)].assign(
+        label=lambda d: d["label"].str.slice(0, 50), question=lambda d: d["question_text"].str.slice(0, 60))
+    return px.bar(data, x="size", y="label", color="dominant_sentiment", facet_row="question", orientation="h",
+                  title="Cluster sizes and dominant sentiment", height=300 * len(top),
+                  color_discrete_map={"positive": "#2ca02c", "neutral": "#7f7f7f", "negative": "#d62728"})
+
+
+def score_answer_clusters(answer_clusters: pd.DataFrame, truth: pd.DataFrame):
+    """NMI/ARI per question against the planted groups, answer sentiment against the planted sentiment."""
+    data = answer_clusters.merge(truth[["answer_id", "group", "sentiment"]].rename(
+        columns={"sentiment": "true_sentiment"}), on="answer_id", validate="one_to_one")
+    rows = [{"question_id": q, "answers": len(g), **clustering_scores(g["group"], g["cluster"])}
+            for q, g in data.groupby("question_id")]
+    report = pd.DataFrame(rows)
+    from sklearn.metrics import f1_score
+
+    summary = {"nmi": report["nmi"].mean(), "ari": report["ari"].mean(), "outlier_share": report["outlier_share"].mean(),
+               "sentiment_macro_f1": f1_score(data["true_sentiment"], data["sentiment"], average="macro")}
+    metrics = {f"clustering.{k}": {"value": float(v), "step": 0} for k, v in summary.items()}
+    return report, metrics

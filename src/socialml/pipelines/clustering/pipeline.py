@@ -1,0 +1,41 @@
+"""Answer clustering for one source; sentiment comes from a labelled source's model or zero-shot anchors."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from .nodes import (
+    answer_sentiment_model,
+    cluster_answers,
+    plot_cluster_map,
+    plot_cluster_sizes,
+    score_answer_clusters,
+    zero_shot_sentiment_model,
+)
+
+PARAMS = "params:clustering"
+
+
+def create_pipeline(source: str, sentiment_source: str | None, has_truth: bool) -> Pipeline:
+    sentiment_inputs = {"zero_shot": "mdl_zero_shot_sentiment", "params": PARAMS}
+    if sentiment_source is not None:
+        sentiment_inputs["head"] = "mdl_sentiment_model"
+    nodes = [
+        node(zero_shot_sentiment_model, ["mi_sentiment_anchor_embeddings", PARAMS], "mdl_zero_shot_sentiment",
+             name="zero_shot_sentiment_model", tags=["training"]),
+        node(answer_sentiment_model, sentiment_inputs, "mdl_answer_sentiment", name="answer_sentiment_model",
+             tags=["training"]),
+        node(cluster_answers, ["prm_answers", "mi_answer_embeddings", "mdl_answer_sentiment", PARAMS],
+             ["mo_answer_clusters", "mo_clusters", "mdl_answer_clusterer"], name="cluster_answers",
+             tags=["training", "inference"]),
+        node(plot_cluster_map, ["mo_answer_clusters", "mo_clusters", PARAMS], "rpt_cluster_map", name="plot_cluster_map"),
+        node(plot_cluster_sizes, ["mo_clusters", PARAMS], "rpt_cluster_sizes", name="plot_cluster_sizes"),
+    ]
+    if has_truth:
+        nodes.append(node(score_answer_clusters, ["mo_answer_clusters", "raw_truth_answer_groups"],
+                          ["rpt_clustering_quality", "rpt_clustering_metrics"], name="score_answer_clusters",
+                          tags=["evaluation"]))
+    inputs = {}
+    if sentiment_source is not None:
+        inputs["mdl_sentiment_model"] = f"{sentiment_source}.mdl_sentiment_model"
+    return pipeline(nodes, namespace=source, inputs=inputs or None, parameters={PARAMS}, tags=["clustering"])

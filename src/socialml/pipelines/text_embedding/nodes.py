@@ -1,0 +1,55 @@
+"""Embedding nodes: each distinct text is embedded once (cached on disk by encoder and text hash)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from socialml.components.encoders import EmbeddingCache, build_encoder
+from socialml.components.text import join_fields, normalise
+from socialml.components.vectors import to_frame, to_matrix
+
+
+def _embed(texts: list[str], params: dict[str, Any]) -> np.ndarray:
+    encoder = build_encoder(params["encoder"])
+    if not getattr(encoder, "cacheable", True):
+        return encoder.encode(texts)
+    return EmbeddingCache(encoder, params.get("cache_dir")).encode(texts)
+
+
+def embed_answers(answers: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """One row per distinct normalised answer text: clustering groups these, weighted by their counts."""
+    texts = sorted(set(answers["answer_text"].map(normalise)))
+    return to_frame(texts, _embed(texts, params), "normalised_text")
+
+
+def embed_posts(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    texts = join_fields(posts["doc_text"], posts["image2text"], posts["speech2text"])
+    return to_frame(posts["post_id"], _embed(texts, params), "post_id")
+
+
+def embed_sentiment_texts(sentiment_texts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    return to_frame(sentiment_texts["text_id"], _embed(sentiment_texts["text"].tolist(), params), "text_id")
+
+
+def embed_sentiment_anchors(anchors: dict[str, list[str]], params: dict[str, Any]) -> pd.DataFrame:
+    """Anchor phrases per sentiment, for the zero-shot fallback where no labelled texts exist."""
+    rows = [(label, phrase) for label, phrases in anchors.items() for phrase in phrases]
+    frame = to_frame([label for label, _ in rows], _embed([p for _, p in rows], params), "sentiment")
+    frame.insert(1, "phrase", [p for _, p in rows])
+    return frame
+
+
+def reduce_embeddings(embeddings: pd.DataFrame, n_components: int, seed: int = 0) -> pd.DataFrame:
+    """PCA-reduced copy (seed 004 fed 25 components to its ranker)."""
+    from sklearn.decomposition import PCA
+
+    matrix = to_matrix(embeddings)
+    n = max(1, min(n_components, matrix.shape[0], matrix.shape[1]))
+    reduced = PCA(n_components=n, random_state=seed).fit_transform(matrix) if len(matrix) > 1 else matrix[:, :n]
+    id_column = embeddings.columns[0]
+    frame = to_frame(embeddings[id_column], reduced, id_column)
+    frame.columns = [id_column] + [f"pca_{i:02d}" for i in range(reduced.shape[1])]
+    return frame

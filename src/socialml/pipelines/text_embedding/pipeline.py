@@ -1,0 +1,32 @@
+"""Text embeddings for one source: answers (normalised, distinct), posts, sentiment texts."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from .nodes import embed_answers, embed_posts, embed_sentiment_anchors, embed_sentiment_texts, reduce_embeddings
+
+PARAMS = "params:text_embedding"
+
+
+def create_pipeline(source: str, tables: set[str]) -> Pipeline:
+    nodes = []
+    if "answers" in tables:
+        nodes += [
+            node(embed_answers, ["prm_answers", PARAMS], "mi_answer_embeddings", name="embed_answers"),
+            node(embed_sentiment_anchors, ["params:clustering.sentiment_anchors", PARAMS],
+                 "mi_sentiment_anchor_embeddings", name="embed_sentiment_anchors"),
+        ]
+    if "posts" in tables:
+        nodes += [
+            node(embed_posts, ["prm_posts", PARAMS], "mi_post_embeddings", name="embed_posts"),
+            node(reduce_embeddings, ["mi_post_embeddings", "params:text_embedding.pca_components"],
+                 "mi_post_embeddings_pca", name="reduce_post_embeddings"),
+        ]
+    if "sentiment_texts" in tables:
+        nodes.append(node(embed_sentiment_texts, ["prm_sentiment_texts", PARAMS], "mi_sentiment_embeddings",
+                          name="embed_sentiment_texts"))
+    if not nodes:
+        return Pipeline([])
+    used = {i for n in nodes for i in n.inputs if i.startswith("params:")}
+    return pipeline(nodes, namespace=source, parameters=used, tags=["text_embedding"])
