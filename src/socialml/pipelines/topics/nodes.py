@@ -1,0 +1,78 @@
+"""Topic classification nodes (seed 001): one dataset, several models, one comparison."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from socialml.components.metrics import multilabel_scores
+from socialml.components.text import join_fields
+from socialml.components.topic_classifier import build_topic_classifier, label_matrix
+from socialml.components.vectors import to_matrix
+
+SPLITS = ("train", "validation", "test")
+
+
+def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Posts with their joined text, topic list and split (the source's own split, else a seeded random one)."""
+    data = pd.DataFrame({"post_id": posts["post_id"],
+                         "text": join_fields(posts["doc_text"], posts["image2text"], posts["speech2text"]),
+                         "topics": posts["topics"].map(list)})
+    data = data[data["text"].str.len() > 0].reset_index(drop=True)
+    given = posts.set_index("post_id")["split"].reindex(data["post_id"]).to_numpy()
+    if pd.notna(given).any():
+        data["split"] = given
+    else:
+        shares = params["split_shares"]
+        rng = np.random.default_rng(params["seed"])
+        data["split"] = rng.choice(SPLITS, len(data), p=[shares[s] for s in SPLITS])
+    unknown = set(data["split"]) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"posts have splits {sorted(unknown)}; expected {SPLITS}")
+    return data
+
+
+def topic_labels(dataset: pd.DataFrame, min_count: int) -> list[str]:
+    counts = dataset.loc[dataset["split"] == "train", "topics"].explode().value_counts()
+    return sorted(counts[counts >= min_count].index)
+
+
+def _part(dataset: pd.DataFrame, embeddings: pd.DataFrame, split: str, labels: list[str]):
+    part = dataset[dataset["split"] == split]
+    vectors = to_matrix(embeddings.set_index("post_id").loc[part["post_id"]].reset_index())
+    return part["text"].tolist(), vectors, label_matrix(part["topics"], labels)
+
+
+def train_topic_model(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dict[str, Any], params: dict[str, Any],
+                      encoder: dict[str, Any]):
+    labels = topic_labels(dataset, params["min_label_count"])
+    texts, vectors, y = _part(dataset, embeddings, "train", labels)
+    val_texts, val_vectors, val_y = _part(dataset, embeddings, "validation", labels)
+    model = build_topic_classifier(spec)
+    if spec["kind"] == "finetune":
+        model.fit(texts, None, y, labels, validation=(val_texts, val_y))
+    else:
+        model.fit(texts, vectors, y, labels)
+        if spec.get("features", "embedding") != "tfidf":
+            model.encoder_config = encoder
+    model.tune_thresholds(val_texts, val_vectors, val_y)
+    return model
+
+
+def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame) -> dict[str, Any]:
+    texts, vectors, y = _part(dataset, embeddings, "test", model.labels)
+    probabilities = model.predict_proba(texts, vectors).to_numpy()
+    summary, per_label = multilabel_scores(y, probabilities, model.thresholds, model.labels)
+    return {"summary": {"test_posts": len(texts), **summary}, "per_label": per_label}
+
+
+def compare_topic_models(**scores: dict[str, Any]):
+    """Every model's test scores side by side (the TF-IDF baseline among them), per label too."""
+    comparison = pd.DataFrame([{"model": name, **s["summary"]} for name, s in scores.items()])
+    per_label = pd.DataFrame([{"model": name, **row} for name, s in scores.items() for row in s["per_label"]])
+    metrics = {f"topics.{row['model']}.{k}": {"value": float(row[k]), "step": 0}
+               for row in comparison.to_dict("records") for k in comparison.columns
+               if k not in ("model", "test_posts") and pd.notna(row[k])}
+    return comparison.sort_values("micro_f1", ascending=False), per_label, metrics

@@ -1,0 +1,36 @@
+"""``classification.topics``: one namespaced instance per model, all compared on the same test split.
+
+Models come from ``topics.models`` in parameters; kedro viz shows each as ``<source>.topics.<model>``.
+"""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from .nodes import compare_topic_models, evaluate_topic_model, prepare_topic_dataset, train_topic_model
+
+
+def _model_pipeline(source: str, model: str) -> Pipeline:
+    template = pipeline([
+        node(train_topic_model, ["mi_topic_dataset", "mi_post_embeddings", "params:spec", "params:topics",
+                                 "params:text_embedding.encoder"], "mdl_topic_classifier", name="train",
+             tags=["training"]),
+        node(evaluate_topic_model, ["mdl_topic_classifier", "mi_topic_dataset", "mi_post_embeddings"],
+             "rpt_topic_scores", name="evaluate", tags=["evaluation"]),
+    ])
+    return pipeline(
+        template,
+        namespace=f"{source}.topics.{model}",
+        inputs={"mi_topic_dataset": f"{source}.mi_topic_dataset", "mi_post_embeddings": f"{source}.mi_post_embeddings"},
+        parameters={"params:spec": f"params:topics.models.{model}", "params:topics": "params:topics",
+                    "params:text_embedding.encoder": "params:text_embedding.encoder"},
+    )
+
+
+def create_pipeline(source: str, models: list[str]) -> Pipeline:
+    prepare = pipeline([node(prepare_topic_dataset, ["prm_posts", "params:topics"], "mi_topic_dataset",
+                             name="prepare_topic_dataset")], namespace=source, parameters={"params:topics"})
+    compare = pipeline([node(compare_topic_models, {m: f"topics.{m}.rpt_topic_scores" for m in models},
+                             ["rpt_topics_comparison", "rpt_topics_per_label", "rpt_topics_metrics"],
+                             name="compare_topic_models", tags=["evaluation"])], namespace=source)
+    return sum((_model_pipeline(source, m) for m in models), prepare + compare).tag(["topics"])
