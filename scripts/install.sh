@@ -18,4 +18,6 @@ python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
 if [[ -n "$extras" ]]; then
   .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 fi
-echo "installed: $(.venv/bin/kedro --version)"
+# umap compiles its numba kernels on first import (20-40 s): do it here, not in the first run.
+.venv/bin/python -c "import umap, hdbscan" 2>/dev/null
+echo "installed: $(.venv/bin/kedro --version 2>/dev/null | tail -1)"

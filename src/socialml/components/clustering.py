@@ -21,7 +21,7 @@ OUTLIER = -1
 class ClusteringConfig:
     umap_components: int = 5
     umap_neighbors: int = 15
-    min_cluster_size: int = 8
+    min_cluster_size: int = 8  # for large questions; small ones use at least 3, about an eighth of their texts
     min_samples: int | None = None
     outlier_reassign_similarity: float = 0.85  # cosine to the nearest centroid needed to join it
     min_texts_for_umap: int = 30  # below this, HDBSCAN runs on the embeddings directly
@@ -53,7 +53,8 @@ def cluster_texts(embeddings: np.ndarray, weights: np.ndarray, config: Clusterin
         reducer = umap.UMAP(n_components=min(config.umap_components, n - 2), n_neighbors=min(config.umap_neighbors, n - 1),
                             min_dist=0.0, metric="cosine", random_state=config.seed, n_jobs=1)
         space = reducer.fit_transform(embeddings)
-    clusterer = hdbscan.HDBSCAN(min_cluster_size=config.min_cluster_size, min_samples=config.min_samples,
+    min_size = min(config.min_cluster_size, max(3, n // 8))
+    clusterer = hdbscan.HDBSCAN(min_cluster_size=min_size, min_samples=config.min_samples,
                                 metric="euclidean", cluster_selection_method="eom")
     labels = clusterer.fit_predict(space).astype(int)
     was_outlier = labels == OUTLIER
