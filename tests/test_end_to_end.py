@@ -84,8 +84,9 @@ def test_a_second_run_embeds_nothing_new(test_run):
 def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
     mlflow.set_tracking_uri(f"sqlite:///{test_run / 'data' / 'mlflow_test.db'}")
     runs = mlflow.search_runs(experiment_names=["socialml-test"])
-    assert len(runs) == 1
-    run = runs.iloc[0]
+    default_runs = runs[runs["tags.mlflow.runName"] == "__default__"]  # other tests run single pipelines
+    assert len(default_runs) == 1
+    run = default_runs.iloc[0]
     assert run["params.demo_platform.n_users"] == "120"
     assert run["metrics.demo.feed_events.rejected"] > 0
     assert run["metrics.demo.users.rows"] == 120
