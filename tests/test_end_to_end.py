@@ -154,6 +154,41 @@ def test_real_configuration_ingests_every_shared_data_set(tmp_path):
     assert sensitive["rejected"] >= 2_173
 
 
+SAMPLE_ROWS = {"feed_data_sample.csv": 3000, "post_text_df_first1000.csv": 60, "u.data": 4000,
+               "survey_answers.csv": 1200, "telegram_news_topics.csv": 600, "v1_crowdsource_only.csv": 800,
+               "v2_val.csv": 300, "v2_test.csv": 300, "rusentiment_random_posts.csv": 600,
+               "rusentiment_preselected_posts.csv": 300, "rusentiment_test.csv": 300, "train_ver2_first9999.csv": 1500}
+
+
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data is not beside the project")
+def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(tmp_path):
+    """The same folder layout with the first rows of each file (read by pandas, so quoted newlines survive)."""
+    sample = tmp_path / "sample"
+    for source in SHARED_DATA.iterdir():
+        if not source.is_dir():
+            continue
+        (sample / source.name).mkdir(parents=True)
+        for file in source.iterdir():
+            rows = SAMPLE_ROWS.get(file.name)
+            if rows is None:
+                shutil.copy(file, sample / source.name / file.name)
+            elif file.name == "u.data":
+                (sample / source.name / file.name).write_text("".join(file.read_text().splitlines(True)[:rows]))
+            else:
+                pd.read_csv(file, nrows=rows, dtype=str, keep_default_na=False).to_csv(sample / source.name / file.name,
+                                                                                       index=False)
+    project = copy_project(tmp_path / "project")
+    kedro(project, "run", "--env", "real", "--params", f"data_root={sample}")
+    outputs = project / "data"
+    clusters = pd.read_parquet(latest_version(outputs / "07_model_output" / "survey_answers_ru" / "clusters.parquet"))
+    assert clusters["question_id"].nunique() > 5 and clusters["label"].str.len().gt(0).all()
+    for source in ("sensitive_topics_multilabel", "telegram_news_topics"):
+        comparison = pd.read_csv(latest_version(outputs / "08_reporting" / source / "topics_comparison.csv"))
+        assert "tfidf_logreg" in set(comparison["model"])
+    assert (outputs / "04_feature" / "santander_sample" / "client_features.parquet").exists()
+    assert (outputs / "05_model_input" / "karpov_social" / "post_embeddings_pca.parquet").exists()
+
+
 @pytest.mark.skipif(shutil.which("initdb") is None and not Path("/usr/lib/postgresql").exists(),
                     reason="PostgreSQL server binaries are not installed")
 def test_postgres_source_is_ingested_through_sql_datasets(tmp_path, postgres_url):
