@@ -76,6 +76,19 @@ def test_default_run_compares_topic_models_with_the_tfidf_baseline(test_run):
     assert {"f1", "pr_auc", "threshold"} <= set(per_label.columns)
 
 
+def test_default_run_compares_audience_models_in_one_table(test_run):
+    reporting = test_run / "data" / "08_reporting" / "demo"
+    table = pd.read_csv(latest_version(reporting / "audience_comparison.csv"))
+    assert set(table["target"]) == {"sex", "age"}
+    assert set(table["model"]) == {"majority", "lightgbm", "catboost", "item_bag_logreg", "deepsets_time2vec"}
+    by_model = table[table["target"] == "sex"].set_index("model")["roc_auc"]
+    assert by_model["catboost"] > by_model["majority"]
+    predictions = pd.read_parquet(latest_version(
+        test_run / "data" / "07_model_output" / "demo" / "audience" / "catboost_predictions.parquet"))
+    targets = pd.read_parquet(test_run / "data" / "05_model_input" / "demo" / "audience_targets.parquet")
+    assert set(predictions["user_id"]) == set(targets["user_id"])  # every user scored once, out of fold
+
+
 def test_a_second_run_embeds_nothing_new(test_run):
     result = kedro(test_run, "run", "--env", "test", "--pipelines", "text_embedding")
     assert "new texts" not in result.stdout + result.stderr
@@ -95,6 +108,7 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
     assert run["metrics.demo.topics.tfidf_logreg.micro_f1"] > 0
     assert run["metrics.demo.clustering.nmi"] > 0
     assert run["metrics.demo.sentiment.embedding_and_char_tfidf.macro_f1"] > 0
+    assert run["metrics.demo.audience.catboost.sex.roc_auc"] > 0
     model = mlflow.pyfunc.load_model(f"runs:/{run.run_id}/demo-topics-embedding_logreg-mdl_topic_classifier")
     probabilities = model.predict(pd.DataFrame({"doc_text": ["Наша команда выиграла матч"], "image2text": [""],
                                                 "speech2text": [""]}))
@@ -102,7 +116,7 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
 
 
 @pytest.mark.parametrize("name", ["ingestion", "feature_enrichment", "text_embedding", "sentiment", "clustering",
-                                  "topics", "evaluation"])
+                                  "topics", "audience", "evaluation"])
 def test_each_pipeline_runs_on_its_own(test_run, name):
     kedro(test_run, "run", "--env", "test", "--pipelines", name)
 
@@ -187,6 +201,8 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
         assert "tfidf_logreg" in set(comparison["model"])
     assert (outputs / "04_feature" / "santander_sample" / "client_features.parquet").exists()
     assert (outputs / "05_model_input" / "karpov_social" / "post_embeddings_pca.parquet").exists()
+    audience = pd.read_csv(latest_version(outputs / "08_reporting" / "movielens_100k" / "audience_comparison.csv"))
+    assert set(audience["target"]) == {"sex", "age"}
 
 
 @pytest.mark.skipif(shutil.which("initdb") is None and not Path("/usr/lib/postgresql").exists(),

@@ -12,7 +12,16 @@ from typing import Any
 from kedro.config import OmegaConfigLoader
 from kedro.pipeline import Pipeline
 
-from socialml.pipelines import clustering, evaluation, feature_enrichment, ingestion, sentiment, text_embedding, topics
+from socialml.pipelines import (
+    audience,
+    clustering,
+    evaluation,
+    feature_enrichment,
+    ingestion,
+    sentiment,
+    text_embedding,
+    topics,
+)
 
 _parameters: dict[str, Any] | None = None
 
@@ -34,7 +43,8 @@ def _load_parameters() -> dict[str, Any]:
 def register_pipelines() -> dict[str, Pipeline]:
     params = _load_parameters()
     layouts = params["ingestion"]["layouts"]
-    families = ("ingestion", "feature_enrichment", "text_embedding", "sentiment", "clustering", "topics", "evaluation")
+    families = ("ingestion", "feature_enrichment", "text_embedding", "sentiment", "clustering", "topics", "audience",
+                "evaluation")
     registry: dict[str, Pipeline] = {name: Pipeline([]) for name in families}
     sentiment_source = params["clustering"].get("sentiment_source")
     for source, source_spec in params["sources"].items():
@@ -53,6 +63,8 @@ def register_pipelines() -> dict[str, Pipeline]:
                                                                  has_truth=source_spec.get("generate", False))
         if source in params["topics"]["sources"]:
             registry["topics"] += topics.create_pipeline(source, list(params["topics"]["models"]))
+        if source in params["audience"]["sources"]:
+            registry["audience"] += audience.create_pipeline(source, list(params["audience"]["models"]))
         registry["evaluation"] += evaluation.create_pipeline(source, tables)
     registry["__default__"] = sum(registry.values(), Pipeline([]))
     # Not part of the default run: fills a source's raw storage (a database, say) with the demo platform.

@@ -1,0 +1,40 @@
+"""Torch modules for sets of timed events: Time2Vec (Kazemi et al., 2019) and DeepSets (Zaheer et al., 2017)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Time2Vec(nn.Module):
+    """One linear and ``dim - 1`` periodic (sine) components of the time features."""
+
+    def __init__(self, inputs: int, dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(inputs, 1)
+        self.periodic = nn.Linear(inputs, dim - 1)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.linear(t), torch.sin(self.periodic(t))], dim=-1)
+
+
+class DeepSets(nn.Module):
+    """phi(item embedding ⊕ Time2Vec) per element, mean- and max-pooled with the set size, then rho and one head per target."""
+
+    def __init__(self, n_items: int, n_classes: dict[str, int], embedding_dim: int, time_dim: int, hidden: int,
+                 dropout: float, time_inputs: int = 2) -> None:
+        super().__init__()
+        self.items = nn.Embedding(n_items + 1, embedding_dim, padding_idx=0)
+        self.time = Time2Vec(time_inputs, time_dim)
+        self.phi = nn.Sequential(nn.Linear(embedding_dim + time_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                                 nn.ReLU())
+        self.rho = nn.Sequential(nn.Linear(2 * hidden + 1, hidden), nn.ReLU(), nn.Dropout(dropout))
+        self.heads = nn.ModuleDict({target: nn.Linear(hidden, k) for target, k in n_classes.items()})
+
+    def forward(self, item: torch.Tensor, times: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.phi(torch.cat([self.items(item), self.time(times)], dim=-1))
+        m = mask.unsqueeze(-1).float()
+        count = m.sum(1).clamp(min=1)
+        pooled = torch.cat([(h * m).sum(1) / count, (h * m - (1 - m) * 1e4).max(1).values, torch.log(count)], dim=-1)
+        z = self.rho(pooled)
+        return {target: head(z) for target, head in self.heads.items()}

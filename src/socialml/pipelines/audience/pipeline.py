@@ -1,0 +1,31 @@
+"""``classification.audience``: one namespaced instance per model variant (``audience.models`` in parameters)."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from .nodes import compare_audience_models, cross_validate_audience, fit_audience_model, prepare_audience_targets
+
+
+def _model_pipeline(source: str, model: str) -> Pipeline:
+    template = pipeline([
+        node(cross_validate_audience, ["prm_views", "prm_items", "mi_audience_targets", "params:spec",
+                                       "params:audience"], ["mo_audience_predictions", "rpt_audience_scores"],
+             name="cross_validate", tags=["evaluation"]),
+        node(fit_audience_model, ["prm_views", "prm_items", "mi_audience_targets", "params:spec"],
+             "mdl_audience_model", name="fit", tags=["training"]),
+    ])
+    shared = ("prm_views", "prm_items", "mi_audience_targets")
+    return pipeline(template, namespace=f"{source}.audience.{model}",
+                    inputs={name: f"{source}.{name}" for name in shared},
+                    parameters={"params:spec": f"params:audience.models.{model}", "params:audience": "params:audience"})
+
+
+def create_pipeline(source: str, models: list[str]) -> Pipeline:
+    prepare = pipeline([node(prepare_audience_targets, ["prm_users", "prm_views", "params:audience"],
+                             "mi_audience_targets", name="prepare_audience_targets")],
+                       namespace=source, parameters={"params:audience"})
+    compare = pipeline([node(compare_audience_models, {m: f"audience.{m}.rpt_audience_scores" for m in models},
+                             ["rpt_audience_comparison", "rpt_audience_metrics"], name="compare_audience_models",
+                             tags=["evaluation"])], namespace=source)
+    return sum((_model_pipeline(source, m) for m in models), prepare + compare).tag(["audience"])
