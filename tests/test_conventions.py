@@ -89,3 +89,10 @@ def test_real_environment_has_one_namespace_per_shared_data_set(env_context):
     namespaces = {n.namespace.split(".")[0] for n in pipelines["ingestion"].nodes}
     assert namespaces == {"karpov_social", "movielens_100k", "survey_answers_ru", "telegram_news_topics",
                           "sensitive_topics_multilabel", "rusentiment", "santander_sample"}
+
+
+def test_the_default_pipeline_needs_nothing_but_raw_data_and_parameters(env_context):
+    """Every free input is a raw table (or a parameter): `kedro run` works from an empty data/ folder."""
+    env, _, _ = env_context
+    free = {d for d in pipelines["__default__"].inputs() if not d.startswith("params:") and d != "parameters"}
+    assert {d for d in free if not d.rsplit(".", 1)[-1].startswith("raw_")} == set(), env

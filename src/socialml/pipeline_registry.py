@@ -46,7 +46,9 @@ def register_pipelines() -> dict[str, Pipeline]:
     families = ("ingestion", "feature_enrichment", "text_embedding", "sentiment", "clustering", "topics", "audience",
                 "evaluation")
     registry: dict[str, Pipeline] = {name: Pipeline([]) for name in families}
-    sentiment_source = params["clustering"].get("sentiment_source")
+    fallback_sentiment = params["clustering"].get("sentiment_source")
+    if fallback_sentiment is not None and fallback_sentiment not in params["sources"]:
+        raise KeyError(f"clustering.sentiment_source '{fallback_sentiment}' is not one of this environment's sources")
     for source, source_spec in params["sources"].items():
         layout_name = source_spec["layout"]
         if layout_name not in layouts:
@@ -59,6 +61,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         if "sentiment_texts" in tables:
             registry["sentiment"] += sentiment.create_pipeline(source)
         if "answers" in tables:
+            # Sentiment from the source's own labelled texts where it has them, else from the configured one.
+            sentiment_source = source if "sentiment_texts" in tables else fallback_sentiment
             registry["clustering"] += clustering.create_pipeline(source, sentiment_source,
                                                                  has_truth=source_spec.get("generate", False))
         if source in params["topics"]["sources"]:

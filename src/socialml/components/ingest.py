@@ -150,8 +150,7 @@ def _melt_columns(melt: dict[str, Any], frame: pd.DataFrame) -> list[str]:
 
 def _melt(melt: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
     """Wide 0/1 product columns → one row per (client, product held)."""
-    product_columns = [c for c in frame.columns if c not in (melt["id"], RAW, ROW, "since", "split")
-                       and c not in melt.get("exclude", [])]
+    product_columns = [c for c in frame.columns if c not in (melt["id"], RAW, ROW, "since", "split")]
     long = frame.melt(id_vars=[melt["id"], RAW, ROW, *(["since"] if "since" in frame else [])],
                       value_vars=product_columns, var_name="product_id", value_name="_held")
     held = pd.to_numeric(long["_held"], errors="coerce")
