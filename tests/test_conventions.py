@@ -27,16 +27,16 @@ def env_context(request):
             yield request.param, context, every_pipeline
 
 
-def _datasets(pipeline):
-    return sorted(d for d in pipeline.datasets() if not d.startswith("params:") and d != "parameters")
+def _dataset_configs(context, pipeline):
+    """(full name, name without namespace, resolved catalog config) of every dataset the pipeline uses."""
+    for name in sorted(d for d in pipeline.datasets() if not d.startswith("params:") and d != "parameters"):
+        yield name, name.rsplit(".", 1)[-1], context.catalog.config_resolver.resolve_pattern(name)
 
 
 def test_every_persisted_dataset_has_a_layer_matching_its_prefix(env_context):
     env, context, pipeline = env_context
     problems = []
-    for name in _datasets(pipeline):
-        short = name.rsplit(".", 1)[-1]
-        config = context.catalog.config_resolver.resolve_pattern(name)
+    for name, short, config in _dataset_configs(context, pipeline):
         if config.get("type") in ("kedro.io.MemoryDataset", "MemoryDataset"):
             if not short.startswith(IN_MEMORY_HANDOFFS):
                 problems.append(f"{name}: not persisted (no catalog entry)")
@@ -67,9 +67,7 @@ def test_every_parameter_a_node_reads_exists(env_context):
 def test_reports_and_models_are_versioned(env_context):
     env, context, pipeline = env_context
     unversioned = []
-    for name in _datasets(pipeline):
-        short = name.rsplit(".", 1)[-1]
-        config = context.catalog.config_resolver.resolve_pattern(name)
+    for name, short, config in _dataset_configs(context, pipeline):
         if short.startswith(("rpt_", "mdl_", "mo_")) and "Mlflow" not in config.get("type", "") \
                 and not config.get("versioned"):
             unversioned.append(name)
