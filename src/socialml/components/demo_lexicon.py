@@ -73,6 +73,11 @@ POST_PHRASES_EN = {
     "personal_life": ["We moved into our new flat", "Celebrating our wedding anniversary today"],
 }
 
+# Small talk that fits any topic, so that no single field gives every label away.
+SMALL_TALK_RU = ["Всем привет", "Что думаете", "Подробности в комментариях", "Сегодня такой день",
+                 "Делитесь мнением", "Ну и новости", "Кто со мной", "Вот такие дела"]
+SMALL_TALK_EN = ["Hi everyone", "What do you think", "More in the comments", "What a day"]
+
 IMAGE_CAPTIONS = {
     "sport": ["на фото футбольный мяч и стадион", "спортсмен на беговой дорожке", "хоккеисты на льду"],
     "humor": ["смешной кот в коробке", "мем с надписью крупным шрифтом", "собака в очках"],

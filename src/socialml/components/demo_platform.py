@@ -42,6 +42,7 @@ class DemoPlatformConfig:
     start: str = "2024-01-01"
     days: int = 90
     english_share: float = 0.1
+    distractor_share: float = 0.15  # posts that also mention a topic they are not labelled with
     dirty_share: float = 0.002
 
     def __post_init__(self) -> None:
@@ -157,6 +158,10 @@ def _posts(rng, config: DemoPlatformConfig, start: pd.Timestamp) -> tuple[pd.Dat
         names = [lex.TOPICS[t] for t in topics]
         bank = lex.POST_PHRASES_EN if english[i] else lex.POST_PHRASES_RU
         sentences = list(dict.fromkeys(_pick(rng, bank[t]) for t in names for _ in range(rng.integers(1, 3))))
+        if rng.random() < config.distractor_share:
+            sentences.append(_pick(rng, bank[_pick(rng, [t for t in lex.TOPICS if t not in names])]))
+        if rng.random() < 0.5:
+            sentences.append(_pick(rng, lex.SMALL_TALK_EN if english[i] else lex.SMALL_TALK_RU))
         rng.shuffle(sentences)
         # Which fields carry text: at least one, often two, sometimes all three.
         fields = rng.random(3) < [0.8, 0.45, 0.35]
