@@ -65,7 +65,7 @@ class BoostingAudience:
         mean = pd.DataFrame(factors, index=known["user_id"].to_numpy()).groupby(level=0).mean().add_prefix("item_svd_")
         return history.join(mean)
 
-    def _new_model(self, n_classes: int):
+    def _new_model(self):
         if self.library == "catboost":
             from catboost import CatBoostClassifier
 
@@ -86,7 +86,7 @@ class BoostingAudience:
         x = self._features(views, items)
         self.columns = list(x.columns)  # a new history may lack a category: predict on the same columns
         y = targets.set_index("user_id").reindex(x.index)
-        self.models = {t: self._new_model(y[t].nunique()).fit(x, y[t]) for t in TARGETS}
+        self.models = {t: self._new_model().fit(x, y[t]) for t in TARGETS}
         return self
 
     def predict_proba(self, views, items) -> dict[str, pd.DataFrame]:
