@@ -18,6 +18,7 @@ from socialml.pipelines import (
     evaluation,
     feature_enrichment,
     ingestion,
+    post_feed,
     sentiment,
     text_embedding,
     topics,
@@ -44,7 +45,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     params = _load_parameters()
     layouts = params["ingestion"]["layouts"]
     families = ("ingestion", "feature_enrichment", "text_embedding", "sentiment", "clustering", "topics", "audience",
-                "evaluation")
+                "post_feed", "evaluation")
     registry: dict[str, Pipeline] = {name: Pipeline([]) for name in families}
     fallback_sentiment = params["clustering"].get("sentiment_source")
     if fallback_sentiment is not None and fallback_sentiment not in params["sources"]:
@@ -69,6 +70,8 @@ def register_pipelines() -> dict[str, Pipeline]:
             registry["topics"] += topics.create_pipeline(source, list(params["topics"]["models"]))
         if source in params["audience"]["sources"]:
             registry["audience"] += audience.create_pipeline(source, list(params["audience"]["models"]))
+        if source in params["post_feed"]["sources"]:
+            registry["post_feed"] += post_feed.create_pipeline(source, params["post_feed"]["sources"][source])
         registry["evaluation"] += evaluation.create_pipeline(source, tables)
     registry["__default__"] = sum(registry.values(), Pipeline([]))
     # Not part of the default run: fills a source's raw storage (a database, say) with the demo platform.

@@ -32,7 +32,7 @@ class DemoPlatformConfig:
     seed: int = 0
     n_users: int = 2_000
     n_posts: int = 3_000
-    n_feed_events: int = 200_000
+    n_feed_events: int = 600_000
     answers_per_question: int = 300
     n_questions: int = len(lex.SURVEY_QUESTIONS)
     n_sentiment_texts: int = 3_000

@@ -45,3 +45,26 @@ def multilabel_scores(y: np.ndarray, probabilities: np.ndarray, thresholds: np.n
     if (y.sum(axis=1) == 1).all():  # single-label data: also the accuracy of the top topic
         summary["top1_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == y.argmax(axis=1)))
     return summary, per_label
+
+
+def ranking_scores(recommended: np.ndarray, relevant: Sequence[set], k_values: Sequence[int],
+                   n_items: int) -> dict[str, float]:
+    """HitRate@k (a request is a hit if any of its k items is relevant), NDCG@k, coverage@k.
+
+    ``recommended`` is (requests × at least max k) item ids, padded with -1; ``relevant`` holds
+    each request's set of relevant ids. NDCG uses binary gains, ideal = min(k, |relevant|) hits.
+    """
+    recommended = np.asarray(recommended)
+    hits = np.array([[item in targets for item in row] for row, targets in zip(recommended, relevant)], dtype=bool)
+    n_relevant = np.array([len(targets) for targets in relevant])
+    discounts = 1 / np.log2(np.arange(2, recommended.shape[1] + 2))
+    out = {}
+    for k in k_values:
+        dcg = (hits[:, :k] * discounts[:k]).sum(axis=1)
+        ideal = np.cumsum(discounts[:k])[np.clip(np.minimum(n_relevant, k) - 1, 0, None)]
+        shown = recommended[:, :k]
+        out[f"hit_rate_at_{k}"] = float(hits[:, :k].any(axis=1).mean()) if len(hits) else float("nan")
+        out[f"ndcg_at_{k}"] = float(np.mean(np.where(n_relevant > 0, dcg / ideal, 0))) if len(hits) else float("nan")
+        out[f"coverage_at_{k}"] = float(len(np.unique(shown[shown >= 0])) / max(n_items, 1))
+    out["requests"] = float(len(recommended))
+    return out

@@ -1,0 +1,71 @@
+"""Post feed nodes (seed 004): split the feed log, evaluate each variant on held-out requests, fit it on all."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from socialml.components.metrics import ranking_scores
+from socialml.components.post_feed import PostFeedModel, split_feed
+
+logger = logging.getLogger(__name__)
+
+
+def split_post_feed(feed_events: pd.DataFrame, settings: dict[str, Any]
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The history models learn from, the held-out requests, and each request's relevant posts."""
+    split = split_feed(feed_events, settings["split"], settings["positive_action"])
+    if split.requests.empty:
+        raise ValueError(f"the split {settings['split']} leaves no request with a '{settings['positive_action']}' "
+                         "after the cut: move the cut earlier")
+    logger.info("post feed split: %d history events, %d requests, %d relevant posts",
+                len(split.history), len(split.requests), len(split.targets))
+    return split.history, split.requests, split.targets
+
+
+def build_post_feed_model(spec: dict[str, Any], settings: dict[str, Any]) -> PostFeedModel:
+    """A variant's parameters plus the source's settings; the ranker's inner split defaults to the source's."""
+    options = {"protocol": settings["split"], **spec, "positive_action": settings["positive_action"],
+               "exclude": settings["exclude"]}
+    return PostFeedModel(**options)
+
+
+def evaluate_post_feed(history: pd.DataFrame, requests: pd.DataFrame, posts: pd.DataFrame, users: pd.DataFrame,
+                       spec: dict[str, Any], settings: dict[str, Any],
+                       post_vectors: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Recommendations for the held-out requests from the variant fitted on the history only."""
+    model = build_post_feed_model(spec, settings).fit(history, posts, users, post_vectors)
+    return model.recommend(requests, max(settings["k"]))
+
+
+def fit_post_feed(feed_events: pd.DataFrame, posts: pd.DataFrame, users: pd.DataFrame, spec: dict[str, Any],
+                  settings: dict[str, Any], post_vectors: pd.DataFrame | None = None
+                  ) -> tuple[PostFeedModel, pd.DataFrame]:
+    """The variant fitted on the whole feed log (what serving loads), and its ranker's feature importance."""
+    model = build_post_feed_model(spec, settings).fit(feed_events, posts, users, post_vectors)
+    return model, model.feature_importance()
+
+
+def score_post_feed(recommendations: pd.DataFrame, requests: pd.DataFrame, targets: pd.DataFrame,
+                    posts: pd.DataFrame, settings: dict[str, Any]) -> dict[str, float]:
+    """HitRate@k, NDCG@k and catalogue coverage@k over every held-out request (no answer = a miss)."""
+    k = max(settings["k"])
+    top = (recommendations.pivot(index="request_id", columns="rank", values="post_id")
+           .reindex(index=requests["request_id"], columns=range(1, k + 1)).fillna(-1).to_numpy())
+    relevant = targets.groupby("request_id")["post_id"].agg(set).reindex(requests["request_id"])
+    relevant = [value if isinstance(value, set) else set() for value in relevant]
+    return ranking_scores(top, relevant, settings["k"], len(posts))
+
+
+def compare_post_feed_models(**scores: dict[str, float]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One row per variant, best first by the first HitRate, and the MLflow metrics of each."""
+    table = pd.DataFrame([{"model": name, **values} for name, values in scores.items()])
+    first_hit_rate = next(c for c in table if c.startswith("hit_rate_at_"))
+    table = table.sort_values(first_hit_rate, ascending=False, ignore_index=True)
+    metrics = {f"post_feed.{row['model']}.{metric}": {"value": float(row[metric]), "step": 0}
+               for row in table.to_dict("records") for metric in table.columns.drop("model")
+               if np.isfinite(row[metric])}
+    return table, metrics

@@ -1,0 +1,44 @@
+"""``recommender.post_feed``: ``<source>.post_feed.<variant>`` per model in ``post_feed.sources.<source>.models``.
+
+Variants that set ``use_text`` take the source's PCA-reduced post embeddings; the others run
+without the text pipeline, so the feed works on sources that have no text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from .nodes import compare_post_feed_models, evaluate_post_feed, fit_post_feed, score_post_feed, split_post_feed
+
+
+def _variant(source: str, model: str, spec: dict[str, Any]) -> Pipeline:
+    shared = ["prm_posts", "prm_users", "mi_feed_history", "mi_feed_requests", "mi_feed_targets", "prm_feed_events"]
+    vectors = ["mi_post_embeddings_pca"] if spec.get("use_text") else []
+    if vectors:
+        shared += vectors
+    template = pipeline([
+        node(evaluate_post_feed, ["mi_feed_history", "mi_feed_requests", "prm_posts", "prm_users", "params:spec",
+                                  "params:settings", *vectors], "mo_post_feed_recommendations",
+             name="evaluate", tags=["evaluation"]),
+        node(score_post_feed, ["mo_post_feed_recommendations", "mi_feed_requests", "mi_feed_targets", "prm_posts",
+                               "params:settings"], "rpt_post_feed_scores", name="score", tags=["evaluation"]),
+        node(fit_post_feed, ["prm_feed_events", "prm_posts", "prm_users", "params:spec", "params:settings",
+                             *vectors], ["mdl_post_feed", "rpt_post_feed_features"], name="fit", tags=["training"]),
+    ])
+    return pipeline(template, namespace=f"{source}.post_feed.{model}",
+                    inputs={name: f"{source}.{name}" for name in shared},
+                    parameters={"params:spec": f"params:post_feed.sources.{source}.models.{model}",
+                                "params:settings": f"params:post_feed.sources.{source}"})
+
+
+def create_pipeline(source: str, settings: dict[str, Any]) -> Pipeline:
+    models = settings["models"]
+    split = pipeline([node(split_post_feed, ["prm_feed_events", "params:settings"],
+                           ["mi_feed_history", "mi_feed_requests", "mi_feed_targets"], name="split_post_feed")],
+                     namespace=source, parameters={"params:settings": f"params:post_feed.sources.{source}"})
+    compare = pipeline([node(compare_post_feed_models, {m: f"post_feed.{m}.rpt_post_feed_scores" for m in models},
+                             ["rpt_post_feed_comparison", "rpt_post_feed_metrics"], name="compare_post_feed_models",
+                             tags=["evaluation"])], namespace=source)
+    return sum((_variant(source, m, spec) for m, spec in models.items()), split + compare).tag(["post_feed"])
