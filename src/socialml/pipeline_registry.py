@@ -15,6 +15,7 @@ from kedro.pipeline import Pipeline
 from socialml.pipelines import (
     audience,
     clustering,
+    cross_sell,
     evaluation,
     feature_enrichment,
     ingestion,
@@ -45,7 +46,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     params = _load_parameters()
     layouts = params["ingestion"]["layouts"]
     families = ("ingestion", "feature_enrichment", "text_embedding", "sentiment", "clustering", "topics", "audience",
-                "post_feed", "evaluation")
+                "post_feed", "cross_sell", "evaluation")
     registry: dict[str, Pipeline] = {name: Pipeline([]) for name in families}
     fallback_sentiment = params["clustering"].get("sentiment_source")
     if fallback_sentiment is not None and fallback_sentiment not in params["sources"]:
@@ -72,6 +73,8 @@ def register_pipelines() -> dict[str, Pipeline]:
             registry["audience"] += audience.create_pipeline(source, list(params["audience"]["models"]))
         if source in params["post_feed"]["sources"]:
             registry["post_feed"] += post_feed.create_pipeline(source, params["post_feed"]["sources"][source])
+        if source in params["cross_sell"]["sources"]:
+            registry["cross_sell"] += cross_sell.create_pipeline(source, params["cross_sell"]["sources"][source])
         registry["evaluation"] += evaluation.create_pipeline(source, tables)
     registry["__default__"] = sum(registry.values(), Pipeline([]))
     # Not part of the default run: fills a source's raw storage (a database, say) with the demo platform.

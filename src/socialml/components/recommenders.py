@@ -292,11 +292,13 @@ class NCFRecommender:
         import torch
 
         n_items = self.network_.item_gmf.num_embeddings
-        users = torch.as_tensor(np.repeat(np.asarray(user_rows), n_items))
-        items = torch.as_tensor(np.tile(np.arange(n_items), len(user_rows)))
+        device = next(self.network_.parameters()).device  # also called between epochs, on the training device
+        users = torch.as_tensor(np.repeat(np.asarray(user_rows), n_items), device=device)
+        items = torch.as_tensor(np.tile(np.arange(n_items), len(user_rows)), device=device)
+        self.network_.eval()
         with torch.no_grad():
-            logits = self.network_(users, items, torch.as_tensor(self.user_values_)[users])
-        return torch.sigmoid(logits).numpy().reshape(len(user_rows), n_items)
+            logits = self.network_(users, items, torch.as_tensor(self.user_values_, device=device)[users])
+        return torch.sigmoid(logits).cpu().numpy().reshape(len(user_rows), n_items)
 
 
 def _standardised(features: pd.DataFrame | None, n: int) -> np.ndarray:
@@ -387,14 +389,20 @@ class PerItemBoostingRecommender:
         return self.score_data(self.train_data_, user_rows)
 
 
-def cross_fitted_scores(spec: dict[str, Any], data: Interactions, folds: int, seed: int = 0) -> np.ndarray:
-    """Scores of every user from a model fitted on the other folds' users (all rows, item order kept)."""
+def cross_fitted_scores(spec: dict[str, Any], data: Interactions, folds: int, seed: int = 0,
+                        train_data: Interactions | None = None) -> np.ndarray:
+    """Scores of every user of ``data`` from a model fitted on the other folds' users.
+
+    ``train_data`` (same rows and items; default ``data``) is what the other folds contribute:
+    for a held-out evaluation it may hold their hidden items too, which never leaks a scored
+    user's own hidden item.
+    """
+    train_data = data if train_data is None else train_data
     fold_of = np.random.default_rng(seed).integers(0, folds, data.matrix.shape[0])
     scores = np.zeros(data.matrix.shape, dtype=np.float32)
     for fold in range(folds):
         train_rows, score_rows = np.flatnonzero(fold_of != fold), np.flatnonzero(fold_of == fold)
-        train = _subset_users(data, train_rows)
-        model = build_recommender(spec).fit(train)
+        model = build_recommender(spec).fit(_subset_users(train_data, train_rows))
         scores[score_rows] = model.score_data(data, score_rows)
     return scores
 

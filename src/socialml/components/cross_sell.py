@@ -1,0 +1,152 @@
+"""Seed 003's cross-sell: which products a client does not hold yet is most likely to take next.
+
+Evaluation hides one product of every client holding ``min_products`` or more, fits on what
+remains, and scores every product the client does not visibly hold: AUC per client (the hidden
+product against the other unheld ones) averaged over clients, and HitRate@k.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from socialml.components.features import client_features
+from socialml.components.recommenders import Interactions, build_recommender, cross_fitted_scores, top_k
+
+MAX_CATEGORIES = 20  # one-hot columns kept per text attribute of a client
+
+
+def hide_one_product(holdings: pd.DataFrame, min_products: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(visible holdings, hidden pairs): one random product hidden per client with ``min_products``+."""
+    pairs = holdings[["client_id", "product_id"]].drop_duplicates()
+    eligible = pairs.groupby("client_id")["product_id"].transform("size") >= min_products
+    hidden = pairs[eligible].sample(frac=1.0, random_state=seed).groupby("client_id").head(1)
+    visible = holdings.merge(hidden.assign(_hidden=True), on=["client_id", "product_id"], how="left")
+    visible = visible[visible["_hidden"].isna()].drop(columns="_hidden")
+    return visible.reset_index(drop=True), hidden.sort_values("client_id").reset_index(drop=True)
+
+
+def client_design(clients: pd.DataFrame, holdings: pd.DataFrame) -> pd.DataFrame:
+    """Numeric client features indexed by client_id: attributes (text ones one-hot), product count, recency.
+
+    The holdings themselves are the models' interaction matrix, so their per-product flags are left out.
+    """
+    table = client_features(clients, holdings)
+    table = table.drop(columns=[c for c in table if c.startswith("holds_")]).set_index("client_id")
+    text = [c for c in table if not pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])]
+    parts = [table.drop(columns=text).astype(np.float32)]
+    for column in text:
+        top = table[column].value_counts().index[:MAX_CATEGORIES]
+        parts.append(pd.get_dummies(table[column].where(table[column].isin(top)), prefix=column, dtype=np.float32))
+    return pd.concat(parts, axis=1)
+
+
+def interactions(clients: pd.DataFrame, holdings: pd.DataFrame, products: pd.Index | None = None) -> Interactions:
+    design = client_design(clients, holdings)
+    products = pd.Index(np.unique(holdings["product_id"])) if products is None else products
+    return Interactions.from_pairs(holdings["client_id"], holdings["product_id"], design.index, products,
+                                   user_features=design)
+
+
+def held_out_scores(scores: np.ndarray, data: Interactions, hidden: pd.DataFrame, k_values: list[int]
+                    ) -> dict[str, float]:
+    """AUC per client of the hidden product against the other unheld ones, averaged; HitRate@k."""
+    rows = data.user_ids.get_indexer(hidden["client_id"])
+    cols = data.item_ids.get_indexer(hidden["product_id"])
+    known = (rows >= 0) & (cols >= 0)
+    rows, cols = rows[known], cols[known]
+    s = np.asarray(scores, dtype=np.float64)[rows]
+    held = data.matrix[rows].toarray() > 0
+    target = s[np.arange(len(rows)), cols][:, None]
+    negatives = ~held
+    negatives[np.arange(len(rows)), cols] = False
+    n_negatives = negatives.sum(axis=1)
+    wins = ((s < target) & negatives).sum(axis=1) + 0.5 * ((s == target) & negatives).sum(axis=1)
+    auc = np.where(n_negatives > 0, wins / np.maximum(n_negatives, 1), np.nan)
+    out = {"auc_per_client": float(np.nanmean(auc)), "clients_scored": float(len(rows))}
+    for k in k_values:
+        chosen = top_k(s, k, data.matrix[rows])
+        out[f"hit_rate_at_{k}"] = float((chosen == cols[:, None]).any(axis=1).mean())
+    return out
+
+
+def select_epochs(spec: dict[str, Any], clients: pd.DataFrame, holdings: pd.DataFrame, products: pd.Index,
+                  min_products: int, seed: int) -> dict[str, Any]:
+    """For models trained in epochs: the epoch count with the best AUC on one more product hidden
+    from ``holdings`` (early stopping that never sees the evaluation's own hidden products)."""
+    if "epochs" not in spec:
+        return spec
+    visible, hidden = hide_one_product(holdings, min_products, seed + 1)
+    data = interactions(clients, visible, products)
+    rows = np.arange(len(data.user_ids))
+    model = build_recommender(spec)
+    model.fit(data, evaluate=lambda m: held_out_scores(m.score(rows), data, hidden, [1])["auc_per_client"])
+    best = max(model.history_, key=lambda entry: entry["auc"])
+    return {**spec, "epochs": int(best["epoch"])}
+
+
+def evaluate(spec: dict[str, Any], clients: pd.DataFrame, visible: pd.DataFrame, hidden: pd.DataFrame,
+             products: pd.Index, k_values: list[int], min_products: int = 2, seed: int = 0
+             ) -> tuple[np.ndarray, dict[str, float], list[dict]]:
+    """Scores of every client × product, held-out quality, and the AUC after each epoch of the
+    configured count (models that train in epochs; they stop at the epoch ``select_epochs`` picks)."""
+    data = interactions(clients, visible, products)
+    started = time.perf_counter()
+    rows = np.arange(len(data.user_ids))
+    curve: list[dict] = []
+    if spec.get("cross_fit_folds"):
+        complete = interactions(clients, pd.concat([visible, hidden]), products)
+        scores = cross_fitted_scores(spec, data, spec["cross_fit_folds"], seed, train_data=complete)
+    elif "epochs" in spec:
+        tuned = select_epochs(spec, clients, visible, products, min_products, seed)
+        # The curve over all configured epochs, on the evaluation's hidden products: the seed's AUC-by-epochs table.
+        curve_model = build_recommender(spec).fit(
+            data, evaluate=lambda m: held_out_scores(m.score(rows), data, hidden, k_values)["auc_per_client"])
+        curve = curve_model.history_
+        scores = build_recommender(tuned).fit(data).score(rows)
+    else:
+        scores = build_recommender(spec).fit(data).score(rows)
+    quality = held_out_scores(scores, data, hidden, k_values)
+    quality["fit_and_score_seconds"] = time.perf_counter() - started
+    return scores, quality, curve
+
+
+@dataclass
+class CrossSellModel:
+    """A fitted model with its client and product ids: ranked unheld products per client."""
+
+    model: Any
+    data: Interactions
+
+    @classmethod
+    def fit(cls, spec: dict[str, Any], clients: pd.DataFrame, holdings: pd.DataFrame, min_products: int = 2,
+            seed: int = 0) -> CrossSellModel:
+        """Fitted on every holding (epochs chosen as in evaluation); serving scores unheld products."""
+        options = {key: value for key, value in spec.items() if key != "cross_fit_folds"}
+        data = interactions(clients, holdings)
+        options = select_epochs(options, clients, holdings, data.item_ids, min_products, seed)
+        return cls(build_recommender(options).fit(data), data)
+
+    @property
+    def products(self) -> list[str]:
+        return [str(p) for p in self.data.item_ids]
+
+    def recommend(self, client_ids, k: int | None = None) -> pd.DataFrame:
+        """client_id, rank, product_id, score for the k best unheld products; unknown clients are left out."""
+        rows = self.data.user_ids.get_indexer(pd.Index(client_ids))
+        rows = rows[rows >= 0]
+        k = len(self.data.item_ids) if k is None else k
+        scores = self.model.score(rows)
+        chosen = top_k(scores, k, self.data.matrix[rows])
+        pos, rank = np.nonzero(chosen >= 0)
+        cols = chosen[pos, rank]
+        return pd.DataFrame({"client_id": self.data.user_ids[rows[pos]], "rank": rank + 1,
+                             "product_id": self.data.item_ids[cols], "score": scores[pos, cols].astype(float)})
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """MLflow pyfunc face: a frame with client_id in, the ranked products out."""
+        return self.recommend(frame["client_id"])
