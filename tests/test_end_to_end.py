@@ -89,6 +89,23 @@ def test_default_run_compares_audience_models_in_one_table(test_run):
     assert set(predictions["user_id"]) == set(targets["user_id"])  # every user scored once, out of fold
 
 
+def test_default_run_compares_feed_and_cross_sell_models_with_popularity(test_run):
+    reporting = test_run / "data" / "08_reporting" / "demo"
+    feed = pd.read_csv(latest_version(reporting / "post_feed_comparison.csv")).set_index("model")
+    assert set(feed.index) == {"popularity", "ranker", "ranker_text"}
+    assert feed["hit_rate_at_5"].between(0, 1).all() and (feed["requests"] > 0).all()
+    importance = pd.read_csv(latest_version(reporting / "post_feed" / "ranker_text_feature_importance.csv"))
+    assert "user_post_text_cosine" in set(importance["feature"])
+    cross_sell = pd.read_csv(latest_version(reporting / "cross_sell_comparison.csv")).set_index("model")
+    assert set(cross_sell.index) == {"popularity", "ncf", "lightfm", "catboost_per_product"}
+    assert (cross_sell["auc_per_client"] > 0.5).all()
+    curve = pd.read_csv(latest_version(reporting / "cross_sell" / "ncf_auc_by_epoch.csv"))
+    assert curve["epoch"].tolist() == [1, 2, 3]
+    model = pd.read_pickle(latest_version(test_run / "data" / "06_models" / "demo" / "post_feed" / "ranker.pkl"))
+    request = pd.DataFrame({"request_id": [0], "user_id": [107], "request_time": [pd.Timestamp("2024-02-01")]})
+    assert len(model.recommend(request, k=5)) == 5
+
+
 def test_a_second_run_embeds_nothing_new(test_run):
     result = kedro(test_run, "run", "--env", "test", "--pipelines", "text_embedding")
     assert "new texts" not in result.stdout + result.stderr
@@ -109,6 +126,8 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
     assert run["metrics.demo.clustering.nmi"] > 0
     assert run["metrics.demo.sentiment.embedding_and_char_tfidf.macro_f1"] > 0
     assert run["metrics.demo.audience.catboost.sex.roc_auc"] > 0
+    assert 0 <= run["metrics.demo.post_feed.ranker.hit_rate_at_5"] <= 1
+    assert run["metrics.demo.cross_sell.ncf.auc_per_client"] > 0
     model = mlflow.pyfunc.load_model(f"runs:/{run.run_id}/demo-topics-embedding_logreg-mdl_topic_classifier")
     probabilities = model.predict(pd.DataFrame({"doc_text": ["Наша команда выиграла матч"], "image2text": [""],
                                                 "speech2text": [""]}))
@@ -116,7 +135,7 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
 
 
 @pytest.mark.parametrize("name", ["ingestion", "feature_enrichment", "text_embedding", "sentiment", "clustering",
-                                  "topics", "audience", "evaluation"])
+                                  "topics", "audience", "post_feed", "cross_sell", "evaluation"])
 def test_each_pipeline_runs_on_its_own(test_run, name):
     kedro(test_run, "run", "--env", "test", "--pipelines", name)
 
@@ -203,6 +222,11 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
     assert (outputs / "05_model_input" / "karpov_social" / "post_embeddings_pca.parquet").exists()
     audience = pd.read_csv(latest_version(outputs / "08_reporting" / "movielens_100k" / "audience_comparison.csv"))
     assert set(audience["target"]) == {"sex", "age"}
+    for source in ("karpov_social", "movielens_100k"):
+        feed = pd.read_csv(latest_version(outputs / "08_reporting" / source / "post_feed_comparison.csv"))
+        assert {"popularity", "ranker"} <= set(feed["model"])
+    cross_sell = pd.read_csv(latest_version(outputs / "08_reporting" / "santander_sample" / "cross_sell_comparison.csv"))
+    assert "catboost_per_product" in set(cross_sell["model"])
 
 
 @pytest.mark.skipif(shutil.which("initdb") is None and not Path("/usr/lib/postgresql").exists(),

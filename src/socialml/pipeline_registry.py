@@ -77,6 +77,8 @@ def register_pipelines() -> dict[str, Pipeline]:
             registry["cross_sell"] += cross_sell.create_pipeline(source, params["cross_sell"]["sources"][source])
         registry["evaluation"] += evaluation.create_pipeline(source, tables)
     registry["__default__"] = sum(registry.values(), Pipeline([]))
+    # Not in the default run either: compares the A/B groups of the feeds the service logged.
+    registry["ab_test"] = post_feed.create_ab_test_pipeline(params["post_feed"]["ab_test"]["source"])
     # Not part of the default run: fills a source's raw storage (a database, say) with the demo platform.
     registry["publish_demo_platform"] = sum(
         (ingestion.create_publish_pipeline(source) for source, spec in params["sources"].items()

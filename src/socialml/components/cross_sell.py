@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from socialml.components.features import client_features
 from socialml.components.recommenders import Interactions, build_recommender, cross_fitted_scores, top_k
@@ -136,15 +137,23 @@ class CrossSellModel:
         return [str(p) for p in self.data.item_ids]
 
     def recommend(self, client_ids, k: int | None = None) -> pd.DataFrame:
-        """client_id, rank, product_id, score for the k best unheld products; unknown clients are left out."""
-        rows = self.data.user_ids.get_indexer(pd.Index(client_ids))
-        rows = rows[rows >= 0]
+        """client_id, rank, product_id, score for the k best unheld products of each client.
+
+        A client the model has never seen gets the products by the share of clients holding them.
+        """
+        client_ids = pd.Index(client_ids)
+        rows = self.data.user_ids.get_indexer(client_ids)
+        known = rows >= 0
         k = len(self.data.item_ids) if k is None else k
-        scores = self.model.score(rows)
-        chosen = top_k(scores, k, self.data.matrix[rows])
+        scores = np.tile(np.asarray(self.data.matrix.mean(axis=0)).ravel(), (len(rows), 1))
+        if known.any():
+            scores[known] = self.model.score(rows[known])
+        # Held products of known clients; unknown clients hold nothing we know of.
+        held = (sp.diags(known.astype(np.float32)) @ self.data.matrix[np.where(known, rows, 0)]).tocsr()
+        chosen = top_k(scores, k, held)
         pos, rank = np.nonzero(chosen >= 0)
         cols = chosen[pos, rank]
-        return pd.DataFrame({"client_id": self.data.user_ids[rows[pos]], "rank": rank + 1,
+        return pd.DataFrame({"client_id": client_ids[pos], "rank": rank + 1,
                              "product_id": self.data.item_ids[cols], "score": scores[pos, cols].astype(float)})
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:

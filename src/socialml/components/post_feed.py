@@ -149,6 +149,10 @@ class PostFeedModel:
         columns = ["request_id", "user_id", "rank", "post_id", "score"]
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """MLflow pyfunc face: user_id and request_time per row in, five posts per row out."""
+        return self.recommend(frame.assign(request_id=np.arange(len(frame))), k=5)
+
     # -- state ---------------------------------------------------------------------------
     def _build_state(self, history: pd.DataFrame, posts: pd.DataFrame, users: pd.DataFrame,
                      post_vectors: pd.DataFrame | None) -> _FeedState:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
@@ -165,11 +166,13 @@ class ALSRecommender:
     def fit(self, data: Interactions) -> ALSRecommender:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        model = AlternatingLeastSquares(
-            factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-            iterations=self.iterations, random_state=self.seed, num_threads=self.threads,
-        )
-        model.fit(data.matrix.astype(np.float32), show_progress=False)
+        # implicit runs its own threads; BLAS threads on top of them oversubscribe the cores (and it warns).
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(
+                factors=self.factors, regularization=self.regularization, alpha=self.alpha,
+                iterations=self.iterations, random_state=self.seed, num_threads=self.threads,
+            )
+            model.fit(data.matrix.astype(np.float32), show_progress=False)
         self.user_factors_, self.item_factors_ = np.asarray(model.user_factors), np.asarray(model.item_factors)
         return self
 

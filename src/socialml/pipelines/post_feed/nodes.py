@@ -69,3 +69,25 @@ def compare_post_feed_models(**scores: dict[str, float]) -> tuple[pd.DataFrame, 
                for row in table.to_dict("records") for metric in table.columns.drop("model")
                if np.isfinite(row[metric])}
     return table, metrics
+
+
+def compare_ab_groups(feed_log: pd.DataFrame, feed_events: pd.DataFrame, ab_test: dict[str, Any],
+                      settings: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
+    """HitRate of each A/B group over the feeds the service served, with a two-proportion z-test.
+
+    A served feed is a hit if its user acts positively on any of its posts within
+    ``ab_test.horizon_hours`` after it was served (the feed log's requests, matched to the feed log
+    of actions the platform recorded since).
+    """
+    from socialml.components.ab_test import compare_groups, served_hits
+
+    if feed_log.empty:
+        raise ValueError("the feed log is empty: serve some feeds (socialml-serve) before comparing the groups")
+    served = feed_log.assign(request_id=np.arange(len(feed_log)),
+                             timestamp=pd.to_datetime(feed_log["timestamp"]))
+    hits = served_hits(served, feed_events, settings["positive_action"], ab_test["horizon_hours"])
+    result = compare_groups(hits)
+    result.update({"control_model": ab_test["control"], "test_model": ab_test["test"]})
+    metrics = {f"ab_test.{key}": {"value": value, "step": 0} for key, value in result.items()
+               if isinstance(value, float) and np.isfinite(value)}
+    return result, metrics

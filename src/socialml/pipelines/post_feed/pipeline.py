@@ -10,7 +10,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from .nodes import compare_post_feed_models, evaluate_post_feed, fit_post_feed, score_post_feed, split_post_feed
+from .nodes import compare_ab_groups, compare_post_feed_models, evaluate_post_feed, fit_post_feed, score_post_feed, split_post_feed
 
 
 def _variant(source: str, model: str, spec: dict[str, Any]) -> Pipeline:
@@ -42,3 +42,13 @@ def create_pipeline(source: str, settings: dict[str, Any]) -> Pipeline:
                              ["rpt_post_feed_comparison", "rpt_post_feed_metrics"], name="compare_post_feed_models",
                              tags=["evaluation"])], namespace=source)
     return sum((_variant(source, m, spec) for m, spec in models.items()), split + compare).tag(["post_feed"])
+
+
+def create_ab_test_pipeline(source: str) -> Pipeline:
+    """Compares the A/B groups of the feeds the service logged (not in the default run: it needs a log)."""
+    return pipeline([node(compare_ab_groups, ["raw_served_feed_log", "prm_feed_events", "params:ab_test",
+                                              "params:settings"], ["rpt_ab_test", "rpt_ab_test_metrics"],
+                          name="compare_ab_groups", tags=["evaluation"])],
+                    namespace=source, inputs={"raw_served_feed_log"},
+                    parameters={"params:ab_test": "params:post_feed.ab_test",
+                                "params:settings": f"params:post_feed.sources.{source}"}).tag(["ab_test"])

@@ -1,0 +1,1 @@
+"""The model service (FastAPI) and the model loading it shares with the Streamlit app."""
