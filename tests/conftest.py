@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,21 @@ def copy_project(destination: Path) -> Path:
     (destination / "src").mkdir()  # the package itself is imported from its installation
     (destination / "data").mkdir()
     return destination
+
+
+def run_kedro(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "kedro", *args], cwd=project, env=env or kedro_env(),
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory) -> Path:
+    """A project copy after `kedro run --env test`: every model trained at tiny sizes (shared by slow tests)."""
+    project = copy_project(tmp_path_factory.mktemp("project"))
+    run_kedro(project, "run", "--env", "test")
+    return project
 
 
 def kedro_env() -> dict[str, str]:

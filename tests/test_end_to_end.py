@@ -11,17 +11,12 @@ import mlflow
 import pandas as pd
 import pytest
 
-from tests.conftest import SHARED_DATA, copy_project, kedro_env
+from tests.conftest import SHARED_DATA, copy_project, kedro_env, run_kedro
 
 pytestmark = pytest.mark.slow
-KEDRO = [sys.executable, "-m", "kedro"]
 
 
-def kedro(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    result = subprocess.run([*KEDRO, *args], cwd=project, env=env or kedro_env(), capture_output=True, text=True,
-                            timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
+
 
 
 def latest_version(path: Path) -> Path:
@@ -30,10 +25,8 @@ def latest_version(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def test_run(tmp_path_factory) -> Path:
-    project = copy_project(tmp_path_factory.mktemp("project"))
-    kedro(project, "run", "--env", "test")
-    return project
+def test_run(trained_project) -> Path:
+    return trained_project
 
 
 def test_default_run_writes_every_layer_and_a_balanced_report(test_run):
@@ -107,7 +100,7 @@ def test_default_run_compares_feed_and_cross_sell_models_with_popularity(test_ru
 
 
 def test_a_second_run_embeds_nothing_new(test_run):
-    result = kedro(test_run, "run", "--env", "test", "--pipelines", "text_embedding")
+    result = run_kedro(test_run, "run", "--env", "test", "--pipelines", "text_embedding")
     assert "new texts" not in result.stdout + result.stderr
 
 
@@ -137,12 +130,12 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
 @pytest.mark.parametrize("name", ["ingestion", "feature_enrichment", "text_embedding", "sentiment", "clustering",
                                   "topics", "audience", "post_feed", "cross_sell", "evaluation"])
 def test_each_pipeline_runs_on_its_own(test_run, name):
-    kedro(test_run, "run", "--env", "test", "--pipelines", name)
+    run_kedro(test_run, "run", "--env", "test", "--pipelines", name)
 
 
 def test_same_seed_gives_the_same_canonical_tables(test_run, tmp_path):
     other = copy_project(tmp_path)
-    kedro(other, "run", "--env", "test", "--pipelines", "ingestion")
+    run_kedro(other, "run", "--env", "test", "--pipelines", "ingestion")
     for table in ("feed_events", "posts", "answers"):
         first = pd.read_parquet(test_run / "data" / "03_primary" / "demo" / f"{table}.parquet")
         second = pd.read_parquet(other / "data" / "03_primary" / "demo" / f"{table}.parquet")
@@ -160,7 +153,7 @@ def test_notebook_runs_headless_against_the_catalog(test_run):
 
 
 def test_kedro_viz_build_shows_every_pipeline_with_layers(test_run):
-    kedro(test_run, "viz", "build", "--include-hooks")
+    run_kedro(test_run, "viz", "build", "--include-hooks")
     main = (test_run / "build" / "api" / "main").read_text()
     for layer in ("raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting"):
         assert f'"{layer}"' in main
@@ -171,7 +164,7 @@ def test_kedro_viz_build_shows_every_pipeline_with_layers(test_run):
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data is not beside the project")
 def test_real_configuration_ingests_every_shared_data_set(tmp_path):
     project = copy_project(tmp_path)
-    kedro(project, "run", "--env", "real", "--pipelines", "ingestion", "--params", f"data_root={SHARED_DATA}")
+    run_kedro(project, "run", "--env", "real", "--pipelines", "ingestion", "--params", f"data_root={SHARED_DATA}")
     reports = {p.parent.name: pd.read_csv(latest_version(p)) for p in (project / "data" / "08_reporting").glob("*/ingestion_report.csv")}
     assert set(reports) == {"karpov_social", "movielens_100k", "survey_answers_ru", "telegram_news_topics",
                             "sensitive_topics_multilabel", "rusentiment", "santander_sample"}
@@ -211,7 +204,7 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
                 pd.read_csv(file, nrows=rows, dtype=str, keep_default_na=False).to_csv(sample / source.name / file.name,
                                                                                        index=False)
     project = copy_project(tmp_path / "project")
-    kedro(project, "run", "--env", "real", "--params", f"data_root={sample}")
+    run_kedro(project, "run", "--env", "real", "--params", f"data_root={sample}")
     outputs = project / "data"
     clusters = pd.read_parquet(latest_version(outputs / "07_model_output" / "survey_answers_ru" / "clusters.parquet"))
     assert clusters["question_id"].nunique() > 5 and clusters["label"].str.len().gt(0).all()
@@ -234,9 +227,9 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
 def test_postgres_source_is_ingested_through_sql_datasets(tmp_path, postgres_url):
     project = copy_project(tmp_path)
     env = {**kedro_env(), "SOCIALML_PLATFORM_DB_URL": postgres_url}
-    kedro(project, "run", "--env", "postgres", "--pipelines", "publish_demo_platform", "--params",
+    run_kedro(project, "run", "--env", "postgres", "--pipelines", "publish_demo_platform", "--params",
           "demo_platform.n_users=150,demo_platform.n_feed_events=5000,demo_platform.n_posts=120", env=env)
-    kedro(project, "run", "--env", "postgres", "--pipelines", "ingestion", env=env)
+    run_kedro(project, "run", "--env", "postgres", "--pipelines", "ingestion", env=env)
     report = pd.read_csv(latest_version(project / "data" / "08_reporting" / "platform_db" / "ingestion_report.csv"))
     assert (report["candidate_rows"] == report["accepted"] + report["rejected"]).all()
     users = pd.read_parquet(project / "data" / "03_primary" / "platform_db" / "users.parquet")
@@ -245,7 +238,7 @@ def test_postgres_source_is_ingested_through_sql_datasets(tmp_path, postgres_url
 
 def test_a_missing_source_file_stops_the_run_naming_the_file(tmp_path):
     project = copy_project(tmp_path)
-    result = subprocess.run([*KEDRO, "run", "--env", "real", "--pipelines", "ingestion", "--params",
+    result = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "real", "--pipelines", "ingestion", "--params",
                              f"data_root={tmp_path / 'empty'}"], cwd=project, env=kedro_env(), capture_output=True,
                             text=True, timeout=300)
     assert result.returncode != 0

@@ -122,6 +122,7 @@ class ModelHolder:
     def load(self) -> ServingModels:
         with self._reload_lock:
             fresh = self.loader()
+            fresh.warm_up()
             self.models = fresh
             return fresh
 

@@ -68,6 +68,12 @@ class ServingModels:
                 self._encoders[key] = build_encoder(config)
             return self._encoders[key].encode(texts)
 
+    def warm_up(self) -> None:
+        """Build the encoders now, so the first text request does not pay for loading a transformer."""
+        self.encode(["warm up"])
+        if self.topic_model.encoder_config:
+            self.encode(["warm up"], self.topic_model.encoder_config)
+
     def topic_probabilities(self, doc_text: str, image2text: str, speech2text: str) -> pd.Series:
         text = join_fields(pd.Series([doc_text]), pd.Series([image2text]), pd.Series([speech2text]))
         config = self.topic_model.encoder_config

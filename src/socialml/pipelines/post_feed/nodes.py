@@ -84,7 +84,7 @@ def compare_ab_groups(feed_log: pd.DataFrame, feed_events: pd.DataFrame, ab_test
     if feed_log.empty:
         raise ValueError("the feed log is empty: serve some feeds (socialml-serve) before comparing the groups")
     served = feed_log.assign(request_id=np.arange(len(feed_log)),
-                             timestamp=pd.to_datetime(feed_log["timestamp"]))
+                             timestamp=pd.to_datetime(feed_log["timestamp"], format="ISO8601"))
     hits = served_hits(served, feed_events, settings["positive_action"], ab_test["horizon_hours"])
     result = compare_groups(hits)
     result.update({"control_model": ab_test["control"], "test_model": ab_test["test"]})

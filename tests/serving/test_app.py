@@ -1,0 +1,176 @@
+"""The model service as users start it: a real uvicorn server on loopback over a trained project."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from socialml.components.ab_test import assign_group
+from tests.conftest import kedro_env, run_kedro
+
+pytestmark = pytest.mark.slow
+AB = {"salt": "socialml-feed-ab", "test_share": 0.5}  # conf/test/parameters_post_feed.yml
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service(trained_project: Path):
+    port = free_port()
+    log = trained_project / "serve.log"
+    process = subprocess.Popen([sys.executable, "-m", "socialml.serving.app", "--project", str(trained_project),
+                                "--env", "test", "--port", str(port)], cwd=trained_project, env=kedro_env(),
+                               stdout=log.open("w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("the service did not become ready: " + log.read_text()[-3000:])
+    yield url, trained_project
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def primary(project: Path, table: str) -> pd.DataFrame:
+    return pd.read_parquet(project / "data" / "03_primary" / "demo" / f"{table}.parquet")
+
+
+def test_health_ready_and_model_versions(service):
+    url, _ = service
+    assert httpx.get(f"{url}/health").json() == {"status": "ok"}
+    version = httpx.get(f"{url}/version").json()
+    assert version["ab_test"] == {"control": "ranker", "test": "ranker_text", "test_share": 0.5}
+    assert all(v != "unversioned" for v in version["models"].values()) and len(version["models"]) == 7
+
+
+def test_the_feed_answers_with_the_users_group_and_five_posts(service):
+    url, project = service
+    users = primary(project, "users")["user_id"].head(20).tolist()
+    for user in users:
+        response = httpx.get(f"{url}/post/recommendations/", params={"id": user, "time": "2024-01-25T12:00:00",
+                                                                     "limit": 5})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["exp_group"] == assign_group(user, AB["salt"], AB["test_share"])
+        assert body["model"] == {"control": "ranker", "test": "ranker_text"}[body["exp_group"]]
+        assert len(body["recommendations"]) == 5 and {"id", "text", "topic"} <= set(body["recommendations"][0])
+    assert len({assign_group(u, AB["salt"], AB["test_share"]) for u in users}) == 2  # both groups served
+
+
+def test_an_unknown_user_gets_a_cold_start_feed(service):
+    url, _ = service
+    body = httpx.get(f"{url}/post/recommendations/", params={"id": 987654321}).json()
+    assert len(body["recommendations"]) == 5
+
+
+@pytest.mark.parametrize("params", [{"id": "abc"}, {}, {"id": 1, "limit": 0}, {"id": 1, "time": "yesterday"}])
+def test_malformed_feed_requests_get_422_json(service, params):
+    url, _ = service
+    response = httpx.get(f"{url}/post/recommendations/", params=params)
+    assert response.status_code == 422 and response.json()["error"] == "invalid request"
+
+
+def test_topics_take_a_text_or_three_fields_and_refuse_empty_ones(service):
+    url, _ = service
+    body = httpx.post(f"{url}/topics", json={"text": "Наша команда выиграла матч, болельщики ликуют"}).json()
+    assert set(body["probabilities"]) >= {"sport", "politics"} and body["probabilities"]["sport"] > 0.5
+    fields = httpx.post(f"{url}/topics", json={"doc_text": "", "image2text": "футболисты на поле", "speech2text": ""})
+    assert fields.status_code == 200
+    for bad in ({}, {"text": "   "}, {"doc_text": 5}):
+        assert httpx.post(f"{url}/topics", json=bad).status_code == 422
+    broken = httpx.post(f"{url}/topics", content=b"{not json", headers={"content-type": "application/json"})
+    assert broken.status_code == 422 and "detail" in broken.json()
+
+
+def test_answers_are_assigned_to_a_cluster_with_sentiment(service):
+    url, project = service
+    question = int(primary(project, "answers")["question_id"].iloc[0])
+    body = httpx.post(f"{url}/clusters/assign", json={"question_id": question, "answer": "всё супер 👍👍"}).json()
+    assert {"cluster", "label", "sentiment", "sentiment_probabilities"} <= set(body)
+    assert body["sentiment"] in {"positive", "neutral", "negative"}
+    unknown = httpx.post(f"{url}/clusters/assign", json={"question_id": 1, "answer": "да"})
+    assert unknown.status_code == 404 and "unknown question_id" in unknown.json()["detail"]
+    assert httpx.post(f"{url}/clusters/assign", json={"question_id": question, "answer": "  "}).status_code == 422
+
+
+def test_audience_probabilities_come_from_a_viewing_history(service):
+    url, project = service
+    views = primary(project, "views").head(30)
+    history = [{"item_id": int(i), "timestamp": t.isoformat(), "watch_seconds": 120.0}
+               for i, t in zip(views["item_id"], views["timestamp"])]
+    body = httpx.post(f"{url}/audience", json={"views": history}).json()
+    assert sum(body["sex"].values()) == pytest.approx(1, abs=1e-4) and set(body["sex"]) == {"female", "male"}
+    assert sum(body["age"].values()) == pytest.approx(1, abs=1e-4) and body["known_items"] == 30
+    assert httpx.post(f"{url}/audience", json={"views": []}).status_code == 422
+
+
+def test_cross_sell_ranks_unheld_products_and_answers_unknown_clients(service):
+    url, project = service
+    holdings = primary(project, "holdings")
+    client = int(holdings["client_id"].iloc[0])
+    body = httpx.get(f"{url}/cross-sell/{client}", params={"limit": 3}).json()
+    assert body["known_client"] and [p["rank"] for p in body["products"]] == [1, 2, 3]
+    assert not set(holdings.loc[holdings["client_id"] == client, "product_id"]) & {p["product_id"] for p in body["products"]}
+    unknown = httpx.get(f"{url}/cross-sell/123").json()
+    assert not unknown["known_client"] and len(unknown["products"]) == 5
+    assert httpx.get(f"{url}/cross-sell/abc").status_code == 422
+
+
+def test_reload_swaps_models_without_dropping_requests(service):
+    url, _ = service
+    statuses, stop = [], threading.Event()
+
+    def hammer():
+        with httpx.Client() as client:
+            while not stop.is_set():
+                statuses.append(client.get(f"{url}/post/recommendations/", params={"id": 107}).status_code)
+
+    worker = threading.Thread(target=hammer)
+    worker.start()
+    reloaded = httpx.post(f"{url}/admin/reload", timeout=120)
+    stop.set()
+    worker.join()
+    assert reloaded.status_code == 200 and reloaded.json()["reloaded"]
+    assert statuses and set(statuses) == {200}
+
+
+def test_served_feeds_are_logged_and_the_ab_test_pipeline_compares_the_groups(service):
+    url, project = service
+    for user in primary(project, "users")["user_id"].head(40):
+        httpx.get(f"{url}/post/recommendations/", params={"id": int(user), "time": "2024-01-20T08:00:00"})
+    log = [json.loads(line) for line in (project / "data" / "01_raw" / "serving" / "feed_log.jsonl").read_text().splitlines()]
+    assert {"timestamp", "user_id", "exp_group", "model", "post_ids"} <= set(log[-1])
+    run_kedro(project, "run", "--env", "test", "--pipelines", "ab_test")
+    report_folder = project / "data" / "08_reporting" / "demo" / "ab_test.json"
+    report = json.loads((sorted(report_folder.iterdir())[-1] / "ab_test.json").read_text())
+    assert report["requests_control"] + report["requests_test"] == len(log)
+    assert 0 <= report["hit_rate_control"] <= 1 and "p_value" in report
+
+
+def test_fuzzing_the_openapi_schema_finds_no_server_error(service):
+    url, project = service
+    result = subprocess.run([sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json",
+                             "--checks", "not_a_server_error", "--max-examples", "15", "--exclude-path", "/admin/reload",
+                             "--seed", "1"], cwd=project, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
