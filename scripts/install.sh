@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Creates .venv and installs the project with the exact versions of requirements.lock.
 #   bash scripts/install.sh          what `kedro run` needs
-#   bash scripts/install.sh --dev    plus the test tools and the PostgreSQL server the tests start
+#   bash scripts/install.sh --dev    plus the test tools, the PostgreSQL server the tests start and Chromium
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
 if [[ "${1:-}" == "--dev" ]]; then
   extras="[dev]"
-  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  # Debian packages the tests need: a PostgreSQL server, and Chromium for the app's screenshot test.
+  missing=()
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  if (( ${#missing[@]} )); then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 fi
 

@@ -104,8 +104,8 @@ def main() -> None:
     st.set_page_config(page_title="SocialML", layout="wide")
     page = st.sidebar.radio("Page", PAGES, key="page")
     current = models()
-    st.sidebar.caption("Models: " + ", ".join(f"{name.split('.')[-2] if name.count('.') > 1 else name}"
-                                              for name in current.versions))
+    st.sidebar.caption("Models in use:  \n" + "  \n".join(f"{name} ({version})"
+                                                         for name, version in current.versions.items()))
     {"Answer clusters": clusters_page, "Topic classifier": topics_page, "User": user_page}[page](current)
 
 
