@@ -14,7 +14,8 @@ PARAMS = {"age_edges": [18, 25, 35, 45, 50, 56], "age_labels": ["<18", "18-24", 
 
 @pytest.fixture(scope="module")
 def history():
-    platform = generate_demo_platform(DemoPlatformConfig(n_users=300, n_videos=200, n_video_views=12_000))
+    platform = generate_demo_platform(DemoPlatformConfig(n_users=300, n_feed_events=1_000, n_videos=200,
+                                                         n_video_views=12_000))
     views = platform["video_views"].rename(columns={"video_id": "item_id", "watched_at": "timestamp"})
     views["rating"] = np.nan
     items = platform["videos"].rename(columns={"video_id": "item_id"}).assign(categories=lambda d: d["category"].map(lambda c: [c]))
@@ -40,7 +41,7 @@ def test_folds_are_by_user_and_cover_everyone(history):
     {"kind": "boosting", "library": "catboost", "svd_components": 8, "options": {"iterations": 60}},
     {"kind": "boosting", "library": "lightgbm", "svd_components": 8, "options": {"n_estimators": 60}},
     {"kind": "item_bag"},
-    {"kind": "deepsets", "epochs": 15, "patience": 3},
+    {"kind": "deepsets", "epochs": 40, "patience": 5},
 ])
 def test_models_beat_the_majority_on_the_planted_audience_signal(history, spec):
     views, items, targets = history

@@ -183,11 +183,8 @@ class ALSRecommender:
 def _feature_matrix(features: pd.DataFrame | None, n: int) -> sp.csr_matrix:
     """Identity (one latent vector per id) plus standardised numeric features, as LightFM takes them."""
     identity = sp.identity(n, format="csr", dtype=np.float32)
-    if features is None or features.shape[1] == 0:
-        return identity
-    values = features.to_numpy(dtype=np.float32, na_value=np.nan)
-    values = np.nan_to_num((values - np.nanmean(values, axis=0)) / (np.nanstd(values, axis=0) + 1e-6))
-    return sp.hstack([identity, sp.csr_matrix(values)], format="csr")
+    values = _standardised(features, n)
+    return sp.hstack([identity, sp.csr_matrix(values)], format="csr") if values.shape[1] else identity
 
 
 @dataclass
