@@ -142,7 +142,7 @@ def test_pages_render_in_headless_chromium(app_env, tmp_path):
                     break
             except httpx.TransportError:
                 time.sleep(0.5)
-        text, png = render_in_chromium(f"http://127.0.0.1:{port}/", until="Answer clusters", profile=tmp_path)
+        text, png = render_in_chromium(f"http://127.0.0.1:{port}/", until="Cluster sizes", profile=tmp_path)
         (tmp_path / "app.png").write_bytes(png)
         assert "Answer clusters" in text and "Cluster sizes" in text
         assert "Traceback" not in text and "Error" not in text

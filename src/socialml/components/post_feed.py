@@ -144,7 +144,7 @@ class PostFeedModel:
         for start in tqdm(range(0, len(requests), batch_size), desc="post feed", disable=None, leave=False):
             batch = requests.iloc[start : start + batch_size]
             rows, cols, x, _ = self._candidate_features(self.state_, batch)
-            score = self._score(x, rows, cols)
+            score = self._score(x)
             parts.append(self._top(batch, rows, cols, score, k))
         columns = ["request_id", "user_id", "rank", "post_id", "score"]
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
@@ -192,7 +192,7 @@ class PostFeedModel:
         )
 
     # -- candidates and features --------------------------------------------------------
-    def _generator_scores(self, state: _FeedState, name: str, rows: np.ndarray, times: np.ndarray) -> np.ndarray:
+    def _generator_scores(self, state: _FeedState, name: str, rows: np.ndarray) -> np.ndarray:
         kind = self.generators[name]["kind"]
         n = len(rows)
         if kind == "recent_popularity":
@@ -225,7 +225,7 @@ class PostFeedModel:
         candidate = np.zeros(blocked.shape, dtype=bool)
         scores, ranks = {}, {}
         for name in self.generators:
-            score = np.where(blocked, -np.inf, self._generator_scores(state, name, rows, times))
+            score = np.where(blocked, -np.inf, self._generator_scores(state, name, rows))
             order = np.argsort(-score, axis=1, kind="stable")
             rank = np.empty_like(order)
             np.put_along_axis(rank, order, np.arange(1, order.shape[1] + 1)[None, :].repeat(len(order), 0), axis=1)
@@ -270,7 +270,7 @@ class PostFeedModel:
         """Learn on ``inner_splits`` nested splits of the history, each peeled off the previous one."""
         from catboost import CatBoost, Pool
 
-        xs, labels, groups = [], [], []
+        xs, labels, groups, offset = [], [], [], 0
         for split_number in range(self.inner_splits):
             inner = split_feed(history, self.protocol, self.positive_action)
             requests = inner.requests
@@ -286,7 +286,8 @@ class PostFeedModel:
                         split_number + 1, len(requests), len(np.unique(request_pos[useful])), int(useful.sum()))
             xs.append(x[useful])
             labels.append(label[useful])
-            groups.append(request_pos[useful] + split_number * (self.max_train_requests + len(requests)))
+            groups.append(request_pos[useful] + offset)  # request ids unique across the splits
+            offset += len(requests)
             history = inner.history
         if not sum(len(label) for label in labels):
             raise ValueError("no training request has a relevant post among its candidates: "
@@ -299,7 +300,7 @@ class PostFeedModel:
                               feature_names=names))
         self.feature_names_ = names
 
-    def _score(self, x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    def _score(self, x: np.ndarray) -> np.ndarray:
         if self.ranker_ is None:
             return -x[:, len(self.generators)]  # the first generator's rank
         return self.ranker_.predict(x)
