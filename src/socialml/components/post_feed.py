@@ -303,7 +303,7 @@ class PostFeedModel:
     def _score(self, x: np.ndarray) -> np.ndarray:
         if self.ranker_ is None:
             return -x[:, len(self.generators)]  # the first generator's rank
-        return self.ranker_.predict(x)
+        return self.ranker_.predict(x, thread_count=self.threads)
 
     def feature_importance(self) -> pd.DataFrame:
         if self.ranker_ is None:
@@ -313,15 +313,16 @@ class PostFeedModel:
 
     def _top(self, requests: pd.DataFrame, request_pos: np.ndarray, cols: np.ndarray, score: np.ndarray,
              k: int) -> pd.DataFrame:
-        frame = pd.DataFrame({"pos": request_pos, "col": cols, "score": score})
-        frame = frame.sort_values(["pos", "score", "col"], ascending=[True, False, True], kind="stable")
-        frame = frame.groupby("pos", sort=False).head(k)
-        frame["rank"] = frame.groupby("pos").cumcount() + 1
+        # Per request: best score first, ties to the lower post column (numpy: this runs per served request).
+        order = np.lexsort((cols, -score, request_pos))
+        pos, col, best = request_pos[order], cols[order], score[order]
+        starts = np.searchsorted(pos, pos, side="left")
+        rank = np.arange(len(pos)) - starts + 1
+        keep = rank <= k
+        pos, col, best, rank = pos[keep], col[keep], best[keep], rank[keep]
         return pd.DataFrame({
-            "request_id": requests["request_id"].to_numpy()[frame["pos"]],
-            "user_id": requests["user_id"].to_numpy()[frame["pos"]],
-            "rank": frame["rank"].to_numpy(), "post_id": self.state_.posts[frame["col"].to_numpy()],
-            "score": frame["score"].to_numpy(np.float64),
+            "request_id": requests["request_id"].to_numpy()[pos], "user_id": requests["user_id"].to_numpy()[pos],
+            "rank": rank, "post_id": self.state_.posts[col], "score": best.astype(np.float64),
         })
 
 

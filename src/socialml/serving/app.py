@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
 
     import uvicorn
+    from threadpoolctl import threadpool_limits
 
     from socialml.serving.models import load_serving_models
 
@@ -243,6 +244,8 @@ def main(argv: list[str] | None = None) -> None:
     feed_log = args.feed_log or project / "data" / "01_raw" / "serving" / "feed_log.jsonl"
     Path(feed_log).parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Requests run concurrently in threads: one BLAS thread each, or they fight over the cores.
+    threadpool_limits(1)
     app = create_app(lambda: load_serving_models(project, args.env), feed_log=feed_log)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
