@@ -341,16 +341,20 @@ class PerItemBoostingRecommender:
     models_: list[Any] = field(default_factory=list)
     base_rates_: np.ndarray | None = None
     train_data_: Interactions | None = None
+    train_values_: np.ndarray | None = None
 
     def _design(self, data: Interactions, user_rows: np.ndarray) -> np.ndarray:
         held = data.matrix[user_rows].toarray()
-        values = _standardised(data.user_features, len(data.user_ids))[user_rows]
-        return np.hstack([values, held])
+        # Standardised once per data set: serving scores one client at a time.
+        values = self.train_values_ if data is self.train_data_ else _standardised(data.user_features,
+                                                                                   len(data.user_ids))
+        return np.hstack([values[user_rows], held])
 
     def fit(self, data: Interactions) -> PerItemBoostingRecommender:
         from catboost import CatBoostClassifier
 
         rows = np.arange(data.matrix.shape[0])
+        self.train_data_, self.train_values_ = data, _standardised(data.user_features, len(data.user_ids))
         design = self._design(data, rows)
         n_features = design.shape[1] - data.matrix.shape[1]
         labels = data.matrix.toarray()
@@ -368,7 +372,6 @@ class PerItemBoostingRecommender:
             x[:, n_features + item] = 0  # the item's own column is the label
             model.fit(x, y)
             self.models_.append(model)
-        self.train_data_ = data
         return self
 
     def score_data(self, data: Interactions, user_rows: np.ndarray) -> np.ndarray:
