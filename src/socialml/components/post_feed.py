@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from socialml.components import features as feature_builders
-from socialml.components.recommenders import Interactions, Recommender, build_recommender, top_k
+from socialml.components.recommenders import Interactions, Recommender, build_recommender
 
 logger = logging.getLogger(__name__)
 SECONDS_PER_DAY = 86_400

@@ -8,7 +8,6 @@ Models are chosen by ``kind`` in parameters through :func:`build_recommender`.
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -18,8 +17,6 @@ import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
