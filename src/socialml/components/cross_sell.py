@@ -92,8 +92,8 @@ def select_epochs(spec: dict[str, Any], clients: pd.DataFrame, holdings: pd.Data
 
 def evaluate(spec: dict[str, Any], clients: pd.DataFrame, visible: pd.DataFrame, hidden: pd.DataFrame,
              products: pd.Index, k_values: list[int], min_products: int = 2, seed: int = 0
-             ) -> tuple[np.ndarray, dict[str, float], list[dict]]:
-    """Scores of every client × product, held-out quality, and the AUC after each epoch of the
+             ) -> tuple[pd.DataFrame, dict[str, float], list[dict]]:
+    """Scores of every client × product (clients × products frame), held-out quality, and the AUC after each epoch of the
     configured count (models that train in epochs; they stop at the epoch ``select_epochs`` picks)."""
     data = interactions(clients, visible, products)
     started = time.perf_counter()
@@ -113,7 +113,7 @@ def evaluate(spec: dict[str, Any], clients: pd.DataFrame, visible: pd.DataFrame,
         scores = build_recommender(spec).fit(data).score(rows)
     quality = held_out_scores(scores, data, hidden, k_values)
     quality["fit_and_score_seconds"] = time.perf_counter() - started
-    return scores, quality, curve
+    return pd.DataFrame(scores, index=data.user_ids, columns=data.item_ids), quality, curve
 
 
 @dataclass

@@ -68,3 +68,16 @@ def ranking_scores(recommended: np.ndarray, relevant: Sequence[set], k_values: S
         out[f"coverage_at_{k}"] = float(len(np.unique(shown[shown >= 0])) / max(n_items, 1))
     out["requests"] = float(len(recommended))
     return out
+
+
+def comparison_table(scores: dict[str, dict[str, float]], sort_by: str, prefix: str):
+    """One row per model, best ``sort_by`` first, and the finite scores as kedro-mlflow metrics
+    (``{prefix}.{model}.{score}: {"value": v, "step": 0}``)."""
+    import pandas as pd
+
+    table = pd.DataFrame([{"model": name, **values} for name, values in scores.items()])
+    table = table.sort_values(sort_by, ascending=False, ignore_index=True)
+    metrics = {f"{prefix}.{row['model']}.{metric}": {"value": float(row[metric]), "step": 0}
+               for row in table.to_dict("records") for metric in table.columns.drop("model")
+               if np.isfinite(row[metric])}
+    return table, metrics

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from socialml.components import cross_sell
+from socialml.components.metrics import comparison_table
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +32,7 @@ def evaluate_cross_sell(clients: pd.DataFrame, visible: pd.DataFrame, hidden: pd
     products = pd.Index(np.unique(holdings["product_id"]))
     scores, quality, curve = cross_sell.evaluate(spec, clients, visible, hidden, products, settings["k"],
                                                  protocol["min_products"], protocol["seed"])
-    client_ids = cross_sell.client_design(clients, visible).index
-    frame = pd.DataFrame({"client_id": np.repeat(client_ids, len(products)),
-                          "product_id": np.tile(products, len(client_ids)), "score": scores.ravel()})
+    frame = scores.rename_axis(index="client_id", columns="product_id").stack().rename("score").reset_index()
     return frame, quality, pd.DataFrame(curve, columns=["epoch", "auc"])
 
 
@@ -46,8 +45,4 @@ def fit_cross_sell(clients: pd.DataFrame, holdings: pd.DataFrame, spec: dict[str
 
 def compare_cross_sell_models(**scores: dict[str, float]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per variant, best AUC first, and the MLflow metrics of each."""
-    table = pd.DataFrame([{"model": name, **values} for name, values in scores.items()])
-    table = table.sort_values("auc_per_client", ascending=False, ignore_index=True)
-    metrics = {f"cross_sell.{row['model']}.{metric}": {"value": float(row[metric]), "step": 0}
-               for row in table.to_dict("records") for metric in table.columns.drop("model")}
-    return table, metrics
+    return comparison_table(scores, "auc_per_client", "cross_sell")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from socialml.components.metrics import ranking_scores
+from socialml.components.metrics import comparison_table, ranking_scores
 from socialml.components.post_feed import PostFeedModel, split_feed
 
 logger = logging.getLogger(__name__)
@@ -62,13 +62,8 @@ def score_post_feed(recommendations: pd.DataFrame, requests: pd.DataFrame, targe
 
 def compare_post_feed_models(**scores: dict[str, float]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per variant, best first by the first HitRate, and the MLflow metrics of each."""
-    table = pd.DataFrame([{"model": name, **values} for name, values in scores.items()])
-    first_hit_rate = next(c for c in table if c.startswith("hit_rate_at_"))
-    table = table.sort_values(first_hit_rate, ascending=False, ignore_index=True)
-    metrics = {f"post_feed.{row['model']}.{metric}": {"value": float(row[metric]), "step": 0}
-               for row in table.to_dict("records") for metric in table.columns.drop("model")
-               if np.isfinite(row[metric])}
-    return table, metrics
+    first_hit_rate = next(key for key in next(iter(scores.values())) if key.startswith("hit_rate_at_"))
+    return comparison_table(scores, first_hit_rate, "post_feed")
 
 
 def compare_ab_groups(feed_log: pd.DataFrame, feed_events: pd.DataFrame, ab_test: dict[str, Any],
