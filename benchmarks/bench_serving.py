@@ -1,13 +1,16 @@
 """The model service under load: feed latency percentiles and throughput at fixed request rates, and memory.
 
-    .venv/bin/python benchmarks/bench_serving.py [--rates 50,100,200] [--seconds 30] [--project .] [--env ENV]
+    .venv/bin/python benchmarks/bench_serving.py [--rates 50,100,200] [--seconds 20] [--repeats 3]
+                                                 [--project .] [--env ENV]
 
-Starts `socialml-serve` on loopback over the project's trained models (run `kedro run` first), then
+For each deployment (the feed alone, `--families feed`, and every family in one process) it starts
+`socialml-serve` on loopback over the project's trained models (run `kedro run` first), then
 drives GET /post/recommendations/ open-loop: requests leave on a fixed schedule at each rate whether
 or not earlier ones have returned (as wrk2 and vegeta do), so a slow service shows up as latency
 instead of being hidden by a client that waits (coordinated omission). The load generator (asyncio +
-httpx) runs on the same machine and shares its cores with the service.
-Writes benchmarks/results/serving.md.
+httpx) runs on the same machine and shares its cores with the service. Each rate runs ``repeats``
+times; the table gives the median of each figure over the repeats, the service's CPU time per
+request, and its peak resident memory (sampled every 0.2 s). Writes benchmarks/results/serving.md.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -38,9 +42,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_service(project: Path, env: str | None, port: int) -> subprocess.Popen:
+DEPLOYMENTS = {"feed alone (--families feed)": "feed", "all families": "feed,topics,clusters,audience,cross_sell"}
+
+
+def start_service(project: Path, env: str | None, port: int, families: str) -> subprocess.Popen:
     args = [sys.executable, "-m", "socialml.serving.app", "--project", str(project), "--port", str(port),
-            "--feed-log", str(Path(tempfile.mkdtemp()) / "feed_log.jsonl")]
+            "--feed-log", str(Path(tempfile.mkdtemp()) / "feed_log.jsonl"), "--families", families]
     if env:
         args += ["--env", env]
     process = subprocess.Popen(args, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -89,39 +96,84 @@ def load(port: int, rate: int, seconds: int, users: list[int]) -> dict:
             "p99": float(np.percentile(ms, 99))}
 
 
+class PeakMemory:
+    """Samples a process's resident memory in the background; ``peak`` in MiB."""
+
+    def __init__(self, process: psutil.Process) -> None:
+        self.process, self.peak, self._stop = process, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss / 2**20)
+            time.sleep(0.2)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def measure(project: Path, env: str | None, families: str, rates: list[int], seconds: int, repeats: int,
+            users: list[int]) -> tuple[float, list[str]]:
+    port = free_port()
+    service = start_service(project, env, port, families)
+    process = psutil.Process(service.pid)
+    idle_rss = process.memory_info().rss / 2**20
+    rows = []
+    try:
+        load(port, 50, 2, users)  # warm the connection pool and the first code paths
+        for rate in rates:
+            runs = []
+            for _ in range(repeats):
+                cpu = process.cpu_times()
+                with PeakMemory(process) as memory:
+                    result = load(port, rate, seconds, users)
+                used = process.cpu_times()
+                result["cpu_ms"] = (used.user + used.system - cpu.user - cpu.system) / result["requests"] * 1000
+                result["rss"] = memory.peak
+                runs.append(result)
+            median = {key: float(np.median([run[key] for run in runs])) for key in runs[0]}
+            rows.append(f"| {rate} | {median['rps']:.1f} | {int(median['requests'])} | "
+                        f"{sum(run['failures'] for run in runs)} | {median['mean']:.1f} | {median['p50']:.1f} | "
+                        f"{median['p95']:.1f} | {median['p99']:.1f} | {max(run['p99'] for run in runs):.1f} | "
+                        f"{median['cpu_ms']:.2f} | {max(run['rss'] for run in runs):.0f} |")
+            print(families, rows[-1], flush=True)
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+    return idle_rss, rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rates", default="50,100,200")
-    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--project", default=str(ROOT))
     parser.add_argument("--env", default=None)
     args = parser.parse_args()
     project = Path(args.project).resolve()
+    rates = [int(r) for r in args.rates.split(",")]
     users = pd.read_parquet(project / "data" / "03_primary" / "demo" / "users.parquet")["user_id"].tolist()
-    port = free_port()
-    service = start_service(project, args.env, port)
-    memory = psutil.Process(service.pid)
-    idle_rss = memory.memory_info().rss / 2**20
     lines = ["# Model service under load", "",
-             f"`.venv/bin/python benchmarks/bench_serving.py --rates {args.rates} --seconds {args.seconds}`", "",
+             f"`.venv/bin/python benchmarks/bench_serving.py --rates {args.rates} --seconds {args.seconds} "
+             f"--repeats {args.repeats}`", "",
              f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}. One uvicorn process serving the "
              "demo platform's models (`kedro run`); an open-loop load generator on the same cores, users of the "
              "demo platform in turn, GET /post/recommendations/ (five posts). Latencies in ms from each request's "
-             "scheduled start to its response (client side, loopback).", "",
-             "| target req/s | achieved req/s | requests | failures | mean | p50 | p95 | p99 | service RSS MiB |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    try:
-        for rate in [int(r) for r in args.rates.split(",")]:
-            result = load(port, rate, args.seconds, users)
-            rss = memory.memory_info().rss / 2**20
-            lines.append(f"| {rate} | {result['rps']:.1f} | {result['requests']} | {result['failures']} | "
-                         f"{result['mean']:.1f} | {result['p50']:.1f} | {result['p95']:.1f} | {result['p99']:.1f} | "
-                         f"{rss:.0f} |")
-            print(lines[-1], flush=True)
-    finally:
-        service.terminate()
-        service.wait(timeout=30)
-    lines += ["", f"Service RSS after start-up (all models loaded, encoders warm): {idle_rss:.0f} MiB."]
+             "scheduled start to its response (client side, loopback); each figure is the median of "
+             f"{args.repeats} runs of {args.seconds} s, except failures (summed), worst p99 and peak RSS (the "
+             "largest over the runs). CPU ms/request: the service process's CPU time over requests served."]
+    for title, families in DEPLOYMENTS.items():
+        idle_rss, rows = measure(project, args.env, families, rates, args.seconds, args.repeats, users)
+        lines += ["", f"## {title}", "", f"RSS after start-up (models loaded, encoders warm): {idle_rss:.0f} MiB.", "",
+                  "| target req/s | achieved req/s | requests | failures | mean | p50 | p95 | p99 | worst p99 | "
+                  "CPU ms/request | peak RSS MiB |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", *rows]
     RESULTS.write_text("\n".join(lines) + "\n")
     print(f"wrote {RESULTS}")
 

@@ -74,6 +74,22 @@ def test_recommendations_are_available_unseen_and_k_per_request(feed, spec):
     assert 0 <= ranking_scores(top, list(relevant), [5], len(posts))["hit_rate_at_5"] <= 1
 
 
+def test_one_request_at_a_time_ranks_as_the_batch_does(feed):
+    """The service's per-request path (rank_posts) and the evaluation's batches must agree exactly."""
+    log, posts, users, vectors = feed
+    split = split_feed(log, {"kind": "time_split", "test_share": 0.2}, "like")
+    model = PostFeedModel(**{**RANKER, "use_text": True}).fit(split.history, posts, users, vectors)
+    requests = pd.concat([split.requests.head(30), pd.DataFrame(
+        {"request_id": [999], "user_id": [-42], "request_time": [split.requests["request_time"].max()]})])
+    batch = model.recommend(requests, k=5, batch_size=7)
+    for request in requests.itertuples():
+        one = model.rank_posts(np.array([request.user_id]), np.array([request.request_time.to_datetime64()]), k=5)
+        expected = batch[batch["request_id"] == request.request_id]
+        assert one.post_id.tolist() == expected["post_id"].tolist()
+        assert one.rank.tolist() == expected["rank"].tolist() == [1, 2, 3, 4, 5]
+        np.testing.assert_allclose(one.score, expected["score"], rtol=1e-6)
+
+
 def test_an_unknown_user_gets_a_cold_start_feed(feed):
     log, posts, users, _ = feed
     model = PostFeedModel(**RANKER).fit(log, posts, users)

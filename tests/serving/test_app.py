@@ -62,6 +62,7 @@ def test_health_ready_and_model_versions(service):
     version = httpx.get(f"{url}/version").json()
     assert version["ab_test"] == {"control": "ranker", "test": "ranker_text", "test_share": 0.5}
     assert all(v != "unversioned" for v in version["models"].values()) and len(version["models"]) == 7
+    assert version["families"] == ["feed", "topics", "clusters", "audience", "cross_sell"]
 
 
 def test_the_feed_answers_with_the_users_group_and_five_posts(service):
@@ -166,6 +167,38 @@ def test_served_feeds_are_logged_and_the_ab_test_pipeline_compares_the_groups(se
     report = json.loads((sorted(report_folder.iterdir())[-1] / "ab_test.json").read_text())
     assert report["requests_control"] + report["requests_test"] == len(log)
     assert 0 <= report["hit_rate_control"] <= 1 and "p_value" in report
+
+
+FEED_ONLY = """
+import json, sys
+from fastapi.testclient import TestClient
+from socialml.serving.app import create_app
+from socialml.serving.models import load_serving_models
+
+app = create_app(lambda: load_serving_models(sys.argv[1], "test", ["feed"]), families=["feed"])
+with TestClient(app) as client:
+    print(json.dumps({"feed": client.get("/post/recommendations/", params={"id": 1}).status_code,
+                      "topics": client.post("/topics", json={"text": "матч"}).status_code,
+                      "version": client.get("/version").json(),
+                      "text_libraries": [m for m in ("torch", "transformers") if m in sys.modules]}))
+"""
+
+
+def test_a_feed_only_service_routes_the_feed_alone_and_loads_no_text_model(trained_project):
+    result = subprocess.run([sys.executable, "-c", FEED_ONLY, str(trained_project)], cwd=trained_project,
+                            env=kedro_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answers["feed"] == 200 and answers["topics"] == 404
+    assert answers["version"]["families"] == ["feed"] and answers["version"]["ab_test"]["control"] == "ranker"
+    assert all(".post_feed." in name for name in answers["version"]["models"])
+    assert answers["text_libraries"] == []  # the memory a feed process saves: no torch, no tokenizer
+
+
+def test_unknown_families_are_refused_by_name():
+    result = subprocess.run([sys.executable, "-m", "socialml.serving.app", "--families", "feed,recsys"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "unknown families ['recsys']" in result.stderr
 
 
 def test_fuzzing_the_openapi_schema_finds_no_server_error(service):

@@ -16,7 +16,7 @@ after its features in time), then generators and features are refitted on the wh
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from socialml.components.recommenders import Interactions, Recommender, build_re
 logger = logging.getLogger(__name__)
 SECONDS_PER_DAY = 86_400
 FEED_GENERATORS = ("recent_popularity", "newest", "topic_match")  # computed here, not Recommender kinds
+USER_INDEPENDENT = ("recent_popularity", "newest")  # one order of all posts, whoever asks
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,23 @@ def split_feed(events: pd.DataFrame, protocol: dict[str, Any], positive_action: 
     return FeedSplit(history.reset_index(drop=True), requests, targets.reset_index(drop=True))
 
 
+@dataclass(frozen=True)
+class RankedPosts:
+    """Top-k posts of a batch of requests as flat arrays, ordered by request then rank."""
+
+    FIELDS = ("request_pos", "rank", "post_id", "score")
+    request_pos: np.ndarray  # position of the request in the batch
+    rank: np.ndarray  # 1..k
+    post_id: np.ndarray
+    score: np.ndarray
+
+
 @dataclass
 class _FeedState:
     """Everything the history says, indexed by user row and post column."""
 
     users: pd.Index
+    user_rows: dict[Any, int]  # user id → row (a dict: a served request looks one up in microseconds)
     posts: pd.Index
     positives: Interactions
     seen: sp.csr_matrix
@@ -92,6 +105,10 @@ class _FeedState:
     post_topics: np.ndarray  # topic flags, posts × topics
     created: np.ndarray  # seconds since epoch, NaN if unknown
     recent_popularity: np.ndarray
+    # Per user-independent generator: its score of every post, and the posts by it (best first,
+    # ties to the lower column), so a request ranks the posts available to it without sorting.
+    shared_scores: dict[str, np.ndarray]
+    shared_orders: dict[str, np.ndarray]
     post_vectors: np.ndarray | None
     user_profiles: np.ndarray | None
 
@@ -135,19 +152,31 @@ class PostFeedModel:
 
     def recommend(self, requests: pd.DataFrame, k: int = 5, batch_size: int = 512) -> pd.DataFrame:
         """One row per (request, rank): request_id, user_id, rank (1..k), post_id, score."""
-        if self.state_ is None:
-            raise RuntimeError("fit the post feed model before recommending")
         missing = {"request_id", "user_id", "request_time"} - set(requests.columns)
         if missing:
             raise KeyError(f"requests lack columns {sorted(missing)}")
+        user_ids = requests["user_id"].to_numpy()
+        times = pd.to_datetime(requests["request_time"]).to_numpy()
         parts = []
         for start in tqdm(range(0, len(requests), batch_size), desc="post feed", disable=None, leave=False):
-            batch = requests.iloc[start : start + batch_size]
-            rows, cols, x, _ = self._candidate_features(self.state_, batch)
-            score = self._score(x)
-            parts.append(self._top(batch, rows, cols, score, k))
-        columns = ["request_id", "user_id", "rank", "post_id", "score"]
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+            ranked = self.rank_posts(user_ids[start : start + batch_size], times[start : start + batch_size], k)
+            parts.append(replace(ranked, request_pos=ranked.request_pos + start))
+        if not parts:
+            return pd.DataFrame(columns=["request_id", "user_id", "rank", "post_id", "score"])
+        pos, rank, post_id, score = (np.concatenate([getattr(p, f) for p in parts]) for f in RankedPosts.FIELDS)
+        return pd.DataFrame({"request_id": requests["request_id"].to_numpy()[pos], "user_id": user_ids[pos],
+                             "rank": rank, "post_id": post_id, "score": score.astype(np.float64)})
+
+    def rank_posts(self, user_ids: np.ndarray, times: np.ndarray, k: int = 5) -> RankedPosts:
+        """The numpy core of ``recommend``, which the service calls per request (no pandas on this path).
+
+        ``times`` are datetime64 values, one per user id.
+        """
+        if self.state_ is None:
+            raise RuntimeError("fit the post feed model before recommending")
+        rows = _user_rows(self.state_, user_ids)
+        request_pos, cols, x, _ = self._candidate_features(self.state_, rows, _seconds(times))
+        return self._top(request_pos, cols, self._score(x), k)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """MLflow pyfunc face: user_id and request_time per row in, five posts per row out."""
@@ -176,30 +205,35 @@ class PostFeedModel:
         end = history["timestamp"].max()
         recent = history[history["timestamp"] > end - pd.Timedelta(days=self.recent_days)]
         recent_popularity = recent.groupby("post_id").size().reindex(post_index, fill_value=0).to_numpy(np.float32)
-        created = posts.set_index("post_id")["created_at"].reindex(post_index)
+        created = _seconds(pd.to_datetime(posts.set_index("post_id")["created_at"].reindex(post_index)).to_numpy())
+        shared_scores = {}
+        for name, spec in self.generators.items():
+            if spec["kind"] == "recent_popularity":
+                shared_scores[name] = recent_popularity
+            elif spec["kind"] == "newest":
+                shared_scores[name] = np.nan_to_num(created, nan=0.0).astype(np.float32)
         vectors = profiles = None
         if post_vectors is not None:
             # First column: post ids; the rest: the (PCA-reduced) embedding.
             vectors = post_vectors.set_index(post_vectors.columns[0]).reindex(post_index).to_numpy(np.float32)
             profiles = _mean_rows(positives.matrix, np.nan_to_num(vectors))
         return _FeedState(
-            users=user_index, posts=post_index, positives=positives, seen=seen, generators=generators,
+            users=user_index, user_rows=dict(zip(user_index.tolist(), range(len(user_index)))), posts=post_index, positives=positives, seen=seen, generators=generators,
             post_values=post_table.to_numpy(np.float32), post_names=list(post_table.columns),
             user_values=_with_unknown_row(user_table.to_numpy(np.float32)), user_names=list(user_table.columns),
             user_topics=_with_unknown_row(user_topics), post_topics=post_table[topic_flags].to_numpy(np.float32),
-            created=_seconds(created), recent_popularity=recent_popularity, post_vectors=vectors,
+            created=created, recent_popularity=recent_popularity, shared_scores=shared_scores,
+            shared_orders={name: np.argsort(-score, kind="stable") for name, score in shared_scores.items()},
+            post_vectors=vectors,
             user_profiles=None if profiles is None else _with_unknown_row(profiles),
         )
 
     # -- candidates and features --------------------------------------------------------
     def _generator_scores(self, state: _FeedState, name: str, rows: np.ndarray) -> np.ndarray:
-        kind = self.generators[name]["kind"]
         n = len(rows)
-        if kind == "recent_popularity":
-            return np.broadcast_to(state.recent_popularity, (n, len(state.posts))).astype(np.float32)
-        if kind == "newest":
-            return np.broadcast_to(np.nan_to_num(state.created, nan=0.0), (n, len(state.posts))).astype(np.float32)
-        if kind == "topic_match":
+        if name in state.shared_scores:
+            return np.broadcast_to(state.shared_scores[name], (n, len(state.posts)))
+        if self.generators[name]["kind"] == "topic_match":
             return _topic_match(state, rows)
         known = rows < len(state.users)
         scores = np.zeros((n, len(state.posts)), dtype=np.float32)
@@ -212,25 +246,30 @@ class PostFeedModel:
         blocked = state.created[None, :] > times[:, None]
         if self.exclude != "none":
             matrix = state.positives.matrix if self.exclude == "positives" else state.seen
-            known = np.flatnonzero(rows < len(state.users))
-            sub = matrix[rows[known]].tocoo()
-            blocked[known[sub.row], sub.col] = True
+            request_pos, cols = _row_entries(matrix, rows)
+            blocked[request_pos, cols] = True
         return blocked
 
-    def _candidate_features(self, state: _FeedState, requests: pd.DataFrame):
-        rows = state.users.get_indexer(requests["user_id"].to_numpy())
-        rows = np.where(rows < 0, len(state.users), rows)  # the unknown-user row
-        times = _seconds(pd.Series(pd.to_datetime(requests["request_time"]).to_numpy()))
+    def _candidate_features(self, state: _FeedState, rows: np.ndarray, times: np.ndarray):
+        """Features of each request's candidates; ``rows`` from ``_user_rows``, ``times`` in epoch seconds."""
         blocked = self._unavailable(state, rows, times)
         candidate = np.zeros(blocked.shape, dtype=bool)
         scores, ranks = {}, {}
         for name in self.generators:
             score = np.where(blocked, -np.inf, self._generator_scores(state, name, rows))
-            order = np.argsort(-score, axis=1, kind="stable")
-            rank = np.empty_like(order)
-            np.put_along_axis(rank, order, np.arange(1, order.shape[1] + 1)[None, :].repeat(len(order), 0), axis=1)
-            chosen = order[:, : self.candidates]
-            candidate[np.arange(len(rows))[:, None], chosen] = True
+            if name in state.shared_orders:
+                # Rank among the available posts = how many available ones come before, in the shared order.
+                order = state.shared_orders[name]
+                available = ~blocked[:, order]
+                rank_in_order = np.cumsum(available, axis=1)
+                rank = np.empty(blocked.shape, dtype=np.int64)
+                rank[:, order] = rank_in_order
+                candidate[:, order] |= available & (rank_in_order <= self.candidates)
+            else:
+                order = np.argsort(-score, axis=1, kind="stable")
+                rank = np.empty_like(order)
+                rank[np.arange(len(rows))[:, None], order] = np.arange(1, order.shape[1] + 1)
+                candidate[np.arange(len(rows))[:, None], order[:, : self.candidates]] = True
             scores[name], ranks[name] = score, rank
         candidate &= ~blocked
         request_pos, cols = np.nonzero(candidate)
@@ -277,7 +316,9 @@ class PostFeedModel:
             if len(requests) > self.max_train_requests:
                 requests = requests.sample(self.max_train_requests, random_state=self.seed)
             state = self._build_state(inner.history, posts, users, vectors)
-            request_pos, cols, x, names = self._candidate_features(state, requests)
+            request_pos, cols, x, names = self._candidate_features(
+                state, _user_rows(state, requests["user_id"].to_numpy()),
+                _seconds(pd.to_datetime(requests["request_time"]).to_numpy()))
             relevant = pd.MultiIndex.from_frame(inner.targets[["request_id", "post_id"]])
             pairs = pd.MultiIndex.from_arrays([requests["request_id"].to_numpy()[request_pos], state.posts[cols]])
             label = pairs.isin(relevant).astype(np.float32)
@@ -311,26 +352,36 @@ class PostFeedModel:
         return (pd.DataFrame({"feature": self.feature_names_, "importance": self.ranker_.get_feature_importance(type="PredictionValuesChange")})
                 .sort_values("importance", ascending=False, ignore_index=True))
 
-    def _top(self, requests: pd.DataFrame, request_pos: np.ndarray, cols: np.ndarray, score: np.ndarray,
-             k: int) -> pd.DataFrame:
-        # Per request: best score first, ties to the lower post column (numpy: this runs per served request).
+    def _top(self, request_pos: np.ndarray, cols: np.ndarray, score: np.ndarray, k: int) -> RankedPosts:
+        # Per request: best score first, ties to the lower post column.
         order = np.lexsort((cols, -score, request_pos))
         pos, col, best = request_pos[order], cols[order], score[order]
-        starts = np.searchsorted(pos, pos, side="left")
-        rank = np.arange(len(pos)) - starts + 1
+        rank = np.arange(len(pos)) - np.searchsorted(pos, pos, side="left") + 1
         keep = rank <= k
-        pos, col, best, rank = pos[keep], col[keep], best[keep], rank[keep]
-        return pd.DataFrame({
-            "request_id": requests["request_id"].to_numpy()[pos], "user_id": requests["user_id"].to_numpy()[pos],
-            "rank": rank, "post_id": self.state_.posts[col], "score": best.astype(np.float64),
-        })
+        return RankedPosts(pos[keep], rank[keep], self.state_.posts.to_numpy()[col[keep]], best[keep])
 
 
-def _seconds(times: pd.Series) -> np.ndarray:
-    values = pd.to_datetime(times).to_numpy().astype("datetime64[s]")
+def _seconds(times: np.ndarray | pd.Series) -> np.ndarray:
+    """Seconds since the epoch as floats (NaN for missing times)."""
+    values = np.asarray(times).astype("datetime64[s]")
     out = values.astype(np.int64).astype(np.float64)
     out[np.isnat(values)] = np.nan
     return out
+
+
+def _user_rows(state: _FeedState, user_ids: np.ndarray) -> np.ndarray:
+    unknown = len(state.users)  # users the history does not know get the last (all-NaN) row
+    return np.fromiter((state.user_rows.get(u, unknown) for u in np.asarray(user_ids).tolist()), dtype=np.int64,
+                       count=len(user_ids))
+
+
+def _row_entries(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(position in ``rows``, column) of every stored entry in those rows; rows past the matrix have none."""
+    inside = np.flatnonzero(rows < matrix.shape[0])
+    starts, ends = matrix.indptr[rows[inside]], matrix.indptr[rows[inside] + 1]
+    counts = ends - starts
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(inside, counts), matrix.indices[np.repeat(starts, counts) + offsets]
 
 
 def _with_unknown_row(values: np.ndarray) -> np.ndarray:

@@ -1,11 +1,12 @@
 """The model service: seed 004's feed contract with its A/B split, and the other systems' models.
 
-    socialml serve [--project .] [--env ENV] [--host 127.0.0.1] [--port 8000]
+    socialml-serve [--project .] [--env ENV] [--host 127.0.0.1] [--port 8000] [--families feed,topics,...]
 
 Models are loaded once at start-up from the Kedro catalog (the latest versions); ``POST
 /admin/reload`` loads the newest ones beside the running set and swaps them in one assignment, so
 requests in flight finish on the old models and none is dropped. Every feed request is logged
-(user, group, model, posts) to the feed log that the ``ab_test`` pipeline evaluates.
+(user, group, model, posts) to the feed log that the ``ab_test`` pipeline evaluates. ``--families``
+serves a subset (e.g. the feed alone, without the text encoders' memory) in its own process.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ import threading
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Callable
+from typing import Annotated, Callable, Sequence
 
 import pandas as pd
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
 
 from socialml import __version__
-from socialml.serving.models import ServingModels
+from socialml.serving.models import FAMILIES, ServingModels
 
 logger = logging.getLogger("socialml.serving")
 
@@ -127,15 +128,22 @@ class ModelHolder:
             return fresh
 
 
-def create_app(loader: Callable[[], ServingModels], feed_log: str | Path | None = None) -> FastAPI:
+def create_app(loader: Callable[[], ServingModels], feed_log: str | Path | None = None,
+               families: Sequence[str] = FAMILIES) -> FastAPI:
+    """The service over the models ``loader`` returns; only the ``families``' endpoints are routed."""
     holder = ModelHolder(loader)
-    log_path = Path(feed_log) if feed_log else None
-    log_lock = threading.Lock()
+    routers = {family: APIRouter(tags=[family]) for family in FAMILIES}
+    feed_log_file = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        nonlocal feed_log_file
         holder.load()
+        if feed_log and "feed" in families:
+            feed_log_file = Path(feed_log).open("a", buffering=1)  # line-buffered
         yield
+        if feed_log_file is not None:
+            feed_log_file.close()
 
     app = FastAPI(title="SocialML", version=__version__, lifespan=lifespan,
                   description="Post feed with an A/B split, topics, answer clusters, audience and cross-sell.")
@@ -162,16 +170,20 @@ def create_app(loader: Callable[[], ServingModels], feed_log: str | Path | None 
     @app.get("/version")
     def version() -> dict:
         current = models()
-        return {"app": __version__, "feed_source": current.feed_source, "models": current.versions,
-                "ab_test": {"control": current.feed_model_names["control"], "test": current.feed_model_names["test"],
-                            "test_share": current.ab_test["test_share"]}}
+        answer = {"app": __version__, "families": list(current.families), "models": current.versions}
+        if current.feed_models is not None:
+            answer["feed_source"] = current.feed_source
+            answer["ab_test"] = {**current.feed_model_names, "test_share": current.ab_test["test_share"]}
+        return answer
 
     @app.post("/admin/reload")
     def reload() -> dict:
         return {"reloaded": True, "models": holder.load().versions}
 
-    @app.get("/post/recommendations/", response_model=FeedResponse)
-    def recommendations(
+    # The feed is async: its ~1 ms of numpy runs on the event loop, which saves the thread-pool hop
+    # (and the GIL hand-offs) a sync endpoint pays; the slower text endpoints stay in the pool.
+    @routers["feed"].get("/post/recommendations/", response_model=FeedResponse)
+    async def recommendations(
         id: Annotated[int, Query(ge=-MAX_ID, le=MAX_ID, description="user id")],
         time: Annotated[datetime | None, Query(description="request time (default: now)")] = None,
         limit: Annotated[int, Query(ge=1, le=50)] = 5,
@@ -182,14 +194,13 @@ def create_app(loader: Callable[[], ServingModels], feed_log: str | Path | None 
         group, posts = current.recommend_posts(id, moment, limit)
         model_name = current.feed_model_names[group]
         logger.info("feed user=%s group=%s model=%s posts=%s", id, group, model_name, [p["id"] for p in posts])
-        if log_path is not None:
+        if feed_log_file is not None:  # written on the event loop only, so lines never interleave
             record = {"timestamp": moment.isoformat(), "user_id": id, "exp_group": group, "model": model_name,
                       "post_ids": [p["id"] for p in posts]}
-            with log_lock, log_path.open("a") as file:
-                file.write(json.dumps(record) + "\n")
+            feed_log_file.write(json.dumps(record) + "\n")
         return FeedResponse(exp_group=group, model=model_name, recommendations=posts)
 
-    @app.post("/topics", response_model=TopicsResponse)
+    @routers["topics"].post("/topics", response_model=TopicsResponse)
     def topics(body: TopicsRequest) -> TopicsResponse:
         current = models()
         doc_text = body.text if body.text is not None and body.text.strip() else body.doc_text
@@ -199,14 +210,14 @@ def create_app(loader: Callable[[], ServingModels], feed_log: str | Path | None 
                               predicted=[k for k, v in probabilities.items() if v >= thresholds[k]],
                               model_version=next(v for k, v in current.versions.items() if ".topics." in k))
 
-    @app.post("/clusters/assign", response_model=ClusterResponse)
+    @routers["clusters"].post("/clusters/assign", response_model=ClusterResponse)
     def clusters(body: ClusterRequest) -> ClusterResponse:
         current = models()
         if body.question_id not in current.clusterer:
             raise HTTPException(404, f"unknown question_id {body.question_id}; known: {sorted(current.clusterer)}")
         return ClusterResponse(**current.assign_answer(body.question_id, body.answer))
 
-    @app.post("/audience", response_model=AudienceResponse)
+    @routers["audience"].post("/audience", response_model=AudienceResponse)
     def audience(body: AudienceRequest) -> AudienceResponse:
         current = models()
         views = pd.DataFrame([v.model_dump() for v in body.views]).assign(user_id=0, rating=float("nan"))
@@ -216,12 +227,14 @@ def create_app(loader: Callable[[], ServingModels], feed_log: str | Path | None 
         probabilities = current.audience(views)
         return AudienceResponse(sex=probabilities["sex"], age=probabilities["age"], known_items=known)
 
-    @app.get("/cross-sell/{client_id}", response_model=CrossSellResponse)
+    @routers["cross_sell"].get("/cross-sell/{client_id}", response_model=CrossSellResponse)
     def cross_sell(client_id: Annotated[int, Field(ge=-MAX_ID, le=MAX_ID)],
                    limit: Annotated[int, Query(ge=1, le=100)] = 5) -> CrossSellResponse:
         known, products = models().cross_sell(client_id, limit)
         return CrossSellResponse(client_id=client_id, known_client=known, products=products)
 
+    for family in families:
+        app.include_router(routers[family])
     return app
 
 
@@ -239,14 +252,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--feed-log", default=None, help="JSON-lines log of served feeds (default: from parameters)")
+    parser.add_argument("--families", default=",".join(FAMILIES),
+                        help=f"comma-separated model families to serve (default: all of {','.join(FAMILIES)})")
     args = parser.parse_args(argv)
+    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    unknown = set(families) - set(FAMILIES)
+    if unknown or not families:
+        parser.error(f"unknown families {sorted(unknown)}; choose from {','.join(FAMILIES)}")
     project = Path(args.project).resolve()
     feed_log = args.feed_log or project / "data" / "01_raw" / "serving" / "feed_log.jsonl"
     Path(feed_log).parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Requests run concurrently in threads: one BLAS thread each, or they fight over the cores.
     threadpool_limits(1)
-    app = create_app(lambda: load_serving_models(project, args.env), feed_log=feed_log)
+    app = create_app(lambda: load_serving_models(project, args.env, families), feed_log=feed_log, families=families)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 

@@ -11,7 +11,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,24 +25,35 @@ from socialml.components.text import join_fields, normalise
 logger = logging.getLogger(__name__)
 
 
+FAMILIES = ("feed", "topics", "clusters", "audience", "cross_sell")
+
+
 @dataclass
 class ServingModels:
-    feed_source: str
-    feed_models: dict[str, Any]  # group → PostFeedModel
-    feed_model_names: dict[str, str]  # group → variant name
-    ab_test: dict[str, Any]
-    posts: pd.DataFrame  # post_id-indexed: text, topic
-    topic_model: Any
-    clusterer: dict[int, dict[str, Any]]
-    answer_sentiment: Any
+    """The models of the families a process serves; the other families' fields stay None."""
+
+    families: tuple[str, ...]
+    versions: dict[str, str]  # dataset name → loaded version
     encoder_config: dict[str, Any]
-    audience_model: Any
-    items: pd.DataFrame
-    cross_sell_model: Any
-    versions: dict[str, str]
-    clusters: pd.DataFrame  # per question and cluster: size, keywords, label, sentiment (for the app)
-    answer_clusters: pd.DataFrame  # per answer: cluster and map coordinates (for the app)
-    views: pd.DataFrame  # viewing histories of the audience source (the app's user page)
+    # feed
+    feed_source: str | None = None
+    feed_models: dict[str, Any] | None = None  # group → PostFeedModel
+    feed_model_names: dict[str, str] | None = None  # group → variant name
+    ab_test: dict[str, Any] | None = None
+    post_cards: dict[int, dict[str, Any]] | None = None  # post id → the feed's answer for it: id, text, topic
+    # topics
+    topic_model: Any = None
+    # clusters
+    clusterer: dict[int, dict[str, Any]] | None = None
+    answer_sentiment: Any = None
+    clusters: pd.DataFrame | None = None  # per question and cluster: size, keywords, label, sentiment (for the app)
+    answer_clusters: pd.DataFrame | None = None  # per answer: cluster and map coordinates (for the app)
+    # audience
+    audience_model: Any = None
+    items: pd.DataFrame | None = None
+    views: pd.DataFrame | None = None  # viewing histories of the audience source (the app's user page)
+    # cross_sell
+    cross_sell_model: Any = None
     _encoders: dict[str, Any] = field(default_factory=dict, repr=False)
     _encoder_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -52,11 +63,8 @@ class ServingModels:
 
     def recommend_posts(self, user_id: int, time: pd.Timestamp, limit: int) -> tuple[str, list[dict]]:
         group = self.group_of(user_id)
-        request = pd.DataFrame({"request_id": [0], "user_id": [user_id], "request_time": [time]})
-        ranked = self.feed_models[group].recommend(request, k=limit)
-        posts = self.posts.reindex(ranked["post_id"])
-        return group, [{"id": int(post_id), "text": text, "topic": topic}
-                       for post_id, text, topic in zip(ranked["post_id"], posts["text"], posts["topic"])]
+        ranked = self.feed_models[group].rank_posts(np.array([user_id]), np.array([time.to_datetime64()]), limit)
+        return group, [self.post_cards[post_id] for post_id in ranked.post_id.tolist()]
 
     # -- text models ----------------------------------------------------------------------
     def encode(self, texts: list[str], config: dict[str, Any] | None = None) -> np.ndarray:
@@ -70,8 +78,9 @@ class ServingModels:
 
     def warm_up(self) -> None:
         """Build the encoders now, so the first text request does not pay for loading a transformer."""
-        self.encode(["warm up"])
-        if self.topic_model.encoder_config:
+        if "clusters" in self.families:
+            self.encode(["warm up"])
+        if "topics" in self.families and self.topic_model.encoder_config:
             self.encode(["warm up"], self.topic_model.encoder_config)
 
     def topic_probabilities(self, doc_text: str, image2text: str, speech2text: str) -> pd.Series:
@@ -105,48 +114,66 @@ class ServingModels:
                        for p, r, s in zip(ranked["product_id"], ranked["rank"], ranked["score"])]
 
 
-def load_serving_models(project_path: str | Path = ".", env: str | None = None) -> ServingModels:
-    """Open a Kedro session on the project and load the models ``serving`` parameters name."""
+def load_serving_models(project_path: str | Path = ".", env: str | None = None,
+                        families: Sequence[str] = FAMILIES) -> ServingModels:
+    """Open a Kedro session on the project and load the ``families``' models that ``serving`` parameters name.
+
+    A process that serves the feed alone never imports a text encoder (its tokenizer and weights
+    are most of a full service's memory), so families can be scaled in separate processes.
+    """
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
+    families = tuple(dict.fromkeys(families))
+    unknown = set(families) - set(FAMILIES)
+    if unknown or not families:
+        raise ValueError(f"unknown model families {sorted(unknown)}; choose from {list(FAMILIES)}")
     project_path = Path(project_path).resolve()
     bootstrap_project(project_path)
     with KedroSession.create(project_path=project_path, env=env) as session:
         context = session.load_context()
         catalog, params = context.catalog, context.params
         serving, ab = params["serving"], params["post_feed"]["ab_test"]
-        feed_source = ab["source"]
-        names = {
-            "feed_control": f"{feed_source}.post_feed.{ab['control']}.mdl_post_feed",
-            "feed_test": f"{feed_source}.post_feed.{ab['test']}.mdl_post_feed",
-            "topics": f"{serving['topics']['source']}.topics.{serving['topics']['model']}.mdl_topic_classifier",
-            "clusterer": f"{serving['clusters']['source']}.mdl_answer_clusterer",
-            "answer_sentiment": f"{serving['clusters']['source']}.mdl_answer_sentiment",
-            "audience": f"{serving['audience']['source']}.audience.{serving['audience']['model']}.mdl_audience_model",
-            "cross_sell": f"{serving['cross_sell']['source']}.cross_sell.{serving['cross_sell']['model']}"
-                          ".mdl_cross_sell",
-        }
-        loaded = {key: catalog.load(name) for key, name in names.items()}
-        versions = {name: _version(catalog, name) for name in names.values()}
-        posts = catalog.load(f"{feed_source}.prm_posts")
-        items = catalog.load(f"{serving['audience']['source']}.prm_items")
-        views = catalog.load(f"{serving['audience']['source']}.prm_views")
-        clusters = catalog.load(f"{serving['clusters']['source']}.mo_clusters")
-        answer_clusters = catalog.load(f"{serving['clusters']['source']}.mo_answer_clusters")
+        models = ServingModels(families=families, versions={}, encoder_config=params["text_embedding"]["encoder"])
+
+        def load(name: str, versioned: bool = True) -> Any:
+            if versioned:
+                models.versions[name] = _version(catalog, name)
+            return catalog.load(name)
+
+        if "feed" in families:
+            source = ab["source"]
+            models.feed_source, models.ab_test = source, ab
+            models.feed_model_names = {"control": ab["control"], "test": ab["test"]}
+            models.feed_models = {group: load(f"{source}.post_feed.{name}.mdl_post_feed")
+                                  for group, name in models.feed_model_names.items()}
+            models.post_cards = _post_cards(load(f"{source}.prm_posts", versioned=False))
+        if "topics" in families:
+            topics = serving["topics"]
+            models.topic_model = load(f"{topics['source']}.topics.{topics['model']}.mdl_topic_classifier")
+        if "clusters" in families:
+            source = serving["clusters"]["source"]
+            models.clusterer = load(f"{source}.mdl_answer_clusterer")
+            models.answer_sentiment = load(f"{source}.mdl_answer_sentiment")
+            models.clusters = load(f"{source}.mo_clusters", versioned=False)
+            models.answer_clusters = load(f"{source}.mo_answer_clusters", versioned=False)
+        if "audience" in families:
+            audience = serving["audience"]
+            models.audience_model = load(f"{audience['source']}.audience.{audience['model']}.mdl_audience_model")
+            models.items = load(f"{audience['source']}.prm_items", versioned=False)
+            models.views = load(f"{audience['source']}.prm_views", versioned=False)
+        if "cross_sell" in families:
+            cross_sell = serving["cross_sell"]
+            models.cross_sell_model = load(f"{cross_sell['source']}.cross_sell.{cross_sell['model']}.mdl_cross_sell")
+    logger.info("serving %s with models %s", ", ".join(families), models.versions)
+    return models
+
+
+def _post_cards(posts: pd.DataFrame) -> dict[int, dict[str, Any]]:
     text = join_fields(posts["doc_text"], posts["image2text"], posts["speech2text"])
-    post_table = pd.DataFrame({"text": text,
-                               "topic": posts["topics"].map(lambda t: t[0] if len(t) else None).to_numpy()},
-                              index=pd.Index(posts["post_id"].to_numpy(), name="post_id"))
-    logger.info("serving models loaded: %s", versions)
-    return ServingModels(
-        feed_source=feed_source, feed_models={"control": loaded["feed_control"], "test": loaded["feed_test"]},
-        feed_model_names={"control": ab["control"], "test": ab["test"]}, ab_test=ab, posts=post_table,
-        topic_model=loaded["topics"], clusterer=loaded["clusterer"], answer_sentiment=loaded["answer_sentiment"],
-        encoder_config=params["text_embedding"]["encoder"], audience_model=loaded["audience"], items=items,
-        cross_sell_model=loaded["cross_sell"], versions=versions, clusters=clusters,
-        answer_clusters=answer_clusters, views=views,
-    )
+    topic = posts["topics"].map(lambda t: t[0] if len(t) else None)
+    return {post_id: {"id": post_id, "text": text, "topic": topic}
+            for post_id, text, topic in zip(posts["post_id"].tolist(), text, topic)}
 
 
 def _version(catalog, name: str) -> str:
