@@ -170,7 +170,7 @@ def main() -> None:
              "largest over the runs). CPU ms/request: the service process's CPU time over requests served."]
     for title, families in DEPLOYMENTS.items():
         idle_rss, rows = measure(project, args.env, families, rates, args.seconds, args.repeats, users)
-        lines += ["", f"## {title}", "", f"RSS after start-up (models loaded, encoders warm): {idle_rss:.0f} MiB.", "",
+        lines += ["", f"## {title}", "", f"RSS after start-up (its models loaded, text encoders built where it serves them): {idle_rss:.0f} MiB.", "",
                   "| target req/s | achieved req/s | requests | failures | mean | p50 | p95 | p99 | worst p99 | "
                   "CPU ms/request | peak RSS MiB |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", *rows]
