@@ -30,7 +30,6 @@ from socialml.components.recommenders import Interactions, Recommender, build_re
 logger = logging.getLogger(__name__)
 SECONDS_PER_DAY = 86_400
 FEED_GENERATORS = ("recent_popularity", "newest", "topic_match")  # computed here, not Recommender kinds
-USER_INDEPENDENT = ("recent_popularity", "newest")  # one order of all posts, whoever asks
 
 
 @dataclass(frozen=True)
@@ -175,7 +174,8 @@ class PostFeedModel:
         if self.state_ is None:
             raise RuntimeError("fit the post feed model before recommending")
         rows = _user_rows(self.state_, user_ids)
-        request_pos, cols, x, _ = self._candidate_features(self.state_, rows, _seconds(times))
+        times = _seconds(np.asarray(times, dtype="datetime64[ns]"))
+        request_pos, cols, x, _ = self._candidate_features(self.state_, rows, times)
         return self._top(request_pos, cols, self._score(x), k)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -218,7 +218,8 @@ class PostFeedModel:
             vectors = post_vectors.set_index(post_vectors.columns[0]).reindex(post_index).to_numpy(np.float32)
             profiles = _mean_rows(positives.matrix, np.nan_to_num(vectors))
         return _FeedState(
-            users=user_index, user_rows=dict(zip(user_index.tolist(), range(len(user_index)))), posts=post_index, positives=positives, seen=seen, generators=generators,
+            users=user_index, user_rows=dict(zip(user_index.tolist(), range(len(user_index)))), posts=post_index,
+            positives=positives, seen=seen, generators=generators,
             post_values=post_table.to_numpy(np.float32), post_names=list(post_table.columns),
             user_values=_with_unknown_row(user_table.to_numpy(np.float32)), user_names=list(user_table.columns),
             user_topics=_with_unknown_row(user_topics), post_topics=post_table[topic_flags].to_numpy(np.float32),
@@ -361,9 +362,9 @@ class PostFeedModel:
         return RankedPosts(pos[keep], rank[keep], self.state_.posts.to_numpy()[col[keep]], best[keep])
 
 
-def _seconds(times: np.ndarray | pd.Series) -> np.ndarray:
-    """Seconds since the epoch as floats (NaN for missing times)."""
-    values = np.asarray(times).astype("datetime64[s]")
+def _seconds(times: np.ndarray) -> np.ndarray:
+    """Seconds since the epoch of datetime64 values, as floats (NaN for missing times)."""
+    values = times.astype("datetime64[s]")
     out = values.astype(np.int64).astype(np.float64)
     out[np.isnat(values)] = np.nan
     return out
