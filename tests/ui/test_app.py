@@ -107,10 +107,12 @@ def render_in_chromium(url: str, until: str, profile: Path, timeout: float = 120
                 if message.get("id") == call_id:
                     return message["result"]
 
-        script = ("[document.body.innerText, "
+        # While the page is still loading there may be no body yet: read that as empty text.
+        script = ("[document.body ? document.body.innerText : '', "
                   "document.querySelector('[data-testid=\"stStatusWidget\"]') === null]")
         while True:
-            text, idle = call("Runtime.evaluate", expression=script, returnByValue=True)["result"]["value"]
+            evaluated = call("Runtime.evaluate", expression=script, returnByValue=True)["result"]
+            text, idle = evaluated.get("value", ["", False])  # no value: evaluated mid-navigation
             if until in text and idle:
                 break
             assert time.monotonic() < deadline, f"the page never showed {until!r}: {text[:500]!r}"
