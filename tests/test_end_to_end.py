@@ -16,9 +16,6 @@ from tests.conftest import SHARED_DATA, copy_project, kedro_env, run_kedro
 pytestmark = pytest.mark.slow
 
 
-
-
-
 def latest_version(path: Path) -> Path:
     """A versioned dataset is a folder of timestamped versions; read the newest."""
     return sorted(path.iterdir())[-1] / path.name

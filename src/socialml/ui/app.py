@@ -81,7 +81,8 @@ def user_page(current: ServingModels) -> None:
     st.header("A user")
     user_id = st.number_input("User id", value=int(current.views["user_id"].iloc[0]) if len(current.views) else 0,
                               step=1, key="user_id")
-    group, posts = current.recommend_posts(int(user_id), pd.Timestamp.now(), 5)
+    # Naive UTC, as the service takes "now" for a feed request.
+    group, posts = current.recommend_posts(int(user_id), pd.Timestamp.now(tz="UTC").tz_localize(None), 5)
     st.subheader(f"Feed: group {group}, model {current.feed_model_names[group]}")
     st.dataframe(pd.DataFrame(posts), hide_index=True)
     history = current.views[current.views["user_id"] == user_id]

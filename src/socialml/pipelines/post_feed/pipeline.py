@@ -10,7 +10,14 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from .nodes import compare_ab_groups, compare_post_feed_models, evaluate_post_feed, fit_post_feed, score_post_feed, split_post_feed
+from .nodes import (
+    compare_ab_groups,
+    compare_post_feed_models,
+    evaluate_post_feed,
+    fit_post_feed,
+    score_post_feed,
+    split_post_feed,
+)
 
 
 def _variant(source: str, model: str, spec: dict[str, Any]) -> Pipeline:
