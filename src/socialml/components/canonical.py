@@ -15,6 +15,8 @@ import pandera.pandas as pa
 SENTIMENTS = ("positive", "neutral", "negative")
 ACTIONS = ("view", "like")
 LIST_COLUMNS = ("topics", "categories")
+# Columns that hold ids: integer or string per source, never cast to a number behind the user's back.
+ID_COLUMNS = ("user_id", "post_id", "item_id", "client_id", "answer_id", "question_id", "text_id")
 REPLACEMENT_CHAR = "\ufffd"  # what a byte that is not UTF-8 becomes when read with errors="replace"
 
 
@@ -42,8 +44,14 @@ def _labels() -> pa.Column:
     return pa.Column(None, checks=is_list, nullable=False)
 
 
-def _id(name: str = "id") -> pa.Column:
-    return pa.Column("int64", nullable=False, coerce=True, title=name)
+def _id() -> pa.Column:
+    """An id: integers or strings, whichever the source has (ingestion decides and casts, see ingest)."""
+    return pa.Column(None, nullable=False)
+
+
+def _time(required: bool = True) -> pa.Column:
+    """A naive-UTC timestamp; sources without one (``required=False``) leave it empty."""
+    return pa.Column("datetime64[ns]", nullable=not required, coerce=True, required=required)
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,7 @@ TABLES: dict[str, CanonicalTable] = {
             pa.DataFrameSchema(
                 {
                     "post_id": _id(),
-                    "created_at": pa.Column("datetime64[ns]", nullable=True, coerce=True, required=False),
+                    "created_at": _time(required=False),
                     "doc_text": _text(),
                     "image2text": _text(),
                     "speech2text": _text(),
@@ -98,7 +106,7 @@ TABLES: dict[str, CanonicalTable] = {
             "feed_events",
             pa.DataFrameSchema(
                 {
-                    "timestamp": pa.Column("datetime64[ns]", nullable=False, coerce=True),
+                    "timestamp": _time(),
                     "user_id": _id(),
                     "post_id": _id(),
                     "action": pa.Column("str", pa.Check.isin(ACTIONS), nullable=False),
@@ -150,7 +158,7 @@ TABLES: dict[str, CanonicalTable] = {
                 {
                     "user_id": _id(),
                     "item_id": _id(),
-                    "timestamp": pa.Column("datetime64[ns]", nullable=False, coerce=True),
+                    "timestamp": _time(),
                     "watch_seconds": pa.Column("float64", pa.Check.ge(0), nullable=True, coerce=True, required=False),
                     "rating": pa.Column("float64", nullable=True, coerce=True, required=False),
                 }
@@ -169,7 +177,7 @@ TABLES: dict[str, CanonicalTable] = {
                 {
                     "client_id": _id(),
                     "product_id": _text(required=True),
-                    "since": pa.Column("datetime64[ns]", nullable=True, coerce=True),
+                    "since": _time(required=False),
                 }
             ),
             key=("client_id", "product_id"),

@@ -12,6 +12,7 @@ texts) is mixed in, so that every run exercises the quarantine path.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -44,8 +45,13 @@ class DemoPlatformConfig:
     english_share: float = 0.1
     distractor_share: float = 0.15  # posts that also mention a topic they are not labelled with
     dirty_share: float = 0.002
+    # "int", or "string": users, posts, videos and clients get the id shapes real systems use
+    # (UUIDs, prefixed codes, "7590-VHVEG"-like customer ids), so every system is run on string ids.
+    id_style: str = "int"
 
     def __post_init__(self) -> None:
+        if self.id_style not in ("int", "string"):
+            raise ValueError(f"id_style must be int or string, got '{self.id_style}'")
         if self.n_questions > len(lex.SURVEY_QUESTIONS):
             raise ValueError(
                 f"n_questions={self.n_questions}: the demo lexicon has {len(lex.SURVEY_QUESTIONS)} questions"
@@ -73,7 +79,31 @@ def generate_demo_platform(config: DemoPlatformConfig) -> dict[str, pd.DataFrame
     tables["video_views"] = _video_views(rng, config, users, tables["videos"], start)
     tables["clients"], tables["client_products"] = _clients_and_products(rng, config, tables["regions"], start)
     _add_dirt(rng, config, tables)
+    if config.id_style == "string":
+        _string_ids(tables, config.seed)
     return tables
+
+
+def _string_ids(tables: dict[str, pd.DataFrame], seed: int) -> None:
+    """Replace every entity id by a string of a common real shape, the same id in every table."""
+    shapes = {
+        "user_id": lambda i: str(uuid.UUID(int=int(i) % 2**64 * 2**64 + seed)),
+        "post_id": lambda i: f"post-{int(i):05d}",
+        "video_id": lambda i: f"v_{int(i) * 2654435761 % 2**32:08x}",
+        "client_id": lambda i: f"{int(i) % 10_000:04d}-{_letters(int(i))}",
+    }
+    for frame in tables.values():
+        for column, shape in shapes.items():
+            if column in frame:
+                frame[column] = frame[column].map(shape, na_action="ignore").astype(object)
+
+
+def _letters(number: int) -> str:
+    letters = []
+    for _ in range(5):
+        number, digit = divmod(number, 26)
+        letters.append(chr(ord("A") + digit))
+    return "".join(letters)
 
 
 def _regions(rng: np.random.Generator) -> pd.DataFrame:

@@ -16,29 +16,85 @@ A *layout* describes, per canonical table, which raw frames feed it and how thei
 ``add_ids_from`` ``{raw, column}``: ids present only in another frame (added with empty fields)
 ``leak_guard``  ``{column, split}``: rows of that split whose column value also occurs in another
                 split are rejected (the text would leak into evaluation)
+``id_types``    id column → ``int`` | ``string`` | ``auto`` (default: integers when the values are,
+                strings otherwise; a column that refers to another table takes that table's type)
+``checks``      this table's overrides of the ingestion checks (see :class:`Checks`)
 
-Every raw row ends in the canonical table or in the rejected table with its reason.
+Every raw row ends in the canonical table or in the rejected table with its reason, and every
+check is per row: a reason names the column and the raw value, and a row rejected because the
+row it refers to was rejected says which and why. :func:`enforce_checks` then stops the run when
+a table has lost too much.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import re
+from collections import Counter
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
 
-from socialml.components.canonical import LIST_COLUMNS, TABLES, CanonicalTable
+from socialml.components.canonical import ID_COLUMNS, LIST_COLUMNS, TABLES, CanonicalTable
 
 ROW = "_row"  # position of the row in its raw frame
 RAW = "_raw"  # name of the raw frame the row came from
-REJECTED_COLUMNS = ["table", "raw", "row", "reason", "record"]
+REJECTED_COLUMNS = ["table", "raw", "row", "key", "reason", "record", "kinds"]
+INT64_LIMIT = 2**63 - 1
+INT_TEXT = re.compile(r"[+-]?\d+(?:\.0*)?")
+# Ids are read as integers when at least this share are integers (the rest are rejected): string ids
+# (UUIDs, hashes, codes) are almost never all digits, while an integer column may hold a few bad values.
+INT_ID_MAJORITY = 0.5
+EPOCH_UNITS = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", float("inf")))  # by the magnitude of the values
 
 
 class MissingColumnsError(ValueError):
     """A raw frame lacks columns that the layout maps: the run must stop, not guess."""
+
+
+class EmptySourceError(ValueError):
+    """A raw frame has no rows (or not even a header): the run stops and says so."""
+
+
+class IngestionStopped(ValueError):
+    """A table lost more rows than its checks allow: the run stops at ingestion, naming the table."""
+
+
+@dataclass(frozen=True)
+class Checks:
+    """What a table must pass as a whole; ``ingestion.checks`` in parameters, per table ``checks``.
+
+    ``time_min``/``time_max`` bound every timestamp (``time_max`` empty: one day after the run);
+    a table stops the run when more than ``max_rejected_share`` of its candidate rows are rejected
+    or fewer than ``min_accepted_rows`` are accepted.
+    """
+
+    time_min: str = "2000-01-01"
+    time_max: str | None = None
+    max_rejected_share: float = 0.05
+    min_accepted_rows: int = 1
+
+    @classmethod
+    def from_config(cls, *configs: dict[str, Any] | None) -> Checks:
+        merged: dict[str, Any] = {}
+        for config in configs:
+            merged.update(config or {})
+        unknown = set(merged) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown ingestion checks {sorted(unknown)}; known: {[f.name for f in fields(cls)]}")
+        checks = cls(**merged)
+        if not 0 <= checks.max_rejected_share <= 1:
+            raise ValueError(f"max_rejected_share must be within [0, 1], got {checks.max_rejected_share}")
+        return checks
+
+    def time_window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        upper = (pd.Timestamp(self.time_max) if self.time_max is not None
+                 else pd.Timestamp.now(tz="UTC").tz_localize(None) + pd.Timedelta(days=1))
+        return pd.Timestamp(self.time_min), upper
 
 
 def adapt(table: str, spec: dict[str, Any], raw: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -48,6 +104,10 @@ def adapt(table: str, spec: dict[str, Any], raw: dict[str, pd.DataFrame]) -> pd.
         if raw_name not in raw:
             raise KeyError(f"{table}: raw frame '{raw_name}' is not an input (have {sorted(raw)})")
         frame = raw[raw_name]
+        if frame.shape[1] == 0:
+            raise EmptySourceError(f"{table}: raw frame '{raw_name}' is empty: no header and no rows")
+        if len(frame) == 0:
+            raise EmptySourceError(f"{table}: raw frame '{raw_name}' has a header but no rows ({list(frame.columns)})")
         _require_columns(table, raw_name, frame, _columns_used(spec, frame))
         adapted = _map_columns(spec, frame)
         adapted[RAW] = raw_name
@@ -169,15 +229,20 @@ def _likes_from(rule: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _add_ids(rule: dict[str, Any], frame: pd.DataFrame, raw: dict[str, pd.DataFrame], table: str) -> pd.DataFrame:
+    """Rows for ids that only another frame has: raw values, validated like every other row.
+
+    Each distinct id not already in the table becomes one candidate row (a missing id one row
+    each, so it is rejected and counted); ids the table has are references, not new rows.
+    """
     extra_frame = raw[rule["raw"]]
     _require_columns(table, rule["raw"], extra_frame, [rule["column"]])
     key = TABLES[table].key[0]
-    ids = pd.to_numeric(extra_frame[rule["column"]], errors="coerce")
-    known = pd.to_numeric(frame[key], errors="coerce")
-    new = ~ids.isin(known) & ids.notna()
-    extra = pd.DataFrame({key: ids[new].astype("int64").to_numpy(), RAW: rule["raw"],
+    ids = extra_frame[rule["column"]].reset_index(drop=True)
+    text = id_text(ids)
+    new = (~text.isin(set(id_text(frame[key]).dropna())) & ~text.duplicated()) | text.isna()
+    extra = pd.DataFrame({key: ids[new].astype(object).to_numpy(), RAW: rule["raw"],
                           ROW: np.flatnonzero(new.to_numpy())})
-    return pd.concat([frame, extra], ignore_index=True)
+    return pd.concat([frame.astype({key: object}), extra], ignore_index=True)
 
 
 def _complete(table: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -197,78 +262,269 @@ def _complete(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+class _Reasons:
+    """Why each rejected row (by index) was rejected: ``kind`` groups reasons, ``text`` names the value."""
+
+    def __init__(self) -> None:
+        self.by_row: dict[int, list[tuple[str, str]]] = {}
+
+    def add(self, rows, kind: str, texts) -> None:
+        for row, text in zip(rows, texts):
+            self.by_row.setdefault(int(row), []).append((kind, text))
+
+    def flag(self, frame: pd.DataFrame, mask, column: str, why: str) -> None:
+        rows = frame.index[np.asarray(mask, dtype=bool)]
+        self.add(rows, f"{column}: {why}", (f"{column}: {why} (got {_shown(frame.at[r, column])})" for r in rows))
+
+    def rows(self) -> list[int]:
+        return sorted(self.by_row)
+
+
+def _shown(value: Any) -> str:
+    """A raw value as a reason quotes it: 3, 'abc', 200.0 (numpy scalars as plain Python values)."""
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
+        return "None"
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def validate(
     table: str,
     frame: pd.DataFrame,
     references: dict[str, pd.DataFrame] | None = None,
     leak_guard: dict[str, str] | None = None,
+    id_types: dict[str, str] | None = None,
+    checks: Checks | None = None,
+    rejected_references: dict[str, pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split an adapted frame into (accepted canonical rows, rejected rows with reasons)."""
+    """Split an adapted frame into (accepted canonical rows, rejected rows with reasons).
+
+    ``references`` are the accepted tables this one's foreign keys point to, ``rejected_references``
+    their rejected rows (so a row pointing at a rejected row says why that one went).
+    """
     spec = TABLES[table]
-    typed, reasons = _coerce(spec, frame)
+    references = references or {}
+    reasons = _Reasons()
+    types = resolve_id_types(spec, frame, references, id_types or {})
+    typed = _coerce(spec, frame, types, checks or Checks(), reasons)
     # pandera runs the value checks; rows that fail are collected, not raised.
-    checkable = typed[~typed.index.isin(list(reasons))]
+    checkable = typed[~typed.index.isin(reasons.rows())]
     try:
         spec.schema.validate(checkable, lazy=True)
     except pa_errors.SchemaErrors as errors:
         _collect_failures(errors.failure_cases, reasons, table)
-    ok = ~frame.index.isin(list(reasons))
+    ok = ~frame.index.isin(reasons.rows())
     _reject_duplicates(spec, typed, ok, reasons)
-    _reject_dangling(spec, typed, references or {}, ok, reasons)
+    _reject_dangling(spec, typed, references, rejected_references or {}, ok, reasons)
     if leak_guard:
         _reject_leaks(typed, leak_guard, ok, reasons)
-    accepted = spec.schema.validate(typed[~typed.index.isin(list(reasons))], lazy=False)
-    accepted = accepted.drop(columns=[RAW, ROW]).reset_index(drop=True)
+    accepted = typed[~typed.index.isin(reasons.rows())]
+    accepted = spec.schema.validate(accepted, lazy=False).drop(columns=[RAW, ROW]).reset_index(drop=True)
     return accepted, _rejected_frame(table, frame, reasons)
 
 
-def _coerce(spec: CanonicalTable, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, list[str]]]:
-    """Cast numeric and datetime columns element-wise; a value that does not parse rejects its row.
+def enforce_checks(table: str, candidates: int, accepted: pd.DataFrame, rejected: pd.DataFrame,
+                   checks: Checks) -> None:
+    """Stop the run when a table lost more than its checks allow, naming its commonest reasons."""
+    share = len(rejected) / candidates if candidates else 0.0
+    problems = []
+    if share > checks.max_rejected_share:
+        problems.append(f"{len(rejected):,} of {candidates:,} rows rejected ({share:.1%}, "
+                        f"more than max_rejected_share {checks.max_rejected_share:.1%})")
+    if len(accepted) < checks.min_accepted_rows:
+        problems.append(f"{len(accepted):,} rows accepted (fewer than min_accepted_rows {checks.min_accepted_rows})")
+    if not problems:
+        return
+    kinds = Counter(kind for kinds in rejected.get("kinds", pd.Series(dtype=object)) for kind in kinds)
+    top = "; ".join(f"'{kind}' × {count:,}" for kind, count in kinds.most_common(3)) or "none"
+    examples = "\n".join(f"  {r.raw} row {r.row}: {r.reason} {r.record}" for r in rejected.head(2).itertuples())
+    raise IngestionStopped(
+        f"ingestion of '{table}' stopped: {' and '.join(problems)}.\nMost frequent reasons: {top}.\n"
+        f"Examples:\n{examples or '  (no rejected rows)'}\n"
+        f"Fix the source or the layout, or relax ingestion.checks for this table in parameters_ingestion.yml."
+    )
 
-    Numbers in a datetime column are read as unix seconds (MovieLens stores time that way).
+
+def id_text(values: pd.Series) -> pd.Series:
+    """Ids as the text a person would write them (12.0 → '12'), missing and blank ones as NA.
+
+    The same id read as 12, 12.0 or ' 12' from different files compares equal in this form.
     """
-    reasons: dict[int, list[str]] = {}
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("string")
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype("float64")
+        integral = np.isfinite(numbers) & (numbers % 1 == 0) & (numbers.abs() <= INT64_LIMIT)
+        if pd.api.types.is_integer_dtype(values):
+            return values.astype("string")
+        text = values.astype("string")
+        return text.mask(integral, numbers[integral].astype("int64").astype("string"))
+    text = values.astype("string").str.strip()
+    return text.mask(text == "")
+
+
+def infer_id_type(values: pd.Series) -> str:
+    """``int`` when most ids are integers and none has a leading zero, else ``string``."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return "int"
+    text = id_text(values).dropna()
+    if text.empty:
+        return "int"
+    integer = text.str.fullmatch(INT_TEXT.pattern).fillna(False)
+    if text[integer].str.match(r"[+-]?0\d").any():  # '007' and '7' are different ids
+        return "string"
+    return "int" if integer.mean() >= INT_ID_MAJORITY else "string"
+
+
+def resolve_id_types(spec: CanonicalTable, frame: pd.DataFrame, references: dict[str, pd.DataFrame],
+                     declared: dict[str, str]) -> dict[str, str]:
+    """The type of each id column: declared, else the referenced table's, else inferred from the values."""
+    unknown = {c: t for c, t in declared.items() if t not in ("int", "string", "auto")}
+    if unknown:
+        raise ValueError(f"{spec.name}: id_types must be int, string or auto, got {unknown}")
+    types = {}
+    for column in ID_COLUMNS:
+        if column not in frame:
+            continue
+        target = spec.references.get(column)
+        if declared.get(column, "auto") != "auto":
+            types[column] = declared[column]
+        elif target in references and not references[target].empty:
+            key = references[target][TABLES[target].key[0]]
+            types[column] = "int" if pd.api.types.is_integer_dtype(key) else "string"
+        else:
+            types[column] = infer_id_type(frame[column])
+    return types
+
+
+def _coerce(spec: CanonicalTable, frame: pd.DataFrame, id_types: dict[str, str], checks: Checks,
+            reasons: _Reasons) -> pd.DataFrame:
+    """Cast ids, numbers and timestamps element-wise; a value that does not fit rejects its row."""
     typed = frame.copy()
     for name, column in spec.schema.columns.items():
         if name not in frame:
             continue
-        dtype = str(column.dtype)
         values = frame[name]
-        if dtype.startswith("datetime"):
-            if pd.api.types.is_numeric_dtype(values):
-                cast = pd.to_datetime(values, unit="s", errors="coerce")
-            else:
-                cast = pd.to_datetime(values, errors="coerce", format="mixed", utc=True).dt.tz_localize(None)
+        dtype = str(column.dtype)
+        if name in ID_COLUMNS:
+            cast, problems = _cast_id(values, id_types[name])
+        elif dtype.startswith("datetime"):
+            cast, problems = _cast_time(values, *checks.time_window())
         elif dtype in ("int64", "Int64", "float64"):
-            cast = pd.to_numeric(values, errors="coerce")
-            fractional = cast.notna() & (cast % 1 != 0) & dtype.lower().startswith("int")
-            cast = cast.mask(fractional)
+            cast, problems = _cast_number(values, integer=dtype.lower() == "int64")
         else:
-            if not column.nullable:
-                _flag(reasons, values.isna(), frame, name, "missing value")
-            continue
-        _flag(reasons, values.notna() & cast.isna(), frame, name, f"wrong type, expected {dtype}")
+            cast, problems = None, []
+        for mask, why in problems:
+            reasons.flag(frame, mask, name, why)
         if not column.nullable:
-            _flag(reasons, values.isna(), frame, name, "missing value")
-        typed[name] = cast if dtype != "int64" else cast.astype("Float64").astype("Int64")
-    return typed, reasons
+            reasons.flag(frame, values.isna() | (id_text(values).isna() if name in ID_COLUMNS else False),
+                         name, "missing value")
+        if cast is not None:
+            typed[name] = cast
+    return typed
 
 
-def _flag(reasons: dict[int, list[str]], mask: pd.Series, frame: pd.DataFrame, column: str, why: str) -> None:
-    for index in frame.index[mask.to_numpy()]:
-        reasons.setdefault(int(index), []).append(f"{column}: {why} (got {frame.at[index, column]!r})")
+def _cast_id(values: pd.Series, kind: str) -> tuple[pd.Series, list]:
+    text = id_text(values)
+    if kind == "string":
+        return text.astype(object).where(text.notna(), None), []
+    integer = text.str.fullmatch(INT_TEXT.pattern).fillna(False)
+    digits = text.where(integer).str.replace(r"\.0*$", "", regex=True)
+    fits = digits.str.lstrip("+-").str.len() <= 18  # exact in int64; longer ones are checked one by one
+    fits |= digits.map(lambda d: isinstance(d, str) and abs(int(d)) <= INT64_LIMIT, na_action="ignore").fillna(False)
+    bad_number = integer & ~fits
+    cast = digits.where(integer & fits).astype("Int64")
+    return cast, [(text.notna() & ~integer, "not an integer id"), (bad_number, "does not fit a 64-bit integer id")]
 
 
-def _collect_failures(cases: pd.DataFrame, reasons: dict[int, list[str]], table: str) -> None:
+def _cast_number(values: pd.Series, integer: bool) -> tuple[pd.Series, list]:
+    if pd.api.types.is_bool_dtype(values):
+        values = values.astype(object)
+    numbers = pd.to_numeric(values, errors="coerce") if not pd.api.types.is_numeric_dtype(values) else values
+    numbers = numbers.astype("float64")
+    finite = np.isfinite(numbers)
+    problems = [(values.notna() & numbers.isna(), "not a number"), (numbers.notna() & ~finite, "not a finite number")]
+    if not integer:
+        return numbers.where(finite), problems
+    whole = finite & (numbers % 1 == 0)
+    in_range = whole & (numbers.abs() <= INT64_LIMIT)
+    problems += [(finite & ~whole, "not a whole number"), (whole & ~in_range, "does not fit a 64-bit integer")]
+    return numbers.where(in_range).astype("Int64"), problems
+
+
+def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp) -> tuple[pd.Series, list]:
+    """Timestamps as naive UTC; numbers are unix time (unit by magnitude), text is parsed as dates.
+
+    Anything outside [lower, upper] is rejected per row, before it can overflow the storage type.
+    """
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    outside = pd.Series(False, index=values.index)
+    unreadable = pd.Series(False, index=values.index)
+
+    def place(stamps: pd.Series) -> None:  # any resolution; out of the window before it can overflow ns
+        beyond = stamps.notna() & ((stamps < lower) | (stamps > upper))
+        outside[stamps.index[beyond.to_numpy()]] = True
+        inside = stamps[stamps.notna() & ~beyond]
+        out[inside.index] = inside.astype("datetime64[ns]")
+
+    if pd.api.types.is_datetime64_any_dtype(values):
+        place(values.dt.tz_convert(None) if getattr(values.dt, "tz", None) is not None else values)
+    else:
+        numbers = pd.to_numeric(values, errors="coerce") if not pd.api.types.is_numeric_dtype(values) else values
+        numbers = numbers.astype("float64").where(lambda x: np.isfinite(x))
+        is_number = numbers.notna()
+        if is_number.any():
+            unit, scale = _epoch_unit(numbers[is_number])
+            seconds = numbers / scale
+            inside = is_number & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
+            out[inside] = pd.to_datetime(numbers[inside].astype("int64"), unit=unit)
+            outside |= is_number & ~inside
+        text = values.notna() & ~is_number
+        if text.any():
+            strings = values[text].astype(str).str.strip()
+            parsed = pd.to_datetime(strings, errors="coerce", format="ISO8601", utc=True)
+            retry = parsed.isna()
+            if retry.any():
+                parsed[retry] = pd.to_datetime(strings[retry], errors="coerce", format="mixed", utc=True)
+            place(parsed.dt.tz_convert(None))
+            failed = parsed.index[parsed.isna().to_numpy()]
+            beyond = pd.Series([_beyond_storage(v) for v in strings[failed]], index=failed, dtype=bool)
+            outside[failed] = beyond
+            unreadable[failed] = ~beyond
+    known = out.notna()
+    outside |= known & ((out < lower) | (out > upper))
+    out = out.mask(outside)
+    window = f"outside the plausible time window {lower:%Y-%m-%d} to {upper:%Y-%m-%d %H:%M}"
+    return out, [(unreadable, "not a date or time"), (outside, window)]
+
+
+def _epoch_unit(numbers: pd.Series) -> tuple[str, float]:
+    magnitude = float(numbers.abs().median())
+    for (unit, limit), scale in zip(EPOCH_UNITS, (1, 1e3, 1e6, 1e9)):
+        if magnitude < limit:
+            return unit, scale
+    raise AssertionError("unreachable")
+
+
+def _beyond_storage(text: str) -> bool:
+    """Whether a date that pandas could not store is a real date (year 1600 or 3000), not garbage."""
+    from dateutil import parser
+
+    try:
+        parser.parse(text)
+    except (ValueError, OverflowError):
+        return False
+    return True
+
+
+def _collect_failures(cases: pd.DataFrame, reasons: _Reasons, table: str) -> None:
     row_level = cases[cases["index"].notna()]
     table_level = cases[cases["index"].isna()]
     if len(table_level):
         problems = "; ".join(f"{r.column}: {r.check} ({r.failure_case})" for r in table_level.itertuples())
         raise ValueError(f"{table}: the data does not fit the canonical schema: {problems}")
     for case in row_level.itertuples():
-        check = str(case.check)
-        reason = f"{case.column}: {_describe(check)} (got {case.failure_case!r})"
-        reasons.setdefault(int(case.index), []).append(reason)
+        why = _describe(str(case.check))
+        reasons.add([case.index], f"{case.column}: {why}", [f"{case.column}: {why} (got {_shown(case.failure_case)})"])
 
 
 def _describe(check: str) -> str:
@@ -278,46 +534,67 @@ def _describe(check: str) -> str:
     return f"fails {check}" if "(" in check else check
 
 
-def _reject_duplicates(spec: CanonicalTable, frame: pd.DataFrame, ok: np.ndarray, reasons) -> None:
+def _reject_duplicates(spec: CanonicalTable, frame: pd.DataFrame, ok: np.ndarray, reasons: _Reasons) -> None:
     if not spec.key:
         return
     candidates = frame.loc[ok, list(spec.key)]
-    duplicated = candidates.duplicated(keep="first")
-    for index in candidates.index[duplicated.to_numpy()]:
-        reasons.setdefault(int(index), []).append(f"duplicate of an earlier row on key {list(spec.key)}")
+    duplicated = candidates.index[candidates.duplicated(keep="first").to_numpy()]
+    kind = f"duplicate of an earlier row on key {list(spec.key)}"
+    reasons.add(duplicated, kind, [kind] * len(duplicated))
 
 
-def _reject_dangling(spec: CanonicalTable, frame: pd.DataFrame, references, ok: np.ndarray, reasons) -> None:
+def _reject_dangling(spec: CanonicalTable, frame: pd.DataFrame, references: dict[str, pd.DataFrame],
+                     rejected_references: dict[str, pd.DataFrame], ok: np.ndarray, reasons: _Reasons) -> None:
     for column, target in spec.references.items():
         if target not in references:
             continue
-        target_key = TABLES[target].key[0]
-        values = pd.to_numeric(frame[column], errors="coerce")
-        dangling = ok & ~values.isin(references[target][target_key]).to_numpy()
-        for index in frame.index[dangling]:
-            reasons.setdefault(int(index), []).append(f"{column} {frame.at[index, column]} is not in {target}")
+        keys = set(id_text(references[target][TABLES[target].key[0]]).dropna())
+        values = id_text(frame[column])
+        dangling = ok & ~values.isin(keys).to_numpy()
+        why_rejected = _rejection_by_key(rejected_references.get(target))
+        entity = target.removesuffix("s")
+        rows = frame.index[dangling]
+        cascaded = [r for r in rows if values[r] in why_rejected]
+        reasons.add(cascaded, f"{column}: the {entity} was rejected",
+                    (f"{column}: {entity} {values[r]} was rejected ({why_rejected[values[r]]})" for r in cascaded))
+        missing = [r for r in rows if values[r] not in why_rejected]
+        reasons.add(missing, f"{column}: not in {target}", (f"{column}: not in {target} (got {_shown(frame.at[r, column])})" for r in missing))
 
 
-def _reject_leaks(frame: pd.DataFrame, guard: dict[str, str], ok: np.ndarray, reasons) -> None:
+def _rejection_by_key(rejected: pd.DataFrame | None) -> dict[str, str]:
+    if rejected is None or rejected.empty or "key" not in rejected:
+        return {}
+    known = rejected.dropna(subset=["key"])
+    return dict(zip(known["key"].astype(str)[::-1], known["reason"][::-1]))  # the first rejection wins
+
+
+def _reject_leaks(frame: pd.DataFrame, guard: dict[str, str], ok: np.ndarray, reasons: _Reasons) -> None:
     column, split = guard["column"], guard["split"]
     held_out = set(frame.loc[frame["split"] != split, column].dropna())
     leaking = ok & (frame["split"] == split).to_numpy() & frame[column].isin(held_out).to_numpy()
-    for index in frame.index[leaking]:
-        reasons.setdefault(int(index), []).append(f"{column} also occurs in another split (would leak)")
+    rows = frame.index[leaking]
+    kind = f"{column} also occurs in another split (would leak)"
+    reasons.add(rows, kind, [kind] * len(rows))
 
 
-def _rejected_frame(table: str, frame: pd.DataFrame, reasons: dict[int, list[str]]) -> pd.DataFrame:
-    if not reasons:
-        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "row" else "str") for c in REJECTED_COLUMNS})
-    index = sorted(reasons)
+def _rejected_frame(table: str, frame: pd.DataFrame, reasons: _Reasons) -> pd.DataFrame:
+    """One row per rejected row: where it came from, its key as text, why, and its raw values.
+
+    ``kinds`` lists the reasons without their values, so reasons can be counted.
+    """
+    index = reasons.rows()
     rows = frame.loc[index]
+    key = TABLES[table].key
     records = rows.drop(columns=[RAW, ROW]).astype(object).where(rows.notna(), None)
     return pd.DataFrame(
         {
-            "table": table,
+            "table": pd.Series(table, index=range(len(index)), dtype=object),
             "raw": rows[RAW].astype(str).to_numpy(),
             "row": rows[ROW].astype("int64").to_numpy(),
-            "reason": ["; ".join(reasons[i]) for i in index],
+            "key": (id_text(rows[key[0]]).astype(object).to_numpy() if len(key) == 1 and key[0] in rows
+                    else np.full(len(index), None, dtype=object)),
+            "reason": ["; ".join(text for _, text in reasons.by_row[i]) for i in index],
             "record": [json.dumps(r, default=str, ensure_ascii=False) for r in records.to_dict("records")],
+            "kinds": [[kind for kind, _ in reasons.by_row[i]] for i in index],
         }
     )

@@ -17,8 +17,9 @@ def test_one_namespaced_ingest_node_per_table_with_references_first():
     assert set(names) == {"shop.ingest_users", "shop.ingest_posts", "shop.ingest_feed_events",
                           "shop.build_ingestion_report"}
     feed = next(n for n in pipeline.nodes if n.name == "shop.ingest_feed_events")
-    assert set(feed.inputs) == {"params:ingestion.layouts.shop_layout.feed_events", "shop.raw_feed",
-                                "shop.prm_users", "shop.prm_posts"}
+    assert set(feed.inputs) == {"params:ingestion.layouts.shop_layout.feed_events", "params:ingestion.checks",
+                                "shop.raw_feed", "shop.prm_users", "shop.prm_posts", "shop.int_rejected_users",
+                                "shop.int_rejected_posts"}
     posts = next(n for n in pipeline.nodes if n.name == "shop.ingest_posts")
     assert "shop.raw_ids" in posts.inputs
     assert pipeline.all_outputs() >= {"shop.prm_users", "shop.int_rejected_feed_events", "shop.rpt_ingestion"}
@@ -40,7 +41,7 @@ def test_unknown_table_in_a_layout_is_refused():
 def test_ingest_table_counts_what_it_rejects():
     raw = pd.DataFrame({"t": ["2024-01-01"] * 3, "uid": [1, 1, 9], "pid": [1, 1, 1], "a": ["view"] * 3})
     accepted, rejected, counts = ingest_table(
-        "feed_events", LAYOUT["feed_events"], raw_feed=raw,
+        "feed_events", LAYOUT["feed_events"], {"max_rejected_share": 1.0}, raw_feed=raw,
         ref_users=pd.DataFrame({"user_id": [1]}), ref_posts=pd.DataFrame({"post_id": [1]}))
     assert counts == {"table": "feed_events", "raw_rows": 3, "candidate_rows": 3, "accepted": 1, "rejected": 2,
                       "duplicates": 1, "dangling_ids": 1}

@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 
 from socialml.components.demo_platform import DemoPlatformConfig, generate_demo_platform
-from socialml.components.ingest import adapt, validate
+from socialml.components.ingest import Checks, adapt, enforce_checks, validate
 
-RAW_PREFIX, REF_PREFIX = "raw_", "ref_"
+RAW_PREFIX, REF_PREFIX, REJECTED_REF_PREFIX = "raw_", "ref_", "rejected_ref_"
 logger = logging.getLogger(__name__)
 
 
@@ -20,23 +20,36 @@ def generate_platform(config: dict[str, Any]) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def ingest_table(table: str, spec: dict[str, Any], **inputs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Adapt the raw frames (``raw_*`` inputs) into ``table``, checking keys against ``ref_*`` tables."""
-    raw = {name[len(RAW_PREFIX):]: frame for name, frame in inputs.items() if name.startswith(RAW_PREFIX)}
-    references = {name[len(REF_PREFIX):]: frame for name, frame in inputs.items() if name.startswith(REF_PREFIX)}
+def ingest_table(table: str, spec: dict[str, Any], checks: dict[str, Any] | None = None,
+                 **inputs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Adapt the raw frames (``raw_*`` inputs) into ``table``, checking keys against ``ref_*`` tables.
+
+    ``rejected_ref_*`` inputs are those tables' rejected rows, so a row that points at one says why
+    it went; ``checks`` (``ingestion.checks``, overridden by the table's own) stop the run when the
+    table lost too much.
+    """
+    raw = _strip(inputs, RAW_PREFIX)
+    table_checks = Checks.from_config(checks, spec.get("checks"))
     adapted = adapt(table, spec, raw)
-    accepted, rejected = validate(table, adapted, references, spec.get("leak_guard"))
+    accepted, rejected = validate(table, adapted, _strip(inputs, REF_PREFIX), spec.get("leak_guard"),
+                                  spec.get("id_types"), table_checks, _strip(inputs, REJECTED_REF_PREFIX))
+    kinds = rejected["kinds"].explode().astype("string")
     counts = {
         "table": table,
         "raw_rows": sum(len(frame) for name, frame in raw.items()),
         "candidate_rows": len(adapted),
         "accepted": len(accepted),
         "rejected": len(rejected),
-        "duplicates": int(rejected["reason"].str.contains("duplicate of an earlier row").sum()),
-        "dangling_ids": int(rejected["reason"].str.contains(" is not in ").sum()),
+        "duplicates": int(kinds.str.startswith("duplicate of an earlier row").sum()),
+        "dangling_ids": int(kinds.str.contains(r": not in |was rejected", regex=True).sum()),
     }
     logger.info("%s: %d candidate rows, %d accepted, %d rejected", table, len(adapted), len(accepted), len(rejected))
+    enforce_checks(table, len(adapted), accepted, rejected, table_checks)
     return accepted, rejected, counts
+
+
+def _strip(inputs: dict[str, pd.DataFrame], prefix: str) -> dict[str, pd.DataFrame]:
+    return {name[len(prefix):]: frame for name, frame in inputs.items() if name.startswith(prefix)}
 
 
 def build_ingestion_report(*counts: dict) -> pd.DataFrame:

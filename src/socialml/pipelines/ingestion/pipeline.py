@@ -10,7 +10,7 @@ from kedro.pipeline import Node, Pipeline, node, pipeline
 from socialml.components.canonical import INGESTION_ORDER, TABLES
 from socialml.components.demo_platform import RAW_TABLES
 
-from .nodes import REF_PREFIX, RAW_PREFIX, build_ingestion_report, generate_platform, ingest_table
+from .nodes import RAW_PREFIX, REF_PREFIX, REJECTED_REF_PREFIX, build_ingestion_report, generate_platform, ingest_table
 
 
 def create_pipeline(source: str, layout_name: str, layout: dict[str, Any], generate: bool = False) -> Pipeline:
@@ -28,7 +28,8 @@ def create_pipeline(source: str, layout_name: str, layout: dict[str, Any], gener
     return pipeline(
         nodes,
         namespace=source,
-        parameters={f"params:ingestion.layouts.{layout_name}.{t}" for t in tables} | ({"params:demo_platform"} if generate else set()),
+        parameters={f"params:ingestion.layouts.{layout_name}.{t}" for t in tables} | {"params:ingestion.checks"}
+        | ({"params:demo_platform"} if generate else set()),
         tags=["ingestion"],
     )
 
@@ -47,9 +48,11 @@ def _ingest_node(table: str, layout_name: str, spec: dict[str, Any], tables: lis
     raw_names = list(spec["raw"]) if isinstance(spec["raw"], dict) else [spec["raw"]]
     if "add_ids_from" in spec:
         raw_names.append(spec["add_ids_from"]["raw"])
-    inputs = {"spec": f"params:ingestion.layouts.{layout_name}.{table}"}
+    inputs = {"spec": f"params:ingestion.layouts.{layout_name}.{table}", "checks": "params:ingestion.checks"}
     inputs |= {f"{RAW_PREFIX}{name}": f"raw_{name}" for name in raw_names}
-    inputs |= {f"{REF_PREFIX}{ref}": f"prm_{ref}" for ref in TABLES[table].references.values() if ref in tables}
+    references = [ref for ref in TABLES[table].references.values() if ref in tables]
+    inputs |= {f"{REF_PREFIX}{ref}": f"prm_{ref}" for ref in references}
+    inputs |= {f"{REJECTED_REF_PREFIX}{ref}": f"int_rejected_{ref}" for ref in references}
     func = update_wrapper(partial(ingest_table, table), ingest_table)
     return node(func, inputs=inputs, outputs=[f"prm_{table}", f"int_rejected_{table}", f"counts_{table}"],
                 name=f"ingest_{table}")
