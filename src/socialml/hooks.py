@@ -1,11 +1,15 @@
-"""Project hooks: environment-aware pipeline registration, and reports and models in MLflow."""
+"""Project hooks: environment-aware pipeline registration, durable runs, and reports and models in MLflow."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import pickle
+import signal
+import socket
 import tempfile
+import time
 from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
 from typing import Any
@@ -15,10 +19,15 @@ import pandas as pd
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines
+from mlflow.entities import RunStatus
 
 from socialml import pipeline_registry
+from socialml.components.durable import COMPLETED_RUNS, make_writes_atomic, record_completed_run
+from socialml.components.ingest import EmptySourceError
 
 logger = logging.getLogger(__name__)
+PID_TAG, HOST_TAG = "socialml.pid", "socialml.host"
+UNTAGGED_AFTER_S = 600  # a run killed before it was tagged is closed once it is this old
 
 
 class ActiveEnvironmentHook:
@@ -33,6 +42,115 @@ class ActiveEnvironmentHook:
     def after_context_created(self, context: KedroContext) -> None:
         pipeline_registry.use_parameters(context.config_loader["parameters"])
         pipelines.configure(pipeline_registry.__name__)
+
+
+class DurableRunHook:
+    """A run killed at any moment leaves nothing that loads as if it were whole.
+
+    Every local file a dataset writes is written aside and moved into place; a run that finishes
+    records which versions it saved (``data/06_models/completed_runs``), so models that are
+    served together come from one completed run; an empty raw file stops the run by name.
+    """
+
+    def __init__(self) -> None:
+        self._catalog: Any = None
+        self._project_path = Path.cwd()
+        self._env = ""
+        self._save_version = ""
+        self._saved: dict[str, str] = {}
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        self._project_path, self._env = Path(context.project_path), context.env or "local"
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any, save_version: str) -> None:
+        self._catalog, self._save_version, self._saved = catalog, save_version, {}
+
+    @hook_impl
+    def before_dataset_loaded(self, dataset_name: str) -> None:
+        dataset = self._dataset(dataset_name)
+        path = getattr(dataset, "_filepath", None)
+        if path is None or getattr(dataset, "_version", None) is not None:
+            return
+        local = Path(str(path))
+        if local.is_file() and local.stat().st_size == 0:
+            raise EmptySourceError(f"{dataset_name}: the file {local} is empty (zero bytes: no header and no rows)")
+
+    @hook_impl
+    def before_dataset_saved(self, dataset_name: str) -> None:
+        make_writes_atomic(self._dataset(dataset_name))
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str) -> None:
+        if getattr(self._dataset(dataset_name), "_version", None) is not None:
+            self._saved[dataset_name] = self._save_version
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        names = run_params.get("pipeline_names") or ["__default__"]
+        record_completed_run(self._project_path / COMPLETED_RUNS, self._save_version, self._env, names, self._saved)
+
+    def _dataset(self, name: str) -> Any:
+        return self._catalog.get(name) if self._catalog is not None else None
+
+
+class MlflowRunStatusHook:
+    """No MLflow run stays RUNNING after its process is gone.
+
+    A run stopped by SIGTERM, SIGINT or SIGHUP ends as KILLED (MLflow's exit handler would call
+    it FINISHED); a run that could not say so (SIGKILL, a power cut) is found at the start of the
+    next run on the same host, by the process id it was tagged with, and closed as KILLED, as is
+    an untagged RUNNING run older than ``UNTAGGED_AFTER_S``.
+    """
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        run = mlflow.active_run()
+        if run is None:
+            return
+        mlflow.set_tags({PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()})
+        close_orphaned_runs(run.info.experiment_id, keep=run.info.run_id)
+        for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(number, _end_run_killed)
+
+
+def _end_run_killed(number: int, frame: Any) -> None:
+    if mlflow.active_run() is not None:
+        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+    raise SystemExit(128 + number)
+
+
+def close_orphaned_runs(experiment_id: str, keep: str | None = None) -> list[str]:
+    """Close as KILLED the RUNNING runs of this host whose process is gone; returns their ids."""
+    client = mlflow.MlflowClient()
+    host = socket.gethostname()
+    closed = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        if PID_TAG not in tags:
+            orphaned = time.time() * 1000 - run.info.start_time > UNTAGGED_AFTER_S * 1000
+        else:
+            orphaned = tags.get(HOST_TAG) == host and not _alive(int(tags[PID_TAG]))
+        if run.info.run_id == keep or not orphaned:
+            continue
+        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+        closed.append(run.info.run_id)
+    if closed:
+        logger.warning("closed %d MLflow run(s) left RUNNING by killed processes: %s", len(closed), closed)
+    return closed
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class FramePredictor(mlflow.pyfunc.PythonModel):

@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from socialml.hooks import ActiveEnvironmentHook, MlflowArtifactsHook
+from socialml.hooks import ActiveEnvironmentHook, DurableRunHook, MlflowArtifactsHook, MlflowRunStatusHook
 
-HOOKS = (ActiveEnvironmentHook(), MlflowArtifactsHook())
+HOOKS = (ActiveEnvironmentHook(), DurableRunHook(), MlflowRunStatusHook(), MlflowArtifactsHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -108,7 +108,10 @@ def test_text_without_embeddings_and_bad_settings_are_refused(feed):
 
 
 def test_ranking_scores_count_hits_ndcg_and_coverage():
-    scores = ranking_scores(np.array([[1, 2, 3], [4, 5, -1]]), [{3}, {9}], [1, 3], n_items=10)
+    scores = ranking_scores(np.array([[1, 2, 3], [4, 5, None]]), [{3}, {9}], [1, 3], n_items=10)
     assert scores["hit_rate_at_1"] == 0 and scores["hit_rate_at_3"] == 0.5
     assert scores["ndcg_at_3"] == pytest.approx(0.5 * (1 / np.log2(4)))
     assert scores["coverage_at_3"] == 0.5
+    by_string_ids = ranking_scores(np.array([["p-1", "p-2", "p-3"], ["p-4", "p-5", None]]), [{"p-3"}, {"p-9"}], [1, 3],
+                                   n_items=10)
+    assert by_string_ids == scores

@@ -24,6 +24,8 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 from tqdm.auto import tqdm
 
+from socialml.components.durable import AtomicFile
+
 logger = logging.getLogger(__name__)
 WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -193,8 +195,9 @@ def text_key(text: str) -> str:
 class EmbeddingCache:
     """Embeddings on disk by (encoder name, text hash): a re-run embeds only texts it has not seen.
 
-    Each call that embeds something appends one shard file, so an interrupted run keeps what it
-    finished and nothing is ever rewritten.
+    Each call that embeds something appends one shard file, written aside and moved into place,
+    so an interrupted run keeps what it finished and nothing is ever rewritten. A shard damaged
+    anyway (a disk error, a copy cut short) is logged by path and skipped: its texts are embedded again.
     """
 
     def __init__(self, encoder: Encoder, cache_dir: str | Path | None = None) -> None:
@@ -207,8 +210,12 @@ class EmbeddingCache:
     def _load(self) -> dict[str, np.ndarray]:
         known: dict[str, np.ndarray] = {}
         for shard in sorted(self.folder.glob("shard-*.npz")):
-            with np.load(shard) as data:
-                known.update(zip(data["keys"].astype(str), data["vectors"]))
+            try:
+                with np.load(shard) as data:
+                    known.update(zip(data["keys"].astype(str), data["vectors"]))
+            except Exception as error:  # any damage: zip, pickle, header or shape errors
+                logger.warning("embedding cache: ignoring damaged shard %s (%s: %s); its texts will be embedded again",
+                               shard, type(error).__name__, error)
         return known
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -224,7 +231,8 @@ class EmbeddingCache:
             vectors = self.encoder.encode([first_text[k] for k in missing])
             self.folder.mkdir(parents=True, exist_ok=True)
             shard = self.folder / f"shard-{len(list(self.folder.glob('shard-*.npz'))):05d}-{os.getpid()}.npz"
-            np.savez(shard, keys=np.array(missing), vectors=vectors.astype(np.float32))
+            with AtomicFile(shard, "wb") as file:
+                np.savez(file, keys=np.array(missing), vectors=vectors.astype(np.float32))
             known.update(zip(missing, vectors))
         if not keys:
             return np.zeros((0, 0), dtype=np.float32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 
 def classification_scores(truth: Sequence, predicted: Sequence) -> dict[str, float]:
@@ -51,11 +52,14 @@ def ranking_scores(recommended: np.ndarray, relevant: Sequence[set], k_values: S
                    n_items: int) -> dict[str, float]:
     """HitRate@k (a request is a hit if any of its k items is relevant), NDCG@k, coverage@k.
 
-    ``recommended`` is (requests × at least max k) item ids, padded with -1; ``relevant`` holds
-    each request's set of relevant ids. NDCG uses binary gains, ideal = min(k, |relevant|) hits.
+    ``recommended`` is (requests × at least max k) item ids of any type, padded with None (or NaN)
+    where fewer were recommended; ``relevant`` holds each request's set of relevant ids. NDCG uses
+    binary gains, ideal = min(k, |relevant|) hits.
     """
-    recommended = np.asarray(recommended)
-    hits = np.array([[item in targets for item in row] for row, targets in zip(recommended, relevant)], dtype=bool)
+    recommended = np.asarray(recommended, dtype=object)
+    present = pd.notna(recommended)
+    hits = np.array([[ok and item in targets for item, ok in zip(row, row_present)]
+                     for row, row_present, targets in zip(recommended, present, relevant)], dtype=bool)
     n_relevant = np.array([len(targets) for targets in relevant])
     discounts = 1 / np.log2(np.arange(2, recommended.shape[1] + 2))
     out = {}
@@ -65,7 +69,7 @@ def ranking_scores(recommended: np.ndarray, relevant: Sequence[set], k_values: S
         shown = recommended[:, :k]
         out[f"hit_rate_at_{k}"] = float(hits[:, :k].any(axis=1).mean()) if len(hits) else float("nan")
         out[f"ndcg_at_{k}"] = float(np.mean(np.where(n_relevant > 0, dcg / ideal, 0))) if len(hits) else float("nan")
-        out[f"coverage_at_{k}"] = float(len(np.unique(shown[shown >= 0])) / max(n_items, 1))
+        out[f"coverage_at_{k}"] = float(len(set(shown[present[:, :k]].tolist())) / max(n_items, 1))
     out["requests"] = float(len(recommended))
     return out
 
@@ -73,8 +77,6 @@ def ranking_scores(recommended: np.ndarray, relevant: Sequence[set], k_values: S
 def comparison_table(scores: dict[str, dict[str, float]], sort_by: str, prefix: str):
     """One row per model, best ``sort_by`` first, and the finite scores as kedro-mlflow metrics
     (``{prefix}.{model}.{score}: {"value": v, "step": 0}``)."""
-    import pandas as pd
-
     table = pd.DataFrame([{"model": name, **values} for name, values in scores.items()])
     table = table.sort_values(sort_by, ascending=False, ignore_index=True)
     metrics = {f"{prefix}.{row['model']}.{metric}": {"value": float(row[metric]), "step": 0}

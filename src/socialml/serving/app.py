@@ -30,11 +30,13 @@ from socialml.serving.models import FAMILIES, ServingModels
 
 logger = logging.getLogger("socialml.serving")
 
-MAX_ID = 2**53  # ids beyond this lose precision in JSON clients
+# Ids are integers or strings, as the source has them; a request gives them as text.
+Id = int | str
+IdText = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class PostGet(BaseModel):
-    id: int
+    id: Id
     text: str | None
     topic: str | None
 
@@ -65,7 +67,7 @@ class TopicsResponse(BaseModel):
 
 
 class ClusterRequest(BaseModel):
-    question_id: int = Field(ge=0, le=MAX_ID)
+    question_id: Id
     answer: str = Field(min_length=1, max_length=5_000)
 
     @model_validator(mode="after")
@@ -76,7 +78,7 @@ class ClusterRequest(BaseModel):
 
 
 class ClusterResponse(BaseModel):
-    question_id: int
+    question_id: Id
     cluster: int
     label: str
     similarity: float
@@ -85,7 +87,7 @@ class ClusterResponse(BaseModel):
 
 
 class View(BaseModel):
-    item_id: int = Field(ge=-MAX_ID, le=MAX_ID)
+    item_id: Id
     timestamp: datetime
     watch_seconds: float | None = Field(None, ge=0, le=10**7)
 
@@ -107,7 +109,7 @@ class Product(BaseModel):
 
 
 class CrossSellResponse(BaseModel):
-    client_id: int
+    client_id: Id
     known_client: bool
     products: list[Product]
 
@@ -153,6 +155,12 @@ def create_app(loader: Callable[[], ServingModels], feed_log: str | Path | None 
             raise HTTPException(503, "models are not loaded yet")
         return holder.models
 
+    def typed_id(current: ServingModels, family: str, text: str | int, where: list[str]) -> int | str:
+        try:
+            return current.parse_id(family, text)
+        except ValueError as error:
+            raise RequestValidationError([{"loc": where, "msg": str(error), "type": "id_type"}]) from None
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()]
@@ -184,18 +192,19 @@ def create_app(loader: Callable[[], ServingModels], feed_log: str | Path | None 
     # (and the GIL hand-offs) a sync endpoint pays; the slower text endpoints stay in the pool.
     @routers["feed"].get("/post/recommendations/", response_model=FeedResponse)
     async def recommendations(
-        id: Annotated[int, Query(ge=-MAX_ID, le=MAX_ID, description="user id")],
+        id: Annotated[IdText, Query(description="user id (an integer or a string, as the source's ids are)")],
         time: Annotated[datetime | None, Query(description="request time (default: now)")] = None,
         limit: Annotated[int, Query(ge=1, le=50)] = 5,
     ) -> FeedResponse:
         current = models()
+        user_id = typed_id(current, "feed", id, ["query", "id"])
         moment = pd.Timestamp(time or datetime.now(timezone.utc))
         moment = moment.tz_convert(None) if moment.tzinfo else moment
-        group, posts = current.recommend_posts(id, moment, limit)
+        group, posts = current.recommend_posts(user_id, moment, limit)
         model_name = current.feed_model_names[group]
-        logger.info("feed user=%s group=%s model=%s posts=%s", id, group, model_name, [p["id"] for p in posts])
+        logger.info("feed user=%s group=%s model=%s posts=%s", user_id, group, model_name, [p["id"] for p in posts])
         if feed_log_file is not None:  # written on the event loop only, so lines never interleave
-            record = {"timestamp": moment.isoformat(), "user_id": id, "exp_group": group, "model": model_name,
+            record = {"timestamp": moment.isoformat(), "user_id": user_id, "exp_group": group, "model": model_name,
                       "post_ids": [p["id"] for p in posts]}
             feed_log_file.write(json.dumps(record) + "\n")
         return FeedResponse(exp_group=group, model=model_name, recommendations=posts)
@@ -213,14 +222,17 @@ def create_app(loader: Callable[[], ServingModels], feed_log: str | Path | None 
     @routers["clusters"].post("/clusters/assign", response_model=ClusterResponse)
     def clusters(body: ClusterRequest) -> ClusterResponse:
         current = models()
-        if body.question_id not in current.clusterer:
-            raise HTTPException(404, f"unknown question_id {body.question_id}; known: {sorted(current.clusterer)}")
-        return ClusterResponse(**current.assign_answer(body.question_id, body.answer))
+        question_id = typed_id(current, "clusters", body.question_id, ["body", "question_id"])
+        if question_id not in current.clusterer:
+            raise HTTPException(404, f"unknown question_id {question_id!r}; known: {sorted(current.clusterer)}")
+        return ClusterResponse(**current.assign_answer(question_id, body.answer))
 
     @routers["audience"].post("/audience", response_model=AudienceResponse)
     def audience(body: AudienceRequest) -> AudienceResponse:
         current = models()
         views = pd.DataFrame([v.model_dump() for v in body.views]).assign(user_id=0, rating=float("nan"))
+        views["item_id"] = [typed_id(current, "audience", v.item_id, ["body", "views", i, "item_id"])
+                            for i, v in enumerate(body.views)]
         views["timestamp"] = pd.to_datetime(views["timestamp"], utc=True).dt.tz_convert(None)
         views["watch_seconds"] = views["watch_seconds"].astype(float)
         known = int(views["item_id"].isin(current.items["item_id"]).sum())
@@ -228,10 +240,11 @@ def create_app(loader: Callable[[], ServingModels], feed_log: str | Path | None 
         return AudienceResponse(sex=probabilities["sex"], age=probabilities["age"], known_items=known)
 
     @routers["cross_sell"].get("/cross-sell/{client_id}", response_model=CrossSellResponse)
-    def cross_sell(client_id: Annotated[int, Field(ge=-MAX_ID, le=MAX_ID)],
-                   limit: Annotated[int, Query(ge=1, le=100)] = 5) -> CrossSellResponse:
-        known, products = models().cross_sell(client_id, limit)
-        return CrossSellResponse(client_id=client_id, known_client=known, products=products)
+    def cross_sell(client_id: IdText, limit: Annotated[int, Query(ge=1, le=100)] = 5) -> CrossSellResponse:
+        current = models()
+        typed = typed_id(current, "cross_sell", client_id, ["path", "client_id"])
+        known, products = current.cross_sell(typed, limit)
+        return CrossSellResponse(client_id=typed, known_client=known, products=products)
 
     for family in families:
         app.include_router(routers[family])

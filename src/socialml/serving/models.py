@@ -1,13 +1,16 @@
 """The trained models the service and the Streamlit app use, loaded once from the Kedro catalog.
 
-Everything goes through the project's catalog (the latest version of each versioned model), so
-serving reads exactly what `kedro run` wrote, in whichever environment it is started with.
+Everything goes through the project's catalog, so serving reads exactly what `kedro run` wrote,
+in whichever environment it is started with. The versioned models of a family (the feed's
+control and test, say) come from one completed run: the newest run that finished and saved all
+of them (``data/06_models/completed_runs``), never from a run that was killed half-way.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +21,7 @@ import pandas as pd
 
 from socialml.components.ab_test import assign_group
 from socialml.components.clustering import assign
+from socialml.components.durable import COMPLETED_RUNS, versions_from_one_run
 from socialml.components.encoders import build_encoder
 from socialml.components.sentiment import predict_labels
 from socialml.components.text import join_fields, normalise
@@ -26,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 
 FAMILIES = ("feed", "topics", "clusters", "audience", "cross_sell")
+INTEGER = re.compile(r"[+-]?\d{1,18}")
+MAX_ID = 2**53  # integer ids beyond this lose precision in JSON clients
 
 
 @dataclass
@@ -54,14 +60,25 @@ class ServingModels:
     views: pd.DataFrame | None = None  # viewing histories of the audience source (the app's user page)
     # cross_sell
     cross_sell_model: Any = None
+    # family → whether its ids (users, questions, items, clients) are integers; else strings
+    integer_ids: dict[str, bool] = field(default_factory=dict)
     _encoders: dict[str, Any] = field(default_factory=dict, repr=False)
     _encoder_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def parse_id(self, family: str, text: str | int) -> int | str:
+        """An id from a request, typed like the family's ids; a non-integer for integer ids is a ValueError."""
+        text = str(text).strip()
+        if not self.integer_ids.get(family, False):
+            return text
+        if not INTEGER.fullmatch(text) or abs(int(text)) > MAX_ID:
+            raise ValueError(f"this {family} source has integer ids; got {text!r}")
+        return int(text)
+
     # -- post feed ------------------------------------------------------------------------
-    def group_of(self, user_id: int) -> str:
+    def group_of(self, user_id: int | str) -> str:
         return assign_group(user_id, self.ab_test["salt"], self.ab_test["test_share"])
 
-    def recommend_posts(self, user_id: int, time: pd.Timestamp, limit: int) -> tuple[str, list[dict]]:
+    def recommend_posts(self, user_id: int | str, time: pd.Timestamp, limit: int) -> tuple[str, list[dict]]:
         group = self.group_of(user_id)
         ranked = self.feed_models[group].rank_posts(np.array([user_id]), np.array([time.to_datetime64()]), limit)
         return group, [self.post_cards[post_id] for post_id in ranked.post_id.tolist()]
@@ -92,7 +109,7 @@ class ServingModels:
     def topic_thresholds(self) -> dict[str, float]:
         return dict(zip(self.topic_model.labels, map(float, self.topic_model.thresholds)))
 
-    def assign_answer(self, question_id: int, answer: str) -> dict[str, Any]:
+    def assign_answer(self, question_id: int | str, answer: str) -> dict[str, Any]:
         question = self.clusterer[question_id]
         text = normalise(answer)
         embedding = self.encode([text])
@@ -107,7 +124,7 @@ class ServingModels:
         probabilities = self.audience_model.predict_proba(views, self.items)
         return {target: {str(k): float(v) for k, v in frame.iloc[0].items()} for target, frame in probabilities.items()}
 
-    def cross_sell(self, client_id: int, limit: int) -> tuple[bool, list[dict]]:
+    def cross_sell(self, client_id: int | str, limit: int) -> tuple[bool, list[dict]]:
         known = client_id in self.cross_sell_model.data.user_ids
         ranked = self.cross_sell_model.recommend([client_id], k=limit)
         return known, [{"product_id": str(p), "rank": int(r), "score": float(s)}
@@ -136,37 +153,51 @@ def load_serving_models(project_path: str | Path = ".", env: str | None = None,
         serving, ab = params["serving"], params["post_feed"]["ab_test"]
         models = ServingModels(families=families, versions={}, encoder_config=params["text_embedding"]["encoder"])
 
-        def load(name: str, versioned: bool = True) -> Any:
-            if versioned:
-                models.versions[name] = _version(catalog, name)
-            return catalog.load(name)
+        runs = project_path / COMPLETED_RUNS
+        run_env = context.env or "local"
+
+        def load_together(*names: str) -> list[Any]:
+            versions = versions_from_one_run(runs, run_env, names)
+            models.versions |= versions
+            return [catalog.load(name, version=versions[name]) for name in names]
 
         if "feed" in families:
             source = ab["source"]
             models.feed_source, models.ab_test = source, ab
             models.feed_model_names = {"control": ab["control"], "test": ab["test"]}
-            models.feed_models = {group: load(f"{source}.post_feed.{name}.mdl_post_feed")
-                                  for group, name in models.feed_model_names.items()}
-            models.post_cards = _post_cards(load(f"{source}.prm_posts", versioned=False))
+            groups = list(models.feed_model_names)
+            loaded = load_together(*(f"{source}.post_feed.{models.feed_model_names[g]}.mdl_post_feed" for g in groups))
+            models.feed_models = dict(zip(groups, loaded))
+            models.post_cards = _post_cards(catalog.load(f"{source}.prm_posts"))
+            models.integer_ids["feed"] = _integers(models.feed_models["control"].state_.users)
         if "topics" in families:
             topics = serving["topics"]
-            models.topic_model = load(f"{topics['source']}.topics.{topics['model']}.mdl_topic_classifier")
+            [models.topic_model] = load_together(f"{topics['source']}.topics.{topics['model']}.mdl_topic_classifier")
         if "clusters" in families:
             source = serving["clusters"]["source"]
-            models.clusterer = load(f"{source}.mdl_answer_clusterer")
-            models.answer_sentiment = load(f"{source}.mdl_answer_sentiment")
-            models.clusters = load(f"{source}.mo_clusters", versioned=False)
-            models.answer_clusters = load(f"{source}.mo_answer_clusters", versioned=False)
+            models.clusterer, models.answer_sentiment = load_together(f"{source}.mdl_answer_clusterer",
+                                                                      f"{source}.mdl_answer_sentiment")
+            models.clusters = catalog.load(f"{source}.mo_clusters")
+            models.answer_clusters = catalog.load(f"{source}.mo_answer_clusters")
+            models.integer_ids["clusters"] = _integers(pd.Index(list(models.clusterer)))
         if "audience" in families:
             audience = serving["audience"]
-            models.audience_model = load(f"{audience['source']}.audience.{audience['model']}.mdl_audience_model")
-            models.items = load(f"{audience['source']}.prm_items", versioned=False)
-            models.views = load(f"{audience['source']}.prm_views", versioned=False)
+            [models.audience_model] = load_together(
+                f"{audience['source']}.audience.{audience['model']}.mdl_audience_model")
+            models.items = catalog.load(f"{audience['source']}.prm_items")
+            models.views = catalog.load(f"{audience['source']}.prm_views")
+            models.integer_ids["audience"] = _integers(pd.Index(models.items["item_id"]))
         if "cross_sell" in families:
             cross_sell = serving["cross_sell"]
-            models.cross_sell_model = load(f"{cross_sell['source']}.cross_sell.{cross_sell['model']}.mdl_cross_sell")
+            [models.cross_sell_model] = load_together(
+                f"{cross_sell['source']}.cross_sell.{cross_sell['model']}.mdl_cross_sell")
+            models.integer_ids["cross_sell"] = _integers(models.cross_sell_model.data.user_ids)
     logger.info("serving %s with models %s", ", ".join(families), models.versions)
     return models
+
+
+def _integers(ids: pd.Index) -> bool:
+    return pd.api.types.is_integer_dtype(ids)
 
 
 def _post_cards(posts: pd.DataFrame) -> dict[int, dict[str, Any]]:
@@ -175,8 +206,3 @@ def _post_cards(posts: pd.DataFrame) -> dict[int, dict[str, Any]]:
     return {post_id: {"id": post_id, "text": text, "topic": topic}
             for post_id, text, topic in zip(posts["post_id"].tolist(), text, topic)}
 
-
-def _version(catalog, name: str) -> str:
-    dataset = catalog.get(name)
-    resolve = getattr(dataset, "resolve_load_version", None)
-    return (resolve() if resolve else None) or "unversioned"

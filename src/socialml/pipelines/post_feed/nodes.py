@@ -54,7 +54,7 @@ def score_post_feed(recommendations: pd.DataFrame, requests: pd.DataFrame, targe
     """HitRate@k, NDCG@k and catalogue coverage@k over every held-out request (no answer = a miss)."""
     k = max(settings["k"])
     top = (recommendations.pivot(index="request_id", columns="rank", values="post_id")
-           .reindex(index=requests["request_id"], columns=range(1, k + 1)).fillna(-1).to_numpy())
+           .reindex(index=requests["request_id"], columns=range(1, k + 1)).to_numpy(dtype=object))
     relevant = targets.groupby("request_id")["post_id"].agg(set).reindex(requests["request_id"])
     relevant = [value if isinstance(value, set) else set() for value in relevant]
     return ranking_scores(top, relevant, settings["k"], len(posts))

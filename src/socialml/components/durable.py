@@ -1,0 +1,144 @@
+"""Writes that a killed process cannot tear, and the record of which runs completed.
+
+A file is written beside its final path under a hidden ``.partial`` name and moved into place
+(``os.replace``, atomic on one filesystem) only once it was written whole, so a reader sees the
+old file or the new one, never half of one. A versioned dataset's half-written version has no
+file under its real name, so it is never taken as the latest.
+
+A run that finishes leaves a manifest (its save version, environment, pipelines and the datasets
+it saved); whoever needs models that belong together (the service) takes them from the newest
+completed run that saved all of them, never from a run that was killed half-way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import IO, Any, Iterable
+
+PARTIAL_SUFFIX = ".partial"
+# Where a project keeps the manifests of its completed runs, relative to its root.
+COMPLETED_RUNS = Path("data") / "06_models" / "completed_runs"
+
+
+def partial_path(path: str | Path) -> Path:
+    """Where a file is written before it is moved to ``path``: hidden, unique, same folder."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
+
+
+class AtomicFile:
+    """A file object that becomes ``path`` when closed normally and is discarded when its block fails."""
+
+    def __init__(self, path: str | Path, mode: str = "wb", **open_args: Any) -> None:
+        self.path = Path(path)
+        self.temp = partial_path(self.path)
+        self.file: IO = open(self.temp, mode, **open_args)  # noqa: SIM115 - closed by close()/__exit__
+        self._done = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.file, name)
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.discard()
+
+    def close(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        os.replace(self.temp, self.path)
+
+    def discard(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self.file.close()
+        self.temp.unlink(missing_ok=True)
+
+
+class AtomicLocalFileSystem:
+    """An fsspec local filesystem whose writes are atomic; every other call goes to the wrapped one."""
+
+    def __init__(self, fs: Any) -> None:
+        self.fs = fs
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fs, name)
+
+    def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        if not any(flag in mode for flag in "wxa") or "a" in mode:
+            return self.fs.open(path, mode, **kwargs)
+        local = Path(self.fs._strip_protocol(path))
+        local.parent.mkdir(parents=True, exist_ok=True)
+        open_args = {k: kwargs[k] for k in ("encoding", "errors", "newline") if k in kwargs}
+        return AtomicFile(local, mode.replace("x", "w"), **open_args)
+
+
+def make_writes_atomic(dataset: Any) -> bool:
+    """Route a file dataset's writes through :class:`AtomicLocalFileSystem` (local files only).
+
+    kedro-datasets' file datasets all write through their fsspec filesystem (``_fs``); object
+    stores already publish whole objects, so only the local filesystem is wrapped.
+    """
+    fs = getattr(dataset, "_fs", None)
+    if fs is None or isinstance(fs, AtomicLocalFileSystem) or "file" not in _protocols(fs):
+        return False
+    dataset._fs = AtomicLocalFileSystem(fs)
+    return True
+
+
+def _protocols(fs: Any) -> tuple[str, ...]:
+    protocol = getattr(fs, "protocol", ())
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+def write_json_atomically(path: str | Path, payload: Any) -> None:
+    with AtomicFile(path, "w", encoding="utf-8") as file:
+        json.dump(payload, file, ensure_ascii=False, indent=2, default=str)
+
+
+# -- completed runs ------------------------------------------------------------------------------
+
+def record_completed_run(folder: str | Path, version: str, env: str, pipelines: Iterable[str],
+                         datasets: dict[str, str]) -> Path:
+    """Write the manifest of a run that finished: ``datasets`` maps each saved versioned dataset to its version."""
+    path = Path(folder) / f"{version}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomically(path, {"version": version, "env": env, "pipelines": sorted(pipelines),
+                                 "datasets": dict(sorted(datasets.items()))})
+    return path
+
+
+def completed_runs(folder: str | Path, env: str) -> list[dict[str, Any]]:
+    """Manifests of the environment's completed runs, newest first (unreadable ones are skipped)."""
+    runs = []
+    for path in Path(folder).glob("*.json"):
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if manifest.get("env") == env:
+            runs.append(manifest)
+    return sorted(runs, key=lambda m: m["version"], reverse=True)
+
+
+def versions_from_one_run(folder: str | Path, env: str, datasets: Iterable[str]) -> dict[str, str]:
+    """The versions of ``datasets`` saved together by the newest completed run that saved all of them."""
+    wanted = list(datasets)
+    for manifest in completed_runs(folder, env):
+        saved = manifest["datasets"]
+        if all(name in saved for name in wanted):
+            return {name: saved[name] for name in wanted}
+    raise LookupError(f"no completed run of env '{env}' saved all of {wanted} (manifests in {folder}); "
+                      "run `kedro run` for them first")
