@@ -37,7 +37,7 @@ def test_default_run_writes_every_layer_and_a_balanced_report(test_run):
     rejected = report.set_index("table")["rejected"]
     assert rejected["feed_events"] > 0 and rejected["users"] > 0 and rejected["answers"] > 0
     reasons = pd.read_parquet(data / "02_intermediate" / "demo" / "rejected_feed_events.parquet")["reason"]
-    assert reasons.str.contains("duplicate").any() and reasons.str.contains("is not in users").any()
+    assert reasons.str.contains("duplicate").any() and reasons.str.contains("user_id: not in users").any()
     for name in ("user_features", "post_features", "viewer_history", "client_features"):
         assert len(pd.read_parquet(data / "04_feature" / "demo" / f"{name}.parquet")) > 0
 

@@ -116,9 +116,13 @@ class MlflowRunStatusHook:
 
 
 def _end_run_killed(number: int, frame: Any) -> None:
-    if mlflow.active_run() is not None:
-        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
-    raise SystemExit(128 + number)
+    run = mlflow.active_run()
+    if run is not None:
+        mlflow.MlflowClient().set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+    logger.error("stopped by signal %d: MLflow run %s ended as KILLED", number, run.info.run_id if run else None)
+    logging.shutdown()
+    # Exit now: unwinding would let MLflow's exit handler and the node threads mark the run FINISHED.
+    os._exit(128 + number)
 
 
 def close_orphaned_runs(experiment_id: str, keep: str | None = None) -> list[str]:

@@ -68,6 +68,7 @@ def test_health_ready_and_model_versions(service):
 def test_the_feed_answers_with_the_users_group_and_five_posts(service):
     url, project = service
     users = primary(project, "users")["user_id"].head(20).tolist()
+    assert all(len(user) == 36 for user in users)  # the test platform's user ids are UUIDs
     for user in users:
         response = httpx.get(f"{url}/post/recommendations/", params={"id": user, "time": "2024-01-25T12:00:00",
                                                                      "limit": 5})
@@ -76,6 +77,7 @@ def test_the_feed_answers_with_the_users_group_and_five_posts(service):
         assert body["exp_group"] == assign_group(user, AB["salt"], AB["test_share"])
         assert body["model"] == {"control": "ranker", "test": "ranker_text"}[body["exp_group"]]
         assert len(body["recommendations"]) == 5 and {"id", "text", "topic"} <= set(body["recommendations"][0])
+        assert all(post["id"].startswith("post-") for post in body["recommendations"])
     assert len({assign_group(u, AB["salt"], AB["test_share"]) for u in users}) == 2  # both groups served
 
 
@@ -85,7 +87,8 @@ def test_an_unknown_user_gets_a_cold_start_feed(service):
     assert len(body["recommendations"]) == 5
 
 
-@pytest.mark.parametrize("params", [{"id": "abc"}, {}, {"id": 1, "limit": 0}, {"id": 1, "time": "yesterday"}])
+@pytest.mark.parametrize("params", [{"id": ""}, {"id": "x" * 201}, {}, {"id": 1, "limit": 0},
+                                    {"id": 1, "time": "yesterday"}])
 def test_malformed_feed_requests_get_422_json(service, params):
     url, _ = service
     response = httpx.get(f"{url}/post/recommendations/", params=params)
@@ -118,7 +121,7 @@ def test_answers_are_assigned_to_a_cluster_with_sentiment(service):
 def test_audience_probabilities_come_from_a_viewing_history(service):
     url, project = service
     views = primary(project, "views").head(30)
-    history = [{"item_id": int(i), "timestamp": t.isoformat(), "watch_seconds": 120.0}
+    history = [{"item_id": i, "timestamp": t.isoformat(), "watch_seconds": 120.0}
                for i, t in zip(views["item_id"], views["timestamp"])]
     body = httpx.post(f"{url}/audience", json={"views": history}).json()
     assert sum(body["sex"].values()) == pytest.approx(1, abs=1e-4) and set(body["sex"]) == {"female", "male"}
@@ -129,13 +132,14 @@ def test_audience_probabilities_come_from_a_viewing_history(service):
 def test_cross_sell_ranks_unheld_products_and_answers_unknown_clients(service):
     url, project = service
     holdings = primary(project, "holdings")
-    client = int(holdings["client_id"].iloc[0])
+    client = holdings["client_id"].iloc[0]
+    assert isinstance(client, str) and "-" in client  # the test platform's client ids look like "0001-ABCDE"
     body = httpx.get(f"{url}/cross-sell/{client}", params={"limit": 3}).json()
     assert body["known_client"] and [p["rank"] for p in body["products"]] == [1, 2, 3]
     assert not set(holdings.loc[holdings["client_id"] == client, "product_id"]) & {p["product_id"] for p in body["products"]}
-    unknown = httpx.get(f"{url}/cross-sell/123").json()
-    assert not unknown["known_client"] and len(unknown["products"]) == 5
-    assert httpx.get(f"{url}/cross-sell/abc").status_code == 422
+    unknown = httpx.get(f"{url}/cross-sell/7590-VHVEG").json()
+    assert unknown["client_id"] == "7590-VHVEG" and not unknown["known_client"] and len(unknown["products"]) == 5
+    assert httpx.get(f"{url}/cross-sell/{'x' * 201}").status_code == 422
 
 
 def test_reload_swaps_models_without_dropping_requests(service):
@@ -159,7 +163,7 @@ def test_reload_swaps_models_without_dropping_requests(service):
 def test_served_feeds_are_logged_and_the_ab_test_pipeline_compares_the_groups(service):
     url, project = service
     for user in primary(project, "users")["user_id"].head(40):
-        httpx.get(f"{url}/post/recommendations/", params={"id": int(user), "time": "2024-01-20T08:00:00"})
+        httpx.get(f"{url}/post/recommendations/", params={"id": user, "time": "2024-01-20T08:00:00"})
     log = [json.loads(line) for line in (project / "data" / "01_raw" / "serving" / "feed_log.jsonl").read_text().splitlines()]
     assert {"timestamp", "user_id", "exp_group", "model", "post_ids"} <= set(log[-1])
     run_kedro(project, "run", "--env", "test", "--pipelines", "ab_test")

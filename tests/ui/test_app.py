@@ -68,7 +68,7 @@ def test_user_page_shows_feed_audience_and_offers(app_env):
     assert len(feed) == 5 and {"id", "text", "topic"} <= set(feed.columns)
     assert len(offers) == 5 and offers["rank"].tolist() == [1, 2, 3, 4, 5]
     assert any("Feed: group" in s.value for s in app.subheader)
-    app.number_input(key="client_id").set_value(1).run()
+    app.text_input(key="client_id").set_value("7590-VHVEG").run()
     assert any("unknown client" in s.value for s in app.subheader)
 
 

@@ -79,10 +79,15 @@ def topics_page(current: ServingModels) -> None:
 
 def user_page(current: ServingModels) -> None:
     st.header("A user")
-    user_id = st.number_input("User id", value=int(current.views["user_id"].iloc[0]) if len(current.views) else 0,
-                              step=1, key="user_id")
+    first_user = str(current.views["user_id"].iloc[0]) if len(current.views) else ""
+    user_text = st.text_input("User id", value=first_user, key="user_id")
+    try:
+        user_id = current.parse_id("feed", user_text)
+    except ValueError as error:
+        st.error(str(error))
+        return
     # Naive UTC, as the service takes "now" for a feed request.
-    group, posts = current.recommend_posts(int(user_id), pd.Timestamp.now(tz="UTC").tz_localize(None), 5)
+    group, posts = current.recommend_posts(user_id, pd.Timestamp.now(tz="UTC").tz_localize(None), 5)
     st.subheader(f"Feed: group {group}, model {current.feed_model_names[group]}")
     st.dataframe(pd.DataFrame(posts), hide_index=True)
     history = current.views[current.views["user_id"] == user_id]
@@ -94,9 +99,14 @@ def user_page(current: ServingModels) -> None:
         for target, values in probabilities.items():
             st.plotly_chart(px.bar(x=list(values), y=list(values.values()), labels={"x": target, "y": "probability"},
                                    title=f"{target} probabilities"), key=f"audience_{target}")
-    client_id = st.number_input("Client id (cross-sell)", value=int(current.cross_sell_model.data.user_ids[0]), step=1,
+    client_text = st.text_input("Client id (cross-sell)", value=str(current.cross_sell_model.data.user_ids[0]),
                                 key="client_id")
-    known, products = current.cross_sell(int(client_id), 5)
+    try:
+        client_id = current.parse_id("cross_sell", client_text)
+    except ValueError as error:
+        st.error(str(error))
+        return
+    known, products = current.cross_sell(client_id, 5)
     st.subheader("Products to offer" + ("" if known else " (unknown client: the most held products)"))
     st.dataframe(pd.DataFrame(products), hide_index=True)
 

@@ -1,0 +1,86 @@
+"""Runs killed at chosen moments (SIGTERM, SIGKILL mid-save), then checked and rerun (slow: CI runs them)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from tests.conftest import copy_project, kedro_env, run_kedro
+
+pytestmark = pytest.mark.slow
+READERS = {".pkl": lambda p: pickle.loads(p.read_bytes()), ".parquet": pd.read_parquet, ".csv": pd.read_csv,
+           ".json": lambda p: json.loads(p.read_text())}
+
+
+def run_until(project: Path, marker: str, number: signal.Signals) -> int:
+    """Start `kedro run --env test`, send ``number`` as soon as a log line contains ``marker``; its exit code."""
+    process = subprocess.Popen([sys.executable, "-m", "kedro", "run", "--env", "test"], cwd=project, env=kedro_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if marker in line:
+            process.send_signal(number)
+            break
+    else:
+        pytest.fail(f"the run ended before '{marker}':\n{''.join(seen[-30:])}")
+    process.stdout.close()
+    return process.wait(timeout=120)
+
+
+def assert_latest_versions_load(data: Path) -> int:
+    """Every file under data/ is whole: no empty file, and each dataset's latest version loads."""
+    checked = 0
+    for path in data.rglob("*"):
+        if not path.is_file() or path.name.endswith(".partial") or path.suffix not in READERS:
+            continue
+        assert path.stat().st_size > 0, f"{path} is empty"
+        versions = path.parent.parent
+        if path.parent.name != path.name and versions.name == path.name:  # a versioned dataset's file
+            latest = sorted(v for v in versions.iterdir() if (v / path.name).is_file())[-1]
+            if latest != path.parent:
+                continue
+        READERS[path.suffix](path)
+        checked += 1
+    return checked
+
+
+def run_statuses(project: Path) -> list[str]:
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'data' / 'mlflow_test.db'}")
+    experiment = client.get_experiment_by_name("socialml-test")
+    return [run.info.status for run in client.search_runs([experiment.experiment_id])]
+
+
+def test_killed_runs_leave_whole_files_closed_mlflow_runs_and_served_models_from_one_run(tmp_path):
+    project = copy_project(tmp_path)
+    data = project / "data"
+    # SIGTERM mid-run: the MLflow run says KILLED at once.
+    assert run_until(project, "Completed 12 out of", signal.SIGTERM) == 128 + signal.SIGTERM
+    assert run_statuses(project) == ["KILLED"]
+    # SIGKILL just as a model starts being saved: nothing it leaves loads as if whole.
+    assert run_until(project, "Saving data to demo.topics.tfidf_logreg.mdl_topic_classifier", signal.SIGKILL) != 0
+    assert assert_latest_versions_load(data) > 0
+    assert sorted(run_statuses(project)) == ["KILLED", "RUNNING"]
+    # A rerun recovers, closes the run the SIGKILL left RUNNING, and records itself as completed.
+    run_kedro(project, "run", "--env", "test")
+    assert sorted(run_statuses(project)) == ["FINISHED", "KILLED", "KILLED"]
+    [completed] = json.loads("[" + ",".join(p.read_text() for p in (data / "06_models" / "completed_runs").iterdir()) + "]")
+    # Killed after the feed's control model was saved, before its test model: serving keeps the pair of one run.
+    assert run_until(project, "Saving data to demo.post_feed.ranker_text.mdl_post_feed", signal.SIGKILL) != 0
+    assert assert_latest_versions_load(data) > 0
+    control = data / "06_models" / "demo" / "post_feed" / "ranker.pkl"
+    assert sorted(v.name for v in control.iterdir())[-1] > completed["version"]  # the killed run saved a newer one
+
+    from socialml.serving.models import load_serving_models
+
+    models = load_serving_models(project, "test", families=("feed", "cross_sell"))
+    assert set(models.versions.values()) == {completed["version"]}
+    assert len(models.recommend_posts(models.feed_models["control"].state_.users[0], pd.Timestamp("2024-02-01"), 5)[1]) == 5
