@@ -49,7 +49,9 @@ def register_pipelines() -> dict[str, Pipeline]:
                 "post_feed", "cross_sell", "evaluation")
     registry: dict[str, Pipeline] = {name: Pipeline([]) for name in families}
     fallback_sentiment = params["clustering"].get("sentiment_source")
-    if fallback_sentiment is not None and fallback_sentiment not in params["sources"]:
+    needs_fallback = any("answers" in layouts.get(spec["layout"], {}) and "sentiment_texts" not in layouts[spec["layout"]]
+                         for spec in params["sources"].values())
+    if needs_fallback and fallback_sentiment not in params["sources"]:
         raise KeyError(f"clustering.sentiment_source '{fallback_sentiment}' is not one of this environment's sources")
     for source, source_spec in params["sources"].items():
         layout_name = source_spec["layout"]

@@ -269,3 +269,14 @@ def test_unknown_checks_and_id_types_are_refused_by_name():
     with pytest.raises(ValueError, match="id_types must be int, string or auto"):
         validate("users", adapt("users", {"raw": "u", "columns": {"user_id": "id"}}, {"u": pd.DataFrame({"id": [1]})}),
                  id_types={"user_id": "uuid"})
+
+
+def test_yes_no_service_flags_melt_into_holdings_of_string_clients():
+    raw = pd.DataFrame({"customerID": ["7590-VHVEG", "5575-GNVDE"], "PhoneService": ["No", "Yes"],
+                        "StreamingTV": ["Yes", "No internet service"], "OnlineBackup": [" yes", "1"]})
+    spec = {"raw": "telco", "columns": {"client_id": "customerID"}, "melt": {"columns": "*e*", "id": "client_id"}}
+    accepted, rejected = validate("holdings", adapt("holdings", spec, {"telco": raw}))
+    assert sorted(map(tuple, accepted[["client_id", "product_id"]].values.tolist())) == [
+        ("5575-GNVDE", "OnlineBackup"), ("5575-GNVDE", "PhoneService"), ("7590-VHVEG", "OnlineBackup"),
+        ("7590-VHVEG", "StreamingTV")]
+    assert rejected.empty

@@ -12,7 +12,8 @@ A *layout* describes, per canonical table, which raw frames feed it and how thei
 ``labels``      how to build a list column: ``{column, separator}``, ``{column}`` (one label),
                 or ``{columns, threshold}`` (multi-hot columns, ``columns: "*"`` = all unmapped)
 ``likes_from``  ``{column, min}``: every raw row is a view; rows with column ≥ min add a like
-``melt``        ``{columns, id, value_column}``: wide 0/1 columns → one row per held product
+``melt``        ``{columns, id, strip, held}``: wide flag columns (1/0, Yes/No, true/false; ``held`` lists
+                the values that mean held) → one row per held product
 ``add_ids_from`` ``{raw, column}``: ids present only in another frame (added with empty fields)
 ``leak_guard``  ``{column, split}``: rows of that split whose column value also occurs in another
                 split are rejected (the text would leak into evaluation)
@@ -49,6 +50,7 @@ INT_TEXT = re.compile(r"[+-]?\d+(?:\.0*)?")
 # Ids are read as integers when at least this share are integers (the rest are rejected): string ids
 # (UUIDs, hashes, codes) are almost never all digits, while an integer column may hold a few bad values.
 INT_ID_MAJORITY = 0.5
+HELD_VALUES = ("1", "1.0", "yes", "y", "true")  # what a wide product flag says when the product is held
 EPOCH_UNITS = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", float("inf")))  # by the magnitude of the values
 
 
@@ -209,15 +211,18 @@ def _melt_columns(melt: dict[str, Any], frame: pd.DataFrame) -> list[str]:
 
 
 def _melt(melt: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
-    """Wide 0/1 product columns → one row per (client, product held)."""
+    """Wide product flag columns → one row per (client, product held)."""
     product_columns = [c for c in frame.columns if c not in (melt["id"], RAW, ROW, "since", "split")]
     long = frame.melt(id_vars=[melt["id"], RAW, ROW, *(["since"] if "since" in frame else [])],
                       value_vars=product_columns, var_name="product_id", value_name="_held")
-    held = pd.to_numeric(long["_held"], errors="coerce")
+    flags = long["_held"].astype("string").str.strip().str.lower()
+    held = flags.isin([str(v).lower() for v in melt.get("held", HELD_VALUES)]).fillna(False)
+    if "held" not in melt:
+        held |= pd.to_numeric(long["_held"], errors="coerce").eq(1)
     pattern = melt.get("strip")
     if pattern:
         long["product_id"] = long["product_id"].str.replace(pattern, "", regex=True)
-    return long[held == 1].drop(columns="_held").sort_values([RAW, ROW], kind="stable", ignore_index=True)
+    return long[held.to_numpy()].drop(columns="_held").sort_values([RAW, ROW], kind="stable", ignore_index=True)
 
 
 def _likes_from(rule: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:

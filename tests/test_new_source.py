@@ -1,0 +1,139 @@
+"""A data set the project has never seen, with string ids and damaged rows, run by configuration only (slow).
+
+The test writes what a user would: raw CSV files in their own folder and a Kedro environment
+(``conf/shop``) with a catalog entry per file, a layout, and the post feed and cross-sell settings.
+No code changes: ingestion, enrichment, embeddings, the post feed and cross-sell train on it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import copy_project, run_kedro
+from tests.test_end_to_end import latest_version
+
+pytestmark = pytest.mark.slow
+SERVICES = ["PhoneService", "MultipleLines", "OnlineSecurity", "OnlineBackup", "StreamingTV", "StreamingMovies"]
+
+
+def write_shop(folder: Path, seed: int = 0) -> dict[str, int]:
+    """Raw files of a shop: UUID users, hashed item ids, ISO event times, "7590-VHVEG" customers, Yes/No services."""
+    rng = np.random.default_rng(seed)
+    users = [str(uuid.UUID(int=int(rng.integers(2**62)))) for _ in range(60)]
+    items = [f"{int(rng.integers(16**8)):08x}" for _ in range(40)]
+    pd.DataFrame({"uid": users, "age": rng.integers(16, 70, 60), "sex": rng.choice(["F", "M"], 60)}).to_csv(
+        folder / "users.csv", index=False)
+    pd.DataFrame({"sku": items, "title": [f"товар {i} категории {i % 5}" for i in range(40)],
+                  "category": [f"cat{i % 5}" for i in range(40)],
+                  "listed": pd.Timestamp("2025-01-01")}).to_csv(folder / "items.csv", index=False)
+    n = 3000
+    taste = rng.integers(0, 5, 60)
+    user_pos = rng.integers(0, 60, n)
+    item_pos = np.where(rng.random(n) < 0.6, taste[user_pos] + 5 * rng.integers(0, 8, n), rng.integers(0, 40, n))
+    times = pd.Timestamp("2025-02-01") + pd.to_timedelta(np.sort(rng.uniform(0, 60 * 86400, n)), unit="s")
+    events = pd.DataFrame({"event_time": times.strftime("%Y-%m-%dT%H:%M:%S"), "visitor": np.array(users)[user_pos],
+                           "sku": np.array(items)[item_pos],
+                           "event": np.where(rng.random(n) < 0.25, "favourite", "open")})
+    damaged = pd.DataFrame({"event_time": ["3000-01-01T00:00:00", "вчера", events["event_time"].iloc[0]],
+                            "visitor": [users[0], users[1], "not-a-known-visitor"], "sku": items[:3],
+                            "event": ["open", "open", "open"]})
+    pd.concat([events, damaged, events.head(2)], ignore_index=True).to_csv(folder / "events.csv", index=False)
+    customers = [f"{int(rng.integers(10_000)):04d}-{''.join(rng.choice(list('ABCDEFGHIJKLMNOPQRSTUVWXYZ'), 5))}"
+                 for _ in range(150)]
+    pd.DataFrame({"customerID": customers + [" ", customers[0]], "tenure": list(rng.integers(1, 72, 150)) + [5, 6],
+                  "Contract": list(rng.choice(["Month-to-month", "One year", "Two year"], 150)) + ["One year"] * 2}
+                 ).to_csv(folder / "customers.csv", index=False)
+    chain = rng.random((150, len(SERVICES))) < np.linspace(0.8, 0.2, len(SERVICES))
+    services = pd.DataFrame(np.where(chain, "Yes", "No"), columns=SERVICES)
+    services.insert(0, "customerID", customers)
+    services.to_csv(folder / "services.csv", index=False)
+    return {"events": n + len(damaged) + 2, "customers": 152}
+
+
+def write_environment(project: Path, data: Path) -> None:
+    conf = project / "conf" / "shop"
+    conf.mkdir()
+    catalog = {f"shop.raw_{name}": {"type": "pandas.CSVDataset", "filepath": str(data / f"{name}.csv")}
+               for name in ("users", "items", "events", "customers", "services")}
+    layout = {
+        "users": {"raw": "users", "columns": {"user_id": "uid", "age": "age", "gender": "sex"},
+                  "values": {"gender": {"F": "female", "M": "male"}}},
+        "posts": {"raw": "items", "columns": {"post_id": "sku", "doc_text": "title", "created_at": "listed"},
+                  "labels": {"column": "category"}},
+        "feed_events": {"raw": "events", "columns": {"timestamp": "event_time", "user_id": "visitor", "post_id": "sku",
+                                                     "action": "event"},
+                        "values": {"action": {"open": "view", "favourite": "like"}}},
+        "clients": {"raw": "customers", "columns": {"client_id": "customerID"}, "keep": ["tenure", "Contract"]},
+        "holdings": {"raw": "services", "columns": {"client_id": "customerID"},
+                     "melt": {"columns": SERVICES, "id": "client_id", "held": ["Yes"]}},
+    }
+    parameters = {
+        "sources": {"shop": {"layout": "shop"}},
+        "ingestion": {"checks": {"time_min": "2020-01-01", "max_rejected_share": 0.05, "min_accepted_rows": 1},
+                      "layouts": {"shop": layout}},
+        "post_feed": {
+            "sources": {"shop": {"positive_action": "like", "exclude": "positives",
+                                 "split": {"kind": "time_split", "test_share": 0.2}, "k": [5],
+                                 "models": {"popularity": {"generators": {"recent_popularity": {"kind": "recent_popularity"}}},
+                                            "ranker": {"generators": {"recent_popularity": {"kind": "recent_popularity"},
+                                                                      "topic_match": {"kind": "topic_match"},
+                                                                      "als": {"kind": "als", "factors": 8, "iterations": 3}},
+                                                       "candidates": 15, "ranker": {"iterations": 20, "depth": 3},
+                                                       "protocol": {"kind": "time_split", "test_share": 0.3}}}}},
+            "ab_test": {"source": "shop", "control": "popularity", "test": "ranker", "salt": "s", "test_share": 0.5,
+                        "horizon_hours": 24}},
+        "cross_sell": {"sources": {"shop": {"evaluation": {"min_products": 2, "seed": 0}, "k": [3],
+                                            "models": {"popularity": {"kind": "popularity"},
+                                                       "catboost_per_product": {"kind": "per_item_boosting",
+                                                                                "iterations": 30, "depth": 3,
+                                                                                "cross_fit_folds": 3}}}}},
+        "topics": {"sources": []}, "audience": {"sources": []},
+    }
+    (conf / "catalog_shop.yml").write_text(yaml.safe_dump(catalog, allow_unicode=True))
+    for group in ("ingestion", "post_feed", "cross_sell", "topics", "audience"):
+        keys = {"ingestion": ["sources", "ingestion"]}.get(group, [group])
+        base = yaml.safe_load((project / "conf" / "base" / f"parameters_{group}.yml").read_text())
+        merged = {key: parameters[key] for key in keys}
+        if group in ("topics", "audience"):
+            merged = {group: {**base[group], **parameters[group]}}
+        (conf / f"parameters_{group}.yml").write_text(yaml.safe_dump(merged, allow_unicode=True))
+
+
+def test_an_unseen_shop_with_string_ids_and_damaged_rows_runs_by_configuration_only(tmp_path):
+    project = copy_project(tmp_path / "project")
+    data = tmp_path / "shop_data"
+    data.mkdir()
+    raw_rows = write_shop(data)
+    write_environment(project, data)
+    run_kedro(project, "run", "--env", "shop")
+
+    reporting = project / "data" / "08_reporting" / "shop"
+    report = pd.read_csv(latest_version(reporting / "ingestion_report.csv")).set_index("table")
+    assert report["balanced"].all()
+    assert report.loc["feed_events", "raw_rows"] == raw_rows["events"]
+    rejected = pd.read_parquet(project / "data" / "02_intermediate" / "shop" / "rejected_feed_events.parquet")
+    reasons = rejected["reason"].tolist()
+    assert any(r.startswith("timestamp: outside the plausible time window") and "'3000-01-01T00:00:00'" in r for r in reasons)
+    assert "timestamp: not a date or time (got 'вчера')" in reasons
+    assert "user_id: not in users (got 'not-a-known-visitor')" in reasons
+    assert sum(r.startswith("duplicate of an earlier row") for r in reasons) == 2
+    clients = pd.read_parquet(project / "data" / "03_primary" / "shop" / "clients.parquet")
+    assert len(clients) == 150 and clients["client_id"].str.fullmatch(r"\d{4}-[A-Z]{5}").all()
+    rejected_clients = pd.read_parquet(project / "data" / "02_intermediate" / "shop" / "rejected_clients.parquet")
+    assert sorted(r.split(" (")[0] for r in rejected_clients["reason"]) == [
+        "client_id: missing value", "duplicate of an earlier row on key ['client_id']"]
+
+    feed = pd.read_csv(latest_version(reporting / "post_feed_comparison.csv")).set_index("model")
+    assert set(feed.index) == {"popularity", "ranker"} and feed["requests"].gt(0).all()
+    assert feed["hit_rate_at_5"].between(0, 1).all()
+    cross_sell = pd.read_csv(latest_version(reporting / "cross_sell_comparison.csv")).set_index("model")
+    assert cross_sell["auc_per_client"].between(0.5, 1).all() and cross_sell["clients_scored"].gt(100).all()
+    models = project / "data" / "06_models" / "shop"
+    assert latest_version(models / "post_feed" / "ranker.pkl").stat().st_size > 0
+    assert latest_version(models / "cross_sell" / "catboost_per_product.pkl").stat().st_size > 0
