@@ -26,6 +26,11 @@ def test_a_served_feed_is_a_hit_only_for_a_like_of_its_posts_within_the_horizon(
                            "action": ["like", "like", "like", "view"]})
     hits = served_hits(served, events, "like", horizon_hours=24)
     assert hits["hit"].tolist() == [True, False, False]  # late like; a like before serving; a view
+    # String ids (as the JSON feed log gives them back) match string ids in the events.
+    as_text = served.assign(user_id=served["user_id"].map("u-{}".format),
+                            post_ids=served["post_ids"].map(lambda ids: [f"post-{i}" for i in ids]))
+    events_text = events.assign(user_id=events["user_id"].map("u-{}".format), post_id=events["post_id"].map("post-{}".format))
+    assert served_hits(as_text, events_text, "like", horizon_hours=24)["hit"].tolist() == [True, False, False]
 
 
 def test_group_comparison_reports_rates_and_a_two_sided_p_value():

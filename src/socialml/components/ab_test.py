@@ -28,7 +28,8 @@ def served_hits(served: pd.DataFrame, feed_events: pd.DataFrame, positive_action
         raise KeyError(f"the feed log lacks columns {sorted(missing)}")
     shown = served[["request_id", "user_id", "exp_group", "timestamp", "post_ids"]].explode("post_ids")
     shown = shown.dropna(subset=["post_ids"]).rename(columns={"post_ids": "post_id", "timestamp": "served_at"})
-    shown["post_id"] = shown["post_id"].astype(np.int64)
+    for column in ("user_id", "post_id"):  # ids come back from the JSON log as ints or strings
+        shown[column] = _typed_like(shown[column], feed_events[column])
     positives = feed_events.loc[feed_events["action"] == positive_action, ["user_id", "post_id", "timestamp"]]
     matched = shown.merge(positives, on=["user_id", "post_id"])
     window = (matched["timestamp"] >= matched["served_at"]) & (
@@ -37,6 +38,13 @@ def served_hits(served: pd.DataFrame, feed_events: pd.DataFrame, positive_action
     out = served[["request_id", "user_id", "exp_group"]].copy()
     out["hit"] = out["request_id"].isin(hit_requests)
     return out
+
+
+def _typed_like(ids: pd.Series, reference: pd.Series) -> pd.Series:
+    """Ids read back from JSON, typed like the table they are matched against (integer or string)."""
+    if pd.api.types.is_integer_dtype(reference):
+        return pd.to_numeric(ids, errors="coerce").astype("Int64")
+    return ids.astype(str)
 
 
 def compare_groups(hits: pd.DataFrame) -> dict[str, float]:

@@ -410,8 +410,9 @@ def _coerce(spec: CanonicalTable, frame: pd.DataFrame, id_types: dict[str, str],
             continue
         values = frame[name]
         dtype = str(column.dtype)
+        missing = values.isna()
         if name in ID_COLUMNS:
-            cast, problems = _cast_id(values, id_types[name])
+            cast, problems, missing = _cast_id(values, id_types[name])
         elif dtype.startswith("datetime"):
             cast, problems = _cast_time(values, *checks.time_window())
         elif dtype in ("int64", "Int64", "float64"):
@@ -421,24 +422,29 @@ def _coerce(spec: CanonicalTable, frame: pd.DataFrame, id_types: dict[str, str],
         for mask, why in problems:
             reasons.flag(frame, mask, name, why)
         if not column.nullable:
-            reasons.flag(frame, values.isna() | (id_text(values).isna() if name in ID_COLUMNS else False),
-                         name, "missing value")
+            reasons.flag(frame, missing, name, "missing value")
         if cast is not None:
             typed[name] = cast
     return typed
 
 
-def _cast_id(values: pd.Series, kind: str) -> tuple[pd.Series, list]:
+def _cast_id(values: pd.Series, kind: str) -> tuple[pd.Series, list, pd.Series]:
+    """(typed ids, problems, missing): Int64 for integer ids, Python strings for string ids."""
+    if kind == "int" and pd.api.types.is_integer_dtype(values):
+        return values.astype("Int64"), [], values.isna()
     text = id_text(values)
+    missing = text.isna()
     if kind == "string":
-        return text.astype(object).where(text.notna(), None), []
+        return text.astype(object).where(~missing, None), [], missing
     integer = text.str.fullmatch(INT_TEXT.pattern).fillna(False)
     digits = text.where(integer).str.replace(r"\.0*$", "", regex=True)
-    fits = digits.str.lstrip("+-").str.len() <= 18  # exact in int64; longer ones are checked one by one
-    fits |= digits.map(lambda d: isinstance(d, str) and abs(int(d)) <= INT64_LIMIT, na_action="ignore").fillna(False)
-    bad_number = integer & ~fits
-    cast = digits.where(integer & fits).astype("Int64")
-    return cast, [(text.notna() & ~integer, "not an integer id"), (bad_number, "does not fit a 64-bit integer id")]
+    # Over 18 digits may not fit int64: those few are checked one by one.
+    long = (integer & (digits.str.lstrip("+-").str.len() > 18)).fillna(False).to_numpy(dtype=bool)
+    too_big = pd.Series(False, index=values.index)
+    if long.any():
+        too_big[long] = [abs(int(d)) > INT64_LIMIT for d in digits[long]]
+    cast = digits.where(integer & ~too_big).astype("Int64")
+    return cast, [(~missing & ~integer, "not an integer id"), (too_big, "does not fit a 64-bit integer id")], missing
 
 
 def _cast_number(values: pd.Series, integer: bool) -> tuple[pd.Series, list]:
@@ -553,12 +559,12 @@ def _reject_dangling(spec: CanonicalTable, frame: pd.DataFrame, references: dict
     for column, target in spec.references.items():
         if target not in references:
             continue
-        keys = set(id_text(references[target][TABLES[target].key[0]]).dropna())
-        values = id_text(frame[column])
-        dangling = ok & ~values.isin(keys).to_numpy()
+        # Both sides are typed alike (a referring column takes its target's id type).
+        dangling = ok & ~frame[column].isin(references[target][TABLES[target].key[0]]).to_numpy()
         why_rejected = _rejection_by_key(rejected_references.get(target))
         entity = target.removesuffix("s")
         rows = frame.index[dangling]
+        values = id_text(frame.loc[rows, column])
         cascaded = [r for r in rows if values[r] in why_rejected]
         reasons.add(cascaded, f"{column}: the {entity} was rejected",
                     (f"{column}: {entity} {values[r]} was rejected ({why_rejected[values[r]]})" for r in cascaded))
