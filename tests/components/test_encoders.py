@@ -47,6 +47,19 @@ def test_cache_embeds_each_distinct_text_once(tmp_path):
     np.testing.assert_allclose(second[:2], first[[1, 0]])
 
 
+def test_a_torn_cache_shard_is_logged_skipped_and_its_texts_embedded_again(tmp_path, caplog):
+    encoder = CountingEncoder()
+    EmbeddingCache(encoder, tmp_path).encode(["a b", "c"])
+    EmbeddingCache(encoder, tmp_path).encode(["d"])
+    first, second = sorted((tmp_path / encoder.name).glob("shard-*.npz"))
+    first.write_bytes(first.read_bytes()[:40])  # a copy cut short, a disk error
+    again = EmbeddingCache(encoder, tmp_path).encode(["a b", "d"])
+    assert encoder.seen == ["a b", "c", "d", "a b"]  # only the damaged shard's text is embedded again
+    assert f"ignoring damaged shard {first}" in caplog.text and "BadZipFile" in caplog.text
+    np.testing.assert_allclose(again, encoder.encode(["a b", "d"]))
+    assert not list((tmp_path / encoder.name).glob(".*partial"))  # shards are written aside, then moved
+
+
 def test_tfidf_svd_is_fitted_on_its_corpus_and_never_cached():
     encoder = TfidfSvdEncoder(n_components=2)
     assert encoder.cacheable is False
