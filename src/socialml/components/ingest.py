@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, fields
 from typing import Any
@@ -46,7 +45,7 @@ ROW = "_row"  # position of the row in its raw frame
 RAW = "_raw"  # name of the raw frame the row came from
 REJECTED_COLUMNS = ["table", "raw", "row", "key", "reason", "record", "kinds"]
 INT64_LIMIT = 2**63 - 1
-INT_TEXT = re.compile(r"[+-]?\d+(?:\.0*)?")
+INT_TEXT = r"[+-]?\d+(?:\.0*)?"  # an integer, as text (12, -3, 12.0)
 # Ids are read as integers when at least this share are integers (the rest are rejected): string ids
 # (UUIDs, hashes, codes) are almost never all digits, while an integer column may hold a few bad values.
 INT_ID_MAJORITY = 0.5
@@ -374,7 +373,7 @@ def infer_id_type(values: pd.Series) -> str:
     text = id_text(values).dropna()
     if text.empty:
         return "int"
-    integer = text.str.fullmatch(INT_TEXT.pattern).fillna(False)
+    integer = text.str.fullmatch(INT_TEXT).fillna(False)
     if text[integer].str.match(r"[+-]?0\d").any():  # '007' and '7' are different ids
         return "string"
     return "int" if integer.mean() >= INT_ID_MAJORITY else "string"
@@ -436,7 +435,7 @@ def _cast_id(values: pd.Series, kind: str) -> tuple[pd.Series, list, pd.Series]:
     missing = text.isna()
     if kind == "string":
         return text.astype(object).where(~missing, None), [], missing
-    integer = text.str.fullmatch(INT_TEXT.pattern).fillna(False)
+    integer = text.str.fullmatch(INT_TEXT).fillna(False)
     digits = text.where(integer).str.replace(r"\.0*$", "", regex=True)
     # Over 18 digits may not fit int64: those few are checked one by one.
     long = (integer & (digits.str.lstrip("+-").str.len() > 18)).fillna(False).to_numpy(dtype=bool)
