@@ -45,8 +45,9 @@ class DemoPlatformConfig:
     english_share: float = 0.1
     distractor_share: float = 0.15  # posts that also mention a topic they are not labelled with
     dirty_share: float = 0.002
-    # "int", or "string": users, posts, videos and clients get the id shapes real systems use
-    # (UUIDs, prefixed codes, "7590-VHVEG"-like customer ids), so every system is run on string ids.
+    # "int", or "string": every id gets a shape real systems use (UUID users, prefixed posts,
+    # answers and questions, hashed videos and texts, "7590-VHVEG"-like clients), so that every
+    # system is run on string ids.
     id_style: str = "int"
 
     def __post_init__(self) -> None:
@@ -91,11 +92,15 @@ def _string_ids(tables: dict[str, pd.DataFrame], seed: int) -> None:
         "post_id": lambda i: f"post-{int(i):05d}",
         "video_id": lambda i: f"v_{int(i) * 2654435761 % 2**32:08x}",
         "client_id": lambda i: f"{int(i) % 10_000:04d}-{_letters(int(i))}",
+        "answer_id": lambda i: f"ans-{int(i)}",
+        "question_id": lambda i: f"Q{int(i)}",
     }
     for frame in tables.values():
         for column, shape in shapes.items():
             if column in frame:
                 frame[column] = frame[column].map(shape, na_action="ignore").astype(object)
+    corpus = tables["sentiment_corpus"]
+    corpus["id"] = corpus["id"].map(lambda i: f"{int(i) * 40503 % 2**20:05x}-{int(i)}").astype(object)
 
 
 def _letters(number: int) -> str:

@@ -66,7 +66,8 @@ def cluster_answers(answers: pd.DataFrame, answer_embeddings: pd.DataFrame, sent
         merged = group.merge(per_text, on="normalised_text", how="left")
         merged["cluster_label"] = merged["cluster"].map(labels)
         answer_rows.append(merged)
-        clusterer[int(question_id)] = {
+        # Keyed by the question's own id (integer or string), as a plain Python value.
+        clusterer[question_id.item() if isinstance(question_id, np.generic) else question_id] = {
             "question_text": group["question_text"].iloc[0],
             "centroids": {c: v.astype(np.float32) for c, v in result.centroids.items()},
             "labels": labels.to_dict(),
