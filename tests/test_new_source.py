@@ -86,23 +86,19 @@ def write_environment(project: Path, data: Path) -> None:
                                                                       "als": {"kind": "als", "factors": 8, "iterations": 3}},
                                                        "candidates": 15, "ranker": {"iterations": 20, "depth": 3},
                                                        "protocol": {"kind": "time_split", "test_share": 0.3}}}}},
-            "ab_test": {"source": "shop", "control": "popularity", "test": "ranker", "salt": "s", "test_share": 0.5,
-                        "horizon_hours": 24}},
+        },
         "cross_sell": {"sources": {"shop": {"evaluation": {"min_products": 2, "seed": 0}, "k": [3],
                                             "models": {"popularity": {"kind": "popularity"},
                                                        "catboost_per_product": {"kind": "per_item_boosting",
                                                                                 "iterations": 30, "depth": 3,
                                                                                 "cross_fit_folds": 3}}}}},
-        "topics": {"sources": []}, "audience": {"sources": []},
     }
     (conf / "catalog_shop.yml").write_text(yaml.safe_dump(catalog, allow_unicode=True))
-    for group in ("ingestion", "post_feed", "cross_sell", "topics", "audience"):
-        keys = {"ingestion": ["sources", "ingestion"]}.get(group, [group])
-        base = yaml.safe_load((project / "conf" / "base" / f"parameters_{group}.yml").read_text())
-        merged = {key: parameters[key] for key in keys}
-        if group in ("topics", "audience"):
-            merged = {group: {**base[group], **parameters[group]}}
-        (conf / f"parameters_{group}.yml").write_text(yaml.safe_dump(merged, allow_unicode=True))
+    # Only the families this shop runs (no A/B test, no topics, no answers): the others need no entries.
+    for group, keys in {"ingestion": ["sources", "ingestion"], "post_feed": ["post_feed"],
+                        "cross_sell": ["cross_sell"]}.items():
+        (conf / f"parameters_{group}.yml").write_text(yaml.safe_dump({k: parameters[k] for k in keys},
+                                                                     allow_unicode=True))
 
 
 def test_an_unseen_shop_with_string_ids_and_damaged_rows_runs_by_configuration_only(tmp_path):

@@ -1,4 +1,4 @@
-"""Project hooks: environment-aware pipeline registration, durable runs, and reports and models in MLflow."""
+"""Project hooks: durable runs, and reports and models in MLflow."""
 
 from __future__ import annotations
 
@@ -18,30 +18,14 @@ import mlflow
 import pandas as pd
 from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
-from kedro.framework.project import pipelines
 from mlflow.entities import RunStatus
 
-from socialml import pipeline_registry
 from socialml.components.durable import COMPLETED_RUNS, make_writes_atomic, record_completed_run
 from socialml.components.ingest import EmptySourceError
 
 logger = logging.getLogger(__name__)
 PID_TAG, HOST_TAG = "socialml.pid", "socialml.host"
 UNTAGGED_AFTER_S = 600  # a run killed before it was tagged is closed once it is this old
-
-
-class ActiveEnvironmentHook:
-    """The set of sources (and so of namespaced pipelines) depends on the run's environment.
-
-    Kedro builds the pipeline registry lazily, after the context exists; this hook hands the
-    environment's parameters to the registry and asks Kedro to rebuild it. (``context.params``
-    would itself load the pipelines, to validate typed parameters, so the raw config is read.)
-    """
-
-    @hook_impl
-    def after_context_created(self, context: KedroContext) -> None:
-        pipeline_registry.use_parameters(context.config_loader["parameters"])
-        pipelines.configure(pipeline_registry.__name__)
 
 
 class DurableRunHook:

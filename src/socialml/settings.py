@@ -1,12 +1,12 @@
 """Project settings. https://docs.kedro.org/en/stable/kedro_project_setup/settings.html"""
 
-from kedro.config import OmegaConfigLoader
+from socialml.hooks import DurableRunHook, MlflowArtifactsHook, MlflowRunStatusHook
+from socialml.pipeline_registry import ProjectConfigLoader
 
-from socialml.hooks import ActiveEnvironmentHook, DurableRunHook, MlflowArtifactsHook, MlflowRunStatusHook
+HOOKS = (DurableRunHook(), MlflowRunStatusHook(), MlflowArtifactsHook())
 
-HOOKS = (ActiveEnvironmentHook(), DurableRunHook(), MlflowRunStatusHook(), MlflowArtifactsHook())
-
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# Kedro's OmegaConfigLoader, which also points the pipeline registry at the session's environment.
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

@@ -11,8 +11,13 @@ LAYOUT = {
 }
 
 
+def params_for(source: str, layout: dict, **spec) -> dict:
+    return {"sources": {source: {"layout": f"{source}_layout", **spec}},
+            "ingestion": {"layouts": {f"{source}_layout": layout}}}
+
+
 def test_one_namespaced_ingest_node_per_table_with_references_first():
-    pipeline = create_pipeline("shop", "shop_layout", LAYOUT)
+    pipeline = create_pipeline("shop", params_for("shop", LAYOUT))
     names = [n.name for n in pipeline.nodes]
     assert set(names) == {"shop.ingest_users", "shop.ingest_posts", "shop.ingest_feed_events",
                           "shop.build_ingestion_report"}
@@ -26,16 +31,17 @@ def test_one_namespaced_ingest_node_per_table_with_references_first():
 
 
 def test_generated_sources_start_with_the_demo_generator():
-    pipeline = create_pipeline("demo", "x", {"users": LAYOUT["users"]}, generate=True)
+    pipeline = create_pipeline("demo", params_for("demo", {"users": LAYOUT["users"]}, generate=True))
     assert "demo.generate_demo_platform" in {n.name for n in pipeline.nodes}
     assert "params:demo_platform" in pipeline.inputs()
-    publish = create_publish_pipeline("db")
-    assert publish.outputs() >= {"db.raw_user_data", "db.raw_feed_data"}
+    database = {"sources": {"db": {"layout": "demo_platform"}}}
+    assert create_publish_pipeline("db", database).outputs() >= {"db.raw_user_data", "db.raw_feed_data"}
+    assert not create_publish_pipeline("db", {"sources": {"db": {"layout": "demo_platform", "generate": True}}}).nodes
 
 
 def test_unknown_table_in_a_layout_is_refused():
     with pytest.raises(ValueError, match="not canonical.*'likes'"):
-        create_pipeline("s", "bad", {"likes": {"raw": "x"}})
+        create_pipeline("s", params_for("s", {"likes": {"raw": "x"}}))
 
 
 def test_ingest_table_counts_what_it_rejects():

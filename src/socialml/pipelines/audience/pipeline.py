@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kedro.pipeline import Pipeline, node, pipeline
+
+from socialml.pipelines.sources import family_sources
 
 from .nodes import compare_audience_models, cross_validate_audience, fit_audience_model, prepare_audience_targets
 
@@ -21,7 +25,11 @@ def _model_pipeline(source: str, model: str) -> Pipeline:
                     parameters={"params:spec": f"params:audience.models.{model}", "params:audience": "params:audience"})
 
 
-def create_pipeline(source: str, models: list[str]) -> Pipeline:
+def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
+    """Empty unless ``audience.sources`` lists the source."""
+    if source not in family_sources("audience", params):
+        return Pipeline([])
+    models = list(params["audience"]["models"])
     prepare = pipeline([node(prepare_audience_targets, ["prm_users", "prm_views", "params:audience"],
                              "mi_audience_targets", name="prepare_audience_targets")],
                        namespace=source, parameters={"params:audience"})

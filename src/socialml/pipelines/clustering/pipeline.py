@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kedro.pipeline import Pipeline, node, pipeline
+
+from socialml.pipelines.sources import is_generated, source_tables
 
 from .nodes import (
     answer_sentiment_model,
@@ -16,7 +20,16 @@ from .nodes import (
 PARAMS = "params:clustering"
 
 
-def create_pipeline(source: str, sentiment_source: str | None, has_truth: bool) -> Pipeline:
+def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
+    """Empty unless the source has answers. Sentiment comes from the source's own labelled texts
+    where it has them, else from ``clustering.sentiment_source`` (or zero-shot anchors alone)."""
+    tables = source_tables(source, params)
+    if "answers" not in tables:
+        return Pipeline([])
+    sentiment_source = source if "sentiment_texts" in tables else params["clustering"].get("sentiment_source")
+    if sentiment_source is not None and sentiment_source not in params["sources"]:
+        raise KeyError(f"clustering.sentiment_source '{sentiment_source}' is not one of this environment's sources")
+    has_truth = is_generated(source, params)
     sentiment_inputs = {"zero_shot": "mdl_zero_shot_sentiment", "params": PARAMS}
     if sentiment_source is not None:
         sentiment_inputs["head"] = "mdl_sentiment_model"

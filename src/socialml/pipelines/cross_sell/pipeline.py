@@ -6,6 +6,8 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from socialml.pipelines.sources import family_sources
+
 from .nodes import compare_cross_sell_models, evaluate_cross_sell, fit_cross_sell, hide_held_out_products
 
 
@@ -25,7 +27,11 @@ def _variant(source: str, model: str) -> Pipeline:
                                 "params:settings": f"params:cross_sell.sources.{source}"})
 
 
-def create_pipeline(source: str, settings: dict[str, Any]) -> Pipeline:
+def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
+    """Empty unless ``cross_sell.sources`` has settings for the source."""
+    settings = family_sources("cross_sell", params).get(source)
+    if settings is None:
+        return Pipeline([])
     models = settings["models"]
     hide = pipeline([node(hide_held_out_products, ["prm_holdings", "params:settings"],
                           ["mi_cross_sell_visible", "mi_cross_sell_hidden"], name="hide_held_out_products")],

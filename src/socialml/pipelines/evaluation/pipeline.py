@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kedro.pipeline import Pipeline, node, pipeline
+
+from socialml.pipelines.sources import source_tables
 
 from .nodes import data_quality_metrics, data_quality_report
 
 
-def create_pipeline(source: str, tables: set[str]) -> Pipeline:
+def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
+    tables = source_tables(source, params)
     table_inputs = {f"prm_{t}": f"prm_{t}" for t in sorted(tables)}
     return pipeline(
         [

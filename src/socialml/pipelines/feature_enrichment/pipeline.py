@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kedro.pipeline import Pipeline, node, pipeline
+
+from socialml.pipelines.sources import source_tables
 
 from .nodes import build_client_features, build_post_features, build_user_features, build_viewer_history
 
 PARAMS = "params:feature_enrichment"
 
 
-def create_pipeline(source: str, tables: set[str]) -> Pipeline:
+def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
+    tables = source_tables(source, params)
     nodes = []
     if {"users", "feed_events", "posts"} <= tables:
         inputs = {"users": "prm_users", "feed_events": "prm_feed_events", "posts": "prm_posts", "params": PARAMS}

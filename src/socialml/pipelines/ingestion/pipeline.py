@@ -9,11 +9,15 @@ from kedro.pipeline import Node, Pipeline, node, pipeline
 
 from socialml.components.canonical import INGESTION_ORDER, TABLES
 from socialml.components.demo_platform import RAW_TABLES
+from socialml.pipelines.sources import is_generated, source_layout
 
 from .nodes import RAW_PREFIX, REF_PREFIX, REJECTED_REF_PREFIX, build_ingestion_report, generate_platform, ingest_table
 
 
-def create_pipeline(source: str, layout_name: str, layout: dict[str, Any], generate: bool = False) -> Pipeline:
+def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
+    """Ingestion of every canonical table the source's layout fills (after the demo generator if ``generate``)."""
+    layout_name = params["sources"][source]["layout"]
+    layout, generate = source_layout(source, params), is_generated(source, params)
     unknown = set(layout) - set(TABLES)
     if unknown:
         raise ValueError(f"layout '{layout_name}' names tables that are not canonical: {sorted(unknown)}")
@@ -34,8 +38,14 @@ def create_pipeline(source: str, layout_name: str, layout: dict[str, Any], gener
     )
 
 
-def create_publish_pipeline(source: str) -> Pipeline:
-    """Write a generated demo platform into a source's raw datasets (e.g. the tables of a SQL database)."""
+def create_publish_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
+    """Write a generated demo platform into a source's raw datasets (e.g. the tables of a SQL database).
+
+    Empty unless the source is laid out like the demo platform and not generated in every run.
+    """
+    spec = params["sources"][source]
+    if spec["layout"] != "demo_platform" or spec.get("generate", False):
+        return Pipeline([])
     return pipeline([_generate_node()], namespace=source, parameters={"params:demo_platform"}, tags=["demo"])
 
 

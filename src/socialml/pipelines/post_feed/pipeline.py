@@ -10,6 +10,8 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from socialml.pipelines.sources import family_sources
+
 from .nodes import (
     compare_ab_groups,
     compare_post_feed_models,
@@ -40,7 +42,11 @@ def _variant(source: str, model: str, spec: dict[str, Any]) -> Pipeline:
                                 "params:settings": f"params:post_feed.sources.{source}"})
 
 
-def create_pipeline(source: str, settings: dict[str, Any]) -> Pipeline:
+def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
+    """Empty unless ``post_feed.sources`` has settings for the source."""
+    settings = family_sources("post_feed", params).get(source)
+    if settings is None:
+        return Pipeline([])
     models = settings["models"]
     split = pipeline([node(split_post_feed, ["prm_feed_events", "params:settings"],
                            ["mi_feed_history", "mi_feed_requests", "mi_feed_targets"], name="split_post_feed")],
@@ -51,8 +57,15 @@ def create_pipeline(source: str, settings: dict[str, Any]) -> Pipeline:
     return sum((_variant(source, m, spec) for m, spec in models.items()), split + compare).tag(["post_feed"])
 
 
-def create_ab_test_pipeline(source: str) -> Pipeline:
-    """Compares the A/B groups of the feeds the service logged (not in the default run: it needs a log)."""
+def create_ab_test_pipeline(params: dict[str, Any]) -> Pipeline:
+    """Compares the A/B groups of the feeds the service logged (not in the default run: it needs a log).
+
+    Empty when the environment configures no A/B test (``post_feed.ab_test``).
+    """
+    ab_test = (params.get("post_feed") or {}).get("ab_test")
+    if ab_test is None:
+        return Pipeline([])
+    source = ab_test["source"]
     return pipeline([node(compare_ab_groups, ["raw_served_feed_log", "prm_feed_events", "params:ab_test",
                                               "params:settings"], ["rpt_ab_test", "rpt_ab_test_metrics"],
                           name="compare_ab_groups", tags=["evaluation"])],

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kedro.pipeline import Pipeline, node, pipeline
+
+from socialml.pipelines.sources import source_tables
 
 from .nodes import fit_sentiment_model
 
 
-def create_pipeline(source: str) -> Pipeline:
+def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
+    """Empty unless the source has labelled sentiment texts."""
+    if "sentiment_texts" not in source_tables(source, params):
+        return Pipeline([])
     return pipeline(
         [node(fit_sentiment_model, ["prm_sentiment_texts", "mi_sentiment_embeddings", "params:sentiment"],
               ["mdl_sentiment_model", "rpt_sentiment_quality", "rpt_sentiment_metrics"],

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kedro.pipeline import Pipeline, node, pipeline
+
+from socialml.pipelines.sources import source_tables
 
 from .nodes import embed_answers, embed_posts, embed_sentiment_anchors, embed_sentiment_texts, reduce_embeddings
 
 PARAMS = "params:text_embedding"
 
 
-def create_pipeline(source: str, tables: set[str]) -> Pipeline:
+def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
+    tables = source_tables(source, params)
     nodes = []
     if "answers" in tables:
         nodes += [

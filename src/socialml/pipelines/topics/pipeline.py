@@ -5,7 +5,11 @@ Models come from ``topics.models`` in parameters; kedro viz shows each as ``<sou
 
 from __future__ import annotations
 
+from typing import Any
+
 from kedro.pipeline import Pipeline, node, pipeline
+
+from socialml.pipelines.sources import family_sources
 
 from .nodes import compare_topic_models, evaluate_topic_model, prepare_topic_dataset, train_topic_model
 
@@ -27,7 +31,11 @@ def _model_pipeline(source: str, model: str) -> Pipeline:
     )
 
 
-def create_pipeline(source: str, models: list[str]) -> Pipeline:
+def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
+    """Empty unless ``topics.sources`` lists the source."""
+    if source not in family_sources("topics", params):
+        return Pipeline([])
+    models = list(params["topics"]["models"])
     prepare = pipeline([node(prepare_topic_dataset, ["prm_posts", "params:topics"], "mi_topic_dataset",
                              name="prepare_topic_dataset")], namespace=source, parameters={"params:topics"})
     compare = pipeline([node(compare_topic_models, {m: f"topics.{m}.rpt_topic_scores" for m in models},

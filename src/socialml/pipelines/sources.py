@@ -1,0 +1,33 @@
+"""What a configured source provides, read from the environment's parameters.
+
+Every family's ``create_pipeline(source, params)`` asks these whether it applies to a source, so
+an environment needs parameters only for the families it runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def source_layout(source: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The ingestion layout a source names (``sources.<source>.layout``)."""
+    layouts = params.get("ingestion", {}).get("layouts", {})
+    name = params["sources"][source]["layout"]
+    if name not in layouts:
+        raise KeyError(f"source '{source}' uses layout '{name}', not in ingestion.layouts: {sorted(layouts)}")
+    return layouts[name]
+
+
+def source_tables(source: str, params: dict[str, Any]) -> set[str]:
+    """The canonical tables a source's layout fills."""
+    return set(source_layout(source, params))
+
+
+def is_generated(source: str, params: dict[str, Any]) -> bool:
+    """Whether the demo generator writes the source's raw tables first (its truth tables exist)."""
+    return bool(params["sources"][source].get("generate", False))
+
+
+def family_sources(family: str, params: dict[str, Any]) -> Any:
+    """``<family>.sources``: the sources a family runs on (a list, or settings per source), empty if absent."""
+    return (params.get(family) or {}).get("sources") or {}

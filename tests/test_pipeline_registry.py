@@ -1,0 +1,47 @@
+"""The registry follows the environment of Kedro's session, with or without hooks (as kedro viz runs it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import PROJECT_ROOT, kedro_env
+
+LIST_NODES = """
+import json
+import sys
+from kedro.framework.hooks.manager import _NullPluginManager
+from kedro.framework.project import pipelines
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+bootstrap_project(sys.argv[1])
+with KedroSession.create(project_path=sys.argv[1], env=sys.argv[2] or None) as session:
+    session._hook_manager = _NullPluginManager()  # as `kedro viz run` loads a project, without hooks
+    session.load_context()
+    print("REGISTRY", json.dumps({"sources": sorted({name.split(".")[0] for name in pipelines["__default__"].all_outputs()}),
+                                  "ab_test_nodes": len(pipelines["ab_test"].nodes)}))
+"""
+
+
+def registry(env: str) -> dict:
+    result = subprocess.run([sys.executable, "-c", LIST_NODES, str(PROJECT_ROOT), env], cwd=PROJECT_ROOT,
+                            env=kedro_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(next(line for line in result.stdout.splitlines() if line.startswith("REGISTRY "))[9:])
+
+
+def test_pipelines_follow_the_session_environment_without_hooks():
+    real = registry("real")
+    assert real["sources"] == ["karpov_social", "movielens_100k", "rusentiment", "santander_sample",
+                               "sensitive_topics_multilabel", "survey_answers_ru", "telegram_news_topics"]
+    assert real["ab_test_nodes"] == 1  # the real environment's feed A/B test
+    assert registry("")["sources"] == ["demo"]  # the default environment: the demo platform
+
+
+def test_a_bare_registry_command_reads_kedro_env():
+    result = subprocess.run([sys.executable, "-m", "kedro", "registry", "describe", "cross_sell"], cwd=PROJECT_ROOT,
+                            env={**kedro_env(), "KEDRO_ENV": "real"}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "santander_sample.cross_sell.ncf.fit" in result.stdout and "demo." not in result.stdout
