@@ -31,8 +31,8 @@ from socialml.components.text import normalise
 from socialml.components.topic_classifier import HeadTopicClassifier, label_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
-ENCODERS = {"e5_small": {"type": "e5_small", "num_threads": 2, "batch_size": 64, "max_length": 256},
-            "use": {"type": "use", "threads": 2}, "navec": {"type": "navec"}, "tfidf_svd": {"type": "tfidf_svd"}}
+ENCODERS = {"e5_small": {"kind": "e5_small", "num_threads": 2, "batch_size": 64, "max_length": 256},
+            "use": {"kind": "use", "threads": 2}, "navec": {"kind": "navec"}, "tfidf_svd": {"kind": "tfidf_svd"}}
 SENSITIVE_LABELS = ["offline_crime", "online_crime", "drugs", "gambling", "pornography", "prostitution", "slavery",
                     "suicide", "terrorism", "weapons", "body_shaming", "health_shaming", "politics", "racism",
                     "religion", "sexual_minorities", "sexism", "social_injustice"]

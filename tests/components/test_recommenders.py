@@ -88,3 +88,11 @@ def test_cross_fitting_never_learns_a_scored_users_hidden_item_as_a_negative():
     fair = cross_fitted_scores(spec, visible, folds=2, train_data=complete)
     assert (leaky[:, 1] < 0.5).all()  # trained on the visible rows, the hidden item looks unheld by everyone
     assert (fair[:, 1] > 0.5).all()
+
+
+def test_recommender_options_are_checked_and_converted_to_their_types():
+    with pytest.raises(ValueError, match=r"recommender 'als' has no option 'factor'; its options are \[.*'factors'"):
+        build_recommender({"kind": "als", "factor": 8})
+    with pytest.raises(ValueError, match=r"recommender 'ease': option 'l2' must be float, got 'strong'"):
+        build_recommender({"kind": "ease", "l2": "strong"})
+    assert build_recommender({"kind": "ncf", "hidden": [8, 4]}).hidden == (8, 4)  # YAML lists become tuples

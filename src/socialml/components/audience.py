@@ -24,6 +24,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from socialml.components.features import viewer_history
+from socialml.components.parts import Parts
 
 logger = logging.getLogger(__name__)
 TARGETS = ("sex", "age")
@@ -240,14 +241,13 @@ class DeepSetsAudience:
         return state
 
 
+AUDIENCE_MODELS = Parts("audience model", {"majority": MajorityAudience, "boosting": BoostingAudience,
+                                            "item_bag": ItemBagAudience, "deepsets": DeepSetsAudience})
+
+
 def build_audience_model(spec: dict[str, Any]):
-    options = dict(spec)
-    kind = options.pop("kind")
-    models = {"majority": MajorityAudience, "boosting": BoostingAudience, "item_bag": ItemBagAudience,
-              "deepsets": DeepSetsAudience}
-    if kind not in models:
-        raise ValueError(f"unknown audience model {kind!r}; choose one of {sorted(models)}")
-    return models[kind](**options)
+    """An audience model from its parameters: ``{kind: boosting, library: lightgbm}``."""
+    return AUDIENCE_MODELS.build(spec)
 
 
 def audience_scores(truth: pd.Series, probabilities: pd.DataFrame) -> dict[str, float]:

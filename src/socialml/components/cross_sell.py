@@ -99,9 +99,10 @@ def evaluate(spec: dict[str, Any], clients: pd.DataFrame, visible: pd.DataFrame,
     started = time.perf_counter()
     rows = np.arange(len(data.user_ids))
     curve: list[dict] = []
-    if spec.get("cross_fit_folds"):
+    spec, folds = model_spec(spec)
+    if folds:
         complete = interactions(clients, pd.concat([visible, hidden]), products)
-        scores = cross_fitted_scores(spec, data, spec["cross_fit_folds"], seed, train_data=complete)
+        scores = cross_fitted_scores(spec, data, folds, seed, train_data=complete)
     elif "epochs" in spec:
         tuned = select_epochs(spec, clients, visible, products, min_products, seed)
         # The curve over all configured epochs, on the evaluation's hidden products: the seed's AUC-by-epochs table.
@@ -116,6 +117,12 @@ def evaluate(spec: dict[str, Any], clients: pd.DataFrame, visible: pd.DataFrame,
     return pd.DataFrame(scores, index=data.user_ids, columns=data.item_ids), quality, curve
 
 
+def model_spec(spec: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """(the recommender's own parameters, ``cross_fit_folds``: how evaluation cross-fits it, if at all)."""
+    options = dict(spec)
+    return options, options.pop("cross_fit_folds", None)
+
+
 @dataclass
 class CrossSellModel:
     """A fitted model with its client and product ids: ranked unheld products per client."""
@@ -127,7 +134,7 @@ class CrossSellModel:
     def fit(cls, spec: dict[str, Any], clients: pd.DataFrame, holdings: pd.DataFrame, min_products: int = 2,
             seed: int = 0) -> CrossSellModel:
         """Fitted on every holding (epochs chosen as in evaluation); serving scores unheld products."""
-        options = {key: value for key, value in spec.items() if key != "cross_fit_folds"}
+        options, _ = model_spec(spec)
         data = interactions(clients, holdings)
         options = select_epochs(options, clients, holdings, data.item_ids, min_products, seed)
         return cls(build_recommender(options).fit(data), data)

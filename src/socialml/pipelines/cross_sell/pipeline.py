@@ -6,6 +6,8 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from socialml.components.cross_sell import model_spec
+from socialml.components.recommenders import RECOMMENDERS
 from socialml.pipelines.sources import family_sources
 
 from .nodes import compare_cross_sell_models, evaluate_cross_sell, fit_cross_sell, hide_held_out_products
@@ -33,6 +35,8 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     if settings is None:
         return Pipeline([])
     models = settings["models"]
+    for spec in models.values():  # a mistyped option fails now, not mid-run
+        RECOMMENDERS.check(model_spec(spec)[0])
     hide = pipeline([node(hide_held_out_products, ["prm_holdings", "params:settings"],
                           ["mi_cross_sell_visible", "mi_cross_sell_hidden"], name="hide_held_out_products")],
                     namespace=source, parameters={"params:settings": f"params:cross_sell.sources.{source}"})

@@ -13,6 +13,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 from socialml.pipelines.sources import family_sources
 
 from .nodes import (
+    build_post_feed_model,
     compare_ab_groups,
     compare_post_feed_models,
     evaluate_post_feed,
@@ -48,6 +49,8 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     if settings is None:
         return Pipeline([])
     models = settings["models"]
+    for spec in models.values():  # a mistyped option fails now, not mid-run
+        build_post_feed_model(spec, settings)
     split = pipeline([node(split_post_feed, ["prm_feed_events", "params:settings"],
                            ["mi_feed_history", "mi_feed_requests", "mi_feed_targets"], name="split_post_feed")],
                      namespace=source, parameters={"params:settings": f"params:post_feed.sources.{source}"})

@@ -6,6 +6,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from socialml.components.encoders import ENCODERS
 from socialml.pipelines.sources import source_tables
 
 from .nodes import embed_answers, embed_posts, embed_sentiment_anchors, embed_sentiment_texts, reduce_embeddings
@@ -15,6 +16,7 @@ PARAMS = "params:text_embedding"
 
 def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     tables = source_tables(source, params)
+    ENCODERS.check(params["text_embedding"]["encoder"])  # a mistyped option fails now, not mid-run
     nodes = []
     if "answers" in tables:
         nodes += [

@@ -9,6 +9,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from socialml.components.topic_classifier import TOPIC_CLASSIFIERS
 from socialml.pipelines.sources import family_sources
 
 from .nodes import compare_topic_models, evaluate_topic_model, prepare_topic_dataset, train_topic_model
@@ -36,6 +37,8 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     if source not in family_sources("topics", params):
         return Pipeline([])
     models = list(params["topics"]["models"])
+    for spec in params["topics"]["models"].values():  # a mistyped option fails now, not mid-run
+        TOPIC_CLASSIFIERS.check(spec)
     prepare = pipeline([node(prepare_topic_dataset, ["prm_posts", "params:topics"], "mi_topic_dataset",
                              name="prepare_topic_dataset")], namespace=source, parameters={"params:topics"})
     compare = pipeline([node(compare_topic_models, {m: f"topics.{m}.rpt_topic_scores" for m in models},
