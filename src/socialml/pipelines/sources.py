@@ -28,6 +28,15 @@ def is_generated(source: str, params: dict[str, Any]) -> bool:
     return bool(params["sources"][source].get("generate", False))
 
 
+def checked_models(family: str, parts: Any, params: dict[str, Any]) -> list[str]:
+    """The names of ``<family>.models``, each spec checked against its kind's options (so a mistyped
+    option fails when the pipelines are built, at the start of the run, not mid-run)."""
+    models = params[family]["models"]
+    for spec in models.values():
+        parts.check(spec)
+    return list(models)
+
+
 def family_sources(family: str, params: dict[str, Any]) -> Any:
     """``<family>.sources``: the sources a family runs on (a list, or settings per source), empty if absent."""
     return (params.get(family) or {}).get("sources") or {}

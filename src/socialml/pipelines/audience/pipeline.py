@@ -7,7 +7,7 @@ from typing import Any
 from kedro.pipeline import Pipeline, node, pipeline
 
 from socialml.components.audience import AUDIENCE_MODELS
-from socialml.pipelines.sources import family_sources
+from socialml.pipelines.sources import checked_models, family_sources
 
 from .nodes import compare_audience_models, cross_validate_audience, fit_audience_model, prepare_audience_targets
 
@@ -30,9 +30,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     """Empty unless ``audience.sources`` lists the source."""
     if source not in family_sources("audience", params):
         return Pipeline([])
-    models = list(params["audience"]["models"])
-    for spec in params["audience"]["models"].values():  # a mistyped option fails now, not mid-run
-        AUDIENCE_MODELS.check(spec)
+    models = checked_models("audience", AUDIENCE_MODELS, params)
     prepare = pipeline([node(prepare_audience_targets, ["prm_users", "prm_views", "params:audience"],
                              "mi_audience_targets", name="prepare_audience_targets")],
                        namespace=source, parameters={"params:audience"})

@@ -10,7 +10,7 @@ from typing import Any
 from kedro.pipeline import Pipeline, node, pipeline
 
 from socialml.components.topic_classifier import TOPIC_CLASSIFIERS
-from socialml.pipelines.sources import family_sources
+from socialml.pipelines.sources import checked_models, family_sources
 
 from .nodes import compare_topic_models, evaluate_topic_model, prepare_topic_dataset, train_topic_model
 
@@ -36,9 +36,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     """Empty unless ``topics.sources`` lists the source."""
     if source not in family_sources("topics", params):
         return Pipeline([])
-    models = list(params["topics"]["models"])
-    for spec in params["topics"]["models"].values():  # a mistyped option fails now, not mid-run
-        TOPIC_CLASSIFIERS.check(spec)
+    models = checked_models("topics", TOPIC_CLASSIFIERS, params)
     prepare = pipeline([node(prepare_topic_dataset, ["prm_posts", "params:topics"], "mi_topic_dataset",
                              name="prepare_topic_dataset")], namespace=source, parameters={"params:topics"})
     compare = pipeline([node(compare_topic_models, {m: f"topics.{m}.rpt_topic_scores" for m in models},
