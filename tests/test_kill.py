@@ -72,6 +72,7 @@ def test_killed_runs_leave_whole_files_closed_mlflow_runs_and_served_models_from
     # A rerun recovers, closes the run the SIGKILL left RUNNING, and records itself as completed.
     run_kedro(project, "run", "--env", "test")
     assert sorted(run_statuses(project)) == ["FINISHED", "KILLED", "KILLED"]
+    assert not list(data.rglob(".*.partial"))  # what the killed runs half-wrote is cleared
     [completed] = json.loads("[" + ",".join(p.read_text() for p in (data / "06_models" / "completed_runs").iterdir()) + "]")
     # Killed after the feed's control model was saved, before its test model: serving keeps the pair of one run.
     assert run_until(project, "Saving data to demo.post_feed.ranker_text.mdl_post_feed", signal.SIGKILL) != 0

@@ -20,7 +20,13 @@ from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from mlflow.entities import RunStatus
 
-from socialml.components.durable import COMPLETED_RUNS, make_writes_atomic, record_completed_run
+from socialml.components.durable import (
+    COMPLETED_RUNS,
+    make_writes_atomic,
+    process_alive,
+    record_completed_run,
+    remove_abandoned_partials,
+)
 from socialml.components.ingest import EmptySourceError
 
 logger = logging.getLogger(__name__)
@@ -46,6 +52,9 @@ class DurableRunHook:
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
         self._project_path, self._env = Path(context.project_path), context.env or "local"
+        removed = remove_abandoned_partials(self._project_path / "data")
+        if removed:
+            logger.info("removed %d half-written file(s) left by killed runs", len(removed))
 
     @hook_impl
     def after_catalog_created(self, catalog: Any, save_version: str) -> None:
@@ -119,7 +128,7 @@ def close_orphaned_runs(experiment_id: str, keep: str | None = None) -> list[str
         if PID_TAG not in tags:
             orphaned = time.time() * 1000 - run.info.start_time > UNTAGGED_AFTER_S * 1000
         else:
-            orphaned = tags.get(HOST_TAG) == host and not _alive(int(tags[PID_TAG]))
+            orphaned = tags.get(HOST_TAG) == host and not process_alive(int(tags[PID_TAG]))
         if run.info.run_id == keep or not orphaned:
             continue
         client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
@@ -127,18 +136,6 @@ def close_orphaned_runs(experiment_id: str, keep: str | None = None) -> list[str
     if closed:
         logger.warning("closed %d MLflow run(s) left RUNNING by killed processes: %s", len(closed), closed)
     return closed
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class FramePredictor(mlflow.pyfunc.PythonModel):

@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -9,7 +12,9 @@ from kedro_datasets.pickle import PickleDataset
 from socialml.components.durable import (
     AtomicFile,
     make_writes_atomic,
+    partial_path,
     record_completed_run,
+    remove_abandoned_partials,
     versions_from_one_run,
 )
 
@@ -65,3 +70,16 @@ def test_models_served_together_come_from_one_completed_run(tmp_path):
         versions_from_one_run(tmp_path, "test", ["audience"])
     assert json.loads((tmp_path / "v2.json").read_text())["pipelines"] == ["topics"]
 
+
+
+def test_half_written_files_of_dead_processes_are_removed_and_live_ones_kept(tmp_path):
+    dead_pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                                  text=True).stdout)
+    version = tmp_path / "model.pkl" / "2026-01-01T00.00.00.000Z"
+    version.mkdir(parents=True)
+    ours = partial_path(version / "model.pkl")
+    ours.write_bytes(b"being written")
+    dead = version / f".model.pkl.{dead_pid}-0badc0de.partial"
+    dead.write_bytes(b"torn")
+    assert remove_abandoned_partials(tmp_path) == [dead]
+    assert ours.exists() and str(os.getpid()) in ours.name

@@ -85,6 +85,30 @@ class AtomicLocalFileSystem:
         return AtomicFile(local, mode.replace("x", "w"), **open_args)
 
 
+def remove_abandoned_partials(folder: str | Path) -> list[Path]:
+    """Delete the ``.partial`` files under ``folder`` whose writing process is gone (a killed run's leftovers)."""
+    removed = []
+    for path in Path(folder).rglob(f".*{PARTIAL_SUFFIX}"):
+        pid = path.name[: -len(PARTIAL_SUFFIX)].rsplit(".", 1)[-1].split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host still runs (a killed run's files and MLflow runs are told by it)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def make_writes_atomic(dataset: Any) -> bool:
     """Route a file dataset's writes through :class:`AtomicLocalFileSystem` (local files only).
 
