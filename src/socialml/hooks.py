@@ -52,13 +52,17 @@ class DurableRunHook:
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
         self._project_path, self._env = Path(context.project_path), context.env or "local"
-        removed = remove_abandoned_partials(self._project_path / "data")
-        if removed:
-            logger.info("removed %d half-written file(s) left by killed runs", len(removed))
 
     @hook_impl
     def after_catalog_created(self, catalog: Any, save_version: str) -> None:
         self._catalog, self._save_version, self._saved = catalog, save_version, {}
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        # Only runs pay for the walk over data/ (not serving, viz or registry commands).
+        removed = remove_abandoned_partials(self._project_path / "data")
+        if removed:
+            logger.info("removed %d half-written file(s) left by killed runs", len(removed))
 
     @hook_impl
     def before_dataset_loaded(self, dataset_name: str) -> None:
