@@ -38,7 +38,7 @@ def _parameters() -> dict:
 
 
 def _demo(**sizes):
-    from socialml.components.demo_platform import DemoPlatformConfig, generate_demo_platform
+    from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
 
     return generate_demo_platform(DemoPlatformConfig(**sizes))
 
@@ -58,7 +58,7 @@ def feed_worker(model_name: str, n_requests: int) -> dict:
     """Fit one post-feed variant on the demo feed, then time single requests (one user each)."""
     import numpy as np
 
-    from socialml.components.encoders import TfidfSvdEncoder
+    from socialml.components.text.encoders import TfidfSvdEncoder
     from socialml.pipelines.post_feed.nodes import build_post_feed_model
 
     params = _parameters()["post_feed"]["sources"]["demo"]
@@ -96,7 +96,7 @@ def cross_sell_worker(model_name: str, n_clients: int, n_requests: int) -> dict:
     """Fit one cross-sell variant on the demo bank with n_clients clients; time single-client requests."""
     import numpy as np
 
-    from socialml.components.cross_sell import CrossSellModel
+    from socialml.components.recsys.cross_sell import CrossSellModel
 
     spec = _parameters()["cross_sell"]["sources"]["demo"]["models"][model_name]
     platform = _demo(n_users=10, n_posts=10, n_feed_events=10, n_clients=n_clients, answers_per_question=5,
@@ -122,8 +122,9 @@ def epochs_worker(source: str, epochs: int) -> dict:
     import numpy as np
     import pandas as pd
 
-    from socialml.components import cross_sell
-    from socialml.components.ingest import adapt, validate
+    from socialml.components.evaluation.protocols import hide_one_product
+    from socialml.components.recsys import cross_sell
+    from socialml.components.data.ingest import adapt, validate
 
     if source == "santander_sample":
         params = _parameters()
@@ -137,7 +138,7 @@ def epochs_worker(source: str, epochs: int) -> dict:
                          n_videos=10, n_video_views=10)
         clients = platform["clients"]
         holdings = platform["client_products"].rename(columns={"product": "product_id", "opened_at": "since"})
-    visible, hidden = cross_sell.hide_one_product(holdings, 2, 0)
+    visible, hidden = hide_one_product(holdings, 2, 0)
     products = pd.Index(np.unique(holdings["product_id"]))
     spec = _parameters()["cross_sell"]["sources"]["demo"]["models"]
     out = {"clients": int(clients["client_id"].nunique()), "records": len(visible), "items": len(products)}

@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from socialml.components.canonical import SENTIMENTS
-from socialml.components.clustering import ClusteringConfig, cluster_texts
-from socialml.components.encoders import EmbeddingCache, build_encoder
-from socialml.components.metrics import classification_scores, clustering_scores, multilabel_scores
-from socialml.components.sentiment import SentimentHead, ZeroShotSentiment, predict_labels
-from socialml.components.text import normalise
-from socialml.components.topic_classifier import HeadTopicClassifier, label_matrix
+from socialml.components.data.canonical import SENTIMENTS
+from socialml.components.text.clustering import ClusteringConfig, cluster_texts
+from socialml.components.text.encoders import EmbeddingCache, build_encoder
+from socialml.components.evaluation.metrics import classification_scores, clustering_scores, multilabel_scores
+from socialml.components.text.sentiment import SentimentHead, ZeroShotSentiment, predict_labels
+from socialml.components.text.preprocess import normalise
+from socialml.components.text.topics import HeadTopicClassifier, label_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 ENCODERS = {"e5_small": {"kind": "e5_small", "num_threads": 2, "batch_size": 64, "max_length": 256},

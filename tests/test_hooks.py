@@ -8,7 +8,7 @@ import pytest
 from kedro.io import DataCatalog
 from kedro_datasets.pandas import CSVDataset
 
-from socialml.components.ingest import EmptySourceError
+from socialml.components.data.ingest import EmptySourceError
 from socialml.hooks import HOST_TAG, PID_TAG, DurableRunHook, close_orphaned_runs
 
 

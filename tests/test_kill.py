@@ -84,4 +84,4 @@ def test_killed_runs_leave_whole_files_closed_mlflow_runs_and_served_models_from
 
     models = load_serving_models(project, "test", families=("feed", "cross_sell"))
     assert set(models.versions.values()) == {completed["version"]}
-    assert len(models.recommend_posts(models.feed_models["control"].state_.users[0], pd.Timestamp("2024-02-01"), 5)[1]) == 5
+    assert len(models.recommend_posts(models.feed_models["control"].history_.users[0], pd.Timestamp("2024-02-01"), 5)[1]) == 5

@@ -84,7 +84,7 @@ def write_environment(project: Path, data: Path) -> None:
                                             "ranker": {"generators": {"recent_popularity": {"kind": "recent_popularity"},
                                                                       "topic_match": {"kind": "topic_match"},
                                                                       "als": {"kind": "als", "factors": 8, "iterations": 3}},
-                                                       "candidates": 15, "ranker": {"iterations": 20, "depth": 3},
+                                                       "candidates": 15, "ranker": {"kind": "catboost", "iterations": 20, "depth": 3},
                                                        "protocol": {"kind": "time_split", "test_share": 0.3}}}}},
         },
         "cross_sell": {"sources": {"shop": {"evaluation": {"min_products": 2, "seed": 0}, "k": [3],

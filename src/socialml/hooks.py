@@ -20,14 +20,14 @@ from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from mlflow.entities import RunStatus
 
-from socialml.components.durable import (
+from socialml.components.core.durable import (
     COMPLETED_RUNS,
     make_writes_atomic,
     process_alive,
     record_completed_run,
     remove_abandoned_partials,
 )
-from socialml.components.ingest import EmptySourceError
+from socialml.components.data.ingest import EmptySourceError
 
 logger = logging.getLogger(__name__)
 PID_TAG, HOST_TAG = "socialml.pid", "socialml.host"

@@ -14,7 +14,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from socialml.components.ab_test import assign_group
+from socialml.components.evaluation.ab_test import assign_group
 from tests.conftest import kedro_env, run_kedro
 
 pytestmark = pytest.mark.slow

@@ -19,12 +19,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from socialml.components.ab_test import assign_group
-from socialml.components.clustering import assign
-from socialml.components.durable import COMPLETED_RUNS, versions_from_one_run
-from socialml.components.encoders import build_encoder
-from socialml.components.sentiment import predict_labels
-from socialml.components.text import join_fields, normalise
+from socialml.components.evaluation.ab_test import assign_group
+from socialml.components.text.clustering import assign
+from socialml.components.core.durable import COMPLETED_RUNS, versions_from_one_run
+from socialml.components.text.encoders import build_encoder
+from socialml.components.text.sentiment import predict_labels
+from socialml.components.text.preprocess import join_fields, normalise
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def load_serving_models(project_path: str | Path = ".", env: str | None = None,
             loaded = load_together(*(f"{source}.post_feed.{models.feed_model_names[g]}.mdl_post_feed" for g in groups))
             models.feed_models = dict(zip(groups, loaded))
             models.post_cards = _post_cards(catalog.load(f"{source}.prm_posts"))
-            models.integer_ids["feed"] = _integers(models.feed_models["control"].state_.users)
+            models.integer_ids["feed"] = _integers(models.feed_models["control"].history_.users)
         if "topics" in families:
             topics = serving["topics"]
             [models.topic_model] = load_together(f"{topics['source']}.topics.{topics['model']}.mdl_topic_classifier")

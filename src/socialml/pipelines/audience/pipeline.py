@@ -6,7 +6,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from socialml.components.audience import AUDIENCE_MODELS
+from socialml.components.audience.models import AUDIENCE_MODELS
 from socialml.pipelines.sources import checked_models, family_sources
 
 from .nodes import compare_audience_models, cross_validate_audience, fit_audience_model, prepare_audience_targets

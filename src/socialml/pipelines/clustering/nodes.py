@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from socialml.components.canonical import SENTIMENTS
-from socialml.components.clustering import OUTLIER, ClusteringConfig, cluster_texts, describe_clusters
-from socialml.components.metrics import clustering_scores
-from socialml.components.sentiment import BlendedSentiment, ZeroShotSentiment, predict_labels
-from socialml.components.text import normalise
-from socialml.components.vectors import to_matrix
+from socialml.components.data.canonical import SENTIMENTS
+from socialml.components.text.clustering import OUTLIER, ClusteringConfig, cluster_texts, describe_clusters
+from socialml.components.evaluation.metrics import question_clustering_scores
+from socialml.components.evaluation.tables import metric_payload
+from socialml.components.text.sentiment import BlendedSentiment, ZeroShotSentiment, predict_labels
+from socialml.components.text.preprocess import normalise
+from socialml.components.text.vectors import to_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -118,14 +119,5 @@ def plot_cluster_sizes(clusters: pd.DataFrame, params: dict[str, Any]):
 
 def score_answer_clusters(answer_clusters: pd.DataFrame, truth: pd.DataFrame):
     """NMI/ARI per question against the planted groups, answer sentiment against the planted sentiment."""
-    data = answer_clusters.merge(truth[["answer_id", "group", "sentiment"]].rename(
-        columns={"sentiment": "true_sentiment"}), on="answer_id", validate="one_to_one")
-    rows = [{"question_id": q, "answers": len(g), **clustering_scores(g["group"], g["cluster"])}
-            for q, g in data.groupby("question_id")]
-    report = pd.DataFrame(rows)
-    from sklearn.metrics import f1_score
-
-    summary = {"nmi": report["nmi"].mean(), "ari": report["ari"].mean(), "outlier_share": report["outlier_share"].mean(),
-               "sentiment_macro_f1": f1_score(data["true_sentiment"], data["sentiment"], average="macro")}
-    metrics = {f"clustering.{k}": {"value": float(v), "step": 0} for k, v in summary.items()}
-    return report, metrics
+    report, summary = question_clustering_scores(answer_clusters, truth)
+    return report, metric_payload("clustering", summary)

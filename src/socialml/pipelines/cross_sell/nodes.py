@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from socialml.components import cross_sell
-from socialml.components.metrics import comparison_table
+from socialml.components.recsys import cross_sell
+from socialml.components.evaluation.protocols import hide_one_product
+from socialml.components.evaluation.tables import comparison_table
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +18,7 @@ logger = logging.getLogger(__name__)
 def hide_held_out_products(holdings: pd.DataFrame, settings: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The visible holdings and one hidden product per client holding ``min_products`` or more."""
     protocol = settings["evaluation"]
-    visible, hidden = cross_sell.hide_one_product(holdings, protocol["min_products"], protocol["seed"])
+    visible, hidden = hide_one_product(holdings, protocol["min_products"], protocol["seed"])
     if hidden.empty:
         raise ValueError(f"no client holds {protocol['min_products']} or more products: nothing to hide and score")
     logger.info("cross-sell: %d products hidden, %d holdings visible", len(hidden), len(visible))
@@ -45,4 +46,4 @@ def fit_cross_sell(clients: pd.DataFrame, holdings: pd.DataFrame, spec: dict[str
 
 def compare_cross_sell_models(**scores: dict[str, float]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per variant, best AUC first, and the MLflow metrics of each."""
-    return comparison_table(scores, "auc_per_client", "cross_sell")
+    return comparison_table([{"model": name, **s} for name, s in scores.items()], "auc_per_client", "cross_sell")

@@ -6,8 +6,8 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from socialml.components.cross_sell import model_spec
-from socialml.components.recommenders import RECOMMENDERS
+from socialml.components.recsys.cross_sell import model_spec
+from socialml.components.recsys.recommenders import RECOMMENDERS
 from socialml.pipelines.sources import family_sources
 
 from .nodes import compare_cross_sell_models, evaluate_cross_sell, fit_cross_sell, hide_held_out_products

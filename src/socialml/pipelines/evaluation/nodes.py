@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from socialml.components.evaluation.tables import metric_payload
+
 
 def data_quality_report(ingestion_report: pd.DataFrame, **tables: pd.DataFrame) -> pd.DataFrame:
     """One row per (table, column): rows, rejected rows of the table, and the column's null share.
@@ -39,7 +41,7 @@ def _null_share(values: pd.Series) -> float:
 
 
 def data_quality_metrics(quality: pd.DataFrame, ingestion_report: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """MLflow metrics in kedro-mlflow's history format: {name: {"value": v, "step": 0}}."""
+    """Rows, null shares and rejections per table, as MLflow metrics."""
     metrics: dict[str, float] = {}
     for table, group in quality.groupby("table"):
         metrics[f"{table}.rows"] = float(group["rows"].iloc[0])
@@ -48,4 +50,4 @@ def data_quality_metrics(quality: pd.DataFrame, ingestion_report: pd.DataFrame) 
         metrics[f"{row.table}.rejected"] = float(row.rejected)
         metrics[f"{row.table}.duplicates"] = float(row.duplicates)
         metrics[f"{row.table}.rejected_share"] = float(row.rejected / max(row.candidate_rows, 1))
-    return {name: {"value": value, "step": 0} for name, value in metrics.items()}
+    return metric_payload("", metrics)

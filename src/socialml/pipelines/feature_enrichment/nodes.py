@@ -1,4 +1,4 @@
-"""Feature enrichment nodes: thin adapters over ``socialml.components.features``."""
+"""Feature enrichment nodes: thin adapters over ``socialml.components.data.features``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from socialml.components import features
+from socialml.components.data import features
 
 
 def build_user_features(users, feed_events, posts, params: dict[str, Any], regions=None) -> pd.DataFrame:

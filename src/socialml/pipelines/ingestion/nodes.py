@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from socialml.components.demo_platform import DemoPlatformConfig, generate_demo_platform
-from socialml.components.ingest import Checks, adapt, enforce_checks, validate
+from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
+from socialml.components.data.ingest import Checks, adapt, enforce_checks, validate
 
 RAW_PREFIX, REF_PREFIX, REJECTED_REF_PREFIX = "raw_", "ref_", "rejected_ref_"
 logger = logging.getLogger(__name__)

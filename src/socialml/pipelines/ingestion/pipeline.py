@@ -7,8 +7,8 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline, node, pipeline
 
-from socialml.components.canonical import INGESTION_ORDER, TABLES
-from socialml.components.demo_platform import RAW_TABLES
+from socialml.components.data.canonical import INGESTION_ORDER, TABLES
+from socialml.components.data.demo_platform import RAW_TABLES
 from socialml.pipelines.sources import is_generated, source_layout
 
 from .nodes import RAW_PREFIX, REF_PREFIX, REJECTED_REF_PREFIX, build_ingestion_report, generate_platform, ingest_table

@@ -8,8 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from socialml.components.metrics import comparison_table, ranking_scores
-from socialml.components.post_feed import PostFeedModel, split_feed
+from socialml.components.evaluation.ab_test import compare_groups, served_hits
+from socialml.components.evaluation.metrics import feed_scores
+from socialml.components.evaluation.protocols import split_feed
+from socialml.components.evaluation.tables import comparison_table, metric_payload
+from socialml.components.recsys.post_feed import PostFeedModel
 
 logger = logging.getLogger(__name__)
 
@@ -52,18 +55,13 @@ def fit_post_feed(feed_events: pd.DataFrame, posts: pd.DataFrame, users: pd.Data
 def score_post_feed(recommendations: pd.DataFrame, requests: pd.DataFrame, targets: pd.DataFrame,
                     posts: pd.DataFrame, settings: dict[str, Any]) -> dict[str, float]:
     """HitRate@k, NDCG@k and catalogue coverage@k over every held-out request (no answer = a miss)."""
-    k = max(settings["k"])
-    top = (recommendations.pivot(index="request_id", columns="rank", values="post_id")
-           .reindex(index=requests["request_id"], columns=range(1, k + 1)).to_numpy(dtype=object))
-    relevant = targets.groupby("request_id")["post_id"].agg(set).reindex(requests["request_id"])
-    relevant = [value if isinstance(value, set) else set() for value in relevant]
-    return ranking_scores(top, relevant, settings["k"], len(posts))
+    return feed_scores(recommendations, requests, targets, settings["k"], len(posts))
 
 
 def compare_post_feed_models(**scores: dict[str, float]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per variant, best first by the first HitRate, and the MLflow metrics of each."""
     first_hit_rate = next(key for key in next(iter(scores.values())) if key.startswith("hit_rate_at_"))
-    return comparison_table(scores, first_hit_rate, "post_feed")
+    return comparison_table([{"model": name, **s} for name, s in scores.items()], first_hit_rate, "post_feed")
 
 
 def compare_ab_groups(feed_log: pd.DataFrame, feed_events: pd.DataFrame, ab_test: dict[str, Any],
@@ -74,8 +72,6 @@ def compare_ab_groups(feed_log: pd.DataFrame, feed_events: pd.DataFrame, ab_test
     ``ab_test.horizon_hours`` after it was served (the feed log's requests, matched to the feed log
     of actions the platform recorded since).
     """
-    from socialml.components.ab_test import compare_groups, served_hits
-
     if feed_log.empty:
         raise ValueError("the feed log is empty: serve some feeds (socialml-serve) before comparing the groups")
     served = feed_log.assign(request_id=np.arange(len(feed_log)),
@@ -83,6 +79,4 @@ def compare_ab_groups(feed_log: pd.DataFrame, feed_events: pd.DataFrame, ab_test
     hits = served_hits(served, feed_events, settings["positive_action"], ab_test["horizon_hours"])
     result = compare_groups(hits)
     result.update({"control_model": ab_test["control"], "test_model": ab_test["test"]})
-    metrics = {f"ab_test.{key}": {"value": value, "step": 0} for key, value in result.items()
-               if isinstance(value, float) and np.isfinite(value)}
-    return result, metrics
+    return result, metric_payload("ab_test", result)

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from socialml.components.encoders import EmbeddingCache, build_encoder
-from socialml.components.text import join_fields, normalise
-from socialml.components.vectors import to_frame, to_matrix
+from socialml.components.text.encoders import EmbeddingCache, build_encoder
+from socialml.components.text.preprocess import join_fields, normalise
+from socialml.components.text.vectors import to_frame, to_matrix
 
 
 def _embed(texts: list[str], params: dict[str, Any]) -> np.ndarray:

@@ -6,7 +6,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from socialml.components.encoders import ENCODERS
+from socialml.components.text.encoders import ENCODERS
 from socialml.pipelines.sources import source_tables
 
 from .nodes import embed_answers, embed_posts, embed_sentiment_anchors, embed_sentiment_texts, reduce_embeddings

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from socialml.components.metrics import multilabel_scores
-from socialml.components.text import join_fields
-from socialml.components.topic_classifier import build_topic_classifier, label_matrix
-from socialml.components.vectors import to_matrix
-
-SPLITS = ("train", "validation", "test")
-
+from socialml.components.evaluation.metrics import multilabel_scores
+from socialml.components.evaluation.protocols import train_validation_test
+from socialml.components.evaluation.tables import comparison_table
+from socialml.components.text.preprocess import join_fields
+from socialml.components.text.topics import build_topic_classifier, label_matrix
+from socialml.components.text.vectors import to_matrix
 
 def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Posts with their joined text, topic list and split (the source's own split, else a seeded random one)."""
@@ -21,16 +19,8 @@ def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
                          "text": join_fields(posts["doc_text"], posts["image2text"], posts["speech2text"]),
                          "topics": posts["topics"].map(list)})
     data = data[data["text"].str.len() > 0].reset_index(drop=True)
-    given = posts.set_index("post_id")["split"].reindex(data["post_id"]).to_numpy()
-    if pd.notna(given).any():
-        data["split"] = given
-    else:
-        shares = params["split_shares"]
-        rng = np.random.default_rng(params["seed"])
-        data["split"] = rng.choice(SPLITS, len(data), p=[shares[s] for s in SPLITS])
-    unknown = set(data["split"]) - set(SPLITS)
-    if unknown:
-        raise ValueError(f"posts have splits {sorted(unknown)}; expected {SPLITS}")
+    given = posts.set_index("post_id")["split"].reindex(data["post_id"]).reset_index(drop=True)
+    data["split"] = train_validation_test(given, params["split_shares"], params["seed"])
     return data
 
 
@@ -70,9 +60,7 @@ def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame)
 
 def compare_topic_models(**scores: dict[str, Any]):
     """Every model's test scores side by side (the TF-IDF baseline among them), per label too."""
-    comparison = pd.DataFrame([{"model": name, **s["summary"]} for name, s in scores.items()])
+    comparison, metrics = comparison_table([{"model": name, **s["summary"]} for name, s in scores.items()],
+                                           "micro_f1", "topics")
     per_label = pd.DataFrame([{"model": name, **row} for name, s in scores.items() for row in s["per_label"]])
-    metrics = {f"topics.{row['model']}.{k}": {"value": float(row[k]), "step": 0}
-               for row in comparison.to_dict("records") for k in comparison.columns
-               if k not in ("model", "test_posts") and pd.notna(row[k])}
-    return comparison.sort_values("micro_f1", ascending=False), per_label, metrics
+    return comparison, per_label, metrics

@@ -9,7 +9,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from socialml.components.topic_classifier import TOPIC_CLASSIFIERS
+from socialml.components.text.topics import TOPIC_CLASSIFIERS
 from socialml.pipelines.sources import checked_models, family_sources
 
 from .nodes import compare_topic_models, evaluate_topic_model, prepare_topic_dataset, train_topic_model

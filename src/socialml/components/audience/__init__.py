@@ -1,0 +1,2 @@
+"""Audience models: age and sex from the items a user watched (``models``, ``deepsets``).
+May import ``core``, ``data`` and ``evaluation``."""

@@ -1,0 +1,250 @@
+"""Age and sex of a user from the set of items they viewed and when (seed 002).
+
+Every model answers the same interface, so serving can apply any of them to a new user's history:
+
+    model.fit(views, items, targets)            # targets: user_id, sex, age_bucket
+    model.predict_proba(views, items)           # {"sex": users × classes, "age": users × buckets}
+
+* ``MajorityAudience``: the most frequent class ("TopClass" in the seed);
+* ``BoostingAudience``: CatBoost or LightGBM over history aggregates (counts, category shares,
+  time-of-day and weekday shares, recency) and the mean of SVD item factors;
+* ``ItemBagAudience``: logistic regression on the user's bag of items (TF-IDF weighted);
+* ``DeepSetsAudience``: a torch DeepSets model over (item embedding, Time2Vec of the view time),
+  mean- and max-pooled, trained with early stopping on a validation share of users.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from socialml.components.data.features import viewer_history
+from socialml.components.core.parts import Parts
+
+logger = logging.getLogger(__name__)
+TARGETS = ("sex", "age")
+
+
+def age_buckets(age: pd.Series, edges: list[int], labels: list[str]) -> pd.Series:
+    """Bucket ages with right-open intervals: edges [18, 25] → <18, 18-24, 25+."""
+    if len(labels) != len(edges) + 1:
+        raise ValueError(f"{len(edges)} edges make {len(edges) + 1} buckets, got {len(labels)} labels")
+    codes = np.digitize(age.to_numpy(dtype=float), edges)
+    return pd.Series(np.array(labels, dtype=object)[codes], index=age.index).where(age.notna())
+
+
+def _class_frame(model, x, users) -> pd.DataFrame:
+    return pd.DataFrame(model.predict_proba(x), index=pd.Index(users, name="user_id"), columns=list(model.classes_))
+
+
+class MajorityAudience:
+    def fit(self, views, items, targets):
+        self.priors = {t: targets[t].value_counts(normalize=True).sort_index() for t in TARGETS}
+        return self
+
+    def predict_proba(self, views, items) -> dict[str, pd.DataFrame]:
+        users = np.sort(views["user_id"].unique())
+        return {t: pd.DataFrame(np.tile(p.to_numpy(), (len(users), 1)), index=pd.Index(users, name="user_id"),
+                                columns=p.index) for t, p in self.priors.items()}
+
+
+class BoostingAudience:
+    def __init__(self, library: str = "catboost", svd_components: int = 32, options: dict | None = None, seed: int = 0):
+        if library not in ("catboost", "lightgbm"):
+            raise ValueError(f"library must be catboost or lightgbm, got {library!r}")
+        self.library, self.svd_components, self.options, self.seed = library, svd_components, options or {}, seed
+
+    def _features(self, views: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+        history = viewer_history(views, items).set_index("user_id")
+        known = views[views["item_id"].isin(self.item_factors.index)]
+        factors = self.item_factors.loc[known["item_id"]].to_numpy()
+        mean = pd.DataFrame(factors, index=known["user_id"].to_numpy()).groupby(level=0).mean().add_prefix("item_svd_")
+        return history.join(mean)
+
+    def _new_model(self):
+        if self.library == "catboost":
+            from catboost import CatBoostClassifier
+
+            options = {"iterations": 500, "depth": 6, "learning_rate": 0.05, "thread_count": 2, **self.options}
+            return CatBoostClassifier(**options, random_seed=self.seed, verbose=False, allow_writing_files=False)
+        from lightgbm import LGBMClassifier
+
+        options = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 15, "n_jobs": 2, **self.options}
+        return LGBMClassifier(**options, random_state=self.seed, verbose=-1)
+
+    def fit(self, views, items, targets):
+        from sklearn.decomposition import TruncatedSVD
+
+        matrix, users, item_ids = item_matrix(views)
+        n = max(1, min(self.svd_components, matrix.shape[1] - 1, matrix.shape[0] - 1))
+        svd = TruncatedSVD(n_components=n, random_state=self.seed).fit(matrix)
+        self.item_factors = pd.DataFrame(svd.components_.T, index=item_ids)
+        x = self._features(views, items)
+        self.columns = list(x.columns)  # a new history may lack a category: predict on the same columns
+        y = targets.set_index("user_id").reindex(x.index)
+        self.models = {t: self._new_model().fit(x, y[t]) for t in TARGETS}
+        return self
+
+    def predict_proba(self, views, items) -> dict[str, pd.DataFrame]:
+        x = self._features(views, items).reindex(columns=self.columns)
+        return {t: _class_frame(m, x, x.index) for t, m in self.models.items()}
+
+
+def item_matrix(views: pd.DataFrame, item_index: pd.Index | None = None):
+    """Users × items matrix of log(1 + views), CSR; items outside ``item_index`` are dropped."""
+    from scipy import sparse
+
+    users, user_codes = np.unique(views["user_id"].to_numpy(), return_inverse=True)
+    if item_index is None:
+        item_index = pd.Index(np.unique(views["item_id"].to_numpy()))
+    item_codes = item_index.get_indexer(views["item_id"].to_numpy())
+    keep = item_codes >= 0
+    counts = sparse.coo_matrix((np.ones(keep.sum()), (user_codes[keep], item_codes[keep])),
+                               shape=(len(users), len(item_index))).tocsr()
+    counts.data = np.log1p(counts.data)
+    return counts, users, item_index
+
+
+class ItemBagAudience:
+    def __init__(self, c: float = 1.0, seed: int = 0):
+        self.c, self.seed = c, seed
+
+    def fit(self, views, items, targets):
+        from sklearn.feature_extraction.text import TfidfTransformer
+        from sklearn.linear_model import LogisticRegression
+
+        matrix, users, self.item_index = item_matrix(views)
+        self.tfidf = TfidfTransformer(sublinear_tf=True).fit(matrix)
+        x = self.tfidf.transform(matrix)
+        y = targets.set_index("user_id").reindex(users)
+        self.models = {t: LogisticRegression(C=self.c, max_iter=3000, random_state=self.seed).fit(x, y[t])
+                       for t in TARGETS}
+        return self
+
+    def predict_proba(self, views, items) -> dict[str, pd.DataFrame]:
+        matrix, users, _ = item_matrix(views, self.item_index)
+        x = self.tfidf.transform(matrix)
+        return {t: _class_frame(m, x, users) for t, m in self.models.items()}
+
+
+class DeepSetsAudience:
+    """DeepSets (Zaheer et al.) over viewed items, with Time2Vec (Kazemi et al.) for when they were viewed."""
+
+    def __init__(self, embedding_dim: int = 32, time_dim: int = 8, hidden: int = 64, max_items: int = 256,
+                 epochs: int = 60, batch_size: int = 64, learning_rate: float = 3e-3, weight_decay: float = 1e-4,
+                 dropout: float = 0.2, patience: int = 8, validation_share: float = 0.15, device: str = "auto",
+                 num_threads: int | None = 1, seed: int = 0):
+        self.config = dict(embedding_dim=embedding_dim, time_dim=time_dim, hidden=hidden, dropout=dropout)
+        self.max_items, self.epochs, self.batch_size = max_items, epochs, batch_size
+        self.learning_rate, self.weight_decay, self.patience = learning_rate, weight_decay, patience
+        self.validation_share, self.device_option, self.num_threads, self.seed = validation_share, device, num_threads, seed
+
+    def _sets(self, views: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per user: up to max_items most recent (item code, time features), padded with code 0."""
+        codes = self.item_index.get_indexer(views["item_id"].to_numpy()) + 1  # 0 = padding / unknown item
+        codes[codes < 0] = 0
+        ts = views["timestamp"]
+        day_fraction = ((ts.dt.hour * 3600 + ts.dt.minute * 60 + ts.dt.second) / 86_400).to_numpy()
+        week_fraction = ((ts.dt.weekday + day_fraction) / 7).to_numpy()
+        frame = pd.DataFrame({"user_id": views["user_id"].to_numpy(), "code": codes, "day": day_fraction,
+                              "week": week_fraction, "t": ts.to_numpy().astype("datetime64[s]").astype(np.int64)})
+        frame = frame.sort_values(["user_id", "t"], ascending=[True, False], kind="stable")
+        frame["rank"] = frame.groupby("user_id").cumcount()
+        frame = frame[frame["rank"] < self.max_items]
+        users = frame["user_id"].unique()
+        row = pd.Index(users).get_indexer(frame["user_id"])
+        item = np.zeros((len(users), self.max_items), dtype=np.int64)
+        times = np.zeros((len(users), self.max_items, 2), dtype=np.float32)
+        item[row, frame["rank"]] = frame["code"]
+        times[row, frame["rank"]] = frame[["day", "week"]].to_numpy(dtype=np.float32)
+        return users, item, times, (item > 0)
+
+    def fit(self, views, items, targets):
+        import torch
+
+        torch.manual_seed(self.seed)
+        if self.num_threads:
+            torch.set_num_threads(self.num_threads)
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device_option == "auto" else self.device_option
+        self.item_index = pd.Index(np.unique(views["item_id"].to_numpy()))
+        users, item, times, mask = self._sets(views)
+        y = targets.set_index("user_id").reindex(users)
+        self.classes = {t: sorted(y[t].dropna().unique()) for t in TARGETS}
+        codes = {t: pd.Categorical(y[t], categories=self.classes[t]).codes for t in TARGETS}
+        from socialml.components.audience.deepsets import DeepSets
+
+        self.network = DeepSets(len(self.item_index), {t: len(c) for t, c in self.classes.items()},
+                                **self.config).to(self.device)
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(len(users))
+        n_val = max(1, int(len(users) * self.validation_share))
+        val, train = order[:n_val], order[n_val:]
+        tensors = [torch.as_tensor(a) for a in (item, times, mask)]
+        labels = {t: torch.as_tensor(c, dtype=torch.long) for t, c in codes.items()}
+        optimiser = torch.optim.AdamW(self.network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        best, best_state, stale = np.inf, None, 0
+        for epoch in tqdm(range(self.epochs), desc="DeepSets epochs", unit="epoch"):
+            self.network.train()
+            rng.shuffle(train)
+            for start in range(0, len(train), self.batch_size):
+                idx = torch.as_tensor(train[start:start + self.batch_size])
+                out = self.network(*(x[idx].to(self.device) for x in tensors))
+                loss = sum(loss_fn(out[t], labels[t][idx].to(self.device)) for t in TARGETS)
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+            val_loss = self._loss(tensors, labels, val, loss_fn)
+            if val_loss < best - 1e-4:
+                best, best_state, stale = val_loss, copy.deepcopy(self.network.state_dict()), 0
+            else:
+                stale += 1
+                if stale >= self.patience:
+                    logger.info("DeepSets: early stop after epoch %d (validation loss %.4f)", epoch + 1, best)
+                    break
+        self.network.load_state_dict(best_state)
+        self.network.eval()
+        return self
+
+    def _loss(self, tensors, labels, idx, loss_fn) -> float:
+        import torch
+
+        self.network.eval()
+        with torch.inference_mode():
+            index = torch.as_tensor(idx)
+            out = self.network(*(x[index].to(self.device) for x in tensors))
+            return float(sum(loss_fn(out[t], labels[t][index].to(self.device)) for t in TARGETS))
+
+    def predict_proba(self, views, items) -> dict[str, pd.DataFrame]:
+        import torch
+
+        users, item, times, mask = self._sets(views)
+        outputs = {t: [] for t in TARGETS}
+        with torch.inference_mode():
+            for start in range(0, len(users), 512):
+                batch = [torch.as_tensor(a[start:start + 512]).to(self.device) for a in (item, times, mask)]
+                for t, logits in self.network(*batch).items():
+                    outputs[t].append(torch.softmax(logits, dim=-1).cpu().numpy())
+        return {t: pd.DataFrame(np.vstack(outputs[t]), index=pd.Index(users, name="user_id"), columns=self.classes[t])
+                for t in TARGETS}
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if "network" in state:
+            state["network"] = copy.deepcopy(state["network"]).to("cpu")
+            state["device"] = "cpu"
+        return state
+
+
+AUDIENCE_MODELS = Parts("audience model", {"majority": MajorityAudience, "boosting": BoostingAudience,
+                                            "item_bag": ItemBagAudience, "deepsets": DeepSetsAudience})
+
+
+def build_audience_model(spec: dict[str, Any]):
+    """An audience model from its parameters: ``{kind: boosting, library: lightgbm}``."""
+    return AUDIENCE_MODELS.build(spec)

@@ -1,0 +1,610 @@
+"""Source adapters and validation: raw frames in, one canonical table plus its rejected rows out.
+
+A *layout* describes, per canonical table, which raw frames feed it and how their columns map
+(see ``conf/base/parameters_ingestion.yml``). Each table spec may hold:
+
+``raw``         a raw frame name, or a mapping raw name → split label (frames are stacked)
+``columns``     canonical column → raw column
+``keep``        raw columns to keep under their own names (free-form features)
+``constants``   canonical column → constant value
+``values``      canonical column → {raw value: canonical value}
+``generate_id`` canonical id column to number 1..n (for sources without ids)
+``labels``      how to build a list column: ``{column, separator}``, ``{column}`` (one label),
+                or ``{columns, threshold}`` (multi-hot columns, ``columns: "*"`` = all unmapped)
+``likes_from``  ``{column, min}``: every raw row is a view; rows with column ≥ min add a like
+``melt``        ``{columns, id, strip, held}``: wide flag columns (1/0, Yes/No, true/false; ``held`` lists
+                the values that mean held) → one row per held product
+``add_ids_from`` ``{raw, column}``: ids present only in another frame (added with empty fields)
+``leak_guard``  ``{column, split}``: rows of that split whose column value also occurs in another
+                split are rejected (the text would leak into evaluation)
+``id_types``    id column → ``int`` | ``string`` | ``auto`` (default: integers when the values are,
+                strings otherwise; a column that refers to another table takes that table's type)
+``checks``      this table's overrides of the ingestion checks (see :class:`Checks`)
+
+Every raw row ends in the canonical table or in the rejected table with its reason, and every
+check is per row: a reason names the column and the raw value, and a row rejected because the
+row it refers to was rejected says which and why. :func:`enforce_checks` then stops the run when
+a table has lost too much.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections import Counter
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.errors as pa_errors
+
+from socialml.components.data.canonical import ID_COLUMNS, LIST_COLUMNS, TABLES, CanonicalTable
+
+ROW = "_row"  # position of the row in its raw frame
+RAW = "_raw"  # name of the raw frame the row came from
+REJECTED_COLUMNS = ["table", "raw", "row", "key", "reason", "record", "kinds"]
+INT64_LIMIT = 2**63 - 1
+INT_TEXT = r"[+-]?\d+(?:\.0*)?"  # an integer, as text (12, -3, 12.0)
+# Ids are read as integers when at least this share are integers (the rest are rejected): string ids
+# (UUIDs, hashes, codes) are almost never all digits, while an integer column may hold a few bad values.
+INT_ID_MAJORITY = 0.5
+HELD_VALUES = ("1", "1.0", "yes", "y", "true")  # what a wide product flag says when the product is held
+EPOCH_UNITS = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", float("inf")))  # by the magnitude of the values
+
+
+class MissingColumnsError(ValueError):
+    """A raw frame lacks columns that the layout maps: the run must stop, not guess."""
+
+
+class EmptySourceError(ValueError):
+    """A raw frame has no rows (or not even a header): the run stops and says so."""
+
+
+class IngestionStopped(ValueError):
+    """A table lost more rows than its checks allow: the run stops at ingestion, naming the table."""
+
+
+@dataclass(frozen=True)
+class Checks:
+    """What a table must pass as a whole; ``ingestion.checks`` in parameters, per table ``checks``.
+
+    ``time_min``/``time_max`` bound every timestamp (``time_max`` empty: one day after the run);
+    a table stops the run when more than ``max_rejected_share`` of its candidate rows are rejected
+    or fewer than ``min_accepted_rows`` are accepted.
+    """
+
+    time_min: str = "2000-01-01"
+    time_max: str | None = None
+    max_rejected_share: float = 0.05
+    min_accepted_rows: int = 1
+
+    @classmethod
+    def from_config(cls, *configs: dict[str, Any] | None) -> Checks:
+        merged: dict[str, Any] = {}
+        for config in configs:
+            merged.update(config or {})
+        unknown = set(merged) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown ingestion checks {sorted(unknown)}; known: {[f.name for f in fields(cls)]}")
+        checks = cls(**merged)
+        if not 0 <= checks.max_rejected_share <= 1:
+            raise ValueError(f"max_rejected_share must be within [0, 1], got {checks.max_rejected_share}")
+        return checks
+
+    def time_window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        upper = (pd.Timestamp(self.time_max) if self.time_max is not None
+                 else pd.Timestamp.now(tz="UTC").tz_localize(None) + pd.Timedelta(days=1))
+        return pd.Timestamp(self.time_min), upper
+
+
+def adapt(table: str, spec: dict[str, Any], raw: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Map raw frames into the canonical column names of ``table`` (no validation yet)."""
+    frames = []
+    for raw_name, split in _raw_sources(spec).items():
+        if raw_name not in raw:
+            raise KeyError(f"{table}: raw frame '{raw_name}' is not an input (have {sorted(raw)})")
+        frame = raw[raw_name]
+        if frame.shape[1] == 0:
+            raise EmptySourceError(f"{table}: raw frame '{raw_name}' is empty: no header and no rows")
+        if len(frame) == 0:
+            raise EmptySourceError(f"{table}: raw frame '{raw_name}' has a header but no rows ({list(frame.columns)})")
+        _require_columns(table, raw_name, frame, _columns_used(spec, frame))
+        adapted = _map_columns(spec, frame)
+        adapted[RAW] = raw_name
+        adapted[ROW] = np.arange(len(frame))
+        if split is not None:
+            adapted["split"] = split
+        frames.append(adapted)
+    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if "melt" in spec:
+        out = _melt(spec["melt"], out)
+    if "likes_from" in spec:
+        out = _likes_from(spec["likes_from"], out)
+    if "generate_id" in spec:
+        out[spec["generate_id"]] = np.arange(1, len(out) + 1)
+    if "add_ids_from" in spec:
+        out = _add_ids(spec["add_ids_from"], out, raw, table)
+    return _complete(table, out)
+
+
+def _raw_sources(spec: dict[str, Any]) -> dict[str, str | None]:
+    raw = spec["raw"]
+    return dict(raw) if isinstance(raw, dict) else {raw: None}
+
+
+def _label_columns(labels: dict[str, Any], frame: pd.DataFrame, mapped: set[str]) -> list[str]:
+    columns = labels["columns"]
+    if columns == "*":
+        return [c for c in frame.columns if c not in mapped]
+    return list(columns)
+
+
+def _columns_used(spec: dict[str, Any], frame: pd.DataFrame) -> list[str]:
+    used = list(spec.get("columns", {}).values()) + list(spec.get("keep", []))
+    labels = spec.get("labels")
+    if labels:
+        used += [labels["column"]] if "column" in labels else _label_columns(labels, frame, set(used))
+    if "likes_from" in spec:
+        used.append(spec["likes_from"]["column"])
+    if "melt" in spec:
+        used += _melt_columns(spec["melt"], frame)
+    return used
+
+
+def _require_columns(table: str, raw_name: str, frame: pd.DataFrame, needed: list[str]) -> None:
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise MissingColumnsError(
+            f"{table}: raw frame '{raw_name}' lacks required column(s) {missing}; "
+            f"it has {list(frame.columns)}. Fix the file or the layout in parameters_ingestion.yml."
+        )
+
+
+def _map_columns(spec: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    mapping: dict[str, str] = spec.get("columns", {})
+    out = pd.DataFrame({canonical: frame[source] for canonical, source in mapping.items()}, index=frame.index)
+    for column in spec.get("keep", []):
+        out[column] = frame[column]
+    for column, value in spec.get("constants", {}).items():
+        out[column] = value
+    for column, value_map in spec.get("values", {}).items():
+        # Keys from YAML may be ints or strings; match on the string form of both.
+        lookup = {str(k): v for k, v in value_map.items()}
+        original = out[column]
+        mapped = original.astype("string").str.strip().map(lookup)
+        # Unmapped values stay visible to validation as-is, so they are rejected with their value.
+        out[column] = mapped.astype(object).where(mapped.notna(), original.astype(object))
+    labels = spec.get("labels")
+    if labels:
+        out["topics" if "target" not in labels else labels["target"]] = _labels(labels, frame, set(mapping.values()))
+    if "melt" in spec:
+        for column in _melt_columns(spec["melt"], frame):
+            out[column] = frame[column]
+    if "likes_from" in spec:
+        out["_score"] = frame[spec["likes_from"]["column"]]
+    return out.reset_index(drop=True)
+
+
+def _labels(labels: dict[str, Any], frame: pd.DataFrame, mapped: set[str]) -> pd.Series:
+    if "column" in labels:
+        values = frame[labels["column"]].astype("string").fillna("")
+        separator = labels.get("separator")
+        if separator:
+            lists = [[t.strip() for t in s.split(separator) if t.strip()] for s in values]
+        else:
+            lists = [[s.strip()] if s.strip() else [] for s in values]
+        return pd.Series(lists, index=frame.index, dtype=object)
+    columns = _label_columns(labels, frame, mapped)
+    scores = frame[columns].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy()
+    hot = scores >= labels.get("threshold", 0.5)
+    names = np.array(columns)
+    return pd.Series([list(names[row]) for row in hot], index=frame.index, dtype=object)
+
+
+def _melt_columns(melt: dict[str, Any], frame: pd.DataFrame) -> list[str]:
+    pattern = melt["columns"]
+    if isinstance(pattern, str):
+        return [c for c in frame.columns if fnmatch.fnmatch(c, pattern)]
+    return list(pattern)
+
+
+def _melt(melt: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """Wide product flag columns → one row per (client, product held)."""
+    product_columns = [c for c in frame.columns if c not in (melt["id"], RAW, ROW, "since", "split")]
+    long = frame.melt(id_vars=[melt["id"], RAW, ROW, *(["since"] if "since" in frame else [])],
+                      value_vars=product_columns, var_name="product_id", value_name="_held")
+    flags = long["_held"].astype("string").str.strip().str.lower()
+    held = flags.isin([str(v).lower() for v in melt.get("held", HELD_VALUES)]).fillna(False)
+    if "held" not in melt:
+        held |= pd.to_numeric(long["_held"], errors="coerce").eq(1)
+    pattern = melt.get("strip")
+    if pattern:
+        long["product_id"] = long["product_id"].str.replace(pattern, "", regex=True)
+    return long[held.to_numpy()].drop(columns="_held").sort_values([RAW, ROW], kind="stable", ignore_index=True)
+
+
+def _likes_from(rule: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """Explicit ratings as implicit feedback: each row is a view; high ratings are also likes."""
+    score = pd.to_numeric(frame["_score"], errors="coerce")
+    views = frame.assign(action="view")
+    likes = frame[score >= rule["min"]].assign(action="like")
+    return pd.concat([views, likes], ignore_index=True).drop(columns="_score")
+
+
+def _add_ids(rule: dict[str, Any], frame: pd.DataFrame, raw: dict[str, pd.DataFrame], table: str) -> pd.DataFrame:
+    """Rows for ids that only another frame has: raw values, validated like every other row.
+
+    Each distinct id not already in the table becomes one candidate row (a missing id one row
+    each, so it is rejected and counted); ids the table has are references, not new rows.
+    """
+    extra_frame = raw[rule["raw"]]
+    _require_columns(table, rule["raw"], extra_frame, [rule["column"]])
+    key = TABLES[table].key[0]
+    ids = extra_frame[rule["column"]].reset_index(drop=True)
+    text = id_text(ids)
+    new = (~text.isin(set(id_text(frame[key]).dropna())) & ~text.duplicated()) | text.isna()
+    extra = pd.DataFrame({key: ids[new].astype(object).to_numpy(), RAW: rule["raw"],
+                          ROW: np.flatnonzero(new.to_numpy())})
+    return pd.concat([frame.astype({key: object}), extra], ignore_index=True)
+
+
+def _complete(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the optional canonical columns a source does not have, empty."""
+    schema = TABLES[table].schema
+    for name, column in schema.columns.items():
+        if name in frame:
+            if name in LIST_COLUMNS:  # rows added without labels (add_ids_from) get an empty list
+                frame[name] = frame[name].map(lambda v: v if isinstance(v, list) else [])
+            continue
+        if name in LIST_COLUMNS:
+            frame[name] = pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)
+        elif column.required:
+            raise MissingColumnsError(f"{table}: the layout maps no column to required '{name}'")
+        else:
+            frame[name] = pd.Series(pd.NA, index=frame.index, dtype=object)
+    return frame
+
+
+class _Reasons:
+    """Why each rejected row (by index) was rejected: ``kind`` groups reasons, ``text`` names the value."""
+
+    def __init__(self) -> None:
+        self.by_row: dict[int, list[tuple[str, str]]] = {}
+
+    def add(self, rows, kind: str, texts) -> None:
+        for row, text in zip(rows, texts):
+            self.by_row.setdefault(int(row), []).append((kind, text))
+
+    def flag(self, frame: pd.DataFrame, mask, column: str, why: str) -> None:
+        rows = frame.index[np.asarray(mask, dtype=bool)]
+        self.add(rows, f"{column}: {why}", (f"{column}: {why} (got {_shown(frame.at[r, column])})" for r in rows))
+
+    def rows(self) -> list[int]:
+        return sorted(self.by_row)
+
+
+def _shown(value: Any) -> str:
+    """A raw value as a reason quotes it: 3, 'abc', 200.0 (numpy scalars as plain Python values)."""
+    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
+        return "None"
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def validate(
+    table: str,
+    frame: pd.DataFrame,
+    references: dict[str, pd.DataFrame] | None = None,
+    leak_guard: dict[str, str] | None = None,
+    id_types: dict[str, str] | None = None,
+    checks: Checks | None = None,
+    rejected_references: dict[str, pd.DataFrame] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split an adapted frame into (accepted canonical rows, rejected rows with reasons).
+
+    ``references`` are the accepted tables this one's foreign keys point to, ``rejected_references``
+    their rejected rows (so a row pointing at a rejected row says why that one went).
+    """
+    spec = TABLES[table]
+    references = references or {}
+    reasons = _Reasons()
+    types = resolve_id_types(spec, frame, references, id_types or {})
+    typed = _coerce(spec, frame, types, checks or Checks(), reasons)
+    # pandera runs the value checks; rows that fail are collected, not raised.
+    checkable = typed[~typed.index.isin(reasons.rows())]
+    try:
+        spec.schema.validate(checkable, lazy=True)
+    except pa_errors.SchemaErrors as errors:
+        _collect_failures(errors.failure_cases, reasons, table)
+    ok = ~frame.index.isin(reasons.rows())
+    _reject_duplicates(spec, typed, ok, reasons)
+    _reject_dangling(spec, typed, references, rejected_references or {}, ok, reasons)
+    if leak_guard:
+        _reject_leaks(typed, leak_guard, ok, reasons)
+    accepted = typed[~typed.index.isin(reasons.rows())]
+    accepted = spec.schema.validate(accepted, lazy=False).drop(columns=[RAW, ROW]).reset_index(drop=True)
+    return accepted, _rejected_frame(table, frame, reasons)
+
+
+def enforce_checks(table: str, candidates: int, accepted: pd.DataFrame, rejected: pd.DataFrame,
+                   checks: Checks) -> None:
+    """Stop the run when a table lost more than its checks allow, naming its commonest reasons."""
+    share = len(rejected) / candidates if candidates else 0.0
+    problems = []
+    if share > checks.max_rejected_share:
+        problems.append(f"{len(rejected):,} of {candidates:,} rows rejected ({share:.1%}, "
+                        f"more than max_rejected_share {checks.max_rejected_share:.1%})")
+    if len(accepted) < checks.min_accepted_rows:
+        problems.append(f"{len(accepted):,} rows accepted (fewer than min_accepted_rows {checks.min_accepted_rows})")
+    if not problems:
+        return
+    kinds = Counter(kind for kinds in rejected.get("kinds", pd.Series(dtype=object)) for kind in kinds)
+    top = "; ".join(f"'{kind}' × {count:,}" for kind, count in kinds.most_common(3)) or "none"
+    examples = "\n".join(f"  {r.raw} row {r.row}: {r.reason} {r.record}" for r in rejected.head(2).itertuples())
+    raise IngestionStopped(
+        f"ingestion of '{table}' stopped: {' and '.join(problems)}.\nMost frequent reasons: {top}.\n"
+        f"Examples:\n{examples or '  (no rejected rows)'}\n"
+        f"Fix the source or the layout, or relax ingestion.checks for this table in parameters_ingestion.yml."
+    )
+
+
+def id_text(values: pd.Series) -> pd.Series:
+    """Ids as the text a person would write them (12.0 → '12'), missing and blank ones as NA.
+
+    The same id read as 12, 12.0 or ' 12' from different files compares equal in this form.
+    """
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("string")
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.astype("float64")
+        integral = np.isfinite(numbers) & (numbers % 1 == 0) & (numbers.abs() <= INT64_LIMIT)
+        if pd.api.types.is_integer_dtype(values):
+            return values.astype("string")
+        text = values.astype("string")
+        return text.mask(integral, numbers[integral].astype("int64").astype("string"))
+    text = values.astype("string").str.strip()
+    return text.mask(text == "")
+
+
+def infer_id_type(values: pd.Series) -> str:
+    """``int`` when most ids are integers and none has a leading zero, else ``string``."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return "int"
+    text = id_text(values).dropna()
+    if text.empty:
+        return "int"
+    integer = text.str.fullmatch(INT_TEXT).fillna(False)
+    if text[integer].str.match(r"[+-]?0\d").any():  # '007' and '7' are different ids
+        return "string"
+    return "int" if integer.mean() >= INT_ID_MAJORITY else "string"
+
+
+def resolve_id_types(spec: CanonicalTable, frame: pd.DataFrame, references: dict[str, pd.DataFrame],
+                     declared: dict[str, str]) -> dict[str, str]:
+    """The type of each id column: declared, else the referenced table's, else inferred from the values."""
+    unknown = {c: t for c, t in declared.items() if t not in ("int", "string", "auto")}
+    if unknown:
+        raise ValueError(f"{spec.name}: id_types must be int, string or auto, got {unknown}")
+    types = {}
+    for column in ID_COLUMNS:
+        if column not in frame:
+            continue
+        target = spec.references.get(column)
+        if declared.get(column, "auto") != "auto":
+            types[column] = declared[column]
+        elif target in references and not references[target].empty:
+            key = references[target][TABLES[target].key[0]]
+            types[column] = "int" if pd.api.types.is_integer_dtype(key) else "string"
+        else:
+            types[column] = infer_id_type(frame[column])
+    return types
+
+
+def _coerce(spec: CanonicalTable, frame: pd.DataFrame, id_types: dict[str, str], checks: Checks,
+            reasons: _Reasons) -> pd.DataFrame:
+    """Cast ids, numbers and timestamps element-wise; a value that does not fit rejects its row."""
+    typed = frame.copy()
+    for name, column in spec.schema.columns.items():
+        if name not in frame:
+            continue
+        values = frame[name]
+        dtype = str(column.dtype)
+        missing = values.isna()
+        if name in ID_COLUMNS:
+            cast, problems, missing = _cast_id(values, id_types[name])
+        elif dtype.startswith("datetime"):
+            cast, problems = _cast_time(values, *checks.time_window())
+        elif dtype in ("int64", "Int64", "float64"):
+            cast, problems = _cast_number(values, integer=dtype.lower() == "int64")
+        else:
+            cast, problems = None, []
+        for mask, why in problems:
+            reasons.flag(frame, mask, name, why)
+        if not column.nullable:
+            reasons.flag(frame, missing, name, "missing value")
+        if cast is not None:
+            typed[name] = cast
+    return typed
+
+
+def _cast_id(values: pd.Series, kind: str) -> tuple[pd.Series, list, pd.Series]:
+    """(typed ids, problems, missing): Int64 for integer ids, Python strings for string ids."""
+    if kind == "int" and pd.api.types.is_integer_dtype(values):
+        return values.astype("Int64"), [], values.isna()
+    text = id_text(values)
+    missing = text.isna()
+    if kind == "string":
+        return text.astype(object).where(~missing, None), [], missing
+    integer = text.str.fullmatch(INT_TEXT).fillna(False)
+    digits = text.where(integer).str.replace(r"\.0*$", "", regex=True)
+    # Over 18 digits may not fit int64: those few are checked one by one.
+    long = (integer & (digits.str.lstrip("+-").str.len() > 18)).fillna(False).to_numpy(dtype=bool)
+    too_big = pd.Series(False, index=values.index)
+    if long.any():
+        too_big[long] = [abs(int(d)) > INT64_LIMIT for d in digits[long]]
+    cast = digits.where(integer & ~too_big).astype("Int64")
+    return cast, [(~missing & ~integer, "not an integer id"), (too_big, "does not fit a 64-bit integer id")], missing
+
+
+def _cast_number(values: pd.Series, integer: bool) -> tuple[pd.Series, list]:
+    if pd.api.types.is_bool_dtype(values):
+        values = values.astype(object)
+    numbers = pd.to_numeric(values, errors="coerce") if not pd.api.types.is_numeric_dtype(values) else values
+    numbers = numbers.astype("float64")
+    finite = np.isfinite(numbers)
+    problems = [(values.notna() & numbers.isna(), "not a number"), (numbers.notna() & ~finite, "not a finite number")]
+    if not integer:
+        return numbers.where(finite), problems
+    whole = finite & (numbers % 1 == 0)
+    in_range = whole & (numbers.abs() <= INT64_LIMIT)
+    problems += [(finite & ~whole, "not a whole number"), (whole & ~in_range, "does not fit a 64-bit integer")]
+    return numbers.where(in_range).astype("Int64"), problems
+
+
+def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp) -> tuple[pd.Series, list]:
+    """Timestamps as naive UTC; numbers are unix time (unit by magnitude), text is parsed as dates.
+
+    Anything outside [lower, upper] is rejected per row, before it can overflow the storage type.
+    """
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    outside = pd.Series(False, index=values.index)
+    unreadable = pd.Series(False, index=values.index)
+
+    def place(stamps: pd.Series) -> None:  # any resolution; out of the window before it can overflow ns
+        beyond = stamps.notna() & ((stamps < lower) | (stamps > upper))
+        outside[stamps.index[beyond.to_numpy()]] = True
+        inside = stamps[stamps.notna() & ~beyond]
+        out[inside.index] = inside.astype("datetime64[ns]")
+
+    if pd.api.types.is_datetime64_any_dtype(values):
+        place(values.dt.tz_convert(None) if getattr(values.dt, "tz", None) is not None else values)
+    else:
+        numbers = pd.to_numeric(values, errors="coerce") if not pd.api.types.is_numeric_dtype(values) else values
+        numbers = numbers.astype("float64").where(lambda x: np.isfinite(x))
+        is_number = numbers.notna()
+        if is_number.any():
+            unit, scale = _epoch_unit(numbers[is_number])
+            seconds = numbers / scale
+            inside = is_number & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
+            out[inside] = pd.to_datetime(numbers[inside].astype("int64"), unit=unit)
+            outside |= is_number & ~inside
+        text = values.notna() & ~is_number
+        if text.any():
+            strings = values[text].astype(str).str.strip()
+            parsed = pd.to_datetime(strings, errors="coerce", format="ISO8601", utc=True)
+            retry = parsed.isna()
+            if retry.any():
+                parsed[retry] = pd.to_datetime(strings[retry], errors="coerce", format="mixed", utc=True)
+            place(parsed.dt.tz_convert(None))
+            failed = parsed.index[parsed.isna().to_numpy()]
+            beyond = pd.Series([_beyond_storage(v) for v in strings[failed]], index=failed, dtype=bool)
+            outside[failed] = beyond
+            unreadable[failed] = ~beyond
+    known = out.notna()
+    outside |= known & ((out < lower) | (out > upper))
+    out = out.mask(outside)
+    window = f"outside the plausible time window {lower:%Y-%m-%d} to {upper:%Y-%m-%d %H:%M}"
+    return out, [(unreadable, "not a date or time"), (outside, window)]
+
+
+def _epoch_unit(numbers: pd.Series) -> tuple[str, float]:
+    magnitude = float(numbers.abs().median())
+    for (unit, limit), scale in zip(EPOCH_UNITS, (1, 1e3, 1e6, 1e9)):
+        if magnitude < limit:
+            return unit, scale
+    raise AssertionError("unreachable")
+
+
+def _beyond_storage(text: str) -> bool:
+    """Whether a date that pandas could not store is a real date (year 1600 or 3000), not garbage."""
+    from dateutil import parser
+
+    try:
+        parser.parse(text)
+    except (ValueError, OverflowError):
+        return False
+    return True
+
+
+def _collect_failures(cases: pd.DataFrame, reasons: _Reasons, table: str) -> None:
+    row_level = cases[cases["index"].notna()]
+    table_level = cases[cases["index"].isna()]
+    if len(table_level):
+        problems = "; ".join(f"{r.column}: {r.check} ({r.failure_case})" for r in table_level.itertuples())
+        raise ValueError(f"{table}: the data does not fit the canonical schema: {problems}")
+    for case in row_level.itertuples():
+        why = _describe(str(case.check))
+        reasons.add([case.index], f"{case.column}: {why}", [f"{case.column}: {why} (got {_shown(case.failure_case)})"])
+
+
+def _describe(check: str) -> str:
+    if check == "not_nullable":
+        return "missing value"
+    # Built-in checks are named like "in_range(5, 110)"; custom ones carry a readable error.
+    return f"fails {check}" if "(" in check else check
+
+
+def _reject_duplicates(spec: CanonicalTable, frame: pd.DataFrame, ok: np.ndarray, reasons: _Reasons) -> None:
+    if not spec.key:
+        return
+    candidates = frame.loc[ok, list(spec.key)]
+    duplicated = candidates.index[candidates.duplicated(keep="first").to_numpy()]
+    kind = f"duplicate of an earlier row on key {list(spec.key)}"
+    reasons.add(duplicated, kind, [kind] * len(duplicated))
+
+
+def _reject_dangling(spec: CanonicalTable, frame: pd.DataFrame, references: dict[str, pd.DataFrame],
+                     rejected_references: dict[str, pd.DataFrame], ok: np.ndarray, reasons: _Reasons) -> None:
+    for column, target in spec.references.items():
+        if target not in references:
+            continue
+        # Both sides are typed alike (a referring column takes its target's id type).
+        dangling = ok & ~frame[column].isin(references[target][TABLES[target].key[0]]).to_numpy()
+        why_rejected = _rejection_by_key(rejected_references.get(target))
+        entity = target.removesuffix("s")
+        rows = frame.index[dangling]
+        values = id_text(frame.loc[rows, column])
+        cascaded = [r for r in rows if values[r] in why_rejected]
+        reasons.add(cascaded, f"{column}: the {entity} was rejected",
+                    (f"{column}: {entity} {values[r]} was rejected ({why_rejected[values[r]]})" for r in cascaded))
+        missing = [r for r in rows if values[r] not in why_rejected]
+        reasons.add(missing, f"{column}: not in {target}", (f"{column}: not in {target} (got {_shown(frame.at[r, column])})" for r in missing))
+
+
+def _rejection_by_key(rejected: pd.DataFrame | None) -> dict[str, str]:
+    if rejected is None or rejected.empty or "key" not in rejected:
+        return {}
+    known = rejected.dropna(subset=["key"])
+    return dict(zip(known["key"].astype(str)[::-1], known["reason"][::-1]))  # the first rejection wins
+
+
+def _reject_leaks(frame: pd.DataFrame, guard: dict[str, str], ok: np.ndarray, reasons: _Reasons) -> None:
+    column, split = guard["column"], guard["split"]
+    held_out = set(frame.loc[frame["split"] != split, column].dropna())
+    leaking = ok & (frame["split"] == split).to_numpy() & frame[column].isin(held_out).to_numpy()
+    rows = frame.index[leaking]
+    kind = f"{column} also occurs in another split (would leak)"
+    reasons.add(rows, kind, [kind] * len(rows))
+
+
+def _rejected_frame(table: str, frame: pd.DataFrame, reasons: _Reasons) -> pd.DataFrame:
+    """One row per rejected row: where it came from, its key as text, why, and its raw values.
+
+    ``kinds`` lists the reasons without their values, so reasons can be counted.
+    """
+    index = reasons.rows()
+    rows = frame.loc[index]
+    key = TABLES[table].key
+    records = rows.drop(columns=[RAW, ROW]).astype(object).where(rows.notna(), None)
+    return pd.DataFrame(
+        {
+            "table": pd.Series(table, index=range(len(index)), dtype=object),
+            "raw": rows[RAW].astype(str).to_numpy(),
+            "row": rows[ROW].astype("int64").to_numpy(),
+            "key": (id_text(rows[key[0]]).astype(object).to_numpy() if len(key) == 1 and key[0] in rows
+                    else np.full(len(index), None, dtype=object)),
+            "reason": ["; ".join(text for _, text in reasons.by_row[i]) for i in index],
+            "record": [json.dumps(r, default=str, ensure_ascii=False) for r in records.to_dict("records")],
+            "kinds": [[kind for kind, _ in reasons.by_row[i]] for i in index],
+        }
+    )

@@ -1,0 +1,148 @@
+"""Quality metrics of every system: each takes held-out truth and predictions, returns plain floats."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+
+def classification_scores(truth: Sequence, predicted: Sequence) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    return {"macro_f1": float(f1_score(truth, predicted, average="macro")),
+            "weighted_f1": float(f1_score(truth, predicted, average="weighted")),
+            "accuracy": float(accuracy_score(truth, predicted))}
+
+
+def clustering_scores(truth: Sequence, predicted: Sequence, outlier: int = -1) -> dict[str, float]:
+    """NMI and ARI against gold groups, outliers counted as one cluster, and the outlier share."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    predicted = np.asarray(predicted)
+    return {"nmi": float(normalized_mutual_info_score(truth, predicted)),
+            "ari": float(adjusted_rand_score(truth, predicted)),
+            "outlier_share": float(np.mean(predicted == outlier))}
+
+
+def multilabel_scores(y: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray,
+                      labels: Sequence[str]) -> tuple[dict[str, float], list[dict]]:
+    """Micro/macro F1 at the tuned thresholds, macro PR-AUC; and per label F1, PR-AUC, support."""
+    from sklearn.metrics import average_precision_score, f1_score
+
+    predicted = probabilities >= thresholds
+    per_label = []
+    for j, label in enumerate(labels):
+        support = int(y[:, j].sum())
+        per_label.append({"label": label, "support": support,
+                          "f1": float(f1_score(y[:, j], predicted[:, j], zero_division=0)),
+                          "pr_auc": float(average_precision_score(y[:, j], probabilities[:, j])) if support else np.nan,
+                          "threshold": float(thresholds[j])})
+    present = y.sum(axis=0) > 0
+    summary = {"micro_f1": float(f1_score(y, predicted, average="micro", zero_division=0)),
+               "macro_f1": float(f1_score(y[:, present], predicted[:, present], average="macro", zero_division=0)),
+               "macro_pr_auc": float(np.nanmean([p["pr_auc"] for p in per_label]))}
+    if (y.sum(axis=1) == 1).all():  # single-label data: also the accuracy of the top topic
+        summary["top1_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == y.argmax(axis=1)))
+    return summary, per_label
+
+
+def ranking_scores(recommended: np.ndarray, relevant: Sequence[set], k_values: Sequence[int],
+                   n_items: int) -> dict[str, float]:
+    """HitRate@k (a request is a hit if any of its k items is relevant), NDCG@k, coverage@k.
+
+    ``recommended`` is (requests × at least max k) item ids of any type, padded with None (or NaN)
+    where fewer were recommended; ``relevant`` holds each request's set of relevant ids. NDCG uses
+    binary gains, ideal = min(k, |relevant|) hits.
+    """
+    recommended = np.asarray(recommended, dtype=object)
+    present = pd.notna(recommended)
+    hits = np.array([[ok and item in targets for item, ok in zip(row, row_present)]
+                     for row, row_present, targets in zip(recommended, present, relevant)], dtype=bool)
+    n_relevant = np.array([len(targets) for targets in relevant])
+    discounts = 1 / np.log2(np.arange(2, recommended.shape[1] + 2))
+    out = {}
+    for k in k_values:
+        dcg = (hits[:, :k] * discounts[:k]).sum(axis=1)
+        ideal = np.cumsum(discounts[:k])[np.clip(np.minimum(n_relevant, k) - 1, 0, None)]
+        shown = recommended[:, :k]
+        out[f"hit_rate_at_{k}"] = float(hits[:, :k].any(axis=1).mean()) if len(hits) else float("nan")
+        out[f"ndcg_at_{k}"] = float(np.mean(np.where(n_relevant > 0, dcg / ideal, 0))) if len(hits) else float("nan")
+        out[f"coverage_at_{k}"] = float(len(set(shown[present[:, :k]].tolist())) / max(n_items, 1))
+    out["requests"] = float(len(recommended))
+    return out
+
+
+def feed_scores(recommendations: pd.DataFrame, requests: pd.DataFrame, targets: pd.DataFrame,
+                k_values: Sequence[int], n_items: int) -> dict[str, float]:
+    """``ranking_scores`` of ranked posts (request_id, rank, post_id) over every held-out request (no answer = a miss)."""
+    k = max(k_values)
+    top = (recommendations.pivot(index="request_id", columns="rank", values="post_id")
+           .reindex(index=requests["request_id"], columns=range(1, k + 1)).to_numpy(dtype=object))
+    relevant = targets.groupby("request_id")["post_id"].agg(set).reindex(requests["request_id"])
+    relevant = [value if isinstance(value, set) else set() for value in relevant]
+    return ranking_scores(top, relevant, k_values, n_items)
+
+
+def hidden_item_scores(scores: np.ndarray, held: sp.csr_matrix, user_ids: pd.Index, item_ids: pd.Index,
+                       hidden: pd.DataFrame, k_values: Sequence[int]) -> dict[str, float]:
+    """AUC per user of their hidden item against the items they do not hold, averaged; HitRate@k.
+
+    ``scores`` and ``held`` are users × items (rows ``user_ids``, columns ``item_ids``); ``hidden``
+    has one (client_id, product_id) pair per scored user. Ties count half for the AUC and go to the
+    lower column for HitRate, as ``recommenders.top_k`` ranks.
+    """
+    rows = user_ids.get_indexer(hidden["client_id"])
+    cols = item_ids.get_indexer(hidden["product_id"])
+    known = (rows >= 0) & (cols >= 0)
+    rows, cols = rows[known], cols[known]
+    s = np.asarray(scores, dtype=np.float64)[rows]
+    negatives = ~(held[rows].toarray() > 0)
+    negatives[np.arange(len(rows)), cols] = False
+    target = s[np.arange(len(rows)), cols][:, None]
+    n_negatives = negatives.sum(axis=1)
+    wins = ((s < target) & negatives).sum(axis=1) + 0.5 * ((s == target) & negatives).sum(axis=1)
+    auc = np.where(n_negatives > 0, wins / np.maximum(n_negatives, 1), np.nan)
+    ahead = (((s > target) | ((s == target) & (np.arange(s.shape[1]) < cols[:, None]))) & negatives).sum(axis=1)
+    out = {"auc_per_client": float(np.nanmean(auc)) if len(rows) else float("nan"), "clients_scored": float(len(rows))}
+    for k in k_values:
+        out[f"hit_rate_at_{k}"] = float(np.mean((ahead < k) & np.isfinite(target[:, 0]))) if len(rows) else float("nan")
+    return out
+
+
+def audience_scores(truth: pd.Series, probabilities: pd.DataFrame) -> dict[str, float]:
+    """Weighted F1 of the most probable class, ROC-AUC (one-vs-rest macro for several classes), F1 of each class."""
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    classes = list(probabilities.columns)
+    predicted = probabilities.to_numpy().argmax(axis=1)
+    predicted = np.array(classes, dtype=object)[predicted]
+    scores = {"weighted_f1": float(f1_score(truth, predicted, average="weighted"))}
+    present = [c for c in classes if (truth == c).any()]
+    if len(classes) == 2:
+        scores["roc_auc"] = float(roc_auc_score(truth == classes[1], probabilities[classes[1]]))
+    else:
+        scores["roc_auc"] = float(np.mean([roc_auc_score(truth == c, probabilities[c]) for c in present
+                                           if (truth != c).any()]))
+    for c in classes:
+        scores[f"f1_{c}"] = float(f1_score(truth == c, predicted == c))
+    return scores
+
+
+def question_clustering_scores(clusters: pd.DataFrame, truth: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
+    """NMI, ARI and outlier share per question against gold groups, their means, and sentiment macro-F1.
+
+    ``clusters`` has answer_id, question_id, cluster, sentiment; ``truth`` answer_id, group, sentiment.
+    """
+    from sklearn.metrics import f1_score
+
+    data = clusters.merge(truth[["answer_id", "group", "sentiment"]].rename(columns={"sentiment": "true_sentiment"}),
+                          on="answer_id", validate="one_to_one")
+    report = pd.DataFrame([{"question_id": q, "answers": len(g), **clustering_scores(g["group"], g["cluster"])}
+                           for q, g in data.groupby("question_id")])
+    summary = {"nmi": float(report["nmi"].mean()), "ari": float(report["ari"].mean()),
+               "outlier_share": float(report["outlier_share"].mean()),
+               "sentiment_macro_f1": float(f1_score(data["true_sentiment"], data["sentiment"], average="macro"))}
+    return report, summary

@@ -1,0 +1,115 @@
+"""Evaluation protocols: which rows each system learns from and which it is scored on.
+
+Every split is seeded or time-based, so two runs on the same data score the same held-out rows.
+Models are never imported here: a protocol returns ids and frames, and the caller fits on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TOPIC_SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class FeedSplit:
+    history: pd.DataFrame  # feed events a model may learn from
+    requests: pd.DataFrame  # request_id, user_id, request_time
+    targets: pd.DataFrame  # request_id, post_id: the relevant posts of each request
+
+
+def split_feed(events: pd.DataFrame, protocol: dict[str, Any], positive_action: str) -> FeedSplit:
+    """Requests and their relevant posts after a cut, and the history before it.
+
+    ``time_split``: the cut is ``protocol.cut`` or the (1 - test_share) quantile of event times;
+    every user who has a positive event after it makes one request at their first event after
+    it, and every post they act on positively after it is relevant.
+    ``leave_last_out``: each user's last positive event (ties at one timestamp: the last in the
+    events' order) is the target, requested at its own time; the history loses that pair only.
+    """
+    kind = protocol["kind"]
+    events = events.reset_index(drop=True)
+    is_positive = events["action"] == positive_action
+    if kind == "time_split":
+        cut = pd.Timestamp(protocol["cut"]) if protocol.get("cut") else events["timestamp"].quantile(
+            1 - protocol["test_share"])
+        after = events["timestamp"] >= cut
+        future_positive = events[after & is_positive]
+        users = np.sort(future_positive["user_id"].unique())
+        request_time = events[after].groupby("user_id")["timestamp"].min().reindex(users).to_numpy()
+        requests = pd.DataFrame({"request_id": np.arange(len(users)), "user_id": users, "request_time": request_time})
+        targets = (future_positive[["user_id", "post_id"]].drop_duplicates()
+                   .merge(requests[["request_id", "user_id"]], on="user_id")[["request_id", "post_id"]])
+        history = events[~after]
+    elif kind == "leave_last_out":
+        positives = events[is_positive].sort_values("timestamp", kind="stable")
+        last = positives.groupby("user_id", sort=True).tail(1).sort_values("user_id", kind="stable")
+        requests = pd.DataFrame({"request_id": np.arange(len(last)), "user_id": last["user_id"].to_numpy(),
+                                 "request_time": last["timestamp"].to_numpy()})
+        targets = pd.DataFrame({"request_id": requests["request_id"], "post_id": last["post_id"].to_numpy()})
+        held_out = pd.MultiIndex.from_frame(last[["user_id", "post_id"]])
+        history = events[~pd.MultiIndex.from_frame(events[["user_id", "post_id"]]).isin(held_out)]
+    else:
+        raise ValueError(f"unknown feed protocol '{kind}': use time_split or leave_last_out")
+    return FeedSplit(history.reset_index(drop=True), requests, targets.reset_index(drop=True))
+
+
+def hide_one_product(holdings: pd.DataFrame, min_products: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(visible holdings, hidden pairs): one random product hidden per client with ``min_products``+."""
+    pairs = holdings[["client_id", "product_id"]].drop_duplicates()
+    eligible = pairs.groupby("client_id")["product_id"].transform("size") >= min_products
+    hidden = pairs[eligible].sample(frac=1.0, random_state=seed).groupby("client_id").head(1)
+    visible = holdings.merge(hidden.assign(_hidden=True), on=["client_id", "product_id"], how="left")
+    visible = visible[visible["_hidden"].isna()].drop(columns="_hidden")
+    return visible.reset_index(drop=True), hidden.sort_values("client_id").reset_index(drop=True)
+
+
+def assign_folds(labels: pd.Series, protocol: dict[str, Any]) -> np.ndarray:
+    """A fold number per row. ``kfold``: stratified by ``labels`` into ``folds`` folds, each scored;
+    ``holdout``: a seeded ``test_share`` of rows in fold 1, the only one scored."""
+    if protocol["kind"] == "kfold":
+        from sklearn.model_selection import StratifiedKFold
+
+        folds = np.full(len(labels), -1)
+        splitter = StratifiedKFold(n_splits=protocol["folds"], shuffle=True, random_state=protocol["seed"])
+        for fold, (_, test) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+            folds[test] = fold
+        return folds
+    if protocol["kind"] == "holdout":
+        rng = np.random.default_rng(protocol["seed"])
+        return (rng.random(len(labels)) < protocol["test_share"]).astype(int)
+    raise ValueError(f"protocol.kind must be kfold or holdout, got {protocol['kind']!r}")
+
+
+def scored_folds(folds: np.ndarray, protocol: dict[str, Any]) -> list[int]:
+    return sorted(set(folds.tolist())) if protocol["kind"] == "kfold" else [1]
+
+
+def train_test_rows(given_split: pd.Series, labels: pd.Series, test_share: float, seed: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) masks: the source's own train/test split where it has one, else a stratified random one."""
+    if given_split.notna().any():
+        return (given_split == "train").to_numpy(), (given_split == "test").to_numpy()
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(labels))
+    train_idx, _ = train_test_split(index, test_size=test_share, random_state=seed, stratify=labels)
+    train = np.isin(index, train_idx)
+    return train, ~train
+
+
+def train_validation_test(given_split: pd.Series, shares: dict[str, float], seed: int) -> np.ndarray:
+    """The split of each row: the source's own where it has one, else seeded random with the given shares."""
+    if given_split.notna().any():
+        split = given_split.to_numpy()
+    else:
+        rng = np.random.default_rng(seed)
+        split = rng.choice(TOPIC_SPLITS, len(given_split), p=[shares[s] for s in TOPIC_SPLITS])
+    unknown = set(split) - set(TOPIC_SPLITS)
+    if unknown:
+        raise ValueError(f"rows have splits {sorted(unknown)}; expected {TOPIC_SPLITS}")
+    return split

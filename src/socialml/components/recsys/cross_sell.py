@@ -1,0 +1,142 @@
+"""Seed 003's cross-sell: which products a client does not hold yet is most likely to take next.
+
+Evaluation hides one product of every client holding ``min_products`` or more, fits on what
+remains, and scores every product the client does not visibly hold: AUC per client (the hidden
+product against the other unheld ones) averaged over clients, and HitRate@k.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from socialml.components.data.features import client_features
+from socialml.components.evaluation.metrics import hidden_item_scores
+from socialml.components.evaluation.protocols import hide_one_product
+from socialml.components.recsys.recommenders import Interactions, build_recommender, cross_fitted_scores, top_k
+
+MAX_CATEGORIES = 20  # one-hot columns kept per text attribute of a client
+
+
+def client_design(clients: pd.DataFrame, holdings: pd.DataFrame) -> pd.DataFrame:
+    """Numeric client features indexed by client_id: attributes (text ones one-hot), product count, recency.
+
+    The holdings themselves are the models' interaction matrix, so their per-product flags are left out.
+    """
+    table = client_features(clients, holdings)
+    table = table.drop(columns=[c for c in table if c.startswith("holds_")]).set_index("client_id")
+    text = [c for c in table if not pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])]
+    parts = [table.drop(columns=text).astype(np.float32)]
+    for column in text:
+        top = table[column].value_counts().index[:MAX_CATEGORIES]
+        parts.append(pd.get_dummies(table[column].where(table[column].isin(top)), prefix=column, dtype=np.float32))
+    return pd.concat(parts, axis=1)
+
+
+def interactions(clients: pd.DataFrame, holdings: pd.DataFrame, products: pd.Index | None = None) -> Interactions:
+    design = client_design(clients, holdings)
+    products = pd.Index(np.unique(holdings["product_id"])) if products is None else products
+    return Interactions.from_pairs(holdings["client_id"], holdings["product_id"], design.index, products,
+                                   user_features=design)
+
+
+def select_epochs(spec: dict[str, Any], clients: pd.DataFrame, holdings: pd.DataFrame, products: pd.Index,
+                  min_products: int, seed: int) -> dict[str, Any]:
+    """For models trained in epochs: the epoch count with the best AUC on one more product hidden
+    from ``holdings`` (early stopping that never sees the evaluation's own hidden products)."""
+    if "epochs" not in spec:
+        return spec
+    visible, hidden = hide_one_product(holdings, min_products, seed + 1)
+    data = interactions(clients, visible, products)
+    rows = np.arange(len(data.user_ids))
+    model = build_recommender(spec)
+    model.fit(data, evaluate=lambda m: _held_out(m.score(rows), data, hidden, [1])["auc_per_client"])
+    best = max(model.history_, key=lambda entry: entry["auc"])
+    return {**spec, "epochs": int(best["epoch"])}
+
+
+def evaluate(spec: dict[str, Any], clients: pd.DataFrame, visible: pd.DataFrame, hidden: pd.DataFrame,
+             products: pd.Index, k_values: list[int], min_products: int = 2, seed: int = 0
+             ) -> tuple[pd.DataFrame, dict[str, float], list[dict]]:
+    """Scores of every client × product (clients × products frame), held-out quality, and the AUC after each epoch of the
+    configured count (models that train in epochs; they stop at the epoch ``select_epochs`` picks)."""
+    data = interactions(clients, visible, products)
+    started = time.perf_counter()
+    rows = np.arange(len(data.user_ids))
+    curve: list[dict] = []
+    spec, folds = model_spec(spec)
+    if folds:
+        complete = interactions(clients, pd.concat([visible, hidden]), products)
+        scores = cross_fitted_scores(spec, data, folds, seed, train_data=complete)
+    elif "epochs" in spec:
+        tuned = select_epochs(spec, clients, visible, products, min_products, seed)
+        # The curve over all configured epochs, on the evaluation's hidden products: the seed's AUC-by-epochs table.
+        curve_model = build_recommender(spec).fit(
+            data, evaluate=lambda m: _held_out(m.score(rows), data, hidden, k_values)["auc_per_client"])
+        curve = curve_model.history_
+        scores = build_recommender(tuned).fit(data).score(rows)
+    else:
+        scores = build_recommender(spec).fit(data).score(rows)
+    quality = _held_out(scores, data, hidden, k_values)
+    quality["fit_and_score_seconds"] = time.perf_counter() - started
+    return pd.DataFrame(scores, index=data.user_ids, columns=data.item_ids), quality, curve
+
+
+def _held_out(scores: np.ndarray, data: Interactions, hidden: pd.DataFrame, k_values: list[int]) -> dict[str, float]:
+    return hidden_item_scores(scores, data.matrix, data.user_ids, data.item_ids, hidden, k_values)
+
+
+def model_spec(spec: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """(the recommender's own parameters, ``cross_fit_folds``: how evaluation cross-fits it, if at all)."""
+    options = dict(spec)
+    return options, options.pop("cross_fit_folds", None)
+
+
+@dataclass
+class CrossSellModel:
+    """A fitted model with its client and product ids: ranked unheld products per client."""
+
+    model: Any
+    data: Interactions
+
+    @classmethod
+    def fit(cls, spec: dict[str, Any], clients: pd.DataFrame, holdings: pd.DataFrame, min_products: int = 2,
+            seed: int = 0) -> CrossSellModel:
+        """Fitted on every holding (epochs chosen as in evaluation); serving scores unheld products."""
+        options, _ = model_spec(spec)
+        data = interactions(clients, holdings)
+        options = select_epochs(options, clients, holdings, data.item_ids, min_products, seed)
+        return cls(build_recommender(options).fit(data), data)
+
+    @property
+    def products(self) -> list[str]:
+        return [str(p) for p in self.data.item_ids]
+
+    def recommend(self, client_ids, k: int | None = None) -> pd.DataFrame:
+        """client_id, rank, product_id, score for the k best unheld products of each client.
+
+        A client the model has never seen gets the products by the share of clients holding them.
+        """
+        client_ids = pd.Index(client_ids)
+        rows = self.data.user_ids.get_indexer(client_ids)
+        known = rows >= 0
+        k = len(self.data.item_ids) if k is None else k
+        scores = np.tile(np.asarray(self.data.matrix.mean(axis=0)).ravel(), (len(rows), 1))
+        if known.any():
+            scores[known] = self.model.score(rows[known])
+        # Held products of known clients; unknown clients hold nothing we know of.
+        held = (sp.diags(known.astype(np.float32)) @ self.data.matrix[np.where(known, rows, 0)]).tocsr()
+        chosen = top_k(scores, k, held)
+        pos, rank = np.nonzero(chosen >= 0)
+        cols = chosen[pos, rank]
+        return pd.DataFrame({"client_id": client_ids[pos], "rank": rank + 1,
+                             "product_id": self.data.item_ids[cols], "score": scores[pos, cols].astype(float)})
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """MLflow pyfunc face: a frame with client_id in, the ranked products out."""
+        return self.recommend(frame["client_id"])

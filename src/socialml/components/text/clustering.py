@@ -1,0 +1,134 @@
+"""Answer clustering by meaning, per question: UMAP → HDBSCAN → c-TF-IDF keywords and labels.
+
+Identical normalised answers are clustered once, with their number as a weight: UMAP is not
+deterministic on duplicate vectors, and ten identical answers would otherwise form a cluster of
+their own. Outliers close enough to a cluster's centroid join it; the rest stay outliers (-1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from socialml.components.text.preprocess import class_tfidf_keywords, keyword_tokens
+
+OUTLIER = -1
+
+
+@dataclass
+class ClusteringConfig:
+    umap_components: int = 5
+    umap_neighbors: int = 15
+    min_cluster_size: int = 8  # for large questions; small ones use at least 3, about an eighth of their texts
+    min_samples: int | None = None
+    outlier_reassign_similarity: float = 0.85  # cosine to the nearest centroid needed to join it
+    min_texts_for_umap: int = 30  # below this, HDBSCAN runs on the embeddings directly
+    n_keywords: int = 5
+    n_representatives: int = 3
+    seed: int = 0
+
+
+@dataclass
+class QuestionClusters:
+    labels: np.ndarray  # cluster per unique text, -1 = outlier
+    was_outlier: np.ndarray  # HDBSCAN's outliers, before reassignment
+    coords_2d: np.ndarray
+    centroids: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def cluster_texts(embeddings: np.ndarray, weights: np.ndarray, config: ClusteringConfig) -> QuestionClusters:
+    """Cluster the unique texts of one question (rows of ``embeddings``, L2-normalised)."""
+    import hdbscan
+
+    n = len(embeddings)
+    if n < max(3, config.min_cluster_size):
+        labels = np.zeros(n, dtype=int)
+        return QuestionClusters(labels, np.zeros(n, bool), _project_2d(embeddings), _centroids(embeddings, weights, labels))
+    space = embeddings
+    if n >= config.min_texts_for_umap:
+        import umap
+
+        reducer = umap.UMAP(n_components=min(config.umap_components, n - 2), n_neighbors=min(config.umap_neighbors, n - 1),
+                            min_dist=0.0, metric="cosine", random_state=config.seed, n_jobs=1)
+        space = reducer.fit_transform(embeddings)
+    min_size = min(config.min_cluster_size, max(3, n // 8))
+    clusterer = hdbscan.HDBSCAN(min_cluster_size=min_size, min_samples=config.min_samples,
+                                metric="euclidean", cluster_selection_method="eom")
+    labels = clusterer.fit_predict(space).astype(int)
+    was_outlier = labels == OUTLIER
+    if not (labels != OUTLIER).any():  # no structure found: one cluster, not all outliers
+        labels[:] = 0
+    centroids = _centroids(embeddings, weights, labels)
+    labels = _reassign_outliers(embeddings, labels, centroids, config.outlier_reassign_similarity)
+    return QuestionClusters(labels, was_outlier, _project_2d(space), _centroids(embeddings, weights, labels))
+
+
+def _centroids(embeddings, weights, labels) -> dict[int, np.ndarray]:
+    out = {}
+    for c in np.unique(labels[labels != OUTLIER]):
+        members = labels == c
+        centre = np.average(embeddings[members], axis=0, weights=weights[members])
+        out[int(c)] = centre / max(np.linalg.norm(centre), 1e-12)
+    return out
+
+
+def _reassign_outliers(embeddings, labels, centroids, threshold: float) -> np.ndarray:
+    outliers = np.flatnonzero(labels == OUTLIER)
+    if not len(outliers) or not centroids:
+        return labels
+    ids = np.array(list(centroids))
+    similarity = embeddings[outliers] @ np.vstack([centroids[c] for c in ids]).T
+    best = similarity.argmax(axis=1)
+    close = similarity[np.arange(len(outliers)), best] >= threshold
+    labels = labels.copy()
+    labels[outliers[close]] = ids[best[close]]
+    return labels
+
+
+def _project_2d(space: np.ndarray) -> np.ndarray:
+    if len(space) < 3:
+        return np.zeros((len(space), 2))
+    centred = space - space.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[:2].T
+
+
+def assign(embedding: np.ndarray, centroids: dict[int, np.ndarray], threshold: float) -> tuple[int, float]:
+    """Cluster of a new answer: the nearest centroid if close enough, else an outlier."""
+    if not centroids:
+        return OUTLIER, 0.0
+    ids = list(centroids)
+    similarity = np.vstack([centroids[c] for c in ids]) @ embedding
+    best = int(np.argmax(similarity))
+    return (ids[best] if similarity[best] >= threshold else OUTLIER), float(similarity[best])
+
+
+def describe_clusters(texts: list[str], weights: np.ndarray, labels: np.ndarray, embeddings: np.ndarray,
+                      centroids: dict[int, np.ndarray], config: ClusteringConfig) -> pd.DataFrame:
+    """Per cluster: size (people), unique answers, keywords, representative answers, a readable label."""
+    clusters = sorted(set(labels.tolist()))
+    tokens = {i: keyword_tokens(t) for i, t in enumerate(texts)}
+    documents, occurrence_weights = [], []
+    for c in clusters:
+        members = np.flatnonzero(labels == c)
+        documents.append([tok for i in members for tok in tokens[i]])
+        occurrence_weights.append([float(weights[i]) for i in members for _ in tokens[i]])
+    keywords = class_tfidf_keywords(documents, occurrence_weights, top_n=config.n_keywords)
+    rows = []
+    total = float(weights.sum())
+    for c, words in zip(clusters, keywords):
+        members = np.flatnonzero(labels == c)
+        if c in centroids:
+            closeness = embeddings[members] @ centroids[c]
+            order = members[np.lexsort((-weights[members], -closeness))]
+        else:
+            order = members[np.argsort(-weights[members], kind="stable")]
+        representatives = [texts[i] for i in order[: config.n_representatives]]
+        size = float(weights[members].sum())
+        head = ", ".join(words[:3]) if words else representatives[0]
+        label = "outliers" if c == OUTLIER else f"{head} — «{representatives[0]}»"
+        rows.append({"cluster": int(c), "size": int(size), "n_unique": len(members), "share": size / total,
+                     "keywords": words, "label": label, "representative_answers": representatives})
+    return pd.DataFrame(rows)

@@ -1,0 +1,79 @@
+"""Sentiment (positive / neutral / negative) of short texts.
+
+``SentimentHead`` is trained where labels exist: logistic regression over the sentence embedding
+joined with character n-gram TF-IDF (frozen embeddings alone lose to TF-IDF on sentiment, the two
+together win). ``ZeroShotSentiment`` needs no labels: softmax over cosine similarities to anchor
+phrases of each class. Both answer ``predict_proba(texts, embeddings)`` with one column per class.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from socialml.components.data.canonical import SENTIMENTS
+from socialml.components.text.preprocess import normalise
+
+
+class SentimentHead:
+    def __init__(self, c: float = 4.0, embedding_weight: float = 1.0, seed: int = 0) -> None:
+        self.c, self.embedding_weight, self.seed = c, embedding_weight, seed
+
+    def _features(self, texts: Sequence[str], embeddings: np.ndarray):
+        chars = self.tfidf.transform([normalise(t) for t in texts])
+        return sparse.hstack([chars, sparse.csr_matrix(embeddings * self.embedding_weight)]).tocsr()
+
+    def fit(self, texts: Sequence[str], embeddings: np.ndarray, labels: Sequence[str]) -> "SentimentHead":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        unknown = set(labels) - set(SENTIMENTS)
+        if unknown:
+            raise ValueError(f"unknown sentiment labels {sorted(unknown)}; expected {SENTIMENTS}")
+        self.tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 5), min_df=2, sublinear_tf=True,
+                                     max_features=200_000).fit([normalise(t) for t in texts])
+        self.model = LogisticRegression(C=self.c, max_iter=2000, class_weight="balanced", random_state=self.seed)
+        self.model.fit(self._features(texts, embeddings), list(labels))
+        return self
+
+    def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray) -> pd.DataFrame:
+        probabilities = self.model.predict_proba(self._features(texts, embeddings))
+        return pd.DataFrame(probabilities, columns=self.model.classes_)[list(SENTIMENTS)]
+
+
+class ZeroShotSentiment:
+    """Cosine to the mean embedding of each class's anchor phrases, turned into probabilities."""
+
+    def __init__(self, anchor_embeddings: dict[str, np.ndarray], temperature: float = 0.02) -> None:
+        missing = set(SENTIMENTS) - set(anchor_embeddings)
+        if missing:
+            raise ValueError(f"zero-shot sentiment needs anchors for {sorted(missing)}")
+        centres = np.vstack([anchor_embeddings[s].mean(axis=0) for s in SENTIMENTS])
+        self.centres = centres / np.linalg.norm(centres, axis=1, keepdims=True)
+        self.temperature = temperature
+
+    def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray) -> pd.DataFrame:
+        logits = embeddings @ self.centres.T / self.temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        probabilities = np.exp(logits)
+        return pd.DataFrame(probabilities / probabilities.sum(axis=1, keepdims=True), columns=list(SENTIMENTS))
+
+
+class BlendedSentiment:
+    """Weighted average of several sentiment models' probabilities (a trained head and zero-shot anchors
+    together beat either alone on answers from another domain than the head's training texts)."""
+
+    def __init__(self, models: list, weights: list[float]) -> None:
+        if len(models) != len(weights) or not models or sum(weights) <= 0:
+            raise ValueError("need one positive weight per model")
+        self.models, self.weights = models, [w / sum(weights) for w in weights]
+
+    def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray) -> pd.DataFrame:
+        return sum(w * m.predict_proba(texts, embeddings) for m, w in zip(self.models, self.weights))
+
+
+def predict_labels(probabilities: pd.DataFrame) -> np.ndarray:
+    return probabilities.idxmax(axis=1).to_numpy()

@@ -1,0 +1,85 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from socialml.components.data import features
+
+USERS = pd.DataFrame({"user_id": [1, 2, 3], "gender": ["male", "female", None], "age": [20.0, 40.0, None],
+                      "region": ["A", "B", None]})
+POSTS = pd.DataFrame({
+    "post_id": [10, 11, 12],
+    "created_at": pd.to_datetime(["2024-01-01 09:00", "2024-01-01 21:00", "2024-01-02 12:00"]),
+    "doc_text": ["Ура!!! 👍👍", "", "Что? ... да"],
+    "image2text": ["", "кот", ""],
+    "speech2text": ["", "", ""],
+    "topics": [["sport"], ["humor", "sport"], []],
+})
+FEED = pd.DataFrame({
+    # user 1: views 10 (Mon 08:00) and 11 (Sat 23:00), likes 10; user 2: views 10 (Mon 13:00)
+    "timestamp": pd.to_datetime(["2024-01-01 08:00", "2024-01-06 23:00", "2024-01-01 08:01", "2024-01-01 13:00"]),
+    "user_id": [1, 1, 1, 2],
+    "post_id": [10, 11, 10, 10],
+    "action": ["view", "view", "like", "view"],
+})
+REGIONS = pd.DataFrame({"region": ["A", "B"], "median_income_rub": [50_000.0, 90_000.0], "main_city": ["a", "b"]})
+
+
+def test_user_activity_counts_and_shares():
+    out = features.user_features(USERS, FEED, POSTS, REGIONS, prior_strength=0.0).set_index("user_id")
+    assert out.loc[1, ["n_views", "n_likes", "active_days"]].tolist() == [2, 1, 2]
+    assert out.loc[1, "like_rate"] == pytest.approx(0.5)
+    assert out.loc[1, "view_share_morning"] == 0.5 and out.loc[1, "view_share_evening"] == 0.5
+    assert out.loc[1, "view_share_mon"] == 0.5 and out.loc[1, "view_share_sat"] == 0.5
+    day_parts = [c for c in out if c.startswith("view_share_") and c.split("_")[-1] in features.DAY_PARTS]
+    assert np.allclose(out.loc[[1, 2], day_parts].sum(axis=1), 1.0)
+    # A user with no events has zero counts and shares, and an unknown (NaN) like rate.
+    assert out.loc[3, "n_views"] == 0 and out.loc[3, day_parts].sum() == 0 and np.isnan(out.loc[3, "like_rate"])
+
+
+def test_topic_like_rates_are_smoothed_towards_the_global_rate():
+    raw = features.user_features(USERS, FEED, POSTS, prior_strength=0.0).set_index("user_id")
+    assert raw.loc[1, "like_rate_sport"] == pytest.approx(0.5)  # liked 1 of 2 sport posts
+    assert raw.loc[1, "like_rate_humor"] == pytest.approx(0.0)
+    smooth = features.user_features(USERS, FEED, POSTS, prior_strength=3.0).set_index("user_id")
+    global_rate = 1 / 3
+    assert smooth.loc[1, "like_rate_humor"] == pytest.approx(3 * global_rate / 4)
+
+
+def test_regional_statistics_are_joined_by_region():
+    out = features.user_features(USERS, FEED, POSTS, REGIONS).set_index("user_id")
+    assert out.loc[2, "region_median_income_rub"] == 90_000
+    assert np.isnan(out.loc[3, "region_median_income_rub"])
+    assert "region_main_city" not in out  # only numeric statistics
+
+
+def test_post_text_and_popularity_features():
+    out = features.post_features(POSTS, FEED, prior_strength=0.0).set_index("post_id")
+    assert out.loc[10, "doc_text_emoji"] == 2
+    assert out.loc[10, "doc_text_exclamations"] == 3
+    assert out.loc[12, "doc_text_questions"] == 1 and out.loc[12, "doc_text_ellipses"] == 1
+    assert out.loc[11, "n_text_fields"] == 1 and out.loc[12, "n_topics"] == 0
+    assert out.loc[11, ["topic_humor", "topic_sport"]].tolist() == [1, 1]
+    assert out.loc[10, ["n_views", "n_likes", "like_rate"]].tolist() == [2, 1, 0.5]
+    assert out.loc[11, "created_hour"] == 21
+
+
+def test_viewer_history_category_shares_and_recency():
+    views = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 1],
+                          "timestamp": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-02"]),
+                          "watch_seconds": [10.0, 20.0, 30.0], "rating": [None, None, None]})
+    items = pd.DataFrame({"item_id": [1, 2], "categories": [["music"], ["games", "music"]]})
+    out = features.viewer_history(views, items).set_index("user_id")
+    assert out.loc[1, "category_share_music"] == pytest.approx(2 / 3)
+    assert out.loc[2, "category_share_games"] == 0
+    assert out.loc[2, "days_since_last_view"] == 1 and out.loc[1, "history_span_days"] == 2
+    assert out.loc[1, "mean_watch_seconds"] == 15 and "mean_rating" not in out
+
+
+def test_client_features_parse_numbers_and_flag_holdings():
+    clients = pd.DataFrame({"client_id": [1, 2], "age": [" 35", " 23"], "segment": ["01 - TOP", "03"]})
+    holdings = pd.DataFrame({"client_id": [1, 1, 2], "product_id": ["a", "b", "a"],
+                             "since": pd.to_datetime(["2020-01-01", "2021-01-01", "2021-01-01"])})
+    out = features.client_features(clients, holdings).set_index("client_id")
+    assert out["age"].tolist() == [35, 23]
+    assert out.loc[1, ["holds_a", "holds_b", "n_products"]].tolist() == [1, 1, 2]
+    assert out.loc[2, "holds_b"] == 0 and out.loc[1, "days_since_last_product"] == 0

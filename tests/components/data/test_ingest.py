@@ -1,0 +1,282 @@
+import json
+
+import pandas as pd
+import pytest
+from kedro_datasets.pandas import CSVDataset
+
+from socialml.components.data.ingest import (
+    Checks,
+    EmptySourceError,
+    IngestionStopped,
+    MissingColumnsError,
+    adapt,
+    enforce_checks,
+    validate,
+)
+
+USERS_SPEC = {"raw": "user_data", "columns": {"user_id": "uid", "gender": "sex", "age": "age", "country": "country"},
+              "values": {"gender": {0: "female", 1: "male"}}}
+POSTS_SPEC = {"raw": "posts", "columns": {"post_id": "id", "doc_text": "text"}, "labels": {"column": "topic"}}
+FEED_SPEC = {"raw": "feed", "columns": {"timestamp": "ts", "user_id": "uid", "post_id": "pid", "action": "action"}}
+
+BAD_USERS_CSV = (
+    "uid,sex,age,country\n"
+    "1,0,25,Russia\n"
+    "2,1,abc,Russia\n"  # wrong type
+    "2,1,30,Finland\n"  # same id as the rejected row above: this valid one is kept
+    "x,1,30,Russia\n"  # id is not a number
+    "4,1,30,R\xffssia\n"  # a byte that is not UTF-8
+    "5,7,200,Russia\n"  # unknown gender code, impossible age
+    "5,0,33,Russia\n"  # duplicate id
+    ",0,33,Russia\n"  # missing id
+)
+
+
+def _read_bad_csv(tmp_path) -> pd.DataFrame:
+    path = tmp_path / "users.csv"
+    path.write_bytes(BAD_USERS_CSV.encode("latin-1"))
+    # The same load_args as every raw CSV of conf/real.
+    return CSVDataset(filepath=str(path), load_args={"encoding_errors": "replace"}).load()
+
+
+def test_bad_rows_are_rejected_with_reasons_and_nothing_is_lost(tmp_path):
+    raw = _read_bad_csv(tmp_path)
+    adapted = adapt("users", USERS_SPEC, {"user_data": raw})
+    accepted, rejected = validate("users", adapted)
+    assert len(accepted) + len(rejected) == len(raw) == 8
+    assert sorted(accepted["user_id"]) == [1, 2, 5]
+    reasons = dict(zip(rejected["row"], rejected["reason"]))
+    assert reasons[1] == "age: not a number (got 'abc')"
+    assert reasons[3] == "user_id: not an integer id (got 'x')"
+    assert "not UTF-8" in reasons[4]
+    assert "gender" in reasons[5] and "age" in reasons[5]
+    assert "user_id: missing value" in reasons[7]
+    # The record keeps the raw values, so the row can be fixed at its source.
+    assert json.loads(rejected.set_index("row").at[3, "record"])["user_id"] == "x"
+
+
+def test_duplicate_keys_keep_the_first_and_reject_the_rest():
+    raw = pd.DataFrame({"uid": [1, 1, 2], "sex": [0, 1, 1], "age": [20, 30, 40], "country": ["a", "b", "c"]})
+    accepted, rejected = validate("users", adapt("users", USERS_SPEC, {"user_data": raw}))
+    assert accepted["country"].tolist() == ["a", "c"]
+    assert rejected["reason"].str.contains("duplicate").tolist() == [True]
+
+
+def test_missing_required_column_stops_with_a_clear_message():
+    raw = pd.DataFrame({"uid": [1], "sex": [0], "country": ["a"]})
+    with pytest.raises(MissingColumnsError, match=r"lacks required column\(s\) \['age'\].*it has"):
+        adapt("users", USERS_SPEC, {"user_data": raw})
+
+
+def test_missing_raw_frame_is_named():
+    with pytest.raises(KeyError, match="user_data"):
+        adapt("users", USERS_SPEC, {"other": pd.DataFrame()})
+
+
+def test_ids_that_refer_to_nothing_are_rejected():
+    users = pd.DataFrame({"user_id": [1, 2]})
+    posts = pd.DataFrame({"post_id": [10]})
+    feed = pd.DataFrame({"ts": ["2024-01-01 10:00"] * 3, "uid": [1, 3, 2], "pid": [10, 10, 11], "action": "view"})
+    accepted, rejected = validate("feed_events", adapt("feed_events", FEED_SPEC, {"feed": feed}),
+                                  {"users": users, "posts": posts})
+    assert accepted["user_id"].tolist() == [1]
+    assert rejected["reason"].tolist() == ["user_id: not in users (got 3)", "post_id: not in posts (got 11)"]
+
+
+def test_empty_texts_are_rejected_where_text_is_required():
+    raw = pd.DataFrame({"q": [1, 1, 1], "qt": ["Как дела?"] * 3, "a": ["хорошо", "   ", None]})
+    spec = {"raw": "answers", "columns": {"question_id": "q", "question_text": "qt", "answer_text": "a"},
+            "constants": {"count": 1}, "generate_id": "answer_id"}
+    accepted, rejected = validate("answers", adapt("answers", spec, {"answers": raw}))
+    assert accepted["answer_text"].tolist() == ["хорошо"]
+    assert len(rejected) == 2 and rejected["reason"].str.contains("answer_text").all()
+
+
+def test_wrong_action_values_are_rejected():
+    feed = pd.DataFrame({"ts": ["2024-01-01", "not a date"], "uid": [1, 1], "pid": [1, 1], "action": ["click", "view"]})
+    accepted, rejected = validate("feed_events", adapt("feed_events", FEED_SPEC, {"feed": feed}))
+    assert accepted.empty
+    assert rejected["reason"].tolist() == ["action: fails isin(('view', 'like')) (got 'click')",
+                                           "timestamp: not a date or time (got 'not a date')"]
+
+
+def test_single_label_column_becomes_a_list():
+    raw = pd.DataFrame({"id": [1, 2], "text": ["a", "b"], "topic": ["sport", None]})
+    accepted, _ = validate("posts", adapt("posts", POSTS_SPEC, {"posts": raw}))
+    assert [list(t) for t in accepted["topics"]] == [["sport"], []]
+    assert accepted["image2text"].isna().all()
+
+
+def test_multi_hot_columns_become_label_lists_with_threshold():
+    raw = pd.DataFrame({"text": ["a", "b"], "drugs": [0.8, 0.2], "politics": [0.6, 0.0]})
+    spec = {"raw": "v1", "columns": {"doc_text": "text"}, "labels": {"columns": "*", "threshold": 0.5},
+            "generate_id": "post_id"}
+    accepted, _ = validate("posts", adapt("posts", spec, {"v1": raw}))
+    assert [list(t) for t in accepted["topics"]] == [["drugs", "politics"], []]
+
+
+def test_leak_guard_rejects_training_texts_seen_in_evaluation_splits():
+    spec = {"raw": {"train_file": "train", "test_file": "test"}, "columns": {"doc_text": "text"},
+            "labels": {"columns": ["x"]}, "generate_id": "post_id", "leak_guard": {"column": "doc_text", "split": "train"}}
+    raw = {"train_file": pd.DataFrame({"text": ["a", "b"], "x": [1, 0]}), "test_file": pd.DataFrame({"text": ["b"], "x": [0]})}
+    accepted, rejected = validate("posts", adapt("posts", spec, raw), leak_guard=spec["leak_guard"])
+    assert accepted[["doc_text", "split"]].values.tolist() == [["a", "train"], ["b", "test"]]
+    assert rejected["reason"].str.contains("leak").all() and rejected["raw"].tolist() == ["train_file"]
+
+
+def test_wide_product_flags_melt_into_holdings():
+    raw = pd.DataFrame({"id": [7, 8], "date": ["2015-01-28"] * 2, "ind_a_ult1": [1, 0], "ind_b_ult1": [1, None]})
+    spec = {"raw": "wide", "columns": {"client_id": "id", "since": "date"},
+            "melt": {"columns": "ind_*_ult1", "id": "client_id", "strip": "^ind_|_ult1$"}}
+    accepted, rejected = validate("holdings", adapt("holdings", spec, {"wide": raw}))
+    assert accepted[["client_id", "product_id"]].values.tolist() == [[7, "a"], [7, "b"]]
+    assert rejected.empty
+
+
+def test_ratings_become_views_and_high_ratings_also_likes():
+    raw = pd.DataFrame({"u": [1, 1], "i": [5, 6], "r": [5, 2], "t": [881250949, 881250950]})
+    spec = {"raw": "ratings", "columns": {"timestamp": "t", "user_id": "u", "post_id": "i"},
+            "likes_from": {"column": "r", "min": 4}}
+    accepted, _ = validate("feed_events", adapt("feed_events", spec, {"ratings": raw}),
+                           checks=Checks(time_min="1995-01-01"))
+    assert sorted(map(tuple, accepted[["post_id", "action"]].values.tolist())) == [(5, "like"), (5, "view"), (6, "view")]
+    assert accepted["timestamp"].min() == pd.Timestamp("1997-12-04 15:55:49")
+
+
+def test_ids_known_only_from_another_frame_are_added_as_empty_posts():
+    raw = {"posts": pd.DataFrame({"id": [1], "text": ["t"], "topic": ["x"]}), "ids": pd.DataFrame({"post_id": [1, 2, 3]})}
+    spec = {**POSTS_SPEC, "add_ids_from": {"raw": "ids", "column": "post_id"}}
+    accepted, rejected = validate("posts", adapt("posts", spec, raw))
+    assert accepted["post_id"].tolist() == [1, 2, 3] and rejected.empty
+    assert [list(t) for t in accepted["topics"]] == [["x"], [], []]
+
+
+# -- damaged and unusual data: each case is a failing input and the exact outcome ------------------
+
+HOLDINGS_SPEC = {"raw": "services", "columns": {"client_id": "customerID", "product_id": "service"}}
+CLIENTS_SPEC = {"raw": "customers", "columns": {"client_id": "customerID"}}
+
+
+def test_string_client_ids_flow_through_with_foreign_keys_checked():
+    customers = pd.DataFrame({"customerID": ["7590-VHVEG", "5575-GNVDE", "3668-QPYBK"]})
+    services = pd.DataFrame({"customerID": ["7590-VHVEG", "5575-GNVDE", "9999-NOONE"],
+                             "service": ["PhoneService", "StreamingTV", "OnlineBackup"]})
+    clients, _ = validate("clients", adapt("clients", CLIENTS_SPEC, {"customers": customers}))
+    assert clients["client_id"].tolist() == ["7590-VHVEG", "5575-GNVDE", "3668-QPYBK"]
+    # A holdings table with no date column: `since` is optional and stays empty.
+    holdings, rejected = validate("holdings", adapt("holdings", HOLDINGS_SPEC, {"services": services}),
+                                  {"clients": clients})
+    assert holdings["client_id"].tolist() == ["7590-VHVEG", "5575-GNVDE"] and holdings["since"].isna().all()
+    assert rejected["reason"].tolist() == ["client_id: not in clients (got '9999-NOONE')"]
+
+
+def test_uuid_and_zero_padded_ids_are_read_as_strings():
+    ids = ["3f2b8a1e-9c4d-4e5f-8a7b-1c2d3e4f5a6b", "00000000-0000-4000-8000-000000000001"]
+    users, _ = validate("users", adapt("users", {"raw": "u", "columns": {"user_id": "id"}}, {"u": pd.DataFrame({"id": ids})}))
+    assert users["user_id"].tolist() == ids
+    padded, _ = validate("users", adapt("users", {"raw": "u", "columns": {"user_id": "id"}},
+                                        {"u": pd.DataFrame({"id": ["007", "7", "042"]})}))
+    assert padded["user_id"].tolist() == ["007", "7", "042"]  # as integers 007 and 7 would collide
+
+
+def test_declared_id_type_wins_over_inference():
+    spec = {"raw": "u", "columns": {"user_id": "id"}, "id_types": {"user_id": "string"}}
+    users, _ = validate("users", adapt("users", spec, {"u": pd.DataFrame({"id": [1, 2]})}), id_types=spec["id_types"])
+    assert users["user_id"].tolist() == ["1", "2"]
+
+
+def test_one_text_cell_among_unix_timestamps_rejects_only_its_row():
+    raw = pd.DataFrame({"u": [1, 1, 1], "i": [5, 6, 7], "r": [5, 5, 5], "t": ["1700000000", "oops", 1700000100]})
+    spec = {"raw": "ratings", "columns": {"timestamp": "t", "user_id": "u", "post_id": "i"},
+            "likes_from": {"column": "r", "min": 4}}
+    accepted, rejected = validate("feed_events", adapt("feed_events", spec, {"ratings": raw}))
+    assert len(accepted) == 4 and accepted["timestamp"].min() == pd.Timestamp("2023-11-14 22:13:20")
+    assert rejected["reason"].tolist() == ["timestamp: not a date or time (got 'oops')"] * 2  # its view and its like
+
+
+@pytest.mark.parametrize("moment", ["3000-01-01", "1600-01-01", "1999-12-31 23:59", 32503680000, -1e12])
+def test_implausible_timestamps_are_rejected_per_row(moment):
+    feed = pd.DataFrame({"ts": ["2024-01-01 10:00", moment], "uid": [1, 1], "pid": [1, 2], "action": "view"})
+    accepted, rejected = validate("feed_events", adapt("feed_events", FEED_SPEC, {"feed": feed}))
+    assert len(accepted) == 1
+    assert rejected["reason"].iloc[0].startswith("timestamp: outside the plausible time window 2000-01-01 to ")
+    assert repr(moment) in rejected["reason"].iloc[0]
+
+
+def test_millisecond_epochs_are_read_by_their_magnitude():
+    feed = pd.DataFrame({"ts": [1_700_000_000_000, 1_700_000_001_000], "uid": [1, 1], "pid": [1, 2], "action": "view"})
+    accepted, _ = validate("feed_events", adapt("feed_events", FEED_SPEC, {"feed": feed}))
+    assert accepted["timestamp"].tolist() == [pd.Timestamp("2023-11-14 22:13:20"), pd.Timestamp("2023-11-14 22:13:21")]
+
+
+def test_values_that_do_not_fit_the_storage_type_are_rejected():
+    raw = pd.DataFrame({"uid": ["1", "99999999999999999999", "3"], "sex": [0, 1, 0], "age": [30, 40, "1e400"],
+                        "country": ["a", "b", "c"]})
+    accepted, rejected = validate("users", adapt("users", USERS_SPEC, {"user_data": raw}))
+    assert accepted["user_id"].tolist() == [1]
+    assert rejected["reason"].tolist() == ["user_id: does not fit a 64-bit integer id (got '99999999999999999999')",
+                                           "age: not a finite number (got '1e400')"]
+
+
+def test_ids_added_from_another_frame_are_validated_and_counted():
+    raw = {"posts": pd.DataFrame({"id": [1], "text": ["t"], "topic": ["x"]}),
+           "ids": pd.DataFrame({"post_id": ["1", "2", "50000.7", "abc", None, "2", "50000.0"]})}
+    spec = {**POSTS_SPEC, "add_ids_from": {"raw": "ids", "column": "post_id"}}
+    adapted = adapt("posts", spec, raw)
+    accepted, rejected = validate("posts", adapted)
+    assert accepted["post_id"].tolist() == [1, 2, 50000]
+    assert rejected["reason"].tolist() == ["post_id: not an integer id (got '50000.7')",
+                                           "post_id: not an integer id (got 'abc')", "post_id: missing value (got None)"]
+    assert rejected["raw"].tolist() == ["ids"] * 3
+    assert len(adapted) == len(accepted) + len(rejected)
+
+
+def test_a_row_pointing_at_a_rejected_row_says_why_that_row_went():
+    raw_users = pd.DataFrame({"uid": [94041, 94042], "sex": [0, 1], "age": [30, 200], "country": ["a", "b"]})
+    users, rejected_users = validate("users", adapt("users", USERS_SPEC, {"user_data": raw_users}))
+    feed = pd.DataFrame({"ts": ["2024-01-01"] * 2, "uid": [94041, 94042], "pid": [1, 1], "action": "view"})
+    _, rejected = validate("feed_events", adapt("feed_events", FEED_SPEC, {"feed": feed}), {"users": users},
+                           rejected_references={"users": rejected_users})
+    assert rejected["reason"].tolist() == ["user_id: user 94042 was rejected (age: fails in_range(5, 110) (got 200.0))"]
+
+
+def test_header_only_and_headerless_empty_frames_are_named():
+    with pytest.raises(EmptySourceError, match="'feed' has a header but no rows"):
+        adapt("feed_events", FEED_SPEC, {"feed": pd.DataFrame(columns=["ts", "uid", "pid", "action"])})
+    with pytest.raises(EmptySourceError, match="'feed' is empty: no header and no rows"):
+        adapt("feed_events", FEED_SPEC, {"feed": pd.DataFrame()})
+
+
+def test_a_table_that_lost_too_much_stops_the_run_naming_reasons_and_examples():
+    feed = pd.DataFrame({"ts": ["2024-01-01"] * 10 + ["3000-01-01"] * 2, "uid": [1] * 8 + [7, 8, 1, 1],
+                         "pid": range(12), "action": "view"})
+    adapted = adapt("feed_events", FEED_SPEC, {"feed": feed})
+    accepted, rejected = validate("feed_events", adapted, {"users": pd.DataFrame({"user_id": [1]})})
+    with pytest.raises(IngestionStopped) as stop:
+        enforce_checks("feed_events", len(adapted), accepted, rejected, Checks())
+    message = str(stop.value)
+    assert "ingestion of 'feed_events' stopped: 4 of 12 rows rejected (33.3%, more than max_rejected_share 5.0%)" in message
+    assert "'user_id: not in users' × 2; 'timestamp: outside the plausible time window" in message
+    assert "feed row 8: user_id: not in users (got 7)" in message and "feed row 9:" in message
+    enforce_checks("feed_events", len(adapted), accepted, rejected, Checks(max_rejected_share=0.5))
+    with pytest.raises(IngestionStopped, match=r"8 rows accepted \(fewer than min_accepted_rows 100\)"):
+        enforce_checks("feed_events", len(adapted), accepted, rejected, Checks(max_rejected_share=1, min_accepted_rows=100))
+
+
+def test_unknown_checks_and_id_types_are_refused_by_name():
+    with pytest.raises(ValueError, match=r"unknown ingestion checks \['max_rejected'\]"):
+        Checks.from_config({"max_rejected": 0.1})
+    with pytest.raises(ValueError, match="id_types must be int, string or auto"):
+        validate("users", adapt("users", {"raw": "u", "columns": {"user_id": "id"}}, {"u": pd.DataFrame({"id": [1]})}),
+                 id_types={"user_id": "uuid"})
+
+
+def test_yes_no_service_flags_melt_into_holdings_of_string_clients():
+    raw = pd.DataFrame({"customerID": ["7590-VHVEG", "5575-GNVDE"], "PhoneService": ["No", "Yes"],
+                        "StreamingTV": ["Yes", "No internet service"], "OnlineBackup": [" yes", "1"]})
+    spec = {"raw": "telco", "columns": {"client_id": "customerID"}, "melt": {"columns": "*e*", "id": "client_id"}}
+    accepted, rejected = validate("holdings", adapt("holdings", spec, {"telco": raw}))
+    assert sorted(map(tuple, accepted[["client_id", "product_id"]].values.tolist())) == [
+        ("5575-GNVDE", "OnlineBackup"), ("5575-GNVDE", "PhoneService"), ("7590-VHVEG", "OnlineBackup"),
+        ("7590-VHVEG", "StreamingTV")]
+    assert rejected.empty

