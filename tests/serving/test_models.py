@@ -4,7 +4,7 @@ from socialml.serving.models import ServingModels
 
 
 def test_request_ids_are_typed_like_the_sources_ids():
-    models = ServingModels(families=("feed", "cross_sell"), versions={}, encoder_config={},
+    models = ServingModels(families=("feed", "cross_sell"), versions={},
                            integer_ids={"feed": True, "cross_sell": False})
     assert models.parse_id("feed", " 107 ") == 107 and models.parse_id("feed", "-3") == -3
     assert models.parse_id("cross_sell", "7590-VHVEG") == "7590-VHVEG"

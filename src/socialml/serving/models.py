@@ -8,7 +8,6 @@ of them (``data/06_models/completed_runs``), never from a run that was killed ha
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -22,7 +21,7 @@ import pandas as pd
 from socialml.components.evaluation.ab_test import assign_group
 from socialml.components.text.clustering import assign
 from socialml.components.core.durable import COMPLETED_RUNS, versions_from_one_run
-from socialml.components.text.encoders import build_encoder
+from socialml.components.text.encoders import build_encoder, encoder_record
 from socialml.components.text.sentiment import predict_labels
 from socialml.components.text.preprocess import join_fields, normalise
 
@@ -40,7 +39,6 @@ class ServingModels:
 
     families: tuple[str, ...]
     versions: dict[str, str]  # dataset name → loaded version
-    encoder_config: dict[str, Any]
     # feed
     feed_source: str | None = None
     feed_models: dict[str, Any] | None = None  # group → PostFeedModel
@@ -84,26 +82,34 @@ class ServingModels:
         return group, [self.post_cards[post_id] for post_id in ranked.post_id.tolist()]
 
     # -- text models ----------------------------------------------------------------------
-    def encode(self, texts: list[str], config: dict[str, Any] | None = None) -> np.ndarray:
-        """Embeddings from the encoder ``config`` names (default: the project's), built once and kept."""
-        config = self.encoder_config if config is None else config
-        key = json.dumps(config, sort_keys=True)
+    def encode(self, texts: list[str], record: dict[str, Any]) -> np.ndarray:
+        """Embeddings from the encoder a model was trained with (its record), built once and kept.
+
+        An encoder that gives other vectors here than in training (another package version or
+        checkpoint on this machine, or one fitted per corpus) is refused with both identities.
+        """
         with self._encoder_lock:  # encoders are built once; their inference is not re-entrant
-            if key not in self._encoders:
-                self._encoders[key] = build_encoder(config)
-            return self._encoders[key].encode(texts)
+            if record["identity"] not in self._encoders:
+                self._encoders[record["identity"]] = build_encoder(record["config"])
+            encoder = self._encoders[record["identity"]]
+            vectors = encoder.encode(texts)
+        built = encoder_record(encoder, record["config"])["identity"]
+        if built != record["identity"]:
+            raise ValueError(f"the model was trained on embeddings from {record['identity']!r}, but its encoder "
+                             f"gives {built!r} here")
+        return vectors
 
     def warm_up(self) -> None:
         """Build the encoders now, so the first text request does not pay for loading a transformer."""
-        if "clusters" in self.families:
-            self.encode(["warm up"])
-        if "topics" in self.families and self.topic_model.encoder_config:
-            self.encode(["warm up"], self.topic_model.encoder_config)
+        if "clusters" in self.families and self.clusterer:
+            self.encode(["warm up"], next(iter(self.clusterer.values()))["embeddings_from"])
+        if "topics" in self.families and self.topic_model.embeddings_from:
+            self.encode(["warm up"], self.topic_model.embeddings_from)
 
     def topic_probabilities(self, doc_text: str, image2text: str, speech2text: str) -> pd.Series:
         text = join_fields(pd.Series([doc_text]), pd.Series([image2text]), pd.Series([speech2text]))
-        config = self.topic_model.encoder_config
-        embeddings = self.encode(text, config) if config else None
+        record = self.topic_model.embeddings_from
+        embeddings = self.encode(text, record) if record else None
         return self.topic_model.predict_proba(text, embeddings).iloc[0]
 
     def topic_thresholds(self) -> dict[str, float]:
@@ -112,7 +118,7 @@ class ServingModels:
     def assign_answer(self, question_id: int | str, answer: str) -> dict[str, Any]:
         question = self.clusterer[question_id]
         text = normalise(answer)
-        embedding = self.encode([text])
+        embedding = self.encode([text], question["embeddings_from"])
         cluster, similarity = assign(embedding[0], question["centroids"], question["threshold"])
         sentiment = self.answer_sentiment.predict_proba([text], embedding)
         return {"question_id": question_id, "cluster": int(cluster), "label": question["labels"].get(cluster, ""),
@@ -151,7 +157,7 @@ def load_serving_models(project_path: str | Path = ".", env: str | None = None,
         context = session.load_context()
         catalog, params = context.catalog, context.params
         serving, ab = params["serving"], params["post_feed"]["ab_test"]
-        models = ServingModels(families=families, versions={}, encoder_config=params["text_embedding"]["encoder"])
+        models = ServingModels(families=families, versions={})
 
         runs = project_path / COMPLETED_RUNS
         run_env = context.env or "local"

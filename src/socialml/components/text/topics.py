@@ -52,7 +52,7 @@ def best_thresholds(y: np.ndarray, probabilities: np.ndarray, grid: np.ndarray |
 class _ThresholdedClassifier:
     labels: list[str]
     thresholds: np.ndarray
-    encoder_config: dict[str, Any] | None = None  # set when the model needs sentence embeddings
+    embeddings_from: dict[str, Any] | None = None  # the encoder record, when the model needs sentence embeddings
 
     def predict_frame(self, posts: pd.DataFrame) -> pd.DataFrame:
         """Topic probabilities for raw posts (doc_text, image2text, speech2text; any may be empty)."""
@@ -61,7 +61,7 @@ class _ThresholdedClassifier:
 
         fields = [posts[f] if f in posts else pd.Series([""] * len(posts)) for f in ("doc_text", "image2text", "speech2text")]
         texts = join_fields(*fields)
-        embeddings = build_encoder(self.encoder_config).encode(texts) if self.encoder_config else None
+        embeddings = build_encoder(self.embeddings_from["config"]).encode(texts) if self.embeddings_from else None
         return self.predict_proba(texts, embeddings)
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:

@@ -1,15 +1,24 @@
-"""Embedding matrices stored as data frames: one id column, then float32 columns e000, e001, ..."""
+"""Embedding matrices stored as data frames: one id column, then float32 columns e000, e001, ...
+
+A frame carries the record of the encoder that made it (``attrs["encoder"]``, kept by Parquet):
+models trained on it keep the record, and ``require_encoder`` refuses vectors of another encoder.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 
-def to_frame(ids: pd.Series | list, vectors: np.ndarray, id_column: str) -> pd.DataFrame:
+def to_frame(ids: pd.Series | list, vectors: np.ndarray, id_column: str,
+             encoder: dict[str, Any] | None = None) -> pd.DataFrame:
     columns = [f"e{i:03d}" for i in range(vectors.shape[1])]
     frame = pd.DataFrame(vectors.astype(np.float32), columns=columns)
     frame.insert(0, id_column, list(ids))
+    if encoder is not None:
+        frame.attrs["encoder"] = encoder
     return frame
 
 
@@ -19,3 +28,21 @@ def vector_columns(frame: pd.DataFrame) -> list[str]:
 
 def to_matrix(frame: pd.DataFrame) -> np.ndarray:
     return frame[vector_columns(frame)].to_numpy(dtype=np.float32)
+
+
+def encoder_of(frame: pd.DataFrame) -> dict[str, Any] | None:
+    return frame.attrs.get("encoder")
+
+
+def require_encoder(trained_on: dict[str, Any] | None, frame: pd.DataFrame, model: str) -> None:
+    """Refuse ``frame``'s vectors for a model trained on another encoder's; an unknown record on either side is refused too."""
+    given = encoder_of(frame)
+    if trained_on is not None and given is not None and trained_on["identity"] == given["identity"]:
+        return
+    raise ValueError(f"{model} was trained on embeddings from {_describe(trained_on)} but is given embeddings from "
+                     f"{_describe(given)}: rerun the pipelines that train it with the same encoder "
+                     "(for example `kedro run --pipelines text_embedding,sentiment,clustering,topics`)")
+
+
+def _describe(record: dict[str, Any] | None) -> str:
+    return "an unrecorded encoder" if record is None else repr(record["identity"])

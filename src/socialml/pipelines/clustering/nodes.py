@@ -15,14 +15,14 @@ from socialml.components.evaluation.metrics import question_clustering_scores
 from socialml.components.evaluation.tables import metric_payload
 from socialml.components.text.sentiment import BlendedSentiment, ZeroShotSentiment, predict_labels
 from socialml.components.text.preprocess import normalise
-from socialml.components.text.vectors import to_matrix
+from socialml.components.text.vectors import encoder_of, require_encoder, to_matrix
 
 logger = logging.getLogger(__name__)
 
 
 def zero_shot_sentiment_model(anchor_embeddings: pd.DataFrame, params: dict[str, Any]) -> ZeroShotSentiment:
     anchors = {label: to_matrix(group) for label, group in anchor_embeddings.groupby("sentiment")}
-    return ZeroShotSentiment(anchors, temperature=params["zero_shot_temperature"])
+    return ZeroShotSentiment(anchors, temperature=params["zero_shot_temperature"], embeddings_from=encoder_of(anchor_embeddings))
 
 
 def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any], head=None) -> BlendedSentiment:
@@ -36,6 +36,7 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
 def cluster_answers(answers: pd.DataFrame, answer_embeddings: pd.DataFrame, sentiment_model,
                     params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Returns (answer → cluster table, cluster table, the per-question centroids for serving)."""
+    require_encoder(sentiment_model.embeddings_from, answer_embeddings, "the answer sentiment model")
     config = ClusteringConfig(**params["algorithm"])
     answers = answers.assign(normalised_text=answers["answer_text"].map(normalise))
     vectors = answer_embeddings.set_index("normalised_text")
@@ -73,6 +74,7 @@ def cluster_answers(answers: pd.DataFrame, answer_embeddings: pd.DataFrame, sent
             "centroids": {c: v.astype(np.float32) for c, v in result.centroids.items()},
             "labels": labels.to_dict(),
             "threshold": config.outlier_reassign_similarity,
+            "embeddings_from": encoder_of(answer_embeddings),  # serving embeds a new answer with the same encoder
         }
     answer_clusters = pd.concat(answer_rows, ignore_index=True).drop(columns=["question_text"])
     clusters = pd.concat(cluster_rows, ignore_index=True)

@@ -11,7 +11,7 @@ from socialml.components.evaluation.metrics import classification_scores
 from socialml.components.evaluation.protocols import train_test_rows
 from socialml.components.evaluation.tables import comparison_table
 from socialml.components.text.sentiment import SentimentHead, predict_labels
-from socialml.components.text.vectors import to_matrix
+from socialml.components.text.vectors import encoder_of, to_matrix
 
 
 def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame, params: dict[str, Any]):
@@ -19,7 +19,7 @@ def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame,
     vectors = to_matrix(frame)
     train, test = train_test_rows(frame["split"], frame["sentiment"], params["test_share"], params["seed"])
     texts, labels = frame["text"].tolist(), frame["sentiment"].to_numpy()
-    model = SentimentHead(c=params["c"], seed=params["seed"]).fit(
+    model = SentimentHead(c=params["c"], seed=params["seed"], embeddings_from=encoder_of(embeddings)).fit(
         [texts[i] for i in np.flatnonzero(train)], vectors[train], labels[train])
     baseline = SentimentHead(c=params["c"], embedding_weight=0.0, seed=params["seed"]).fit(
         [texts[i] for i in np.flatnonzero(train)], vectors[train], labels[train])

@@ -4,40 +4,42 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from socialml.components.text.encoders import EmbeddingCache, build_encoder
+from socialml.components.text.encoders import EmbeddingCache, build_encoder, encoder_record
 from socialml.components.text.preprocess import join_fields, normalise
-from socialml.components.text.vectors import to_frame, to_matrix
+from socialml.components.text.vectors import encoder_of, to_frame, to_matrix
 
 
-def _embed(texts: list[str], params: dict[str, Any]) -> np.ndarray:
+def _embed(ids: pd.Series | list, texts: list[str], id_column: str, params: dict[str, Any]) -> pd.DataFrame:
+    """The texts' embeddings keyed by ``ids``, with the record of the encoder that made them."""
     encoder = build_encoder(params["encoder"])
-    if not getattr(encoder, "cacheable", True):
-        return encoder.encode(texts)
-    return EmbeddingCache(encoder, params.get("cache_dir")).encode(texts)
+    if getattr(encoder, "cacheable", True):
+        vectors = EmbeddingCache(encoder, params.get("cache_dir")).encode(texts)
+    else:
+        vectors = encoder.encode(texts)
+    return to_frame(ids, vectors, id_column, encoder_record(encoder, params["encoder"]))
 
 
 def embed_answers(answers: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """One row per distinct normalised answer text: clustering groups these, weighted by their counts."""
     texts = sorted(set(answers["answer_text"].map(normalise)))
-    return to_frame(texts, _embed(texts, params), "normalised_text")
+    return _embed(texts, texts, "normalised_text", params)
 
 
 def embed_posts(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     texts = join_fields(posts["doc_text"], posts["image2text"], posts["speech2text"])
-    return to_frame(posts["post_id"], _embed(texts, params), "post_id")
+    return _embed(posts["post_id"], texts, "post_id", params)
 
 
 def embed_sentiment_texts(sentiment_texts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    return to_frame(sentiment_texts["text_id"], _embed(sentiment_texts["text"].tolist(), params), "text_id")
+    return _embed(sentiment_texts["text_id"], sentiment_texts["text"].tolist(), "text_id", params)
 
 
 def embed_sentiment_anchors(anchors: dict[str, list[str]], params: dict[str, Any]) -> pd.DataFrame:
     """Anchor phrases per sentiment, for the zero-shot fallback where no labelled texts exist."""
     rows = [(label, phrase) for label, phrases in anchors.items() for phrase in phrases]
-    frame = to_frame([label for label, _ in rows], _embed([p for _, p in rows], params), "sentiment")
+    frame = _embed([label for label, _ in rows], [p for _, p in rows], "sentiment", params)
     frame.insert(1, "phrase", [p for _, p in rows])
     return frame
 
@@ -50,6 +52,6 @@ def reduce_embeddings(embeddings: pd.DataFrame, n_components: int, seed: int = 0
     n = max(1, min(n_components, matrix.shape[0], matrix.shape[1]))
     reduced = PCA(n_components=n, random_state=seed).fit_transform(matrix) if len(matrix) > 1 else matrix[:, :n]
     id_column = embeddings.columns[0]
-    frame = to_frame(embeddings[id_column], reduced, id_column)
+    frame = to_frame(embeddings[id_column], reduced, id_column, encoder_of(embeddings))
     frame.columns = [id_column] + [f"pca_{i:02d}" for i in range(reduced.shape[1])]
     return frame

@@ -11,7 +11,7 @@ from socialml.components.evaluation.protocols import train_validation_test
 from socialml.components.evaluation.tables import comparison_table
 from socialml.components.text.preprocess import join_fields
 from socialml.components.text.topics import build_topic_classifier, label_matrix
-from socialml.components.text.vectors import to_matrix
+from socialml.components.text.vectors import encoder_of, require_encoder, to_matrix
 
 def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Posts with their joined text, topic list and split (the source's own split, else a seeded random one)."""
@@ -35,8 +35,7 @@ def _part(dataset: pd.DataFrame, embeddings: pd.DataFrame, split: str, labels: l
     return part["text"].tolist(), vectors, label_matrix(part["topics"], labels)
 
 
-def train_topic_model(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dict[str, Any], params: dict[str, Any],
-                      encoder: dict[str, Any]):
+def train_topic_model(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dict[str, Any], params: dict[str, Any]):
     labels = topic_labels(dataset, params["min_label_count"])
     texts, vectors, y = _part(dataset, embeddings, "train", labels)
     val_texts, val_vectors, val_y = _part(dataset, embeddings, "validation", labels)
@@ -46,12 +45,14 @@ def train_topic_model(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dic
     else:
         model.fit(texts, vectors, y, labels)
         if spec.get("features", "embedding") != "tfidf":
-            model.encoder_config = encoder
+            model.embeddings_from = encoder_of(embeddings)
     model.tune_thresholds(val_texts, val_vectors, val_y)
     return model
 
 
 def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame) -> dict[str, Any]:
+    if model.embeddings_from is not None:
+        require_encoder(model.embeddings_from, embeddings, "the topic classifier")
     texts, vectors, y = _part(dataset, embeddings, "test", model.labels)
     probabilities = model.predict_proba(texts, vectors).to_numpy()
     summary, per_label = multilabel_scores(y, probabilities, model.thresholds, model.labels)

@@ -17,8 +17,8 @@ from .nodes import compare_topic_models, evaluate_topic_model, prepare_topic_dat
 
 def _model_pipeline(source: str, model: str) -> Pipeline:
     template = pipeline([
-        node(train_topic_model, ["mi_topic_dataset", "mi_post_embeddings", "params:spec", "params:topics",
-                                 "params:text_embedding.encoder"], "mdl_topic_classifier", name="train",
+        node(train_topic_model, ["mi_topic_dataset", "mi_post_embeddings", "params:spec", "params:topics"],
+             "mdl_topic_classifier", name="train",
              tags=["training"]),
         node(evaluate_topic_model, ["mdl_topic_classifier", "mi_topic_dataset", "mi_post_embeddings"],
              "rpt_topic_scores", name="evaluate", tags=["evaluation"]),
@@ -27,8 +27,7 @@ def _model_pipeline(source: str, model: str) -> Pipeline:
         template,
         namespace=f"{source}.topics.{model}",
         inputs={"mi_topic_dataset": f"{source}.mi_topic_dataset", "mi_post_embeddings": f"{source}.mi_post_embeddings"},
-        parameters={"params:spec": f"params:topics.models.{model}", "params:topics": "params:topics",
-                    "params:text_embedding.encoder": "params:text_embedding.encoder"},
+        parameters={"params:spec": f"params:topics.models.{model}", "params:topics": "params:topics"},
     )
 
 

