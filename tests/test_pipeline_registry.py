@@ -45,3 +45,12 @@ def test_a_bare_registry_command_reads_kedro_env():
                             env={**kedro_env(), "KEDRO_ENV": "real"}, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "santander_sample.cross_sell.ncf.fit" in result.stdout and "demo." not in result.stdout
+
+
+def test_a_mistyped_option_stops_the_run_before_any_node_naming_the_part_and_the_allowed_options():
+    result = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "test", "--params",
+                             "clustering.algorithm.n_keyword=3"], cwd=PROJECT_ROOT, env=kedro_env(),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "Running node" not in result.stdout + result.stderr
+    assert ("answer clustering has no option 'n_keyword'; its options are ['clusterer', 'n_keywords', "
+            "'n_representatives', 'outlier_reassign_similarity', 'reducer']") in result.stderr

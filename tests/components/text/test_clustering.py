@@ -2,10 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from socialml.components.text.clustering import OUTLIER, ClusteringConfig, assign, cluster_texts, describe_clusters
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
-from socialml.components.text.encoders import build_encoder
 from socialml.components.evaluation.metrics import clustering_scores
+from socialml.components.text.clustering import (
+    CLUSTERERS, OUTLIER, REDUCERS, ClusteringConfig, assign, cluster_texts, describe_clusters,
+)
+from socialml.components.text.encoders import build_encoder
 from socialml.components.text.preprocess import normalise
 
 
@@ -18,7 +20,7 @@ def test_separated_groups_are_found_and_outliers_reported():
     rng = np.random.default_rng(0)
     centres = np.eye(8)[:3] * 3
     x = _blobs(rng, centres, 20)
-    result = cluster_texts(x, np.ones(len(x)), ClusteringConfig(min_cluster_size=5, min_texts_for_umap=1000))
+    result = cluster_texts(x, np.ones(len(x)), ClusteringConfig(clusterer={"kind": "hdbscan", "min_cluster_size": 5}, reducer={"kind": "none"}))
     truth = np.repeat([0, 1, 2], 20)
     assert clustering_scores(truth, result.labels)["ari"] > 0.95
     assert set(result.centroids) == set(np.unique(result.labels)) - {OUTLIER}
@@ -26,7 +28,7 @@ def test_separated_groups_are_found_and_outliers_reported():
 
 def test_tiny_questions_become_one_cluster():
     x = np.eye(3)
-    result = cluster_texts(x, np.ones(3), ClusteringConfig(min_cluster_size=5))
+    result = cluster_texts(x, np.ones(3), ClusteringConfig(clusterer={"kind": "hdbscan", "min_cluster_size": 5}))
     assert result.labels.tolist() == [0, 0, 0]
 
 
@@ -59,3 +61,15 @@ def test_paraphrases_with_emoji_and_punctuation_share_a_cluster_and_opposites_do
     cluster_of = dict(zip(unique.index, result.labels))
     assert cluster_of[normalise("всё супер 👍👍")] == cluster_of[normalise("все супер!!!")] != OUTLIER
     assert cluster_of[normalise("ужасно 😡")] != cluster_of[normalise("все супер!!!")]
+
+
+def test_the_reducer_and_the_clusterer_are_parts_checked_by_kind():
+    assert set(REDUCERS.kinds) == {"umap", "none"} and set(CLUSTERERS.kinds) == {"hdbscan"}
+    config = ClusteringConfig.from_params({"reducer": {"kind": "none"}, "clusterer": {"kind": "hdbscan", "min_cluster_size": "4"}})
+    assert config.reducer == {"kind": "none"}
+    with pytest.raises(ValueError, match=r"clusterer 'hdbscan' has no option 'min_size'; its options are \['min_cluster_size', 'min_samples'\]"):
+        ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "min_size": 4}})
+    with pytest.raises(ValueError, match=r"unknown clustering reducer kind 'tsne': set `kind` to one of \['none', 'umap'\]"):
+        ClusteringConfig.from_params({"reducer": {"kind": "tsne"}})
+    with pytest.raises(ValueError, match="answer clustering: option 'n_keywords' must be int, got 'five'"):
+        ClusteringConfig.from_params({"n_keywords": "five"})

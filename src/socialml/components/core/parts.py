@@ -28,29 +28,13 @@ class Parts(Generic[T]):
 
     def options(self, kind: str) -> dict[str, Any]:
         """Option name → its type hint (``Any`` where none is given)."""
-        factory = self._factory(kind)
-        hints = typing.get_type_hints(_hinted(factory))
-        parameters = inspect.signature(factory).parameters.values()
-        return {p.name: hints.get(p.name, Any) for p in parameters
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and not p.name.endswith("_")}
+        return declared_options(self._factory(kind))
 
     def check(self, config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """(kind, options validated and converted to their declared types), or a ValueError saying what is wrong."""
         options = dict(config)
         kind = options.pop("kind", None)
-        allowed = self.options(self._name(kind))
-        unknown = sorted(set(options) - set(allowed))
-        if unknown:
-            raise ValueError(f"{self.role} '{kind}' has no option {', '.join(map(repr, unknown))}; "
-                             f"its options are {sorted(allowed)}")
-        typed = {}
-        for name, value in options.items():
-            try:
-                typed[name] = TypeAdapter(allowed[name]).validate_python(value)
-            except ValidationError:
-                raise ValueError(f"{self.role} '{kind}': option '{name}' must be {_describe(allowed[name])}, "
-                                 f"got {value!r}") from None
-        return kind, typed
+        return kind, typed_options(f"{self.role} '{kind}'", self._factory(kind), options)
 
     def build(self, config: Mapping[str, Any]) -> T:
         kind, options = self.check(config)
@@ -58,12 +42,37 @@ class Parts(Generic[T]):
 
     def _name(self, kind: Any) -> str:
         if kind not in self.kinds:
-            given = "no kind" if kind is None else f"unknown {self.role} kind {kind!r}"
+            given = f"{self.role} has no kind" if kind is None else f"unknown {self.role} kind {kind!r}"
             raise ValueError(f"{given}: set `kind` to one of {sorted(self.kinds)}")
         return kind
 
     def _factory(self, kind: str) -> Callable[..., T]:
         return self.kinds[self._name(kind)]
+
+
+def declared_options(factory: Callable[..., Any]) -> dict[str, Any]:
+    """The keyword parameters of a class or function with their type hints, learned state (``name_``) left out."""
+    hints = typing.get_type_hints(_hinted(factory))
+    parameters = inspect.signature(factory).parameters.values()
+    return {p.name: hints.get(p.name, Any) for p in parameters
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and not p.name.endswith("_")}
+
+
+def typed_options(what: str, factory: Callable[..., Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` checked against ``factory``'s declared ones and converted to their types; a ValueError
+    naming ``what``, the option and the allowed ones otherwise. Settings that are not swappable parts
+    (the answer clustering's) are checked this way too."""
+    allowed = declared_options(factory)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"{what} has no option {', '.join(map(repr, unknown))}; its options are {sorted(allowed)}")
+    typed = {}
+    for name, value in options.items():
+        try:
+            typed[name] = TypeAdapter(allowed[name]).validate_python(value)
+        except ValidationError:
+            raise ValueError(f"{what}: option '{name}' must be {_describe(allowed[name])}, got {value!r}") from None
+    return typed
 
 
 def with_options_of(source: Callable[..., Any], factory: Callable[..., T]) -> Callable[..., T]:

@@ -1,62 +1,115 @@
-"""Answer clustering by meaning, per question: UMAP → HDBSCAN → c-TF-IDF keywords and labels.
+"""Answer clustering by meaning, per question: a reducer, a clusterer, then c-TF-IDF keywords and labels.
 
-Identical normalised answers are clustered once, with their number as a weight: UMAP is not
-deterministic on duplicate vectors, and ten identical answers would otherwise form a cluster of
-their own. Outliers close enough to a cluster's centroid join it; the rest stay outliers (-1).
+Both steps are parts built from parameters (``REDUCERS``: ``umap``, ``none``; ``CLUSTERERS``:
+``hdbscan``), so another reducer or clusterer is a class with ``reduce`` or ``fit_predict`` added
+to its registry. Identical normalised answers are clustered once, with their number as a weight:
+UMAP is not deterministic on duplicate vectors, and ten identical answers would otherwise form a
+cluster of their own. Outliers close enough to a cluster's centroid join it; the rest stay outliers (-1).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from socialml.components.core.parts import Parts, typed_options
 from socialml.components.text.preprocess import class_tfidf_keywords, keyword_tokens
 
 OUTLIER = -1
 
 
+class Reducer(Protocol):
+    def reduce(self, embeddings: np.ndarray) -> np.ndarray: ...
+
+
+class Clusterer(Protocol):
+    def fit_predict(self, space: np.ndarray) -> np.ndarray:
+        """A cluster per row, ``OUTLIER`` for rows in none."""
+
+
+@dataclass
+class UmapReducer:
+    """UMAP (cosine) to ``components`` dimensions; questions with fewer than ``min_texts`` texts stay as they are."""
+
+    components: int = 5
+    neighbors: int = 15
+    min_texts: int = 30
+    seed: int = 0
+
+    def reduce(self, embeddings: np.ndarray) -> np.ndarray:
+        n = len(embeddings)
+        if n < self.min_texts:
+            return embeddings
+        import umap
+
+        reducer = umap.UMAP(n_components=min(self.components, n - 2), n_neighbors=min(self.neighbors, n - 1),
+                            min_dist=0.0, metric="cosine", random_state=self.seed, n_jobs=1)
+        return reducer.fit_transform(embeddings)
+
+
+@dataclass
+class NoReduction:
+    """Cluster in the embedding space itself."""
+
+    def reduce(self, embeddings: np.ndarray) -> np.ndarray:
+        return embeddings
+
+
+@dataclass
+class HdbscanClusterer:
+    """HDBSCAN (excess of mass). ``min_cluster_size`` is for large questions: small ones use at least 3,
+    about an eighth of their texts; fewer texts than that form one cluster."""
+
+    min_cluster_size: int = 8
+    min_samples: int | None = None
+
+    def fit_predict(self, space: np.ndarray) -> np.ndarray:
+        n = len(space)
+        if n < max(3, self.min_cluster_size):
+            return np.zeros(n, dtype=int)
+        import hdbscan
+
+        clusterer = hdbscan.HDBSCAN(min_cluster_size=min(self.min_cluster_size, max(3, n // 8)),
+                                    min_samples=self.min_samples, metric="euclidean", cluster_selection_method="eom")
+        return clusterer.fit_predict(space).astype(int)
+
+
+REDUCERS: Parts[Reducer] = Parts("clustering reducer", {"umap": UmapReducer, "none": NoReduction})
+CLUSTERERS: Parts[Clusterer] = Parts("clusterer", {"hdbscan": HdbscanClusterer})
+
+
 @dataclass
 class ClusteringConfig:
-    umap_components: int = 5
-    umap_neighbors: int = 15
-    min_cluster_size: int = 8  # for large questions; small ones use at least 3, about an eighth of their texts
-    min_samples: int | None = None
+    reducer: dict[str, Any] = field(default_factory=lambda: {"kind": "umap"})
+    clusterer: dict[str, Any] = field(default_factory=lambda: {"kind": "hdbscan"})
     outlier_reassign_similarity: float = 0.85  # cosine to the nearest centroid needed to join it
-    min_texts_for_umap: int = 30  # below this, HDBSCAN runs on the embeddings directly
     n_keywords: int = 5
     n_representatives: int = 3
-    seed: int = 0
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> ClusteringConfig:
+        """Checked like every part: unknown or mistyped options (here, of the reducer and the clusterer) fail now."""
+        config = cls(**typed_options("answer clustering", cls, params))
+        REDUCERS.check(config.reducer)
+        CLUSTERERS.check(config.clusterer)
+        return config
 
 
 @dataclass
 class QuestionClusters:
     labels: np.ndarray  # cluster per unique text, -1 = outlier
-    was_outlier: np.ndarray  # HDBSCAN's outliers, before reassignment
+    was_outlier: np.ndarray  # the clusterer's outliers, before reassignment
     coords_2d: np.ndarray
     centroids: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def cluster_texts(embeddings: np.ndarray, weights: np.ndarray, config: ClusteringConfig) -> QuestionClusters:
     """Cluster the unique texts of one question (rows of ``embeddings``, L2-normalised)."""
-    import hdbscan
-
-    n = len(embeddings)
-    if n < max(3, config.min_cluster_size):
-        labels = np.zeros(n, dtype=int)
-        return QuestionClusters(labels, np.zeros(n, bool), _project_2d(embeddings), _centroids(embeddings, weights, labels))
-    space = embeddings
-    if n >= config.min_texts_for_umap:
-        import umap
-
-        reducer = umap.UMAP(n_components=min(config.umap_components, n - 2), n_neighbors=min(config.umap_neighbors, n - 1),
-                            min_dist=0.0, metric="cosine", random_state=config.seed, n_jobs=1)
-        space = reducer.fit_transform(embeddings)
-    min_size = min(config.min_cluster_size, max(3, n // 8))
-    clusterer = hdbscan.HDBSCAN(min_cluster_size=min_size, min_samples=config.min_samples,
-                                metric="euclidean", cluster_selection_method="eom")
-    labels = clusterer.fit_predict(space).astype(int)
+    space = REDUCERS.build(config.reducer).reduce(embeddings)
+    labels = CLUSTERERS.build(config.clusterer).fit_predict(space)
     was_outlier = labels == OUTLIER
     if not (labels != OUTLIER).any():  # no structure found: one cluster, not all outliers
         labels[:] = 0

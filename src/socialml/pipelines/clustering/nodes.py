@@ -37,7 +37,7 @@ def cluster_answers(answers: pd.DataFrame, answer_embeddings: pd.DataFrame, sent
                     params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Returns (answer → cluster table, cluster table, the per-question centroids for serving)."""
     require_encoder(sentiment_model.embeddings_from, answer_embeddings, "the answer sentiment model")
-    config = ClusteringConfig(**params["algorithm"])
+    config = ClusteringConfig.from_params(params["algorithm"])
     answers = answers.assign(normalised_text=answers["answer_text"].map(normalise))
     vectors = answer_embeddings.set_index("normalised_text")
     answer_rows, cluster_rows, clusterer = [], [], {}

@@ -6,6 +6,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from socialml.components.text.clustering import ClusteringConfig
 from socialml.pipelines.sources import is_generated, source_tables
 
 from .nodes import (
@@ -26,6 +27,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     tables = source_tables(source, params)
     if "answers" not in tables:
         return Pipeline([])
+    ClusteringConfig.from_params(params["clustering"]["algorithm"])  # a mistyped option fails now, not mid-run
     sentiment_source = source if "sentiment_texts" in tables else params["clustering"].get("sentiment_source")
     if sentiment_source is not None and sentiment_source not in params["sources"]:
         raise KeyError(f"clustering.sentiment_source '{sentiment_source}' is not one of this environment's sources")
