@@ -122,9 +122,9 @@ def epochs_worker(source: str, epochs: int) -> dict:
     import numpy as np
     import pandas as pd
 
+    from socialml.components.data.ingest import adapt, validate
     from socialml.components.evaluation.protocols import hide_one_product
     from socialml.components.recsys import cross_sell
-    from socialml.components.data.ingest import adapt, validate
 
     if source == "santander_sample":
         params = _parameters()

@@ -23,11 +23,11 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from socialml.components.data.canonical import SENTIMENTS
+from socialml.components.evaluation.metrics import classification_scores, clustering_scores, multilabel_scores
 from socialml.components.text.clustering import ClusteringConfig, cluster_texts
 from socialml.components.text.encoders import EmbeddingCache, build_encoder
-from socialml.components.evaluation.metrics import classification_scores, clustering_scores, multilabel_scores
-from socialml.components.text.sentiment import SentimentHead, ZeroShotSentiment, predict_labels
 from socialml.components.text.preprocess import normalise
+from socialml.components.text.sentiment import SentimentHead, ZeroShotSentiment, predict_labels
 from socialml.components.text.topics import HeadTopicClassifier, label_matrix
 
 ROOT = Path(__file__).resolve().parents[1]

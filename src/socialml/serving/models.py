@@ -18,12 +18,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from socialml.components.core.durable import COMPLETED_RUNS, versions_from_one_run
 from socialml.components.evaluation.ab_test import assign_group
 from socialml.components.text.clustering import assign
-from socialml.components.core.durable import COMPLETED_RUNS, versions_from_one_run
 from socialml.components.text.encoders import build_encoder, encoder_record
-from socialml.components.text.sentiment import predict_labels
 from socialml.components.text.preprocess import join_fields, normalise
+from socialml.components.text.sentiment import predict_labels
 
 logger = logging.getLogger(__name__)
 

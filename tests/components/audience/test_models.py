@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from socialml.components.audience.models import age_buckets, build_audience_model
-from socialml.components.evaluation.metrics import audience_scores
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
+from socialml.components.evaluation.metrics import audience_scores
 from socialml.pipelines.audience.nodes import cross_validate_audience, prepare_audience_targets
 
 PARAMS = {"age_edges": [18, 25, 35, 45, 50, 56], "age_labels": ["<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"],

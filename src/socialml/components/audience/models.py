@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from socialml.components.data.features import viewer_history
 from socialml.components.core.parts import Parts
+from socialml.components.data.features import viewer_history
 
 logger = logging.getLogger(__name__)
 TARGETS = ("sex", "age")

@@ -10,11 +10,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from socialml.components.data.canonical import SENTIMENTS
-from socialml.components.text.clustering import OUTLIER, ClusteringConfig, cluster_texts, describe_clusters
 from socialml.components.evaluation.metrics import question_clustering_scores
 from socialml.components.evaluation.tables import metric_payload
-from socialml.components.text.sentiment import BlendedSentiment, ZeroShotSentiment, predict_labels
+from socialml.components.text.clustering import OUTLIER, ClusteringConfig, cluster_texts, describe_clusters
 from socialml.components.text.preprocess import normalise
+from socialml.components.text.sentiment import BlendedSentiment, ZeroShotSentiment, predict_labels
 from socialml.components.text.vectors import encoder_of, require_encoder, to_matrix
 
 logger = logging.getLogger(__name__)

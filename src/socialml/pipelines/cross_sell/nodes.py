@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from socialml.components.recsys import cross_sell
 from socialml.components.evaluation.protocols import hide_one_product
 from socialml.components.evaluation.tables import comparison_table
+from socialml.components.recsys import cross_sell
 
 logger = logging.getLogger(__name__)
 
