@@ -137,7 +137,8 @@ def clustering_rows(d: dict, e5) -> list[dict]:
     unique = weights.index.tolist()
     unique_vectors = EmbeddingCache(e5).encode(unique)
     start = time.perf_counter()
-    result = cluster_texts(unique_vectors, weights.to_numpy(float), ClusteringConfig(clusterer={"kind": "hdbscan", "min_cluster_size": 10}))
+    config = ClusteringConfig(clusterer={"kind": "hdbscan", "min_cluster_size": 10})
+    result = cluster_texts(unique_vectors, weights.to_numpy(float), config)
     fit_s = time.perf_counter() - start
     mapped = normalised.map(pd.Series(result.labels, index=unique)).to_numpy()
     rows.append({"method": f"ours: {len(unique):,} distinct normalised answers weighted by count, outliers reassigned",

@@ -77,7 +77,8 @@ def ranking_scores(recommended: np.ndarray, relevant: Sequence[set], k_values: S
 
 def feed_scores(recommendations: pd.DataFrame, requests: pd.DataFrame, targets: pd.DataFrame,
                 k_values: Sequence[int], n_items: int) -> dict[str, float]:
-    """``ranking_scores`` of ranked posts (request_id, rank, post_id) over every held-out request (no answer = a miss)."""
+    """``ranking_scores`` of ranked posts (request_id, rank, post_id) over every held-out request
+    (a request without an answer is a miss)."""
     k = max(k_values)
     top = (recommendations.pivot(index="request_id", columns="rank", values="post_id")
            .reindex(index=requests["request_id"], columns=range(1, k + 1)).to_numpy(dtype=object))

@@ -1,4 +1,4 @@
-"""Comparison tables of model variants, and the MLflow metric payloads of their scores, built one way for every system."""
+"""Comparison tables of model variants and the MLflow metric payloads of their scores, one way for every system."""
 
 from __future__ import annotations
 

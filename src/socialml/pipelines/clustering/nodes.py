@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 def zero_shot_sentiment_model(anchor_embeddings: pd.DataFrame, params: dict[str, Any]) -> ZeroShotSentiment:
     anchors = {label: to_matrix(group) for label, group in anchor_embeddings.groupby("sentiment")}
-    return ZeroShotSentiment(anchors, temperature=params["zero_shot_temperature"], embeddings_from=encoder_of(anchor_embeddings))
+    return ZeroShotSentiment(anchors, temperature=params["zero_shot_temperature"],
+                             embeddings_from=encoder_of(anchor_embeddings))
 
 
 def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any], head=None) -> BlendedSentiment:
