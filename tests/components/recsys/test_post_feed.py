@@ -83,7 +83,8 @@ def test_text_without_embeddings_and_bad_settings_are_refused(feed):
 def test_generators_come_from_one_registry_with_every_recommender_kind_and_checked_options():
     assert {"recent_popularity", "newest", "topic_match", "als", "ease", "item_knn"} <= set(GENERATORS.kinds)
     assert set(GENERATORS.options("ease")) == {"l2"}
-    with pytest.raises(ValueError, match=r"candidate generator 'ease' has no option 'factors'; its options are \['l2'\]"):
+    with pytest.raises(ValueError, match=r"candidate generator 'ease' has no option 'factors'; "
+                                         r"its options are \['l2'\]"):
         PostFeedModel(generators={"ease": {"kind": "ease", "factors": 8}})
     with pytest.raises(ValueError, match="candidate generator 'newest' has no option 'days'"):
         PostFeedModel(generators={"newest": {"kind": "newest", "days": 3}})

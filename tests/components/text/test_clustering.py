@@ -20,7 +20,8 @@ def test_separated_groups_are_found_and_outliers_reported():
     rng = np.random.default_rng(0)
     centres = np.eye(8)[:3] * 3
     x = _blobs(rng, centres, 20)
-    result = cluster_texts(x, np.ones(len(x)), ClusteringConfig(clusterer={"kind": "hdbscan", "min_cluster_size": 5}, reducer={"kind": "none"}))
+    config = ClusteringConfig(clusterer={"kind": "hdbscan", "min_cluster_size": 5}, reducer={"kind": "none"})
+    result = cluster_texts(x, np.ones(len(x)), config)
     truth = np.repeat([0, 1, 2], 20)
     assert clustering_scores(truth, result.labels)["ari"] > 0.95
     assert set(result.centroids) == set(np.unique(result.labels)) - {OUTLIER}
@@ -65,9 +66,11 @@ def test_paraphrases_with_emoji_and_punctuation_share_a_cluster_and_opposites_do
 
 def test_the_reducer_and_the_clusterer_are_parts_checked_by_kind():
     assert set(REDUCERS.kinds) == {"umap", "none"} and set(CLUSTERERS.kinds) == {"hdbscan"}
-    config = ClusteringConfig.from_params({"reducer": {"kind": "none"}, "clusterer": {"kind": "hdbscan", "min_cluster_size": "4"}})
+    config = ClusteringConfig.from_params({"reducer": {"kind": "none"},
+                                           "clusterer": {"kind": "hdbscan", "min_cluster_size": "4"}})
     assert config.reducer == {"kind": "none"}
-    with pytest.raises(ValueError, match=r"clusterer 'hdbscan' has no option 'min_size'; its options are \['min_cluster_size', 'min_samples'\]"):
+    with pytest.raises(ValueError, match=r"clusterer 'hdbscan' has no option 'min_size'; "
+                                         r"its options are \['min_cluster_size', 'min_samples'\]"):
         ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "min_size": 4}})
     with pytest.raises(ValueError, match=r"unknown clustering reducer kind 'tsne': set `kind` to one of \['none', 'umap'\]"):
         ClusteringConfig.from_params({"reducer": {"kind": "tsne"}})

