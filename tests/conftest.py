@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
@@ -104,3 +107,57 @@ def e5_folder():
     from socialml.components.text.encoders import default_cache_dir, rebuilt_e5_folder
 
     return rebuilt_e5_folder(default_cache_dir() / "models")
+
+
+def render_in_chromium(url: str, until: str, profile: Path, timeout: float = 120) -> tuple[str, bytes]:
+    """Open ``url`` in headless Chromium over the DevTools protocol; once the page's text contains
+    ``until`` and the app has stopped running, return that text and a PNG screenshot."""
+    import base64
+    import json
+
+    from websocket import create_connection
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    browser = subprocess.Popen(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+                                f"--remote-debugging-port={port}", f"--user-data-dir={profile / 'chromium'}", url],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                pages = httpx.get(f"http://127.0.0.1:{port}/json", timeout=2).json()
+                target = next(p for p in pages if p["type"] == "page")
+                break
+            except (httpx.TransportError, StopIteration, ValueError):
+                assert time.monotonic() < deadline, "Chromium did not open the page"
+                time.sleep(0.5)
+        socket_ = create_connection(target["webSocketDebuggerUrl"], timeout=30)
+        calls = iter(range(1, 10_000))
+
+        def call(method: str, **params):
+            call_id = next(calls)
+            socket_.send(json.dumps({"id": call_id, "method": method, "params": params}))
+            while True:
+                message = json.loads(socket_.recv())
+                if message.get("id") == call_id:
+                    return message["result"]
+
+        # While the page is still loading there may be no body yet: read that as empty text.
+        script = ("[document.body ? document.body.innerText : '', "
+                  "document.querySelector('[data-testid=\"stStatusWidget\"]') === null]")
+        while True:
+            evaluated = call("Runtime.evaluate", expression=script, returnByValue=True)["result"]
+            text, idle = evaluated.get("value", ["", False])  # no value: evaluated mid-navigation
+            if until in text and idle:
+                break
+            assert time.monotonic() < deadline, f"the page never showed {until!r}: {text[:500]!r}"
+            time.sleep(1)
+        time.sleep(2)  # charts draw after the last script run
+        png = base64.b64decode(call("Page.captureScreenshot", format="png")["data"])
+        socket_.close()
+        return text, png
+    finally:
+        browser.terminate()
+        browser.wait(timeout=30)

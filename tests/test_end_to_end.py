@@ -104,20 +104,23 @@ def test_a_second_run_embeds_nothing_new(test_run):
 def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
     mlflow.set_tracking_uri(f"sqlite:///{test_run / 'data' / 'mlflow_test.db'}")
     runs = mlflow.search_runs(experiment_names=["socialml-test"])
-    default_runs = runs[runs["tags.mlflow.runName"] == "__default__"]  # other tests run single pipelines
+    default_runs = runs[runs["tags.mlflow.runName"] == "test:__default__"]  # other tests run single pipelines
     assert len(default_runs) == 1
     run = default_runs.iloc[0]
+    assert run["tags.socialml.env"] == "test" and len(run["tags.socialml.git_commit"]) in (40, len("unknown"))
     assert run["params.demo_platform.n_users"] == "120"
-    assert run["metrics.demo.feed_events.rejected"] > 0
-    assert run["metrics.demo.users.rows"] == 120
+    assert run["metrics.demo/feed_events/rejected"] > 0
+    assert run["metrics.demo/users/rows"] == 120
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id, "demo")}
     assert {"demo/rpt_ingestion.csv", "demo/rpt_data_quality.csv", "demo/rpt_cluster_map.html"} <= artifacts
-    assert run["metrics.demo.topics.tfidf_logreg.micro_f1"] > 0
-    assert run["metrics.demo.clustering.nmi"] > 0
-    assert run["metrics.demo.sentiment.embedding_and_char_tfidf.macro_f1"] > 0
-    assert run["metrics.demo.audience.catboost.sex.roc_auc"] > 0
-    assert 0 <= run["metrics.demo.post_feed.ranker.hit_rate_at_5"] <= 1
-    assert run["metrics.demo.cross_sell.ncf.auc_per_client"] > 0
+    assert run["metrics.demo/topics/tfidf_logreg/micro_f1"] > 0
+    assert run["metrics.demo/clustering/nmi"] > 0
+    assert run["metrics.demo/sentiment/embedding_and_char_tfidf/macro_f1"] > 0
+    assert run["metrics.demo/audience/catboost/sex/roc_auc"] > 0
+    assert 0 <= run["metrics.demo/post_feed/ranker/hit_rate_at_5"] <= 1
+    assert run["metrics.demo/cross_sell/ncf/auc_per_client"] > 0
+    curve = mlflow.MlflowClient().get_metric_history(run.run_id, "demo/cross_sell/ncf/auc_by_epoch")
+    assert [point.step for point in curve] == [1, 2, 3]  # conf/test: 3 epochs, one point each
     model = mlflow.pyfunc.load_model(f"runs:/{run.run_id}/demo-topics-embedding_logreg-mdl_topic_classifier")
     probabilities = model.predict(pd.DataFrame({"doc_text": ["Наша команда выиграла матч"], "image2text": [""],
                                                 "speech2text": [""]}))

@@ -8,6 +8,7 @@ import os
 import pickle
 import signal
 import socket
+import subprocess
 import tempfile
 import time
 from importlib.metadata import PackageNotFoundError, requires
@@ -90,6 +91,36 @@ class DurableRunHook:
 
     def _dataset(self, name: str) -> Any:
         return self._catalog.get(name) if self._catalog is not None else None
+
+
+class MlflowRunLabelsHook:
+    """Each MLflow run is named ``<env>:<pipelines>`` and tagged with the environment, the git commit
+    and the data root it read, so runs can be told apart and traced back to code and data."""
+
+    def __init__(self) -> None:
+        self.data_root = "data"
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        runtime = context.config_loader.runtime_params or {}
+        self.data_root = str(runtime.get("data_root") or context.config_loader["globals"].get("data_root") or "data")
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        if mlflow.active_run() is None:
+            return
+        env = run_params.get("env") or "base"
+        names = run_params.get("pipeline_names") or [run_params.get("pipeline_name") or "__default__"]
+        mlflow.set_tags({"mlflow.runName": f"{env}:{','.join(names)}", "socialml.env": env,
+                         "socialml.git_commit": _git_commit(), "socialml.data_root": self.data_root})
+
+
+def _git_commit() -> str:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
 
 
 class MlflowRunStatusHook:
@@ -179,7 +210,7 @@ class MlflowArtifactsHook:
         elif isinstance(data, dict) and not short_name.endswith("_metrics"):
             mlflow.log_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), f"{path}.json")
         elif hasattr(data, "to_html"):  # plotly figures
-            mlflow.log_text(data.to_html(include_plotlyjs="cdn"), f"{path}.html")
+            mlflow.log_text(data.to_html(include_plotlyjs=True), f"{path}.html")  # renders offline
 
     @staticmethod
     def _log_model(path: str, model: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,10 +16,11 @@ import pandas as pd
 import pytest
 
 from socialml.components.evaluation.ab_test import assign_group
-from tests.conftest import kedro_env, run_kedro
+from tests.conftest import kedro_env, render_in_chromium, run_kedro
 
 pytestmark = pytest.mark.slow
 AB = {"salt": "socialml-feed-ab", "test_share": 0.5}  # conf/test/parameters_post_feed.yml
+TOKEN = "test-reload-token"
 
 
 def free_port() -> int:
@@ -32,7 +34,8 @@ def service(trained_project: Path):
     port = free_port()
     log = trained_project / "serve.log"
     process = subprocess.Popen([sys.executable, "-m", "socialml.serving.app", "--project", str(trained_project),
-                                "--env", "test", "--port", str(port)], cwd=trained_project, env=kedro_env(),
+                                "--env", "test", "--port", str(port)], cwd=trained_project,
+                               env={**kedro_env(), "SOCIALML_RELOAD_TOKEN": TOKEN},
                                stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
@@ -154,11 +157,30 @@ def test_reload_swaps_models_without_dropping_requests(service):
 
     worker = threading.Thread(target=hammer)
     worker.start()
-    reloaded = httpx.post(f"{url}/admin/reload", timeout=120)
+    reloaded = httpx.post(f"{url}/admin/reload", json={}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120)
     stop.set()
     worker.join()
     assert reloaded.status_code == 200 and reloaded.json()["reloaded"]
     assert statuses and set(statuses) == {200}
+
+
+def test_reload_needs_the_token_and_a_json_request(service):
+    url, _ = service
+    assert httpx.post(f"{url}/admin/reload", json={}).status_code == 401
+    assert httpx.post(f"{url}/admin/reload", json={}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    # What a web page can send to loopback without a preflight: text/plain, even with the right token.
+    refused = httpx.post(f"{url}/admin/reload", content="{}", headers={"Authorization": f"Bearer {TOKEN}",
+                                                                        "Content-Type": "text/plain"})
+    assert refused.status_code == 415 and refused.json()["reloaded"] is False
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (scripts/install.sh --dev)")
+def test_the_api_docs_render_offline_in_headless_chromium(service, tmp_path):
+    url, _ = service
+    assert "cdn" not in httpx.get(f"{url}/docs").text.lower()
+    text, _ = render_in_chromium(f"{url}/docs", until="/post/recommendations/", profile=tmp_path)
+    assert "/cross-sell/{client_id}" in text and "/admin/reload" in text
+    text, _ = render_in_chromium(f"{url}/redoc", until="recommendations", profile=tmp_path / "redoc")
 
 
 def test_served_feeds_are_logged_and_the_ab_test_pipeline_compares_the_groups(service):

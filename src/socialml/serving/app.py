@@ -3,8 +3,12 @@
     socialml-serve [--project .] [--env ENV] [--host 127.0.0.1] [--port 8000] [--families feed,topics,...]
 
 Models are loaded once at start-up from the Kedro catalog (the latest versions); ``POST
-/admin/reload`` loads the newest ones beside the running set and swaps them in one assignment, so
-requests in flight finish on the old models and none is dropped. Every feed request is logged
+/admin/reload`` loads the newest ones beside the running set, in a worker thread at low CPU priority,
+and swaps them in one assignment, so requests in flight finish on the old models and none is dropped.
+Reloading needs the token set in ``SOCIALML_RELOAD_TOKEN`` (or ``reload_token`` in
+``conf/local/serving.yml``) as ``Authorization: Bearer <token>`` on a JSON request; with no token
+configured the route is disabled. A reload that fails answers 503 with the reason and the old models
+keep serving. The docs pages (``/docs``, ``/redoc``) serve their own scripts: they work offline. Every feed request is logged
 (user, group, model, posts) to the feed log that the ``ab_test`` pipeline evaluates. ``--families``
 serves a subset (e.g. the feed alone, without the text encoders' memory) in its own process.
 """
@@ -13,6 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
 import threading
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -20,9 +26,11 @@ from pathlib import Path
 from typing import Annotated, Callable, Sequence
 
 import pandas as pd
+import yaml
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, model_validator
 
 from socialml import __version__
@@ -114,8 +122,15 @@ class CrossSellResponse(BaseModel):
     products: list[Product]
 
 
+LOW_PRIORITY = 10  # niceness of the thread that loads a new model set: requests keep the cores first
+
+
 class ModelHolder:
-    """The current model set; replaced whole on reload (one reference assignment)."""
+    """The current model set; replaced whole on reload (one reference assignment).
+
+    Text encoders are shared between model sets by identity, so a reload neither loads a transformer
+    again nor keeps two copies of it.
+    """
 
     def __init__(self, loader: Callable[[], ServingModels]) -> None:
         self.loader = loader
@@ -125,14 +140,47 @@ class ModelHolder:
     def load(self) -> ServingModels:
         with self._reload_lock:
             fresh = self.loader()
+            if self.models is not None:
+                fresh.share_encoders(self.models)
             fresh.warm_up()
             self.models = fresh
             return fresh
 
+    def load_in_background(self) -> ServingModels:
+        """``load`` in a thread of its own at low CPU priority (a thread's niceness is its own on Linux)."""
+        result: dict[str, ServingModels | BaseException] = {}
+
+        def work() -> None:
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOW_PRIORITY)
+            except (AttributeError, OSError):  # not Linux, or not allowed: load at normal priority
+                pass
+            try:
+                result["models"] = self.load()
+            except BaseException as error:  # handed to the caller, who answers with it
+                result["error"] = error
+
+        worker = threading.Thread(target=work, name="model-reload")
+        worker.start()
+        worker.join()
+        if "error" in result:
+            raise result["error"]
+        return result["models"]
+
+
+def reload_token(project: Path) -> str | None:
+    """The admin token: ``SOCIALML_RELOAD_TOKEN``, else ``reload_token`` in ``conf/local/serving.yml``."""
+    token = os.environ.get("SOCIALML_RELOAD_TOKEN")
+    local = project / "conf" / "local" / "serving.yml"
+    if not token and local.exists():
+        token = (yaml.safe_load(local.read_text()) or {}).get("reload_token")
+    return str(token) if token else None
+
 
 def create_app(loader: Callable[[], ServingModels], feed_log: str | Path | None = None,
-               families: Sequence[str] = FAMILIES) -> FastAPI:
-    """The service over the models ``loader`` returns; only the ``families``' endpoints are routed."""
+               families: Sequence[str] = FAMILIES, reload_token: str | None = None) -> FastAPI:
+    """The service over the models ``loader`` returns; only the ``families``' endpoints are routed.
+    ``reload_token`` enables ``POST /admin/reload`` for requests that bear it."""
     holder = ModelHolder(loader)
     routers = {family: APIRouter(tags=[family]) for family in FAMILIES}
     feed_log_file = None
@@ -147,8 +195,8 @@ def create_app(loader: Callable[[], ServingModels], feed_log: str | Path | None 
         if feed_log_file is not None:
             feed_log_file.close()
 
-    app = FastAPI(title="SocialML", version=__version__, lifespan=lifespan,
-                  description="Post feed with an A/B split, topics, answer clusters, audience and cross-sell.")
+    app = FastAPIOffline(title="SocialML", version=__version__, lifespan=lifespan,
+                         description="Post feed with an A/B split, topics, answer clusters, audience and cross-sell.")
 
     def models() -> ServingModels:
         if holder.models is None:
@@ -184,9 +232,27 @@ def create_app(loader: Callable[[], ServingModels], feed_log: str | Path | None 
             answer["ab_test"] = {**current.feed_model_names, "test_share": current.ab_test["test_share"]}
         return answer
 
-    @app.post("/admin/reload")
-    def reload() -> dict:
-        return {"reloaded": True, "models": holder.load().versions}
+    @app.post("/admin/reload", responses={401: {}, 403: {}, 415: {}, 503: {}})
+    def reload(request: Request) -> JSONResponse:
+        """Load the newest models beside the running ones and swap them in (token and a JSON request needed)."""
+        if reload_token is None:
+            return JSONResponse({"reloaded": False, "reason": "reload is disabled: no token is configured "
+                                 "(SOCIALML_RELOAD_TOKEN or reload_token in conf/local/serving.yml)"}, status_code=403)
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not secrets.compare_digest(given.encode(), reload_token.encode()):
+            return JSONResponse({"reloaded": False, "reason": "missing or wrong token (Authorization: Bearer ...)"},
+                                status_code=401)
+        # A browser page can POST text/plain to loopback without a preflight; it cannot send JSON that way.
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return JSONResponse({"reloaded": False, "reason": "send the request as application/json"},
+                                status_code=415)
+        try:
+            fresh = holder.load_in_background()
+        except Exception as error:  # the old models keep serving
+            logger.exception("reload failed; the previous models keep serving")
+            return JSONResponse({"reloaded": False, "reason": f"{type(error).__name__}: {error}",
+                                 "models": models().versions}, status_code=503)
+        return JSONResponse({"reloaded": True, "models": fresh.versions})
 
     # The feed is async: its ~1 ms of numpy runs on the event loop, which saves the thread-pool hop
     # (and the GIL hand-offs) a sync endpoint pays; the slower text endpoints stay in the pool.
@@ -278,7 +344,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Requests run concurrently in threads: one BLAS thread each, or they fight over the cores.
     threadpool_limits(1)
-    app = create_app(lambda: load_serving_models(project, args.env, families), feed_log=feed_log, families=families)
+    token = reload_token(project)
+    if token is None:
+        logger.info("POST /admin/reload is disabled: set SOCIALML_RELOAD_TOKEN to enable it")
+    app = create_app(lambda: load_serving_models(project, args.env, families), feed_log=feed_log, families=families,
+                     reload_token=token)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 

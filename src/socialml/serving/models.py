@@ -99,6 +99,12 @@ class ServingModels:
                              f"gives {built!r} here")
         return vectors
 
+    def share_encoders(self, previous: ServingModels) -> None:
+        """Use the encoders ``previous`` already built (same identities), instead of loading them again."""
+        with previous._encoder_lock:
+            self._encoders.update(previous._encoders)
+        self._encoder_lock = previous._encoder_lock  # one lock per encoder, whichever set a request is on
+
     def warm_up(self) -> None:
         """Build the encoders now, so the first text request does not pay for loading a transformer."""
         if "clusters" in self.families and self.clusterer:

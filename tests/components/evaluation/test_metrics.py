@@ -37,6 +37,6 @@ def test_comparison_tables_sort_best_first_and_log_only_finite_numbers_under_cle
             {"model": "b", "target": "age", "auc": 0.7, "f1_56+": float("nan"), "note": "y"}]
     table, metrics = comparison_table(rows, "auc", "audience", keys=("model", "target"))
     assert table["model"].tolist() == ["b", "a"]
-    assert metrics == {"audience.b.age.auc": {"value": 0.7, "step": 0}, "audience.a.age.auc": {"value": 0.6, "step": 0},
-                       "audience.a.age.f1_56_": {"value": 0.5, "step": 0}}
+    assert metrics == {"audience/b/age/auc": {"value": 0.7, "step": 0}, "audience/a/age/auc": {"value": 0.6, "step": 0},
+                       "audience/a/age/f1_56_": {"value": 0.5, "step": 0}}
     assert metric_payload("", {"rows": 3, "flag": True}) == {"rows": {"value": 3.0, "step": 0}}

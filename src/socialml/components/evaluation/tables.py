@@ -12,24 +12,30 @@ NOT_IN_METRIC_NAMES = re.compile(r"[^\w\-. :/]", re.ASCII)  # what MLflow refuse
 
 
 def metric_payload(prefix: str, values: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-    """kedro-mlflow's MlflowMetricsHistoryDataset payload, ``{prefix}.{name}: {"value", "step": 0}`` (no prefix:
-    ``name``), for every finite number among ``values``; characters MLflow refuses in a name become ``_``
-    (``f1_56+`` → ``f1_56_``)."""
-    return {NOT_IN_METRIC_NAMES.sub("_", f"{prefix}.{name}" if prefix else name): {"value": float(value), "step": 0}
+    """kedro-mlflow's metrics payload, ``{prefix}/{name}: {"value", "step": 0}`` (no prefix: ``name``), for
+    every finite number among ``values``; characters MLflow refuses in a name become ``_`` (``f1_56+`` → ``f1_56_``).
+    The metrics dataset puts the source (the namespace) in front: ``demo/topics/tfidf_logreg/micro_f1``."""
+    return {NOT_IN_METRIC_NAMES.sub("_", f"{prefix}/{name}" if prefix else name): {"value": float(value), "step": 0}
             for name, value in values.items()
             if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
             and np.isfinite(value)}
+
+
+def curve_payload(name: str, steps: Sequence[int], values: Sequence[float]) -> dict[str, list[dict[str, float]]]:
+    """A metric with one point per step (an epoch curve), finite points only."""
+    points = [{"value": float(v), "step": int(s)} for s, v in zip(steps, values) if np.isfinite(v)]
+    return {NOT_IN_METRIC_NAMES.sub("_", name): points} if points else {}
 
 
 def comparison_table(rows: Sequence[Mapping[str, Any]], sort_by: str | Sequence[str], prefix: str,
                      keys: Sequence[str] = ("model",), ascending: bool | Sequence[bool] = False
                      ) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
     """One row per variant (and per value of the other ``keys``, e.g. the audience's target), sorted
-    best first, and every finite score as an MLflow metric ``{prefix}.{key values}.{score}``."""
+    best first, and every finite score as an MLflow metric ``{prefix}/{key values}/{score}``."""
     table = pd.DataFrame(list(rows))
     table = table.sort_values(list(np.atleast_1d(sort_by)), ascending=ascending, ignore_index=True)
     metrics: dict[str, dict[str, float]] = {}
     for row in table.to_dict("records"):
-        name = ".".join(str(row[key]) for key in keys)
-        metrics.update(metric_payload(f"{prefix}.{name}", {k: v for k, v in row.items() if k not in keys}))
+        name = "/".join(str(row[key]) for key in keys)
+        metrics.update(metric_payload(f"{prefix}/{name}", {k: v for k, v in row.items() if k not in keys}))
     return table, metrics

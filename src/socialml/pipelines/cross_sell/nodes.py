@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from socialml.components.evaluation.protocols import hide_one_product
-from socialml.components.evaluation.tables import comparison_table
+from socialml.components.evaluation.tables import comparison_table, curve_payload
 from socialml.components.recsys import cross_sell
 
 logger = logging.getLogger(__name__)
@@ -27,14 +27,16 @@ def hide_held_out_products(holdings: pd.DataFrame, settings: dict[str, Any]) -> 
 
 def evaluate_cross_sell(clients: pd.DataFrame, visible: pd.DataFrame, hidden: pd.DataFrame, holdings: pd.DataFrame,
                         spec: dict[str, Any], settings: dict[str, Any]
-                        ) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
-    """Every client × product score, the held-out AUC and HitRate@k, and AUC after each epoch."""
+                        ) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame, dict[str, Any]]:
+    """Every client × product score, the held-out AUC and HitRate@k, and AUC after each epoch (a table,
+    and an MLflow metric with one step per epoch)."""
     protocol = settings["evaluation"]
     products = pd.Index(np.unique(holdings["product_id"]))
     scores, quality, curve = cross_sell.evaluate(spec, clients, visible, hidden, products, settings["k"],
                                                  protocol["min_products"], protocol["seed"])
     frame = scores.rename_axis(index="client_id", columns="product_id").stack().rename("score").reset_index()
-    return frame, quality, pd.DataFrame(curve, columns=["epoch", "auc"])
+    curve = pd.DataFrame(curve, columns=["epoch", "auc"])
+    return frame, quality, curve, curve_payload("auc_by_epoch", curve["epoch"], curve["auc"])
 
 
 def fit_cross_sell(clients: pd.DataFrame, holdings: pd.DataFrame, spec: dict[str, Any], settings: dict[str, Any]

@@ -18,7 +18,8 @@ def _variant(source: str, model: str) -> Pipeline:
     template = pipeline([
         node(evaluate_cross_sell, ["prm_clients", "mi_cross_sell_visible", "mi_cross_sell_hidden", "prm_holdings",
                                    "params:spec", "params:settings"],
-             ["mo_cross_sell_scores", "rpt_cross_sell_scores", "rpt_cross_sell_epochs"], name="evaluate",
+             ["mo_cross_sell_scores", "rpt_cross_sell_scores", "rpt_cross_sell_epochs", "rpt_cross_sell_epoch_metrics"],
+             name="evaluate",
              tags=["evaluation"]),
         node(fit_cross_sell, ["prm_clients", "prm_holdings", "params:spec", "params:settings"], "mdl_cross_sell",
              name="fit", tags=["training"]),

@@ -44,10 +44,10 @@ def data_quality_metrics(quality: pd.DataFrame, ingestion_report: pd.DataFrame) 
     """Rows, null shares and rejections per table, as MLflow metrics."""
     metrics: dict[str, float] = {}
     for table, group in quality.groupby("table"):
-        metrics[f"{table}.rows"] = float(group["rows"].iloc[0])
-        metrics[f"{table}.mean_null_share"] = float(group["null_share"].mean())
+        metrics[f"{table}/rows"] = float(group["rows"].iloc[0])
+        metrics[f"{table}/mean_null_share"] = float(group["null_share"].mean())
     for row in ingestion_report.itertuples():
-        metrics[f"{row.table}.rejected"] = float(row.rejected)
-        metrics[f"{row.table}.duplicates"] = float(row.duplicates)
-        metrics[f"{row.table}.rejected_share"] = float(row.rejected / max(row.candidate_rows, 1))
+        metrics[f"{row.table}/rejected"] = float(row.rejected)
+        metrics[f"{row.table}/duplicates"] = float(row.duplicates)
+        metrics[f"{row.table}/rejected_share"] = float(row.rejected / max(row.candidate_rows, 1))
     return metric_payload("", metrics)
