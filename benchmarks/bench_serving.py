@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_serving.py [--rates 50,100,200] [--seconds 20] [--repeats 3]
                                                  [--project .] [--env ENV]
+    .venv/bin/python benchmarks/bench_serving.py --reloads 50 [--rate 200] [--project .] [--env ENV]
 
 For each deployment (the feed alone, `--families feed`, and every family in one process) it starts
 `socialml-serve` on loopback over the project's trained models (run `kedro run` first), then
@@ -11,6 +12,11 @@ instead of being hidden by a client that waits (coordinated omission). The load 
 httpx) runs on the same machine and shares its cores with the service. Each rate runs ``repeats``
 times; the table gives the median of each figure over the repeats, the service's CPU time per
 request, and its peak resident memory (sampled every 0.2 s). Writes benchmarks/results/serving.md.
+
+``--reloads N`` measures reloads instead (benchmarks/results/serving_reload.md): the all-families
+service under the same open-loop feed load, first without reloads, then while ``POST /admin/reload``
+runs N times back to back; it reports the feed's latency in both phases, failed requests, each
+reload's duration, and the service's resident memory after the first and after the last reload.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import asyncio
 import os
 import platform
+import secrets
 import socket
 import subprocess
 import sys
@@ -34,6 +41,7 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "serving.md"
+RELOAD_RESULTS = ROOT / "benchmarks" / "results" / "serving_reload.md"
 
 
 def free_port() -> int:
@@ -45,13 +53,15 @@ def free_port() -> int:
 DEPLOYMENTS = {"feed alone (--families feed)": "feed", "all families": "feed,topics,clusters,audience,cross_sell"}
 
 
-def start_service(project: Path, env: str | None, port: int, families: str) -> subprocess.Popen:
+def start_service(project: Path, env: str | None, port: int, families: str,
+                  reload_token: str | None = None) -> subprocess.Popen:
     args = [sys.executable, "-m", "socialml.serving.app", "--project", str(project), "--port", str(port),
             "--feed-log", str(Path(tempfile.mkdtemp()) / "feed_log.jsonl"), "--families", families]
     if env:
         args += ["--env", env]
+    token = {"SOCIALML_RELOAD_TOKEN": reload_token} if reload_token else {}
     process = subprocess.Popen(args, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"})
+                               env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", **token})
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
@@ -64,8 +74,9 @@ def start_service(project: Path, env: str | None, port: int, families: str) -> s
     sys.exit("the service did not become ready")
 
 
-def load(port: int, rate: int, seconds: int, users: list[int]) -> dict:
-    """Fire rate × seconds requests on schedule; latency from each request's scheduled start."""
+def load(port: int, rate: int, seconds: int, users: list[int], until: threading.Event | None = None) -> dict:
+    """Fire rate × seconds requests on schedule (or, given ``until``, until it is set); latency from each
+    request's scheduled start."""
     async def run() -> tuple[list[float], int, float]:
         latencies, failures = [], 0
         timeout = httpx.Timeout(30.0)
@@ -82,10 +93,12 @@ def load(port: int, rate: int, seconds: int, users: list[int]) -> dict:
 
             start = time.perf_counter()
             tasks = []
-            for i in range(rate * seconds):
+            i = 0
+            while (i < rate * seconds) if until is None else not until.is_set():
                 scheduled = start + i / rate
+                i += 1
                 await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-                tasks.append(asyncio.create_task(one(i, scheduled)))
+                tasks.append(asyncio.create_task(one(i - 1, scheduled)))
             await asyncio.gather(*tasks)
             return latencies, failures, time.perf_counter() - start
 
@@ -148,6 +161,51 @@ def measure(project: Path, env: str | None, families: str, rates: list[int], sec
     return idle_rss, rows
 
 
+def measure_reloads(project: Path, env: str | None, reloads: int, rate: int, users: list[int]) -> list[str]:
+    """The feed under load without reloads, then during ``reloads`` back-to-back reloads; memory after them."""
+    port, token = free_port(), secrets.token_urlsafe()
+    service = start_service(project, env, port, DEPLOYMENTS["all families"], reload_token=token)
+    process = psutil.Process(service.pid)
+    try:
+        load(port, 50, 2, users)
+        steady = load(port, rate, 30, users)
+        print("without reloads", steady, flush=True)
+        durations, statuses, rss, done = [], [], [], threading.Event()
+
+        def reload_loop() -> None:
+            with httpx.Client(timeout=600) as client:
+                for _ in range(reloads):
+                    started = time.perf_counter()
+                    response = client.post(f"http://127.0.0.1:{port}/admin/reload", json={},
+                                           headers={"Authorization": f"Bearer {token}"})
+                    durations.append(time.perf_counter() - started)
+                    statuses.append(response.status_code)
+                    rss.append(process.memory_info().rss / 2**20)
+                    print(f"reload {len(durations)}: {response.status_code} in {durations[-1]:.1f} s, "
+                          f"RSS {rss[-1]:.0f} MiB", flush=True)
+            done.set()
+
+        reloader = threading.Thread(target=reload_loop)
+        reloader.start()
+        during = load(port, rate, 0, users, until=done)
+        reloader.join()
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+    row = lambda name, r: (f"| {name} | {r['rps']:.1f} | {r['requests']} | {r['failures']} | {r['p50']:.1f} | "  # noqa: E731
+                           f"{r['p95']:.1f} | {r['p99']:.1f} |")
+    return [f"{reloads} reloads back to back while the feed is loaded at {rate} req/s (all families in one "
+            "process). Latency of the feed in ms, as in serving.md.", "",
+            "| phase | achieved req/s | requests | failed requests | p50 | p95 | p99 |",
+            "| --- | --- | --- | --- | --- | --- | --- |", row("without reloads (30 s)", steady),
+            row(f"during {reloads} reloads ({sum(durations):.0f} s)", during), "",
+            f"p99 during reloads / without: {during['p99'] / steady['p99']:.2f}. Reloads: "
+            f"{sum(s == 200 for s in statuses)} of {len(statuses)} answered 200; duration median "
+            f"{np.median(durations):.1f} s (min {min(durations):.1f}, max {max(durations):.1f}).", "",
+            f"Resident memory of the service: {rss[0]:.0f} MiB after the first reload, {rss[-1]:.0f} MiB after "
+            f"reload {len(rss)} ({(rss[-1] / rss[0] - 1) * 100:+.1f} %); largest {max(rss):.0f} MiB."]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rates", default="50,100,200")
@@ -155,10 +213,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--project", default=str(ROOT))
     parser.add_argument("--env", default=None)
+    parser.add_argument("--reloads", type=int, default=0, help="measure this many reloads instead")
+    parser.add_argument("--rate", type=int, default=200, help="feed load during the reloads, req/s")
     args = parser.parse_args()
     project = Path(args.project).resolve()
     rates = [int(r) for r in args.rates.split(",")]
     users = pd.read_parquet(project / "data" / "03_primary" / "demo" / "users.parquet")["user_id"].tolist()
+    if args.reloads:
+        lines = ["# Model service: reloads under load", "",
+                 f"`.venv/bin/python benchmarks/bench_serving.py --reloads {args.reloads} --rate {args.rate}`", "",
+                 f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}.", "",
+                 *measure_reloads(project, args.env, args.reloads, args.rate, users)]
+        RELOAD_RESULTS.write_text("\n".join(lines) + "\n")
+        print(f"wrote {RELOAD_RESULTS}")
+        return
     lines = ["# Model service under load", "",
              f"`.venv/bin/python benchmarks/bench_serving.py --rates {args.rates} --seconds {args.seconds} "
              f"--repeats {args.repeats}`", "",

@@ -15,6 +15,8 @@ serves a subset (e.g. the feed alone, without the text encoders' memory) in its 
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
 import logging
 import os
@@ -144,7 +146,8 @@ class ModelHolder:
                 fresh.share_encoders(self.models)
             fresh.warm_up()
             self.models = fresh
-            return fresh
+        release_freed_memory()  # the previous set, once its last requests finish
+        return fresh
 
     def load_in_background(self) -> ServingModels:
         """``load`` in a thread of its own at low CPU priority (a thread's niceness is its own on Linux)."""
@@ -166,6 +169,16 @@ class ModelHolder:
         if "error" in result:
             raise result["error"]
         return result["models"]
+
+
+def release_freed_memory() -> None:
+    """Collect the replaced model set and hand the freed heap back to the OS: glibc keeps freed
+    blocks in its arenas otherwise, and the service's memory would grow with every reload."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def reload_token(project: Path) -> str | None:
