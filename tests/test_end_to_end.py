@@ -121,6 +121,15 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
     assert run["metrics.demo/cross_sell/ncf/auc_per_client"] > 0
     curve = mlflow.MlflowClient().get_metric_history(run.run_id, "demo/cross_sell/ncf/auc_by_epoch")
     assert [point.step for point in curve] == [1, 2, 3]  # conf/test: 3 epochs, one point each
+    experiment = mlflow.get_experiment_by_name("socialml-test").experiment_id
+    logged = {m.name: m for m in mlflow.MlflowClient().search_logged_models(
+        experiment_ids=[experiment], filter_string=f"source_run_id = '{run.run_id}'")}
+    for name, prefix in (("demo-topics-embedding_logreg-mdl_topic_classifier", "demo/topics/embedding_logreg/"),
+                         ("demo-cross_sell-ncf-mdl_cross_sell", "demo/cross_sell/ncf/"),
+                         ("demo-post_feed-ranker-mdl_post_feed", "demo/post_feed/ranker/")):
+        own = {metric.key for metric in logged[name].metrics}
+        assert own and all(key.startswith(prefix) for key in own), (name, own)  # its own metrics, no one else's
+        assert mlflow.models.get_model_info(f"models:/{logged[name].model_id}").signature is not None
     model = mlflow.pyfunc.load_model(f"runs:/{run.run_id}/demo-topics-embedding_logreg-mdl_topic_classifier")
     probabilities = model.predict(pd.DataFrame({"doc_text": ["Наша команда выиграла матч"], "image2text": [""],
                                                 "speech2text": [""]}))

@@ -190,12 +190,22 @@ def _requirements() -> list[str]:
         return []
 
 
+MODEL_STEP = 1_000_000  # models are run outputs at this step, which no metric uses (see MlflowArtifactsHook)
+
+
 class MlflowArtifactsHook:
     """What a run saves as a report (``rpt_*``) or a model (``mdl_*``) is attached to its MLflow run.
 
     Reports go in as CSV, JSON or HTML; models with ``predict_frame`` as MLflow pyfunc models (with
-    the project's code and requirements), other models as pickles.
+    the project's code and requirements, an input example and the signature inferred from it), other
+    models as pickles. MLflow links a metric to every model logged in the run at the metric's step;
+    models are logged at ``MODEL_STEP`` so that none takes the run's metrics, and when the run ends
+    each model gets its own: the metrics under its namespace (``demo.topics.tfidf_logreg.mdl_...`` →
+    ``demo/topics/tfidf_logreg/*``).
     """
+
+    def __init__(self) -> None:
+        self.logged_models: dict[str, str] = {}  # dataset name → MLflow model id, this run
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
@@ -204,7 +214,9 @@ class MlflowArtifactsHook:
             return
         path = dataset_name.replace(".", "/")
         if short_name.startswith("mdl_"):
-            self._log_model(path, data)
+            model_id = self._log_model(path, data)
+            if model_id is not None:
+                self.logged_models[dataset_name] = model_id
         elif isinstance(data, pd.DataFrame):
             mlflow.log_text(data.to_csv(index=False), f"{path}.csv")
         elif isinstance(data, dict) and not short_name.endswith("_metrics"):
@@ -212,13 +224,30 @@ class MlflowArtifactsHook:
         elif hasattr(data, "to_html"):  # plotly figures
             mlflow.log_text(data.to_html(include_plotlyjs=True), f"{path}.html")  # renders offline
 
-    @staticmethod
-    def _log_model(path: str, model: Any) -> None:
-        if hasattr(model, "predict_frame"):
-            mlflow.pyfunc.log_model(name=path.replace("/", "-"), python_model=FramePredictor(model),
-                                    code_paths=[str(Path(__file__).parent)], pip_requirements=_requirements())
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        run = mlflow.active_run()
+        if run is None or not self.logged_models:
             return
+        metrics = mlflow.MlflowClient().get_run(run.info.run_id).data.metrics
+        for dataset_name, model_id in self.logged_models.items():
+            namespace = dataset_name.rsplit(".", 1)[0].replace(".", "/") + "/"
+            own = {key: value for key, value in metrics.items() if key.startswith(namespace)}
+            if own:
+                mlflow.log_metrics(own, model_id=model_id)
+        self.logged_models.clear()
+
+    @staticmethod
+    def _log_model(path: str, model: Any) -> str | None:
+        """The logged MLflow model's id (pyfunc models), None for models attached as pickles."""
+        if hasattr(model, "predict_frame"):
+            example = model.example_frame() if hasattr(model, "example_frame") else None
+            info = mlflow.pyfunc.log_model(name=path.replace("/", "-"), python_model=FramePredictor(model),
+                                           code_paths=[str(Path(__file__).parent)], pip_requirements=_requirements(),
+                                           input_example=example, step=MODEL_STEP)
+            return info.model_id
         with tempfile.TemporaryDirectory() as folder:
             file = Path(folder) / f"{path.rsplit('/', 1)[-1]}.pkl"
             file.write_bytes(pickle.dumps(model))
             mlflow.log_artifact(str(file), str(Path("models") / Path(path).parent))
+        return None

@@ -137,6 +137,10 @@ class CrossSellModel:
         return pd.DataFrame({"client_id": client_ids[pos], "rank": rank + 1,
                              "product_id": self.data.item_ids[cols], "score": scores[pos, cols].astype(float)})
 
+    def example_frame(self) -> pd.DataFrame:
+        """An input ``predict_frame`` takes: two known clients (MLflow's input example and signature)."""
+        return pd.DataFrame({"client_id": self.data.user_ids[:2]})
+
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """MLflow pyfunc face: a frame with client_id in, the ranked products out."""
         return self.recommend(frame["client_id"])

@@ -54,6 +54,10 @@ class _ThresholdedClassifier:
     thresholds: np.ndarray
     embeddings_from: dict[str, Any] | None = None  # the encoder record, when the model needs sentence embeddings
 
+    def example_frame(self) -> pd.DataFrame:
+        """An input ``predict_frame`` takes (MLflow's input example and signature)."""
+        return pd.DataFrame({"doc_text": ["Наша команда выиграла матч"], "image2text": [""], "speech2text": [""]})
+
     def predict_frame(self, posts: pd.DataFrame) -> pd.DataFrame:
         """Topic probabilities for raw posts (doc_text, image2text, speech2text; any may be empty)."""
         from socialml.components.text.encoders import build_encoder

@@ -113,6 +113,12 @@ class PostFeedModel:
                                           seconds(np.asarray(times, dtype="datetime64[ns]")))
         return self._top(candidates.request_pos, candidates.cols, self.ranker_.score(x), k)
 
+    def example_frame(self) -> pd.DataFrame:
+        """An input ``predict_frame`` takes: two known users at the newest post's time (MLflow's input example)."""
+        newest = np.nanmax(self.history_.created)
+        return pd.DataFrame({"user_id": self.history_.users[:2],
+                             "request_time": pd.to_datetime([newest, newest], unit="s")})
+
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """MLflow pyfunc face: user_id and request_time per row in, five posts per row out."""
         return self.recommend(frame.assign(request_id=np.arange(len(frame))), k=5)
