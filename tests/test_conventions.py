@@ -7,6 +7,7 @@ from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from socialml.registry import held_out_set, served_models
 from tests.conftest import PROJECT_ROOT
 
 LAYERS = {"raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting"}
@@ -94,3 +95,14 @@ def test_the_default_pipeline_needs_nothing_but_raw_data_and_parameters(env_cont
     env, _, _ = env_context
     free = {d for d in pipelines["__default__"].inputs() if not d.startswith("params:") and d != "parameters"}
     assert {d for d in free if not d.rsplit(".", 1)[-1].startswith("raw_")} == set(), env
+
+
+def test_every_gated_model_has_its_held_out_parameters(env_context):
+    env, context, _ = env_context
+    params = context.params
+    for family, aliases in served_models(params).items():
+        gate = params.get("model_registry", {}).get(family)
+        if gate is None:
+            continue
+        for dataset_name in aliases.values():
+            held_out_set(gate, dataset_name.split(".", 1)[0], params)  # a KeyError names the missing parameter

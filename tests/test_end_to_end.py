@@ -130,6 +130,13 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
         own = {metric.key for metric in logged[name].metrics}
         assert own and all(key.startswith(prefix) for key in own), (name, own)  # its own metrics, no one else's
         assert mlflow.models.get_model_info(f"models:/{logged[name].model_id}").signature is not None
+    client = mlflow.MlflowClient()
+    assert client.get_model_version_by_alias("socialml-feed", "control").tags["socialml.dataset"] == \
+        "demo.post_feed.ranker.mdl_post_feed"
+    assert client.get_model_version_by_alias("socialml-feed", "test").tags["socialml.dataset"] == \
+        "demo.post_feed.ranker_text.mdl_post_feed"
+    champion = client.get_model_version_by_alias("socialml-topics", "champion")
+    assert champion.tags["socialml.source"] == "demo" and "socialml.gate.champion" in champion.tags
     model = mlflow.pyfunc.load_model(f"runs:/{run.run_id}/demo-topics-embedding_logreg-mdl_topic_classifier")
     probabilities = model.predict(pd.DataFrame({"doc_text": ["Наша команда выиграла матч"], "image2text": [""],
                                                 "speech2text": [""]}))

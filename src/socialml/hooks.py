@@ -29,6 +29,7 @@ from socialml.components.core.durable import (
     remove_abandoned_partials,
 )
 from socialml.components.data.ingest import EmptySourceError
+from socialml.registry import held_out_set, register_and_gate, served_models
 
 logger = logging.getLogger(__name__)
 PID_TAG, HOST_TAG = "socialml.pid", "socialml.host"
@@ -206,6 +207,11 @@ class MlflowArtifactsHook:
 
     def __init__(self) -> None:
         self.logged_models: dict[str, str] = {}  # dataset name → MLflow model id, this run
+        self.params: dict[str, Any] = {}
+
+    @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        self.params = context.params
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
@@ -235,7 +241,30 @@ class MlflowArtifactsHook:
             own = {key: value for key, value in metrics.items() if key.startswith(namespace)}
             if own:
                 mlflow.log_metrics(own, model_id=model_id)
+        self._register_served_models(metrics, run.info.run_id)
         self.logged_models.clear()
+
+    def _register_served_models(self, metrics: dict[str, float], run_id: str) -> None:
+        """Register each served model this run logged, and let the gate decide on its alias."""
+        gates = self.params.get("model_registry") or {}
+        for family, aliases in served_models(self.params).items():
+            gate = gates.get(family)
+            for alias, dataset_name in aliases.items():
+                if gate is None or dataset_name not in self.logged_models:
+                    continue
+                source = dataset_name.split(".", 1)[0]
+                score_key = dataset_name.rsplit(".", 1)[0].replace(".", "/") + f"/{gate['metric']}"
+                if score_key not in metrics:
+                    logger.warning("model registry: %s was not scored in this run (%s): not registered",
+                                   dataset_name, score_key)
+                    continue
+                decision = register_and_gate(
+                    self.logged_models[dataset_name], gate["name"], alias, gate["metric"], metrics[score_key],
+                    gate.get("min_gain", 0.0), held_out_set(gate, source, self.params),
+                    {"socialml.source": source, "socialml.dataset": dataset_name, "socialml.run_id": run_id})
+                outcome = "promoted" if decision.promoted else f"version {decision.previous_version} kept"
+                mlflow.set_tag(f"socialml.gate.{gate['name']}.{alias}",
+                               f"version {decision.version}: {outcome} ({decision.reason})")
 
     @staticmethod
     def _log_model(path: str, model: Any) -> str | None:

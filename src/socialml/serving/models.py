@@ -24,6 +24,7 @@ from socialml.components.text.clustering import assign
 from socialml.components.text.encoders import build_encoder, encoder_record
 from socialml.components.text.preprocess import join_fields, normalise
 from socialml.components.text.sentiment import predict_labels
+from socialml.registry import served_models
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ def load_serving_models(project_path: str | Path = ".", env: str | None = None,
     with KedroSession.create(project_path=project_path, env=env) as session:
         context = session.load_context()
         catalog, params = context.catalog, context.params
-        serving, ab = params["serving"], params["post_feed"]["ab_test"]
+        serving, ab, served = params["serving"], params["post_feed"]["ab_test"], served_models(params)
         models = ServingModels(families=families, versions={})
 
         runs = project_path / COMPLETED_RUNS
@@ -178,31 +179,26 @@ def load_serving_models(project_path: str | Path = ".", env: str | None = None,
             models.feed_source, models.ab_test = source, ab
             models.feed_model_names = {"control": ab["control"], "test": ab["test"]}
             groups = list(models.feed_model_names)
-            loaded = load_together(*(f"{source}.post_feed.{models.feed_model_names[g]}.mdl_post_feed" for g in groups))
-            models.feed_models = dict(zip(groups, loaded))
+            models.feed_models = dict(zip(groups, load_together(*(served["feed"][g] for g in groups))))
             models.post_cards = _post_cards(catalog.load(f"{source}.prm_posts"))
             models.integer_ids["feed"] = _integers(models.feed_models["control"].history_.users)
         if "topics" in families:
-            topics = serving["topics"]
-            [models.topic_model] = load_together(f"{topics['source']}.topics.{topics['model']}.mdl_topic_classifier")
+            [models.topic_model] = load_together(served["topics"]["champion"])
         if "clusters" in families:
             source = serving["clusters"]["source"]
-            models.clusterer, models.answer_sentiment = load_together(f"{source}.mdl_answer_clusterer",
+            models.clusterer, models.answer_sentiment = load_together(served["clusters"]["champion"],
                                                                       f"{source}.mdl_answer_sentiment")
             models.clusters = catalog.load(f"{source}.mo_clusters")
             models.answer_clusters = catalog.load(f"{source}.mo_answer_clusters")
             models.integer_ids["clusters"] = _integers(pd.Index(list(models.clusterer)))
         if "audience" in families:
-            audience = serving["audience"]
-            [models.audience_model] = load_together(
-                f"{audience['source']}.audience.{audience['model']}.mdl_audience_model")
-            models.items = catalog.load(f"{audience['source']}.prm_items")
-            models.views = catalog.load(f"{audience['source']}.prm_views")
+            source = serving["audience"]["source"]
+            [models.audience_model] = load_together(served["audience"]["champion"])
+            models.items = catalog.load(f"{source}.prm_items")
+            models.views = catalog.load(f"{source}.prm_views")
             models.integer_ids["audience"] = _integers(pd.Index(models.items["item_id"]))
         if "cross_sell" in families:
-            cross_sell = serving["cross_sell"]
-            [models.cross_sell_model] = load_together(
-                f"{cross_sell['source']}.cross_sell.{cross_sell['model']}.mdl_cross_sell")
+            [models.cross_sell_model] = load_together(served["cross_sell"]["champion"])
             models.integer_ids["cross_sell"] = _integers(models.cross_sell_model.data.user_ids)
     logger.info("serving %s with models %s", ", ".join(families), models.versions)
     return models

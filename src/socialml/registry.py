@@ -1,0 +1,110 @@
+"""The Model Registry: every served model is a registered model, and a gate moves its aliases.
+
+Which trained model each family serves is configured once (``serving`` and ``post_feed.ab_test``
+parameters, read by :func:`served_models` for both the registry and the service). At the end of a
+run, each served model that the run trained and logged as an MLflow model is registered as a new
+version of ``model_registry.<family>.name`` (tagged with its source, run, metric and held-out set).
+The gate then moves the alias it serves under (``champion``; the feed's ``control`` and ``test``)
+to the new version only if its score on the family's held-out metric beats the version holding
+the alias by more than ``min_gain``, on the same held-out set (the parameters that define it, and
+the source). The decision and both scores are recorded as tags of the new version and of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+logger = logging.getLogger(__name__)
+
+
+def served_models(params: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Family → alias → the dataset of the model served under it (``demo.topics.embedding_logreg.mdl_...``)."""
+    serving = params.get("serving") or {}
+    served: dict[str, dict[str, str]] = {}
+    ab_test = (params.get("post_feed") or {}).get("ab_test")
+    if ab_test:
+        served["feed"] = {group: f"{ab_test['source']}.post_feed.{ab_test[group]}.mdl_post_feed"
+                          for group in ("control", "test")}
+    if "topics" in serving:
+        spec = serving["topics"]
+        served["topics"] = {"champion": f"{spec['source']}.topics.{spec['model']}.mdl_topic_classifier"}
+    if "clusters" in serving:
+        served["clusters"] = {"champion": f"{serving['clusters']['source']}.mdl_answer_clusterer"}
+    if "audience" in serving:
+        spec = serving["audience"]
+        served["audience"] = {"champion": f"{spec['source']}.audience.{spec['model']}.mdl_audience_model"}
+    if "cross_sell" in serving:
+        spec = serving["cross_sell"]
+        served["cross_sell"] = {"champion": f"{spec['source']}.cross_sell.{spec['model']}.mdl_cross_sell"}
+    return served
+
+
+def held_out_set(gate: dict[str, Any], source: str, params: dict[str, Any]) -> str:
+    """The held-out set a score is measured on: the source and the values of the parameters that define
+    its split (``gate["held_out"]``: parameter paths, ``{source}`` filled in)."""
+    paths = [gate["held_out"]] if isinstance(gate["held_out"], str) else gate["held_out"]
+    identity: dict[str, Any] = {"source": source}
+    for path in paths:
+        value: Any = params
+        for key in path.format(source=source).split("."):
+            value = value[key]
+        identity[path.format(source=source)] = value
+    return json.dumps(identity, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    name: str
+    version: str
+    alias: str
+    metric: str
+    score: float
+    previous_version: str | None
+    previous_score: float | None
+    promoted: bool
+    reason: str
+
+
+SCORE_TAG, METRIC_TAG, HELD_OUT_TAG = "socialml.score", "socialml.metric", "socialml.held_out"
+
+
+def register_and_gate(model_id: str, name: str, alias: str, metric: str, score: float, min_gain: float,
+                      held_out: str, tags: dict[str, str]) -> GateDecision:
+    """Register ``model_id`` as a new version of ``name`` and move ``alias`` to it if it beats the holder."""
+    client = mlflow.MlflowClient()
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, tags={key: value for key, value in tags.items() if key == "socialml.source"})
+    version = client.create_model_version(name, f"models:/{model_id}", model_id=model_id, tags={
+        **tags, METRIC_TAG: metric, SCORE_TAG: repr(float(score)), HELD_OUT_TAG: held_out}).version
+    try:
+        holder = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        holder = None
+    previous_score = float(holder.tags[SCORE_TAG]) if holder is not None and SCORE_TAG in holder.tags else None
+    if holder is None:
+        promoted, reason = True, f"no version held '{alias}'"
+    elif holder.tags.get(HELD_OUT_TAG) != held_out or holder.tags.get(METRIC_TAG) != metric:
+        promoted, reason = False, (f"not comparable with version {holder.version} (another metric or held-out set: "
+                                   f"{holder.tags.get(METRIC_TAG)} on {holder.tags.get(HELD_OUT_TAG)}); "
+                                   f"'{alias}' stays; move it by hand if this version should serve")
+    elif score - previous_score > min_gain:
+        promoted, reason = True, f"{metric} {score:.4f} beats {previous_score:.4f} by more than {min_gain}"
+    else:
+        promoted, reason = False, (f"{metric} {score:.4f} does not beat version {holder.version}'s "
+                                   f"{previous_score:.4f} by more than {min_gain}")
+    if promoted:
+        client.set_registered_model_alias(name, alias, version)
+    decision = GateDecision(name, str(version), alias, metric, float(score), str(holder.version) if holder else None,
+                            previous_score, promoted, reason)
+    client.set_model_version_tag(name, version, f"socialml.gate.{alias}", json.dumps(asdict(decision)))
+    logger.info("model registry: %s version %s %s '%s': %s", name, version,
+                "takes" if promoted else "does not take", alias, reason)
+    return decision
