@@ -214,6 +214,10 @@ class MlflowArtifactsHook:
         self.params = context.params
 
     @hook_impl
+    def before_pipeline_run(self) -> None:
+        self.logged_models.clear()  # a failed run's models in this process are not this run's
+
+    @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         short_name = dataset_name.rsplit(".", 1)[-1]
         if mlflow.active_run() is None or not short_name.startswith(("rpt_", "mdl_")):
@@ -242,7 +246,6 @@ class MlflowArtifactsHook:
             if own:
                 mlflow.log_metrics(own, model_id=model_id)
         self._register_served_models(metrics, run.info.run_id)
-        self.logged_models.clear()
 
     def _register_served_models(self, metrics: dict[str, float], run_id: str) -> None:
         """Register each served model this run logged, and let the gate decide on its alias."""
