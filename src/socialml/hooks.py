@@ -239,10 +239,13 @@ class MlflowArtifactsHook:
         run = mlflow.active_run()
         if run is None or not self.logged_models:
             return
-        metrics = mlflow.MlflowClient().get_run(run.info.run_id).data.metrics
+        client = mlflow.MlflowClient()
+        metrics = client.get_run(run.info.run_id).data.metrics
         for dataset_name, model_id in self.logged_models.items():
             namespace = dataset_name.rsplit(".", 1)[0].replace(".", "/") + "/"
-            own = {key: value for key, value in metrics.items() if key.startswith(namespace)}
+            # Scores only: a curve (one point per epoch) would gain a point if it were logged again.
+            own = {key: value for key, value in metrics.items() if key.startswith(namespace)
+                   and all(point.step == 0 for point in client.get_metric_history(run.info.run_id, key))}
             if own:
                 mlflow.log_metrics(own, model_id=model_id)
         self._register_served_models(metrics, run.info.run_id)
