@@ -18,7 +18,7 @@ def test_null_share_counts_blank_text_and_empty_label_lists():
 def test_metrics_are_in_kedro_mlflow_history_format_with_legal_names():
     quality = data_quality_report(REPORT, prm_posts=pd.DataFrame({"post_id": [1], "doc_text": [None]}))
     metrics = data_quality_metrics(quality, REPORT)
-    assert metrics["posts.rows"] == {"value": 1.0, "step": 0}
-    assert metrics["posts.rejected_share"]["value"] == pytest.approx(0.25)
-    assert metrics["posts.mean_null_share"]["value"] == pytest.approx(0.5)
-    assert all(set(name) <= set("abcdefghijklmnopqrstuvwxyz_.0123456789") for name in metrics)
+    assert metrics["posts/rows"] == {"value": 1.0, "step": 0}
+    assert metrics["posts/rejected_share"]["value"] == pytest.approx(0.25)
+    assert metrics["posts/mean_null_share"]["value"] == pytest.approx(0.5)
+    assert all(set(name) <= set("abcdefghijklmnopqrstuvwxyz_/0123456789") for name in metrics)
