@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_serving.py [--rates 50,100,200] [--seconds 20] [--repeats 3]
                                                  [--project .] [--env ENV]
-    .venv/bin/python benchmarks/bench_serving.py --reloads 50 [--rate 200] [--project .] [--env ENV]
+    .venv/bin/python benchmarks/bench_serving.py --reloads 50 [--interval 5] [--rate 200] [--project .] [--env ENV]
 
 For each deployment (the feed alone, `--families feed`, and every family in one process) it starts
 `socialml-serve` on loopback over the project's trained models (run `kedro run` first), then
@@ -15,7 +15,7 @@ request, and its peak resident memory (sampled every 0.2 s). Writes benchmarks/r
 
 ``--reloads N`` measures reloads instead (benchmarks/results/serving_reload.md): the all-families
 service under the same open-loop feed load, first without reloads, then while ``POST /admin/reload``
-runs N times back to back; it reports the feed's latency in both phases, failed requests, each
+runs N times, ``interval`` seconds apart (0: back to back); it reports the feed's latency in both phases, failed requests, each
 reload's duration, and the service's resident memory after the first and after the last reload.
 """
 
@@ -161,8 +161,9 @@ def measure(project: Path, env: str | None, families: str, rates: list[int], sec
     return idle_rss, rows
 
 
-def measure_reloads(project: Path, env: str | None, reloads: int, rate: int, users: list[int]) -> list[str]:
-    """The feed under load without reloads, then during ``reloads`` back-to-back reloads; memory after them."""
+def measure_reloads(project: Path, env: str | None, reloads: int, interval: float, rate: int,
+                    users: list[int]) -> list[str]:
+    """The feed under load without reloads, then during ``reloads`` reloads ``interval`` s apart; memory after them."""
     port, token = free_port(), secrets.token_urlsafe()
     service = start_service(project, env, port, DEPLOYMENTS["all families"], reload_token=token)
     process = psutil.Process(service.pid)
@@ -174,7 +175,8 @@ def measure_reloads(project: Path, env: str | None, reloads: int, rate: int, use
 
         def reload_loop() -> None:
             with httpx.Client(timeout=600) as client:
-                for _ in range(reloads):
+                for number in range(reloads):
+                    time.sleep(interval if number else 0)
                     started = time.perf_counter()
                     response = client.post(f"http://127.0.0.1:{port}/admin/reload", json={},
                                            headers={"Authorization": f"Bearer {token}"})
@@ -194,11 +196,13 @@ def measure_reloads(project: Path, env: str | None, reloads: int, rate: int, use
         service.wait(timeout=30)
     row = lambda name, r: (f"| {name} | {r['rps']:.1f} | {r['requests']} | {r['failures']} | {r['p50']:.1f} | "  # noqa: E731
                            f"{r['p95']:.1f} | {r['p99']:.1f} |")
-    return [f"{reloads} reloads back to back while the feed is loaded at {rate} req/s (all families in one "
-            "process). Latency of the feed in ms, as in serving.md.", "",
+    spacing = f"{interval:g} s apart" if interval else "back to back"
+    return [f"{reloads} reloads, {spacing}, while the feed is loaded at {rate} req/s (all families in one "
+            "process). Latency of the feed in ms, as in serving.md; a request that gets no answer within 30 s "
+            "counts as failed.", "",
             "| phase | achieved req/s | requests | failed requests | p50 | p95 | p99 |",
             "| --- | --- | --- | --- | --- | --- | --- |", row("without reloads (30 s)", steady),
-            row(f"during {reloads} reloads ({sum(durations):.0f} s)", during), "",
+            row(f"during {reloads} reloads ({sum(durations):.0f} s of reloading)", during), "",
             f"p99 during reloads / without: {during['p99'] / steady['p99']:.2f}. Reloads: "
             f"{sum(s == 200 for s in statuses)} of {len(statuses)} answered 200; duration median "
             f"{np.median(durations):.1f} s (min {min(durations):.1f}, max {max(durations):.1f}).", "",
@@ -214,6 +218,7 @@ def main() -> None:
     parser.add_argument("--project", default=str(ROOT))
     parser.add_argument("--env", default=None)
     parser.add_argument("--reloads", type=int, default=0, help="measure this many reloads instead")
+    parser.add_argument("--interval", type=float, default=5.0, help="seconds between reloads (0: back to back)")
     parser.add_argument("--rate", type=int, default=200, help="feed load during the reloads, req/s")
     args = parser.parse_args()
     project = Path(args.project).resolve()
@@ -221,9 +226,10 @@ def main() -> None:
     users = pd.read_parquet(project / "data" / "03_primary" / "demo" / "users.parquet")["user_id"].tolist()
     if args.reloads:
         lines = ["# Model service: reloads under load", "",
-                 f"`.venv/bin/python benchmarks/bench_serving.py --reloads {args.reloads} --rate {args.rate}`", "",
+                 f"`.venv/bin/python benchmarks/bench_serving.py --reloads {args.reloads} --interval {args.interval:g} "
+                 f"--rate {args.rate}`", "",
                  f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}.", "",
-                 *measure_reloads(project, args.env, args.reloads, args.rate, users)]
+                 *measure_reloads(project, args.env, args.reloads, args.interval, args.rate, users)]
         RELOAD_RESULTS.write_text("\n".join(lines) + "\n")
         print(f"wrote {RELOAD_RESULTS}")
         return
