@@ -194,8 +194,10 @@ def measure_reloads(project: Path, env: str | None, reloads: int, interval: floa
     finally:
         service.terminate()
         service.wait(timeout=30)
-    row = lambda name, r: (f"| {name} | {r['rps']:.1f} | {r['requests']} | {r['failures']} | {r['p50']:.1f} | "  # noqa: E731
-                           f"{r['p95']:.1f} | {r['p99']:.1f} |")
+    def row(name: str, r: dict) -> str:
+        return (f"| {name} | {r['rps']:.1f} | {r['requests']} | {r['failures']} | {r['p50']:.1f} | "
+                f"{r['p95']:.1f} | {r['p99']:.1f} |")
+
     spacing = f"{interval:g} s apart" if interval else "back to back"
     return [f"{reloads} reloads, {spacing}, while the feed is loaded at {rate} req/s (all families in one "
             "process). Latency of the feed in ms, as in serving.md; a request that gets no answer within 30 s "

@@ -191,6 +191,11 @@ def _requirements() -> list[str]:
         return []
 
 
+def _metric_namespace(dataset_name: str) -> str:
+    """Where a model's metrics are: ``demo.topics.tfidf_logreg.mdl_topic_classifier`` → ``demo/topics/tfidf_logreg/``."""
+    return dataset_name.rsplit(".", 1)[0].replace(".", "/") + "/"
+
+
 MODEL_STEP = 1_000_000  # models are run outputs at this step, which no metric uses (see MlflowArtifactsHook)
 
 
@@ -241,11 +246,12 @@ class MlflowArtifactsHook:
             return
         client = mlflow.MlflowClient()
         metrics = client.get_run(run.info.run_id).data.metrics
+        namespaces = {name: _metric_namespace(name) for name in self.logged_models}
+        # Scores only: a curve (one point per epoch) would gain a point if it were logged again.
+        scores = {key: value for key, value in metrics.items() if any(key.startswith(n) for n in namespaces.values())
+                  and all(point.step == 0 for point in client.get_metric_history(run.info.run_id, key))}
         for dataset_name, model_id in self.logged_models.items():
-            namespace = dataset_name.rsplit(".", 1)[0].replace(".", "/") + "/"
-            # Scores only: a curve (one point per epoch) would gain a point if it were logged again.
-            own = {key: value for key, value in metrics.items() if key.startswith(namespace)
-                   and all(point.step == 0 for point in client.get_metric_history(run.info.run_id, key))}
+            own = {key: value for key, value in scores.items() if key.startswith(namespaces[dataset_name])}
             if own:
                 mlflow.log_metrics(own, model_id=model_id)
         self._register_served_models(metrics, run.info.run_id)
@@ -259,7 +265,7 @@ class MlflowArtifactsHook:
                 if gate is None or dataset_name not in self.logged_models:
                     continue
                 source = dataset_name.split(".", 1)[0]
-                score_key = dataset_name.rsplit(".", 1)[0].replace(".", "/") + f"/{gate['metric']}"
+                score_key = _metric_namespace(dataset_name) + gate["metric"]
                 if score_key not in metrics:
                     logger.warning("model registry: %s was not scored in this run (%s): not registered",
                                    dataset_name, score_key)

@@ -12,3 +12,12 @@ def test_request_ids_are_typed_like_the_sources_ids():
     for bad in ("abc", "1.5", "9" * 19):
         with pytest.raises(ValueError, match="this feed source has integer ids"):
             models.parse_id("feed", bad)
+
+
+def test_an_encoder_that_gives_other_vectors_than_in_training_is_refused_and_not_kept():
+    models = ServingModels(families=("clusters",), versions={})
+    trained = {"identity": "tfidf-svd-8@fitted-0123456789ab", "config": {"kind": "tfidf_svd", "n_components": 8}}
+    with pytest.raises(ValueError, match="trained on embeddings from 'tfidf-svd-8@fitted-0123456789ab', but its "
+                                         "encoder gives 'tfidf-svd-8@fitted-"):
+        models.encode(["новый ответ", "ещё один ответ", "третий"], trained)
+    assert models._encoders == {}  # a refused encoder is not kept for the next request

@@ -90,15 +90,17 @@ class ServingModels:
         checkpoint on this machine, or one fitted per corpus) is refused with both identities.
         """
         with self._encoder_lock:  # encoders are built once; their inference is not re-entrant
-            if record["identity"] not in self._encoders:
-                self._encoders[record["identity"]] = build_encoder(record["config"])
-            encoder = self._encoders[record["identity"]]
-            vectors = encoder.encode(texts)
-        built = encoder_record(encoder, record["config"])["identity"]
-        if built != record["identity"]:
-            raise ValueError(f"the model was trained on embeddings from {record['identity']!r}, but its encoder "
-                             f"gives {built!r} here")
-        return vectors
+            encoder = self._encoders.get(record["identity"])
+            if encoder is not None:
+                return encoder.encode(texts)
+            encoder = build_encoder(record["config"])
+            vectors = encoder.encode(texts)  # an encoder fitted on its first texts knows its version only now
+            built = encoder_record(encoder, record["config"])["identity"]
+            if built != record["identity"]:
+                raise ValueError(f"the model was trained on embeddings from {record['identity']!r}, but its encoder "
+                                 f"gives {built!r} here")
+            self._encoders[record["identity"]] = encoder  # checked once, kept only if it is the model's
+            return vectors
 
     def share_encoders(self, previous: ServingModels) -> None:
         """Use the encoders ``previous`` already built (same identities), instead of loading them again."""
