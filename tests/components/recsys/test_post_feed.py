@@ -110,3 +110,11 @@ def test_a_new_generator_joins_the_registry_and_ranks_with_the_rest(feed, monkey
     ranked = PostFeedModel(**{**RANKER, "generators": {**RANKER["generators"], "oldest": {"kind": "oldest_first"}}})
     ranked.fit(log, posts, users)
     assert {"score_oldest", "rank_oldest"} <= set(ranked.feature_importance()["feature"])
+
+
+def test_the_model_passes_its_seed_and_threads_to_the_ranker_unless_the_ranker_sets_them(feed):
+    log, posts, users, _ = feed
+    model = PostFeedModel(**{**RANKER, "seed": 7, "threads": 2}).fit(log, posts, users)
+    assert (model.ranker_.seed, model.ranker_.threads) == (7, 2)
+    own_seed = PostFeedModel(**{**RANKER, "ranker": {**RANKER["ranker"], "seed": 3}, "seed": 7}).fit(log, posts, users)
+    assert own_seed.ranker_.seed == 3

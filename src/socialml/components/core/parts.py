@@ -1,7 +1,7 @@
 """One way to build a swappable part from parameters: ``{kind: <name>, <option>: <value>, ...}``.
 
-Encoders, recommenders, topic classifiers and audience models each keep a :class:`Parts`
-registry of their kinds. A kind is a class or a function whose keyword parameters, with their
+Encoders, clustering steps, topic classifiers, recommenders, post-feed generators and rankers,
+and audience models each keep a :class:`Parts` registry of their kinds. A kind is a class or a function whose keyword parameters, with their
 type hints, are its options: ``build`` refuses an unknown kind, an unknown option or a value of the
 wrong type before anything is trained, naming the role, the kind, the option and the allowed ones.
 Parameters whose names end in ``_`` are learned state, not options.
@@ -36,9 +36,12 @@ class Parts(Generic[T]):
         kind = options.pop("kind", None)
         return kind, typed_options(f"{self.role} '{kind}'", self._factory(kind), options)
 
-    def build(self, config: Mapping[str, Any]) -> T:
+    def build(self, config: Mapping[str, Any], **defaults: Any) -> T:
+        """The part; ``defaults`` fill the options the kind declares and ``config`` leaves unset (a model's
+        seed and thread count passed on to its parts)."""
         kind, options = self.check(config)
-        return self.kinds[kind](**options)
+        declared = self.options(kind)
+        return self.kinds[kind](**{**{k: v for k, v in defaults.items() if k in declared}, **options})
 
     def _name(self, kind: Any) -> str:
         if kind not in self.kinds:

@@ -427,7 +427,4 @@ RECOMMENDERS: Parts[Recommender] = Parts("recommender", {
 
 def build_recommender(spec: dict[str, Any]) -> Recommender:
     """A model from its parameters: ``{kind: als, factors: 64, ...}``; threads default to SOCIALML_THREADS."""
-    kind, options = RECOMMENDERS.check(spec)
-    if "threads" in RECOMMENDERS.options(kind):
-        options.setdefault("threads", int(os.environ.get("SOCIALML_THREADS", 1)))
-    return RECOMMENDERS.kinds[kind](**options)
+    return RECOMMENDERS.build(spec, threads=int(os.environ.get("SOCIALML_THREADS", 1)))

@@ -165,10 +165,8 @@ class PostFeedModel:
         if not sum(len(label) for label in labels):
             raise ValueError("no training request has a relevant post among its candidates: "
                              "raise `candidates` or check the protocol's split")
-        kind, options = RANKERS.check(self.ranker)
-        shared = {"seed": self.seed, "threads": self.threads}
-        options.update({name: value for name, value in shared.items() if name in RANKERS.options(kind)})
-        return RANKERS.kinds[kind](**options).fit(np.vstack(xs), np.concatenate(labels), np.concatenate(groups), names)
+        ranker = RANKERS.build(self.ranker, seed=self.seed, threads=self.threads)
+        return ranker.fit(np.vstack(xs), np.concatenate(labels), np.concatenate(groups), names)
 
     def _top(self, request_pos: np.ndarray, cols: np.ndarray, score: np.ndarray, k: int) -> RankedPosts:
         # Per request: best score first, ties to the lower post column.
