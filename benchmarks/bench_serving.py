@@ -16,7 +16,8 @@ request, and its peak resident memory (sampled every 0.2 s). Writes benchmarks/r
 ``--reloads N`` measures reloads instead (benchmarks/results/serving_reload.md): the all-families
 service under the same open-loop feed load, first without reloads, then while ``POST /admin/reload``
 runs N times, ``interval`` seconds apart (0: back to back); it reports the feed's latency in both phases, failed requests, each
-reload's duration, and the service's resident memory after the first and after the last reload.
+reload's duration, and the service's resident memory (supervisor and worker) after the first and after
+the last reload. Memory and CPU are the whole process tree's: the supervisor and its workers.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ DEPLOYMENTS = {"feed alone (--families feed)": "feed", "all families": "feed,top
 
 def start_service(project: Path, env: str | None, port: int, families: str,
                   reload_token: str | None = None) -> subprocess.Popen:
-    args = [sys.executable, "-m", "socialml.serving.app", "--project", str(project), "--port", str(port),
+    args = [sys.executable, "-m", "socialml.serving.supervisor", "--project", str(project), "--port", str(port),
             "--feed-log", str(Path(tempfile.mkdtemp()) / "feed_log.jsonl"), "--families", families]
     if env:
         args += ["--env", env]
@@ -109,8 +110,43 @@ def load(port: int, rate: int, seconds: int, users: list[int], until: threading.
             "p99": float(np.percentile(ms, 99))}
 
 
+def tree(process: psutil.Process) -> list[psutil.Process]:
+    """The service's processes: the supervisor and its workers."""
+    return [process, *process.children(recursive=True)]
+
+
+def tree_rss(process: psutil.Process) -> float:
+    """Resident memory of the supervisor and its workers, MiB."""
+    total = 0
+    for member in tree(process):
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:  # a worker that just exited
+            pass
+    return total / 2**20
+
+
+def tree_cpu(process: psutil.Process) -> float:
+    """CPU seconds used by the supervisor and its workers (the ones alive now)."""
+    total = 0.0
+    for member in tree(process):
+        try:
+            times = member.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def one_worker(process: psutil.Process, timeout: float = 30.0) -> None:
+    """Wait until the old worker of a reload has drained and exited."""
+    deadline = time.monotonic() + timeout
+    while len(process.children()) > 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 class PeakMemory:
-    """Samples a process's resident memory in the background; ``peak`` in MiB."""
+    """Samples the service's resident memory in the background; ``peak`` in MiB."""
 
     def __init__(self, process: psutil.Process) -> None:
         self.process, self.peak, self._stop = process, 0.0, threading.Event()
@@ -118,7 +154,7 @@ class PeakMemory:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss / 2**20)
+            self.peak = max(self.peak, tree_rss(self.process))
             time.sleep(0.2)
 
     def __enter__(self) -> PeakMemory:
@@ -135,18 +171,17 @@ def measure(project: Path, env: str | None, families: str, rates: list[int], sec
     port = free_port()
     service = start_service(project, env, port, families)
     process = psutil.Process(service.pid)
-    idle_rss = process.memory_info().rss / 2**20
+    idle_rss = tree_rss(process)
     rows = []
     try:
         load(port, 50, 2, users)  # warm the connection pool and the first code paths
         for rate in rates:
             runs = []
             for _ in range(repeats):
-                cpu = process.cpu_times()
+                cpu = tree_cpu(process)
                 with PeakMemory(process) as memory:
                     result = load(port, rate, seconds, users)
-                used = process.cpu_times()
-                result["cpu_ms"] = (used.user + used.system - cpu.user - cpu.system) / result["requests"] * 1000
+                result["cpu_ms"] = (tree_cpu(process) - cpu) / result["requests"] * 1000
                 result["rss"] = memory.peak
                 runs.append(result)
             median = {key: float(np.median([run[key] for run in runs])) for key in runs[0]}
@@ -182,7 +217,8 @@ def measure_reloads(project: Path, env: str | None, reloads: int, interval: floa
                                            headers={"Authorization": f"Bearer {token}"})
                     durations.append(time.perf_counter() - started)
                     statuses.append(response.status_code)
-                    rss.append(process.memory_info().rss / 2**20)
+                    one_worker(process)
+                    rss.append(tree_rss(process))
                     print(f"reload {len(durations)}: {response.status_code} in {durations[-1]:.1f} s, "
                           f"RSS {rss[-1]:.0f} MiB", flush=True)
             done.set()
@@ -208,7 +244,7 @@ def measure_reloads(project: Path, env: str | None, reloads: int, interval: floa
             f"p99 during reloads / without: {during['p99'] / steady['p99']:.2f}. Reloads: "
             f"{sum(s == 200 for s in statuses)} of {len(statuses)} answered 200; duration median "
             f"{np.median(durations):.1f} s (min {min(durations):.1f}, max {max(durations):.1f}).", "",
-            f"Resident memory of the service: {rss[0]:.0f} MiB after the first reload, {rss[-1]:.0f} MiB after "
+            f"Resident memory of the service (supervisor and worker, once the old worker has exited): {rss[0]:.0f} MiB after the first reload, {rss[-1]:.0f} MiB after "
             f"reload {len(rss)} ({(rss[-1] / rss[0] - 1) * 100:+.1f} %); largest {max(rss):.0f} MiB."]
 
 

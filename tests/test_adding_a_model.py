@@ -43,6 +43,7 @@ def test_variants_and_an_encoder_added_by_configuration_train_and_are_compared(t
     assert {"popularity", "ranker", "ease_only"} <= set(feed.index) and 0 <= feed.loc["ease_only", "hit_rate_at_5"] <= 1
     cross_sell = pd.read_csv(latest_version(reports / "cross_sell_comparison.csv")).set_index("model")
     assert "ease" in cross_sell.index and 0.5 < cross_sell.loc["ease", "auc_per_client"] <= 1
-    clusterer = pickle.loads(latest_version(project / "data" / "06_models" / "demo" / "answer_clusterer.pkl").read_bytes())
-    recorded = next(iter(clusterer.values()))["embeddings_from"]
+    clusterer = pickle.loads(latest_version(project / "data" / "06_models" / "demo" / "clustering" /
+                                            "answer_clusterer.pkl").read_bytes())
+    recorded = clusterer.embeddings_from
     assert recorded["identity"].startswith("transformers:") and recorded["config"]["pooling"] == "cls"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -126,11 +127,29 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
         experiment_ids=[experiment], filter_string=f"source_run_id = '{run.run_id}'")}
     for name, prefix in (("demo-topics-embedding_logreg-mdl_topic_classifier", "demo/topics/embedding_logreg/"),
                          ("demo-cross_sell-ncf-mdl_cross_sell", "demo/cross_sell/ncf/"),
-                         ("demo-post_feed-ranker-mdl_post_feed", "demo/post_feed/ranker/")):
+                         ("demo-post_feed-ranker-mdl_post_feed", "demo/post_feed/ranker/"),
+                         ("demo-audience-catboost-mdl_audience_model", "demo/audience/catboost/"),
+                         ("demo-clustering-mdl_answer_clusterer", "demo/clustering/"),
+                         ("demo-mdl_sentiment_model", "demo/sentiment/embedding_and_char_tfidf/"),
+                         ("demo-mdl_answer_sentiment", "demo/clustering/answer_sentiment_")):
         own = {metric.key for metric in logged[name].metrics}
         assert own and all(key.startswith(prefix) for key in own), (name, own)  # its own metrics, no one else's
         assert mlflow.models.get_model_info(f"models:/{logged[name].model_id}").signature is not None
+    assert not logged["demo-mdl_zero_shot_sentiment"].metrics  # not scored on its own: no one else's either
+    assert not mlflow.MlflowClient().list_artifacts(run.run_id, "models")  # no model left as a plain pickle
     client = mlflow.MlflowClient()
+    exported = test_run / "data" / "06_models" / "served"
+    for name, alias in (("socialml-feed", "control"), ("socialml-feed", "test"), ("socialml-topics", "champion"),
+                        ("socialml-clusters", "champion"), ("socialml-audience", "champion"),
+                        ("socialml-cross-sell", "champion")):
+        holder = client.get_model_version_by_alias(name, alias)
+        assert holder.tags["socialml.run_id"] == run.run_id
+        record = json.loads((exported / name / alias / "registered.json").read_text())
+        assert (record["version"], record["run_id"]) == (str(holder.version), holder.run_id)  # the fallback is the same
+    clusters = mlflow.pyfunc.load_model("models:/socialml-clusters@champion")
+    answer = clusters.predict(pd.DataFrame({"question_id": [clusters.unwrap_python_model().model.example_frame()
+                                                            ["question_id"].iloc[0]], "answer": ["всё зависает"]}))
+    assert {"cluster", "label", "sentiment", "p_negative"} <= set(answer.columns)
     assert client.get_model_version_by_alias("socialml-feed", "control").tags["socialml.dataset"] == \
         "demo.post_feed.ranker.mdl_post_feed"
     assert client.get_model_version_by_alias("socialml-feed", "test").tags["socialml.dataset"] == \

@@ -16,7 +16,7 @@ def test_a_zero_byte_raw_file_stops_the_run_naming_it(tmp_path):
     empty = tmp_path / "feed.csv"
     empty.write_bytes(b"")
     hook = DurableRunHook()
-    hook.after_catalog_created(DataCatalog({"shop.raw_feed": CSVDataset(filepath=str(empty))}), "v1")
+    hook.after_catalog_created(DataCatalog({"shop.raw_feed": CSVDataset(filepath=str(empty))}))
     with pytest.raises(EmptySourceError, match=r"shop.raw_feed: the file .*feed.csv is empty \(zero bytes"):
         hook.before_dataset_loaded("shop.raw_feed")
     empty.write_text("a,b\n1,2\n")

@@ -53,13 +53,17 @@ def assert_latest_versions_load(data: Path) -> int:
     return checked
 
 
+def registry(project: Path) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'data' / 'mlflow_test.db'}")
+
+
 def run_statuses(project: Path) -> list[str]:
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'data' / 'mlflow_test.db'}")
+    client = registry(project)
     experiment = client.get_experiment_by_name("socialml-test")
     return [run.info.status for run in client.search_runs([experiment.experiment_id])]
 
 
-def test_killed_runs_leave_whole_files_closed_mlflow_runs_and_served_models_from_one_run(tmp_path):
+def test_killed_runs_leave_whole_files_closed_mlflow_runs_and_the_registry_serves_a_finished_runs_models(tmp_path):
     project = copy_project(tmp_path)
     data = project / "data"
     # SIGTERM mid-run: the MLflow run says KILLED at once.
@@ -69,19 +73,23 @@ def test_killed_runs_leave_whole_files_closed_mlflow_runs_and_served_models_from
     assert run_until(project, "Saving data to demo.topics.tfidf_logreg.mdl_topic_classifier", signal.SIGKILL) != 0
     assert assert_latest_versions_load(data) > 0
     assert sorted(run_statuses(project)) == ["KILLED", "RUNNING"]
-    # A rerun recovers, closes the run the SIGKILL left RUNNING, and records itself as completed.
+    # A rerun recovers, closes the run the SIGKILL left RUNNING, and registers its models.
     run_kedro(project, "run", "--env", "test")
     assert sorted(run_statuses(project)) == ["FINISHED", "KILLED", "KILLED"]
     assert not list(data.rglob(".*.partial"))  # what the killed runs half-wrote is cleared
-    [completed] = json.loads("[" + ",".join(p.read_text() for p in (data / "06_models" / "completed_runs").iterdir()) + "]")
-    # Killed after the feed's control model was saved, before its test model: serving keeps the pair of one run.
+    [finished] = [run.info.run_id for run in registry(project).search_runs(
+        [registry(project).get_experiment_by_name("socialml-test").experiment_id],
+        filter_string="attributes.status = 'FINISHED'")]
+    # Killed after the feed's control model was saved, before its test model: the registry, which only a
+    # finished run updates, still serves the pair that run registered.
     assert run_until(project, "Saving data to demo.post_feed.ranker_text.mdl_post_feed", signal.SIGKILL) != 0
     assert assert_latest_versions_load(data) > 0
     control = data / "06_models" / "demo" / "post_feed" / "ranker.pkl"
-    assert sorted(v.name for v in control.iterdir())[-1] > completed["version"]  # the killed run saved a newer one
+    assert len(list(control.iterdir())) >= 2  # the killed run saved a newer control model
 
     from socialml.serving.models import load_serving_models
 
     models = load_serving_models(project, "test", families=("feed", "cross_sell"))
-    assert set(models.versions.values()) == {completed["version"]}
-    assert len(models.recommend_posts(models.feed_models["control"].history_.users[0], pd.Timestamp("2024-02-01"), 5)[1]) == 5
+    assert {m.run_id for m in models.served} == {finished} and {m.origin for m in models.served} == {"registry"}
+    feed = models.family("feed")
+    assert len(feed.recommend_posts(feed.models["control"].history_.users[0], pd.Timestamp("2024-02-01"), 5)[1]) == 5

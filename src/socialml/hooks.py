@@ -21,15 +21,9 @@ from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from mlflow.entities import RunStatus
 
-from socialml.components.core.durable import (
-    COMPLETED_RUNS,
-    make_writes_atomic,
-    process_alive,
-    record_completed_run,
-    remove_abandoned_partials,
-)
+from socialml.components.core.durable import make_writes_atomic, process_alive, remove_abandoned_partials
 from socialml.components.data.ingest import EmptySourceError
-from socialml.registry import held_out_set, register_and_gate, served_models
+from socialml.registry import export_served_model, held_out_set, register_and_gate, served_models
 
 logger = logging.getLogger(__name__)
 PID_TAG, HOST_TAG = "socialml.pid", "socialml.host"
@@ -39,25 +33,22 @@ UNTAGGED_AFTER_S = 600  # a run killed before it was tagged is closed once it is
 class DurableRunHook:
     """A run killed at any moment leaves nothing that loads as if it were whole.
 
-    Every local file a dataset writes is written aside and moved into place; a run that finishes
-    records which versions it saved (``data/06_models/completed_runs``), so models that are
-    served together come from one completed run; an empty raw file stops the run by name.
+    Every local file a dataset writes is written aside and moved into place; what killed runs
+    half-wrote is cleared at the next run; an empty raw file stops the run by name. (Models that
+    are served together come from the Model Registry, which a run updates only when it finishes.)
     """
 
     def __init__(self) -> None:
         self._catalog: Any = None
         self._project_path = Path.cwd()
-        self._env = ""
-        self._save_version = ""
-        self._saved: dict[str, str] = {}
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
-        self._project_path, self._env = Path(context.project_path), context.env or "local"
+        self._project_path = Path(context.project_path)
 
     @hook_impl
-    def after_catalog_created(self, catalog: Any, save_version: str) -> None:
-        self._catalog, self._save_version, self._saved = catalog, save_version, {}
+    def after_catalog_created(self, catalog: Any) -> None:
+        self._catalog = catalog
 
     @hook_impl
     def before_pipeline_run(self) -> None:
@@ -79,16 +70,6 @@ class DurableRunHook:
     @hook_impl
     def before_dataset_saved(self, dataset_name: str) -> None:
         make_writes_atomic(self._dataset(dataset_name))
-
-    @hook_impl
-    def after_dataset_saved(self, dataset_name: str) -> None:
-        if getattr(self._dataset(dataset_name), "_version", None) is not None:
-            self._saved[dataset_name] = self._save_version
-
-    @hook_impl
-    def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
-        names = run_params.get("pipeline_names") or ["__default__"]
-        record_completed_run(self._project_path / COMPLETED_RUNS, self._save_version, self._env, names, self._saved)
 
     def _dataset(self, name: str) -> Any:
         return self._catalog.get(name) if self._catalog is not None else None
@@ -191,9 +172,6 @@ def _requirements() -> list[str]:
         return []
 
 
-def _metric_namespace(dataset_name: str) -> str:
-    """Where a model's metrics are: ``demo.topics.tfidf_logreg.mdl_topic_classifier`` → ``demo/topics/tfidf_logreg/``."""
-    return dataset_name.rsplit(".", 1)[0].replace(".", "/") + "/"
 
 
 MODEL_STEP = 1_000_000  # models are run outputs at this step, which no metric uses (see MlflowArtifactsHook)
@@ -202,21 +180,36 @@ MODEL_STEP = 1_000_000  # models are run outputs at this step, which no metric u
 class MlflowArtifactsHook:
     """What a run saves as a report (``rpt_*``) or a model (``mdl_*``) is attached to its MLflow run.
 
-    Reports go in as CSV, JSON or HTML; models with ``predict_frame`` as MLflow pyfunc models (with
-    the project's code and requirements, an input example and the signature inferred from it), other
-    models as pickles. MLflow links a metric to every model logged in the run at the metric's step;
+    Reports go in as CSV, JSON or HTML; models as MLflow pyfunc models over their ``predict_frame``
+    (with the project's code and requirements, an input example and the signature inferred from it;
+    a model without one is attached as a pickle, with a warning). MLflow links a metric to every model logged in the run at the metric's step;
     models are logged at ``MODEL_STEP`` so that none takes the run's metrics, and when the run ends
     each model gets its own: the metrics under its namespace (``demo.topics.tfidf_logreg.mdl_...`` →
-    ``demo/topics/tfidf_logreg/*``).
+    ``demo/topics/tfidf_logreg/*``), or under the prefix its catalog entry names in
+    ``metadata: {socialml: {metrics: ...}}`` (a model at a source's top level shares its namespace
+    with every other model of the source).
     """
 
     def __init__(self) -> None:
         self.logged_models: dict[str, str] = {}  # dataset name → MLflow model id, this run
         self.params: dict[str, Any] = {}
+        self._catalog: Any = None
+        self._project_path = Path.cwd()
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        self._catalog = catalog
+
+    def _metric_namespace(self, dataset_name: str) -> str:
+        """The prefix of a model's own metrics: ``demo.topics.tfidf_logreg.mdl_topic_classifier`` →
+        ``demo/topics/tfidf_logreg/``, unless its catalog entry's metadata names another."""
+        metadata = getattr(self._catalog.get(dataset_name), "metadata", None) if self._catalog is not None else None
+        named = ((metadata or {}).get("socialml") or {}).get("metrics")
+        return named or dataset_name.rsplit(".", 1)[0].replace(".", "/") + "/"
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
-        self.params = context.params
+        self.params, self._project_path = context.params, Path(context.project_path)
 
     @hook_impl
     def before_pipeline_run(self) -> None:
@@ -246,7 +239,7 @@ class MlflowArtifactsHook:
             return
         client = mlflow.MlflowClient()
         metrics = client.get_run(run.info.run_id).data.metrics
-        namespaces = {name: _metric_namespace(name) for name in self.logged_models}
+        namespaces = {name: self._metric_namespace(name) for name in self.logged_models}
         # Scores only: a curve (one point per epoch) would gain a point if it were logged again.
         scores = {key: value for key, value in metrics.items() if any(key.startswith(n) for n in namespaces.values())
                   and all(point.step == 0 for point in client.get_metric_history(run.info.run_id, key))}
@@ -257,7 +250,8 @@ class MlflowArtifactsHook:
         self._register_served_models(metrics, run.info.run_id)
 
     def _register_served_models(self, metrics: dict[str, float], run_id: str) -> None:
-        """Register each served model this run logged, and let the gate decide on its alias."""
+        """Register each served model this run logged, let the gate decide on its alias, and export the
+        version holding the alias (``serving.exported_models``) for a service that cannot reach the registry."""
         gates = self.params.get("model_registry") or {}
         for family, aliases in served_models(self.params).items():
             gate = gates.get(family)
@@ -265,18 +259,19 @@ class MlflowArtifactsHook:
                 if gate is None or dataset_name not in self.logged_models:
                     continue
                 source = dataset_name.split(".", 1)[0]
-                score_key = _metric_namespace(dataset_name) + gate["metric"]
+                score_key = self._metric_namespace(dataset_name) + gate["metric"]
                 if score_key not in metrics:
-                    logger.warning("model registry: %s was not scored in this run (%s): not registered",
-                                   dataset_name, score_key)
-                    continue
+                    logger.warning("model registry: %s has no held-out score in this run (%s)", dataset_name, score_key)
                 decision = register_and_gate(
-                    self.logged_models[dataset_name], gate["name"], alias, gate["metric"], metrics[score_key],
+                    self.logged_models[dataset_name], gate["name"], alias, gate["metric"], metrics.get(score_key),
                     gate.get("min_gain", 0.0), held_out_set(gate, source, self.params),
                     {"socialml.source": source, "socialml.dataset": dataset_name, "socialml.run_id": run_id})
                 outcome = "promoted" if decision.promoted else f"version {decision.previous_version} kept"
                 mlflow.set_tag(f"socialml.gate.{gate['name']}.{alias}",
                                f"version {decision.version}: {outcome} ({decision.reason})")
+                exported = self.params.get("serving", {}).get("exported_models")
+                if exported:
+                    export_served_model(gate["name"], alias, Path(self._project_path) / exported)
 
     @staticmethod
     def _log_model(path: str, model: Any) -> str | None:
@@ -287,6 +282,7 @@ class MlflowArtifactsHook:
                                            code_paths=[str(Path(__file__).parent)], pip_requirements=_requirements(),
                                            input_example=example, step=MODEL_STEP)
             return info.model_id
+        logger.warning("%s has no predict_frame: attached as a pickle, not as an MLflow model", path)
         with tempfile.TemporaryDirectory() as folder:
             file = Path(folder) / f"{path.rsplit('/', 1)[-1]}.pkl"
             file.write_bytes(pickle.dumps(model))

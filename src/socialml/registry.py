@@ -8,13 +8,19 @@ The gate then moves the alias it serves under (``champion``; the feed's ``contro
 to the new version only if its score on the family's held-out metric beats the version holding
 the alias by more than ``min_gain``, on the same held-out set (the parameters that define it, and
 the source). The decision and both scores are recorded as tags of the new version and of the run.
+The version holding each served alias is then exported to a folder (``serving.exported_models``): what
+the service loads when no registry answers.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
+import tempfile
+import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -35,7 +41,7 @@ def served_models(params: dict[str, Any]) -> dict[str, dict[str, str]]:
         spec = serving["topics"]
         served["topics"] = {"champion": f"{spec['source']}.topics.{spec['model']}.mdl_topic_classifier"}
     if "clusters" in serving:
-        served["clusters"] = {"champion": f"{serving['clusters']['source']}.mdl_answer_clusterer"}
+        served["clusters"] = {"champion": f"{serving['clusters']['source']}.clustering.mdl_answer_clusterer"}
     if "audience" in serving:
         spec = serving["audience"]
         served["audience"] = {"champion": f"{spec['source']}.audience.{spec['model']}.mdl_audience_model"}
@@ -64,7 +70,7 @@ class GateDecision:
     version: str
     alias: str
     metric: str
-    score: float
+    score: float | None
     previous_version: str | None
     previous_score: float | None
     promoted: bool
@@ -74,16 +80,21 @@ class GateDecision:
 SCORE_TAG, METRIC_TAG, HELD_OUT_TAG = "socialml.score", "socialml.metric", "socialml.held_out"
 
 
-def register_and_gate(model_id: str, name: str, alias: str, metric: str, score: float, min_gain: float,
+def register_and_gate(model_id: str, name: str, alias: str, metric: str, score: float | None, min_gain: float,
                       held_out: str, tags: dict[str, str]) -> GateDecision:
-    """Register ``model_id`` as a new version of ``name`` and move ``alias`` to it if it beats the holder."""
+    """Register ``model_id`` as a new version of ``name`` and move ``alias`` to it if it beats the holder.
+
+    A version without a score (a source with no held-out truth) takes the alias only where no version
+    holds it: there is nothing to compare it with, and nothing else to serve.
+    """
     client = mlflow.MlflowClient()
     try:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name, tags={key: value for key, value in tags.items() if key == "socialml.source"})
+    scored = {SCORE_TAG: repr(float(score))} if score is not None else {}
     version = client.create_model_version(name, f"models:/{model_id}", model_id=model_id, tags={
-        **tags, METRIC_TAG: metric, SCORE_TAG: repr(float(score)), HELD_OUT_TAG: held_out}).version
+        **tags, METRIC_TAG: metric, HELD_OUT_TAG: held_out, **scored}).version
     try:
         holder = client.get_model_version_by_alias(name, alias)
     except MlflowException:
@@ -91,6 +102,9 @@ def register_and_gate(model_id: str, name: str, alias: str, metric: str, score: 
     previous_score = float(holder.tags[SCORE_TAG]) if holder is not None and SCORE_TAG in holder.tags else None
     if holder is None:
         promoted, reason = True, f"no version held '{alias}'"
+    elif score is None or previous_score is None:
+        promoted, reason = False, (f"version {version} or version {holder.version} has no {metric} score to compare; "
+                                   f"'{alias}' stays; move it by hand if this version should serve")
     elif holder.tags.get(HELD_OUT_TAG) != held_out or holder.tags.get(METRIC_TAG) != metric:
         promoted, reason = False, (f"not comparable with version {holder.version} (another metric or held-out set: "
                                    f"{holder.tags.get(METRIC_TAG)} on {holder.tags.get(HELD_OUT_TAG)}); "
@@ -102,9 +116,32 @@ def register_and_gate(model_id: str, name: str, alias: str, metric: str, score: 
                                    f"{previous_score:.4f} by more than {min_gain}")
     if promoted:
         client.set_registered_model_alias(name, alias, version)
-    decision = GateDecision(name, str(version), alias, metric, float(score), str(holder.version) if holder else None,
+    decision = GateDecision(name, str(version), alias, metric, score, str(holder.version) if holder else None,
                             previous_score, promoted, reason)
     client.set_model_version_tag(name, version, f"socialml.gate.{alias}", json.dumps(asdict(decision)))
     logger.info("model registry: %s version %s %s '%s': %s", name, version,
                 "takes" if promoted else "does not take", alias, reason)
     return decision
+
+
+def export_served_model(name: str, alias: str, folder: str | Path) -> Path:
+    """Copy the version holding ``name@alias`` to ``folder/<name>/<alias>`` (the service's fallback when no
+    registry answers), with ``registered.json`` saying which version it is; replaces the previous export
+    whole (written aside, then moved into place), so a killed export leaves the last one intact."""
+    client = mlflow.MlflowClient()
+    holder = client.get_model_version_by_alias(name, alias)
+    target = Path(folder) / name / alias
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{alias}.", dir=target.parent))
+    mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{holder.version}", dst_path=str(staging / "model"))
+    record = {"name": name, "alias": alias, "version": str(holder.version), "run_id": holder.run_id,
+              "aliases": sorted(holder.aliases), "model_id": getattr(holder, "model_id", None),
+              "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (staging / "registered.json").write_text(json.dumps(record, indent=1))
+    previous = target.with_name(f".{alias}.previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if target.exists():
+        target.rename(previous)
+    staging.rename(target)
+    shutil.rmtree(previous, ignore_errors=True)
+    return target

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import mlflow
 import pandas as pd
 import pytest
 
@@ -33,7 +34,7 @@ def free_port() -> int:
 def service(trained_project: Path):
     port = free_port()
     log = trained_project / "serve.log"
-    process = subprocess.Popen([sys.executable, "-m", "socialml.serving.app", "--project", str(trained_project),
+    process = subprocess.Popen([sys.executable, "-m", "socialml.serving.supervisor", "--project", str(trained_project),
                                 "--env", "test", "--port", str(port)], cwd=trained_project,
                                env={**kedro_env(), "SOCIALML_RELOAD_TOKEN": TOKEN},
                                stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -55,17 +56,28 @@ def service(trained_project: Path):
     process.wait(timeout=30)
 
 
+def registry_client(project: Path) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'data' / 'mlflow_test.db'}")
+
+
 def primary(project: Path, table: str) -> pd.DataFrame:
     return pd.read_parquet(project / "data" / "03_primary" / "demo" / f"{table}.parquet")
 
 
-def test_health_ready_and_model_versions(service):
-    url, _ = service
+def test_health_ready_and_the_registered_models_in_use(service):
+    url, project = service
     assert httpx.get(f"{url}/health").json() == {"status": "ok"}
     version = httpx.get(f"{url}/version").json()
-    assert version["ab_test"] == {"control": "ranker", "test": "ranker_text", "test_share": 0.5}
-    assert all(v != "unversioned" for v in version["models"].values()) and len(version["models"]) == 7
     assert version["families"] == ["feed", "topics", "clusters", "audience", "cross_sell"]
+    served = {(m["name"], m["alias"]): m for m in version["models"]}
+    assert set(served) == {("socialml-feed", "control"), ("socialml-feed", "test"), ("socialml-topics", "champion"),
+                           ("socialml-clusters", "champion"), ("socialml-audience", "champion"),
+                           ("socialml-cross-sell", "champion")}
+    client = registry_client(project)
+    for (name, alias), model in served.items():
+        holder = client.get_model_version_by_alias(name, alias)
+        assert model["origin"] == "registry" and alias in model["aliases"]
+        assert (model["version"], model["run_id"]) == (str(holder.version), holder.run_id)
 
 
 def test_the_feed_answers_with_the_users_group_and_five_posts(service):
@@ -146,9 +158,10 @@ def test_cross_sell_ranks_unheld_products_and_answers_unknown_clients(service):
     assert httpx.get(f"{url}/cross-sell/{'x' * 201}").status_code == 422
 
 
-def test_reload_swaps_models_without_dropping_requests(service):
+def test_reload_starts_a_new_worker_without_dropping_requests(service):
     url, _ = service
     statuses, stop = [], threading.Event()
+    before = httpx.get(f"{url}/version").json()
 
     def hammer():
         with httpx.Client() as client:
@@ -157,11 +170,34 @@ def test_reload_swaps_models_without_dropping_requests(service):
 
     worker = threading.Thread(target=hammer)
     worker.start()
-    reloaded = httpx.post(f"{url}/admin/reload", json={}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120)
+    reloaded = httpx.post(f"{url}/admin/reload", json={}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=300)
+    time.sleep(2)  # past the old worker's drain
     stop.set()
     worker.join()
-    assert reloaded.status_code == 200 and reloaded.json()["reloaded"]
+    assert reloaded.status_code == 200 and reloaded.json()["reloaded"], reloaded.text
     assert statuses and set(statuses) == {200}
+    after = httpx.get(f"{url}/version").json()
+    assert after["worker_pid"] != before["worker_pid"] and after["models"] == before["models"]
+
+
+def test_a_reload_that_meets_a_damaged_model_answers_503_and_the_running_worker_keeps_serving(service):
+    url, project = service
+    client = registry_client(project)
+    champion = client.get_model_version_by_alias("socialml-topics", "champion")
+    location = Path(client.get_model_version_download_uri("socialml-topics", champion.version).removeprefix("file://"))
+    pickled = (location if location.is_absolute() else project / location) / "python_model.pkl"
+    intact = pickled.read_bytes()
+    before = httpx.get(f"{url}/version").json()["worker_pid"]
+    pickled.write_bytes(intact[: len(intact) // 2])  # a torn write
+    try:
+        failed = httpx.post(f"{url}/admin/reload", json={}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=300)
+    finally:
+        pickled.write_bytes(intact)
+    assert failed.status_code == 503 and failed.headers["content-type"] == "application/json"
+    assert failed.json()["reloaded"] is False and "Error" in failed.json()["reason"]
+    assert {m["name"] for m in failed.json()["models"]} >= {"socialml-topics"}  # what still serves
+    assert httpx.get(f"{url}/version").json()["worker_pid"] == before
+    assert httpx.post(f"{url}/topics", json={"text": "матч"}).status_code == 200
 
 
 def test_reload_needs_the_token_and_a_json_request(service):
@@ -202,8 +238,9 @@ from fastapi.testclient import TestClient
 from socialml.serving.app import create_app
 from socialml.serving.models import load_serving_models
 
-app = create_app(lambda: load_serving_models(sys.argv[1], "test", ["feed"]), families=["feed"])
-with TestClient(app) as client:
+# No registry answers on this port: the models come from the folder the run exported.
+models = load_serving_models(sys.argv[1], "test", ["feed"], tracking_uri="http://127.0.0.1:9")
+with TestClient(create_app(lambda: models, ["feed"])) as client:
     print(json.dumps({"feed": client.get("/post/recommendations/", params={"id": 1}).status_code,
                       "topics": client.post("/topics", json={"text": "матч"}).status_code,
                       "version": client.get("/version").json(),
@@ -211,19 +248,22 @@ with TestClient(app) as client:
 """
 
 
-def test_a_feed_only_service_routes_the_feed_alone_and_loads_no_text_model(trained_project):
+def test_a_feed_only_service_without_a_registry_serves_the_exported_models_and_loads_no_text_model(trained_project):
     result = subprocess.run([sys.executable, "-c", FEED_ONLY, str(trained_project)], cwd=trained_project,
-                            env=kedro_env(), capture_output=True, text=True, timeout=300)
+                            env={**kedro_env(), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}, capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     answers = json.loads(result.stdout.strip().splitlines()[-1])
     assert answers["feed"] == 200 and answers["topics"] == 404
-    assert answers["version"]["families"] == ["feed"] and answers["version"]["ab_test"]["control"] == "ranker"
-    assert all(".post_feed." in name for name in answers["version"]["models"])
+    assert answers["version"]["families"] == ["feed"]
+    assert {(m["alias"], m["origin"]) for m in answers["version"]["models"]} == {("control", "exported"),
+                                                                                 ("test", "exported")}
+    assert "serving the export in" in result.stdout + result.stderr
     assert answers["text_libraries"] == []  # the memory a feed process saves: no torch, no tokenizer
 
 
 def test_unknown_families_are_refused_by_name():
-    result = subprocess.run([sys.executable, "-m", "socialml.serving.app", "--families", "feed,recsys"],
+    result = subprocess.run([sys.executable, "-m", "socialml.serving.supervisor", "--families", "feed,recsys"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "unknown families ['recsys']" in result.stderr
 

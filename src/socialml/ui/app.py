@@ -2,7 +2,8 @@
 
     SOCIALML_PROJECT=. SOCIALML_ENV= streamlit run src/socialml/ui/app.py
 
-It loads the same models as the service, in-process, through socialml.serving.models.
+It loads the same registered models as the service (``models:/<name>@<alias>``), in-process,
+through socialml.serving.models.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import plotly.express as px
 import streamlit as st
 
 from socialml.serving.models import ServingModels, load_serving_models
+from socialml.serving.schemas import parse_id
 
 PAGES = ("Answer clusters", "Topic classifier", "User")
 
@@ -27,10 +29,11 @@ def models() -> ServingModels:
 
 def clusters_page(current: ServingModels) -> None:
     st.header("Answer clusters")
-    questions = current.clusters.drop_duplicates("question_id").set_index("question_id")["question_text"]
+    family = current.family("clusters")
+    questions = family.clusters.drop_duplicates("question_id").set_index("question_id")["question_text"]
     question = st.selectbox("Question", questions.index, format_func=lambda q: f"{q}: {questions[q]}")
-    clusters = current.clusters[current.clusters["question_id"] == question].copy()
-    answers = current.answer_clusters[current.answer_clusters["question_id"] == question].copy()
+    clusters = family.clusters[family.clusters["question_id"] == question].copy()
+    answers = family.answer_clusters[family.answer_clusters["question_id"] == question].copy()
     answers["cluster_name"] = answers["cluster_label"].fillna("outliers")
     left, right = st.columns(2)
     left.plotly_chart(px.scatter(answers, x="x", y="y", color="cluster_name", hover_data=["answer_text", "sentiment"],
@@ -56,8 +59,9 @@ def topics_page(current: ServingModels) -> None:
         if not any(t.strip() for t in (doc_text, image2text, speech2text)):
             st.error("Enter some text in at least one field.")
         else:
-            probabilities = current.topic_probabilities(doc_text, image2text, speech2text)
-            thresholds = current.topic_thresholds()
+            topics = current.family("topics")
+            probabilities = topics.probabilities(doc_text, image2text, speech2text)
+            thresholds = topics.thresholds()
             history.append({"time": datetime.now().isoformat(timespec="seconds"), "text": doc_text,
                             "image2text": image2text, "speech2text": speech2text,
                             "predicted": [t for t, p in probabilities.items() if p >= thresholds[t]],
@@ -79,34 +83,35 @@ def topics_page(current: ServingModels) -> None:
 
 def user_page(current: ServingModels) -> None:
     st.header("A user")
-    first_user = str(current.views["user_id"].iloc[0]) if len(current.views) else ""
+    feed, audience, cross_sell = (current.family(f) for f in ("feed", "audience", "cross_sell"))
+    first_user = str(audience.views["user_id"].iloc[0]) if len(audience.views) else ""
     user_text = st.text_input("User id", value=first_user, key="user_id")
     try:
-        user_id = current.parse_id("feed", user_text)
+        user_id = parse_id(user_text, feed.integer_ids, "feed")
     except ValueError as error:
         st.error(str(error))
         return
     # Naive UTC, as the service takes "now" for a feed request.
-    group, posts = current.recommend_posts(user_id, pd.Timestamp.now(tz="UTC").tz_localize(None), 5)
-    st.subheader(f"Feed: group {group}, model {current.feed_model_names[group]}")
+    group, posts = feed.recommend_posts(user_id, pd.Timestamp.now(tz="UTC").tz_localize(None), 5)
+    st.subheader(f"Feed: group {group}, model {feed.model_names[group]}")
     st.dataframe(pd.DataFrame(posts), hide_index=True)
-    history = current.views[current.views["user_id"] == user_id]
+    history = audience.views[audience.views["user_id"] == user_id]
     st.subheader(f"Audience from {len(history)} views")
     if history.empty:
         st.info("This user has no viewing history in the audience data.")
     else:
-        probabilities = current.audience(history)
+        probabilities = audience.probabilities(history)
         for target, values in probabilities.items():
             st.plotly_chart(px.bar(x=list(values), y=list(values.values()), labels={"x": target, "y": "probability"},
                                    title=f"{target} probabilities"), key=f"audience_{target}")
-    client_text = st.text_input("Client id (cross-sell)", value=str(current.cross_sell_model.data.user_ids[0]),
+    client_text = st.text_input("Client id (cross-sell)", value=str(cross_sell.model.data.user_ids[0]),
                                 key="client_id")
     try:
-        client_id = current.parse_id("cross_sell", client_text)
+        client_id = parse_id(client_text, cross_sell.integer_ids, "cross_sell")
     except ValueError as error:
         st.error(str(error))
         return
-    known, products = current.cross_sell(client_id, 5)
+    known, products = cross_sell.recommend(client_id, 5)
     st.subheader("Products to offer" + ("" if known else " (unknown client: the most held products)"))
     st.dataframe(pd.DataFrame(products), hide_index=True)
 
@@ -115,8 +120,8 @@ def main() -> None:
     st.set_page_config(page_title="SocialML", layout="wide")
     page = st.sidebar.radio("Page", PAGES, key="page")
     current = models()
-    st.sidebar.caption("Models in use:  \n" + "  \n".join(f"{name} ({version})"
-                                                         for name, version in current.versions.items()))
+    st.sidebar.caption("Models in use:  \n" + "  \n".join(f"{m.name}@{m.alias}: version {m.version} ({m.origin})"
+                                                         for m in current.served))
     {"Answer clusters": clusters_page, "Topic classifier": topics_page, "User": user_page}[page](current)
 
 

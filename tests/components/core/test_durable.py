@@ -1,4 +1,3 @@
-import json
 import os
 import subprocess
 import sys
@@ -13,9 +12,7 @@ from socialml.components.core.durable import (
     AtomicFile,
     make_writes_atomic,
     partial_path,
-    record_completed_run,
     remove_abandoned_partials,
-    versions_from_one_run,
 )
 
 
@@ -57,19 +54,6 @@ def test_unversioned_tables_are_replaced_atomically(tmp_path):
     dataset.save(pd.DataFrame({"user_id": ["5575-GNVDE", "3668-QPYBK"]}))
     assert dataset.load()["user_id"].tolist() == ["5575-GNVDE", "3668-QPYBK"]
     assert [p.name for p in tmp_path.iterdir()] == ["users.parquet"]
-
-
-def test_models_served_together_come_from_one_completed_run(tmp_path):
-    record_completed_run(tmp_path, "v1", "test", ["__default__"], {"control": "v1", "test": "v1", "topics": "v1"})
-    record_completed_run(tmp_path, "v2", "test", ["topics"], {"topics": "v2"})
-    record_completed_run(tmp_path, "v3", "base", ["__default__"], {"control": "v3", "test": "v3"})
-    (tmp_path / "v4.json").write_text('{"version": "v4", "env": "te')  # torn by hand: ignored
-    assert versions_from_one_run(tmp_path, "test", ["control", "test"]) == {"control": "v1", "test": "v1"}
-    assert versions_from_one_run(tmp_path, "test", ["topics"]) == {"topics": "v2"}
-    with pytest.raises(LookupError, match=r"no completed run of env 'test' saved all of \['audience'\]"):
-        versions_from_one_run(tmp_path, "test", ["audience"])
-    assert json.loads((tmp_path / "v2.json").read_text())["pipelines"] == ["topics"]
-
 
 
 def test_half_written_files_of_dead_processes_are_removed_and_live_ones_kept(tmp_path):

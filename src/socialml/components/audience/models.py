@@ -241,6 +241,31 @@ class DeepSetsAudience:
         return state
 
 
+class FittedAudience:
+    """A fitted audience model with the item table it reads: what is served, logged and registered.
+
+    ``predict_frame`` (its MLflow face) takes views (user_id, item_id, timestamp, watch_seconds) and
+    answers one row per user with a ``<target>/<class>`` probability column per target and class.
+    """
+
+    def __init__(self, model: Any, items: pd.DataFrame) -> None:
+        self.model, self.items = model, items
+
+    def predict_proba(self, views: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        return self.model.predict_proba(views, self.items)
+
+    def example_frame(self) -> pd.DataFrame:
+        items = self.items["item_id"].head(3).tolist()
+        return pd.DataFrame({"user_id": [items[0]] * len(items), "item_id": items,
+                             "timestamp": pd.Timestamp("2024-01-01 20:00") + pd.to_timedelta(range(len(items)), unit="h"),
+                             "watch_seconds": [1200.0] * len(items)})
+
+    def predict_frame(self, views: pd.DataFrame) -> pd.DataFrame:
+        views = views.assign(rating=views["rating"] if "rating" in views else np.nan)
+        frames = [frame.add_prefix(f"{target}/") for target, frame in self.predict_proba(views).items()]
+        return pd.concat(frames, axis=1).rename_axis("user_id").reset_index()
+
+
 AUDIENCE_MODELS = Parts("audience model", {"majority": MajorityAudience, "boosting": BoostingAudience,
                                             "item_bag": ItemBagAudience, "deepsets": DeepSetsAudience})
 

@@ -1,26 +1,19 @@
-"""Writes that a killed process cannot tear, and the record of which runs completed.
+"""Writes that a killed process cannot tear.
 
 A file is written beside its final path under a hidden ``.partial`` name and moved into place
 (``os.replace``, atomic on one filesystem) only once it was written whole, so a reader sees the
 old file or the new one, never half of one. A versioned dataset's half-written version has no
 file under its real name, so it is never taken as the latest.
-
-A run that finishes leaves a manifest (its save version, environment, pipelines and the datasets
-it saved); whoever needs models that belong together (the service) takes them from the newest
-completed run that saved all of them, never from a run that was killed half-way.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from pathlib import Path
-from typing import IO, Any, Iterable
+from typing import IO, Any
 
 PARTIAL_SUFFIX = ".partial"
-# Where a project keeps the manifests of its completed runs, relative to its root.
-COMPLETED_RUNS = Path("data") / "06_models" / "completed_runs"
 
 
 def partial_path(path: str | Path) -> Path:
@@ -125,44 +118,3 @@ def make_writes_atomic(dataset: Any) -> bool:
 def _protocols(fs: Any) -> tuple[str, ...]:
     protocol = getattr(fs, "protocol", ())
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)
-
-
-def write_json_atomically(path: str | Path, payload: Any) -> None:
-    with AtomicFile(path, "w", encoding="utf-8") as file:
-        json.dump(payload, file, ensure_ascii=False, indent=2, default=str)
-
-
-# -- completed runs ------------------------------------------------------------------------------
-
-def record_completed_run(folder: str | Path, version: str, env: str, pipelines: Iterable[str],
-                         datasets: dict[str, str]) -> Path:
-    """Write the manifest of a run that finished: ``datasets`` maps each saved versioned dataset to its version."""
-    path = Path(folder) / f"{version}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomically(path, {"version": version, "env": env, "pipelines": sorted(pipelines),
-                                 "datasets": dict(sorted(datasets.items()))})
-    return path
-
-
-def completed_runs(folder: str | Path, env: str) -> list[dict[str, Any]]:
-    """Manifests of the environment's completed runs, newest first (unreadable ones are skipped)."""
-    runs = []
-    for path in Path(folder).glob("*.json"):
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if manifest.get("env") == env:
-            runs.append(manifest)
-    return sorted(runs, key=lambda m: m["version"], reverse=True)
-
-
-def versions_from_one_run(folder: str | Path, env: str, datasets: Iterable[str]) -> dict[str, str]:
-    """The versions of ``datasets`` saved together by the newest completed run that saved all of them."""
-    wanted = list(datasets)
-    for manifest in completed_runs(folder, env):
-        saved = manifest["datasets"]
-        if all(name in saved for name in wanted):
-            return {name: saved[name] for name in wanted}
-    raise LookupError(f"no completed run of env '{env}' saved all of {wanted} (manifests in {folder}); "
-                      "run `kedro run` for them first")

@@ -133,7 +133,7 @@ def audience_scores(truth: pd.Series, probabilities: pd.DataFrame) -> dict[str, 
 
 
 def question_clustering_scores(clusters: pd.DataFrame, truth: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
-    """NMI, ARI and outlier share per question against gold groups, their means, and sentiment macro-F1.
+    """NMI, ARI and outlier share per question against gold groups, their means, and the answers' sentiment macro-F1.
 
     ``clusters`` has answer_id, question_id, cluster, sentiment; ``truth`` answer_id, group, sentiment.
     """
@@ -145,5 +145,5 @@ def question_clustering_scores(clusters: pd.DataFrame, truth: pd.DataFrame) -> t
                            for q, g in data.groupby("question_id")])
     summary = {"nmi": float(report["nmi"].mean()), "ari": float(report["ari"].mean()),
                "outlier_share": float(report["outlier_share"].mean()),
-               "sentiment_macro_f1": float(f1_score(data["true_sentiment"], data["sentiment"], average="macro"))}
+               "answer_sentiment_macro_f1": float(f1_score(data["true_sentiment"], data["sentiment"], average="macro"))}
     return report, summary

@@ -5,18 +5,22 @@ Both steps are parts built from parameters (``REDUCERS``: ``umap``, ``none``; ``
 to its registry. Identical normalised answers are clustered once, with their number as a weight:
 UMAP is not deterministic on duplicate vectors, and ten identical answers would otherwise form a
 cluster of their own. Outliers close enough to a cluster's centroid join it; the rest stay outliers (-1).
+``AnswerClusterer`` is what a clustering leaves for new answers: per question, the clusters' centroids
+and labels with the answer sentiment model, placing an answer by its embedding.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
 
 from socialml.components.core.parts import Parts, typed_options
-from socialml.components.text.preprocess import class_tfidf_keywords, keyword_tokens
+from socialml.components.text.encoders import trained_encoder
+from socialml.components.text.preprocess import class_tfidf_keywords, keyword_tokens, normalise
+from socialml.components.text.sentiment import predict_labels
 
 OUTLIER = -1
 
@@ -185,3 +189,40 @@ def describe_clusters(texts: list[str], weights: np.ndarray, labels: np.ndarray,
         rows.append({"cluster": int(c), "size": int(size), "n_unique": len(members), "share": size / total,
                      "keywords": words, "label": label, "representative_answers": representatives})
     return pd.DataFrame(rows)
+
+
+@dataclass
+class AnswerClusterer:
+    """Places new answers to the clustered questions: the nearest cluster's centroid if close enough
+    (else an outlier), its label, and the answer's sentiment; ``predict_frame`` is its MLflow face."""
+
+    questions: dict[Any, dict[str, Any]]  # question id → question_text, centroids (cluster → unit vector), labels
+    threshold: float
+    embeddings_from: dict[str, Any] | None  # the encoder the centroids were made with
+    sentiment: Any  # predict_proba(texts, embeddings), trained on the same encoder's vectors
+
+    def assign(self, question_ids: Sequence[Any], texts: Sequence[str], embeddings: np.ndarray) -> pd.DataFrame:
+        """One row per answer: question_id, cluster, label, similarity, sentiment and its probabilities."""
+        unknown = sorted({q for q in question_ids if q not in self.questions}, key=str)
+        if unknown:
+            raise KeyError(f"unknown question_id {unknown[0]!r}; known: {sorted(self.questions, key=str)}")
+        placed = [assign(vector, self.questions[q]["centroids"], self.threshold)
+                  for q, vector in zip(question_ids, embeddings)]
+        sentiment = self.sentiment.predict_proba(list(texts), embeddings)
+        frame = pd.DataFrame({
+            "question_id": list(question_ids),
+            "cluster": [cluster for cluster, _ in placed],
+            "label": [self.questions[q]["labels"].get(cluster, "") for q, (cluster, _) in zip(question_ids, placed)],
+            "similarity": [similarity for _, similarity in placed],
+            "sentiment": predict_labels(sentiment),
+        })
+        return pd.concat([frame, sentiment.add_prefix("p_").reset_index(drop=True)], axis=1)
+
+    def example_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"question_id": [next(iter(self.questions))], "answer": ["Всё нравится, спасибо"]})
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``assign`` for raw answers (question_id, answer), embedded with the centroids' encoder."""
+        texts = [normalise(t) for t in frame["answer"].fillna("")]
+        _, embeddings = trained_encoder(self.embeddings_from, texts)
+        return self.assign(frame["question_id"].tolist(), texts, embeddings)

@@ -244,6 +244,21 @@ def encoder_record(encoder: Encoder, config: dict[str, Any]) -> dict[str, Any]:
     return {"identity": f"{encoder.name}@{encoder.version}", "config": dict(config)}
 
 
+def trained_encoder(record: dict[str, Any], texts: Sequence[str]) -> tuple[Encoder, np.ndarray]:
+    """The encoder a model was trained with (its ``record``), built here, and its embeddings of ``texts``.
+
+    An encoder that gives other vectors here than in training (another package version or
+    checkpoint on this machine, or one fitted per corpus) is refused with both identities.
+    """
+    encoder = build_encoder(record["config"])
+    vectors = encoder.encode(texts)  # an encoder fitted on its first texts knows its version only now
+    built = encoder_record(encoder, record["config"])["identity"]
+    if built != record["identity"]:
+        raise ValueError(f"the model was trained on embeddings from {record['identity']!r}, but its encoder "
+                         f"gives {built!r} here")
+    return encoder, vectors
+
+
 def text_key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 

@@ -4,7 +4,8 @@
 joined with character n-gram TF-IDF (frozen embeddings alone lose to TF-IDF on sentiment, the two
 together win). ``ZeroShotSentiment`` needs no labels: softmax over cosine similarities to anchor
 phrases of each class. Both answer ``predict_proba(texts, embeddings)`` with one column per class,
-and keep ``embeddings_from``, the record of the encoder whose vectors they were made from (``encoders.encoder_record``).
+and keep ``embeddings_from``, the record of the encoder whose vectors they were made from (``encoders.encoder_record``);
+``predict_frame`` embeds raw texts with that encoder (the face MLflow serves).
 """
 
 from __future__ import annotations
@@ -16,10 +17,26 @@ import pandas as pd
 from scipy import sparse
 
 from socialml.components.data.canonical import SENTIMENTS
+from socialml.components.text.encoders import trained_encoder
 from socialml.components.text.preprocess import normalise
 
 
-class SentimentHead:
+class _RawTextPredictor:
+    """``predict_frame`` over raw texts for a model with ``predict_proba(texts, embeddings)``."""
+
+    embeddings_from: dict[str, Any] | None
+
+    def example_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"text": ["Всё работает отлично, спасибо!"]})
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Class probabilities of ``frame["text"]``, embedded with the encoder the model was trained on."""
+        texts = [normalise(t) for t in frame["text"].fillna("")]
+        _, embeddings = trained_encoder(self.embeddings_from, texts)
+        return self.predict_proba(texts, embeddings)
+
+
+class SentimentHead(_RawTextPredictor):
     def __init__(self, c: float = 4.0, embedding_weight: float = 1.0, seed: int = 0,
                  embeddings_from: dict[str, Any] | None = None) -> None:
         self.c, self.embedding_weight, self.seed, self.embeddings_from = c, embedding_weight, seed, embeddings_from
@@ -46,7 +63,7 @@ class SentimentHead:
         return pd.DataFrame(probabilities, columns=self.model.classes_)[list(SENTIMENTS)]
 
 
-class ZeroShotSentiment:
+class ZeroShotSentiment(_RawTextPredictor):
     """Cosine to the mean embedding of each class's anchor phrases, turned into probabilities."""
 
     def __init__(self, anchor_embeddings: dict[str, np.ndarray], temperature: float = 0.02,
@@ -65,7 +82,7 @@ class ZeroShotSentiment:
         return pd.DataFrame(probabilities / probabilities.sum(axis=1, keepdims=True), columns=list(SENTIMENTS))
 
 
-class BlendedSentiment:
+class BlendedSentiment(_RawTextPredictor):
     """Weighted average of several sentiment models' probabilities (a trained head and zero-shot anchors
     together beat either alone on answers from another domain than the head's training texts)."""
 

@@ -60,12 +60,12 @@ class _ThresholdedClassifier:
 
     def predict_frame(self, posts: pd.DataFrame) -> pd.DataFrame:
         """Topic probabilities for raw posts (doc_text, image2text, speech2text; any may be empty)."""
-        from socialml.components.text.encoders import build_encoder
+        from socialml.components.text.encoders import trained_encoder
         from socialml.components.text.preprocess import join_fields
 
         fields = [posts[f] if f in posts else pd.Series([""] * len(posts)) for f in ("doc_text", "image2text", "speech2text")]
         texts = join_fields(*fields)
-        embeddings = build_encoder(self.embeddings_from["config"]).encode(texts) if self.embeddings_from else None
+        embeddings = trained_encoder(self.embeddings_from, texts)[1] if self.embeddings_from else None
         return self.predict_proba(texts, embeddings)
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:

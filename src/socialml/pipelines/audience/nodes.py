@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from socialml.components.audience.models import TARGETS, age_buckets, build_audience_model
+from socialml.components.audience.models import TARGETS, FittedAudience, age_buckets, build_audience_model
 from socialml.components.evaluation.metrics import audience_scores
 from socialml.components.evaluation.protocols import assign_folds, scored_folds
 from socialml.components.evaluation.tables import comparison_table
@@ -47,8 +47,9 @@ def cross_validate_audience(views: pd.DataFrame, items: pd.DataFrame, targets: p
 
 
 def fit_audience_model(views: pd.DataFrame, items: pd.DataFrame, targets: pd.DataFrame, spec: dict[str, Any]):
-    """The model serving uses: trained on every user with targets."""
-    return build_audience_model(spec).fit(views[views["user_id"].isin(targets["user_id"])], items, targets)
+    """The model serving uses: trained on every user with targets, with the item table it reads."""
+    return FittedAudience(build_audience_model(spec).fit(views[views["user_id"].isin(targets["user_id"])], items,
+                                                          targets), items)
 
 
 def compare_audience_models(**scores: dict[str, Any]):

@@ -12,7 +12,13 @@ from tqdm.auto import tqdm
 from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.evaluation.metrics import question_clustering_scores
 from socialml.components.evaluation.tables import metric_payload
-from socialml.components.text.clustering import OUTLIER, ClusteringConfig, cluster_texts, describe_clusters
+from socialml.components.text.clustering import (
+    OUTLIER,
+    AnswerClusterer,
+    ClusteringConfig,
+    cluster_texts,
+    describe_clusters,
+)
 from socialml.components.text.preprocess import normalise
 from socialml.components.text.sentiment import BlendedSentiment, ZeroShotSentiment, predict_labels
 from socialml.components.text.vectors import encoder_of, require_encoder, to_matrix
@@ -35,13 +41,13 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
 
 
 def cluster_answers(answers: pd.DataFrame, answer_embeddings: pd.DataFrame, sentiment_model,
-                    params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Returns (answer → cluster table, cluster table, the per-question centroids for serving)."""
+                    params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, AnswerClusterer]:
+    """Returns (answer → cluster table, cluster table, the clusterer that places new answers)."""
     require_encoder(sentiment_model.embeddings_from, answer_embeddings, "the answer sentiment model")
     config = ClusteringConfig.from_params(params["algorithm"])
     answers = answers.assign(normalised_text=answers["answer_text"].map(normalise))
     vectors = answer_embeddings.set_index("normalised_text")
-    answer_rows, cluster_rows, clusterer = [], [], {}
+    answer_rows, cluster_rows, questions_served = [], [], {}
     questions = list(answers.groupby("question_id", sort=True))
     for question_id, group in tqdm(questions, desc="clustering questions", disable=len(questions) < 20):
         unique = group.groupby("normalised_text", sort=True)["count"].sum()
@@ -70,18 +76,19 @@ def cluster_answers(answers: pd.DataFrame, answer_embeddings: pd.DataFrame, sent
         merged["cluster_label"] = merged["cluster"].map(labels)
         answer_rows.append(merged)
         # Keyed by the question's own id (integer or string), as a plain Python value.
-        clusterer[question_id.item() if isinstance(question_id, np.generic) else question_id] = {
+        questions_served[question_id.item() if isinstance(question_id, np.generic) else question_id] = {
             "question_text": group["question_text"].iloc[0],
             "centroids": {c: v.astype(np.float32) for c, v in result.centroids.items()},
             "labels": labels.to_dict(),
-            "threshold": config.outlier_reassign_similarity,
-            "embeddings_from": encoder_of(answer_embeddings),  # serving embeds a new answer with the same encoder
         }
     answer_clusters = pd.concat(answer_rows, ignore_index=True).drop(columns=["question_text"])
     clusters = pd.concat(cluster_rows, ignore_index=True)
     share = float((answer_clusters["cluster"] == OUTLIER).mean())
     logger.info("%d questions, %d clusters, %.1f%% of answers left as outliers", len(questions),
                 int((clusters["cluster"] != OUTLIER).sum()), 100 * share)
+    # Serving embeds a new answer with the same encoder.
+    clusterer = AnswerClusterer(questions_served, config.outlier_reassign_similarity, encoder_of(answer_embeddings),
+                                sentiment_model)
     return answer_clusters, clusters, clusterer
 
 

@@ -41,7 +41,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         node(answer_sentiment_model, sentiment_inputs, "mdl_answer_sentiment", name="answer_sentiment_model",
              tags=["training"]),
         node(cluster_answers, ["prm_answers", "mi_answer_embeddings", "mdl_answer_sentiment", PARAMS],
-             ["mo_answer_clusters", "mo_clusters", "mdl_answer_clusterer"], name="cluster_answers",
+             ["mo_answer_clusters", "mo_clusters", "clustering.mdl_answer_clusterer"], name="cluster_answers",
              tags=["training", "inference"]),
         node(plot_cluster_map, ["mo_answer_clusters", "mo_clusters", PARAMS], "rpt_cluster_map", name="plot_cluster_map"),
         node(plot_cluster_sizes, ["mo_clusters", PARAMS], "rpt_cluster_sizes", name="plot_cluster_sizes"),

@@ -1,0 +1,78 @@
+"""Answer clusters: place a new answer to a clustered question, with its sentiment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pandas as pd
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field, model_validator
+
+from socialml.components.text.preprocess import normalise
+from socialml.serving.loading import LoadContext, ServiceOptions, TextEncoders
+from socialml.serving.schemas import Id, integer_ids, typed_id
+
+
+class ClusterRequest(BaseModel):
+    question_id: Id = Field(examples=["Q1000"])
+    answer: str = Field(min_length=1, max_length=5_000, examples=["приложение постоянно зависает"])
+
+    @model_validator(mode="after")
+    def not_blank(self) -> ClusterRequest:
+        if not self.answer.strip():
+            raise ValueError("answer is blank")
+        return self
+
+
+class ClusterResponse(BaseModel):
+    question_id: Id
+    cluster: int = Field(description="-1: no cluster is close enough (an outlier)")
+    label: str
+    similarity: float = Field(description="cosine similarity to the nearest cluster's centroid")
+    sentiment: str
+    sentiment_probabilities: dict[str, float]
+
+
+@dataclass
+class ClusterModels:
+    clusterer: Any  # components.text.clustering.AnswerClusterer
+    clusters: pd.DataFrame  # per question and cluster: size, keywords, label, sentiment (for the app)
+    answer_clusters: pd.DataFrame  # per answer: cluster and map coordinates (for the app)
+    integer_ids: bool
+    encoders: TextEncoders
+
+    def assign_answer(self, question_id: int | str, answer: str) -> dict[str, Any]:
+        text = normalise(answer)
+        embeddings = self.encoders.encode([text], self.clusterer.embeddings_from)
+        row = self.clusterer.assign([question_id], [text], embeddings).iloc[0]
+        probabilities = {column.removeprefix("p_"): float(row[column]) for column in row.index if column.startswith("p_")}
+        return {"question_id": question_id, "cluster": int(row["cluster"]), "label": row["label"],
+                "similarity": float(row["similarity"]), "sentiment": str(row["sentiment"]),
+                "sentiment_probabilities": probabilities}
+
+    def warm_up(self) -> None:
+        self.encoders.encode(["warm up"], self.clusterer.embeddings_from)
+
+
+def load(context: LoadContext) -> ClusterModels:
+    source = context.params["serving"]["clusters"]["source"]
+    clusterer = context.model("clusters")
+    return ClusterModels(clusterer, context.catalog.load(f"{source}.mo_clusters"),
+                         context.catalog.load(f"{source}.mo_answer_clusters"),
+                         integer_ids(pd.Index(list(clusterer.questions))), context.encoders)
+
+
+def router(current: Callable[[], ClusterModels], options: ServiceOptions) -> APIRouter:
+    routes = APIRouter(tags=["clusters"])
+
+    @routes.post("/clusters/assign", response_model=ClusterResponse, summary="The cluster and sentiment of an answer")
+    def clusters(body: ClusterRequest) -> ClusterResponse:
+        family = current()
+        question_id = typed_id(body.question_id, family.integer_ids, "clusters", ["body", "question_id"])
+        if question_id not in family.clusterer.questions:
+            raise HTTPException(404, f"unknown question_id {question_id!r}; known: "
+                                     f"{sorted(family.clusterer.questions, key=str)}")
+        return ClusterResponse(**family.assign_answer(question_id, body.answer))
+
+    return routes

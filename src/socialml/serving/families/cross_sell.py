@@ -1,0 +1,55 @@
+"""Cross-sell: the products to offer a bank client next, ranked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from socialml.serving.loading import LoadContext, ServiceOptions
+from socialml.serving.schemas import Id, IdText, integer_ids, typed_id
+
+
+class Product(BaseModel):
+    product_id: str
+    rank: int
+    score: float
+
+
+class CrossSellResponse(BaseModel):
+    client_id: Id
+    known_client: bool
+    products: list[Product]
+
+
+@dataclass
+class CrossSellModels:
+    model: Any  # a cross-sell recommender: recommend(clients, k), data.user_ids
+    integer_ids: bool
+
+    def recommend(self, client_id: int | str, limit: int) -> tuple[bool, list[dict]]:
+        known = client_id in self.model.data.user_ids
+        ranked = self.model.recommend([client_id], k=limit)
+        return known, [{"product_id": str(p), "rank": int(r), "score": float(s)}
+                       for p, r, s in zip(ranked["product_id"], ranked["rank"], ranked["score"])]
+
+
+def load(context: LoadContext) -> CrossSellModels:
+    model = context.model("cross_sell")
+    return CrossSellModels(model, integer_ids(model.data.user_ids))
+
+
+def router(current: Callable[[], CrossSellModels], options: ServiceOptions) -> APIRouter:
+    routes = APIRouter(tags=["cross_sell"])
+
+    @routes.get("/cross-sell/{client_id}", response_model=CrossSellResponse,
+                summary="Products to offer a client; an unknown client gets the most held ones")
+    def cross_sell(client_id: IdText, limit: Annotated[int, Query(ge=1, le=100)] = 5) -> CrossSellResponse:
+        family = current()
+        typed = typed_id(client_id, family.integer_ids, "cross_sell", ["path", "client_id"])
+        known, products = family.recommend(typed, limit)
+        return CrossSellResponse(client_id=typed, known_client=known, products=products)
+
+    return routes

@@ -1,0 +1,210 @@
+"""``socialml-serve``: the supervisor that owns the service's socket and swaps worker processes on reload.
+
+    socialml-serve [--project .] [--env ENV] [--host 127.0.0.1] [--port 8000] [--families feed,topics,...]
+                   [--feed-log PATH] [--tracking-uri URI]
+
+The supervisor binds the port and starts a worker (``serving.worker``): a process that loads the
+families' registered models, then serves HTTP on the inherited socket. ``POST /admin/reload`` (on
+the worker) asks the supervisor, over a private Unix socket, for a new worker: it loads the current
+registered models beside the running one (at low CPU priority, in its own interpreter, so no request
+waits behind the load), says when it is ready, and starts accepting on the same socket; the old
+worker then answers its last requests with ``Connection: close`` for ``DRAIN_S`` and exits gracefully.
+A new worker that fails to load is stopped and its reason returned; the old one keeps serving. A
+worker that dies on its own is replaced. Each reload is a fresh process, so memory does not grow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from socialml.serving.app import reload_token
+from socialml.serving.families import FAMILIES
+
+logger = logging.getLogger("socialml.serving")
+
+DRAIN_S = 1.0  # the old worker closes each connection after its next answer for this long, then exits
+LOAD_TIMEOUT_S = 900.0  # a worker that has not loaded its models by then is stopped
+STOP_TIMEOUT_S = 30.0
+
+
+class Worker:
+    """One worker process and the pipe on which it says whether it loaded its models."""
+
+    def __init__(self, args: list[str], listener: socket.socket, control_path: str) -> None:
+        status_read, status_write = os.pipe()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "socialml.serving.worker", "--fd", str(listener.fileno()),
+             "--status-fd", str(status_write), "--control", control_path, *args],
+            pass_fds=(listener.fileno(), status_write))
+        os.close(status_write)
+        self._status = os.fdopen(status_read, "r")
+
+    def wait_ready(self, timeout: float) -> dict[str, Any]:
+        """The worker's status line: ``{"ready": true, "models": [...]}`` or ``{"ready": false, "reason": ...}``."""
+        ready, _, _ = select.select([self._status], [], [], timeout)
+        line = self._status.readline() if ready else ""
+        if not line:
+            reason = (f"the new worker did not load its models within {timeout:.0f} s" if not ready else
+                      f"the new worker exited while loading (exit code {self.process.poll()}); see its log")
+            return {"ready": False, "reason": reason}
+        return json.loads(line)
+
+    def stop(self, drain: bool) -> None:
+        """Let the worker finish what it is answering and exit (SIGUSR1: drain first; SIGTERM: exit)."""
+        if self.process.poll() is not None:
+            return
+        if drain:
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(DRAIN_S)
+        self.process.terminate()
+        try:
+            self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._status.close()
+
+
+class Supervisor:
+    def __init__(self, worker_args: list[str], host: str, port: int) -> None:
+        self.worker_args = worker_args
+        self.listener = socket.create_server((host, port), backlog=2048)
+        self.listener.set_inheritable(True)
+        self._control_dir = tempfile.mkdtemp(prefix="socialml-serve-")  # private (0700): only this user reloads
+        self.control_path = os.path.join(self._control_dir, "control.sock")
+        self.current: Worker | None = None
+        self._swap = threading.Lock()
+        self._stopping = threading.Event()
+
+    def start(self) -> dict[str, Any]:
+        """Start the first worker; its status (a failure ends the service)."""
+        worker = Worker(self.worker_args, self.listener, self.control_path)
+        status = worker.wait_ready(LOAD_TIMEOUT_S)
+        if status["ready"]:
+            self.current = worker
+        else:
+            worker.stop(drain=False)
+        return status
+
+    def reload(self) -> dict[str, Any]:
+        """A new worker beside the current one; the swap if it loads, its reason if it does not."""
+        with self._swap:
+            started = time.monotonic()
+            worker = Worker(self.worker_args, self.listener, self.control_path)
+            status = worker.wait_ready(LOAD_TIMEOUT_S)
+            if not status["ready"]:
+                worker.stop(drain=False)
+                logger.error("reload failed, the running worker keeps serving: %s", status["reason"])
+                return {"reloaded": False, "reason": status["reason"]}
+            old, self.current = self.current, worker
+            threading.Thread(target=old.stop, args=(True,), daemon=True).start()
+            logger.info("reloaded in %.1f s: worker %d took over from %d", time.monotonic() - started,
+                        worker.process.pid, old.process.pid)
+            return {"reloaded": True, "models": status["models"]}
+
+    def serve_control(self) -> None:
+        """Answer reload requests from the workers on the private Unix socket (one at a time)."""
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        server.bind(self.control_path)
+        server.listen(16)
+        server.settimeout(0.5)
+        while not self._stopping.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(None)
+                if connection.makefile("r").readline().strip() == "reload":
+                    connection.sendall((json.dumps(self.reload()) + "\n").encode())
+        server.close()
+
+    def watch(self) -> None:
+        """Replace a worker that dies on its own, until the supervisor is stopped."""
+        while not self._stopping.wait(1.0):
+            with self._swap:
+                if self.current is not None and self.current.process.poll() is not None:
+                    logger.error("worker %d exited (code %s); starting another", self.current.process.pid,
+                                 self.current.process.returncode)
+                    worker = Worker(self.worker_args, self.listener, self.control_path)
+                    if worker.wait_ready(LOAD_TIMEOUT_S)["ready"]:
+                        self.current = worker
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.current is not None:
+            self.current.stop(drain=False)
+        self.listener.close()
+        for leftover in (self.control_path, self._control_dir):
+            try:
+                os.unlink(leftover) if leftover == self.control_path else os.rmdir(leftover)
+            except OSError:
+                pass
+
+
+def ask_for_reload(control_path: str) -> dict[str, Any]:
+    """What a worker's reload route calls: the supervisor's answer to ``reload``."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.connect(control_path)
+        connection.sendall(b"reload\n")
+        line = connection.makefile("r").readline()
+    return json.loads(line) if line else {"reloaded": False, "reason": "the supervisor closed the connection"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the registered SocialML models over HTTP.")
+    parser.add_argument("--project", default=".", help="the Kedro project folder (default: here)")
+    parser.add_argument("--env", default=None, help="Kedro environment whose catalog and parameters to use")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--feed-log", default=None,
+                        help="JSON-lines log of served feeds (default: data/01_raw/serving/feed_log.jsonl)")
+    parser.add_argument("--families", default=",".join(FAMILIES),
+                        help=f"comma-separated model families to serve (default: all of {','.join(FAMILIES)})")
+    parser.add_argument("--tracking-uri", default=None,
+                        help="the MLflow tracking server with the Model Registry (default: the project's mlflow.yml)")
+    args = parser.parse_args(argv)
+    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    unknown = set(families) - set(FAMILIES)
+    if unknown or not families:
+        parser.error(f"unknown families {sorted(unknown)}; choose from {','.join(FAMILIES)}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    project = Path(args.project).resolve()
+    feed_log = Path(args.feed_log or project / "data" / "01_raw" / "serving" / "feed_log.jsonl")
+    feed_log.parent.mkdir(parents=True, exist_ok=True)
+    worker_args = ["--project", str(project), "--families", ",".join(families), "--feed-log", str(feed_log)]
+    worker_args += ["--env", args.env] if args.env else []
+    worker_args += ["--tracking-uri", args.tracking_uri] if args.tracking_uri else []
+
+    if reload_token(project) is None:
+        logger.info("POST /admin/reload is disabled: set SOCIALML_RELOAD_TOKEN to enable it")
+    supervisor = Supervisor(worker_args, args.host, args.port)
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    status = supervisor.start()
+    if not status["ready"]:
+        supervisor.stop()
+        sys.exit(f"socialml-serve: the models did not load: {status['reason']}")
+    for task in (supervisor.serve_control, supervisor.watch):
+        threading.Thread(target=task, daemon=True).start()
+    logger.info("serving %s on http://%s:%d", ", ".join(families), args.host, args.port)
+    stop.wait()
+    supervisor.stop()
+
+
+if __name__ == "__main__":
+    main()
