@@ -279,3 +279,15 @@ def test_a_missing_source_file_stops_the_run_naming_the_file(tmp_path):
     assert result.returncode != 0
     assert "No such file or directory" in result.stdout + result.stderr
     assert str(tmp_path / "empty") in result.stdout + result.stderr
+
+
+def test_the_cross_sell_release_is_one_mlflow_model_of_training_and_inference(test_run):
+    run_kedro(test_run, "run", "--env", "test", "--pipelines", "cross_sell_release")
+    mlflow.set_tracking_uri(f"sqlite:///{test_run / 'data' / 'mlflow_test.db'}")
+    [version] = mlflow.MlflowClient().search_model_versions("name = 'socialml-cross-sell-pipeline'")
+    info = mlflow.models.get_model_info(f"models:/socialml-cross-sell-pipeline/{version.version}")
+    assert info.signature is not None and "client_id" in str(info.signature.inputs)
+    released = mlflow.pyfunc.load_model(f"models:/socialml-cross-sell-pipeline/{version.version}")
+    clients = pd.read_parquet(test_run / "data" / "03_primary" / "demo" / "clients.parquet")["client_id"].head(3)
+    offers = released.predict(pd.DataFrame({"client_id": clients}))  # runs the inference pipeline
+    assert set(offers["client_id"]) == set(clients) and {"product_id", "rank", "score"} <= set(offers.columns)

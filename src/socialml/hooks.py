@@ -11,7 +11,6 @@ import socket
 import subprocess
 import tempfile
 import time
-from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,14 @@ from mlflow.entities import RunStatus
 
 from socialml.components.core.durable import make_writes_atomic, process_alive, remove_abandoned_partials
 from socialml.components.data.ingest import EmptySourceError
-from socialml.registry import export_served_model, held_out_set, register_and_gate, served_models
+from socialml.registry import (
+    export_served_model,
+    held_out_set,
+    project_code,
+    project_requirements,
+    register_and_gate,
+    served_models,
+)
 
 logger = logging.getLogger(__name__)
 PID_TAG, HOST_TAG = "socialml.pid", "socialml.host"
@@ -165,13 +171,6 @@ class FramePredictor(mlflow.pyfunc.PythonModel):
         return self.model.predict_frame(model_input)
 
 
-def _requirements() -> list[str]:
-    try:
-        return [r for r in requires("socialml") or [] if "extra ==" not in r]
-    except PackageNotFoundError:
-        return []
-
-
 
 
 MODEL_STEP = 1_000_000  # models are run outputs at this step, which no metric uses (see MlflowArtifactsHook)
@@ -222,6 +221,8 @@ class MlflowArtifactsHook:
             return
         path = dataset_name.replace(".", "/")
         if short_name.startswith("mdl_"):
+            if type(self._catalog.get(dataset_name)).__module__.startswith("kedro_mlflow"):
+                return  # kedro-mlflow's own datasets log themselves (a pipeline_ml_factory model's artifact)
             model_id = self._log_model(path, data)
             if model_id is not None:
                 self.logged_models[dataset_name] = model_id
@@ -279,7 +280,7 @@ class MlflowArtifactsHook:
         if hasattr(model, "predict_frame"):
             example = model.example_frame() if hasattr(model, "example_frame") else None
             info = mlflow.pyfunc.log_model(name=path.replace("/", "-"), python_model=FramePredictor(model),
-                                           code_paths=[str(Path(__file__).parent)], pip_requirements=_requirements(),
+                                           code_paths=project_code(), pip_requirements=project_requirements(),
                                            input_example=example, step=MODEL_STEP)
             return info.model_id
         logger.warning("%s has no predict_frame: attached as a pickle, not as an MLflow model", path)

@@ -79,6 +79,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     registry["__default__"] = sum(registry.values(), Pipeline([]))
     # Not in the default run: compares the A/B groups of the feeds the service logged.
     registry["ab_test"] = post_feed.create_ab_test_pipeline(params)
+    # Not in the default run: the served cross-sell model's training and inference as one MLflow model.
+    registry["cross_sell_release"] = cross_sell.create_release_pipeline(params)
     # Not in the default run: fills a source's raw storage (a database, say) with the demo platform.
     registry["publish_demo_platform"] = sum((ingestion.create_publish_pipeline(s, params) for s in params["sources"]),
                                             Pipeline([]))

@@ -19,6 +19,7 @@ import logging
 import shutil
 import tempfile
 import time
+from importlib.metadata import PackageNotFoundError, requires
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,19 @@ def served_models(params: dict[str, Any]) -> dict[str, dict[str, str]]:
         spec = serving["cross_sell"]
         served["cross_sell"] = {"champion": f"{spec['source']}.cross_sell.{spec['model']}.mdl_cross_sell"}
     return served
+
+
+def project_requirements() -> list[str]:
+    """The project's pip requirements, for the environment of a logged MLflow model."""
+    try:
+        return [r for r in requires("socialml") or [] if "extra ==" not in r]
+    except PackageNotFoundError:
+        return []
+
+
+def project_code() -> list[str]:
+    """The project's package, logged with each MLflow model so that it loads where socialml is not installed."""
+    return [str(Path(__file__).parent)]
 
 
 def held_out_set(gate: dict[str, Any], source: str, params: dict[str, Any]) -> str:

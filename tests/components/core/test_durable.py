@@ -1,4 +1,5 @@
 import os
+import pickle
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ from kedro_datasets.pickle import PickleDataset
 
 from socialml.components.core.durable import (
     AtomicFile,
+    AtomicLocalFileSystem,
     make_writes_atomic,
     partial_path,
     remove_abandoned_partials,
@@ -54,6 +56,15 @@ def test_unversioned_tables_are_replaced_atomically(tmp_path):
     dataset.save(pd.DataFrame({"user_id": ["5575-GNVDE", "3668-QPYBK"]}))
     assert dataset.load()["user_id"].tolist() == ["5575-GNVDE", "3668-QPYBK"]
     assert [p.name for p in tmp_path.iterdir()] == ["users.parquet"]
+
+
+def test_a_dataset_with_atomic_writes_pickles_and_still_writes_atomically(tmp_path):
+    dataset = ParquetDataset(filepath=str(tmp_path / "users.parquet"))
+    make_writes_atomic(dataset)  # a catalog pickled with its datasets (kedro-mlflow's pipeline models)
+    copy = pickle.loads(pickle.dumps(dataset))
+    assert isinstance(copy._fs, AtomicLocalFileSystem)
+    copy.save(pd.DataFrame({"user_id": ["7590-VHVEG"]}))
+    assert copy.load()["user_id"].tolist() == ["7590-VHVEG"]
 
 
 def test_half_written_files_of_dead_processes_are_removed_and_live_ones_kept(tmp_path):

@@ -67,7 +67,13 @@ class AtomicLocalFileSystem:
         self.fs = fs
 
     def __getattr__(self, name: str) -> Any:
+        if name == "fs":  # not set yet (an instance being unpickled): no wrapped filesystem to ask
+            raise AttributeError(name)
         return getattr(self.fs, name)
+
+    def __reduce__(self) -> tuple:
+        # A catalog pickled with its datasets (kedro-mlflow's pipeline models) unpickles still atomic.
+        return AtomicLocalFileSystem, (self.fs,)
 
     def open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
         if not any(flag in mode for flag in "wxa") or "a" in mode:

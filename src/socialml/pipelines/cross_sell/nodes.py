@@ -46,6 +46,16 @@ def fit_cross_sell(clients: pd.DataFrame, holdings: pd.DataFrame, spec: dict[str
     return cross_sell.CrossSellModel.fit(spec, clients, holdings, protocol["min_products"], protocol["seed"])
 
 
+def example_requests(model: cross_sell.CrossSellModel) -> pd.DataFrame:
+    """Requests the released inference pipeline takes (its input example and signature): known clients."""
+    return model.example_frame()
+
+
+def offer_products(model: cross_sell.CrossSellModel, requests: pd.DataFrame) -> pd.DataFrame:
+    """The released inference pipeline: ranked products to offer each requested client."""
+    return model.predict_frame(requests)
+
+
 def compare_cross_sell_models(**scores: dict[str, float]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per variant, best AUC first, and the MLflow metrics of each."""
     return comparison_table([{"model": name, **s} for name, s in scores.items()], "auc_per_client", "cross_sell")

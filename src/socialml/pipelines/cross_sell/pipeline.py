@@ -9,12 +9,19 @@ from kedro.pipeline import Pipeline, node, pipeline
 from socialml.components.recsys.cross_sell import model_spec
 from socialml.components.recsys.recommenders import RECOMMENDERS
 from socialml.pipelines.sources import family_sources
+from socialml.registry import project_code, project_requirements
 
-from .nodes import compare_cross_sell_models, evaluate_cross_sell, fit_cross_sell, hide_held_out_products
+from .nodes import (
+    compare_cross_sell_models,
+    evaluate_cross_sell,
+    example_requests,
+    fit_cross_sell,
+    hide_held_out_products,
+    offer_products,
+)
 
 
 def _variant(source: str, model: str) -> Pipeline:
-    shared = ["prm_clients", "prm_holdings", "mi_cross_sell_visible", "mi_cross_sell_hidden"]
     template = pipeline([
         node(evaluate_cross_sell, ["prm_clients", "mi_cross_sell_visible", "mi_cross_sell_hidden", "prm_holdings",
                                    "params:spec", "params:settings"],
@@ -24,10 +31,47 @@ def _variant(source: str, model: str) -> Pipeline:
         node(fit_cross_sell, ["prm_clients", "prm_holdings", "params:spec", "params:settings"], "mdl_cross_sell",
              name="fit", tags=["training"]),
     ])
+    return _namespaced(template, source, model)
+
+
+def _namespaced(template: Pipeline, source: str, model: str) -> Pipeline:
+    """``template`` as the ``<source>.cross_sell.<model>`` instance, reading the source's shared tables."""
+    shared = {"prm_clients", "prm_holdings", "mi_cross_sell_visible", "mi_cross_sell_hidden"} & template.inputs()
+    parameters = {"params:spec", "params:settings"} & template.inputs()
     return pipeline(template, namespace=f"{source}.cross_sell.{model}",
                     inputs={name: f"{source}.{name}" for name in shared},
-                    parameters={"params:spec": f"params:cross_sell.sources.{source}.models.{model}",
-                                "params:settings": f"params:cross_sell.sources.{source}"})
+                    parameters={name: {"params:spec": f"params:cross_sell.sources.{source}.models.{model}",
+                                       "params:settings": f"params:cross_sell.sources.{source}"}[name]
+                                for name in parameters})
+
+
+def create_release_pipeline(params: dict[str, Any]) -> Pipeline:
+    """``cross_sell_release``: the served variant's training and inference bound by kedro-mlflow's
+    ``pipeline_ml_factory``. ``kedro run --pipelines cross_sell_release`` trains it and logs the inference
+    pipeline, with the trained model as its artifact, as one MLflow model, registered as
+    ``model_registry.cross_sell.release_name``; empty unless the served source is in this environment."""
+    from kedro_mlflow.pipeline import pipeline_ml_factory
+
+    spec = params["serving"]["cross_sell"]
+    source, model = spec["source"], spec["model"]
+    if source not in family_sources("cross_sell", params):
+        return Pipeline([])
+    training = _namespaced(pipeline([
+        node(fit_cross_sell, ["prm_clients", "prm_holdings", "params:spec", "params:settings"],
+             "mdl_cross_sell_release", name="fit_release", tags=["training"]),
+        node(example_requests, "mdl_cross_sell_release", "mi_cross_sell_requests", name="example_requests",
+             tags=["training"]),
+    ]), source, model)
+    inference = _namespaced(pipeline([
+        node(offer_products, ["mdl_cross_sell_release", "mi_cross_sell_requests"], "mo_cross_sell_offers",
+             name="offer_products", tags=["inference"]),
+    ]), source, model)
+    return pipeline_ml_factory(
+        training=training.tag(["cross_sell"]), inference=inference,
+        input_name=f"{source}.cross_sell.{model}.mi_cross_sell_requests",
+        log_model_kwargs={"name": "cross_sell_release", "code_paths": project_code(),
+                          "pip_requirements": project_requirements(),
+                          "registered_model_name": params["model_registry"]["cross_sell"]["release_name"]})
 
 
 def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
