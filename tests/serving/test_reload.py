@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from socialml.serving.app import create_app, reload_token
+from socialml.serving.app import create_app
 from socialml.serving.loading import ServedModel, TextEncoders
 from socialml.serving.models import ServingModels
+from socialml.serving.supervisor import reload_token
 
 TOKEN = {"Authorization": "Bearer s3cret"}
 SERVED = ServedModel("feed", "socialml-feed", "control", "1", "run-1", ["control"], "registry")

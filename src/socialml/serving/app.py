@@ -16,10 +16,8 @@ from __future__ import annotations
 import os
 import secrets
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import yaml
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -32,15 +30,6 @@ from socialml.serving.models import ServingModels
 from socialml.serving.schemas import Health, Ready, ReloadAnswer, VersionInfo
 
 Reloader = Callable[[], dict[str, Any]]  # asks for a reload; answers {"reloaded": bool, "reason": ..., "models": [...]}
-
-
-def reload_token(project: Path) -> str | None:
-    """The admin token: ``SOCIALML_RELOAD_TOKEN``, else ``reload_token`` in ``conf/local/serving.yml``."""
-    token = os.environ.get("SOCIALML_RELOAD_TOKEN")
-    local = project / "conf" / "local" / "serving.yml"
-    if not token and local.exists():
-        token = (yaml.safe_load(local.read_text()) or {}).get("reload_token")
-    return str(token) if token else None
 
 
 def create_app(load: Callable[[], ServingModels], families: Sequence[str] = tuple(FAMILIES),

@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from socialml.serving.app import reload_token
+import yaml
+
 from socialml.serving.families import FAMILIES
 
 logger = logging.getLogger("socialml.serving")
@@ -153,6 +154,15 @@ class Supervisor:
                 os.unlink(leftover) if leftover == self.control_path else os.rmdir(leftover)
             except OSError:
                 pass
+
+
+def reload_token(project: Path) -> str | None:
+    """The admin token: ``SOCIALML_RELOAD_TOKEN``, else ``reload_token`` in ``conf/local/serving.yml``."""
+    token = os.environ.get("SOCIALML_RELOAD_TOKEN")
+    local = project / "conf" / "local" / "serving.yml"
+    if not token and local.exists():
+        token = (yaml.safe_load(local.read_text()) or {}).get("reload_token")
+    return str(token) if token else None
 
 
 def ask_for_reload(control_path: str) -> dict[str, Any]:
