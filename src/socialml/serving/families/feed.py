@@ -53,6 +53,14 @@ class FeedModels:
         return group, [self.post_cards.get(post_id) or {"id": post_id, "text": None, "topic": None}
                        for post_id in ranked.post_id.tolist()]
 
+    def warm_up(self) -> None:
+        """Rank for a few users of each group now, so that the first requests a new worker takes after a
+        reload do not pay for code paths and caches run for the first time."""
+        moment = pd.Timestamp.now(tz="UTC").tz_localize(None)
+        for model in self.models.values():
+            for user_id in model.history_.users[:20]:
+                self.recommend_posts(user_id, moment, 5)
+
 
 def load(context: LoadContext) -> FeedModels:
     ab = context.params["post_feed"]["ab_test"]
