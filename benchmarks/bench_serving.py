@@ -16,8 +16,8 @@ request, and its peak resident memory (sampled every 0.2 s). Writes benchmarks/r
 ``--reloads N`` measures reloads instead (benchmarks/results/serving_reload.md): the all-families
 service under the same open-loop feed load, first without reloads, then while ``POST /admin/reload``
 runs N times, ``interval`` seconds apart (0: back to back); it reports the feed's latency in both phases, failed requests, each
-reload's duration, and the service's resident memory (supervisor and worker) after the first and after
-the last reload. Memory and CPU are the whole process tree's: the supervisor and its workers.
+reload's duration, the feed's p99 while each new worker loads and in the 2 s after it takes over, and
+the service's resident memory (supervisor and worker) after the first and after the last reload. Memory and CPU are the whole process tree's: the supervisor and its workers.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ def load(port: int, rate: int, seconds: int, users: list[int], until: threading.
     request's scheduled start."""
     async def run() -> tuple[list[float], int, float]:
         latencies, failures = [], 0
+        sent_at.clear()
         timeout = httpx.Timeout(30.0)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=timeout,
                                      limits=httpx.Limits(max_connections=1000)) as client:
@@ -91,6 +92,7 @@ def load(port: int, rate: int, seconds: int, users: list[int], until: threading.
                 except httpx.HTTPError:
                     failures += 1
                 latencies.append(time.perf_counter() - scheduled)
+                sent_at.append(scheduled)
 
             start = time.perf_counter()
             tasks = []
@@ -103,9 +105,11 @@ def load(port: int, rate: int, seconds: int, users: list[int], until: threading.
             await asyncio.gather(*tasks)
             return latencies, failures, time.perf_counter() - start
 
+    sent_at: list[float] = []
     latencies, failures, elapsed = asyncio.run(run())
     ms = np.array(latencies) * 1000
     return {"requests": len(ms), "failures": failures, "rps": len(ms) / elapsed, "mean": float(ms.mean()),
+            "sent_at": np.array(sent_at), "ms": ms,
             "p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
             "p99": float(np.percentile(ms, 99))}
 
@@ -181,6 +185,7 @@ def measure(project: Path, env: str | None, families: str, rates: list[int], sec
                 cpu = tree_cpu(process)
                 with PeakMemory(process) as memory:
                     result = load(port, rate, seconds, users)
+                del result["sent_at"], result["ms"]  # per-request arrays: only the reload section reads them
                 result["cpu_ms"] = (tree_cpu(process) - cpu) / result["requests"] * 1000
                 result["rss"] = memory.peak
                 runs.append(result)
@@ -205,17 +210,19 @@ def measure_reloads(project: Path, env: str | None, reloads: int, interval: floa
     try:
         load(port, 50, 2, users)
         steady = load(port, rate, 30, users)
-        print("without reloads", steady, flush=True)
-        durations, statuses, rss, done = [], [], [], threading.Event()
+        print("without reloads: p50 %.1f ms, p99 %.1f ms" % (steady["p50"], steady["p99"]), flush=True)
+        durations, statuses, rss, windows, done = [], [], [], [], threading.Event()
 
         def reload_loop() -> None:
             with httpx.Client(timeout=600) as client:
                 for number in range(reloads):
                     time.sleep(interval if number else 0)
                     started = time.perf_counter()
+                    windows.append([started, None])
                     response = client.post(f"http://127.0.0.1:{port}/admin/reload", json={},
                                            headers={"Authorization": f"Bearer {token}"})
                     durations.append(time.perf_counter() - started)
+                    windows[-1][1] = time.perf_counter()
                     statuses.append(response.status_code)
                     one_worker(process)
                     rss.append(tree_rss(process))
@@ -234,6 +241,13 @@ def measure_reloads(project: Path, env: str | None, reloads: int, interval: floa
         return (f"| {name} | {r['rps']:.1f} | {r['requests']} | {r['failures']} | {r['p50']:.1f} | "
                 f"{r['p95']:.1f} | {r['p99']:.1f} |")
 
+    def p99(start: float, end: float) -> float:
+        inside = during["ms"][(during["sent_at"] >= start) & (during["sent_at"] < end)]
+        return float(np.percentile(inside, 99)) if len(inside) else float("nan")
+
+    per_reload = [(p99(start, end), p99(end, end + 2)) for start, end in windows]
+    loading = np.array([a for a, _ in per_reload])
+    swapping = np.array([b for _, b in per_reload])
     spacing = f"{interval:g} s apart" if interval else "back to back"
     return [f"{reloads} reloads, {spacing}, while the feed is loaded at {rate} req/s (all families in one "
             "process). Latency of the feed in ms, as in serving.md; a request that gets no answer within 30 s "
@@ -244,6 +258,11 @@ def measure_reloads(project: Path, env: str | None, reloads: int, interval: floa
             f"p99 during reloads / without: {during['p99'] / steady['p99']:.2f}. Reloads: "
             f"{sum(s == 200 for s in statuses)} of {len(statuses)} answered 200; duration median "
             f"{np.median(durations):.1f} s (min {min(durations):.1f}, max {max(durations):.1f}).", "",
+            "Per reload, the feed's p99 (ms) while the new worker loads and in the 2 s after it takes over "
+            f"(median over the reloads, then the worst): loading {np.nanmedian(loading):.1f} (worst "
+            f"{np.nanmax(loading):.1f}), taking over {np.nanmedian(swapping):.1f} (worst {np.nanmax(swapping):.1f}); "
+            f"reloads whose loading p99 stayed within 2x the p99 without reloads: "
+            f"{int((loading <= 2 * steady['p99']).sum())} of {len(loading)}.", "",
             f"Resident memory of the service (supervisor and worker, once the old worker has exited): {rss[0]:.0f} MiB after the first reload, {rss[-1]:.0f} MiB after "
             f"reload {len(rss)} ({(rss[-1] / rss[0] - 1) * 100:+.1f} %); largest {max(rss):.0f} MiB."]
 

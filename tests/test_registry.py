@@ -20,10 +20,13 @@ class Constant(mlflow.pyfunc.PythonModel):
 
 @pytest.fixture()
 def tracking(tmp_path):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # not a registry an earlier test in this process pointed MLflow at
     mlflow.set_experiment("gate")
     yield mlflow.MlflowClient()
     mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
 
 
 def logged_model() -> str:

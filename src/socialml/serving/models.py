@@ -65,9 +65,9 @@ def load_serving_models(project_path: str | Path = ".", env: str | None = None,
     bootstrap_project(project_path)
     with KedroSession.create(project_path=project_path, env=env) as session:
         context = session.load_context()  # kedro-mlflow's hook points MLflow at the project's tracking server
-        uri = project_relative(tracking_uri or mlflow.get_tracking_uri(), project_path)
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
+        mlflow.set_tracking_uri(project_relative(tracking_uri or mlflow.get_tracking_uri(), project_path))
+        if tracking_uri:  # its registry too, not one the project's mlflow.yml names
+            mlflow.set_registry_uri(tracking_uri)
         params = context.params
         load = LoadContext(context.catalog, params,
                            ModelStore(project_path / params["serving"].get("exported_models", "data/06_models/served")),
