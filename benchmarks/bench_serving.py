@@ -80,7 +80,6 @@ def load(port: int, rate: int, seconds: int, users: list[int], until: threading.
     request's scheduled start."""
     async def run() -> tuple[list[float], int, float]:
         latencies, failures = [], 0
-        sent_at.clear()
         timeout = httpx.Timeout(30.0)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=timeout,
                                      limits=httpx.Limits(max_connections=1000)) as client:

@@ -24,6 +24,7 @@ from socialml.components.core.durable import make_writes_atomic, process_alive, 
 from socialml.components.data.ingest import EmptySourceError
 from socialml.registry import (
     export_served_model,
+    exported_models_folder,
     held_out_set,
     project_code,
     project_requirements,
@@ -171,8 +172,6 @@ class FramePredictor(mlflow.pyfunc.PythonModel):
         return self.model.predict_frame(model_input)
 
 
-
-
 MODEL_STEP = 1_000_000  # models are run outputs at this step, which no metric uses (see MlflowArtifactsHook)
 
 
@@ -254,6 +253,7 @@ class MlflowArtifactsHook:
         """Register each served model this run logged, let the gate decide on its alias, and export the
         version holding the alias (``serving.exported_models``) for a service that cannot reach the registry."""
         gates = self.params.get("model_registry") or {}
+        exported = exported_models_folder(self._project_path, self.params)
         for family, aliases in served_models(self.params).items():
             gate = gates.get(family)
             for alias, dataset_name in aliases.items():
@@ -270,9 +270,7 @@ class MlflowArtifactsHook:
                 outcome = "promoted" if decision.promoted else f"version {decision.previous_version} kept"
                 mlflow.set_tag(f"socialml.gate.{gate['name']}.{alias}",
                                f"version {decision.version}: {outcome} ({decision.reason})")
-                exported = self.params.get("serving", {}).get("exported_models")
-                if exported:
-                    export_served_model(gate["name"], alias, Path(self._project_path) / exported)
+                export_served_model(gate["name"], alias, exported)
 
     @staticmethod
     def _log_model(path: str, model: Any) -> str | None:

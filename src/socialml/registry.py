@@ -19,8 +19,8 @@ import logging
 import shutil
 import tempfile
 import time
-from importlib.metadata import PackageNotFoundError, requires
 from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,11 @@ def register_and_gate(model_id: str, name: str, alias: str, metric: str, score: 
     return decision
 
 
+def exported_models_folder(project_path: Path, params: dict[str, Any]) -> Path:
+    """Where a run exports the alias holders and the service looks for them (``serving.exported_models``)."""
+    return Path(project_path) / (params.get("serving") or {}).get("exported_models", "data/06_models/served")
+
+
 def export_served_model(name: str, alias: str, folder: str | Path) -> Path:
     """Copy the version holding ``name@alias`` to ``folder/<name>/<alias>`` (the service's fallback when no
     registry answers), with ``registered.json`` saying which version it is; replaces the previous export
@@ -145,7 +150,13 @@ def export_served_model(name: str, alias: str, folder: str | Path) -> Path:
     client = mlflow.MlflowClient()
     holder = client.get_model_version_by_alias(name, alias)
     target = Path(folder) / name / alias
+    exported = target / "registered.json"
+    if exported.is_file() and json.loads(exported.read_text())["version"] == str(holder.version):
+        return target  # that version is exported already
     target.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in target.parent.glob(f".{alias}.*"):  # staging folders of exports that were killed
+        if leftover.name != f".{alias}.previous":
+            shutil.rmtree(leftover, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{alias}.", dir=target.parent))
     mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{holder.version}", dst_path=str(staging / "model"))
     record = {"name": name, "alias": alias, "version": str(holder.version), "run_id": holder.run_id,

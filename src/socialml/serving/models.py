@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from socialml.serving.families import FAMILIES
+from socialml.registry import exported_models_folder
+from socialml.serving.families import FAMILIES, checked_families
 from socialml.serving.loading import LoadContext, ModelStore, ServedModel, TextEncoders
 
 logger = logging.getLogger(__name__)
@@ -40,14 +41,6 @@ class ServingModels:
                 state.warm_up()
 
 
-def checked_families(families: Sequence[str]) -> tuple[str, ...]:
-    families = tuple(dict.fromkeys(families))
-    unknown = set(families) - set(FAMILIES)
-    if unknown or not families:
-        raise ValueError(f"unknown model families {sorted(unknown)}; choose from {list(FAMILIES)}")
-    return families
-
-
 def load_serving_models(project_path: str | Path = ".", env: str | None = None,
                         families: Sequence[str] = tuple(FAMILIES), tracking_uri: str | None = None) -> ServingModels:
     """Open a Kedro session on the project and load the ``families``' registered models.
@@ -70,7 +63,7 @@ def load_serving_models(project_path: str | Path = ".", env: str | None = None,
             mlflow.set_registry_uri(tracking_uri)
         params = context.params
         load = LoadContext(context.catalog, params,
-                           ModelStore(project_path / params["serving"].get("exported_models", "data/06_models/served")),
+                           ModelStore(exported_models_folder(project_path, params)),
                            TextEncoders())
         states = {family: FAMILIES[family].load(load) for family in families}
     logger.info("serving %s with %s", ", ".join(families),

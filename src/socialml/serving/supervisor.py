@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from socialml.serving.families import FAMILIES
+from socialml.serving.families import FAMILIES, checked_families
 
 logger = logging.getLogger("socialml.serving")
 
@@ -90,24 +90,27 @@ class Supervisor:
         self._swap = threading.Lock()
         self._stopping = threading.Event()
 
-    def start(self) -> dict[str, Any]:
-        """Start the first worker; its status (a failure ends the service)."""
+    def _new_worker(self) -> tuple[Worker, dict[str, Any]]:
+        """A worker started beside any running one, and its status; stopped again if it did not load."""
         worker = Worker(self.worker_args, self.listener, self.control_path)
         status = worker.wait_ready(LOAD_TIMEOUT_S)
+        if not status["ready"]:
+            worker.stop(drain=False)
+        return worker, status
+
+    def start(self) -> dict[str, Any]:
+        """Start the first worker; its status (a failure ends the service)."""
+        worker, status = self._new_worker()
         if status["ready"]:
             self.current = worker
-        else:
-            worker.stop(drain=False)
         return status
 
     def reload(self) -> dict[str, Any]:
         """A new worker beside the current one; the swap if it loads, its reason if it does not."""
         with self._swap:
             started = time.monotonic()
-            worker = Worker(self.worker_args, self.listener, self.control_path)
-            status = worker.wait_ready(LOAD_TIMEOUT_S)
+            worker, status = self._new_worker()
             if not status["ready"]:
-                worker.stop(drain=False)
                 logger.error("reload failed, the running worker keeps serving: %s", status["reason"])
                 return {"reloaded": False, "reason": status["reason"]}
             old, self.current = self.current, worker
@@ -140,8 +143,8 @@ class Supervisor:
                 if self.current is not None and self.current.process.poll() is not None:
                     logger.error("worker %d exited (code %s); starting another", self.current.process.pid,
                                  self.current.process.returncode)
-                    worker = Worker(self.worker_args, self.listener, self.control_path)
-                    if worker.wait_ready(LOAD_TIMEOUT_S)["ready"]:
+                    worker, status = self._new_worker()
+                    if status["ready"]:
                         self.current = worker
 
     def stop(self) -> None:
@@ -187,10 +190,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tracking-uri", default=None,
                         help="the MLflow tracking server with the Model Registry (default: the project's mlflow.yml)")
     args = parser.parse_args(argv)
-    families = [f.strip() for f in args.families.split(",") if f.strip()]
-    unknown = set(families) - set(FAMILIES)
-    if unknown or not families:
-        parser.error(f"unknown families {sorted(unknown)}; choose from {','.join(FAMILIES)}")
+    try:
+        families = checked_families(f.strip() for f in args.families.split(",") if f.strip())
+    except ValueError as error:
+        parser.error(str(error))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     project = Path(args.project).resolve()
     feed_log = Path(args.feed_log or project / "data" / "01_raw" / "serving" / "feed_log.jsonl")

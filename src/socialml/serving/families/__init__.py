@@ -12,7 +12,7 @@ and one line in ``FAMILIES``. The service routes and loads only the families it 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from fastapi import APIRouter
 
@@ -33,3 +33,12 @@ FAMILIES: dict[str, Family] = {
     "audience": Family(audience.load, audience.router),
     "cross_sell": Family(cross_sell.load, cross_sell.router),
 }
+
+
+def checked_families(families: Iterable[str]) -> tuple[str, ...]:
+    """The families named, each once; unknown ones (or none) are a ValueError that names them."""
+    families = tuple(dict.fromkeys(families))
+    unknown = set(families) - set(FAMILIES)
+    if unknown or not families:
+        raise ValueError(f"unknown families {sorted(unknown)}; choose from {','.join(FAMILIES)}")
+    return families

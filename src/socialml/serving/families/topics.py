@@ -55,7 +55,8 @@ class TopicModels:
 
 def load(context: LoadContext) -> TopicModels:
     model = context.model("topics")
-    return TopicModels(model, str(context.served[-1].version), context.encoders)
+    version = next(served.version for served in context.served if served.family == "topics")
+    return TopicModels(model, str(version), context.encoders)
 
 
 def router(current: Callable[[], TopicModels], options: ServiceOptions) -> APIRouter:
