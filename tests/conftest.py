@@ -21,6 +21,25 @@ TINY = DemoPlatformConfig(n_users=80, n_posts=100, n_feed_events=4000, answers_p
                           n_sentiment_texts=100, n_videos=50, n_video_views=1500, n_clients=150, days=30)
 
 
+MLFLOW_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@pytest.fixture(autouse=True)
+def no_mlflow_uri_between_tests():
+    """MLflow keeps its URIs in process globals and also exports them to ``os.environ`` for subprocesses
+    (``set_registry_uri(None)`` does not take the variable back): without this, a registry one test points
+    at is where a later test's ``kedro run`` registers and its in-process reads look."""
+    import mlflow
+
+    for variable in MLFLOW_URI_VARIABLES:
+        os.environ.pop(variable, None)
+    yield
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+    for variable in MLFLOW_URI_VARIABLES:
+        os.environ.pop(variable, None)
+
+
 @pytest.fixture(scope="session")
 def tiny_platform() -> dict:
     return generate_demo_platform(TINY)
@@ -54,7 +73,8 @@ def trained_project(tmp_path_factory) -> Path:
 
 
 def kedro_env() -> dict[str, str]:
-    return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1",
+    inherited = {k: v for k, v in os.environ.items() if k not in MLFLOW_URI_VARIABLES}  # a run uses its project's
+    return {**inherited, "KEDRO_DISABLE_TELEMETRY": "1",
             "KEDRO_LOGGING_CONFIG": str(PROJECT_ROOT / "conf" / "logging.yml")}
 
 

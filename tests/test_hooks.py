@@ -25,19 +25,16 @@ def test_a_zero_byte_raw_file_stops_the_run_naming_it(tmp_path):
 
 def test_runs_left_running_by_dead_processes_are_closed_as_killed(tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    try:
-        experiment = mlflow.create_experiment("kill")
-        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-        client = mlflow.MlflowClient()
-        runs = {}
-        for name, pid in {"dead": int(dead.stdout), "alive": os.getpid()}.items():
-            runs[name] = client.create_run(experiment, tags={PID_TAG: str(pid), HOST_TAG: os.uname().nodename}).info.run_id
-        runs["other_host"] = client.create_run(experiment, tags={PID_TAG: dead.stdout.strip(), HOST_TAG: "elsewhere"}).info.run_id
-        runs["untagged_new"] = client.create_run(experiment).info.run_id
-        runs["untagged_old"] = client.create_run(experiment, start_time=int((time.time() - 3600) * 1000)).info.run_id
-        assert sorted(close_orphaned_runs(experiment)) == sorted([runs["dead"], runs["untagged_old"]])
-        statuses = {name: client.get_run(run_id).info.status for name, run_id in runs.items()}
-        assert statuses == {"dead": "KILLED", "alive": "RUNNING", "other_host": "RUNNING", "untagged_new": "RUNNING",
-                            "untagged_old": "KILLED"}
-    finally:
-        mlflow.set_tracking_uri(None)
+    experiment = mlflow.create_experiment("kill")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    client = mlflow.MlflowClient()
+    runs = {}
+    for name, pid in {"dead": int(dead.stdout), "alive": os.getpid()}.items():
+        runs[name] = client.create_run(experiment, tags={PID_TAG: str(pid), HOST_TAG: os.uname().nodename}).info.run_id
+    runs["other_host"] = client.create_run(experiment, tags={PID_TAG: dead.stdout.strip(), HOST_TAG: "elsewhere"}).info.run_id
+    runs["untagged_new"] = client.create_run(experiment).info.run_id
+    runs["untagged_old"] = client.create_run(experiment, start_time=int((time.time() - 3600) * 1000)).info.run_id
+    assert sorted(close_orphaned_runs(experiment)) == sorted([runs["dead"], runs["untagged_old"]])
+    statuses = {name: client.get_run(run_id).info.status for name, run_id in runs.items()}
+    assert statuses == {"dead": "KILLED", "alive": "RUNNING", "other_host": "RUNNING", "untagged_new": "RUNNING",
+                        "untagged_old": "KILLED"}

@@ -22,11 +22,8 @@ class Constant(mlflow.pyfunc.PythonModel):
 def tracking(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)  # not a registry an earlier test in this process pointed MLflow at
     mlflow.set_experiment("gate")
-    yield mlflow.MlflowClient()
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
+    return mlflow.MlflowClient()
 
 
 def logged_model() -> str:

@@ -22,7 +22,6 @@ class Doubler:
 def registered(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     mlflow.set_experiment("exports")
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(name="model", python_model=FramePredictor(Doubler()),
@@ -31,9 +30,7 @@ def registered(tmp_path):
     client.create_registered_model("socialml-doubler")
     version = client.create_model_version("socialml-doubler", f"models:/{info.model_id}", model_id=info.model_id)
     client.set_registered_model_alias("socialml-doubler", "champion", version.version)
-    yield tmp_path
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
+    return tmp_path
 
 
 def test_an_export_killed_mid_swap_still_serves_and_a_second_export_of_the_same_version_is_skipped(registered):
@@ -57,9 +54,6 @@ def test_an_export_killed_mid_swap_still_serves_and_a_second_export_of_the_same_
 
 def test_without_registry_or_export_the_error_names_the_model_and_the_folder(tmp_path):
     mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'empty.db'}")
-    try:
-        with pytest.raises(LookupError, match=r"socialml-doubler@champion: the registry has no such model .* no "
-                                              r"export of it is in .*socialml-doubler/champion"):
-            ModelStore(tmp_path / "served").load("doubler", "socialml-doubler", "champion")
-    finally:
-        mlflow.set_registry_uri(None)
+    with pytest.raises(LookupError, match=r"socialml-doubler@champion: the registry has no such model .* no "
+                                          r"export of it is in .*socialml-doubler/champion"):
+        ModelStore(tmp_path / "served").load("doubler", "socialml-doubler", "champion")
