@@ -25,19 +25,20 @@ def env_context(request):
         with KedroSession.create(project_path=PROJECT_ROOT, env=env) as session:
             context = session.load_context()
             every_pipeline = sum(pipelines.values(), start=pipelines["__default__"])
-            yield request.param, context, every_pipeline
+            yield request.param, context, every_pipeline, _dataset_configs(context, every_pipeline)
 
 
-def _dataset_configs(context, pipeline):
-    """(full name, name without namespace, resolved catalog config) of every dataset the pipeline uses."""
-    for name in sorted(d for d in pipeline.datasets() if not d.startswith("params:") and d != "parameters"):
-        yield name, name.rsplit(".", 1)[-1], context.catalog.config_resolver.resolve_pattern(name)
+def _dataset_configs(context, pipeline) -> list[tuple[str, str, dict]]:
+    """(full name, name without namespace, resolved catalog config) of every dataset the pipeline uses
+    (resolved once per environment: resolving patterns is most of these tests' time)."""
+    return [(name, name.rsplit(".", 1)[-1], context.catalog.config_resolver.resolve_pattern(name))
+            for name in sorted(d for d in pipeline.datasets() if not d.startswith("params:") and d != "parameters")]
 
 
 def test_every_persisted_dataset_has_a_layer_matching_its_prefix(env_context):
-    env, context, pipeline = env_context
+    env, _, _, configs = env_context
     problems = []
-    for name, short, config in _dataset_configs(context, pipeline):
+    for name, short, config in configs:
         if config.get("type") in ("kedro.io.MemoryDataset", "MemoryDataset"):
             if not short.startswith(IN_MEMORY_HANDOFFS):
                 problems.append(f"{name}: not persisted (no catalog entry)")
@@ -50,7 +51,7 @@ def test_every_persisted_dataset_has_a_layer_matching_its_prefix(env_context):
 
 
 def test_every_parameter_a_node_reads_exists(env_context):
-    env, context, pipeline = env_context
+    env, context, pipeline, _ = env_context
     params = context.config_loader["parameters"]
     missing = []
     for name in pipeline.datasets():
@@ -66,9 +67,9 @@ def test_every_parameter_a_node_reads_exists(env_context):
 
 
 def test_reports_and_models_are_versioned(env_context):
-    env, context, pipeline = env_context
+    env, _, _, configs = env_context
     unversioned = []
-    for name, short, config in _dataset_configs(context, pipeline):
+    for name, short, config in configs:
         if short.startswith(("rpt_", "mdl_", "mo_")) and "Mlflow" not in config.get("type", "") \
                 and not config.get("versioned"):
             unversioned.append(name)
@@ -76,13 +77,13 @@ def test_reports_and_models_are_versioned(env_context):
 
 
 def test_each_pipeline_family_is_registered(env_context):
-    env, _, _ = env_context
+    env, _, _, _ = env_context
     assert {"__default__", "ingestion", "feature_enrichment", "evaluation"} <= set(pipelines)
     assert len(pipelines["ingestion"].nodes) > 0 and len(pipelines["evaluation"].nodes) > 0
 
 
 def test_real_environment_has_one_namespace_per_shared_data_set(env_context):
-    env, _, _ = env_context
+    env, _, _, _ = env_context
     if env != "real":
         pytest.skip("real configuration only")
     namespaces = {n.namespace.split(".")[0] for n in pipelines["ingestion"].nodes}
@@ -92,13 +93,13 @@ def test_real_environment_has_one_namespace_per_shared_data_set(env_context):
 
 def test_the_default_pipeline_needs_nothing_but_raw_data_and_parameters(env_context):
     """Every free input is a raw table (or a parameter): `kedro run` works from an empty data/ folder."""
-    env, _, _ = env_context
+    env, _, _, _ = env_context
     free = {d for d in pipelines["__default__"].inputs() if not d.startswith("params:") and d != "parameters"}
     assert {d for d in free if not d.rsplit(".", 1)[-1].startswith("raw_")} == set(), env
 
 
 def test_every_gated_model_has_its_held_out_parameters(env_context):
-    env, context, _ = env_context
+    env, context, _, _ = env_context
     params = context.params
     for family, aliases in served_models(params).items():
         gate = params.get("model_registry", {}).get(family)
