@@ -292,12 +292,12 @@ def main() -> None:
     lines = ["# Model service under load", "",
              f"`.venv/bin/python benchmarks/bench_serving.py --rates {args.rates} --seconds {args.seconds} "
              f"--repeats {args.repeats}`", "",
-             f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}. One uvicorn process serving the "
-             "demo platform's models (`kedro run`); an open-loop load generator on the same cores, users of the "
+             f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}. `socialml-serve` (a supervisor and "
+             "one uvicorn worker process) serving the demo platform's models (`kedro run`); an open-loop load generator on the same cores, users of the "
              "demo platform in turn, GET /post/recommendations/ (five posts). Latencies in ms from each request's "
              "scheduled start to its response (client side, loopback); each figure is the median of "
              f"{args.repeats} runs of {args.seconds} s, except failures (summed), worst p99 and peak RSS (the "
-             "largest over the runs). CPU ms/request: the service process's CPU time over requests served."]
+             "largest over the runs). CPU ms/request: the CPU time of the supervisor and its worker over requests served."]
     for title, families in DEPLOYMENTS.items():
         idle_rss, rows = measure(project, args.env, families, rates, args.seconds, args.repeats, users)
         lines += ["", f"## {title}", "", f"RSS after start-up (its models loaded, text encoders built where it serves them): {idle_rss:.0f} MiB.", "",
