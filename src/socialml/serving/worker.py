@@ -10,6 +10,7 @@ requests in flight and exit.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -86,6 +87,9 @@ def main(argv: list[str] | None = None) -> None:
         try:
             models = load_serving_models(project, args.env, args.families.split(","), args.tracking_uri)
             models.warm_up()
+            # The loaded models are millions of long-lived objects: out of the collector's sight, a full
+            # collection no longer walks them while requests wait (0.3 s each with every family).
+            gc.freeze()
         except Exception as error:  # reported to the supervisor, who answers the reload with it
             logger.error("the models did not load", exc_info=error)
             status.write(json.dumps({"ready": False, "reason": f"{type(error).__name__}: {error}"}) + "\n")
