@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         try:
             models = load_serving_models(project, args.env, args.families.split(","), args.tracking_uri)
             models.warm_up()
-            # The loaded models are millions of long-lived objects: out of the collector's sight, a full
+            # The loaded models' objects live as long as the worker: out of the collector's sight, a full
             # collection no longer walks them while requests wait (0.3 s each with every family).
             gc.freeze()
         except Exception as error:  # reported to the supervisor, who answers the reload with it
