@@ -14,6 +14,7 @@ LAYERS = {"raw", "intermediate", "primary", "feature", "model_input", "models", 
 LAYER_OF_PREFIX = {"raw_": "raw", "int_": "intermediate", "prm_": "primary", "feat_": "feature",
                    "mi_": "model_input", "mdl_": "models", "mo_": "model_output", "rpt_": "reporting"}
 IN_MEMORY_HANDOFFS = ("counts_",)  # row counts passed from each ingest node to the report node
+MEMORY_DATASETS = ("kedro.io.MemoryDataset", "MemoryDataset")
 
 
 @pytest.fixture(scope="module", params=["base", "test", "real", "postgres"])
@@ -39,7 +40,7 @@ def test_every_persisted_dataset_has_a_layer_matching_its_prefix(env_context):
     env, _, _, configs = env_context
     problems = []
     for name, short, config in configs:
-        if config.get("type") in ("kedro.io.MemoryDataset", "MemoryDataset"):
+        if config.get("type") in MEMORY_DATASETS:
             if not short.startswith(IN_MEMORY_HANDOFFS):
                 problems.append(f"{name}: not persisted (no catalog entry)")
             continue
@@ -48,6 +49,15 @@ def test_every_persisted_dataset_has_a_layer_matching_its_prefix(env_context):
         if layer not in LAYERS or layer != expected:
             problems.append(f"{name}: layer {layer!r}, name prefix asks for {expected!r}")
     assert not problems, f"[{env}] " + "\n".join(problems)
+
+
+def test_each_pipeline_runs_on_its_own(env_context):
+    """`kedro run --pipelines NAME` loads what NAME does not produce: none of it may be an in-memory handoff.
+    (A whole run already saves and reloads every persisted dataset between nodes.)"""
+    env, _, _, configs = env_context
+    in_memory = {name for name, _, config in configs if config.get("type") in MEMORY_DATASETS}
+    needs_memory = {name: sorted(in_memory & pipeline.inputs()) for name, pipeline in pipelines.items()}
+    assert not {name: free for name, free in needs_memory.items() if free}, f"[{env}] {needs_memory}"
 
 
 def test_every_parameter_a_node_reads_exists(env_context):

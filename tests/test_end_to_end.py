@@ -162,12 +162,6 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
     assert probabilities.shape == (1, 6) and probabilities.idxmax(axis=1).iloc[0] == "sport"
 
 
-@pytest.mark.parametrize("name", ["ingestion", "feature_enrichment", "text_embedding", "sentiment", "clustering",
-                                  "topics", "audience", "post_feed", "cross_sell", "evaluation"])
-def test_each_pipeline_runs_on_its_own(test_run, name):
-    run_kedro(test_run, "run", "--env", "test", "--pipelines", name)
-
-
 def test_same_seed_gives_the_same_canonical_tables(test_run, tmp_path):
     other = copy_project(tmp_path)
     run_kedro(other, "run", "--env", "test", "--pipelines", "ingestion")
