@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Creates .venv and installs the project with the exact versions of requirements.lock.
 #   bash scripts/install.sh          what `kedro run` needs
-#   bash scripts/install.sh --dev    plus the test tools, the PostgreSQL server the tests start and Chromium
+#   bash scripts/install.sh --dev    plus the test tools, the PostgreSQL server the tests start, Chromium,
+#                                    and PySpark with Java 17 (the Spark engine's tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
 if [[ "${1:-}" == "--dev" ]]; then
   extras="[dev]"
-  # Debian packages the tests need: a PostgreSQL server, and Chromium for the app's screenshot test.
+  # Debian packages the tests need: a PostgreSQL server, Chromium for the app's screenshot test, Java for Spark.
   missing=()
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
   if (( ${#missing[@]} )); then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi

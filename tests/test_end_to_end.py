@@ -12,6 +12,7 @@ import mlflow
 import pandas as pd
 import pytest
 
+from socialml.components.data import features
 from tests.conftest import SHARED_DATA, copy_project, kedro_env, run_kedro
 
 pytestmark = pytest.mark.slow
@@ -160,6 +161,22 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
     probabilities = model.predict(pd.DataFrame({"doc_text": ["Наша команда выиграла матч"], "image2text": [""],
                                                 "speech2text": [""]}))
     assert probabilities.shape == (1, 6) and probabilities.idxmax(axis=1).iloc[0] == "sport"
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java (scripts/install.sh --dev installs it)")
+def test_the_spark_environment_aggregates_feed_events_on_spark_as_duckdb_does(tmp_path):
+    project = copy_project(tmp_path)
+    small = ("demo_platform.n_users=150,demo_platform.n_posts=120,demo_platform.n_feed_events=5000,"
+             "demo_platform.n_video_views=2000,demo_platform.n_clients=200,demo_platform.id_style=string")
+    result = run_kedro(project, "run", "--env", "spark", "--pipelines", "ingestion,feature_enrichment", "--params", small)
+    assert "feed events on Spark (local[2])" in result.stdout + result.stderr
+    primary = {table: pd.read_parquet(project / "data" / "03_primary" / "demo" / f"{table}.parquet")
+               for table in ("users", "posts", "feed_events", "regions")}
+    on_duckdb = features.user_features(primary["users"], primary["feed_events"], primary["posts"], primary["regions"],
+                                       prior_strength=5.0)
+    on_spark = pd.read_parquet(project / "data" / "04_feature" / "demo" / "user_features.parquet")
+    assert on_spark["n_views"].sum() > 0
+    pd.testing.assert_frame_equal(on_spark, on_duckdb, check_dtype=False)
 
 
 def test_same_seed_gives_the_same_canonical_tables(test_run, tmp_path):

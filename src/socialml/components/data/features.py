@@ -1,16 +1,22 @@
-"""Feature builders over the canonical tables: vectorised pandas, no Python loops over rows.
+"""Feature builders over the canonical tables: no Python loops over rows.
 
 Each function takes canonical tables and returns one row per entity. They are pure, so the
 recommender and audience pipelines can recompute them on a training window without leakage.
+Aggregates over feed events (the tables that grow to tens of millions of rows) are Ibis
+expressions run on an engine (``engines``: DuckDB in process, or Spark); the small tables stay pandas.
 """
 
 from __future__ import annotations
 
 import re
 
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from socialml.components.data.engines import DEFAULT_ENGINE, ENGINES, DuckDBEngine, SparkEngine
+
+Engine = DuckDBEngine | SparkEngine
 DAY_PARTS = {"night": (0, 6), "morning": (6, 12), "afternoon": (12, 18), "evening": (18, 24)}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Pictographs, symbols and flags: the emoji blocks that carry sentiment in short answers.
@@ -47,34 +53,27 @@ def user_features(
     posts: pd.DataFrame,
     regions: pd.DataFrame | None = None,
     prior_strength: float = 5.0,
+    engine: Engine | None = None,
 ) -> pd.DataFrame:
     """Demographics, activity, time-of-day/weekday shares, per-topic like rates, regional statistics.
 
     Like rates are smoothed towards the global rate with ``prior_strength`` pseudo-views, so a
-    user with two views does not get a rate of 0 or 1.
+    user with two views does not get a rate of 0 or 1. The aggregates over events run on ``engine``
+    (in-process DuckDB unless another is given); what they return is one row per user.
     """
-    events = feed_events[["timestamp", "user_id", "post_id", "action"]]
-    is_like = (events["action"] == "like").to_numpy()
-    views = events[~is_like]
-    likes = events[is_like]
-    activity = pd.DataFrame(
-        {
-            "n_views": views.groupby("user_id").size(),
-            "n_likes": likes.groupby("user_id").size(),
-            "n_posts_seen": views.groupby("user_id")["post_id"].nunique(),
-            "first_seen": events.groupby("user_id")["timestamp"].min(),
-            "last_seen": events.groupby("user_id")["timestamp"].max(),
-            "active_days": _active_days(views),
-        }
-    )
-    activity[["n_views", "n_likes", "n_posts_seen", "active_days"]] = (
-        activity[["n_views", "n_likes", "n_posts_seen", "active_days"]].fillna(0).astype("int64")
-    )
-    global_rate = len(likes) / max(len(views), 1)
-    activity["like_rate"] = (activity["n_likes"] + prior_strength * global_rate) / (activity["n_views"] + prior_strength)
-    shares = time_shares(views["timestamp"], views["user_id"], prefix="view_")
-    topics = _topic_like_rates(views, likes, posts, global_rate, prior_strength)
-    features = users.set_index("user_id").join([activity, shares, topics], how="left")
+    engine = engine or ENGINES.build(DEFAULT_ENGINE)
+    events = _event_table(engine, feed_events)
+    activity = engine.run(user_event_counts(events)).set_index("user_id")
+    # Engines return their own time unit (DuckDB µs, Spark ns): keep the events' own.
+    activity = activity.astype({column: feed_events["timestamp"].dtype for column in ("first_seen", "last_seen")})
+    global_rate = activity["n_likes"].sum() / max(activity["n_views"].sum(), 1)
+    activity.insert(activity.columns.get_loc("active_days") + 1, "like_rate",
+                    (activity["n_likes"] + prior_strength * global_rate) / (activity["n_views"] + prior_strength))
+    views = activity["n_views"].where(activity["n_views"] > 0)
+    for column in [c for c in activity if c.startswith("view_share_")]:
+        activity[column] = (activity[column] / views).fillna(0.0)
+    topics = _topic_like_rates(engine, events, posts, global_rate, prior_strength)
+    features = users.set_index("user_id").join([activity, topics], how="left")
     features = _fill_activity_gaps(features)
     if regions is not None and len(regions):
         stats = regions.set_index("region").select_dtypes("number").add_prefix("region_")
@@ -82,24 +81,62 @@ def user_features(
     return features.reset_index()
 
 
-def _active_days(views: pd.DataFrame) -> pd.Series:
-    day = views["timestamp"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    pairs = pd.DataFrame({"user_id": views["user_id"].to_numpy(), "day": day}).drop_duplicates()
-    return pairs.groupby("user_id").size()
+def user_event_counts(events: ir.Table) -> ir.Table:
+    """Per user: views, likes, distinct posts viewed, first and last event, days with a view, and the
+    views in each part of the day and on each weekday (``view_share_*``, counts until divided)."""
+    is_like = events["action"] == "like"
+    is_view = ~is_like
+    hour = events["timestamp"].hour()
+    weekday = events["timestamp"].day_of_week.index()  # Monday = 0, as pandas
+    return events.group_by("user_id").aggregate(
+        n_views=_count(is_view),
+        n_likes=_count(is_like),
+        n_posts_seen=events["post_id"].nunique(where=is_view),
+        first_seen=events["timestamp"].min(),
+        last_seen=events["timestamp"].max(),
+        active_days=events["timestamp"].date().nunique(where=is_view),
+        **{f"view_share_{name}": _count(is_view & (hour >= start) & (hour < end))
+           for name, (start, end) in DAY_PARTS.items()},
+        **{f"view_share_{name}": _count(is_view & (weekday == day)) for day, name in enumerate(WEEKDAYS)},
+    )
 
 
-def _topic_like_rates(views, likes, posts, global_rate: float, prior_strength: float) -> pd.DataFrame:
+def user_topic_counts(events: ir.Table, topics: ir.Table) -> ir.Table:
+    """Per user and topic (of the posts the events are about): views and likes."""
+    joined = events.join(topics, "post_id")
+    is_like = joined["action"] == "like"
+    return joined.group_by(["user_id", "topic"]).aggregate(n_seen=_count(~is_like), n_liked=_count(is_like))
+
+
+def post_event_counts(events: ir.Table) -> ir.Table:
+    """Per post: views and likes."""
+    is_like = events["action"] == "like"
+    return events.group_by("post_id").aggregate(n_views=_count(~is_like), n_likes=_count(is_like))
+
+
+def _count(condition: ir.BooleanColumn) -> ir.IntegerScalar:
+    return condition.ifelse(1, 0).sum()
+
+
+def _event_table(engine: Engine, feed_events: pd.DataFrame) -> ir.Table:
+    return engine.table(feed_events[["timestamp", "user_id", "post_id", "action"]].astype({"action": "str"}))
+
+
+def _topic_like_rates(engine: Engine, events: ir.Table, posts: pd.DataFrame, global_rate: float,
+                      prior_strength: float) -> pd.DataFrame:
+    """``like_rate_<topic>`` for every user who viewed a post with a topic: smoothed, and the global
+    rate for a topic the user never viewed."""
     pairs = topic_table(posts)
     if pairs.empty:
         return pd.DataFrame(index=pd.Index([], name="user_id"))
-    seen = views[["user_id", "post_id"]].merge(pairs, on="post_id")
-    liked = likes[["user_id", "post_id"]].merge(pairs, on="post_id")
-    n_seen = seen.groupby(["user_id", "topic"], observed=True).size().unstack(fill_value=0)
-    n_liked = liked.groupby(["user_id", "topic"], observed=True).size().unstack(fill_value=0)
-    n_liked = n_liked.reindex(index=n_seen.index, columns=n_seen.columns, fill_value=0)
+    counts = engine.run(user_topic_counts(events, engine.table(pairs.astype({"topic": "str"}))))
+    viewed = counts[counts["n_seen"] > 0]
+    users, topics = pd.Index(viewed["user_id"].unique()).sort_values(), sorted(viewed["topic"].unique())
+    n_seen, n_liked = (counts.pivot_table(index="user_id", columns="topic", values=column, aggfunc="sum")
+                       .reindex(index=users, columns=topics).fillna(0) for column in ("n_seen", "n_liked"))
     rates = (n_liked + prior_strength * global_rate) / (n_seen + prior_strength)
     rates.columns = [f"like_rate_{topic}" for topic in rates.columns]
-    return rates
+    return rates.rename_axis(index="user_id", columns=None)
 
 
 def _fill_activity_gaps(features: pd.DataFrame) -> pd.DataFrame:
@@ -126,8 +163,10 @@ def text_stats(text: pd.Series, prefix: str) -> pd.DataFrame:
     )
 
 
-def post_features(posts: pd.DataFrame, feed_events: pd.DataFrame, prior_strength: float = 20.0) -> pd.DataFrame:
-    """Text length, emoji and punctuation counts per field, topic flags, time features, popularity."""
+def post_features(posts: pd.DataFrame, feed_events: pd.DataFrame, prior_strength: float = 20.0,
+                  engine: Engine | None = None) -> pd.DataFrame:
+    """Text length, emoji and punctuation counts per field, topic flags, time features, popularity
+    (counted on ``engine``, in-process DuckDB unless another is given)."""
     parts = [posts[["post_id"]]]
     for field in TEXT_FIELDS:
         parts.append(text_stats(posts[field], field))
@@ -142,12 +181,12 @@ def post_features(posts: pd.DataFrame, feed_events: pd.DataFrame, prior_strength
     created = posts["created_at"]
     out["created_hour"] = created.dt.hour
     out["created_weekday"] = created.dt.weekday
-    is_like = feed_events["action"] == "like"
-    n_views = feed_events.loc[~is_like].groupby("post_id").size()
-    n_likes = feed_events.loc[is_like].groupby("post_id").size()
-    out["n_views"] = out["post_id"].map(n_views).fillna(0).astype("int64")
-    out["n_likes"] = out["post_id"].map(n_likes).fillna(0).astype("int64")
-    global_rate = is_like.sum() / max((~is_like).sum(), 1)
+    engine = engine or ENGINES.build(DEFAULT_ENGINE)
+    counts = engine.run(post_event_counts(_event_table(engine, feed_events)))
+    counts = counts.set_index("post_id")
+    out["n_views"] = out["post_id"].map(counts["n_views"]).fillna(0).astype("int64")
+    out["n_likes"] = out["post_id"].map(counts["n_likes"]).fillna(0).astype("int64")
+    global_rate = counts["n_likes"].sum() / max(counts["n_views"].sum(), 1)
     out["like_rate"] = (out["n_likes"] + prior_strength * global_rate) / (out["n_views"] + prior_strength)
     return out
 

@@ -1,0 +1,44 @@
+"""The aggregates over feed events give the same tables on every engine (Spark needs Java 17: CI installs it)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from socialml.components.data import features
+from socialml.components.data.engines import ENGINES
+
+
+@pytest.fixture(scope="module")
+def platform(tiny_platform):
+    """The tiny platform's users, posts and valid feed events, with ids as strings (not the generator's ints)."""
+    users = tiny_platform["user_data"].query("age > 0").drop_duplicates("user_id")
+    posts = tiny_platform["post_text"].rename(columns={"text": "doc_text", "image_text": "image2text",
+                                                       "audio_text": "speech2text"})
+    posts["topics"] = posts["topics"].str.split("|")
+    events = tiny_platform["feed_data"].dropna().drop_duplicates().query("action in ('view', 'like')")
+    as_text = {"user_id": lambda ids: "user-" + ids.astype("int64").astype(str),
+               "post_id": lambda ids: "post-" + ids.astype("int64").astype(str)}
+    return users.assign(user_id=as_text["user_id"](users["user_id"])), \
+        posts.assign(post_id=as_text["post_id"](posts["post_id"])), \
+        events.assign(**{column: convert(events[column]) for column, convert in as_text.items()})
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java (scripts/install.sh --dev installs it)")
+def test_feed_event_features_are_the_same_on_duckdb_and_spark(platform):
+    users, posts, events = platform
+    duckdb, spark = ENGINES.build({"kind": "duckdb"}), ENGINES.build({"kind": "spark", "master": "local[1]"})
+    on_duckdb, on_spark = ([features.user_features(users, events, posts, engine=engine),
+                            features.post_features(posts, events, engine=engine)] for engine in (duckdb, spark))
+    user_table = on_duckdb[0]
+    assert user_table["n_views"].sum() > 0 and user_table["n_likes"].sum() > 0
+    assert any(column.startswith("like_rate_") for column in user_table)
+    for table_on_duckdb, table_on_spark in zip(on_duckdb, on_spark):
+        pd.testing.assert_frame_equal(table_on_duckdb, table_on_spark, check_dtype=False)
+
+
+def test_an_unknown_engine_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown engine kind 'polars'.*duckdb.*spark"):
+        ENGINES.build({"kind": "polars"})
