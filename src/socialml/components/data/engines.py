@@ -20,7 +20,27 @@ SPARK_DEFAULTS = {"spark.sql.session.timeZone": "UTC", "spark.ui.enabled": "fals
                   "spark.ui.showConsoleProgress": "false"}
 
 
-class DuckDBEngine:
+class Engine:
+    """Runs Ibis expressions on one backend: tables come in as pandas frames or parquet files, results
+    go out as pandas frames."""
+
+    def table(self, frame: pd.DataFrame) -> Any:
+        import ibis
+
+        return ibis.memtable(frame)
+
+    def read_parquet(self, path: str) -> Any:
+        """Parquet files as an Ibis table, read by the engine as a query needs them (never whole in memory)."""
+        return self._backend().read_parquet(path)
+
+    def run(self, expression: Any) -> pd.DataFrame:
+        return self._backend().to_pandas(expression)
+
+    def _backend(self) -> Any:
+        raise NotImplementedError
+
+
+class DuckDBEngine(Engine):
     """DuckDB in this process: nothing to start, columnar and multi-threaded."""
 
     def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
@@ -29,16 +49,11 @@ class DuckDBEngine:
     def __repr__(self) -> str:
         return "DuckDB (in process)"
 
-    def table(self, frame: pd.DataFrame) -> Any:
-        import ibis
-
-        return ibis.memtable(frame)
-
-    def run(self, expression: Any) -> pd.DataFrame:
-        return _duckdb(self.threads, self.memory_limit).to_pandas(expression)
+    def _backend(self) -> Any:
+        return _duckdb(self.threads, self.memory_limit)
 
 
-class SparkEngine:
+class SparkEngine(Engine):
     """PySpark: ``master`` is ``local[N]`` on this machine or a cluster's URL (``spark://host:7077``,
     ``yarn``); ``conf`` adds Spark settings (executor memory, ...)."""
 
@@ -49,18 +64,16 @@ class SparkEngine:
         return f"Spark ({self.master})"
 
     def table(self, frame: pd.DataFrame) -> Any:
-        """The frame as an Ibis table; pandas' Arrow-backed strings as Python objects, which PySpark's Arrow
-        transfer takes (it refuses their chunked arrays and falls back to a copy row by row)."""
-        import ibis
-
+        """Pandas' Arrow-backed strings go to Spark as Python objects: PySpark's Arrow transfer refuses their
+        chunked arrays and falls back to a copy row by row."""
         strings = [column for column, dtype in frame.dtypes.items() if pd.api.types.is_string_dtype(dtype)]
-        return ibis.memtable(frame.astype({column: object for column in strings}))
+        return super().table(frame.astype({column: object for column in strings}))
 
-    def run(self, expression: Any) -> pd.DataFrame:
-        return _spark(self.master, tuple(sorted(self.conf.items()))).to_pandas(expression)
+    def _backend(self) -> Any:
+        return _spark(self.master, tuple(sorted(self.conf.items())))
 
 
-ENGINES: Parts[DuckDBEngine | SparkEngine] = Parts("engine", {"duckdb": DuckDBEngine, "spark": SparkEngine})
+ENGINES: Parts[Engine] = Parts("engine", {"duckdb": DuckDBEngine, "spark": SparkEngine})
 DEFAULT_ENGINE = {"kind": "duckdb"}
 
 

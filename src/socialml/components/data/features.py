@@ -14,9 +14,8 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from socialml.components.data.engines import DEFAULT_ENGINE, ENGINES, DuckDBEngine, SparkEngine
+from socialml.components.data.engines import DEFAULT_ENGINE, ENGINES, Engine
 
-Engine = DuckDBEngine | SparkEngine
 DAY_PARTS = {"night": (0, 6), "morning": (6, 12), "afternoon": (12, 18), "evening": (18, 24)}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Pictographs, symbols and flags: the emoji blocks that carry sentiment in short answers.
