@@ -9,12 +9,15 @@ expressions run on an engine (``engines``: DuckDB in process, or Spark); the sma
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
 from socialml.components.data.engines import DEFAULT_ENGINE, ENGINES, Engine
+
+if TYPE_CHECKING:  # Ibis is imported by the engine that runs an expression, not by every user of this module
+    import ibis.expr.types as ir
 
 DAY_PARTS = {"night": (0, 6), "morning": (6, 12), "afternoon": (12, 18), "evening": (18, 24)}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
