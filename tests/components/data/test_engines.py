@@ -19,11 +19,13 @@ def platform(tiny_platform):
                                                        "audio_text": "speech2text"})
     posts["topics"] = posts["topics"].str.split("|")
     events = tiny_platform["feed_data"].dropna().drop_duplicates().query("action in ('view', 'like')")
-    as_text = {"user_id": lambda ids: "user-" + ids.astype("int64").astype(str),
-               "post_id": lambda ids: "post-" + ids.astype("int64").astype(str)}
-    return users.assign(user_id=as_text["user_id"](users["user_id"])), \
-        posts.assign(post_id=as_text["post_id"](posts["post_id"])), \
-        events.assign(**{column: convert(events[column]) for column, convert in as_text.items()})
+    return (users.assign(user_id=as_text(users["user_id"], "user-")),
+            posts.assign(post_id=as_text(posts["post_id"], "post-")),
+            events.assign(user_id=as_text(events["user_id"], "user-"), post_id=as_text(events["post_id"], "post-")))
+
+
+def as_text(ids: pd.Series, prefix: str) -> pd.Series:
+    return prefix + ids.astype("int64").astype(str)
 
 
 @pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java (scripts/install.sh --dev installs it)")

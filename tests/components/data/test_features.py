@@ -45,6 +45,26 @@ def test_topic_like_rates_are_smoothed_towards_the_global_rate():
     assert smooth.loc[1, "like_rate_humor"] == pytest.approx(3 * global_rate / 4)
 
 
+def test_no_events_give_zero_counts_and_no_rates():
+    empty = FEED.iloc[:0]
+    users = features.user_features(USERS, empty, POSTS).set_index("user_id")
+    assert users[["n_views", "n_likes", "active_days"]].eq(0).all().all() and users["like_rate"].isna().all()
+    posts = features.post_features(POSTS, empty).set_index("post_id")
+    assert posts[["n_views", "n_likes"]].eq(0).all().all()
+
+
+def test_uuid_users_and_a_far_future_event_keep_their_ids_and_times():
+    ids = {1: "0b7d3a5e-6c1f-4e0a-9a49-3f1c2b8d7e61", 2: "c2f1e4d8-1a2b-4c3d-8e9f-0a1b2c3d4e5f"}
+    users = USERS.dropna(subset=["age"]).assign(user_id=lambda d: d["user_id"].map(ids))
+    late = pd.DataFrame({"timestamp": pd.to_datetime(["2250-06-01 23:00"]).astype(FEED["timestamp"].dtype),
+                         "user_id": [1], "post_id": [11], "action": ["view"]})
+    feed = pd.concat([FEED, late], ignore_index=True).assign(user_id=lambda d: d["user_id"].map(ids))
+    out = features.user_features(users, feed, POSTS).set_index("user_id")
+    assert out.loc[ids[1], "n_views"] == 3 and out.loc[ids[2], "n_views"] == 1
+    assert out.loc[ids[1], "last_seen"] == pd.Timestamp("2250-06-01 23:00")
+    assert out["last_seen"].dtype == FEED["timestamp"].dtype
+
+
 def test_regional_statistics_are_joined_by_region():
     out = features.user_features(USERS, FEED, POSTS, REGIONS).set_index("user_id")
     assert out.loc[2, "region_median_income_rub"] == 90_000
