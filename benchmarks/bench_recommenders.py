@@ -59,7 +59,7 @@ def feed_worker(model_name: str, n_requests: int) -> dict:
     import numpy as np
 
     from socialml.components.text.encoders import TfidfSvdEncoder
-    from socialml.pipelines.post_feed.nodes import build_post_feed_model
+    from socialml.components.recsys.post_feed.model import configured_model
 
     params = _parameters()["post_feed"]["sources"]["demo"]
     log, posts, users, pd = _canonical_feed(_demo(**_parameters()["demo_platform"]))
@@ -68,7 +68,7 @@ def feed_worker(model_name: str, n_requests: int) -> dict:
     vectors = pd.DataFrame(TfidfSvdEncoder(n_components=25).fit(text).encode(text))
     vectors.insert(0, "post_id", posts["post_id"].to_numpy())
     started = time.perf_counter()
-    model = build_post_feed_model(params["models"][model_name], params).fit(log, posts, users, vectors)
+    model = configured_model(params["models"][model_name], params).fit(log, posts, users, vectors)
     fit_seconds = time.perf_counter() - started
     rng = np.random.default_rng(0)
     user_ids = rng.choice(users["user_id"].to_numpy(), n_requests)

@@ -40,7 +40,7 @@ def test_default_run_writes_every_layer_and_a_balanced_report(test_run):
     assert rejected["feed_events"] > 0 and rejected["users"] > 0 and rejected["answers"] > 0
     reasons = pd.read_parquet(data / "02_intermediate" / "demo" / "rejected_feed_events.parquet")["reason"]
     assert reasons.str.contains("duplicate").any() and reasons.str.contains("user_id: not in users").any()
-    for name in ("user_features", "post_features", "viewer_history", "client_features"):
+    for name in ("user_snapshots", "post_snapshots", "viewer_history", "client_features"):
         assert len(pd.read_parquet(data / "04_feature" / "demo" / f"{name}.parquet")) > 0
 
 
@@ -172,11 +172,14 @@ def test_the_spark_environment_aggregates_feed_events_on_spark_as_duckdb_does(tm
     assert "feed events on Spark (local[2])" in result.stdout + result.stderr
     primary = {table: pd.read_parquet(project / "data" / "03_primary" / "demo" / f"{table}.parquet")
                for table in ("users", "posts", "feed_events", "regions")}
-    on_duckdb = features.user_features(primary["users"], primary["feed_events"], primary["posts"], primary["regions"],
-                                       prior_strength=5.0)
-    on_spark = pd.read_parquet(project / "data" / "04_feature" / "demo" / "user_features.parquet")
-    assert on_spark["n_views"].sum() > 0
-    pd.testing.assert_frame_equal(on_spark, on_duckdb, check_dtype=False)
+    on_spark = {table: pd.read_parquet(project / "data" / "04_feature" / "demo" / f"{table}_snapshots.parquet")
+                for table in ("user", "post")}
+    times = sorted(on_spark["user"]["as_of"].unique())
+    assert len(times) > 1 and on_spark["user"]["n_views"].sum() > 0  # the post feed's cuts and the log's end
+    on_duckdb = features.FeatureSnapshots.build(primary["users"], primary["feed_events"], primary["posts"], times,
+                                                primary["regions"], user_prior_strength=5.0, post_prior_strength=20.0)
+    pd.testing.assert_frame_equal(on_spark["user"], on_duckdb.users, check_dtype=False)
+    pd.testing.assert_frame_equal(on_spark["post"], on_duckdb.posts, check_dtype=False)
 
 
 def test_same_seed_gives_the_same_canonical_tables(test_run, tmp_path):

@@ -32,11 +32,13 @@ def as_text(ids: pd.Series, prefix: str) -> pd.Series:
 def test_feed_event_features_are_the_same_on_duckdb_and_spark(platform):
     users, posts, events = platform
     duckdb, spark = ENGINES.build({"kind": "duckdb"}), ENGINES.build({"kind": "spark", "master": "local[1]"})
-    on_duckdb, on_spark = ([features.user_features(users, events, posts, engine=engine),
-                            features.post_features(posts, events, engine=engine)] for engine in (duckdb, spark))
+    times = [events["timestamp"].median(), events["timestamp"].max()]  # as of a cut, and of the end
+    on_duckdb, on_spark = ([(s := features.FeatureSnapshots.build(users, events, posts, times, engine=engine)).users,
+                            s.posts] for engine in (duckdb, spark))
     user_table = on_duckdb[0]
     assert user_table["n_views"].sum() > 0 and user_table["n_likes"].sum() > 0
     assert any(column.startswith("like_rate_") for column in user_table)
+    assert user_table.groupby("as_of")["n_views"].sum().is_monotonic_increasing
     for table_on_duckdb, table_on_spark in zip(on_duckdb, on_spark):
         pd.testing.assert_frame_equal(table_on_duckdb, table_on_spark, check_dtype=False)
 

@@ -103,3 +103,37 @@ def test_client_features_parse_numbers_and_flag_holdings():
     assert out["age"].tolist() == [35, 23]
     assert out.loc[1, ["holds_a", "holds_b", "n_products"]].tolist() == [1, 1, 2]
     assert out.loc[2, "holds_b"] == 0 and out.loc[1, "days_since_last_product"] == 0
+
+
+def test_features_as_of_a_time_ignore_every_event_after_it():
+    """No leakage: a feature as of T is the same whatever happens after T (here user 2 likes everything)."""
+    as_of = pd.Timestamp("2024-01-01 23:59")
+    future = pd.DataFrame({"timestamp": pd.to_datetime(["2024-01-02 00:00", "2030-01-01 00:00", "2250-01-01 00:00"]),
+                           "user_id": [2, 2, 1], "post_id": [11, 12, 12], "action": ["like", "like", "view"]})
+    with_future = pd.concat([FEED, future], ignore_index=True)
+    before = FEED[FEED["timestamp"] <= as_of]
+    for build, key in ((lambda events, **kw: features.user_features(USERS, events, POSTS, REGIONS, **kw), "user_id"),
+                       (lambda events, **kw: features.post_features(POSTS, events, **kw), "post_id")):
+        pd.testing.assert_frame_equal(build(with_future, as_of=as_of).set_index(key), build(before).set_index(key))
+    assert features.user_features(USERS, with_future, POSTS).set_index("user_id").loc[2, "n_likes"] == 2
+
+
+def test_a_topic_no_event_touched_yet_keeps_its_column_at_the_global_rate():
+    """A model trained on an early window reads the same columns as one serving on the whole log."""
+    only_sport = FEED[FEED["post_id"] == 10]  # post 11 (humor) never seen
+    out = features.user_features(USERS, only_sport, POSTS, prior_strength=1.0).set_index("user_id")
+    assert {"like_rate_sport", "like_rate_humor"} <= set(out.columns)
+    global_rate = 1 / 2  # one like over two views
+    assert out.loc[1, "like_rate_humor"] == pytest.approx(global_rate)
+
+
+def test_snapshots_stack_each_time_and_name_a_time_they_lack():
+    times = [pd.Timestamp("2024-01-01 08:00"), FEED["timestamp"].max()]
+    snapshots = features.FeatureSnapshots.build(USERS, FEED, POSTS, times, REGIONS)
+    assert snapshots.times() == times
+    users, posts = snapshots.at(times[0])
+    assert "as_of" not in users
+    assert users.set_index("user_id").loc[1, "n_views"] == 1  # the 08:00 view, not the later ones
+    pd.testing.assert_frame_equal(posts, features.post_features(POSTS, FEED, as_of=times[0]))
+    with pytest.raises(KeyError, match="no feature snapshot as of 2024-01-03 00:00:00"):
+        snapshots.at(pd.Timestamp("2024-01-03"))

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from socialml.components.evaluation.protocols import assign_folds, split_feed, train_validation_test
+from socialml.components.evaluation.protocols import assign_folds, history_ends, split_feed, train_validation_test
 
 T0 = pd.Timestamp("2024-01-01")
 
@@ -52,3 +52,15 @@ def test_a_source_split_is_kept_and_an_unknown_one_is_named():
     assert 700 < (drawn == "train").sum() < 900
     with pytest.raises(ValueError, match=r"splits \['dev'\]"):
         train_validation_test(pd.Series(["train", "dev"]), {}, 0)
+
+
+def test_history_ends_are_the_last_events_of_the_nested_time_split_histories():
+    log = events([(h, h % 5, h % 7, "like" if h % 3 == 0 else "view") for h in range(200)])
+    protocol = {"kind": "time_split", "test_share": 0.25}
+    expected, history = [log["timestamp"].max()], log
+    for _ in range(2):
+        history = split_feed(history, protocol, "like").history
+        expected.append(history["timestamp"].max())
+    assert history_ends(log["timestamp"], protocol, 2) == expected
+    with pytest.raises(ValueError, match="only a time_split has a cut to compute features as of, not 'leave_last_out'"):
+        history_ends(log["timestamp"], {"kind": "leave_last_out"}, 1)

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from socialml.components.data.features import FeatureSnapshots
 from socialml.components.evaluation.metrics import ranking_scores
-from socialml.components.evaluation.protocols import split_feed
+from socialml.components.evaluation.protocols import split_feed, time_cut
 from socialml.components.recsys.post_feed import PostFeedModel
 from socialml.components.recsys.post_feed.generators import GENERATORS, SharedScoreGenerator
 
@@ -118,3 +119,40 @@ def test_the_model_passes_its_seed_and_threads_to_the_ranker_unless_the_ranker_s
     assert (model.ranker_.seed, model.ranker_.threads) == (7, 2)
     own_seed = PostFeedModel(**{**RANKER, "ranker": {**RANKER["ranker"], "seed": 3}, "seed": 7}).fit(log, posts, users)
     assert own_seed.ranker_.seed == 3
+
+
+def test_the_ranker_serves_the_features_it_was_trained_on(feed):
+    """No training/serving skew: for a user and a time, the features the ranker learned from (read from
+    the whole log's snapshots as of the inner cut) equal those of the model a service would have run
+    then: fitted on the log up to the cut, with features computed from that log alone."""
+    log, posts, users, _ = feed
+    model = PostFeedModel(**RANKER)
+    snapshots = FeatureSnapshots.build(users, log, posts, model.snapshot_times(log["timestamp"]))
+    trained = model.training_rows(log, posts, users, snapshots=snapshots)
+    then = log[log["timestamp"] < time_cut(log["timestamp"], RANKER["protocol"])]
+    served = PostFeedModel(**RANKER).fit(then, posts, users, snapshots=FeatureSnapshots.build(
+        users, then, posts, model.snapshot_times(then["timestamp"])))
+    requests = trained.drop_duplicates("request_id").head(25)
+    serving = served.explain(requests["user_id"].to_numpy(), requests["request_time"].to_numpy())
+    trained = trained[trained["request_id"].isin(requests["request_id"])]
+    keys = ["user_id", "request_time", "post_id"]
+    both = trained.merge(serving, on=keys, how="outer", suffixes=("_trained", "_served"), indicator=True)
+    assert (both["_merge"] == "both").all(), "the served model saw other candidates"
+    names = serving.columns.drop([*keys, "score"])
+    assert {"user_n_likes", "user_like_rate", "post_like_rate", "user_post_topic_match"} <= set(names)
+    for name in names:
+        np.testing.assert_array_equal(both[f"{name}_trained"], both[f"{name}_served"], err_msg=name)
+
+
+def test_snapshots_give_the_model_the_features_it_would_compute_itself(feed):
+    log, posts, users, _ = feed
+    model = PostFeedModel(**RANKER)
+    snapshots = FeatureSnapshots.build(users, log, posts, model.snapshot_times(log["timestamp"]))
+    request = split_feed(log, {"kind": "time_split", "test_share": 0.2}, "like").requests.head(40)
+    pd.testing.assert_frame_equal(model.fit(log, posts, users, snapshots=snapshots).recommend(request),
+                                  PostFeedModel(**RANKER).fit(log, posts, users).recommend(request))
+    with pytest.raises(KeyError, match="no feature snapshot as of"):
+        PostFeedModel(**{**RANKER, "inner_splits": 2}).fit(log, posts, users, snapshots=snapshots)
+    with pytest.raises(ValueError, match="leave_last_out split has no cut"):
+        PostFeedModel(**{**RANKER, "protocol": {"kind": "leave_last_out"}}).fit(log, posts, users,
+                                                                               snapshots=snapshots)

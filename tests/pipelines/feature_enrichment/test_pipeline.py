@@ -11,8 +11,19 @@ def test_feature_tables_are_built_only_where_their_inputs_exist():
     params = params_with(demo={"users", "posts", "feed_events", "regions", "views", "items", "clients", "holdings"},
                          bank={"clients", "holdings"}, survey={"answers"})
     every = create_pipeline("demo", params)
-    assert every.outputs() == {"demo.feat_user_features", "demo.feat_post_features", "demo.feat_viewer_history",
+    assert every.outputs() == {"demo.feat_user_snapshots", "demo.feat_post_snapshots", "demo.feat_viewer_history",
                                "demo.feat_client_features"}
     assert "demo.prm_regions" in every.inputs()
     assert create_pipeline("bank", params).outputs() == {"bank.feat_client_features"}
     assert not create_pipeline("survey", params).nodes
+
+
+def test_feature_snapshots_follow_the_post_feed_protocol_when_it_has_cuts():
+    params = params_with(demo={"users", "posts", "feed_events"})
+    ranker = {"generators": {"newest": {"kind": "newest"}}, "ranker": {"kind": "catboost"}}
+    settings = {"split": {"kind": "time_split", "test_share": 0.1}, "positive_action": "like", "exclude": "positives",
+                "k": [5], "models": {"ranker": ranker}}
+    params["post_feed"] = {"sources": {"demo": settings}}
+    assert "params:post_feed.sources.demo" in create_pipeline("demo", params).inputs()
+    settings["split"] = {"kind": "leave_last_out"}  # no cut: features as of the end of the log only
+    assert "params:post_feed.sources.demo" not in create_pipeline("demo", params).inputs()

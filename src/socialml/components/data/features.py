@@ -9,10 +9,12 @@ expressions run on an engine (``engines``: DuckDB in process, or Spark); the sma
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from socialml.components.data.engines import DEFAULT_ENGINE, ENGINES, Engine
 
@@ -56,15 +58,17 @@ def user_features(
     regions: pd.DataFrame | None = None,
     prior_strength: float = 5.0,
     engine: Engine | None = None,
+    as_of: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Demographics, activity, time-of-day/weekday shares, per-topic like rates, regional statistics.
 
     Like rates are smoothed towards the global rate with ``prior_strength`` pseudo-views, so a
     user with two views does not get a rate of 0 or 1. The aggregates over events run on ``engine``
-    (in-process DuckDB unless another is given); what they return is one row per user.
+    (in-process DuckDB unless another is given); what they return is one row per user. With
+    ``as_of``, only events at or before it count: the features as they were then.
     """
     engine = engine or ENGINES.build(DEFAULT_ENGINE)
-    events = _event_table(engine, feed_events)
+    events = _event_table(engine, feed_events, as_of)
     activity = engine.run(user_event_counts(events)).set_index("user_id")
     # Engines return their own time unit (DuckDB µs, Spark ns): keep the events' own.
     activity = activity.astype({column: feed_events["timestamp"].dtype for column in ("first_seen", "last_seen")})
@@ -120,8 +124,9 @@ def _count(condition: ir.BooleanColumn) -> ir.IntegerScalar:
     return condition.ifelse(1, 0).sum()
 
 
-def _event_table(engine: Engine, feed_events: pd.DataFrame) -> ir.Table:
-    return engine.table(feed_events[["timestamp", "user_id", "post_id", "action"]].astype({"action": "str"}))
+def _event_table(engine: Engine, feed_events: pd.DataFrame, as_of: pd.Timestamp | None) -> ir.Table:
+    table = engine.table(feed_events[["timestamp", "user_id", "post_id", "action"]].astype({"action": "str"}))
+    return table if as_of is None else table.filter(table["timestamp"] <= as_of)
 
 
 def _topic_like_rates(engine: Engine, events: ir.Table, posts: pd.DataFrame, global_rate: float,
@@ -133,7 +138,9 @@ def _topic_like_rates(engine: Engine, events: ir.Table, posts: pd.DataFrame, glo
         return pd.DataFrame(index=pd.Index([], name="user_id"))
     counts = engine.run(user_topic_counts(events, engine.table(pairs.astype({"topic": "str"}))))
     viewed = counts[counts["n_seen"] > 0]
-    users, topics = pd.Index(viewed["user_id"].unique()).sort_values(), sorted(viewed["topic"].unique())
+    # Every topic of the catalogue, viewed in these events or not: a model trained on an earlier
+    # window reads the same columns as one serving on the whole log.
+    users, topics = pd.Index(viewed["user_id"].unique()).sort_values(), sorted(pairs["topic"].unique())
     n_seen, n_liked = (counts.pivot_table(index="user_id", columns="topic", values=column, aggfunc="sum")
                        .reindex(index=users, columns=topics).fillna(0) for column in ("n_seen", "n_liked"))
     rates = (n_liked + prior_strength * global_rate) / (n_seen + prior_strength)
@@ -166,9 +173,10 @@ def text_stats(text: pd.Series, prefix: str) -> pd.DataFrame:
 
 
 def post_features(posts: pd.DataFrame, feed_events: pd.DataFrame, prior_strength: float = 20.0,
-                  engine: Engine | None = None) -> pd.DataFrame:
+                  engine: Engine | None = None, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
     """Text length, emoji and punctuation counts per field, topic flags, time features, popularity
-    (counted on ``engine``, in-process DuckDB unless another is given)."""
+    (counted on ``engine``, in-process DuckDB unless another is given; with ``as_of``, from events
+    at or before it only)."""
     parts = [posts[["post_id"]]]
     for field in TEXT_FIELDS:
         parts.append(text_stats(posts[field], field))
@@ -184,13 +192,57 @@ def post_features(posts: pd.DataFrame, feed_events: pd.DataFrame, prior_strength
     out["created_hour"] = created.dt.hour
     out["created_weekday"] = created.dt.weekday
     engine = engine or ENGINES.build(DEFAULT_ENGINE)
-    counts = engine.run(post_event_counts(_event_table(engine, feed_events)))
+    counts = engine.run(post_event_counts(_event_table(engine, feed_events, as_of)))
     counts = counts.set_index("post_id")
     out["n_views"] = out["post_id"].map(counts["n_views"]).fillna(0).astype("int64")
     out["n_likes"] = out["post_id"].map(counts["n_likes"]).fillna(0).astype("int64")
     global_rate = counts["n_likes"].sum() / max(counts["n_views"].sum(), 1)
     out["like_rate"] = (out["n_likes"] + prior_strength * global_rate) / (out["n_views"] + prior_strength)
     return out
+
+
+@dataclass(frozen=True)
+class FeatureSnapshots:
+    """User and post features as of several times, stacked: each row's ``as_of`` says which.
+
+    Training reads them as of its protocol's cuts and serving as of the end of the log, so both
+    read one definition of each feature, computed once by the enrichment pipeline.
+    """
+
+    users: pd.DataFrame
+    posts: pd.DataFrame
+
+    @classmethod
+    def build(cls, users: pd.DataFrame, feed_events: pd.DataFrame, posts: pd.DataFrame, times: list[pd.Timestamp],
+              regions: pd.DataFrame | None = None, user_prior_strength: float = 5.0,
+              post_prior_strength: float = 20.0, engine: Engine | None = None) -> FeatureSnapshots:
+        engine = engine or ENGINES.build(DEFAULT_ENGINE)
+        user_tables, post_tables = [], []
+        for as_of in tqdm(times, desc="feature snapshots", disable=None, leave=False):
+            user_tables.append(user_features(users, feed_events, posts, regions, user_prior_strength, engine, as_of)
+                               .assign(as_of=as_of))
+            post_tables.append(post_features(posts, feed_events, post_prior_strength, engine, as_of)
+                               .assign(as_of=as_of))
+        return cls(*(_stack(tables) for tables in (user_tables, post_tables)))
+
+    def times(self) -> list[pd.Timestamp]:
+        return sorted(pd.to_datetime(self.users["as_of"]).unique())
+
+    def at(self, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(user features, post features) as of exactly that time; a clear stop if it was not computed."""
+        as_of = pd.Timestamp(as_of)
+        if as_of not in self.times():
+            raise KeyError(f"no feature snapshot as of {as_of}: feature_enrichment computed them as of "
+                           f"{[str(t) for t in self.times()]}; rerun it after changing the post feed's protocol")
+        return tuple(table[table["as_of"] == as_of].drop(columns="as_of").reset_index(drop=True)
+                     for table in (self.users, self.posts))
+
+
+def _stack(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    if not tables:
+        return pd.DataFrame({"as_of": pd.Series(dtype="datetime64[us]")})
+    stacked = pd.concat(tables, ignore_index=True)
+    return stacked[["as_of", *stacked.columns.drop("as_of")]]
 
 
 def viewer_history(views: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:

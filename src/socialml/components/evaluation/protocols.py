@@ -35,8 +35,7 @@ def split_feed(events: pd.DataFrame, protocol: dict[str, Any], positive_action: 
     events = events.reset_index(drop=True)
     is_positive = events["action"] == positive_action
     if kind == "time_split":
-        cut = pd.Timestamp(protocol["cut"]) if protocol.get("cut") else events["timestamp"].quantile(
-            1 - protocol["test_share"])
+        cut = time_cut(events["timestamp"], protocol)
         after = events["timestamp"] >= cut
         future_positive = events[after & is_positive]
         users = np.sort(future_positive["user_id"].unique())
@@ -56,6 +55,23 @@ def split_feed(events: pd.DataFrame, protocol: dict[str, Any], positive_action: 
     else:
         raise ValueError(f"unknown feed protocol '{kind}': use time_split or leave_last_out")
     return FeedSplit(history.reset_index(drop=True), requests, targets.reset_index(drop=True))
+
+
+def time_cut(timestamps: pd.Series, protocol: dict[str, Any]) -> pd.Timestamp:
+    """Where a ``time_split`` cuts: ``protocol.cut``, else the (1 - test_share) quantile of event times."""
+    return pd.Timestamp(protocol["cut"]) if protocol.get("cut") else timestamps.quantile(1 - protocol["test_share"])
+
+
+def history_ends(timestamps: pd.Series, protocol: dict[str, Any], splits: int) -> list[pd.Timestamp]:
+    """The last event time of a history, then of each of ``splits`` ``time_split`` histories peeled off
+    it in turn (as ``split_feed`` peels them): the times whose features a model fitted on it reads."""
+    if protocol["kind"] != "time_split":
+        raise ValueError(f"only a time_split has a cut to compute features as of, not '{protocol['kind']}'")
+    ends = [timestamps.max()]
+    for _ in range(splits):
+        timestamps = timestamps[timestamps < time_cut(timestamps, protocol)]
+        ends.append(timestamps.max())
+    return ends
 
 
 def hide_one_product(holdings: pd.DataFrame, min_products: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -6,9 +6,10 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from socialml.pipelines.sources import source_tables
+from socialml.components.recsys.post_feed.model import source_reads_snapshots
+from socialml.pipelines.sources import family_sources, source_tables
 
-from .nodes import build_client_features, build_post_features, build_user_features, build_viewer_history
+from .nodes import build_client_features, build_feed_snapshots, build_viewer_history
 
 PARAMS = "params:feature_enrichment"
 
@@ -20,10 +21,11 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         inputs = {"users": "prm_users", "feed_events": "prm_feed_events", "posts": "prm_posts", "params": PARAMS}
         if "regions" in tables:
             inputs["regions"] = "prm_regions"
-        nodes.append(node(build_user_features, inputs=inputs, outputs="feat_user_features", name="build_user_features"))
-    if {"posts", "feed_events"} <= tables:
-        nodes.append(node(build_post_features, inputs=["prm_posts", "prm_feed_events", PARAMS],
-                          outputs="feat_post_features", name="build_post_features"))
+        feed_settings = family_sources("post_feed", params).get(source)
+        if feed_settings is not None and source_reads_snapshots(feed_settings):
+            inputs["feed_settings"] = f"params:post_feed.sources.{source}"
+        nodes.append(node(build_feed_snapshots, inputs=inputs, outputs=["feat_user_snapshots", "feat_post_snapshots"],
+                          name="build_feed_snapshots"))
     if {"views", "items"} <= tables:
         nodes.append(node(build_viewer_history, inputs=["prm_views", "prm_items"],
                           outputs="feat_viewer_history", name="build_viewer_history"))
@@ -32,5 +34,5 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
                           outputs="feat_client_features", name="build_client_features"))
     if not nodes:
         return Pipeline([])
-    uses_params = any(PARAMS in n.inputs for n in nodes)
-    return pipeline(nodes, namespace=source, parameters={PARAMS} if uses_params else None, tags=["feature_enrichment"])
+    parameters = {name for n in nodes for name in n.inputs if name.startswith("params:")}
+    return pipeline(nodes, namespace=source, parameters=parameters or None, tags=["feature_enrichment"])

@@ -12,7 +12,9 @@ from socialml.components.evaluation.ab_test import compare_groups, served_hits
 from socialml.components.evaluation.metrics import feed_scores
 from socialml.components.evaluation.protocols import split_feed
 from socialml.components.evaluation.tables import comparison_table, metric_payload
+from socialml.components.data.features import FeatureSnapshots
 from socialml.components.recsys.post_feed import PostFeedModel
+from socialml.components.recsys.post_feed.model import configured_model
 
 logger = logging.getLogger(__name__)
 
@@ -29,27 +31,29 @@ def split_post_feed(feed_events: pd.DataFrame, settings: dict[str, Any]
     return split.history, split.requests, split.targets
 
 
-def build_post_feed_model(spec: dict[str, Any], settings: dict[str, Any]) -> PostFeedModel:
-    """A variant's parameters plus the source's settings; the ranker's inner split defaults to the source's."""
-    options = {"protocol": settings["split"], **spec, "positive_action": settings["positive_action"],
-               "exclude": settings["exclude"]}
-    return PostFeedModel(**options)
-
-
 def evaluate_post_feed(history: pd.DataFrame, requests: pd.DataFrame, posts: pd.DataFrame, users: pd.DataFrame,
-                       spec: dict[str, Any], settings: dict[str, Any],
-                       post_vectors: pd.DataFrame | None = None) -> pd.DataFrame:
+                       spec: dict[str, Any], settings: dict[str, Any], post_vectors: pd.DataFrame | None = None,
+                       user_snapshots: pd.DataFrame | None = None, post_snapshots: pd.DataFrame | None = None
+                       ) -> pd.DataFrame:
     """Recommendations for the held-out requests from the variant fitted on the history only."""
-    model = build_post_feed_model(spec, settings).fit(history, posts, users, post_vectors)
+    model = configured_model(spec, settings).fit(history, posts, users, post_vectors,
+                                                 _snapshots(user_snapshots, post_snapshots))
     return model.recommend(requests, max(settings["k"]))
 
 
 def fit_post_feed(feed_events: pd.DataFrame, posts: pd.DataFrame, users: pd.DataFrame, spec: dict[str, Any],
-                  settings: dict[str, Any], post_vectors: pd.DataFrame | None = None
+                  settings: dict[str, Any], post_vectors: pd.DataFrame | None = None,
+                  user_snapshots: pd.DataFrame | None = None, post_snapshots: pd.DataFrame | None = None
                   ) -> tuple[PostFeedModel, pd.DataFrame]:
-    """The variant fitted on the whole feed log (what serving loads), and its ranker's feature importance."""
-    model = build_post_feed_model(spec, settings).fit(feed_events, posts, users, post_vectors)
+    """The variant fitted on the whole feed log (what serving loads: features as of the log's end), and
+    its ranker's feature importance."""
+    model = configured_model(spec, settings).fit(feed_events, posts, users, post_vectors,
+                                                 _snapshots(user_snapshots, post_snapshots))
     return model, model.feature_importance()
+
+
+def _snapshots(users: pd.DataFrame | None, posts: pd.DataFrame | None) -> FeatureSnapshots | None:
+    return None if users is None else FeatureSnapshots(users, posts)
 
 
 def score_post_feed(recommendations: pd.DataFrame, requests: pd.DataFrame, targets: pd.DataFrame,

@@ -1,7 +1,9 @@
 """``recommender.post_feed``: ``<source>.post_feed.<variant>`` per model in ``post_feed.sources.<source>.models``.
 
 Variants that set ``use_text`` take the source's PCA-reduced post embeddings; the others run
-without the text pipeline, so the feed works on sources that have no text.
+without the text pipeline, so the feed works on sources that have no text. Where every window the
+variants learn from ends at a time cut, they read user and post features from the enrichment
+pipeline's snapshots (``feat_user_snapshots``, ``feat_post_snapshots``).
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from socialml.components.recsys.post_feed.model import configured_model, source_reads_snapshots
 from socialml.pipelines.sources import family_sources
 
 from .nodes import (
-    build_post_feed_model,
     compare_ab_groups,
     compare_post_feed_models,
     evaluate_post_feed,
@@ -23,20 +25,22 @@ from .nodes import (
 )
 
 
-def _variant(source: str, model: str, spec: dict[str, Any]) -> Pipeline:
-    shared = ["prm_posts", "prm_users", "mi_feed_history", "mi_feed_requests", "mi_feed_targets", "prm_feed_events"]
-    vectors = ["mi_post_embeddings_pca"] if spec.get("use_text") else []
-    if vectors:
-        shared += vectors
+def _variant(source: str, model: str, spec: dict[str, Any], snapshots: bool) -> Pipeline:
+    """``snapshots``: the variant reads its user and post features from the enrichment pipeline's snapshots."""
+    extra = {"post_vectors": "mi_post_embeddings_pca"} if spec.get("use_text") else {}
+    if snapshots:
+        extra |= {"user_snapshots": "feat_user_snapshots", "post_snapshots": "feat_post_snapshots"}
+    common = {"posts": "prm_posts", "users": "prm_users", "spec": "params:spec", "settings": "params:settings", **extra}
     template = pipeline([
-        node(evaluate_post_feed, ["mi_feed_history", "mi_feed_requests", "prm_posts", "prm_users", "params:spec",
-                                  "params:settings", *vectors], "mo_post_feed_recommendations",
-             name="evaluate", tags=["evaluation"]),
+        node(evaluate_post_feed, {"history": "mi_feed_history", "requests": "mi_feed_requests", **common},
+             "mo_post_feed_recommendations", name="evaluate", tags=["evaluation"]),
         node(score_post_feed, ["mo_post_feed_recommendations", "mi_feed_requests", "mi_feed_targets", "prm_posts",
                                "params:settings"], "rpt_post_feed_scores", name="score", tags=["evaluation"]),
-        node(fit_post_feed, ["prm_feed_events", "prm_posts", "prm_users", "params:spec", "params:settings",
-                             *vectors], ["mdl_post_feed", "rpt_post_feed_features"], name="fit", tags=["training"]),
+        node(fit_post_feed, {"feed_events": "prm_feed_events", **common}, ["mdl_post_feed", "rpt_post_feed_features"],
+             name="fit", tags=["training"]),
     ])
+    shared = ["prm_posts", "prm_users", "mi_feed_history", "mi_feed_requests", "mi_feed_targets", "prm_feed_events",
+              *extra.values()]
     return pipeline(template, namespace=f"{source}.post_feed.{model}",
                     inputs={name: f"{source}.{name}" for name in shared},
                     parameters={"params:spec": f"params:post_feed.sources.{source}.models.{model}",
@@ -50,14 +54,15 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         return Pipeline([])
     models = settings["models"]
     for spec in models.values():  # a mistyped option fails now, not mid-run
-        build_post_feed_model(spec, settings)
+        configured_model(spec, settings)
+    snapshots = source_reads_snapshots(settings)
     split = pipeline([node(split_post_feed, ["prm_feed_events", "params:settings"],
                            ["mi_feed_history", "mi_feed_requests", "mi_feed_targets"], name="split_post_feed")],
                      namespace=source, parameters={"params:settings": f"params:post_feed.sources.{source}"})
     compare = pipeline([node(compare_post_feed_models, {m: f"post_feed.{m}.rpt_post_feed_scores" for m in models},
                              ["rpt_post_feed_comparison", "rpt_post_feed_metrics"], name="compare_post_feed_models",
                              tags=["evaluation"])], namespace=source)
-    return sum((_variant(source, m, spec) for m, spec in models.items()), split + compare).tag(["post_feed"])
+    return sum((_variant(source, m, spec, snapshots) for m, spec in models.items()), split + compare).tag(["post_feed"])
 
 
 def create_ab_test_pipeline(params: dict[str, Any]) -> Pipeline:

@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from socialml.components.data import features as feature_builders
+from socialml.components.data.features import FeatureSnapshots
 from socialml.components.recsys.recommenders import Interactions
 
 
@@ -39,17 +40,23 @@ class FeedHistory:
 
     @classmethod
     def build(cls, history: pd.DataFrame, posts: pd.DataFrame, users: pd.DataFrame, positive_action: str,
-              recent_days: float, post_vectors: pd.DataFrame | None = None) -> FeedHistory:
+              recent_days: float, post_vectors: pd.DataFrame | None = None,
+              snapshots: FeatureSnapshots | None = None) -> FeedHistory:
+        """With ``snapshots``, user and post features are read as of the history's last event (the
+        enrichment pipeline computed them); without, they are computed here from the history."""
         post_index = pd.Index(posts["post_id"].to_numpy())
         user_index = pd.Index(np.union1d(users["user_id"].to_numpy(), history["user_id"].unique()))
         positive_events = history[history["action"] == positive_action]
         positives = Interactions.from_pairs(positive_events["user_id"], positive_events["post_id"], user_index,
                                             post_index)
         seen = Interactions.from_pairs(history["user_id"], history["post_id"], user_index, post_index).matrix
-        post_table = feature_builders.post_features(posts, history).set_index("post_id").reindex(post_index)
-        post_table = post_table.select_dtypes("number")
-        user_table = feature_builders.user_features(users, history, posts).set_index("user_id").reindex(user_index)
-        user_table = user_table.select_dtypes("number")
+        if snapshots is None:
+            user_table = feature_builders.user_features(users, history, posts)
+            post_table = feature_builders.post_features(posts, history)
+        else:
+            user_table, post_table = snapshots.at(history["timestamp"].max())
+        post_table = post_table.set_index("post_id").reindex(post_index).select_dtypes("number")
+        user_table = user_table.set_index("user_id").reindex(user_index).select_dtypes("number")
         topic_flags = [c for c in post_table if c.startswith("topic_")]
         topics = [c.removeprefix("topic_") for c in topic_flags]
         user_topics = user_table.reindex(columns=[f"like_rate_{t}" for t in topics]).to_numpy(np.float32)

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from socialml.components.evaluation.protocols import split_feed
+from socialml.components.data.features import FeatureSnapshots
+from socialml.components.evaluation.protocols import history_ends, split_feed, time_cut
 from socialml.components.recsys.post_feed.features import FeedFeatures
 from socialml.components.recsys.post_feed.generators import GENERATORS, CandidateGenerator, generate_candidates
 from socialml.components.recsys.post_feed.history import FeedHistory, seconds
@@ -75,14 +76,29 @@ class PostFeedModel:
             RANKERS.check(self.ranker)
 
     def fit(self, history: pd.DataFrame, posts: pd.DataFrame, users: pd.DataFrame,
-            post_vectors: pd.DataFrame | None = None) -> PostFeedModel:
+            post_vectors: pd.DataFrame | None = None, snapshots: FeatureSnapshots | None = None) -> PostFeedModel:
+        """``snapshots``: user and post features as of ``snapshot_times(history["timestamp"])`` (from the
+        enrichment pipeline); without them each window's features are computed from its events."""
         if self.use_text and post_vectors is None:
             raise ValueError("use_text is set but no post embeddings were given")
+        if snapshots is not None and not self.reads_snapshots():
+            raise ValueError(f"a ranker learning on a {self.protocol['kind']} split has no cut to read feature "
+                             "snapshots as of: fit without snapshots")
         vectors = post_vectors if self.use_text else None
         self.ranker_ = (FirstGeneratorOrder(rank_column=len(self.generators)) if self.ranker is None
-                        else self._fit_ranker(history, posts, users, vectors))
-        self.history_, self.generators_ = self._fit_parts(history, posts, users, vectors)
+                        else self._fit_ranker(history, posts, users, vectors, snapshots))
+        self.history_, self.generators_ = self._fit_parts(history, posts, users, vectors, snapshots)
         return self
+
+    def reads_snapshots(self) -> bool:
+        """Whether every window this model learns from ends at a cut (so its features have an as-of time)."""
+        return self.ranker is None or self.protocol["kind"] == "time_split"
+
+    def snapshot_times(self, timestamps: pd.Series) -> list[pd.Timestamp]:
+        """The times whose feature snapshots ``fit`` reads, given the event times of its history."""
+        if self.ranker is None:
+            return [timestamps.max()]
+        return history_ends(timestamps, self.protocol, self.inner_splits)
 
     def recommend(self, requests: pd.DataFrame, k: int = 5, batch_size: int = 512) -> pd.DataFrame:
         """One row per (request, rank): request_id, user_id, rank (1..k), post_id, score."""
@@ -127,8 +143,10 @@ class PostFeedModel:
         return self.ranker_.feature_importance()
 
     def _fit_parts(self, history: pd.DataFrame, posts: pd.DataFrame, users: pd.DataFrame,
-                   vectors: pd.DataFrame | None) -> tuple[FeedHistory, dict[str, CandidateGenerator]]:
-        indexed = FeedHistory.build(history, posts, users, self.positive_action, self.recent_days, vectors)
+                   vectors: pd.DataFrame | None, snapshots: FeatureSnapshots | None
+                   ) -> tuple[FeedHistory, dict[str, CandidateGenerator]]:
+        indexed = FeedHistory.build(history, posts, users, self.positive_action, self.recent_days, vectors,
+                                    snapshots)
         return indexed, {name: GENERATORS.build(spec).fit(indexed) for name, spec in self.generators.items()}
 
     def _features(self, history: FeedHistory, generators: dict[str, CandidateGenerator], rows: np.ndarray,
@@ -137,31 +155,62 @@ class PostFeedModel:
         x, names = FeedFeatures(self.text_components).build(history, candidates, list(generators), rows, times)
         return candidates, x, names
 
-    def _fit_ranker(self, history: pd.DataFrame, posts: pd.DataFrame, users: pd.DataFrame,
-                    vectors: pd.DataFrame | None) -> Ranker:
-        """Learn on ``inner_splits`` nested splits of the history, each peeled off the previous one."""
-        xs, labels, groups, offset, names = [], [], [], 0, []
-        for split_number in range(self.inner_splits):
+    def _inner_splits(self, history: pd.DataFrame, posts: pd.DataFrame, users: pd.DataFrame,
+                      vectors: pd.DataFrame | None, snapshots: FeatureSnapshots | None):
+        """Per nested split of the history (each peeled off the previous one): its sampled requests,
+        their candidates, the candidates' features and names, labels, and the history's index."""
+        for _ in range(self.inner_splits):
             inner = split_feed(history, self.protocol, self.positive_action)
             requests = inner.requests
             if len(requests) > self.max_train_requests:
                 requests = requests.sample(self.max_train_requests, random_state=self.seed)
-            indexed, generators = self._fit_parts(inner.history, posts, users, vectors)
+            indexed, generators = self._fit_parts(inner.history, posts, users, vectors, snapshots)
             candidates, x, names = self._features(indexed, generators, indexed.rows(requests["user_id"].to_numpy()),
                                                   seconds(pd.to_datetime(requests["request_time"]).to_numpy()))
-            request_pos = candidates.request_pos
             relevant = pd.MultiIndex.from_frame(inner.targets[["request_id", "post_id"]])
-            pairs = pd.MultiIndex.from_arrays([requests["request_id"].to_numpy()[request_pos],
+            pairs = pd.MultiIndex.from_arrays([requests["request_id"].to_numpy()[candidates.request_pos],
                                                indexed.posts[candidates.cols]])
-            label = pairs.isin(relevant).astype(np.float32)
+            yield requests, candidates, x, names, pairs.isin(relevant).astype(np.float32), indexed
+            history = inner.history
+
+    def training_rows(self, history: pd.DataFrame, posts: pd.DataFrame, users: pd.DataFrame,
+                      post_vectors: pd.DataFrame | None = None, snapshots: FeatureSnapshots | None = None
+                      ) -> pd.DataFrame:
+        """What the ranker learns from when fitted on ``history``: one row per (inner split, request,
+        candidate) with the user, request time, post, label and every feature."""
+        vectors = post_vectors if self.use_text else None
+        frames = []
+        for number, (requests, candidates, x, names, label, indexed) in enumerate(
+                self._inner_splits(history, posts, users, vectors, snapshots), start=1):
+            request = requests.iloc[candidates.request_pos].reset_index(drop=True)
+            frames.append(pd.concat([request.assign(inner_split=number, post_id=indexed.posts[candidates.cols],
+                                                    label=label), pd.DataFrame(x, columns=names)], axis=1))
+        return pd.concat(frames, ignore_index=True)
+
+    def explain(self, user_ids: np.ndarray, times: np.ndarray) -> pd.DataFrame:
+        """What the ranker sees when serving: one row per (request, candidate) with the features and score."""
+        rows = self.history_.rows(user_ids)
+        candidates, x, names = self._features(self.history_, self.generators_, rows,
+                                              seconds(np.asarray(times, dtype="datetime64[ns]")))
+        pos = candidates.request_pos
+        served = pd.DataFrame({"user_id": np.asarray(user_ids)[pos], "request_time": np.asarray(times)[pos],
+                               "post_id": self.history_.posts[candidates.cols], "score": self.ranker_.score(x)})
+        return pd.concat([served, pd.DataFrame(x, columns=names)], axis=1)
+
+    def _fit_ranker(self, history: pd.DataFrame, posts: pd.DataFrame, users: pd.DataFrame,
+                    vectors: pd.DataFrame | None, snapshots: FeatureSnapshots | None) -> Ranker:
+        """Learn on the requests of every inner split that have a relevant post among their candidates."""
+        xs, labels, groups, offset, names = [], [], [], 0, []
+        for number, (requests, candidates, x, names, label, _) in enumerate(
+                self._inner_splits(history, posts, users, vectors, snapshots), start=1):
+            request_pos = candidates.request_pos
             useful = pd.Series(label).groupby(request_pos).transform("max").to_numpy() > 0
             logger.info("post feed ranker, inner split %d: %d requests, %d with a relevant candidate, %d rows",
-                        split_number + 1, len(requests), len(np.unique(request_pos[useful])), int(useful.sum()))
+                        number, len(requests), len(np.unique(request_pos[useful])), int(useful.sum()))
             xs.append(x[useful])
             labels.append(label[useful])
             groups.append(request_pos[useful] + offset)  # request ids unique across the splits
             offset += len(requests)
-            history = inner.history
         if not sum(len(label) for label in labels):
             raise ValueError("no training request has a relevant post among its candidates: "
                              "raise `candidates` or check the protocol's split")
@@ -175,3 +224,28 @@ class PostFeedModel:
         rank = np.arange(len(pos)) - np.searchsorted(pos, pos, side="left") + 1
         keep = rank <= k
         return RankedPosts(pos[keep], rank[keep], self.history_.posts.to_numpy()[col[keep]], best[keep])
+
+
+def configured_model(spec: dict[str, Any], settings: dict[str, Any]) -> PostFeedModel:
+    """A variant's options over its source's settings (``post_feed.sources.<source>``); the ranker's
+    inner split defaults to the source's split."""
+    options = {"protocol": settings["split"], **spec, "positive_action": settings["positive_action"],
+               "exclude": settings["exclude"]}
+    return PostFeedModel(**options)
+
+
+def source_reads_snapshots(settings: dict[str, Any]) -> bool:
+    """Whether a source's variants read feature snapshots: every window they learn from ends at a cut."""
+    return settings["split"]["kind"] == "time_split" and all(
+        configured_model(spec, settings).reads_snapshots() for spec in settings["models"].values())
+
+
+def source_snapshot_times(timestamps: pd.Series, settings: dict[str, Any]) -> list[pd.Timestamp]:
+    """Every time a source's variants read features as of: fitted on the whole log (for serving) and on
+    the history before the evaluation split's cut, each with the inner splits of its ranker."""
+    evaluated = timestamps[timestamps < time_cut(timestamps, settings["split"])]
+    times = set()
+    for spec in settings["models"].values():
+        model = configured_model(spec, settings)
+        times.update(model.snapshot_times(timestamps), model.snapshot_times(evaluated))
+    return sorted(t for t in times if not pd.isna(t))
