@@ -73,3 +73,18 @@ def test_scores_weighted_f1_and_one_vs_rest_auc():
 def test_unknown_model_kind_is_refused():
     with pytest.raises(ValueError, match="unknown audience model"):
         build_audience_model({"kind": "xgboost"})
+
+
+@pytest.mark.parametrize("library", ["catboost", "lightgbm"])
+def test_a_user_served_alone_gets_the_prediction_it_gets_among_all_users(history, library):
+    """No training/serving skew: the service sends one user's views; recency and every other history
+    feature must come out as they do when that user is scored with everyone else."""
+    views, items, targets = history
+    model = build_audience_model({"kind": "boosting", "library": library, "svd_components": 8,
+                                  "options": {"iterations": 30} if library == "catboost" else {"n_estimators": 30}})
+    model.fit(views, items, targets)
+    together = model.predict_proba(views, items)
+    for user in targets["user_id"].head(5):
+        alone = model.predict_proba(views[views["user_id"] == user], items)
+        for target, probabilities in alone.items():
+            pd.testing.assert_frame_equal(probabilities, together[target].loc[[user]])

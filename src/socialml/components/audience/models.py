@@ -60,7 +60,7 @@ class BoostingAudience:
         self.library, self.svd_components, self.options, self.seed = library, svd_components, options or {}, seed
 
     def _features(self, views: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
-        history = viewer_history(views, items).set_index("user_id")
+        history = viewer_history(views, items, self.as_of).set_index("user_id")
         known = views[views["item_id"].isin(self.item_factors.index)]
         factors = self.item_factors.loc[known["item_id"]].to_numpy()
         mean = pd.DataFrame(factors, index=known["user_id"].to_numpy()).groupby(level=0).mean().add_prefix("item_svd_")
@@ -84,6 +84,7 @@ class BoostingAudience:
         n = max(1, min(self.svd_components, matrix.shape[1] - 1, matrix.shape[0] - 1))
         svd = TruncatedSVD(n_components=n, random_state=self.seed).fit(matrix)
         self.item_factors = pd.DataFrame(svd.components_.T, index=item_ids)
+        self.as_of = views["timestamp"].max()
         x = self._features(views, items)
         self.columns = list(x.columns)  # a new history may lack a category: predict on the same columns
         y = targets.set_index("user_id").reindex(x.index)

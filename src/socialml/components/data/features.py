@@ -245,9 +245,13 @@ def _stack(tables: list[pd.DataFrame]) -> pd.DataFrame:
     return stacked[["as_of", *stacked.columns.drop("as_of")]]
 
 
-def viewer_history(views: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
-    """Seed 002's history aggregates: counts, category shares, time shares, recency, watch time."""
-    reference_time = views["timestamp"].max()
+def viewer_history(views: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Seed 002's history aggregates: counts, category shares, time shares, recency, watch time.
+
+    Recency is measured to ``as_of`` (default: the last view): a model passes the end of its training
+    views, so one user's views served alone get the recency they would have had among all of them.
+    """
+    reference_time = views["timestamp"].max() if as_of is None else as_of
     grouped = views.groupby("user_id")
     out = pd.DataFrame(
         {
