@@ -110,10 +110,10 @@ def work(engine: str, folder: Path) -> list[pd.DataFrame]:
         connection = duckdb.connect()
         return [connection.sql(query).df() for query in reference_sql(events, topics)]
     built = ENGINES.build(ENGINE_CONFIGS[engine])
-    event_table, topic_table = built.read_parquet(events), built.read_parquet(topics)
-    return [built.run(features.user_event_counts(event_table)),
-            built.run(features.user_topic_counts(event_table, topic_table)),
-            built.run(features.post_event_counts(event_table))]
+    event_table, topic_table = features.with_periods(built.read_parquet(events), None), built.read_parquet(topics)
+    expressions = (features.user_event_counts(event_table), features.user_topic_counts(event_table, topic_table),
+                   features.post_event_counts(event_table))
+    return [built.run(expression).drop(columns="period") for expression in expressions]  # one period: all events
 
 
 def measured(engine: str, folder: Path) -> tuple[float, float]:

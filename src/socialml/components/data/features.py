@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from socialml.components.data.engines import DEFAULT_ENGINE, ENGINES, Engine
 
@@ -67,85 +66,140 @@ def user_features(
     (in-process DuckDB unless another is given); what they return is one row per user. With
     ``as_of``, only events at or before it count: the features as they were then.
     """
+    [features] = _user_snapshots(users, feed_events, posts, regions, prior_strength, engine,
+                                 None if as_of is None else [as_of])
+    return features
+
+
+def _user_snapshots(users: pd.DataFrame, feed_events: pd.DataFrame, posts: pd.DataFrame,
+                    regions: pd.DataFrame | None, prior_strength: float, engine: Engine | None,
+                    times: list[pd.Timestamp] | None) -> list[pd.DataFrame]:
+    """``user_features`` as of each of ``times`` (ascending; None: all events), from one pass over the events."""
     engine = engine or ENGINES.build(DEFAULT_ENGINE)
-    events = _event_table(engine, feed_events, as_of)
-    activity = engine.run(user_event_counts(events)).set_index("user_id")
+    events = _event_table(engine, feed_events, times)
+    activity = engine.run(user_event_counts(events))
     # Engines return their own time unit (DuckDB µs, Spark ns): keep the events' own.
     activity = activity.astype({column: feed_events["timestamp"].dtype for column in ("first_seen", "last_seen")})
-    global_rate = activity["n_likes"].sum() / max(activity["n_views"].sum(), 1)
-    activity.insert(activity.columns.get_loc("active_days") + 1, "like_rate",
-                    (activity["n_likes"] + prior_strength * global_rate) / (activity["n_views"] + prior_strength))
-    views = activity["n_views"].where(activity["n_views"] > 0)
-    for column in [c for c in activity if c.startswith("view_share_")]:
-        activity[column] = (activity[column] / views).fillna(0.0)
-    topics = _topic_like_rates(engine, events, posts, global_rate, prior_strength)
-    features = users.set_index("user_id").join([activity, topics], how="left")
-    features = _fill_activity_gaps(features)
-    if regions is not None and len(regions):
-        stats = regions.set_index("region").select_dtypes("number").add_prefix("region_")
-        features = features.join(stats, on="region")
-    return features.reset_index()
+    pairs = topic_table(posts)
+    topic_counts = _topic_counts(engine, events, pairs) if len(pairs) else None
+    snapshots = []
+    for period in range(len(times) if times is not None else 1):
+        totals = _totals_up_to(activity, "user_id", period)
+        global_rate = totals["n_likes"].sum() / max(totals["n_views"].sum(), 1)
+        totals.insert(totals.columns.get_loc("active_days") + 1, "like_rate",
+                      (totals["n_likes"] + prior_strength * global_rate) / (totals["n_views"] + prior_strength))
+        views = totals["n_views"].where(totals["n_views"] > 0)
+        for column in [c for c in totals if c.startswith("view_share_")]:
+            totals[column] = (totals[column] / views).fillna(0.0)
+        topics = _topic_like_rates(topic_counts, period, global_rate, prior_strength)
+        features = _fill_activity_gaps(users.set_index("user_id").join([totals, topics], how="left"))
+        if regions is not None and len(regions):
+            stats = regions.set_index("region").select_dtypes("number").add_prefix("region_")
+            features = features.join(stats, on="region")
+        snapshots.append(features.reset_index())
+    return snapshots
 
 
 def user_event_counts(events: ir.Table) -> ir.Table:
-    """Per user: views, likes, distinct posts viewed, first and last event, days with a view, and the
-    views in each part of the day and on each weekday (``view_share_*``, counts until divided)."""
+    """Per user and period: views, likes, first and last event, views in each part of the day and on
+    each weekday (``view_share_*``, counts until divided), and the distinct posts viewed and days with
+    a view that were first seen in that period. Every count adds up over periods, so the sum over
+    periods up to one is the count as of its time (a post or a day counts once, where first seen)."""
     is_like = events["action"] == "like"
     is_view = ~is_like
     hour = events["timestamp"].hour()
     weekday = events["timestamp"].day_of_week.index()  # Monday = 0, as pandas
-    return events.group_by("user_id").aggregate(
+    keys = ["user_id", "period"]
+    counts = events.group_by(keys).aggregate(
         n_views=_count(is_view),
         n_likes=_count(is_like),
-        n_posts_seen=events["post_id"].nunique(where=is_view),
         first_seen=events["timestamp"].min(),
         last_seen=events["timestamp"].max(),
-        active_days=events["timestamp"].date().nunique(where=is_view),
         **{f"view_share_{name}": _count(is_view & (hour >= start) & (hour < end))
            for name, (start, end) in DAY_PARTS.items()},
         **{f"view_share_{name}": _count(is_view & (weekday == day)) for day, name in enumerate(WEEKDAYS)},
     )
+    views = events.filter(is_view).mutate(day=events["timestamp"].date())
+    posts_seen, days_active = (_first_seen(views, column, name) for column, name in
+                               (("post_id", "n_posts_seen"), ("day", "active_days")))
+    joined = counts.left_join(posts_seen, keys).left_join(days_active, keys)
+    firsts = [joined[name].fill_null(0).name(name) for name in ("n_posts_seen", "active_days")]
+    return joined.select(counts["user_id"], counts["period"], counts["n_views"], counts["n_likes"], firsts[0],
+                         counts["first_seen"], counts["last_seen"], firsts[1],
+                         *[counts[c] for c in counts.columns if c.startswith("view_share_")])
+
+
+def _first_seen(views: ir.Table, column: str, name: str) -> ir.Table:
+    """Per user and period: how many distinct values of ``column`` the user first viewed in that period."""
+    first = views.group_by(["user_id", column]).aggregate(period=views["period"].min())
+    return first.group_by(["user_id", "period"]).aggregate(**{name: first[column].count()})
 
 
 def user_topic_counts(events: ir.Table, topics: ir.Table) -> ir.Table:
-    """Per user and topic (of the posts the events are about): views and likes."""
+    """Per user, topic (of the posts the events are about) and period: views and likes."""
     joined = events.join(topics, "post_id")
     is_like = joined["action"] == "like"
-    return joined.group_by(["user_id", "topic"]).aggregate(n_seen=_count(~is_like), n_liked=_count(is_like))
+    return joined.group_by(["user_id", "topic", "period"]).aggregate(n_seen=_count(~is_like),
+                                                                     n_liked=_count(is_like))
 
 
 def post_event_counts(events: ir.Table) -> ir.Table:
-    """Per post: views and likes."""
+    """Per post and period: views and likes."""
     is_like = events["action"] == "like"
-    return events.group_by("post_id").aggregate(n_views=_count(~is_like), n_likes=_count(is_like))
+    return events.group_by(["post_id", "period"]).aggregate(n_views=_count(~is_like), n_likes=_count(is_like))
 
 
 def _count(condition: ir.BooleanColumn) -> ir.IntegerScalar:
     return condition.ifelse(1, 0).sum()
 
 
-def _event_table(engine: Engine, feed_events: pd.DataFrame, as_of: pd.Timestamp | None) -> ir.Table:
-    table = engine.table(feed_events[["timestamp", "user_id", "post_id", "action"]].astype({"action": "str"}))
-    return table if as_of is None else table.filter(table["timestamp"] <= as_of)
+def _event_table(engine: Engine, feed_events: pd.DataFrame, times: list[pd.Timestamp] | None) -> ir.Table:
+    return with_periods(engine.table(feed_events[["timestamp", "user_id", "post_id", "action"]]
+                                     .astype({"action": "str"})), times)
 
 
-def _topic_like_rates(engine: Engine, events: ir.Table, posts: pd.DataFrame, global_rate: float,
+def with_periods(events: ir.Table, times: list[pd.Timestamp] | None) -> ir.Table:
+    """The events with their ``period``: the first of ``times`` (ascending) at or after the event;
+    events after the last time are left out. Without ``times``, every event is in period 0."""
+    import ibis
+
+    if times is None:
+        return events.mutate(period=ibis.literal(0, type="int32"))
+    period = ibis.cases(*((events["timestamp"] <= time, number) for number, time in enumerate(times)))
+    return events.filter(events["timestamp"] <= times[-1]).mutate(period=period.cast("int32"))
+
+
+def _totals_up_to(counts: pd.DataFrame, key: str, period: int) -> pd.DataFrame:
+    """Per ``key``, the counts of every period up to ``period`` added up (first and last times: min, max);
+    only keys with a row by then."""
+    upto = counts[counts["period"] <= period].drop(columns="period")
+    rules = {c: "min" if c == "first_seen" else "max" if c == "last_seen" else "sum" for c in upto.columns.drop(key)}
+    return upto.groupby(key, sort=True).agg(rules)
+
+
+def _topic_counts(engine: Engine, events: ir.Table, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Views and likes per (user, period) × topic, one column per topic of the catalogue (viewed or
+    not: a model trained on an early window reads the same columns as one serving on the whole log).
+    The engine groups by topic codes, so no topic name travels per row."""
+    names = pd.Index(sorted(pairs["topic"].unique()))
+    codes = pairs.assign(topic=names.get_indexer(pairs["topic"]).astype("int32"))
+    counts = engine.run(user_topic_counts(events, engine.table(codes)))
+    wide = counts.set_index(["user_id", "period", "topic"]).unstack("topic", fill_value=0)
+    wide = wide.reindex(columns=pd.MultiIndex.from_product([["n_seen", "n_liked"], range(len(names))]), fill_value=0)
+    return wide.rename(columns=dict(enumerate(names)), level=1)
+
+
+def _topic_like_rates(counts: pd.DataFrame | None, period: int, global_rate: float,
                       prior_strength: float) -> pd.DataFrame:
-    """``like_rate_<topic>`` for every user who viewed a post with a topic: smoothed, and the global
-    rate for a topic the user never viewed."""
-    pairs = topic_table(posts)
-    if pairs.empty:
+    """``like_rate_<topic>`` for every user who viewed a post with a topic by ``period``: smoothed, and
+    the global rate for a topic the user never viewed."""
+    if counts is None:
         return pd.DataFrame(index=pd.Index([], name="user_id"))
-    counts = engine.run(user_topic_counts(events, engine.table(pairs.astype({"topic": "str"}))))
-    viewed = counts[counts["n_seen"] > 0]
-    # Every topic of the catalogue, viewed in these events or not: a model trained on an earlier
-    # window reads the same columns as one serving on the whole log.
-    users, topics = pd.Index(viewed["user_id"].unique()).sort_values(), sorted(pairs["topic"].unique())
-    n_seen, n_liked = (counts.pivot_table(index="user_id", columns="topic", values=column, aggfunc="sum")
-                       .reindex(index=users, columns=topics).fillna(0) for column in ("n_seen", "n_liked"))
-    rates = (n_liked + prior_strength * global_rate) / (n_seen + prior_strength)
+    totals = counts[counts.index.get_level_values("period") <= period].groupby(level="user_id").sum()
+    totals = totals[totals["n_seen"].sum(axis=1) > 0].sort_index()
+    rates = (totals["n_liked"] + prior_strength * global_rate) / (totals["n_seen"] + prior_strength)
     rates.columns = [f"like_rate_{topic}" for topic in rates.columns]
-    return rates.rename_axis(index="user_id", columns=None)
+    return rates.astype("float64").rename_axis(index="user_id", columns=None)
 
 
 def _fill_activity_gaps(features: pd.DataFrame) -> pd.DataFrame:
@@ -177,6 +231,13 @@ def post_features(posts: pd.DataFrame, feed_events: pd.DataFrame, prior_strength
     """Text length, emoji and punctuation counts per field, topic flags, time features, popularity
     (counted on ``engine``, in-process DuckDB unless another is given; with ``as_of``, from events
     at or before it only)."""
+    [features] = _post_snapshots(posts, feed_events, prior_strength, engine, None if as_of is None else [as_of])
+    return features
+
+
+def _post_snapshots(posts: pd.DataFrame, feed_events: pd.DataFrame, prior_strength: float, engine: Engine | None,
+                    times: list[pd.Timestamp] | None) -> list[pd.DataFrame]:
+    """``post_features`` as of each of ``times`` (ascending; None: all events), from one pass over the events."""
     parts = [posts[["post_id"]]]
     for field in TEXT_FIELDS:
         parts.append(text_stats(posts[field], field))
@@ -184,7 +245,7 @@ def post_features(posts: pd.DataFrame, feed_events: pd.DataFrame, prior_strength
     out["n_text_fields"] = sum((posts[f].fillna("").astype(str).str.strip() != "").astype(int) for f in TEXT_FIELDS)
     out["n_topics"] = posts["topics"].map(len)
     pairs = topic_table(posts)
-    topic_flags = pd.crosstab(pairs["post_id"], pairs["topic"]).add_prefix("topic_")
+    topic_flags = pairs.groupby(["post_id", "topic"], observed=True).size().unstack(fill_value=0).add_prefix("topic_")
     out = out.join(topic_flags, on="post_id")
     flag_columns = [c for c in out if c.startswith("topic_")]
     out[flag_columns] = out[flag_columns].fillna(0).astype("int8")
@@ -192,13 +253,18 @@ def post_features(posts: pd.DataFrame, feed_events: pd.DataFrame, prior_strength
     out["created_hour"] = created.dt.hour
     out["created_weekday"] = created.dt.weekday
     engine = engine or ENGINES.build(DEFAULT_ENGINE)
-    counts = engine.run(post_event_counts(_event_table(engine, feed_events, as_of)))
-    counts = counts.set_index("post_id")
-    out["n_views"] = out["post_id"].map(counts["n_views"]).fillna(0).astype("int64")
-    out["n_likes"] = out["post_id"].map(counts["n_likes"]).fillna(0).astype("int64")
-    global_rate = counts["n_likes"].sum() / max(counts["n_views"].sum(), 1)
-    out["like_rate"] = (out["n_likes"] + prior_strength * global_rate) / (out["n_views"] + prior_strength)
-    return out
+    counts = engine.run(post_event_counts(_event_table(engine, feed_events, times)))
+    snapshots = []
+    for period in range(len(times) if times is not None else 1):
+        totals = _totals_up_to(counts, "post_id", period)
+        features = out.copy()
+        features["n_views"] = features["post_id"].map(totals["n_views"]).fillna(0).astype("int64")
+        features["n_likes"] = features["post_id"].map(totals["n_likes"]).fillna(0).astype("int64")
+        global_rate = totals["n_likes"].sum() / max(totals["n_views"].sum(), 1)
+        features["like_rate"] = ((features["n_likes"] + prior_strength * global_rate)
+                                 / (features["n_views"] + prior_strength))
+        snapshots.append(features)
+    return snapshots
 
 
 @dataclass(frozen=True)
@@ -216,14 +282,13 @@ class FeatureSnapshots:
     def build(cls, users: pd.DataFrame, feed_events: pd.DataFrame, posts: pd.DataFrame, times: list[pd.Timestamp],
               regions: pd.DataFrame | None = None, user_prior_strength: float = 5.0,
               post_prior_strength: float = 20.0, engine: Engine | None = None) -> FeatureSnapshots:
+        """One pass over the events for every time: counts per period between the times, added up."""
+        times = sorted(times)
         engine = engine or ENGINES.build(DEFAULT_ENGINE)
-        user_tables, post_tables = [], []
-        for as_of in tqdm(times, desc="feature snapshots", disable=None, leave=False):
-            user_tables.append(user_features(users, feed_events, posts, regions, user_prior_strength, engine, as_of)
-                               .assign(as_of=as_of))
-            post_tables.append(post_features(posts, feed_events, post_prior_strength, engine, as_of)
-                               .assign(as_of=as_of))
-        return cls(*(_stack(tables) for tables in (user_tables, post_tables)))
+        user_tables = _user_snapshots(users, feed_events, posts, regions, user_prior_strength, engine, times)
+        post_tables = _post_snapshots(posts, feed_events, post_prior_strength, engine, times)
+        return cls(*(_stack([table.assign(as_of=time) for table, time in zip(tables, times)])
+                     for tables in (user_tables, post_tables)))
 
     def times(self) -> list[pd.Timestamp]:
         return sorted(pd.to_datetime(self.users["as_of"]).unique())
