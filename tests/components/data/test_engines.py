@@ -46,3 +46,16 @@ def test_feed_event_features_are_the_same_on_duckdb_and_spark(platform):
 def test_an_unknown_engine_is_refused_by_name():
     with pytest.raises(ValueError, match="unknown engine kind 'polars'.*duckdb.*spark"):
         ENGINES.build({"kind": "polars"})
+
+
+def test_stacked_snapshots_equal_the_features_computed_as_of_each_time(platform):
+    """Snapshots add up per-period counts (distinct posts and days where first seen); one time is a
+    plain distinct count: both must give the same table."""
+    users, posts, events = platform
+    times = events["timestamp"].quantile([0.3, 0.6, 0.9]).tolist() + [events["timestamp"].max()]
+    snapshots = features.FeatureSnapshots.build(users, events, posts, times)
+    for time in times:
+        stacked_users, stacked_posts = snapshots.at(time)
+        assert stacked_users["n_posts_seen"].sum() > 0
+        pd.testing.assert_frame_equal(stacked_users, features.user_features(users, events, posts, as_of=time))
+        pd.testing.assert_frame_equal(stacked_posts, features.post_features(posts, events, as_of=time))

@@ -77,7 +77,7 @@ def _user_snapshots(users: pd.DataFrame, feed_events: pd.DataFrame, posts: pd.Da
     """``user_features`` as of each of ``times`` (ascending; None: all events), from one pass over the events."""
     engine = engine or ENGINES.build(DEFAULT_ENGINE)
     events = _event_table(engine, feed_events, times)
-    activity = engine.run(user_event_counts(events))
+    activity = engine.run(user_event_counts(events, len(times) if times is not None else 1))
     # Engines return their own time unit (DuckDB µs, Spark ns): keep the events' own.
     activity = activity.astype({column: feed_events["timestamp"].dtype for column in ("first_seen", "last_seen")})
     pairs = topic_table(posts)
@@ -100,7 +100,7 @@ def _user_snapshots(users: pd.DataFrame, feed_events: pd.DataFrame, posts: pd.Da
     return snapshots
 
 
-def user_event_counts(events: ir.Table) -> ir.Table:
+def user_event_counts(events: ir.Table, periods: int = 1) -> ir.Table:
     """Per user and period: views, likes, first and last event, views in each part of the day and on
     each weekday (``view_share_*``, counts until divided), and the distinct posts viewed and days with
     a view that were first seen in that period. Every count adds up over periods, so the sum over
@@ -110,15 +110,21 @@ def user_event_counts(events: ir.Table) -> ir.Table:
     hour = events["timestamp"].hour()
     weekday = events["timestamp"].day_of_week.index()  # Monday = 0, as pandas
     keys = ["user_id", "period"]
+    if periods == 1:  # first seen = seen: a plain distinct count, which engines do faster than the grouping below
+        distinct = {"n_posts_seen": events["post_id"].nunique(where=is_view),
+                    "active_days": events["timestamp"].date().nunique(where=is_view)}
     counts = events.group_by(keys).aggregate(
         n_views=_count(is_view),
         n_likes=_count(is_like),
+        **(distinct if periods == 1 else {}),
         first_seen=events["timestamp"].min(),
         last_seen=events["timestamp"].max(),
         **{f"view_share_{name}": _count(is_view & (hour >= start) & (hour < end))
            for name, (start, end) in DAY_PARTS.items()},
         **{f"view_share_{name}": _count(is_view & (weekday == day)) for day, name in enumerate(WEEKDAYS)},
     )
+    if periods == 1:
+        return counts.relocate("active_days", after="last_seen")
     views = events.filter(is_view).mutate(day=events["timestamp"].date())
     posts_seen, days_active = (_first_seen(views, column, name) for column, name in
                                (("post_id", "n_posts_seen"), ("day", "active_days")))

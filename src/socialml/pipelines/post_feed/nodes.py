@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from socialml.components.data.features import FeatureSnapshots
 from socialml.components.evaluation.ab_test import compare_groups, served_hits
 from socialml.components.evaluation.metrics import feed_scores
 from socialml.components.evaluation.protocols import split_feed
 from socialml.components.evaluation.tables import comparison_table, metric_payload
-from socialml.components.data.features import FeatureSnapshots
 from socialml.components.recsys.post_feed import PostFeedModel
 from socialml.components.recsys.post_feed.model import configured_model
 
