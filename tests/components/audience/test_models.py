@@ -88,3 +88,14 @@ def test_a_user_served_alone_gets_the_prediction_it_gets_among_all_users(history
         alone = model.predict_proba(views[views["user_id"] == user], items)
         for target, probabilities in alone.items():
             pd.testing.assert_frame_equal(probabilities, together[target].loc[[user]])
+
+
+def test_views_dated_centuries_away_are_scored_not_overflowed(history):
+    """The service accepts any ISO date; recency to the training end must not overflow a timedelta."""
+    views, items, targets = history
+    model = build_audience_model({"kind": "boosting", "library": "lightgbm", "svd_components": 8,
+                                  "options": {"n_estimators": 10}}).fit(views, items, targets)
+    odd = views.head(3).assign(user_id=7, timestamp=pd.to_datetime(["0039-03-25", "2024-01-01", "3381-10-17"],
+                                                                   format="ISO8601").as_unit("us"))
+    probabilities = model.predict_proba(odd, items)
+    assert probabilities["sex"].index.tolist() == [7]

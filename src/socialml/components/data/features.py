@@ -328,8 +328,9 @@ def viewer_history(views: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp
         {
             "n_views": grouped.size(),
             "n_items": grouped["item_id"].nunique(),
-            "days_since_last_view": (reference_time - grouped["timestamp"].max()).dt.total_seconds() / 86_400,
-            "history_span_days": (grouped["timestamp"].max() - grouped["timestamp"].min()).dt.total_seconds() / 86_400,
+            "days_since_last_view": _days_between(pd.Series(reference_time, index=grouped.size().index),
+                                                  grouped["timestamp"].max()),
+            "history_span_days": _days_between(grouped["timestamp"].max(), grouped["timestamp"].min()),
         }
     )
     if views["watch_seconds"].notna().any():
@@ -344,6 +345,15 @@ def viewer_history(views: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp
         out = out.join(shares).fillna({c: 0.0 for c in shares})
     out = out.join(time_shares(views["timestamp"], views["user_id"], prefix="view_"))
     return out.reset_index()
+
+
+def _days_between(later: pd.Series, earlier: pd.Series) -> pd.Series:
+    """Days from ``earlier`` to ``later`` in whole seconds, so a served view dated in year 39 or 3381
+    (which the service accepts) cannot overflow a nanosecond timedelta."""
+    def seconds(times: pd.Series) -> np.ndarray:
+        return times.to_numpy().astype("datetime64[s]").astype("int64").astype("float64")
+
+    return pd.Series((seconds(later) - seconds(earlier)) / 86_400, index=later.index)
 
 
 def client_features(clients: pd.DataFrame, holdings: pd.DataFrame) -> pd.DataFrame:
