@@ -1,4 +1,8 @@
+import pandas as pd
+import pytest
+
 from socialml.pipelines.feature_enrichment import create_pipeline
+from socialml.pipelines.feature_enrichment.nodes import build_feed_snapshots
 
 
 def params_with(**tables: set[str]) -> dict:
@@ -27,3 +31,11 @@ def test_feature_snapshots_follow_the_post_feed_protocol_when_it_has_cuts():
     assert "params:post_feed.sources.demo" in create_pipeline("demo", params).inputs()
     settings["split"] = {"kind": "leave_last_out"}  # no cut: features as of the end of the log only
     assert "params:post_feed.sources.demo" not in create_pipeline("demo", params).inputs()
+
+
+def test_an_empty_feed_log_stops_the_snapshots_naming_the_table():
+    empty = pd.DataFrame({"timestamp": pd.Series(dtype="datetime64[us]"), "user_id": pd.Series(dtype="int64"),
+                          "post_id": pd.Series(dtype="int64"), "action": pd.Series(dtype="str")})
+    with pytest.raises(ValueError, match="prm_feed_events has no event time"):
+        build_feed_snapshots(pd.DataFrame({"user_id": [1]}), empty, pd.DataFrame({"post_id": [1]}),
+                             {"user_prior_strength": 5.0, "post_prior_strength": 20.0, "engine": {"kind": "duckdb"}})

@@ -301,17 +301,15 @@ class FeatureSnapshots:
 
     def at(self, as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(user features, post features) as of exactly that time; a clear stop if it was not computed."""
-        as_of = pd.Timestamp(as_of)
-        if as_of not in self.times():
+        as_of, times = pd.Timestamp(as_of), self.times()
+        if as_of not in times:
             raise KeyError(f"no feature snapshot as of {as_of}: feature_enrichment computed them as of "
-                           f"{[str(t) for t in self.times()]}; rerun it after changing the post feed's protocol")
+                           f"{[str(t) for t in times]}; rerun it after changing the post feed's protocol")
         return tuple(table[table["as_of"] == as_of].drop(columns="as_of").reset_index(drop=True)
                      for table in (self.users, self.posts))
 
 
 def _stack(tables: list[pd.DataFrame]) -> pd.DataFrame:
-    if not tables:
-        return pd.DataFrame({"as_of": pd.Series(dtype="datetime64[us]")})
     stacked = pd.concat(tables, ignore_index=True)
     return stacked[["as_of", *stacked.columns.drop("as_of")]]
 
