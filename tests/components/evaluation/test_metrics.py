@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from socialml.components.evaluation.metrics import hidden_item_scores, ranking_scores
+from socialml.components.evaluation.metrics import bootstrap_intervals, hidden_item_scores, ranking_scores
 from socialml.components.evaluation.tables import comparison_table, metric_payload
 from socialml.components.recsys.recommenders import top_k
 
@@ -40,3 +40,16 @@ def test_comparison_tables_sort_best_first_and_log_only_finite_numbers_under_cle
     assert metrics == {"audience/b/age/auc": {"value": 0.7, "step": 0}, "audience/a/age/auc": {"value": 0.6, "step": 0},
                        "audience/a/age/f1_56_": {"value": 0.5, "step": 0}}
     assert metric_payload("", {"rows": 3, "flag": True}) == {"rows": {"value": 3.0, "step": 0}}
+
+
+def test_bootstrap_intervals_hold_the_true_mean_and_narrow_with_more_rows():
+    rng = np.random.default_rng(1)
+    widths = []
+    for n in (100, 10_000):
+        values = rng.normal(0.7, 0.2, n)
+        low, high = bootstrap_intervals(lambda rows: {"mean": values[rows].mean()}, n, runs=300)["mean"]
+        assert low < values.mean() < high and low < 0.7 + 0.05 and high > 0.7 - 0.05
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 5  # about 1/sqrt(100) as wide
+    same = bootstrap_intervals(lambda rows: {"difference": 0.0 * rows.sum()}, 50, runs=20)["difference"]
+    assert same == (0.0, 0.0)

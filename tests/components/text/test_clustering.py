@@ -1,14 +1,20 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
 from socialml.components.evaluation.metrics import clustering_scores
 from socialml.components.text.clustering import (
-    CLUSTERERS, OUTLIER, REDUCERS, ClusteringConfig, assign, cluster_texts, describe_clusters,
+    CLUSTERERS, OUTLIER, REDUCERS, ClusteringConfig, assign, cluster_texts, describe_clusters, split_by_sentiment,
 )
 from socialml.components.text.encoders import build_encoder
 from socialml.components.text.preprocess import normalise
+from socialml.components.text.sentiment import ZeroShotSentiment, predict_labels
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _blobs(rng, centres, per_blob, noise=0.05):
@@ -25,6 +31,27 @@ def test_separated_groups_are_found_and_outliers_reported():
     truth = np.repeat([0, 1, 2], 20)
     assert clustering_scores(truth, result.labels)["ari"] > 0.95
     assert set(result.centroids) == set(np.unique(result.labels)) - {OUTLIER}
+
+
+def test_an_outlier_joins_only_when_as_close_as_the_members_are_whatever_the_encoders_scale_of_cosines():
+    rng = np.random.default_rng(0)
+    config = ClusteringConfig(clusterer={"kind": "hdbscan", "min_cluster_size": 5}, reducer={"kind": "none"},
+                              outlier_reassign_quantile=0.05)
+    for noise in (0.05, 1.0):  # tight groups (cosines near 1, like e5's) and loose ones (about 0.7, like USE's)
+        x = _blobs(rng, np.eye(8)[:3] * 3, 30, noise)
+        near = _blobs(rng, [np.eye(8)[0] * 3], 1, noise)  # drawn like a member of the first group
+        far = np.eye(8)[7:]  # orthogonal to every group
+        result = cluster_texts(np.vstack([x, near, far]), np.ones(len(x) + 2), config)
+        members = result.labels[:-2] != OUTLIER
+        own = np.einsum("ij,ij->i", x[members], np.vstack([result.centroids[c] for c in result.labels[:-2][members]]))
+        assert result.join_similarity == pytest.approx(np.quantile(own, 0.05), rel=0.05)
+        assert result.was_outlier[-1] and result.labels[-1] == OUTLIER
+        assert result.labels[-2] == 0 if result.labels[0] == 0 else result.labels[-2] != OUTLIER
+        # members the clusterer left out rejoin at either scale (a fixed bar of 0.85 would keep the loose ones out)
+        left_out = result.was_outlier[:-2]
+        assert (left_out & (result.labels[:-2] != OUTLIER)).any() == left_out.any()
+    with pytest.raises(ValueError, match=r"'outlier_reassign_quantile' must be in \[0, 1\], got 1.5"):
+        ClusteringConfig.from_params({"outlier_reassign_quantile": 1.5})
 
 
 def test_tiny_questions_become_one_cluster():
@@ -52,16 +79,33 @@ def test_describe_gives_size_keywords_and_a_representative_label():
 
 
 def test_paraphrases_with_emoji_and_punctuation_share_a_cluster_and_opposites_do_not(e5_folder):
-    """The acceptance example of seed 000, on the demo platform's service question with e5 embeddings."""
+    """The acceptance example of seed 000, on the demo platform's service question, with the configured
+    clustering encoder (e5 + USE) and zero-shot sentiment from the configured anchors on e5."""
+    params = yaml.safe_load((ROOT / "conf/base/parameters_clustering.yml").read_text())["clustering"]
+    encoders = yaml.safe_load((ROOT / "conf/base/parameters_text_embedding.yml").read_text())["text_embedding"]
     platform = generate_demo_platform(DemoPlatformConfig(answers_per_question=300, n_questions=1))
     answers = platform["survey_answers"]["answer"].tolist() + ["всё супер 👍👍", "все супер!!!", "ужасно 😡"]
     normalised = pd.Series([normalise(a) for a in answers if a.strip()])
     unique = normalised.value_counts()
-    vectors = build_encoder({"kind": "e5_small", "num_threads": 2}).encode(unique.index.tolist())
-    result = cluster_texts(vectors, unique.to_numpy(float), ClusteringConfig())
-    cluster_of = dict(zip(unique.index, result.labels))
+    texts = unique.index.tolist()
+    e5 = build_encoder(encoders["encoder"])
+    anchors = {label: e5.encode(phrases) for label, phrases in params["sentiment_anchors"].items()}
+    sentiment = ZeroShotSentiment(anchors, params["zero_shot_temperature"]).predict_proba(texts, e5.encode(texts))
+    config = ClusteringConfig.from_params(params["algorithm"])
+    result = cluster_texts(build_encoder(encoders["clustering_encoder"]).encode(texts), unique.to_numpy(float), config,
+                           predict_labels(sentiment))
+    cluster_of = dict(zip(texts, result.labels))
     assert cluster_of[normalise("всё супер 👍👍")] == cluster_of[normalise("все супер!!!")] != OUTLIER
     assert cluster_of[normalise("ужасно 😡")] != cluster_of[normalise("все супер!!!")]
+
+
+def test_a_cluster_of_mixed_sentiment_is_split_by_it_and_a_small_minority_stays():
+    labels = np.array([0] * 6 + [1] * 4)
+    sentiments = np.array(["positive"] * 4 + ["negative"] * 2 + ["neutral"] * 3 + ["negative"])
+    weights = np.array([1.0] * 9 + [0.1])  # the last negative answer is a tenth of one person's weight
+    split = split_by_sentiment(labels, weights, sentiments, share=0.3)
+    assert split[:4].tolist() == [0] * 4 and split[4] == split[5] == 2
+    assert split[6:].tolist() == [1] * 4  # 0.1 of 3.1 is under the share: it stays with the neutral answers
 
 
 def test_the_reducer_and_the_clusterer_are_parts_checked_by_kind():

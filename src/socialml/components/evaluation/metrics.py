@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,17 @@ def clustering_scores(truth: Sequence, predicted: Sequence, outlier: int = -1) -
     return {"nmi": float(normalized_mutual_info_score(truth, predicted)),
             "ari": float(adjusted_rand_score(truth, predicted)),
             "outlier_share": float(np.mean(predicted == outlier))}
+
+
+def bootstrap_intervals(score: Callable[[np.ndarray], Mapping[str, float]], n_rows: int, runs: int = 200,
+                        level: float = 0.95, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap: ``score`` of ``runs`` resamples (row indices drawn with replacement) gives,
+    per metric, the interval holding ``level`` of them. A score of a difference gives its interval."""
+    rng = np.random.default_rng(seed)
+    draws = pd.DataFrame([score(rng.integers(0, n_rows, n_rows)) for _ in range(runs)])
+    tail = (1 - level) / 2 * 100
+    return {name: (float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail)))
+            for name, values in draws.items()}
 
 
 def multilabel_scores(y: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray,

@@ -4,9 +4,11 @@ Both steps are parts built from parameters (``REDUCERS``: ``umap``, ``none``; ``
 ``hdbscan``), so another reducer or clusterer is a class with ``reduce`` or ``fit_predict`` added
 to its registry. Identical normalised answers are clustered once, with their number as a weight:
 UMAP is not deterministic on duplicate vectors, and ten identical answers would otherwise form a
-cluster of their own. Outliers close enough to a cluster's centroid join it; the rest stay outliers (-1).
-``AnswerClusterer`` is what a clustering leaves for new answers: per question, the clusters' centroids
-and labels with the answer sentiment model, placing an answer by its embedding.
+cluster of their own. An outlier joins the nearest cluster when it is as close to that cluster's centroid
+as most members are to theirs (the similarity of ``outlier_reassign_quantile`` of the members, so the bar
+follows the encoder's scale of cosines); the rest stay outliers (-1). ``AnswerClusterer`` is what a
+clustering leaves for new answers: per question, the clusters' centroids, labels and that bar, with the
+answer sentiment model, placing an answer by its embedding.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class UmapReducer:
     """UMAP (cosine) to ``components`` dimensions; questions with fewer than ``min_texts`` texts stay as they are."""
 
     components: int = 5
-    neighbors: int = 15
+    neighbors: int = 30
     min_texts: int = 30
     seed: int = 0
 
@@ -67,7 +69,7 @@ class HdbscanClusterer:
     """HDBSCAN (excess of mass). ``min_cluster_size`` is for large questions: small ones use at least 3,
     about an eighth of their texts; fewer texts than that form one cluster."""
 
-    min_cluster_size: int = 8
+    min_cluster_size: int = 15
     min_samples: int | None = None
 
     def fit_predict(self, space: np.ndarray) -> np.ndarray:
@@ -89,7 +91,11 @@ CLUSTERERS: Parts[Clusterer] = Parts("clusterer", {"hdbscan": HdbscanClusterer})
 class ClusteringConfig:
     reducer: dict[str, Any] = field(default_factory=lambda: {"kind": "umap"})
     clusterer: dict[str, Any] = field(default_factory=lambda: {"kind": "hdbscan"})
-    outlier_reassign_similarity: float = 0.85  # cosine to the nearest centroid needed to join it
+    # An outlier joins its nearest centroid when at least as close as this share of members are to theirs.
+    outlier_reassign_quantile: float = 0.05
+    # A cluster whose answers' sentiments each hold at least this share of it is split by sentiment
+    # ("отлично работает" and "медленно работает" share words and topic, not meaning); null: never.
+    sentiment_split_share: float | None = 0.15
     n_keywords: int = 5
     n_representatives: int = 3
 
@@ -97,6 +103,9 @@ class ClusteringConfig:
     def from_params(cls, params: dict[str, Any]) -> ClusteringConfig:
         """Checked like every part: unknown or mistyped options (here, of the reducer and the clusterer) fail now."""
         config = cls(**typed_options("answer clustering", cls, params))
+        if not 0.0 <= config.outlier_reassign_quantile <= 1.0:
+            raise ValueError(f"answer clustering: option 'outlier_reassign_quantile' must be in [0, 1], "
+                             f"got {config.outlier_reassign_quantile!r}")
         REDUCERS.check(config.reducer)
         CLUSTERERS.check(config.clusterer)
         return config
@@ -108,18 +117,25 @@ class QuestionClusters:
     was_outlier: np.ndarray  # the clusterer's outliers, before reassignment
     coords_2d: np.ndarray
     centroids: dict[int, np.ndarray] = field(default_factory=dict)
+    join_similarity: float = 1.0  # cosine to a centroid a new answer needs to join that cluster
 
 
-def cluster_texts(embeddings: np.ndarray, weights: np.ndarray, config: ClusteringConfig) -> QuestionClusters:
-    """Cluster the unique texts of one question (rows of ``embeddings``, L2-normalised)."""
+def cluster_texts(embeddings: np.ndarray, weights: np.ndarray, config: ClusteringConfig,
+                  sentiments: np.ndarray | None = None) -> QuestionClusters:
+    """Cluster the unique texts of one question (rows of ``embeddings``, L2-normalised); with the texts'
+    ``sentiments`` (a label each), clusters of mixed sentiment are split by it."""
     space = REDUCERS.build(config.reducer).reduce(embeddings)
     labels = CLUSTERERS.build(config.clusterer).fit_predict(space)
     was_outlier = labels == OUTLIER
     if not (labels != OUTLIER).any():  # no structure found: one cluster, not all outliers
         labels[:] = 0
     centroids = _centroids(embeddings, weights, labels)
-    labels = _reassign_outliers(embeddings, labels, centroids, config.outlier_reassign_similarity)
-    return QuestionClusters(labels, was_outlier, _project_2d(space), _centroids(embeddings, weights, labels))
+    join_similarity = _member_similarity(embeddings, labels, centroids, config.outlier_reassign_quantile)
+    labels = _reassign_outliers(embeddings, labels, centroids, join_similarity)
+    if sentiments is not None and config.sentiment_split_share is not None:
+        labels = split_by_sentiment(labels, weights, np.asarray(sentiments), config.sentiment_split_share)
+    return QuestionClusters(labels, was_outlier, _project_2d(space), _centroids(embeddings, weights, labels),
+                            join_similarity)
 
 
 def _centroids(embeddings, weights, labels) -> dict[int, np.ndarray]:
@@ -129,6 +145,28 @@ def _centroids(embeddings, weights, labels) -> dict[int, np.ndarray]:
         centre = np.average(embeddings[members], axis=0, weights=weights[members])
         out[int(c)] = centre / max(np.linalg.norm(centre), 1e-12)
     return out
+
+
+def _member_similarity(embeddings, labels, centroids, quantile: float) -> float:
+    """The cosine to their own centroid that all but ``quantile`` of the clustered texts reach."""
+    members = np.flatnonzero(labels != OUTLIER)
+    own = np.einsum("ij,ij->i", embeddings[members], np.vstack([centroids[int(c)] for c in labels[members]]))
+    return float(np.quantile(own, quantile))
+
+
+def split_by_sentiment(labels, weights, sentiments, share: float) -> np.ndarray:
+    """Each cluster's sentiments holding at least ``share`` of its weight become clusters of their own (the
+    largest keeps the cluster's id and the smaller sentiments' texts)."""
+    labels = labels.copy()
+    next_id = int(labels.max()) + 1
+    for c in np.unique(labels[labels != OUTLIER]):
+        members = labels == c
+        mass = pd.Series(weights[members]).groupby(sentiments[members]).sum()
+        large = mass[mass >= share * mass.sum()].sort_values(ascending=False, kind="stable")
+        for sentiment in large.index[1:]:
+            labels[members & (sentiments == sentiment)] = next_id
+            next_id += 1
+    return labels
 
 
 def _reassign_outliers(embeddings, labels, centroids, threshold: float) -> np.ndarray:
@@ -196,19 +234,21 @@ class AnswerClusterer:
     """Places new answers to the clustered questions: the nearest cluster's centroid if close enough
     (else an outlier), its label, and the answer's sentiment; ``predict_frame`` is its MLflow face."""
 
-    questions: dict[Any, dict[str, Any]]  # question id → question_text, centroids (cluster → unit vector), labels
-    threshold: float
-    embeddings_from: dict[str, Any] | None  # the encoder the centroids were made with
-    sentiment: Any  # predict_proba(texts, embeddings), trained on the same encoder's vectors
+    # question id → question_text, centroids (cluster → unit vector), labels, join_similarity
+    questions: dict[Any, dict[str, Any]]
+    clustered_from: dict[str, Any] | None  # the encoder the centroids were made with
+    embeddings_from: dict[str, Any] | None  # the encoder the sentiment model reads
+    sentiment: Any  # predict_proba(texts, embeddings)
 
-    def assign(self, question_ids: Sequence[Any], texts: Sequence[str], embeddings: np.ndarray) -> pd.DataFrame:
+    def assign(self, question_ids: Sequence[Any], texts: Sequence[str], cluster_embeddings: np.ndarray,
+               sentiment_embeddings: np.ndarray) -> pd.DataFrame:
         """One row per answer: question_id, cluster, label, similarity, sentiment and its probabilities."""
         unknown = sorted({q for q in question_ids if q not in self.questions}, key=str)
         if unknown:
             raise KeyError(f"unknown question_id {unknown[0]!r}; known: {sorted(self.questions, key=str)}")
-        placed = [assign(vector, self.questions[q]["centroids"], self.threshold)
-                  for q, vector in zip(question_ids, embeddings)]
-        sentiment = self.sentiment.predict_proba(list(texts), embeddings)
+        placed = [assign(vector, self.questions[q]["centroids"], self.questions[q]["join_similarity"])
+                  for q, vector in zip(question_ids, cluster_embeddings)]
+        sentiment = self.sentiment.predict_proba(list(texts), sentiment_embeddings)
         frame = pd.DataFrame({
             "question_id": list(question_ids),
             "cluster": [cluster for cluster, _ in placed],
@@ -222,7 +262,8 @@ class AnswerClusterer:
         return pd.DataFrame({"question_id": [next(iter(self.questions))], "answer": ["Всё нравится, спасибо"]})
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``assign`` for raw answers (question_id, answer), embedded with the centroids' encoder."""
+        """``assign`` for raw answers (question_id, answer), embedded with the encoders it was made with."""
         texts = [normalise(t) for t in frame["answer"].fillna("")]
-        _, embeddings = trained_encoder(self.embeddings_from, texts)
-        return self.assign(frame["question_id"].tolist(), texts, embeddings)
+        _, cluster_embeddings = trained_encoder(self.clustered_from, texts)
+        _, sentiment_embeddings = trained_encoder(self.embeddings_from, texts)
+        return self.assign(frame["question_id"].tolist(), texts, cluster_embeddings, sentiment_embeddings)

