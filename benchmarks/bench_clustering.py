@@ -95,7 +95,7 @@ def intents_table(data: Path, runs: int) -> tuple[pd.DataFrame, pd.DataFrame, pd
             labels_of[method] = labels
             rows.append(scored(method, truth, labels, fit_s, runs))
     table = pd.DataFrame(rows)
-    mine = f"ours, e5_small + use (configured)"
+    mine = "ours, e5_small + use (configured)"
     baselines = table[table["method"].str.startswith("BERTopic")]
     best = baselines.sort_values("nmi", ascending=False)["method"].iloc[0]
     differences = bootstrap_intervals(
@@ -143,7 +143,10 @@ def main() -> None:
     out.write_text(
         "# Answer clustering against gold groups\n\n"
         "Reproduce: `.venv/bin/python benchmarks/bench_clustering.py`. 2 CPU cores, no GPU. Outliers count as one "
-        f"cluster; 95 % intervals from {args.runs} bootstrap resamples of the texts. Fit time excludes embedding. "
+        f"cluster; 95 % intervals from {args.runs} bootstrap resamples of the texts, centred on the full set's "
+        "value (a text drawn twice agrees with itself in both partitions and raises NMI and ARI; the resamples' "
+        "spread is kept, their bias is not). Fit time excludes embedding "
+        "and is one run on a machine that may be busy. "
         "Our clustering here has no sentiment split (the benchmark has no sentiment model; `kedro run` also "
         "splits clusters of mixed sentiment).\n\n"
         "## ru_intents_dev: 5,000 utterances as one question, k not given (67 gold intents)\n\n"

@@ -53,3 +53,15 @@ def test_bootstrap_intervals_hold_the_true_mean_and_narrow_with_more_rows():
     assert widths[1] < widths[0] / 5  # about 1/sqrt(100) as wide
     same = bootstrap_intervals(lambda rows: {"difference": 0.0 * rows.sum()}, 50, runs=20)["difference"]
     assert same == (0.0, 0.0)
+
+
+def test_bootstrap_intervals_of_a_metric_that_resampling_inflates_surround_its_value():
+    from sklearn.metrics import normalized_mutual_info_score
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 60, 3000)
+    found = np.where(rng.random(3000) < 0.6, truth, rng.integers(0, 60, 3000))
+    value = normalized_mutual_info_score(truth, found)
+    low, high = bootstrap_intervals(lambda rows: {"nmi": normalized_mutual_info_score(truth[rows], found[rows])},
+                                    3000, runs=50)["nmi"]
+    assert low < value < high and high - low < 0.05
