@@ -1,13 +1,12 @@
-"""Encoders, answer clustering and topic classification on the shared labelled data sets.
+"""Encoders, sentiment and topic classification on the shared labelled data sets.
 
     .venv/bin/python benchmarks/bench_text.py [--data ../shared/data] [--encoders e5_small,use,navec,tfidf_svd]
 
-Writes benchmarks/results/text.md with three tables:
+Writes benchmarks/results/text.md with two tables (answer clustering is measured by bench_clustering.py):
 1. encoder speed (texts/s, median of 3 runs, short survey answers and long news posts) on this CPU;
 2. quality of each frozen encoder with a logistic-regression head, next to TF-IDF, on the protocols of
    ../shared/BASELINES.md (sensitive topics multi-label, Telegram news single-label, RuSentiment),
-   plus our own sentiment head and topic models;
-3. clustering of 20,000 survey answers: BERTopic's default chain against ours, same e5 embeddings.
+   plus our own sentiment head and topic models.
 Embeddings go through the project's cache, so a second run only re-measures speed.
 """
 
@@ -23,10 +22,8 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from socialml.components.data.canonical import SENTIMENTS
-from socialml.components.evaluation.metrics import classification_scores, clustering_scores, multilabel_scores
-from socialml.components.text.clustering import ClusteringConfig, cluster_texts
+from socialml.components.evaluation.metrics import classification_scores, multilabel_scores
 from socialml.components.text.encoders import EmbeddingCache, build_encoder
-from socialml.components.text.preprocess import normalise
 from socialml.components.text.sentiment import SentimentHead, ZeroShotSentiment, predict_labels
 from socialml.components.text.topics import HeadTopicClassifier, label_matrix
 
@@ -117,38 +114,6 @@ def sentiment_rows(d: dict, name: str, train_x: np.ndarray, test_x: np.ndarray, 
     return rows
 
 
-def clustering_rows(d: dict, e5) -> list[dict]:
-    """20,000 answers pooled across questions; gold = question_id (coarse), as in BASELINES.md."""
-    import hdbscan
-    import umap
-
-    survey = d["survey"].iloc[:20_000]
-    texts = survey["answer"].astype(str).tolist()
-    rows = []
-    vectors = EmbeddingCache(e5).encode(texts)
-    start = time.perf_counter()
-    reduced = umap.UMAP(n_components=5, n_neighbors=15, min_dist=0.0, metric="cosine", random_state=0).fit_transform(vectors)
-    labels = hdbscan.HDBSCAN(min_cluster_size=10).fit_predict(reduced)
-    rows.append({"method": "BERTopic default chain: UMAP 5-d + HDBSCAN(10) on all 20,000 answers",
-                 "fit_s": time.perf_counter() - start, "clusters": int(labels.max() + 1),
-                 **clustering_scores(survey["question_id"], labels)})
-    normalised = pd.Series([normalise(t) for t in texts])
-    weights = normalised.value_counts()
-    unique = weights.index.tolist()
-    unique_vectors = EmbeddingCache(e5).encode(unique)
-    start = time.perf_counter()
-    config = ClusteringConfig(clusterer={"kind": "hdbscan", "min_cluster_size": 10})
-    result = cluster_texts(unique_vectors, weights.to_numpy(float), config)
-    fit_s = time.perf_counter() - start
-    mapped = normalised.map(pd.Series(result.labels, index=unique)).to_numpy()
-    rows.append({"method": f"ours: {len(unique):,} distinct normalised answers weighted by count, outliers reassigned",
-                 "fit_s": fit_s, "clusters": int(mapped.max() + 1), **clustering_scores(survey["question_id"], mapped)})
-    before = normalised.map(pd.Series(np.where(result.was_outlier, -1, result.labels), index=unique)).to_numpy()
-    rows.append({"method": "ours, before outlier reassignment", "fit_s": fit_s, "clusters": int(mapped.max() + 1),
-                 **clustering_scores(survey["question_id"], before)})
-    return rows
-
-
 def markdown(frame: pd.DataFrame) -> str:
     return frame.to_markdown(index=False, floatfmt=".3f")
 
@@ -202,7 +167,6 @@ def main() -> None:
         tfidf_matrix(fit, fit), d["senti_train"]["label"])
     sentiment.append({"features": "TF-IDF word+char + logistic regression",
                       **classification_scores(d["senti_test"]["label"], baseline.predict(tfidf_matrix(fit, test)))})
-    clusters = clustering_rows(d, build_encoder(ENCODERS["e5_small"])) if "e5_small" in names else []
     out = ROOT / "benchmarks" / "results" / "text.md"
     out.write_text(
         "# Text intelligence on the shared data\n\n"
@@ -215,8 +179,8 @@ def main() -> None:
         f"{markdown(pd.DataFrame(quality))}\n\n"
         "## Sentiment, RuSentiment train → test (positive / neutral / negative)\n\n"
         f"{markdown(pd.DataFrame(sentiment))}\n\n"
-        "## Clustering 20,000 survey answers (gold: question_id, outliers as one cluster)\n\n"
-        f"{markdown(pd.DataFrame(clusters))}\n"
+        "## Answer clustering\n\n"
+        "Measured by `benchmarks/bench_clustering.py`: see `benchmarks/results/clustering.md`.\n"
     )
     print(out.read_text())
 

@@ -40,8 +40,8 @@ class Clusterer(Protocol):
 class UmapReducer:
     """UMAP (cosine) to ``components`` dimensions; questions with fewer than ``min_texts`` texts stay as they are."""
 
-    components: int = 5
-    neighbors: int = 30
+    components: int = 10
+    neighbors: int = 15
     min_texts: int = 30
     seed: int = 0
 
