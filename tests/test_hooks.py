@@ -6,10 +6,11 @@ import time
 import mlflow
 import pytest
 from kedro.io import DataCatalog
+from kedro.pipeline import node, pipeline
 from kedro_datasets.pandas import CSVDataset
 
 from socialml.components.data.ingest import EmptySourceError
-from socialml.hooks import HOST_TAG, PID_TAG, DurableRunHook, close_orphaned_runs
+from socialml.hooks import HOST_TAG, PID_TAG, DurableRunHook, MissingRunInputError, RunInputsHook, close_orphaned_runs
 
 
 def test_a_zero_byte_raw_file_stops_the_run_naming_it(tmp_path):
@@ -21,6 +22,29 @@ def test_a_zero_byte_raw_file_stops_the_run_naming_it(tmp_path):
         hook.before_dataset_loaded("shop.raw_feed")
     empty.write_text("a,b\n1,2\n")
     hook.before_dataset_loaded("shop.raw_feed")  # a file with content is read as usual
+
+
+def _first(frame, *others):
+    return frame
+
+
+def test_a_run_before_its_inputs_are_made_stops_naming_each_and_what_makes_it(tmp_path, monkeypatch):
+    ingestion = pipeline([node(_first, "raw_users", "prm_users", name="ingest")])
+    features = pipeline([node(_first, "prm_users", "feat_users", name="features")])
+    ab_test = pipeline([node(_first, ["served_log", "prm_users"], "ab_report", name="compare")])
+    monkeypatch.setattr("kedro.framework.project.pipelines",
+                        {"__default__": ingestion + features + ab_test, "ingestion": ingestion, "ab_test": ab_test})
+    served = CSVDataset(filepath=str(tmp_path / "served.csv"), metadata={"socialml": {"made_by": "the service"}})
+    catalog = DataCatalog({name: CSVDataset(filepath=str(tmp_path / f"{name}.csv"))
+                           for name in ("raw_users", "prm_users", "feat_users", "ab_report")} | {"served_log": served})
+    hook = RunInputsHook()
+    with pytest.raises(MissingRunInputError, match=r"prm_users \(made by `kedro run --pipelines ingestion`\); "
+                                                   r"served_log \(made by the service\)"):
+        hook.before_pipeline_run(ab_test, catalog)
+    hook.before_pipeline_run(ingestion, catalog)  # a missing raw source is left to its own error
+    (tmp_path / "prm_users.csv").write_text("user_id\n1\n")
+    (tmp_path / "served.csv").write_text("user_id\n1\n")
+    hook.before_pipeline_run(ab_test, catalog)  # everything made: the run goes ahead
 
 
 def test_runs_left_running_by_dead_processes_are_closed_as_killed(tmp_path):

@@ -82,6 +82,39 @@ class DurableRunHook:
         return self._catalog.get(name) if self._catalog is not None else None
 
 
+class RunInputsHook:
+    """A run that needs what another step makes stops before it starts, naming each missing input and the
+    step that makes it: a registered pipeline, or what a dataset's ``metadata.socialml.made_by`` says
+    (the served feed log). Raw sources are left to their own error, which names the file."""
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
+        from kedro.framework.project import pipelines
+
+        outputs = {name: made.all_outputs() for name, made in pipelines.items() if name != "__default__"}
+        missing = []
+        for name in sorted(pipeline.inputs()):
+            made_by = self._made_by(name, catalog, outputs)
+            if made_by is not None and not catalog.exists(name):
+                missing.append(f"{name} (made by {made_by})")
+        if missing:
+            raise MissingRunInputError("this run needs what has not been made yet: " + "; ".join(missing))
+
+    @staticmethod
+    def _made_by(name: str, catalog: Any, outputs: dict[str, set[str]]) -> str | None:
+        if name.startswith("params:") or name == "parameters":
+            return None
+        metadata = getattr(catalog.get(name), "metadata", None) or {}
+        if "made_by" in metadata.get("socialml", {}):
+            return metadata["socialml"]["made_by"]
+        makers = sorted(p for p, made in outputs.items() if name in made)
+        return f"`kedro run --pipelines {makers[0]}`" if makers else None
+
+
+class MissingRunInputError(RuntimeError):
+    pass
+
+
 class MlflowRunLabelsHook:
     """Each MLflow run is named ``<env>:<pipelines>`` and tagged with the environment, the git commit
     and the data root it read, so runs can be told apart and traced back to code and data."""

@@ -1,9 +1,11 @@
 """Project settings. https://docs.kedro.org/en/stable/kedro_project_setup/settings.html"""
 
-from socialml.hooks import DurableRunHook, MlflowArtifactsHook, MlflowRunLabelsHook, MlflowRunStatusHook
+from socialml.hooks import (
+    DurableRunHook, MlflowArtifactsHook, MlflowRunLabelsHook, MlflowRunStatusHook, RunInputsHook,
+)
 from socialml.pipeline_registry import ProjectConfigLoader
 
-HOOKS = (DurableRunHook(), MlflowRunStatusHook(), MlflowRunLabelsHook(), MlflowArtifactsHook())
+HOOKS = (DurableRunHook(), RunInputsHook(), MlflowRunStatusHook(), MlflowRunLabelsHook(), MlflowArtifactsHook())
 
 # Kedro's OmegaConfigLoader, which also points the pipeline registry at the session's environment.
 CONFIG_LOADER_CLASS = ProjectConfigLoader
