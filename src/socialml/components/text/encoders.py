@@ -236,7 +236,7 @@ class TfidfSvdEncoder:
 class ConcatEncoder:
     """Several encoders side by side: each one's unit vectors concatenated, then normalised again, so every
     part weighs the same in a cosine. Encoders trained on different data err differently; on the gold
-    meaning groups of ru_intents_dev, e5 + USE clustered better than either alone (benchmarks/results/text.md)."""
+    meaning groups of ru_intents_dev, e5 + USE clustered better than either alone (benchmarks/results/clustering.md)."""
 
     def __init__(self, parts: list[dict[str, Any]]) -> None:
         if len(parts) < 2:

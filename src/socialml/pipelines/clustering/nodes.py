@@ -59,10 +59,11 @@ def cluster_answers(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, ans
         embeddings = to_matrix(cluster_vectors.loc[texts].reset_index())
         sentiment = sentiment_model.predict_proba(texts, to_matrix(vectors.loc[texts].reset_index()))
         sentiment.index = texts
-        result = cluster_texts(embeddings, weights, config, predict_labels(sentiment))
+        sentiments = predict_labels(sentiment)
+        result = cluster_texts(embeddings, weights, config, sentiments)
         per_text = pd.DataFrame({"normalised_text": texts, "cluster": result.labels, "was_outlier": result.was_outlier,
                                  "x": result.coords_2d[:, 0], "y": result.coords_2d[:, 1]})
-        per_text["sentiment"] = predict_labels(sentiment).tolist()
+        per_text["sentiment"] = sentiments.tolist()
         per_text[[f"p_{s}" for s in SENTIMENTS]] = sentiment[list(SENTIMENTS)].to_numpy()
         described = describe_clusters(texts, weights, result.labels, embeddings, result.centroids, config)
         mix = (per_text.assign(weight=weights).pivot_table(index="cluster", columns="sentiment", values="weight",
