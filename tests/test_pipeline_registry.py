@@ -53,4 +53,4 @@ def test_a_mistyped_option_stops_the_run_before_any_node_naming_the_part_and_the
                             capture_output=True, text=True, timeout=300)
     assert result.returncode != 0 and "Running node" not in result.stdout + result.stderr
     assert ("answer clustering has no option 'n_keyword'; its options are ['clusterer', 'n_keywords', "
-            "'n_representatives', 'outlier_reassign_quantile', 'reducer']") in result.stderr
+            "'n_representatives', 'outlier_reassign_quantile', 'reducer', 'sentiment_split_share']") in result.stderr
