@@ -7,7 +7,7 @@ import pytest
 from socialml.components.audience.models import age_buckets, build_audience_model
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
 from socialml.components.evaluation.metrics import audience_scores
-from socialml.pipelines.audience.nodes import cross_validate_audience, prepare_audience_targets
+from socialml.pipelines.audience.nodes import compare_audience_models, cross_validate_audience, prepare_audience_targets
 
 PARAMS = {"age_edges": [18, 25, 35, 45, 50, 56], "age_labels": ["<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"],
           "protocol": {"kind": "kfold", "folds": 3, "seed": 0}}
@@ -43,6 +43,7 @@ def test_folds_are_by_user_and_cover_everyone(history):
     {"kind": "boosting", "library": "lightgbm", "svd_components": 8, "options": {"n_estimators": 60}},
     {"kind": "item_bag"},
     {"kind": "deepsets", "epochs": 40, "patience": 5},
+    {"kind": "stacked", "folds": 3, "options": {"iterations": 60}},
 ])
 def test_models_beat_the_majority_on_the_planted_audience_signal(history, spec):
     views, items, targets = history
@@ -99,3 +100,44 @@ def test_views_dated_centuries_away_are_scored_not_overflowed(history):
                                                                    format="ISO8601").as_unit("us"))
     probabilities = model.predict_proba(odd, items)
     assert probabilities["sex"].index.tolist() == [7]
+
+
+def _rated_history(n_users: int = 200, n_items: int = 40, seed: int = 0):
+    """Everyone watches the same items; only how they rate them tells the sexes apart."""
+    rng = np.random.default_rng(seed)
+    sex = np.where(np.arange(n_users) % 2, "male", "female")
+    likes_first_half = np.where(sex == "female", 0.8, 0.2)
+    rows = [(u, i, 5.0 if (i < n_items // 2) == (rng.random() < likes_first_half[u]) else 1.0)
+            for u in range(n_users) for i in rng.choice(n_items, 15, replace=False)]
+    views = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"]).assign(
+        timestamp=pd.Timestamp("2024-01-01"), watch_seconds=np.nan)
+    items = pd.DataFrame({"item_id": range(n_items), "categories": [["film"]] * n_items})
+    targets = pd.DataFrame({"user_id": range(n_users), "sex": sex, "age": np.where(np.arange(n_users) // 2 % 2, "18-24", "25-34")})
+    return views, items, targets.assign(fold=np.arange(n_users) % 3)
+
+
+def test_an_item_bag_weighted_by_rating_reads_what_a_plain_bag_cannot():
+    views, items, targets = _rated_history()
+    _, by_views = cross_validate_audience(views, items, targets, {"kind": "item_bag", "weight": "views"}, PARAMS)
+    _, by_rating = cross_validate_audience(views, items, targets, {"kind": "item_bag", "weight": "rating"}, PARAMS)
+    assert by_rating["sex"]["roc_auc"] > 0.8 and by_views["sex"]["roc_auc"] < 0.7
+    with pytest.raises(ValueError, match="weight: rating needs views with a rating"):
+        build_audience_model({"kind": "item_bag", "weight": "rating"}).fit(views.assign(rating=np.nan), items, targets)
+    with pytest.raises(ValueError, match="option 'weight'"):
+        build_audience_model({"kind": "item_bag", "weight": "stars"})
+
+
+def test_the_comparison_gives_each_model_an_interval_and_a_paired_gain_over_the_baseline():
+    views, items, targets = _rated_history()
+    params = {**PARAMS, "baseline": "by_views", "bootstrap_runs": 50}
+    predictions = {name: cross_validate_audience(views, items, targets, {"kind": "item_bag", "weight": weight}, params)[0]
+                   for name, weight in [("by_views", "views"), ("by_rating", "rating")]}
+    table, metrics = compare_audience_models(targets, params, **predictions)
+    row = table[(table["model"] == "by_rating") & (table["target"] == "sex")].iloc[0]
+    assert row["roc_auc_low"] < row["roc_auc"] < row["roc_auc_high"]
+    assert 0 < row["gain_low"] < row["gain_vs_by_views"] < row["gain_high"]  # better, and the interval says so
+    baseline = table[(table["model"] == "by_views") & (table["target"] == "sex")].iloc[0]
+    assert baseline["gain_vs_by_views"] == baseline["gain_low"] == baseline["gain_high"] == 0
+    assert "audience/by_rating/sex/gain_low" in metrics
+    with pytest.raises(ValueError, match="audience.baseline 'catboost' is not among"):
+        compare_audience_models(targets, {**params, "baseline": "catboost"}, **predictions)

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from socialml.components.evaluation.metrics import bootstrap_intervals, hidden_item_scores, ranking_scores
+from socialml.components.evaluation.metrics import bootstrap_intervals, hidden_item_scores, ranking_scores, roc_auc
 from socialml.components.evaluation.tables import comparison_table, metric_payload
 from socialml.components.recsys.recommenders import top_k
 
@@ -65,3 +65,16 @@ def test_bootstrap_intervals_of_a_metric_that_resampling_inflates_surround_its_v
     low, high = bootstrap_intervals(lambda rows: {"nmi": normalized_mutual_info_score(truth[rows], found[rows])},
                                     3000, runs=50)["nmi"]
     assert low < value < high and high - low < 0.05
+
+
+def test_roc_auc_matches_sklearn_with_ties_and_an_absent_class():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    truth = rng.choice(["a", "b", "c"], 300)
+    probabilities = pd.DataFrame(rng.integers(0, 5, (300, 4)) / 4, columns=["a", "b", "c", "d"])  # ties; nobody is "d"
+    expected = np.mean([roc_auc_score(truth == c, probabilities[c]) for c in "abc"])
+    assert roc_auc(truth, probabilities) == pytest.approx(expected)
+    binary = probabilities[["a", "b"]]
+    assert roc_auc(truth[truth != "c"], binary[truth != "c"]) == pytest.approx(
+        roc_auc_score(truth[truth != "c"] == "b", binary.loc[truth != "c", "b"]))

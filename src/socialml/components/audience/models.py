@@ -8,7 +8,10 @@ Every model answers the same interface, so serving can apply any of them to a ne
 * ``MajorityAudience``: the most frequent class ("TopClass" in the seed);
 * ``BoostingAudience``: CatBoost or LightGBM over history aggregates (counts, category shares,
   time-of-day and weekday shares, recency) and the mean of SVD item factors;
-* ``ItemBagAudience``: logistic regression on the user's bag of items (TF-IDF weighted);
+* ``ItemBagAudience``: logistic regression on the user's bag of items (TF-IDF weighted), each view
+  counted once or by its rating;
+* ``StackedAudience``: boosting over other audience models' out-of-fold probabilities and the
+  history aggregates (stacking, Wolpert 1992);
 * ``DeepSetsAudience``: a torch DeepSets model over (item embedding, Time2Vec of the view time),
   mean- and max-pooled, trained with early stopping on a validation share of users.
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -96,8 +99,9 @@ class BoostingAudience:
         return {t: _class_frame(m, x, x.index) for t, m in self.models.items()}
 
 
-def item_matrix(views: pd.DataFrame, item_index: pd.Index | None = None):
-    """Users × items matrix of log(1 + views), CSR; items outside ``item_index`` are dropped."""
+def item_matrix(views: pd.DataFrame, item_index: pd.Index | None = None, weights: np.ndarray | None = None):
+    """Users × items matrix of log(1 + summed weights) (a weight of 1 per view by default), CSR; items
+    outside ``item_index`` are dropped."""
     from scipy import sparse
 
     users, user_codes = np.unique(views["user_id"].to_numpy(), return_inverse=True)
@@ -105,21 +109,31 @@ def item_matrix(views: pd.DataFrame, item_index: pd.Index | None = None):
         item_index = pd.Index(np.unique(views["item_id"].to_numpy()))
     item_codes = item_index.get_indexer(views["item_id"].to_numpy())
     keep = item_codes >= 0
-    counts = sparse.coo_matrix((np.ones(keep.sum()), (user_codes[keep], item_codes[keep])),
+    values = np.ones(len(views)) if weights is None else weights
+    counts = sparse.coo_matrix((values[keep], (user_codes[keep], item_codes[keep])),
                                shape=(len(users), len(item_index))).tocsr()
     counts.data = np.log1p(counts.data)
     return counts, users, item_index
 
 
 class ItemBagAudience:
-    def __init__(self, c: float = 1.0, seed: int = 0):
-        self.c, self.seed = c, seed
+    """``weight: rating`` counts a view by its explicit rating (MovieLens: who rates a film high says more
+    than who saw it; sex ROC-AUC 0.801 against 0.787 counting views); views without one count as 1."""
+
+    def __init__(self, c: float = 1.0, weight: Literal["views", "rating"] = "views", seed: int = 0):
+        self.c, self.weight, self.seed = c, weight, seed
+
+    def _matrix(self, views: pd.DataFrame, item_index: pd.Index | None = None):
+        weights = views["rating"].fillna(1.0).to_numpy(dtype=float) if self.weight == "rating" else None
+        return item_matrix(views, item_index, weights)
 
     def fit(self, views, items, targets):
         from sklearn.feature_extraction.text import TfidfTransformer
         from sklearn.linear_model import LogisticRegression
 
-        matrix, users, self.item_index = item_matrix(views)
+        if self.weight == "rating" and views["rating"].isna().all():
+            raise ValueError("item_bag with weight: rating needs views with a rating; these have none (use weight: views)")
+        matrix, users, self.item_index = self._matrix(views)
         self.tfidf = TfidfTransformer(sublinear_tf=True).fit(matrix)
         x = self.tfidf.transform(matrix)
         y = targets.set_index("user_id").reindex(users)
@@ -128,9 +142,61 @@ class ItemBagAudience:
         return self
 
     def predict_proba(self, views, items) -> dict[str, pd.DataFrame]:
-        matrix, users, _ = item_matrix(views, self.item_index)
+        matrix, users, _ = self._matrix(views, self.item_index)
         x = self.tfidf.transform(matrix)
         return {t: _class_frame(m, x, users) for t, m in self.models.items()}
+
+
+class StackedAudience:
+    """CatBoost per target over the base models' log-probabilities and the history aggregates.
+
+    The base models' probabilities for the training users come from an inner k-fold (each user scored by
+    bases that never saw it), so the booster learns how far to trust them; for new users the bases are
+    refitted on all training users. On MovieLens this lifts age macro ROC-AUC from 0.762 (the rating-weighted
+    item bag alone) to about 0.78; sex stays with the item bag (benchmarks/results/audience.md).
+    """
+
+    def __init__(self, bases: list[dict[str, Any]] | None = None, folds: int = 5, options: dict | None = None,
+                 seed: int = 0):
+        self.base_specs = bases or [{"kind": "item_bag"}]
+        for spec in self.base_specs:
+            AUDIENCE_MODELS.check(spec)
+        if folds < 2:
+            raise ValueError(f"stacked audience needs folds >= 2 for out-of-fold base scores, got {folds}")
+        self.folds, self.options, self.seed = folds, options or {}, seed
+
+    def _base_features(self, models: list, views, items) -> pd.DataFrame:
+        frames = [np.log(frame.clip(lower=1e-4)).add_prefix(f"base{i}_{t}_")
+                  for i, model in enumerate(models) for t, frame in model.predict_proba(views, items).items()]
+        return pd.concat(frames, axis=1)
+
+    def _features(self, base: pd.DataFrame, views, items) -> pd.DataFrame:
+        return base.join(viewer_history(views, items, self.as_of).set_index("user_id"))
+
+    def fit(self, views, items, targets):
+        from catboost import CatBoostClassifier
+        from sklearn.model_selection import StratifiedKFold
+
+        self.as_of = views["timestamp"].max()
+        users = targets["user_id"].to_numpy()
+        out_of_fold = []
+        splits = StratifiedKFold(self.folds, shuffle=True, random_state=self.seed).split(users, targets["sex"])
+        for train, held_out in splits:
+            fold_views = views[views["user_id"].isin(users[train])]
+            bases = [build_audience_model(spec).fit(fold_views, items, targets.iloc[train]) for spec in self.base_specs]
+            out_of_fold.append(self._base_features(bases, views[views["user_id"].isin(users[held_out])], items))
+        self.bases = [build_audience_model(spec).fit(views, items, targets) for spec in self.base_specs]
+        x = self._features(pd.concat(out_of_fold), views, items)
+        self.columns = list(x.columns)
+        y = targets.set_index("user_id").reindex(x.index)
+        options = {"iterations": 300, "depth": 4, "learning_rate": 0.05, "thread_count": 2, **self.options}
+        self.models = {t: CatBoostClassifier(**options, random_seed=self.seed, verbose=False,
+                                             allow_writing_files=False).fit(x, y[t]) for t in TARGETS}
+        return self
+
+    def predict_proba(self, views, items) -> dict[str, pd.DataFrame]:
+        x = self._features(self._base_features(self.bases, views, items), views, items).reindex(columns=self.columns)
+        return {t: _class_frame(m, x, x.index) for t, m in self.models.items()}
 
 
 class DeepSetsAudience:
@@ -268,7 +334,8 @@ class FittedAudience:
 
 
 AUDIENCE_MODELS = Parts("audience model", {"majority": MajorityAudience, "boosting": BoostingAudience,
-                                            "item_bag": ItemBagAudience, "deepsets": DeepSetsAudience})
+                                            "item_bag": ItemBagAudience, "deepsets": DeepSetsAudience,
+                                            "stacked": StackedAudience})
 
 
 def build_audience_model(spec: dict[str, Any]):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from socialml.components.audience.models import TARGETS, FittedAudience, age_buckets, build_audience_model
-from socialml.components.evaluation.metrics import audience_scores
+from socialml.components.evaluation.metrics import audience_scores, bootstrap_intervals, roc_auc
 from socialml.components.evaluation.protocols import assign_folds, scored_folds
 from socialml.components.evaluation.tables import comparison_table
 
@@ -38,12 +39,14 @@ def cross_validate_audience(views: pd.DataFrame, items: pd.DataFrame, targets: p
         logger.info("%s: fold %d done", spec["kind"], fold)
     predictions = pd.concat(predictions).reset_index()
     truth = targets.set_index("user_id").loc[predictions["user_id"]]
-    scores = {}
-    for t in TARGETS:
-        columns = [c for c in predictions if c.startswith(f"p_{t}_")]
-        probabilities = predictions[columns].fillna(0).rename(columns=lambda c: c.removeprefix(f"p_{t}_"))
-        scores[t] = audience_scores(truth[t].reset_index(drop=True), probabilities)
+    scores = {t: audience_scores(truth[t].reset_index(drop=True), target_probabilities(predictions, t)) for t in TARGETS}
     return predictions, {"users": len(predictions), **scores}
+
+
+def target_probabilities(predictions: pd.DataFrame, target: str) -> pd.DataFrame:
+    """One target's class probabilities out of ``mo_audience_predictions`` (``p_<target>_<class>`` columns)."""
+    columns = [c for c in predictions if c.startswith(f"p_{target}_")]
+    return predictions[columns].fillna(0).rename(columns=lambda c: c.removeprefix(f"p_{target}_"))
 
 
 def fit_audience_model(views: pd.DataFrame, items: pd.DataFrame, targets: pd.DataFrame, spec: dict[str, Any]):
@@ -52,7 +55,37 @@ def fit_audience_model(views: pd.DataFrame, items: pd.DataFrame, targets: pd.Dat
                                                           targets), items)
 
 
-def compare_audience_models(**scores: dict[str, Any]):
-    """One table like the seed's: weighted F1, ROC-AUC and per-class F1 per target and model."""
-    rows = [{"model": name, "target": t, "users": s["users"], **s[t]} for name, s in scores.items() for t in TARGETS]
+def compare_audience_models(targets: pd.DataFrame, params: dict[str, Any], **predictions: pd.DataFrame):
+    """One table like the seed's: weighted F1, ROC-AUC and per-class F1 per target and model, with the
+    ROC-AUC's 95 % bootstrap interval and its difference from ``audience.baseline`` (users resampled, the
+    same draws for every model, so the difference's interval is paired)."""
+    baseline = params["baseline"]
+    if baseline not in predictions:
+        raise ValueError(f"audience.baseline {baseline!r} is not among audience.models {sorted(predictions)}")
+    users = predictions[baseline]["user_id"]
+    for name, frame in predictions.items():  # every model scores the same users, or the comparison is unpaired
+        if set(frame["user_id"]) != set(users):
+            raise ValueError(f"audience models {name!r} and {baseline!r} scored different users")
+    aligned = {name: frame.set_index("user_id").loc[users].reset_index() for name, frame in predictions.items()}
+    truth_table = targets.set_index("user_id").loc[users]
+    rows = []
+    for t in TARGETS:
+        truth = truth_table[t].to_numpy()
+        base = target_probabilities(aligned[baseline], t)
+        for name, frame in aligned.items():
+            probabilities = target_probabilities(frame, t)
+            scores = audience_scores(pd.Series(truth), probabilities)
+            intervals = bootstrap_intervals(_auc_and_gain(truth, probabilities, base), len(truth),
+                                            runs=params["bootstrap_runs"])
+            rows.append({"model": name, "target": t, "users": len(truth), **scores,
+                         "roc_auc_low": intervals["roc_auc"][0], "roc_auc_high": intervals["roc_auc"][1],
+                         f"gain_vs_{baseline}": scores["roc_auc"] - roc_auc(truth, base),
+                         "gain_low": intervals["gain"][0], "gain_high": intervals["gain"][1]})
     return comparison_table(rows, ["target", "roc_auc"], "audience", keys=("model", "target"), ascending=[True, False])
+
+
+def _auc_and_gain(truth: np.ndarray, probabilities: pd.DataFrame, base: pd.DataFrame):
+    def score(rows: np.ndarray) -> dict[str, float]:
+        auc = roc_auc(truth[rows], probabilities.iloc[rows])
+        return {"roc_auc": auc, "gain": auc - roc_auc(truth[rows], base.iloc[rows])}
+    return score

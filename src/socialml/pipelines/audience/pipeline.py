@@ -34,7 +34,8 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     prepare = pipeline([node(prepare_audience_targets, ["prm_users", "prm_views", "params:audience"],
                              "mi_audience_targets", name="prepare_audience_targets")],
                        namespace=source, parameters={"params:audience"})
-    compare = pipeline([node(compare_audience_models, {m: f"audience.{m}.rpt_audience_scores" for m in models},
+    compare = pipeline([node(compare_audience_models, {"targets": "mi_audience_targets", "params": "params:audience",
+                                                       **{m: f"audience.{m}.mo_audience_predictions" for m in models}},
                              ["rpt_audience_comparison", "rpt_audience_metrics"], name="compare_audience_models",
-                             tags=["evaluation"])], namespace=source)
+                             tags=["evaluation"])], namespace=source, parameters={"params:audience"})
     return sum((_model_pipeline(source, m) for m in models), prepare + compare).tag(["audience"])
