@@ -5,7 +5,9 @@ import pytest
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
 from socialml.components.evaluation.metrics import hidden_item_scores
 from socialml.components.evaluation.protocols import hide_one_product
-from socialml.components.recsys.cross_sell import CrossSellModel, evaluate, interactions
+from socialml.components.recsys.cross_sell import HOLDINGS_DERIVED, CrossSellModel, evaluate, interactions
+from socialml.components.recsys.recommenders import build_recommender
+from socialml.pipelines.cross_sell.nodes import cross_sell_intervals
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +64,47 @@ def test_recommendations_skip_held_products_and_unknown_clients_get_the_most_hel
     assert not held & set(mine["product_id"])
     most_held = holdings.groupby("product_id")["client_id"].nunique().sort_values(ascending=False, kind="stable")
     assert ranked.loc[ranked["client_id"] == -1, "product_id"].tolist() == most_held.index[:3].tolist()
+
+
+def test_per_product_classifiers_never_read_features_derived_from_the_holdings(bank):
+    """The product count (and recency) carry the label of a classifier trained where the client holds the
+    product: fitted with them declared derived, the scores equal those of a model that never had them."""
+    clients, holdings = bank
+    data = interactions(clients, holdings)
+    assert set(HOLDINGS_DERIVED) <= set(data.user_features.columns)
+    without = type(data)(data.matrix, data.user_ids, data.item_ids, data.user_features.drop(columns=list(HOLDINGS_DERIVED)))
+    spec = {"kind": "per_item_boosting", "iterations": 20, "depth": 2}
+    rows = np.arange(50)
+    assert np.allclose(build_recommender(spec).fit(data).score(rows), build_recommender(spec).fit(without).score(rows))
+
+
+def test_a_chained_second_stage_scores_and_refuses_a_single_fold(bank):
+    clients, holdings = bank
+    visible, hidden = hide_one_product(holdings, 2, 0)
+    products = pd.Index(np.unique(holdings["product_id"]))
+    scores, chained, _ = evaluate({"kind": "per_item_boosting", "iterations": 30, "chain_folds": 2, "cross_fit_folds": 2},
+                                  clients, visible, hidden, products, [3])
+    assert chained["auc_per_client"] > 0.7 and scores.to_numpy().min() >= 0 and scores.to_numpy().max() <= 1
+    with pytest.raises(ValueError, match="chain_folds must be 0"):
+        build_recommender({"kind": "per_item_boosting", "chain_folds": 1})
+
+
+def test_intervals_pair_each_model_with_the_baseline_on_the_same_clients(bank):
+    clients, holdings = bank
+    visible, hidden = hide_one_product(holdings, 2, 0)
+    products = pd.Index(np.unique(holdings["product_id"]))
+    popular, _, _ = evaluate({"kind": "popularity"}, clients, visible, hidden, products, [3])
+    values = popular.to_numpy(copy=True)
+    values[popular.index.get_indexer(hidden["client_id"]), products.get_indexer(hidden["product_id"])] = 1e9
+    oracle = pd.DataFrame(values, index=popular.index, columns=popular.columns)
+
+    def long(frame):
+        return frame.rename_axis(index="client_id", columns="product_id").stack().rename("score").reset_index()
+    settings = {"k": [3], "baseline": "popularity", "bootstrap_runs": 50}
+    out = cross_sell_intervals(visible, hidden, settings, popularity=long(popular), oracle=long(oracle))
+    assert out["oracle"]["auc_per_client_low"] == out["oracle"]["auc_per_client_high"] == 1.0
+    assert 0 < out["oracle"]["gain_low"] <= out["oracle"]["gain_vs_popularity"] <= out["oracle"]["gain_high"]
+    assert out["popularity"]["gain_low"] == out["popularity"]["gain_high"] == 0
+    assert out["popularity"]["hit_rate_at_3_low"] < out["popularity"]["hit_rate_at_3_high"]
+    with pytest.raises(ValueError, match="baseline 'ncf' is not among"):
+        cross_sell_intervals(visible, hidden, {**settings, "baseline": "ncf"}, popularity=long(popular))

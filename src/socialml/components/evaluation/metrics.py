@@ -102,13 +102,15 @@ def feed_scores(recommendations: pd.DataFrame, requests: pd.DataFrame, targets: 
     return ranking_scores(top, relevant, k_values, n_items)
 
 
-def hidden_item_scores(scores: np.ndarray, held: sp.csr_matrix, user_ids: pd.Index, item_ids: pd.Index,
-                       hidden: pd.DataFrame, k_values: Sequence[int]) -> dict[str, float]:
-    """AUC per user of their hidden item against the items they do not hold, averaged; HitRate@k.
+def hidden_item_ranks(scores: np.ndarray, held: sp.csr_matrix, user_ids: pd.Index, item_ids: pd.Index,
+                      hidden: pd.DataFrame) -> pd.DataFrame:
+    """Per scored user (one row per pair of ``hidden`` whose ids are known, in its order): the AUC of their
+    hidden item against the items they do not hold (NaN when they hold every other one) and how many unheld
+    items rank ahead of it.
 
     ``scores`` and ``held`` are users × items (rows ``user_ids``, columns ``item_ids``); ``hidden``
     has one (client_id, product_id) pair per scored user. Ties count half for the AUC and go to the
-    lower column for HitRate, as ``recommenders.top_k`` ranks.
+    lower column for the rank, as ``recommenders.top_k`` ranks.
     """
     rows = user_ids.get_indexer(hidden["client_id"])
     cols = item_ids.get_indexer(hidden["product_id"])
@@ -120,11 +122,27 @@ def hidden_item_scores(scores: np.ndarray, held: sp.csr_matrix, user_ids: pd.Ind
     target = s[np.arange(len(rows)), cols][:, None]
     n_negatives = negatives.sum(axis=1)
     wins = ((s < target) & negatives).sum(axis=1) + 0.5 * ((s == target) & negatives).sum(axis=1)
-    auc = np.where(n_negatives > 0, wins / np.maximum(n_negatives, 1), np.nan)
     ahead = (((s > target) | ((s == target) & (np.arange(s.shape[1]) < cols[:, None]))) & negatives).sum(axis=1)
-    out = {"auc_per_client": float(np.nanmean(auc)) if len(rows) else float("nan"), "clients_scored": float(len(rows))}
+    return pd.DataFrame({"client_id": hidden["client_id"].to_numpy()[known],
+                         "auc": np.where(n_negatives > 0, wins / np.maximum(n_negatives, 1), np.nan),
+                         "ahead": np.where(np.isfinite(target[:, 0]), ahead, np.iinfo(np.int64).max)})
+
+
+def hidden_item_scores(scores: np.ndarray, held: sp.csr_matrix, user_ids: pd.Index, item_ids: pd.Index,
+                       hidden: pd.DataFrame, k_values: Sequence[int]) -> dict[str, float]:
+    """AUC per user of their hidden item against the items they do not hold, averaged; HitRate@k
+    (see ``hidden_item_ranks``)."""
+    ranks = hidden_item_ranks(scores, held, user_ids, item_ids, hidden)
+    return hidden_item_summary(ranks, k_values)
+
+
+def hidden_item_summary(ranks: pd.DataFrame, k_values: Sequence[int]) -> dict[str, float]:
+    """Mean AUC per client and HitRate@k of ``hidden_item_ranks`` rows (a bootstrap passes a resample)."""
+    empty = ranks.empty
+    out = {"auc_per_client": float("nan") if empty else float(np.nanmean(ranks["auc"])),
+           "clients_scored": float(len(ranks))}
     for k in k_values:
-        out[f"hit_rate_at_{k}"] = float(np.mean((ahead < k) & np.isfinite(target[:, 0]))) if len(rows) else float("nan")
+        out[f"hit_rate_at_{k}"] = float("nan") if empty else float(np.mean(ranks["ahead"] < k))
     return out
 
 

@@ -23,6 +23,9 @@ from socialml.components.recsys.recommenders import Interactions, build_recommen
 MAX_CATEGORIES = 20  # one-hot columns kept per text attribute of a client
 
 
+HOLDINGS_DERIVED = ("n_products", "days_since_last_product")  # client features computed from the holdings
+
+
 def client_design(clients: pd.DataFrame, holdings: pd.DataFrame) -> pd.DataFrame:
     """Numeric client features indexed by client_id: attributes (text ones one-hot), product count, recency.
 
@@ -42,7 +45,7 @@ def interactions(clients: pd.DataFrame, holdings: pd.DataFrame, products: pd.Ind
     design = client_design(clients, holdings)
     products = pd.Index(np.unique(holdings["product_id"])) if products is None else products
     return Interactions.from_pairs(holdings["client_id"], holdings["product_id"], design.index, products,
-                                   user_features=design)
+                                   user_features=design, matrix_derived=HOLDINGS_DERIVED)
 
 
 def select_epochs(spec: dict[str, Any], clients: pd.DataFrame, holdings: pd.DataFrame, products: pd.Index,

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from socialml.components.evaluation.metrics import bootstrap_intervals, hidden_item_ranks, hidden_item_summary
 from socialml.components.evaluation.protocols import hide_one_product
+from socialml.components.recsys.recommenders import Interactions
 from socialml.components.evaluation.tables import comparison_table, curve_payload
 from socialml.components.recsys import cross_sell
 
@@ -56,6 +58,40 @@ def offer_products(model: cross_sell.CrossSellModel, requests: pd.DataFrame) -> 
     return model.predict_frame(requests)
 
 
-def compare_cross_sell_models(**scores: dict[str, float]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """One row per variant, best AUC first, and the MLflow metrics of each."""
-    return comparison_table([{"model": name, **s} for name, s in scores.items()], "auc_per_client", "cross_sell")
+def cross_sell_intervals(visible: pd.DataFrame, hidden: pd.DataFrame, settings: dict[str, Any],
+                         **scores: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per model, 95 % bootstrap intervals (clients resampled, the same draws for every model) of its AUC per
+    client and HitRate@k, and of its AUC's gain over ``baseline``: a paired difference."""
+    baseline = settings["baseline"]
+    if baseline not in scores:
+        raise ValueError(f"cross_sell baseline {baseline!r} is not among its models {sorted(scores)}")
+    ranks = {name: _hidden_ranks(frame, visible, hidden) for name, frame in scores.items()}
+    base = ranks[baseline]
+    out = {}
+    for name, rank in ranks.items():
+        if not rank["client_id"].equals(base["client_id"]):
+            raise ValueError(f"cross_sell models {name!r} and {baseline!r} scored different clients")
+
+        def score(rows: np.ndarray, rank: pd.DataFrame = rank) -> dict[str, float]:
+            summary = hidden_item_summary(rank.iloc[rows], settings["k"])
+            return {**summary, "gain": summary["auc_per_client"] - np.nanmean(base["auc"].to_numpy()[rows])}
+
+        intervals = bootstrap_intervals(score, len(rank), runs=settings["bootstrap_runs"])
+        gain = float(np.nanmean(rank["auc"]) - np.nanmean(base["auc"]))
+        out[name] = {**{f"{metric}_{end}": bounds[i] for metric, bounds in intervals.items()
+                        if metric not in ("gain", "clients_scored") for i, end in enumerate(("low", "high"))},
+                     f"gain_vs_{baseline}": gain, "gain_low": intervals["gain"][0], "gain_high": intervals["gain"][1]}
+    return out
+
+
+def _hidden_ranks(scores: pd.DataFrame, visible: pd.DataFrame, hidden: pd.DataFrame) -> pd.DataFrame:
+    matrix = scores.pivot(index="client_id", columns="product_id", values="score")
+    held = Interactions.from_pairs(visible["client_id"], visible["product_id"], matrix.index, matrix.columns).matrix
+    return hidden_item_ranks(matrix.to_numpy(), held, matrix.index, matrix.columns, hidden)
+
+
+def compare_cross_sell_models(intervals: dict[str, dict[str, float]], **scores: dict[str, float]
+                              ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One row per variant, best AUC first, with its intervals, and the MLflow metrics of each."""
+    return comparison_table([{"model": name, **s, **intervals[name]} for name, s in scores.items()],
+                            "auc_per_client", "cross_sell")

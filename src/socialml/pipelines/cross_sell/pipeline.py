@@ -13,6 +13,7 @@ from socialml.registry import project_code, project_requirements
 
 from .nodes import (
     compare_cross_sell_models,
+    cross_sell_intervals,
     evaluate_cross_sell,
     example_requests,
     fit_cross_sell,
@@ -85,7 +86,14 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     hide = pipeline([node(hide_held_out_products, ["prm_holdings", "params:settings"],
                           ["mi_cross_sell_visible", "mi_cross_sell_hidden"], name="hide_held_out_products")],
                     namespace=source, parameters={"params:settings": f"params:cross_sell.sources.{source}"})
-    compare = pipeline([node(compare_cross_sell_models, {m: f"cross_sell.{m}.rpt_cross_sell_scores" for m in models},
-                             ["rpt_cross_sell_comparison", "rpt_cross_sell_metrics"],
-                             name="compare_cross_sell_models", tags=["evaluation"])], namespace=source)
+    compare = pipeline([
+        node(cross_sell_intervals, {"visible": "mi_cross_sell_visible", "hidden": "mi_cross_sell_hidden",
+                                    "settings": "params:settings",
+                                    **{m: f"cross_sell.{m}.mo_cross_sell_scores" for m in models}},
+             "rpt_cross_sell_intervals", name="cross_sell_intervals", tags=["evaluation"]),
+        node(compare_cross_sell_models, {"intervals": "rpt_cross_sell_intervals",
+                                         **{m: f"cross_sell.{m}.rpt_cross_sell_scores" for m in models}},
+             ["rpt_cross_sell_comparison", "rpt_cross_sell_metrics"], name="compare_cross_sell_models",
+             tags=["evaluation"]),
+    ], namespace=source, parameters={"params:settings": f"params:cross_sell.sources.{source}"})
     return sum((_variant(source, m) for m in models), hide + compare).tag(["cross_sell"])
