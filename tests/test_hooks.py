@@ -1,16 +1,20 @@
+import logging
 import os
 import subprocess
 import sys
 import time
 
 import mlflow
+import pandas as pd
 import pytest
 from kedro.io import DataCatalog
 from kedro.pipeline import node, pipeline
 from kedro_datasets.pandas import CSVDataset
 
 from socialml.components.data.ingest import EmptySourceError
-from socialml.hooks import HOST_TAG, PID_TAG, DurableRunHook, MissingRunInputError, RunInputsHook, close_orphaned_runs
+from socialml.hooks import (
+    HOST_TAG, PID_TAG, DurableRunHook, MissingRunInputError, RunInputsHook, RunSummaryHook, close_orphaned_runs,
+)
 
 
 def test_a_zero_byte_raw_file_stops_the_run_naming_it(tmp_path):
@@ -45,6 +49,25 @@ def test_a_run_before_its_inputs_are_made_stops_naming_each_and_what_makes_it(tm
     (tmp_path / "prm_users.csv").write_text("user_id\n1\n")
     (tmp_path / "served.csv").write_text("user_id\n1\n")
     hook.before_pipeline_run(ab_test, catalog)  # everything made: the run goes ahead
+
+
+def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(tmp_path, caplog):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    comparison = CSVDataset(filepath=str(tmp_path / "audience_comparison.csv"))
+    catalog = DataCatalog({"demo.rpt_audience_comparison": comparison,
+                           "demo.int_rejected_users": CSVDataset(filepath=str(tmp_path / "rejected.csv"))})
+    hook = RunSummaryHook()
+    hook.after_catalog_created(catalog)
+    hook.before_pipeline_run()
+    hook.after_dataset_saved("demo.rpt_audience_comparison", pd.DataFrame({"model": ["a"]}))
+    hook.after_dataset_saved("demo.int_rejected_users", pd.DataFrame({"reason": ["age: -3 is below 0"] * 2}))
+    hook.after_dataset_saved("demo.prm_users", pd.DataFrame())  # neither: not named
+    with mlflow.start_run() as run, caplog.at_level(logging.INFO, logger="socialml.hooks"):
+        hook.after_pipeline_run()
+    summary = caplog.records[-1].getMessage()
+    assert f"MLflow run {run.info.run_id}" in summary and "kedro mlflow ui" in summary
+    assert str(tmp_path / "audience_comparison.csv") in summary
+    assert "rows rejected at ingestion: demo.users 2" in summary and "prm_users" not in summary
 
 
 def test_runs_left_running_by_dead_processes_are_closed_as_killed(tmp_path):

@@ -137,6 +137,51 @@ class MlflowRunLabelsHook:
                          "socialml.git_commit": _git_commit(), "socialml.data_root": self.data_root})
 
 
+class RunSummaryHook:
+    """Ends each run with what a user looks for next: wall time, the MLflow run and where to open it, the
+    comparison tables written, and how many rows each ingested table rejected (dataset loads and saves are
+    at DEBUG, conf/logging.yml, so this is where the run's outputs are named)."""
+
+    def __init__(self) -> None:
+        self._catalog: Any = None
+        self.started = time.perf_counter()
+        self.comparisons: list[str] = []
+        self.rejected: dict[str, int] = {}
+
+    @hook_impl
+    def after_catalog_created(self, catalog: Any) -> None:
+        self._catalog = catalog
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self.started = time.perf_counter()
+        self.comparisons.clear()
+        self.rejected.clear()
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        short_name = dataset_name.rsplit(".", 1)[-1]
+        if short_name.endswith("_comparison"):
+            self.comparisons.append(str(getattr(self._catalog.get(dataset_name), "_filepath", dataset_name)))
+        elif short_name.startswith("int_rejected_") and hasattr(data, "__len__"):
+            self.rejected[dataset_name.replace(".int_rejected_", ".")] = len(data)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        lines = [f"run finished in {time.perf_counter() - self.started:.0f} s"]
+        run = mlflow.active_run()
+        if run is not None:
+            lines.append(f"MLflow run {run.info.run_id} (experiment {run.info.experiment_id}) in "
+                         f"{mlflow.get_tracking_uri()}: `kedro mlflow ui`, then http://127.0.0.1:5000/#/experiments/"
+                         f"{run.info.experiment_id}/runs/{run.info.run_id}")
+        if self.comparisons:
+            lines.append("comparison tables (newest version inside each): " + ", ".join(sorted(self.comparisons)))
+        if self.rejected:
+            lines.append("rows rejected at ingestion: " + ", ".join(f"{table} {count}"
+                                                                   for table, count in sorted(self.rejected.items())))
+        logger.info("\n  ".join(lines))
+
+
 def _git_commit() -> str:
     try:
         result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)

@@ -1,11 +1,17 @@
 """Project settings. https://docs.kedro.org/en/stable/kedro_project_setup/settings.html"""
 
+from socialml.log_filters import silence_known_messages
+
+silence_known_messages()  # before the hooks import MLflow
+
 from socialml.hooks import (
-    DurableRunHook, MlflowArtifactsHook, MlflowRunLabelsHook, MlflowRunStatusHook, RunInputsHook,
+    DurableRunHook, MlflowArtifactsHook, MlflowRunLabelsHook, MlflowRunStatusHook, RunInputsHook, RunSummaryHook,
 )
 from socialml.pipeline_registry import ProjectConfigLoader
 
-HOOKS = (DurableRunHook(), RunInputsHook(), MlflowRunStatusHook(), MlflowRunLabelsHook(), MlflowArtifactsHook())
+# Hooks run last-registered first: the summary is registered first so that it ends the run's log.
+HOOKS = (RunSummaryHook(), DurableRunHook(), RunInputsHook(), MlflowRunStatusHook(), MlflowRunLabelsHook(),
+         MlflowArtifactsHook())
 
 # Kedro's OmegaConfigLoader, which also points the pipeline registry at the session's environment.
 CONFIG_LOADER_CLASS = ProjectConfigLoader

@@ -252,7 +252,7 @@ class DeepSetsAudience:
         n_val = max(1, int(len(users) * self.validation_share))
         val, train = order[:n_val], order[n_val:]
         tensors = [torch.as_tensor(a) for a in (item, times, mask)]
-        labels = {t: torch.as_tensor(c, dtype=torch.long) for t, c in codes.items()}
+        labels = {t: torch.tensor(c, dtype=torch.long) for t, c in codes.items()}  # a copy: the codes are read-only
         optimiser = torch.optim.AdamW(self.network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         loss_fn = torch.nn.CrossEntropyLoss()
         best, best_state, stale = np.inf, None, 0
