@@ -1,6 +1,6 @@
 """SocialML's pages: answer clusters, the topic classifier, and a user's feed, audience and offers.
 
-    SOCIALML_PROJECT=. SOCIALML_ENV= streamlit run src/socialml/ui/app.py
+    .venv/bin/streamlit run src/socialml/ui/app.py   (SOCIALML_PROJECT, SOCIALML_ENV: another project or env)
 
 It loads the same registered models as the service (``models:/<name>@<alias>``), in-process,
 through socialml.serving.models.
