@@ -139,5 +139,5 @@ def test_the_comparison_gives_each_model_an_interval_and_a_paired_gain_over_the_
     baseline = table[(table["model"] == "by_views") & (table["target"] == "sex")].iloc[0]
     assert baseline["gain_vs_by_views"] == baseline["gain_low"] == baseline["gain_high"] == 0
     assert "audience/by_rating/sex/gain_low" in metrics
-    with pytest.raises(ValueError, match="audience.baseline 'catboost' is not among"):
+    with pytest.raises(ValueError, match="baseline .catboost. is not among"):
         compare_audience_models(targets, {**params, "baseline": "catboost"}, **predictions)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,19 @@ def clustering_scores(truth: Sequence, predicted: Sequence, outlier: int = -1) -
             "outlier_share": float(np.mean(predicted == outlier))}
 
 
-def bootstrap_intervals(score: Callable[[np.ndarray], Mapping[str, float]], n_rows: int, runs: int = 200,
+BOOTSTRAP_RUNS = 200  # resamples behind a comparison's intervals unless its settings say `bootstrap_runs`
+
+
+def comparison_reference(settings: Mapping[str, Any], models: Sequence[str]) -> tuple[str, int]:
+    """(the model each comparison measures gains against: ``baseline``, else the first listed; the
+    bootstrap's resamples: ``bootstrap_runs``, else ``BOOTSTRAP_RUNS``), checked against the models."""
+    baseline = settings.get("baseline", models[0])
+    if baseline not in models:
+        raise ValueError(f"baseline {baseline!r} is not among the models compared {sorted(models)}")
+    return baseline, int(settings.get("bootstrap_runs", BOOTSTRAP_RUNS))
+
+
+def bootstrap_intervals(score: Callable[[np.ndarray], Mapping[str, float]], n_rows: int, runs: int = BOOTSTRAP_RUNS,
                         level: float = 0.95, seed: int = 0) -> dict[str, tuple[float, float]]:
     """Per metric of ``score`` (given row indices), the interval holding ``level`` of its values over ``runs``
     resamples drawn with replacement, moved so that their median sits on the full sample's value: a metric
@@ -74,31 +86,51 @@ def ranking_scores(recommended: np.ndarray, relevant: Sequence[set], k_values: S
     """
     recommended = np.asarray(recommended, dtype=object)
     present = pd.notna(recommended)
-    hits = np.array([[ok and item in targets for item, ok in zip(row, row_present)]
-                     for row, row_present, targets in zip(recommended, present, relevant)], dtype=bool)
-    n_relevant = np.array([len(targets) for targets in relevant])
-    discounts = 1 / np.log2(np.arange(2, recommended.shape[1] + 2))
+    per_request = ranking_per_request(recommended, relevant, k_values)
     out = {}
     for k in k_values:
-        dcg = (hits[:, :k] * discounts[:k]).sum(axis=1)
-        ideal = np.cumsum(discounts[:k])[np.clip(np.minimum(n_relevant, k) - 1, 0, None)]
         shown = recommended[:, :k]
-        out[f"hit_rate_at_{k}"] = float(hits[:, :k].any(axis=1).mean()) if len(hits) else float("nan")
-        out[f"ndcg_at_{k}"] = float(np.mean(np.where(n_relevant > 0, dcg / ideal, 0))) if len(hits) else float("nan")
+        out[f"hit_rate_at_{k}"] = float(per_request[f"hit_rate_at_{k}"].mean()) if len(shown) else float("nan")
+        out[f"ndcg_at_{k}"] = float(per_request[f"ndcg_at_{k}"].mean()) if len(shown) else float("nan")
         out[f"coverage_at_{k}"] = float(len(set(shown[present[:, :k]].tolist())) / max(n_items, 1))
     out["requests"] = float(len(recommended))
     return out
+
+
+def ranking_per_request(recommended: np.ndarray, relevant: Sequence[set], k_values: Sequence[int]) -> pd.DataFrame:
+    """Per request, ``hit_rate_at_<k>`` (0 or 1) and ``ndcg_at_<k>``: ``ranking_scores`` before averaging
+    (a bootstrap over requests resamples these rows)."""
+    recommended = np.asarray(recommended, dtype=object)
+    present = pd.notna(recommended)
+    hits = np.array([[ok and item in targets for item, ok in zip(row, row_present)]
+                     for row, row_present, targets in zip(recommended, present, relevant)], dtype=bool)
+    hits = hits.reshape(len(recommended), recommended.shape[1] if recommended.ndim == 2 else 0)
+    n_relevant = np.array([len(targets) for targets in relevant], dtype=int)
+    discounts = 1 / np.log2(np.arange(2, hits.shape[1] + 2))
+    out = {}
+    for k in k_values:
+        dcg = (hits[:, :k] * discounts[:k]).sum(axis=1)
+        ideal = np.cumsum(discounts[:k])[np.clip(np.minimum(n_relevant, k) - 1, 0, None)] if len(hits) else dcg
+        out[f"hit_rate_at_{k}"] = hits[:, :k].any(axis=1).astype(float)
+        out[f"ndcg_at_{k}"] = np.where(n_relevant > 0, dcg / np.where(n_relevant > 0, ideal, 1), 0.0)
+    return pd.DataFrame(out)
+
+
+def feed_top_k(recommendations: pd.DataFrame, requests: pd.DataFrame, targets: pd.DataFrame, k: int
+               ) -> tuple[np.ndarray, list[set]]:
+    """Ranked posts (request_id, rank, post_id) as a requests × k array (None where fewer) in the order of
+    ``requests``, and each request's set of relevant posts (a request without an answer is a miss)."""
+    top = (recommendations.pivot(index="request_id", columns="rank", values="post_id")
+           .reindex(index=requests["request_id"], columns=range(1, k + 1)).to_numpy(dtype=object))
+    relevant = targets.groupby("request_id")["post_id"].agg(set).reindex(requests["request_id"])
+    return top, [value if isinstance(value, set) else set() for value in relevant]
 
 
 def feed_scores(recommendations: pd.DataFrame, requests: pd.DataFrame, targets: pd.DataFrame,
                 k_values: Sequence[int], n_items: int) -> dict[str, float]:
     """``ranking_scores`` of ranked posts (request_id, rank, post_id) over every held-out request
     (a request without an answer is a miss)."""
-    k = max(k_values)
-    top = (recommendations.pivot(index="request_id", columns="rank", values="post_id")
-           .reindex(index=requests["request_id"], columns=range(1, k + 1)).to_numpy(dtype=object))
-    relevant = targets.groupby("request_id")["post_id"].agg(set).reindex(requests["request_id"])
-    relevant = [value if isinstance(value, set) else set() for value in relevant]
+    top, relevant = feed_top_k(recommendations, requests, targets, max(k_values))
     return ranking_scores(top, relevant, k_values, n_items)
 
 

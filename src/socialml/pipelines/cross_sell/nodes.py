@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from socialml.components.evaluation.metrics import bootstrap_intervals, hidden_item_ranks, hidden_item_summary
+from socialml.components.evaluation.metrics import (
+    bootstrap_intervals, comparison_reference, hidden_item_ranks, hidden_item_summary,
+)
 from socialml.components.evaluation.protocols import hide_one_product
 from socialml.components.recsys.recommenders import Interactions
 from socialml.components.evaluation.tables import comparison_table, curve_payload
@@ -61,10 +63,9 @@ def offer_products(model: cross_sell.CrossSellModel, requests: pd.DataFrame) -> 
 def cross_sell_intervals(visible: pd.DataFrame, hidden: pd.DataFrame, settings: dict[str, Any],
                          **scores: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Per model, 95 % bootstrap intervals (clients resampled, the same draws for every model) of its AUC per
-    client and HitRate@k, and of its AUC's gain over ``baseline``: a paired difference."""
-    baseline = settings["baseline"]
-    if baseline not in scores:
-        raise ValueError(f"cross_sell baseline {baseline!r} is not among its models {sorted(scores)}")
+    client and HitRate@k, and of its AUC's gain over the baseline (``baseline``, else the first model): a
+    paired difference."""
+    baseline, runs = comparison_reference(settings, list(scores))
     ranks = {name: _hidden_ranks(frame, visible, hidden) for name, frame in scores.items()}
     base = ranks[baseline]
     out = {}
@@ -76,7 +77,7 @@ def cross_sell_intervals(visible: pd.DataFrame, hidden: pd.DataFrame, settings: 
             summary = hidden_item_summary(rank.iloc[rows], settings["k"])
             return {**summary, "gain": summary["auc_per_client"] - np.nanmean(base["auc"].to_numpy()[rows])}
 
-        intervals = bootstrap_intervals(score, len(rank), runs=settings["bootstrap_runs"])
+        intervals = bootstrap_intervals(score, len(rank), runs=runs)
         gain = float(np.nanmean(rank["auc"]) - np.nanmean(base["auc"]))
         out[name] = {**{f"{metric}_{end}": bounds[i] for metric, bounds in intervals.items()
                         if metric not in ("gain", "clients_scored") for i, end in enumerate(("low", "high"))},

@@ -10,7 +10,9 @@ import pandas as pd
 
 from socialml.components.data.features import FeatureSnapshots
 from socialml.components.evaluation.ab_test import compare_groups, served_hits
-from socialml.components.evaluation.metrics import feed_scores
+from socialml.components.evaluation.metrics import (
+    bootstrap_intervals, comparison_reference, feed_scores, feed_top_k, ranking_per_request,
+)
 from socialml.components.evaluation.protocols import split_feed
 from socialml.components.evaluation.tables import comparison_table, metric_payload
 from socialml.components.recsys.post_feed import PostFeedModel
@@ -62,10 +64,39 @@ def score_post_feed(recommendations: pd.DataFrame, requests: pd.DataFrame, targe
     return feed_scores(recommendations, requests, targets, settings["k"], len(posts))
 
 
-def compare_post_feed_models(**scores: dict[str, float]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """One row per variant, best first by the first HitRate, and the MLflow metrics of each."""
+def post_feed_intervals(requests: pd.DataFrame, targets: pd.DataFrame, settings: dict[str, Any],
+                        **recommendations: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per model, 95 % bootstrap intervals (requests resampled, the same draws for every model) of HitRate@k
+    and NDCG@k, and the gain of its first HitRate over the baseline's (``baseline``, else the first model)
+    with the paired interval."""
+    baseline, runs = comparison_reference(settings, list(recommendations))
+    k_values = settings["k"]
+    per_request = {name: ranking_per_request(*feed_top_k(frame, requests, targets, max(k_values)), k_values)
+                   for name, frame in recommendations.items()}
+    first = f"hit_rate_at_{k_values[0]}"
+    base = per_request[baseline][first].to_numpy()
+    out = {}
+    for name, rows in per_request.items():
+        values = rows.to_numpy()
+        gain = rows[first].to_numpy() - base
+
+        def score(draw: np.ndarray, values: np.ndarray = values, gain: np.ndarray = gain) -> dict[str, float]:
+            return {**dict(zip(rows.columns, values[draw].mean(axis=0))), "gain": float(gain[draw].mean())}
+
+        intervals = bootstrap_intervals(score, len(rows), runs=runs)
+        out[name] = {**{f"{metric}_{end}": bounds[i] for metric, bounds in intervals.items() if metric != "gain"
+                        for i, end in enumerate(("low", "high"))},
+                     f"gain_vs_{baseline}": float(gain.mean()), "gain_low": intervals["gain"][0],
+                     "gain_high": intervals["gain"][1]}
+    return out
+
+
+def compare_post_feed_models(intervals: dict[str, dict[str, float]], **scores: dict[str, float]
+                             ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One row per variant, best first by the first HitRate@k, with its intervals, and the MLflow metrics of each."""
     first_hit_rate = next(key for key in next(iter(scores.values())) if key.startswith("hit_rate_at_"))
-    return comparison_table([{"model": name, **s} for name, s in scores.items()], first_hit_rate, "post_feed")
+    return comparison_table([{"model": name, **s, **intervals[name]} for name, s in scores.items()],
+                            first_hit_rate, "post_feed")
 
 
 def compare_ab_groups(feed_log: pd.DataFrame, feed_events: pd.DataFrame, ab_test: dict[str, Any],

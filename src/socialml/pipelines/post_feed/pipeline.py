@@ -20,6 +20,7 @@ from .nodes import (
     compare_post_feed_models,
     evaluate_post_feed,
     fit_post_feed,
+    post_feed_intervals,
     score_post_feed,
     split_post_feed,
 )
@@ -59,9 +60,16 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     split = pipeline([node(split_post_feed, ["prm_feed_events", "params:settings"],
                            ["mi_feed_history", "mi_feed_requests", "mi_feed_targets"], name="split_post_feed")],
                      namespace=source, parameters={"params:settings": f"params:post_feed.sources.{source}"})
-    compare = pipeline([node(compare_post_feed_models, {m: f"post_feed.{m}.rpt_post_feed_scores" for m in models},
-                             ["rpt_post_feed_comparison", "rpt_post_feed_metrics"], name="compare_post_feed_models",
-                             tags=["evaluation"])], namespace=source)
+    compare = pipeline([
+        node(post_feed_intervals, {"requests": "mi_feed_requests", "targets": "mi_feed_targets",
+                                   "settings": "params:settings",
+                                   **{m: f"post_feed.{m}.mo_post_feed_recommendations" for m in models}},
+             "rpt_post_feed_intervals", name="post_feed_intervals", tags=["evaluation"]),
+        node(compare_post_feed_models, {"intervals": "rpt_post_feed_intervals",
+                                        **{m: f"post_feed.{m}.rpt_post_feed_scores" for m in models}},
+             ["rpt_post_feed_comparison", "rpt_post_feed_metrics"], name="compare_post_feed_models",
+             tags=["evaluation"]),
+    ], namespace=source, parameters={"params:settings": f"params:post_feed.sources.{source}"})
     return sum((_variant(source, m, spec, snapshots) for m, spec in models.items()), split + compare).tag(["post_feed"])
 
 
