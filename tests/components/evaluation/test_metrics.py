@@ -78,3 +78,17 @@ def test_roc_auc_matches_sklearn_with_ties_and_an_absent_class():
     binary = probabilities[["a", "b"]]
     assert roc_auc(truth[truth != "c"], binary[truth != "c"]) == pytest.approx(
         roc_auc_score(truth[truth != "c"] == "b", binary.loc[truth != "c", "b"]))
+
+
+def test_multilabel_f1_matches_sklearn():
+    from sklearn.metrics import f1_score
+
+    from socialml.components.evaluation.metrics import multilabel_f1
+
+    rng = np.random.default_rng(1)
+    y = rng.random((80, 5)) < 0.3
+    y[:, 4] = False  # a label nobody has: left out of the macro mean, as multilabel_scores does
+    predicted = rng.random((80, 5)) < 0.3
+    scores = multilabel_f1(y, predicted)
+    assert scores["micro_f1"] == pytest.approx(f1_score(y, predicted, average="micro", zero_division=0))
+    assert scores["macro_f1"] == pytest.approx(f1_score(y[:, :4], predicted[:, :4], average="macro", zero_division=0))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from socialml.components.evaluation.metrics import multilabel_scores
+from socialml.components.evaluation.metrics import (
+    bootstrap_intervals, comparison_reference, multilabel_f1, multilabel_scores,
+)
 from socialml.components.evaluation.protocols import train_validation_test
 from socialml.components.evaluation.tables import comparison_table
 from socialml.components.text.preprocess import join_fields
@@ -50,18 +53,47 @@ def train_topic_model(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dic
     return model
 
 
-def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame) -> dict[str, Any]:
+def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame
+                         ) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Test scores, and the test posts' predicted labels (post_id and a 0/1 column per label)."""
     if model.embeddings_from is not None:
         require_encoder(model.embeddings_from, embeddings, "the topic classifier")
     texts, vectors, y = _part(dataset, embeddings, "test", model.labels)
     probabilities = model.predict_proba(texts, vectors).to_numpy()
     summary, per_label = multilabel_scores(y, probabilities, model.thresholds, model.labels)
-    return {"summary": {"test_posts": len(texts), **summary}, "per_label": per_label}
+    predicted = pd.DataFrame((probabilities >= model.thresholds).astype("int8"), columns=model.labels)
+    predicted.insert(0, "post_id", dataset.loc[dataset["split"] == "test", "post_id"].to_numpy())
+    return {"summary": {"test_posts": len(texts), **summary}, "per_label": per_label}, predicted
 
 
-def compare_topic_models(**scores: dict[str, Any]):
-    """Every model's test scores side by side (the TF-IDF baseline among them), per label too."""
-    comparison, metrics = comparison_table([{"model": name, **s["summary"]} for name, s in scores.items()],
-                                           "micro_f1", "topics")
+def topic_intervals(dataset: pd.DataFrame, params: dict[str, Any], **predictions: pd.DataFrame
+                    ) -> dict[str, dict[str, float]]:
+    """Per model, 95 % bootstrap intervals (test posts resampled, the same draws for every model) of micro
+    and macro F1, and its micro-F1 gain over the baseline (``topics.baseline``, else the first model)."""
+    baseline, runs = comparison_reference(params, list(predictions))
+    test = dataset[dataset["split"] == "test"]
+    labels = [c for c in predictions[baseline] if c != "post_id"]
+    y = label_matrix(test["topics"], labels)
+    predicted = {name: frame.set_index("post_id").loc[test["post_id"], labels].to_numpy(dtype=bool)
+                 for name, frame in predictions.items()}
+    out = {}
+    for name, matrix in predicted.items():
+        def score(rows: np.ndarray, matrix: np.ndarray = matrix) -> dict[str, float]:
+            scores = multilabel_f1(y[rows], matrix[rows])
+            return {**scores, "gain": scores["micro_f1"] - multilabel_f1(y[rows], predicted[baseline][rows])["micro_f1"]}
+
+        intervals = bootstrap_intervals(score, len(y), runs=runs)
+        out[name] = {**{f"{metric}_{end}": bounds[i] for metric, bounds in intervals.items() if metric != "gain"
+                        for i, end in enumerate(("low", "high"))},
+                     f"gain_vs_{baseline}": score(np.arange(len(y)))["gain"],
+                     "gain_low": intervals["gain"][0], "gain_high": intervals["gain"][1]}
+    return out
+
+
+def compare_topic_models(intervals: dict[str, dict[str, float]], **scores: dict[str, Any]):
+    """Every model's test scores side by side (the TF-IDF baseline among them) with their intervals, per
+    label too."""
+    comparison, metrics = comparison_table([{"model": name, **s["summary"], **intervals[name]}
+                                            for name, s in scores.items()], "micro_f1", "topics")
     per_label = pd.DataFrame([{"model": name, **row} for name, s in scores.items() for row in s["per_label"]])
     return comparison, per_label, metrics
