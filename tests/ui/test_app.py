@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -57,6 +58,8 @@ def test_topic_page_classifies_keeps_history_and_refuses_empty_text(app_env):
     app.button[0].click().run()
     history = app.dataframe[0].value
     assert len(history) == 2 and {"p_sport", "p_politics", "predicted"} <= set(history.columns)
+    traces = json.loads(app.get("plotly_chart")[0].proto.spec)["data"]
+    assert [t["name"] for t in traces if t["mode"] == "markers"] == ["threshold"]  # each topic's threshold drawn
     app.text_area(key="doc_text").input("   ")
     app.button[0].click().run()
     assert app.error and "at least one field" in app.error[0].value
@@ -68,6 +71,10 @@ def test_user_page_shows_feed_audience_and_offers(app_env):
     assert len(feed) == 5 and {"id", "text", "topic"} <= set(feed.columns)
     assert len(offers) == 5 and offers["rank"].tolist() == [1, 2, 3, 4, 5]
     assert any("Feed: group" in s.value for s in app.subheader)
+    charts = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    age = next(c["data"][0]["x"] for c in charts if c["layout"]["xaxis"]["title"]["text"] == "age")
+    ages = ["<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"]
+    assert len(age) > 1 and age == [bucket for bucket in ages if bucket in age]  # buckets in age order, not by name
     app.text_input(key="client_id").set_value("7590-VHVEG").run()
     assert any("unknown client" in s.value for s in app.subheader)
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from socialml.components.text.sentiment import SENTIMENT_COLOURS
 from socialml.serving.models import ServingModels, load_serving_models
 from socialml.serving.schemas import parse_id
 
@@ -27,6 +29,12 @@ def models() -> ServingModels:
     return load_serving_models(os.environ.get("SOCIALML_PROJECT", "."), os.environ.get("SOCIALML_ENV") or None)
 
 
+def natural_order(label: str) -> tuple[float, str]:
+    """Age buckets by their first number ("<18" before "18-24" before "56+"), other labels by name."""
+    number = re.search(r"\d+", str(label))
+    return (float(number.group()) - (0.5 if str(label).startswith("<") else 0) if number else float("inf"), str(label))
+
+
 def clusters_page(current: ServingModels) -> None:
     st.header("Answer clusters")
     family = current.family("clusters")
@@ -36,10 +44,13 @@ def clusters_page(current: ServingModels) -> None:
     answers = family.answer_clusters[family.answer_clusters["question_id"] == question].copy()
     answers["cluster_name"] = answers["cluster_label"].fillna("outliers")
     left, right = st.columns(2)
-    left.plotly_chart(px.scatter(answers, x="x", y="y", color="cluster_name", hover_data=["answer_text", "sentiment"],
-                                 title="Answers by meaning (2-d map)"), key="map")
+    answer_map = px.scatter(answers, x="x", y="y", color="cluster_name", hover_data=["answer_text", "sentiment"],
+                            title="Answers by meaning (2-d map)")
+    answer_map.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.15})  # the map keeps its width
+    left.plotly_chart(answer_map, key="map")
     right.plotly_chart(px.bar(clusters.sort_values("size"), x="size", y="label", orientation="h",
-                              color="dominant_sentiment", title="Cluster sizes"), key="sizes")
+                              color="dominant_sentiment", color_discrete_map=SENTIMENT_COLOURS,
+                              title="Cluster sizes"), key="sizes")
     table = clusters[["cluster", "label", "size", "share", "dominant_sentiment", "sentiment_positive",
                       "sentiment_negative", "keywords", "representative_answers"]].copy()
     for column in ("keywords", "representative_answers"):
@@ -68,10 +79,17 @@ def topics_page(current: ServingModels) -> None:
                             **{f"p_{t}": round(float(p), 4) for t, p in probabilities.items()}})
     if history:
         last = history[-1]
+        thresholds = current.family("topics").thresholds()
         chart = pd.DataFrame({"topic": [k[2:] for k in last if k.startswith("p_")],
                               "probability": [v for k, v in last.items() if k.startswith("p_")]})
-        st.plotly_chart(px.bar(chart, x="probability", y="topic", orientation="h", range_x=[0, 1],
-                               title="Topic probabilities"), key="probabilities")
+        chart["threshold"] = chart["topic"].map(thresholds)
+        chart["predicted"] = chart["probability"] >= chart["threshold"]
+        figure = px.bar(chart, x="probability", y="topic", orientation="h", range_x=[0, 1], color="predicted",
+                        color_discrete_map={True: "#1f77b4", False: "#c7c7c7"},
+                        title="Topic probabilities (ticks: each topic's threshold)")
+        figure.add_scatter(x=chart["threshold"], y=chart["topic"], mode="markers", name="threshold",
+                           marker={"symbol": "line-ns-open", "size": 18, "color": "black", "line": {"width": 2}})
+        st.plotly_chart(figure, key="probabilities")
         st.write("Predicted topics: " + (", ".join(last["predicted"]) or "none above its threshold"))
         frame = pd.DataFrame(history)
         st.subheader("Request history")
@@ -102,7 +120,8 @@ def user_page(current: ServingModels) -> None:
     else:
         probabilities = audience.probabilities(history)
         for target, values in probabilities.items():
-            st.plotly_chart(px.bar(x=list(values), y=list(values.values()), labels={"x": target, "y": "probability"},
+            classes = sorted(values, key=natural_order)
+            st.plotly_chart(px.bar(x=classes, y=[values[c] for c in classes], labels={"x": target, "y": "probability"},
                                    title=f"{target} probabilities"), key=f"audience_{target}")
     client_text = st.text_input("Client id (cross-sell)", value=str(cross_sell.model.data.user_ids[0]),
                                 key="client_id")

@@ -49,3 +49,23 @@ def test_a_topic_classifier_refuses_posts_embedded_by_another_encoder():
 
     with pytest.raises(ValueError, match="the topic classifier was trained on embeddings from 'e5-small"):
         evaluate_topic_model(Trained(), pd.DataFrame(), to_frame([1], _vectors(1), "post_id", USE))
+
+
+def test_cluster_charts_name_questions_in_words_and_colour_sentiment_by_meaning():
+    from socialml.components.text.sentiment import SENTIMENT_COLOURS
+    from socialml.pipelines.clustering.nodes import plot_cluster_map, plot_cluster_sizes
+
+    clusters = pd.DataFrame({"question_id": [1, 1, 2], "question_text": ["What do you like?", "What do you like?",
+                                                                          "What should we fix?"],
+                             "cluster": [0, 1, 0], "label": ["speed", "design", "crashes"], "size": [30, 10, 25],
+                             "dominant_sentiment": ["positive", "neutral", "negative"]})
+    answers = pd.DataFrame({"question_id": [1, 1, 2], "cluster": [0, 1, 0], "cluster_label": ["speed", "design", "crashes"],
+                            "normalised_text": ["a", "b", "c"], "answer_text": ["a", "b", "c"], "x": [0, 1, 2],
+                            "y": [0, 1, 2]})
+    params = {"chart_questions": 2}
+    sizes = plot_cluster_sizes(clusters, params)
+    assert [a.text for a in sizes.layout.annotations] == ["What do you like?", "What should we fix?"]
+    assert {t.name: t.marker.color for t in sizes.data} == {s: SENTIMENT_COLOURS[s] for s in ("positive", "neutral", "negative")}
+    assert sizes.layout.yaxis.matches is None and sizes.layout.yaxis2.matches is None  # each question its own axis
+    menu = plot_cluster_map(answers, clusters, params).layout.updatemenus[0]
+    assert [b.label for b in menu.buttons] == ["What do you like?", "What should we fix?"]

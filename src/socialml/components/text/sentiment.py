@@ -20,6 +20,9 @@ from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.text.encoders import trained_encoder
 from socialml.components.text.preprocess import normalise
 
+# Every chart colours sentiment this way: praise green, neutral grey, complaints red.
+SENTIMENT_COLOURS = {"positive": "#2ca02c", "neutral": "#9e9e9e", "negative": "#d62728"}
+
 
 class _RawTextPredictor:
     """``predict_frame`` over raw texts for a model with ``predict_proba(texts, embeddings)``."""

@@ -20,7 +20,9 @@ from socialml.components.text.clustering import (
     describe_clusters,
 )
 from socialml.components.text.preprocess import normalise
-from socialml.components.text.sentiment import BlendedSentiment, ZeroShotSentiment, predict_labels
+from socialml.components.text.sentiment import (
+    SENTIMENT_COLOURS, BlendedSentiment, ZeroShotSentiment, predict_labels,
+)
 from socialml.components.text.vectors import encoder_of, require_encoder, to_matrix
 
 logger = logging.getLogger(__name__)
@@ -98,10 +100,11 @@ def cluster_answers(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, ans
 
 
 def plot_cluster_map(answer_clusters: pd.DataFrame, clusters: pd.DataFrame, params: dict[str, Any]):
-    """2-D map of the largest questions' answers coloured by cluster, one question per dropdown entry."""
+    """2-D map of the largest questions' answers coloured by cluster, one question (its text) per dropdown entry."""
     import plotly.graph_objects as go
 
     top = clusters.groupby("question_id")["size"].sum().nlargest(params["chart_questions"]).index
+    questions = clusters.drop_duplicates("question_id").set_index("question_id")["question_text"]
     figure = go.Figure()
     buttons = []
     for q_index, question_id in enumerate(top):
@@ -111,7 +114,7 @@ def plot_cluster_map(answer_clusters: pd.DataFrame, clusters: pd.DataFrame, para
             figure.add_trace(go.Scattergl(x=points["x"], y=points["y"], mode="markers", visible=q_index == 0,
                                           name=str(points["cluster_label"].iloc[0])[:60], text=points["answer_text"],
                                           hovertemplate="%{text}<extra>" + str(cluster) + "</extra>"))
-        buttons.append((str(question_id), first, len(figure.data)))
+        buttons.append((str(questions.get(question_id, question_id))[:70], first, len(figure.data)))
     figure.update_layout(
         title="Answers by meaning (2-D projection), coloured by cluster",
         updatemenus=[{"buttons": [{"label": label, "method": "update",
@@ -122,14 +125,25 @@ def plot_cluster_map(answer_clusters: pd.DataFrame, clusters: pd.DataFrame, para
 
 
 def plot_cluster_sizes(clusters: pd.DataFrame, params: dict[str, Any]):
-    import plotly.express as px
+    """One bar chart per question (its own axis and a title in words), bars coloured by dominant sentiment."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
     top = clusters.groupby("question_id")["size"].sum().nlargest(params["chart_questions"]).index
-    data = clusters[clusters["question_id"].isin(top)].assign(
-        label=lambda d: d["label"].str.slice(0, 50), question=lambda d: d["question_text"].str.slice(0, 60))
-    return px.bar(data, x="size", y="label", color="dominant_sentiment", facet_row="question", orientation="h",
-                  title="Cluster sizes and dominant sentiment", height=300 * len(top),
-                  color_discrete_map={"positive": "#2ca02c", "neutral": "#7f7f7f", "negative": "#d62728"})
+    titles = [str(clusters.loc[clusters["question_id"] == q, "question_text"].iloc[0])[:90] for q in top]
+    figure = make_subplots(rows=len(top), cols=1, subplot_titles=titles, vertical_spacing=0.25 / max(len(top), 1))
+    shown = set()
+    for row, question_id in enumerate(top, start=1):
+        data = clusters[clusters["question_id"] == question_id].sort_values("size")
+        for sentiment, part in data.groupby("dominant_sentiment", sort=False):
+            figure.add_trace(go.Bar(x=part["size"], y=part["label"].str.slice(0, 50), orientation="h",
+                                    name=str(sentiment), legendgroup=str(sentiment), showlegend=sentiment not in shown,
+                                    marker_color=SENTIMENT_COLOURS.get(sentiment, "#1f77b4")), row=row, col=1)
+            shown.add(sentiment)
+    figure.update_layout(title="Cluster sizes and dominant sentiment, per question", height=320 * len(top),
+                         barmode="stack", legend_title_text="dominant sentiment")
+    figure.update_xaxes(title_text="answers")
+    return figure
 
 
 def score_answer_clusters(answer_clusters: pd.DataFrame, truth: pd.DataFrame):
