@@ -6,7 +6,10 @@ an environment needs parameters only for the families it runs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Iterable
+
+from kedro.pipeline import node
+from kedro.pipeline.node import Node
 
 
 def source_layout(source: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -40,3 +43,18 @@ def checked_models(family: str, parts: Any, params: dict[str, Any]) -> list[str]
 def family_sources(family: str, params: dict[str, Any]) -> Any:
     """``<family>.sources``: the sources a family runs on (a list, or settings per source), empty if absent."""
     return (params.get(family) or {}).get("sources") or {}
+
+
+def comparison_nodes(family: str, models: Iterable[str], intervals: Callable, compare: Callable, *,
+                     interval_inputs: dict[str, str], predictions: str, scores: str, outputs: list[str],
+                     intervals_output: str) -> list[Node]:
+    """The two nodes a family's comparison ends with: ``intervals`` bootstraps every model's
+    ``<family>.<model>.<predictions>`` (paired with the baseline's) into ``intervals_output``, then
+    ``compare`` puts every model's ``<family>.<model>.<scores>`` and those intervals in one table."""
+    models = list(models)
+    return [
+        node(intervals, {**interval_inputs, **{m: f"{family}.{m}.{predictions}" for m in models}}, intervals_output,
+             name=intervals.__name__, tags=["evaluation"]),
+        node(compare, {"intervals": intervals_output, **{m: f"{family}.{m}.{scores}" for m in models}}, outputs,
+             name=compare.__name__, tags=["evaluation"]),
+    ]

@@ -8,7 +8,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from socialml.components.recsys.cross_sell import model_spec
 from socialml.components.recsys.recommenders import RECOMMENDERS
-from socialml.pipelines.sources import family_sources
+from socialml.pipelines.sources import comparison_nodes, family_sources
 from socialml.registry import project_code, project_requirements
 
 from .nodes import (
@@ -86,14 +86,11 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     hide = pipeline([node(hide_held_out_products, ["prm_holdings", "params:settings"],
                           ["mi_cross_sell_visible", "mi_cross_sell_hidden"], name="hide_held_out_products")],
                     namespace=source, parameters={"params:settings": f"params:cross_sell.sources.{source}"})
-    compare = pipeline([
-        node(cross_sell_intervals, {"visible": "mi_cross_sell_visible", "hidden": "mi_cross_sell_hidden",
-                                    "settings": "params:settings",
-                                    **{m: f"cross_sell.{m}.mo_cross_sell_scores" for m in models}},
-             "rpt_cross_sell_intervals", name="cross_sell_intervals", tags=["evaluation"]),
-        node(compare_cross_sell_models, {"intervals": "rpt_cross_sell_intervals",
-                                         **{m: f"cross_sell.{m}.rpt_cross_sell_scores" for m in models}},
-             ["rpt_cross_sell_comparison", "rpt_cross_sell_metrics"], name="compare_cross_sell_models",
-             tags=["evaluation"]),
-    ], namespace=source, parameters={"params:settings": f"params:cross_sell.sources.{source}"})
+    compare = pipeline(comparison_nodes(
+        "cross_sell", models, cross_sell_intervals, compare_cross_sell_models,
+        interval_inputs={"visible": "mi_cross_sell_visible", "hidden": "mi_cross_sell_hidden",
+                         "settings": "params:settings"},
+        predictions="mo_cross_sell_scores", scores="rpt_cross_sell_scores", intervals_output="rpt_cross_sell_intervals",
+        outputs=["rpt_cross_sell_comparison", "rpt_cross_sell_metrics"],
+    ), namespace=source, parameters={"params:settings": f"params:cross_sell.sources.{source}"})
     return sum((_variant(source, m) for m in models), hide + compare).tag(["cross_sell"])

@@ -13,7 +13,7 @@ from typing import Any
 from kedro.pipeline import Pipeline, node, pipeline
 
 from socialml.components.recsys.post_feed.model import configured_model, source_reads_snapshots
-from socialml.pipelines.sources import family_sources
+from socialml.pipelines.sources import comparison_nodes, family_sources
 
 from .nodes import (
     compare_ab_groups,
@@ -60,16 +60,12 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     split = pipeline([node(split_post_feed, ["prm_feed_events", "params:settings"],
                            ["mi_feed_history", "mi_feed_requests", "mi_feed_targets"], name="split_post_feed")],
                      namespace=source, parameters={"params:settings": f"params:post_feed.sources.{source}"})
-    compare = pipeline([
-        node(post_feed_intervals, {"requests": "mi_feed_requests", "targets": "mi_feed_targets",
-                                   "settings": "params:settings",
-                                   **{m: f"post_feed.{m}.mo_post_feed_recommendations" for m in models}},
-             "rpt_post_feed_intervals", name="post_feed_intervals", tags=["evaluation"]),
-        node(compare_post_feed_models, {"intervals": "rpt_post_feed_intervals",
-                                        **{m: f"post_feed.{m}.rpt_post_feed_scores" for m in models}},
-             ["rpt_post_feed_comparison", "rpt_post_feed_metrics"], name="compare_post_feed_models",
-             tags=["evaluation"]),
-    ], namespace=source, parameters={"params:settings": f"params:post_feed.sources.{source}"})
+    compare = pipeline(comparison_nodes(
+        "post_feed", models, post_feed_intervals, compare_post_feed_models,
+        interval_inputs={"requests": "mi_feed_requests", "targets": "mi_feed_targets", "settings": "params:settings"},
+        predictions="mo_post_feed_recommendations", scores="rpt_post_feed_scores",
+        intervals_output="rpt_post_feed_intervals", outputs=["rpt_post_feed_comparison", "rpt_post_feed_metrics"],
+    ), namespace=source, parameters={"params:settings": f"params:post_feed.sources.{source}"})
     return sum((_variant(source, m, spec, snapshots) for m, spec in models.items()), split + compare).tag(["post_feed"])
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from kedro.pipeline import Pipeline, node, pipeline
 
 from socialml.components.text.topics import TOPIC_CLASSIFIERS
-from socialml.pipelines.sources import checked_models, family_sources
+from socialml.pipelines.sources import checked_models, comparison_nodes, family_sources
 
 from .nodes import compare_topic_models, evaluate_topic_model, prepare_topic_dataset, topic_intervals, train_topic_model
 
@@ -38,13 +38,10 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     models = checked_models("topics", TOPIC_CLASSIFIERS, params)
     prepare = pipeline([node(prepare_topic_dataset, ["prm_posts", "params:topics"], "mi_topic_dataset",
                              name="prepare_topic_dataset")], namespace=source, parameters={"params:topics"})
-    compare = pipeline([
-        node(topic_intervals, {"dataset": "mi_topic_dataset", "params": "params:topics",
-                               **{m: f"topics.{m}.mo_topic_test_predictions" for m in models}},
-             "rpt_topic_intervals", name="topic_intervals", tags=["evaluation"]),
-        node(compare_topic_models, {"intervals": "rpt_topic_intervals",
-                                    **{m: f"topics.{m}.rpt_topic_scores" for m in models}},
-             ["rpt_topics_comparison", "rpt_topics_per_label", "rpt_topics_metrics"],
-             name="compare_topic_models", tags=["evaluation"]),
-    ], namespace=source, parameters={"params:topics"})
+    compare = pipeline(comparison_nodes(
+        "topics", models, topic_intervals, compare_topic_models,
+        interval_inputs={"dataset": "mi_topic_dataset", "params": "params:topics"},
+        predictions="mo_topic_test_predictions", scores="rpt_topic_scores", intervals_output="rpt_topic_intervals",
+        outputs=["rpt_topics_comparison", "rpt_topics_per_label", "rpt_topics_metrics"],
+    ), namespace=source, parameters={"params:topics"})
     return sum((_model_pipeline(source, m) for m in models), prepare + compare).tag(["topics"])
