@@ -372,7 +372,8 @@ class PerItemBoostingRecommender:
         return _standardised(features, len(data.user_ids))
 
     def _single_stage(self) -> PerItemBoostingRecommender:
-        return PerItemBoostingRecommender(self.iterations, self.depth, self.learning_rate, 0, self.seed, self.threads)
+        return PerItemBoostingRecommender(iterations=self.iterations, depth=self.depth, learning_rate=self.learning_rate,
+                                          seed=self.seed, threads=self.threads)
 
     @staticmethod
     def _design(values: np.ndarray, held: np.ndarray, item: int,
