@@ -72,9 +72,13 @@ def test_default_run_compares_audience_models_in_one_table(test_run):
     reporting = test_run / "data" / "08_reporting" / "demo"
     table = pd.read_csv(latest_version(reporting / "audience_comparison.csv"))
     assert set(table["target"]) == {"sex", "age"}
-    assert set(table["model"]) == {"majority", "lightgbm", "catboost", "item_bag_logreg", "deepsets_time2vec"}
-    by_model = table[table["target"] == "sex"].set_index("model")["roc_auc"]
-    assert by_model["catboost"] > by_model["majority"]
+    assert set(table["model"]) == {"majority", "lightgbm", "catboost", "item_bag_logreg", "deepsets_time2vec",
+                                   "stacked_item_bag"}
+    by_model = table[table["target"] == "sex"].set_index("model")
+    assert by_model.loc["catboost", "roc_auc"] > by_model.loc["majority", "roc_auc"]
+    # Intervals, and the gain over the baseline (the item bag) with its paired interval.
+    assert (by_model["roc_auc_low"] <= by_model["roc_auc"]).all() and (by_model["roc_auc"] <= by_model["roc_auc_high"]).all()
+    assert by_model.loc["majority", "gain_high"] < 0 == by_model.loc["item_bag_logreg", "gain_vs_item_bag_logreg"]
     predictions = pd.read_parquet(latest_version(
         test_run / "data" / "07_model_output" / "demo" / "audience" / "catboost_predictions.parquet"))
     targets = pd.read_parquet(test_run / "data" / "05_model_input" / "demo" / "audience_targets.parquet")
