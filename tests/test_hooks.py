@@ -62,7 +62,8 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     hook.after_dataset_saved("demo.rpt_audience_comparison", pd.DataFrame({"model": ["a"]}))
     hook.after_dataset_saved("demo.int_rejected_users", pd.DataFrame({"reason": ["age: -3 is below 0"] * 2}))
     hook.after_dataset_saved("demo.prm_users", pd.DataFrame())  # neither: not named
-    with mlflow.start_run() as run, caplog.at_level(logging.INFO, logger="socialml.hooks"):
+    experiment = mlflow.create_experiment("summary")
+    with mlflow.start_run(experiment_id=experiment) as run, caplog.at_level(logging.INFO, logger="socialml.hooks"):
         hook.after_pipeline_run()
     summary = caplog.records[-1].getMessage()
     assert f"MLflow run {run.info.run_id}" in summary and "kedro mlflow ui" in summary

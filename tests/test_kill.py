@@ -12,6 +12,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 
 from tests.conftest import copy_project, kedro_env, run_kedro
 
@@ -21,8 +22,15 @@ READERS = {".pkl": lambda p: pickle.loads(p.read_bytes()), ".parquet": pd.read_p
 
 
 def run_until(project: Path, marker: str, number: signal.Signals) -> int:
-    """Start `kedro run --env test`, send ``number`` as soon as a log line contains ``marker``; its exit code."""
-    process = subprocess.Popen([sys.executable, "-m", "kedro", "run", "--env", "test"], cwd=project, env=kedro_env(),
+    """Start `kedro run --env test`, send ``number`` as soon as a log line contains ``marker``; its exit code.
+    The run logs its dataset saves (at DEBUG in the project's logging config) so that a save can be the marker."""
+    env = kedro_env()
+    config = yaml.safe_load(Path(env["KEDRO_LOGGING_CONFIG"]).read_text())
+    config["loggers"]["kedro.io.data_catalog"] = {"level": "INFO"}
+    logging_config = project / "logging_with_saves.yml"
+    logging_config.write_text(yaml.safe_dump(config))
+    process = subprocess.Popen([sys.executable, "-m", "kedro", "run", "--env", "test"], cwd=project,
+                               env={**env, "KEDRO_LOGGING_CONFIG": str(logging_config)},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []
     for line in process.stdout:

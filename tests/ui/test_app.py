@@ -59,7 +59,7 @@ def test_topic_page_classifies_keeps_history_and_refuses_empty_text(app_env):
     history = app.dataframe[0].value
     assert len(history) == 2 and {"p_sport", "p_politics", "predicted"} <= set(history.columns)
     traces = json.loads(app.get("plotly_chart")[0].proto.spec)["data"]
-    assert [t["name"] for t in traces if t["mode"] == "markers"] == ["threshold"]  # each topic's threshold drawn
+    assert [t["name"] for t in traces if t.get("mode") == "markers"] == ["threshold"]  # each topic's threshold drawn
     app.text_area(key="doc_text").input("   ")
     app.button[0].click().run()
     assert app.error and "at least one field" in app.error[0].value
