@@ -39,6 +39,16 @@ def comparison_reference(settings: Mapping[str, Any], models: Sequence[str]) -> 
     return baseline, int(settings.get("bootstrap_runs", BOOTSTRAP_RUNS))
 
 
+def interval_columns(intervals: Mapping[str, tuple[float, float]], gain: float, baseline: str) -> dict[str, float]:
+    """A comparison row's columns from ``bootstrap_intervals`` of its metrics and of ``gain`` (the paired
+    difference from the baseline): ``<metric>_low``, ``<metric>_high``, ``gain_vs_<baseline>``,
+    ``gain_low``, ``gain_high``."""
+    columns = {f"{metric}_{end}": bounds[i] for metric, bounds in intervals.items() if metric != "gain"
+               for i, end in enumerate(("low", "high"))}
+    return {**columns, f"gain_vs_{baseline}": float(gain), "gain_low": intervals["gain"][0],
+            "gain_high": intervals["gain"][1]}
+
+
 def bootstrap_intervals(score: Callable[[np.ndarray], Mapping[str, float]], n_rows: int, runs: int = BOOTSTRAP_RUNS,
                         level: float = 0.95, seed: int = 0) -> dict[str, tuple[float, float]]:
     """Per metric of ``score`` (given row indices), the interval holding ``level`` of its values over ``runs``

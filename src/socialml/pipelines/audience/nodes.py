@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from socialml.components.audience.models import TARGETS, FittedAudience, age_buckets, build_audience_model
-from socialml.components.evaluation.metrics import audience_scores, bootstrap_intervals, comparison_reference, roc_auc
+from socialml.components.evaluation.metrics import (
+    audience_scores, bootstrap_intervals, comparison_reference, interval_columns, roc_auc,
+)
 from socialml.components.evaluation.protocols import assign_folds, scored_folds
 from socialml.components.evaluation.tables import comparison_table
 
@@ -58,8 +60,7 @@ def fit_audience_model(views: pd.DataFrame, items: pd.DataFrame, targets: pd.Dat
 def compare_audience_models(targets: pd.DataFrame, params: dict[str, Any], **predictions: pd.DataFrame):
     """One table like the seed's: weighted F1, ROC-AUC and per-class F1 per target and model, with the
     ROC-AUC's 95 % bootstrap interval and its difference from the baseline's (``audience.baseline``, else
-    the first model; users resampled, the
-    same draws for every model, so the difference's interval is paired)."""
+    the first model; users resampled, the same draws for every model, so the difference's interval is paired)."""
     baseline, runs = comparison_reference(params, list(predictions))
     users = predictions[baseline]["user_id"]
     for name, frame in predictions.items():  # every model scores the same users, or the comparison is unpaired
@@ -74,12 +75,9 @@ def compare_audience_models(targets: pd.DataFrame, params: dict[str, Any], **pre
         for name, frame in aligned.items():
             probabilities = target_probabilities(frame, t)
             scores = audience_scores(pd.Series(truth), probabilities)
-            intervals = bootstrap_intervals(_auc_and_gain(truth, probabilities, base), len(truth),
-                                            runs=runs)
+            intervals = bootstrap_intervals(_auc_and_gain(truth, probabilities, base), len(truth), runs=runs)
             rows.append({"model": name, "target": t, "users": len(truth), **scores,
-                         "roc_auc_low": intervals["roc_auc"][0], "roc_auc_high": intervals["roc_auc"][1],
-                         f"gain_vs_{baseline}": scores["roc_auc"] - roc_auc(truth, base),
-                         "gain_low": intervals["gain"][0], "gain_high": intervals["gain"][1]})
+                         **interval_columns(intervals, scores["roc_auc"] - roc_auc(truth, base), baseline)})
     return comparison_table(rows, ["target", "roc_auc"], "audience", keys=("model", "target"), ascending=[True, False])
 
 

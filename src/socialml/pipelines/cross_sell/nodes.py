@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from socialml.components.evaluation.metrics import (
-    bootstrap_intervals, comparison_reference, hidden_item_ranks, hidden_item_summary,
+    bootstrap_intervals, comparison_reference, hidden_item_ranks, hidden_item_summary, interval_columns,
 )
 from socialml.components.evaluation.protocols import hide_one_product
 from socialml.components.recsys.recommenders import Interactions
@@ -75,13 +75,12 @@ def cross_sell_intervals(visible: pd.DataFrame, hidden: pd.DataFrame, settings: 
 
         def score(rows: np.ndarray, rank: pd.DataFrame = rank) -> dict[str, float]:
             summary = hidden_item_summary(rank.iloc[rows], settings["k"])
+            summary.pop("clients_scored")  # the same in every resample
             return {**summary, "gain": summary["auc_per_client"] - np.nanmean(base["auc"].to_numpy()[rows])}
 
         intervals = bootstrap_intervals(score, len(rank), runs=runs)
         gain = float(np.nanmean(rank["auc"]) - np.nanmean(base["auc"]))
-        out[name] = {**{f"{metric}_{end}": bounds[i] for metric, bounds in intervals.items()
-                        if metric not in ("gain", "clients_scored") for i, end in enumerate(("low", "high"))},
-                     f"gain_vs_{baseline}": gain, "gain_low": intervals["gain"][0], "gain_high": intervals["gain"][1]}
+        out[name] = interval_columns(intervals, gain, baseline)
     return out
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 from socialml.components.data.features import FeatureSnapshots
 from socialml.components.evaluation.ab_test import compare_groups, served_hits
 from socialml.components.evaluation.metrics import (
-    bootstrap_intervals, comparison_reference, feed_scores, feed_top_k, ranking_per_request,
+    bootstrap_intervals, comparison_reference, feed_scores, feed_top_k, interval_columns, ranking_per_request,
 )
 from socialml.components.evaluation.protocols import split_feed
 from socialml.components.evaluation.tables import comparison_table, metric_payload
@@ -84,10 +84,7 @@ def post_feed_intervals(requests: pd.DataFrame, targets: pd.DataFrame, settings:
             return {**dict(zip(rows.columns, values[draw].mean(axis=0))), "gain": float(gain[draw].mean())}
 
         intervals = bootstrap_intervals(score, len(rows), runs=runs)
-        out[name] = {**{f"{metric}_{end}": bounds[i] for metric, bounds in intervals.items() if metric != "gain"
-                        for i, end in enumerate(("low", "high"))},
-                     f"gain_vs_{baseline}": float(gain.mean()), "gain_low": intervals["gain"][0],
-                     "gain_high": intervals["gain"][1]}
+        out[name] = interval_columns(intervals, gain.mean(), baseline)
     return out
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from socialml.components.evaluation.metrics import (
-    bootstrap_intervals, comparison_reference, multilabel_f1, multilabel_scores,
+    bootstrap_intervals, comparison_reference, interval_columns, multilabel_f1, multilabel_scores,
 )
 from socialml.components.evaluation.protocols import train_validation_test
 from socialml.components.evaluation.tables import comparison_table
@@ -83,10 +83,7 @@ def topic_intervals(dataset: pd.DataFrame, params: dict[str, Any], **predictions
             return {**scores, "gain": scores["micro_f1"] - multilabel_f1(y[rows], predicted[baseline][rows])["micro_f1"]}
 
         intervals = bootstrap_intervals(score, len(y), runs=runs)
-        out[name] = {**{f"{metric}_{end}": bounds[i] for metric, bounds in intervals.items() if metric != "gain"
-                        for i, end in enumerate(("low", "high"))},
-                     f"gain_vs_{baseline}": score(np.arange(len(y)))["gain"],
-                     "gain_low": intervals["gain"][0], "gain_high": intervals["gain"][1]}
+        out[name] = interval_columns(intervals, score(np.arange(len(y)))["gain"], baseline)
     return out
 
 
