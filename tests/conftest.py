@@ -181,3 +181,13 @@ def render_in_chromium(url: str, until: str, profile: Path, timeout: float = 120
     finally:
         browser.terminate()
         browser.wait(timeout=30)
+
+
+def drawn_share(png: bytes) -> float:
+    """Share of a picture's pixels that are not background white (a blank chart is near 0)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return float((np.asarray(Image.open(io.BytesIO(png)).convert("L")) < 245).mean())

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from socialml.components.data import features
-from tests.conftest import SHARED_DATA, copy_project, kedro_env, run_kedro
+from tests.conftest import SHARED_DATA, copy_project, drawn_share, kedro_env, render_in_chromium, run_kedro
 
 pytestmark = pytest.mark.slow
 
@@ -165,6 +165,33 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
     probabilities = model.predict(pd.DataFrame({"doc_text": ["Наша команда выиграла матч"], "image2text": [""],
                                                 "speech2text": [""]}))
     assert probabilities.shape == (1, 6) and probabilities.idxmax(axis=1).iloc[0] == "sport"
+
+
+def test_every_chart_is_in_mlflow_as_a_picture_with_drawn_content(test_run, tmp_path):
+    mlflow.set_tracking_uri(f"sqlite:///{test_run / 'data' / 'mlflow_test.db'}")
+    runs = mlflow.search_runs(experiment_names=["socialml-test"])
+    run_id = runs.loc[runs["tags.mlflow.runName"] == "test:__default__", "run_id"].iloc[0]
+    client = mlflow.MlflowClient()
+
+    def files(path: str) -> list[str]:
+        return [f for a in client.list_artifacts(run_id, path) for f in (files(a.path) if a.is_dir else [a.path])]
+
+    logged = files("demo")
+    charts = {path.removesuffix(".html") for path in logged if path.endswith(".html")}
+    assert {"demo/rpt_cluster_map", "demo/rpt_cluster_sizes", "demo/rpt_sentiment_confusion_chart",
+            "demo/topics/tfidf_logreg/rpt_topic_pr_chart", "demo/audience/catboost/rpt_audience_confusion_chart",
+            "demo/cross_sell/ncf/rpt_cross_sell_learning_chart"} <= charts
+    assert "demo/cross_sell/popularity/rpt_cross_sell_learning_chart" not in charts  # no epochs, no curve
+    for chart in sorted(charts):
+        assert f"{chart}.png" in logged, chart
+        png = Path(client.download_artifacts(run_id, f"{chart}.png", str(tmp_path))).read_bytes()
+        assert drawn_share(png) > 0.05, chart  # bars, cells, points or lines, not an empty canvas
+    if shutil.which("chromium") is None:
+        pytest.skip("Chromium is not installed (scripts/install.sh --dev)")
+    for chart, title in (("demo/rpt_cluster_sizes", "Cluster sizes"), ("demo/rpt_sentiment_confusion_chart", "Sentiment on")):
+        page = Path(client.download_artifacts(run_id, f"{chart}.html", str(tmp_path)))
+        text, png = render_in_chromium(page.as_uri(), until=title, profile=tmp_path / chart.replace("/", "_"))
+        assert drawn_share(png) > 0.05, chart  # plotly.js is embedded: it draws with no internet
 
 
 @pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java (scripts/install.sh --dev installs it)")

@@ -100,4 +100,4 @@ def test_killed_runs_leave_whole_files_closed_mlflow_runs_and_the_registry_serve
     models = load_serving_models(project, "test", families=("feed", "cross_sell"))
     assert {m.run_id for m in models.served} == {finished} and {m.origin for m in models.served} == {"registry"}
     feed = models.family("feed")
-    assert len(feed.recommend_posts(feed.models["control"].history_.users[0], pd.Timestamp("2024-02-01"), 5)[1]) == 5
+    assert len(feed.recommend_posts(feed.models["control"].history_.users[0], pd.Timestamp("2024-02-01"), 5).posts) == 5

@@ -28,7 +28,9 @@ def test_every_path_the_readme_names_exists(path):
 
 
 def test_every_console_script_the_readme_calls_is_installed():
+    """Also the Jupyter front ends that `kedro jupyter notebook|lab` start."""
     scripts = set(re.findall(r"\.venv/bin/([\w-]+)", COMMANDS)) | {"kedro"}
+    scripts |= {f"jupyter-{tool}" for tool in re.findall(r"kedro jupyter (\w+)", COMMANDS)}  # what Kedro starts
     installed = Path(sys.executable).parent
     assert not [s for s in scripts if not (installed / s).exists()]
 

@@ -307,8 +307,12 @@ class MlflowArtifactsHook:
             mlflow.log_text(data.to_csv(index=False), f"{path}.csv")
         elif isinstance(data, dict) and not short_name.endswith("_metrics"):
             mlflow.log_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), f"{path}.json")
-        elif hasattr(data, "to_html"):  # plotly figures
+        elif hasattr(data, "to_html"):  # plotly figures: interactive, and a picture MLflow shows inline
             mlflow.log_text(data.to_html(include_plotlyjs=True), f"{path}.html")  # renders offline
+            try:
+                mlflow.log_figure(data, f"{path}.png")  # drawn by kaleido's own headless Chromium
+            except (ValueError, RuntimeError) as error:
+                logger.warning("%s: no PNG in MLflow (%s); its HTML is there", dataset_name, error)
 
     @hook_impl
     def after_pipeline_run(self) -> None:

@@ -93,13 +93,14 @@ def test_the_feed_answers_with_the_users_group_and_five_posts(service):
         assert body["model"] == {"control": "ranker", "test": "ranker_text"}[body["exp_group"]]
         assert len(body["recommendations"]) == 5 and {"id", "text", "topic"} <= set(body["recommendations"][0])
         assert all(post["id"].startswith("post-") for post in body["recommendations"])
+        assert body["cold_start"] is False
     assert len({assign_group(u, AB["salt"], AB["test_share"]) for u in users}) == 2  # both groups served
 
 
 def test_an_unknown_user_gets_a_cold_start_feed(service):
     url, _ = service
     body = httpx.get(f"{url}/post/recommendations/", params={"id": 987654321}).json()
-    assert len(body["recommendations"]) == 5
+    assert len(body["recommendations"]) == 5 and body["cold_start"] is True
 
 
 @pytest.mark.parametrize("params", [{"id": ""}, {"id": "x" * 201}, {}, {"id": 1, "limit": 0},

@@ -65,18 +65,48 @@ def test_topic_page_classifies_keeps_history_and_refuses_empty_text(app_env):
     assert app.error and "at least one field" in app.error[0].value
 
 
-def test_user_page_shows_feed_audience_and_offers(app_env):
+def frame_with(app: AppTest, columns: set[str]):
+    return next(frame.value for frame in app.dataframe if columns <= set(frame.value.columns))
+
+
+def test_user_page_shows_who_the_user_is_what_they_did_their_feed_and_audience(app_env):
     app = open_page("User")
-    feed, offers = app.dataframe[0].value, app.dataframe[-1].value
-    assert len(feed) == 5 and {"id", "text", "topic"} <= set(feed.columns)
-    assert len(offers) == 5 and offers["rank"].tolist() == [1, 2, 3, 4, 5]
-    assert any("Feed: group" in s.value for s in app.subheader)
+    subheaders = [s.value for s in app.subheader]
+    assert subheaders[0] == "Who they are" and any(s.startswith("Feed: group") for s in subheaders)
+    assert "gender" in app.dataframe[0].value.columns  # the true attributes
+    feed = frame_with(app, {"id", "text", "topic"})
+    assert len(feed) == 5 and not app.warning  # a user with a history: no cold-start flag
+    history = frame_with(app, {"timestamp", "action", "post_id"})
+    assert 0 < len(history) <= 10 and history["timestamp"].is_monotonic_decreasing
+    assert any(s.startswith("What they did: ") and "views" in s for s in subheaders)
     charts = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
-    age = next(c["data"][0]["x"] for c in charts if c["layout"]["xaxis"]["title"]["text"] == "age")
+    age = next(c for c in charts if c["layout"]["xaxis"]["title"]["text"] == "age")
+    buckets = [x for trace in age["data"] for x in trace["x"]]
     ages = ["<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"]
-    assert len(age) > 1 and age == [bucket for bucket in ages if bucket in age]  # buckets in age order, not by name
+    assert age["layout"]["xaxis"]["categoryarray"] == [bucket for bucket in ages if bucket in buckets]  # age order
+    true_bucket = age["layout"]["title"]["text"].split("true: ")[1].rstrip(")")
+    assert [t["x"] for t in age["data"] if t["name"] == "True"] == [[true_bucket]]  # the true bucket stands out
+
+
+def test_an_unknown_user_is_flagged_as_a_cold_start(app_env):
+    app = open_page("User")
+    app.text_input(key="user_id").set_value("no-such-user").run()
+    assert not app.exception
+    assert "Not in the platform's users table" in app.info[0].value
+    assert app.warning and "Cold start" in app.warning[0].value
+    assert len(frame_with(app, {"id", "text", "topic"})) == 5
+    assert any(s.value == "What they did: nothing yet" for s in app.subheader)
+
+
+def test_client_page_shows_holdings_and_offers(app_env):
+    app = open_page("Client")
+    held = frame_with(app, {"product_id", "since"})
+    offers = frame_with(app, {"product_id", "rank", "score"})
+    assert len(offers) == 5 and offers["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert not set(offers["product_id"]) & set(held["product_id"])  # nothing the client already holds
     app.text_input(key="client_id").set_value("7590-VHVEG").run()
     assert any("unknown client" in s.value for s in app.subheader)
+    assert "Not in the clients table" in app.info[0].value
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed (scripts/install.sh --dev)")

@@ -8,9 +8,10 @@ process is started with.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from socialml.registry import exported_models_folder
 from socialml.serving.families import FAMILIES, checked_families
@@ -50,14 +51,10 @@ def load_serving_models(project_path: str | Path = ".", env: str | None = None,
     full service's memory), so families can be scaled in separate processes.
     """
     import mlflow
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
 
     families = checked_families(families)
     project_path = Path(project_path).resolve()
-    bootstrap_project(project_path)
-    with KedroSession.create(project_path=project_path, env=env) as session:
-        context = session.load_context()  # kedro-mlflow's hook points MLflow at the project's tracking server
+    with project_context(project_path, env) as context:
         mlflow.set_tracking_uri(project_relative(tracking_uri or mlflow.get_tracking_uri(), project_path))
         if tracking_uri:  # its registry too, not one the project's mlflow.yml names
             mlflow.set_registry_uri(tracking_uri)
@@ -69,6 +66,19 @@ def load_serving_models(project_path: str | Path = ".", env: str | None = None,
     logger.info("serving %s with %s", ", ".join(families),
                 ", ".join(f"{m.name}@{m.alias} v{m.version} ({m.origin})" for m in load.served))
     return ServingModels(states, load.served, load.encoders)
+
+
+@contextmanager
+def project_context(project_path: str | Path = ".", env: str | None = None) -> Iterator[Any]:
+    """The project's Kedro context (catalog and parameters) in ``env``, while a session is open.
+    Opening it runs kedro-mlflow's hook, which points MLflow at the project's tracking server."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    project_path = Path(project_path).resolve()
+    bootstrap_project(project_path)
+    with KedroSession.create(project_path=project_path, env=env) as session:
+        yield session.load_context()
 
 
 def project_relative(uri: str, project_path: Path) -> str:

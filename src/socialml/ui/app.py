@@ -1,4 +1,4 @@
-"""SocialML's pages: answer clusters, the topic classifier, and a user's feed, audience and offers.
+"""SocialML's pages: answer clusters, the topic classifier, a user (who, history, feed, audience), a client's offers.
 
     .venv/bin/streamlit run src/socialml/ui/app.py   (SOCIALML_PROJECT, SOCIALML_ENV: another project or env)
 
@@ -11,17 +11,20 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from socialml.components.text.sentiment import SENTIMENT_COLOURS
-from socialml.serving.models import ServingModels, load_serving_models
+from socialml.components.audience.models import age_buckets
+from socialml.serving.models import ServingModels, load_serving_models, project_context
 from socialml.serving.schemas import parse_id
 
-PAGES = ("Answer clusters", "Topic classifier", "User")
+PAGES = ("Answer clusters", "Topic classifier", "User", "Client")
 
 
 @st.cache_resource(show_spinner="Loading the trained models…")
@@ -99,37 +102,106 @@ def topics_page(current: ServingModels) -> None:
                            "application/json")
 
 
+@dataclass
+class PlatformTables:
+    """What the pages show beside the models: who a user or client is and what they did."""
+    users: pd.DataFrame  # the feed source's users, with their true attributes
+    feed_events: pd.DataFrame  # the feed source's views and likes
+    audience_users: pd.DataFrame  # the audience source's users (true sex and age)
+    age_buckets: Callable[[pd.Series], pd.Series]
+    clients: pd.DataFrame
+    holdings: pd.DataFrame
+
+
+@st.cache_resource(show_spinner="Loading the platform's tables…")
+def platform_tables() -> PlatformTables:
+    with project_context(os.environ.get("SOCIALML_PROJECT", "."), os.environ.get("SOCIALML_ENV") or None) as context:
+        params, load = context.params, context.catalog.load
+        feed_source = params["post_feed"]["ab_test"]["source"]
+        audience, cross_sell = (params["serving"][family]["source"] for family in ("audience", "cross_sell"))
+        edges, labels = params["audience"]["age_edges"], params["audience"]["age_labels"]
+        return PlatformTables(load(f"{feed_source}.prm_users"), load(f"{feed_source}.prm_feed_events"),
+                              load(f"{audience}.prm_users"), lambda age: age_buckets(age, edges, labels),
+                              load(f"{cross_sell}.prm_clients"), load(f"{cross_sell}.prm_holdings"))
+
+
+def typed_input(label: str, default: str, key: str, integer_ids: bool, what: str) -> int | str | None:
+    """An id typed like the source's ids; a wrong one is shown as an error (None)."""
+    try:
+        return parse_id(st.text_input(label, value=default, key=key), integer_ids, what)
+    except ValueError as error:
+        st.error(str(error))
+        return None
+
+
 def user_page(current: ServingModels) -> None:
     st.header("A user")
-    feed, audience, cross_sell = (current.family(f) for f in ("feed", "audience", "cross_sell"))
-    first_user = str(audience.views["user_id"].iloc[0]) if len(audience.views) else ""
-    user_text = st.text_input("User id", value=first_user, key="user_id")
-    try:
-        user_id = parse_id(user_text, feed.integer_ids, "feed")
-    except ValueError as error:
-        st.error(str(error))
+    feed, audience = current.family("feed"), current.family("audience")
+    tables = platform_tables()
+    user_id = typed_input("User id", str(tables.feed_events["user_id"].iloc[-1]), "user_id", feed.integer_ids, "feed")
+    if user_id is None:
         return
-    # Naive UTC, as the service takes "now" for a feed request.
-    group, posts = feed.recommend_posts(user_id, pd.Timestamp.now(tz="UTC").tz_localize(None), 5)
-    st.subheader(f"Feed: group {group}, model {feed.model_names[group]}")
-    st.dataframe(pd.DataFrame(posts), hide_index=True)
-    history = audience.views[audience.views["user_id"] == user_id]
-    st.subheader(f"Audience from {len(history)} views")
-    if history.empty:
-        st.info("This user has no viewing history in the audience data.")
+    profile = tables.users[tables.users["user_id"] == user_id]
+    st.subheader("Who they are")
+    if profile.empty:
+        st.info("Not in the platform's users table: a new user.")
     else:
-        probabilities = audience.probabilities(history)
-        for target, values in probabilities.items():
-            classes = sorted(values, key=natural_order)
-            st.plotly_chart(px.bar(x=classes, y=[values[c] for c in classes], labels={"x": target, "y": "probability"},
-                                   title=f"{target} probabilities"), key=f"audience_{target}")
-    client_text = st.text_input("Client id (cross-sell)", value=str(cross_sell.model.data.user_ids[0]),
-                                key="client_id")
-    try:
-        client_id = parse_id(client_text, cross_sell.integer_ids, "cross_sell")
-    except ValueError as error:
-        st.error(str(error))
+        st.dataframe(profile.dropna(axis=1), hide_index=True)
+
+    # Naive UTC, as the service takes "now" for a feed request.
+    answer = feed.recommend_posts(user_id, pd.Timestamp.now(tz="UTC").tz_localize(None), 5)
+    st.subheader(f"Feed: group {answer.group}, model {answer.model}")
+    if answer.cold_start:
+        st.warning("Cold start: the model has no event of this user, so these posts are ranked by the posts' "
+                   "own features and popularity, not by the user's history.")
+    st.dataframe(pd.DataFrame(answer.posts), hide_index=True)
+
+    events = tables.feed_events[tables.feed_events["user_id"] == user_id]
+    counts = events["action"].value_counts()
+    st.subheader("What they did: " + (", ".join(f"{n} {action}s" for action, n in counts.items()) or "nothing yet"))
+    if len(events):
+        cards = pd.DataFrame(feed.post_cards.values())
+        latest = events.nlargest(10, "timestamp").merge(cards, left_on="post_id", right_on="id", how="left")
+        st.dataframe(latest[["timestamp", "action", "post_id", "topic", "text"]], hide_index=True)
+
+    views = audience.views[audience.views["user_id"] == user_id]
+    st.subheader(f"Audience predicted from {len(views)} views")
+    if views.empty:
+        st.info("This user has no viewing history in the audience data.")
         return
+    truth = tables.audience_users[tables.audience_users["user_id"] == user_id]
+    true_values = {"sex": truth["gender"], "age": tables.age_buckets(truth["age"])} if len(truth) else {}
+    for target, values in audience.probabilities(views).items():
+        classes = sorted(values, key=natural_order)
+        known = true_values.get(target, pd.Series(dtype=object)).dropna()
+        true_class = str(known.iloc[0]) if len(known) else None
+        chart = pd.DataFrame({target: classes, "probability": [values[c] for c in classes],
+                              "true value": [c == true_class for c in classes]})
+        st.plotly_chart(px.bar(chart, x=target, y="probability", color="true value",
+                               color_discrete_map={True: "#2ca02c", False: "#9ecae1"},
+                               category_orders={target: classes},
+                               title=f"{target}: predicted probabilities (true: {true_class or 'unknown'})"),
+                        key=f"audience_{target}")
+
+
+def client_page(current: ServingModels) -> None:
+    st.header("A bank client")
+    cross_sell = current.family("cross_sell")
+    tables = platform_tables()
+    client_id = typed_input("Client id", str(cross_sell.model.data.user_ids[0]), "client_id", cross_sell.integer_ids,
+                            "cross_sell")
+    if client_id is None:
+        return
+    profile = tables.clients[tables.clients["client_id"] == client_id]
+    held = tables.holdings[tables.holdings["client_id"] == client_id]
+    st.subheader("Who they are")
+    if profile.empty:
+        st.info("Not in the clients table: a new client.")
+    else:
+        st.dataframe(profile.dropna(axis=1), hide_index=True)
+    st.subheader(f"Products held: {len(held)}")
+    if len(held):
+        st.dataframe(held.drop(columns="client_id"), hide_index=True)
     known, products = cross_sell.recommend(client_id, 5)
     st.subheader("Products to offer" + ("" if known else " (unknown client: the most held products)"))
     st.dataframe(pd.DataFrame(products), hide_index=True)
@@ -141,7 +213,8 @@ def main() -> None:
     current = models()
     st.sidebar.caption("Models in use:  \n" + "  \n".join(f"{m.name}@{m.alias}: version {m.version} ({m.origin})"
                                                          for m in current.served))
-    {"Answer clusters": clusters_page, "Topic classifier": topics_page, "User": user_page}[page](current)
+    {"Answer clusters": clusters_page, "Topic classifier": topics_page, "User": user_page,
+     "Client": client_page}[page](current)
 
 
 main()

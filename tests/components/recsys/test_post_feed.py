@@ -66,9 +66,12 @@ def test_one_request_at_a_time_ranks_as_the_batch_does(feed):
 
 def test_an_unknown_user_gets_a_cold_start_feed(feed):
     log, posts, users, _ = feed
-    model = PostFeedModel(**RANKER).fit(log, posts, users)
+    registered_without_events = users["user_id"].iloc[0]
+    model = PostFeedModel(**RANKER).fit(log[log["user_id"] != registered_without_events], posts, users)
     request = pd.DataFrame({"request_id": [0], "user_id": [-42], "request_time": [log["timestamp"].max()]})
     assert len(model.recommend(request, k=5)) == 5
+    assert not model.history_.knows(-42) and not model.history_.knows(registered_without_events)
+    assert model.history_.knows(log.loc[log["user_id"] != registered_without_events, "user_id"].iloc[0])
 
 
 def test_text_without_embeddings_and_bad_settings_are_refused(feed):

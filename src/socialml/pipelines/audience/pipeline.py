@@ -9,7 +9,10 @@ from kedro.pipeline import Pipeline, node, pipeline
 from socialml.components.audience.models import AUDIENCE_MODELS
 from socialml.pipelines.sources import checked_models, family_sources
 
-from .nodes import compare_audience_models, cross_validate_audience, fit_audience_model, prepare_audience_targets
+from .nodes import (
+    compare_audience_models, cross_validate_audience, fit_audience_model, plot_audience_confusion,
+    prepare_audience_targets,
+)
 
 
 def _model_pipeline(source: str, model: str) -> Pipeline:
@@ -17,6 +20,8 @@ def _model_pipeline(source: str, model: str) -> Pipeline:
         node(cross_validate_audience, ["prm_views", "prm_items", "mi_audience_targets", "params:spec",
                                        "params:audience"], ["mo_audience_predictions", "rpt_audience_scores"],
              name="cross_validate", tags=["evaluation"]),
+        node(plot_audience_confusion, ["mo_audience_predictions", "mi_audience_targets", "params:audience"],
+             "rpt_audience_confusion_chart", name="plot_confusion", tags=["evaluation"]),
         node(fit_audience_model, ["prm_views", "prm_items", "mi_audience_targets", "params:spec"],
              "mdl_audience_model", name="fit", tags=["training"]),
     ])

@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import f1_score, log_loss
 from tqdm.auto import tqdm
 
 from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.evaluation.metrics import question_clustering_scores
+from socialml.components.evaluation.protocols import train_test_rows
 from socialml.components.evaluation.tables import metric_payload
 from socialml.components.text.clustering import (
     OUTLIER,
@@ -23,9 +25,10 @@ from socialml.components.text.preprocess import normalise
 from socialml.components.text.sentiment import (
     SENTIMENT_COLOURS, BlendedSentiment, ZeroShotSentiment, predict_labels,
 )
-from socialml.components.text.vectors import encoder_of, require_encoder, to_matrix
+from socialml.components.text.vectors import encoder_of, require_encoder, to_matrix, vector_columns
 
 logger = logging.getLogger(__name__)
+BLEND_WEIGHTS = [round(w, 1) for w in np.linspace(0, 1, 11)]
 
 
 def zero_shot_sentiment_model(anchor_embeddings: pd.DataFrame, params: dict[str, Any]) -> ZeroShotSentiment:
@@ -34,12 +37,65 @@ def zero_shot_sentiment_model(anchor_embeddings: pd.DataFrame, params: dict[str,
                              embeddings_from=encoder_of(anchor_embeddings))
 
 
-def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any], head=None) -> BlendedSentiment:
-    """The labelled source's head blended with zero-shot anchors; zero-shot alone where no labels exist."""
+def labelled_answers(answers: pd.DataFrame, truth: pd.DataFrame, answer_embeddings: pd.DataFrame) -> pd.DataFrame:
+    """Answers whose sentiment is known (a generated platform's planted truth) with their vectors: text,
+    sentiment and the vector columns. The blend's weight is chosen on them."""
+    labelled = answers.merge(truth[["answer_id", "sentiment"]], on="answer_id", validate="one_to_one")
+    labelled = labelled.assign(text=labelled["answer_text"].map(normalise))
+    vectors = answer_embeddings.drop_duplicates("normalised_text").set_index("normalised_text")
+    labelled = labelled[labelled["text"].isin(vectors.index)].reset_index(drop=True)
+    return _with_vectors(labelled[["text", "sentiment"]], vectors.loc[labelled["text"]], answer_embeddings)
+
+
+def held_out_sentiment_texts(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame, params: dict[str, Any]
+                             ) -> pd.DataFrame:
+    """The labelled source's texts its sentiment head did not train on (the same split as the sentiment
+    pipeline's), with their vectors: where no answer has a known sentiment, the blend's weight is chosen on them."""
+    frame = sentiment_texts.merge(embeddings, on="text_id", validate="one_to_one")
+    _, test = train_test_rows(frame["split"], frame["sentiment"], params["test_share"], params["seed"])
+    held_out = frame[test].reset_index(drop=True)
+    return _with_vectors(held_out[["text", "sentiment"]], held_out, embeddings)
+
+
+def _with_vectors(labels: pd.DataFrame, vectors: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
+    out = pd.concat([labels.reset_index(drop=True), vectors[vector_columns(vectors)].reset_index(drop=True)], axis=1)
+    out.attrs["encoder"] = encoder_of(source)
+    return out
+
+
+def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any], head=None,
+                           labelled: pd.DataFrame | None = None) -> tuple[BlendedSentiment, pd.DataFrame]:
+    """The labelled source's head blended with zero-shot anchors (zero-shot alone where no labels exist),
+    and how each zero-shot weight scored. ``zero_shot_weight: auto`` takes the weight with the best
+    macro-F1 on ``labelled`` (ties: the lower log-loss); a number fixes it."""
     if head is None:
-        return BlendedSentiment([zero_shot], [1.0])
+        return BlendedSentiment([zero_shot], [1.0]), pd.DataFrame({"zero_shot_weight": [1.0], "chosen": [True]})
     weight = params["zero_shot_weight"]
-    return BlendedSentiment([head, zero_shot], [1 - weight, weight])
+    if weight != "auto":
+        return (BlendedSentiment([head, zero_shot], [1 - weight, weight]),
+                pd.DataFrame({"zero_shot_weight": [float(weight)], "chosen": [True]}))
+    if labelled is None or labelled.empty:
+        raise ValueError("zero_shot_weight: auto needs labelled texts to choose on; give a number instead")
+    require_encoder(head.embeddings_from, labelled, "the answer sentiment model")
+    texts, vectors, truth = labelled["text"].tolist(), to_matrix(labelled), labelled["sentiment"].to_numpy()
+    head_p, zero_shot_p = head.predict_proba(texts, vectors), zero_shot.predict_proba(texts, vectors)
+    rows = []
+    for weight in BLEND_WEIGHTS:
+        blended = (1 - weight) * head_p + weight * zero_shot_p
+        ordered = sorted(blended.columns)  # log_loss reads the columns in sorted label order
+        probabilities = blended[ordered].to_numpy(dtype=float)
+        rows.append({"zero_shot_weight": weight, "texts": len(texts),
+                     "macro_f1": f1_score(truth, predict_labels(blended), average="macro"),
+                     "log_loss": log_loss(truth, probabilities / probabilities.sum(axis=1, keepdims=True),
+                                          labels=ordered)})
+    table = pd.DataFrame(rows)
+    best = table.sort_values(["macro_f1", "log_loss"], ascending=[False, True]).index[0]
+    table["chosen"] = table.index == best
+    weight = float(table.loc[best, "zero_shot_weight"])
+    logger.info("answer sentiment: zero-shot weight %.1f (macro-F1 %.3f on %d labelled texts; head alone %.3f, "
+                "zero-shot alone %.3f)", weight, table.loc[best, "macro_f1"], len(texts), table["macro_f1"].iloc[0],
+                table["macro_f1"].iloc[-1])
+    return BlendedSentiment([head, zero_shot], [1 - weight, weight]), table
 
 
 def cluster_answers(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, answer_embeddings: pd.DataFrame,
@@ -115,11 +171,14 @@ def plot_cluster_map(answer_clusters: pd.DataFrame, clusters: pd.DataFrame, para
                                           name=str(points["cluster_label"].iloc[0])[:60], text=points["answer_text"],
                                           hovertemplate="%{text}<extra>" + str(cluster) + "</extra>"))
         buttons.append((str(questions.get(question_id, question_id))[:70], first, len(figure.data)))
+    # The question selector above the map and the legend below it, so the map keeps the figure's width.
     figure.update_layout(
-        title="Answers by meaning (2-D projection), coloured by cluster",
+        title="Answers by meaning (2-D projection), coloured by cluster", width=1000, height=750,
+        margin={"t": 130}, legend={"orientation": "h", "yanchor": "top", "y": -0.08},
         updatemenus=[{"buttons": [{"label": label, "method": "update",
                                    "args": [{"visible": [start <= i < end for i in range(len(figure.data))]}]}
-                                  for label, start, end in buttons]}],
+                                  for label, start, end in buttons],
+                      "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}],
     )
     return figure
 

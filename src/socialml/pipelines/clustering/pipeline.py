@@ -12,6 +12,8 @@ from socialml.pipelines.sources import is_generated, source_tables
 from .nodes import (
     answer_sentiment_model,
     cluster_answers,
+    held_out_sentiment_texts,
+    labelled_answers,
     plot_cluster_map,
     plot_cluster_sizes,
     score_answer_clusters,
@@ -33,13 +35,20 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         raise KeyError(f"clustering.sentiment_source '{sentiment_source}' is not one of this environment's sources")
     has_truth = is_generated(source, params)
     sentiment_inputs = {"zero_shot": "mdl_zero_shot_sentiment", "params": PARAMS}
+    nodes = []
     if sentiment_source is not None:
         sentiment_inputs["head"] = "mdl_sentiment_model"
-    nodes = [
+        if params["clustering"]["zero_shot_weight"] == "auto":  # chosen on answers of known sentiment, else held-out texts
+            sentiment_inputs["labelled"] = "mi_sentiment_blend_texts"
+            nodes.append(node(labelled_answers, ["prm_answers", "raw_truth_answer_groups", "mi_answer_embeddings"],
+                              "mi_sentiment_blend_texts", name="labelled_answers") if has_truth else
+                         node(held_out_sentiment_texts, ["sentiment_texts", "sentiment_embeddings", "params:sentiment"],
+                              "mi_sentiment_blend_texts", name="held_out_sentiment_texts"))
+    nodes += [
         node(zero_shot_sentiment_model, ["mi_sentiment_anchor_embeddings", PARAMS], "mdl_zero_shot_sentiment",
              name="zero_shot_sentiment_model", tags=["training"]),
-        node(answer_sentiment_model, sentiment_inputs, "mdl_answer_sentiment", name="answer_sentiment_model",
-             tags=["training"]),
+        node(answer_sentiment_model, sentiment_inputs, ["mdl_answer_sentiment", "rpt_answer_sentiment_blend"],
+             name="answer_sentiment_model", tags=["training"]),
         node(cluster_answers, ["prm_answers", "mi_answer_cluster_embeddings", "mi_answer_embeddings",
                                "mdl_answer_sentiment", PARAMS],
              ["mo_answer_clusters", "mo_clusters", "clustering.mdl_answer_clusterer"], name="cluster_answers",
@@ -54,4 +63,8 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     inputs = {}
     if sentiment_source is not None:
         inputs["mdl_sentiment_model"] = f"{sentiment_source}.mdl_sentiment_model"
-    return pipeline(nodes, namespace=source, inputs=inputs or None, parameters={PARAMS}, tags=["clustering"])
+        if not has_truth:
+            inputs.update(sentiment_texts=f"{sentiment_source}.prm_sentiment_texts",
+                          sentiment_embeddings=f"{sentiment_source}.mi_sentiment_embeddings")
+    parameters = {PARAMS, "params:sentiment"} if not has_truth and "labelled" in sentiment_inputs else {PARAMS}
+    return pipeline(nodes, namespace=source, inputs=inputs or None, parameters=parameters, tags=["clustering"])

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from socialml.components.evaluation.charts import learning_curve_figure
 from socialml.components.evaluation.metrics import (
     bootstrap_intervals, comparison_reference, hidden_item_ranks, hidden_item_summary, interval_columns,
 )
@@ -41,6 +42,11 @@ def evaluate_cross_sell(clients: pd.DataFrame, visible: pd.DataFrame, hidden: pd
     frame = scores.rename_axis(index="client_id", columns="product_id").stack().rename("score").reset_index()
     curve = pd.DataFrame(curve, columns=["epoch", "auc"])
     return frame, quality, curve, curve_payload("auc_by_epoch", curve["epoch"], curve["auc"])
+
+
+def plot_learning_curve(epochs: pd.DataFrame):
+    """Held-out AUC after each epoch (the model stops at its best epoch on one more hidden product)."""
+    return learning_curve_figure(epochs, "Cross-sell: held-out AUC per client after each epoch")
 
 
 def fit_cross_sell(clients: pd.DataFrame, holdings: pd.DataFrame, spec: dict[str, Any], settings: dict[str, Any]

@@ -19,11 +19,14 @@ from .nodes import (
     fit_cross_sell,
     hide_held_out_products,
     offer_products,
+    plot_learning_curve,
 )
 
 
-def _variant(source: str, model: str) -> Pipeline:
-    template = pipeline([
+def _variant(source: str, model: str, trained_in_epochs: bool) -> Pipeline:
+    curve = [node(plot_learning_curve, "rpt_cross_sell_epochs", "rpt_cross_sell_learning_chart",
+                  name="plot_learning_curve", tags=["evaluation"])] if trained_in_epochs else []
+    template = pipeline([*curve,
         node(evaluate_cross_sell, ["prm_clients", "mi_cross_sell_visible", "mi_cross_sell_hidden", "prm_holdings",
                                    "params:spec", "params:settings"],
              ["mo_cross_sell_scores", "rpt_cross_sell_scores", "rpt_cross_sell_epochs", "rpt_cross_sell_epoch_metrics"],
@@ -93,4 +96,4 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         predictions="mo_cross_sell_scores", scores="rpt_cross_sell_scores", intervals_output="rpt_cross_sell_intervals",
         outputs=["rpt_cross_sell_comparison", "rpt_cross_sell_metrics"],
     ), namespace=source, parameters={"params:settings": f"params:cross_sell.sources.{source}"})
-    return sum((_variant(source, m) for m in models), hide + compare).tag(["cross_sell"])
+    return sum((_variant(source, m, "epochs" in spec) for m, spec in models.items()), hide + compare).tag(["cross_sell"])

@@ -10,6 +10,7 @@ import pandas as pd
 
 from socialml.components.data.features import FeatureSnapshots
 from socialml.components.evaluation.ab_test import compare_groups, served_hits
+from socialml.components.evaluation.charts import ab_test_figure
 from socialml.components.evaluation.metrics import (
     bootstrap_intervals, comparison_reference, feed_scores, feed_top_k, interval_columns, ranking_per_request,
 )
@@ -97,7 +98,7 @@ def compare_post_feed_models(intervals: dict[str, dict[str, float]], **scores: d
 
 
 def compare_ab_groups(feed_log: pd.DataFrame, feed_events: pd.DataFrame, ab_test: dict[str, Any],
-                      settings: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
+                      settings: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any], Any]:
     """HitRate of each A/B group over the feeds the service served, with a two-proportion z-test.
 
     A served feed is a hit if its user acts positively on any of its posts within
@@ -111,4 +112,4 @@ def compare_ab_groups(feed_log: pd.DataFrame, feed_events: pd.DataFrame, ab_test
     hits = served_hits(served, feed_events, settings["positive_action"], ab_test["horizon_hours"])
     result = compare_groups(hits)
     result.update({"control_model": ab_test["control"], "test_model": ab_test["test"]})
-    return result, metric_payload("ab_test", result)
+    return result, metric_payload("ab_test", result), ab_test_figure(result)

@@ -79,7 +79,7 @@ def create_ab_test_pipeline(params: dict[str, Any]) -> Pipeline:
         return Pipeline([])
     source = ab_test["source"]
     return pipeline([node(compare_ab_groups, ["raw_served_feed_log", "prm_feed_events", "params:ab_test",
-                                              "params:settings"], ["rpt_ab_test", "rpt_ab_test_metrics"],
+                                              "params:settings"], ["rpt_ab_test", "rpt_ab_test_metrics", "rpt_ab_test_chart"],
                           name="compare_ab_groups", tags=["evaluation"])],
                     namespace=source, inputs={"raw_served_feed_log"},
                     parameters={"params:ab_test": "params:post_feed.ab_test",

@@ -17,7 +17,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         return Pipeline([])
     return pipeline(
         [node(fit_sentiment_model, ["prm_sentiment_texts", "mi_sentiment_embeddings", "params:sentiment"],
-              ["mdl_sentiment_model", "rpt_sentiment_quality", "rpt_sentiment_metrics"],
+              ["mdl_sentiment_model", "rpt_sentiment_quality", "rpt_sentiment_metrics", "rpt_sentiment_confusion_chart"],
               name="fit_sentiment_model", tags=["training"])],
         namespace=source, parameters={"params:sentiment"}, tags=["sentiment"],
     )

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from socialml.components.evaluation.charts import precision_recall_figure
 from socialml.components.evaluation.metrics import (
     bootstrap_intervals, comparison_reference, interval_columns, multilabel_f1, multilabel_scores,
 )
@@ -54,8 +55,9 @@ def train_topic_model(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dic
 
 
 def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame
-                         ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Test scores, and the test posts' predicted labels (post_id and a 0/1 column per label)."""
+                         ) -> tuple[dict[str, Any], pd.DataFrame, Any]:
+    """Test scores, the test posts' predicted labels (post_id and a 0/1 column per label), and each
+    label's precision-recall curve with its tuned threshold marked."""
     if model.embeddings_from is not None:
         require_encoder(model.embeddings_from, embeddings, "the topic classifier")
     texts, vectors, y = _part(dataset, embeddings, "test", model.labels)
@@ -63,7 +65,9 @@ def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame
     summary, per_label = multilabel_scores(y, probabilities, model.thresholds, model.labels)
     predicted = pd.DataFrame((probabilities >= model.thresholds).astype("int8"), columns=model.labels)
     predicted.insert(0, "post_id", dataset.loc[dataset["split"] == "test", "post_id"].to_numpy())
-    return {"summary": {"test_posts": len(texts), **summary}, "per_label": per_label}, predicted
+    curves = precision_recall_figure(y, probabilities, model.thresholds, model.labels,
+                                     f"Precision-recall per topic on {len(texts)} test posts (circles: tuned thresholds)")
+    return {"summary": {"test_posts": len(texts), **summary}, "per_label": per_label}, predicted, curves
 
 
 def topic_intervals(dataset: pd.DataFrame, params: dict[str, Any], **predictions: pd.DataFrame

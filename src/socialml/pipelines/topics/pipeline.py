@@ -21,7 +21,8 @@ def _model_pipeline(source: str, model: str) -> Pipeline:
              "mdl_topic_classifier", name="train",
              tags=["training"]),
         node(evaluate_topic_model, ["mdl_topic_classifier", "mi_topic_dataset", "mi_post_embeddings"],
-             ["rpt_topic_scores", "mo_topic_test_predictions"], name="evaluate", tags=["evaluation"]),
+             ["rpt_topic_scores", "mo_topic_test_predictions", "rpt_topic_pr_chart"], name="evaluate",
+             tags=["evaluation"]),
     ])
     return pipeline(
         template,

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Callable
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from socialml.components.evaluation.ab_test import assign_group
 from socialml.components.text.preprocess import join_fields
@@ -24,15 +24,26 @@ GROUPS = ("control", "test")
 
 
 class PostGet(BaseModel):
-    id: Id
-    text: str | None
-    topic: str | None
+    id: Id = Field(examples=[2984])
+    text: str | None = Field(description="the post's text, image caption and speech transcript joined")
+    topic: str | None = Field(description="the post's first topic", examples=["politics"])
 
 
 class FeedResponse(BaseModel):
-    exp_group: str
-    model: str
+    exp_group: str = Field(description="the user's A/B group", examples=["control"])
+    model: str = Field(description="the model that ranked the posts (the group's registered alias)",
+                       examples=["ranker"])
+    cold_start: bool = Field(description="true when the model has no event of this user: the posts are ranked "
+                                         "from the posts' own features and popularity, not from a history")
     recommendations: list[PostGet]
+
+
+@dataclass
+class FeedAnswer:
+    group: str
+    model: str
+    cold_start: bool
+    posts: list[dict[str, Any]]
 
 
 @dataclass
@@ -47,11 +58,13 @@ class FeedModels:
     def group_of(self, user_id: int | str) -> str:
         return assign_group(user_id, self.ab_test["salt"], self.ab_test["test_share"])
 
-    def recommend_posts(self, user_id: int | str, time: pd.Timestamp, limit: int) -> tuple[str, list[dict]]:
+    def recommend_posts(self, user_id: int | str, time: pd.Timestamp, limit: int) -> FeedAnswer:
         group = self.group_of(user_id)
-        ranked = self.models[group].rank_posts(np.array([user_id]), np.array([time.to_datetime64()]), limit)
-        return group, [self.post_cards.get(post_id) or {"id": post_id, "text": None, "topic": None}
-                       for post_id in ranked.post_id.tolist()]
+        model = self.models[group]
+        ranked = model.rank_posts(np.array([user_id]), np.array([time.to_datetime64()]), limit)
+        return FeedAnswer(group, self.model_names[group], not model.history_.knows(user_id),
+                          [self.post_cards.get(post_id) or {"id": post_id, "text": None, "topic": None}
+                           for post_id in ranked.post_id.tolist()])
 
     def warm_up(self) -> None:
         """Rank for a few users of each group now, so that the first requests a new worker takes after a
@@ -96,13 +109,15 @@ def router(current: Callable[[], FeedModels], options: ServiceOptions) -> APIRou
         user_id = typed_id(id, feed.integer_ids, "feed", ["query", "id"])
         moment = pd.Timestamp(time or datetime.now(timezone.utc))
         moment = moment.tz_convert(None) if moment.tzinfo else moment
-        group, posts = feed.recommend_posts(user_id, moment, limit)
-        model_name = feed.model_names[group]
-        logger.debug("feed user=%s group=%s model=%s posts=%s", user_id, group, model_name, [p["id"] for p in posts])
+        answer = feed.recommend_posts(user_id, moment, limit)
+        post_ids = [p["id"] for p in answer.posts]
+        logger.debug("feed user=%s group=%s model=%s cold_start=%s posts=%s", user_id, answer.group, answer.model,
+                     answer.cold_start, post_ids)
         if log_fd is not None:
-            record = {"timestamp": moment.isoformat(), "user_id": user_id, "exp_group": group, "model": model_name,
-                      "post_ids": [p["id"] for p in posts]}
+            record = {"timestamp": moment.isoformat(), "user_id": user_id, "exp_group": answer.group,
+                      "model": answer.model, "cold_start": answer.cold_start, "post_ids": post_ids}
             os.write(log_fd, (json.dumps(record) + "\n").encode())
-        return FeedResponse(exp_group=group, model=model_name, recommendations=posts)
+        return FeedResponse(exp_group=answer.group, model=answer.model, cold_start=answer.cold_start,
+                            recommendations=answer.posts)
 
     return routes

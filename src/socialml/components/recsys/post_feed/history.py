@@ -84,6 +84,11 @@ class FeedHistory:
         return np.fromiter((self.user_rows.get(u, unknown) for u in np.asarray(user_ids).tolist()), dtype=np.int64,
                            count=len(user_ids))
 
+    def knows(self, user_id: Any) -> bool:
+        """Whether the user has at least one event in the history (else their feed is a cold start)."""
+        row = self.user_rows.get(user_id)
+        return row is not None and self.seen.indptr[row + 1] > self.seen.indptr[row]
+
     def topic_match(self, rows: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
         """Mean like rate of each user over a post's topics (posts without topics: 0): users × all posts,
         or one value per (row, col) pair when ``cols`` is given."""
