@@ -55,12 +55,12 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     comparison = CSVDataset(filepath=str(tmp_path / "audience_comparison.csv"))
     catalog = DataCatalog({"demo.rpt_audience_comparison": comparison,
-                           "demo.int_rejected_users": CSVDataset(filepath=str(tmp_path / "rejected.csv"))})
+                           "demo.prm_rejected_users": CSVDataset(filepath=str(tmp_path / "rejected.csv"))})
     hook = RunSummaryHook()
     hook.after_catalog_created(catalog)
     hook.before_pipeline_run()
     hook.after_dataset_saved("demo.rpt_audience_comparison", pd.DataFrame({"model": ["a"]}))
-    hook.after_dataset_saved("demo.int_rejected_users", pd.DataFrame({"reason": ["age: -3 is below 0"] * 2}))
+    hook.after_dataset_saved("demo.prm_rejected_users", pd.DataFrame({"reason": ["age: -3 is below 0"] * 2}))
     hook.after_dataset_saved("demo.prm_users", pd.DataFrame())  # neither: not named
     experiment = mlflow.create_experiment("summary")
     with mlflow.start_run(experiment_id=experiment) as run, caplog.at_level(logging.INFO, logger="socialml.hooks"):

@@ -113,7 +113,7 @@ def test_an_unseen_shop_with_string_ids_and_damaged_rows_runs_by_configuration_o
     report = pd.read_csv(latest_version(reporting / "ingestion_report.csv")).set_index("table")
     assert report["balanced"].all()
     assert report.loc["feed_events", "raw_rows"] == raw_rows["events"]
-    rejected = pd.read_parquet(project / "data" / "02_intermediate" / "shop" / "rejected_feed_events.parquet")
+    rejected = pd.read_parquet(project / "data" / "03_primary" / "shop" / "rejected_feed_events.parquet")
     reasons = rejected["reason"].tolist()
     assert any(r.startswith("timestamp: outside the plausible time window") and "'3000-01-01T00:00:00'" in r for r in reasons)
     assert "timestamp: not a date or time (got 'вчера')" in reasons
@@ -121,7 +121,7 @@ def test_an_unseen_shop_with_string_ids_and_damaged_rows_runs_by_configuration_o
     assert sum(r.startswith("duplicate of an earlier row") for r in reasons) == 2
     clients = pd.read_parquet(project / "data" / "03_primary" / "shop" / "clients.parquet")
     assert len(clients) == 150 and clients["client_id"].str.fullmatch(r"\d{4}-[A-Z]{5}").all()
-    rejected_clients = pd.read_parquet(project / "data" / "02_intermediate" / "shop" / "rejected_clients.parquet")
+    rejected_clients = pd.read_parquet(project / "data" / "03_primary" / "shop" / "rejected_clients.parquet")
     assert sorted(r.split(" (")[0] for r in rejected_clients["reason"]) == [
         "client_id: missing value", "duplicate of an earlier row on key ['client_id']"]
 

@@ -163,8 +163,8 @@ class RunSummaryHook:
         short_name = dataset_name.rsplit(".", 1)[-1]
         if short_name.endswith("_comparison"):
             self.comparisons.append(str(getattr(self._catalog.get(dataset_name), "_filepath", dataset_name)))
-        elif short_name.startswith("int_rejected_") and hasattr(data, "__len__"):
-            self.rejected[dataset_name.replace(".int_rejected_", ".")] = len(data)
+        elif short_name.startswith("prm_rejected_") and hasattr(data, "__len__"):
+            self.rejected[dataset_name.replace(".prm_rejected_", ".")] = len(data)
 
     @hook_impl
     def after_pipeline_run(self) -> None:

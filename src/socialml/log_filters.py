@@ -17,12 +17,16 @@ KNOWN_WARNINGS = (
     r"Add type hints to the `predict` method",
     # Integer id columns in an input example: ids are never missing (ingestion rejects such rows).
     r"Hint: Inferred schema contains integer column",
+    # kedro-viz's own use of a FastAPI class FastAPI deprecates (`kedro viz`): theirs to change.
+    r"ORJSONResponse is deprecated",
 )
 
 KNOWN_LOG_LINES = {  # logger → messages it logs that say nothing a user acts on
     "mlflow.pyfunc": (r"Passing a Python object as `python_model`",  # our wrappers are pickled by design
                       r"Inferring model signature from input example"),
     "kedro_mlflow.framework.hooks.mlflow_hook": (r"Registering new custom resolver",),
+    # kedro viz flattens the cross_sell_release pipeline (a PipelineML) to draw it: as kedro-mlflow intends.
+    "kedro_mlflow.pipeline.pipeline_ml": (r"This 'Pipeline' is no longer a 'PipelineML' object",),
     "kedro.validation.parameter_validator": (r"No typed parameter requirements found",),
     "kedro.runner.sequential_runner": (r"Using synchronous mode for loading and saving data",),
 }

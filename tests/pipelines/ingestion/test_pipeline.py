@@ -23,11 +23,11 @@ def test_one_namespaced_ingest_node_per_table_with_references_first():
                           "shop.build_ingestion_report"}
     feed = next(n for n in pipeline.nodes if n.name == "shop.ingest_feed_events")
     assert set(feed.inputs) == {"params:ingestion.layouts.shop_layout.feed_events", "params:ingestion.checks",
-                                "shop.raw_feed", "shop.prm_users", "shop.prm_posts", "shop.int_rejected_users",
-                                "shop.int_rejected_posts"}
+                                "shop.raw_feed", "shop.prm_users", "shop.prm_posts", "shop.prm_rejected_users",
+                                "shop.prm_rejected_posts"}
     posts = next(n for n in pipeline.nodes if n.name == "shop.ingest_posts")
     assert "shop.raw_ids" in posts.inputs
-    assert pipeline.all_outputs() >= {"shop.prm_users", "shop.int_rejected_feed_events", "shop.rpt_ingestion"}
+    assert pipeline.all_outputs() >= {"shop.prm_users", "shop.prm_rejected_feed_events", "shop.rpt_ingestion"}
 
 
 def test_generated_sources_start_with_the_demo_generator():

@@ -62,7 +62,7 @@ def _ingest_node(table: str, layout_name: str, spec: dict[str, Any], tables: lis
     inputs |= {f"{RAW_PREFIX}{name}": f"raw_{name}" for name in raw_names}
     references = [ref for ref in TABLES[table].references.values() if ref in tables]
     inputs |= {f"{REF_PREFIX}{ref}": f"prm_{ref}" for ref in references}
-    inputs |= {f"{REJECTED_REF_PREFIX}{ref}": f"int_rejected_{ref}" for ref in references}
+    inputs |= {f"{REJECTED_REF_PREFIX}{ref}": f"prm_rejected_{ref}" for ref in references}
     func = update_wrapper(partial(ingest_table, table), ingest_table)
-    return node(func, inputs=inputs, outputs=[f"prm_{table}", f"int_rejected_{table}", f"counts_{table}"],
+    return node(func, inputs=inputs, outputs=[f"prm_{table}", f"prm_rejected_{table}", f"counts_{table}"],
                 name=f"ingest_{table}")
