@@ -69,16 +69,19 @@ def create_app(load: Callable[[], ServingModels], families: Sequence[str] = tupl
 
     @app.get("/health", response_model=Health, tags=["service"], summary="The process answers")
     def health() -> Health:
+        """Answers while the process runs, models loaded or not (a liveness probe)."""
         return Health(status="ok")
 
     @app.get("/ready", response_model=Ready, tags=["service"], responses={503: {"model": Ready}},
              summary="The models are loaded")
     def ready() -> JSONResponse:
+        """200 once the models are loaded, 503 before (a readiness probe)."""
         loaded = "models" in current
         return JSONResponse({"ready": loaded}, status_code=200 if loaded else 503)
 
     @app.get("/version", response_model=VersionInfo, tags=["service"], summary="Which registered models serve")
     def version() -> VersionInfo:
+        """Each served model's registered name, version, aliases and training run, and the worker's pid."""
         served = models()
         return VersionInfo(app=__version__, families=list(served.families),
                            models=[m.as_dict() for m in served.served], worker_pid=os.getpid())
@@ -88,6 +91,8 @@ def create_app(load: Callable[[], ServingModels], families: Sequence[str] = tupl
                          503: {"model": ReloadAnswer}},
               summary="Load the registered models again and swap them in (token and a JSON request needed)")
     def reload(request: Request) -> JSONResponse:
+        """A new worker loads the models the aliases point to now and takes over; 503 with the reason (the
+        old models keep serving) when the load fails; 401/403/415 without the token or a JSON request."""
         if reload_token is None or reloader is None:
             return JSONResponse({"reloaded": False, "reason": "reload is disabled: no token is configured "
                                  "(SOCIALML_RELOAD_TOKEN or reload_token in conf/local/serving.yml)"}, status_code=403)

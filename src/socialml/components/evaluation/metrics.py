@@ -7,6 +7,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from tqdm.auto import tqdm
 
 
 def classification_scores(truth: Sequence, predicted: Sequence) -> dict[str, float]:
@@ -57,7 +58,8 @@ def bootstrap_intervals(score: Callable[[np.ndarray], Mapping[str, float]], n_ro
     A score of a difference gives the difference's interval."""
     rng = np.random.default_rng(seed)
     full = score(np.arange(n_rows))
-    draws = pd.DataFrame([score(rng.integers(0, n_rows, n_rows)) for _ in range(runs)])
+    draws = pd.DataFrame([score(rng.integers(0, n_rows, n_rows))
+                          for _ in tqdm(range(runs), desc="bootstrap", disable=None, leave=False)])
     tail = (1 - level) / 2 * 100
     return {name: (float(full[name] + np.percentile(values, tail) - np.median(values)),
                    float(full[name] + np.percentile(values, 100 - tail) - np.median(values)))

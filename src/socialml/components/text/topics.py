@@ -130,7 +130,7 @@ class HeadTopicClassifier(_ThresholdedClassifier):
             ).fit(texts)
         x = self._x(texts, embeddings)
         self.heads = []
-        for j in tqdm(range(len(self.labels)), desc=f"fitting {self.head} heads", disable=len(self.labels) < 8):
+        for j in tqdm(range(len(self.labels)), desc=f"fitting {self.head} heads", disable=None, leave=False):
             column = y[:, j]
             if column.min() == column.max():  # a label absent (or always present) in training
                 self.heads.append(float(column.max()))

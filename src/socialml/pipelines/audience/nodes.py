@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from socialml.components.audience.models import TARGETS, FittedAudience, age_buckets, build_audience_model
 from socialml.components.evaluation.charts import confusion_figure
@@ -15,8 +15,6 @@ from socialml.components.evaluation.metrics import (
 )
 from socialml.components.evaluation.protocols import assign_folds, scored_folds
 from socialml.components.evaluation.tables import comparison_table
-
-logger = logging.getLogger(__name__)
 
 
 def prepare_audience_targets(users: pd.DataFrame, views: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
@@ -31,7 +29,8 @@ def cross_validate_audience(views: pd.DataFrame, items: pd.DataFrame, targets: p
                             params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Out-of-fold probabilities for every scored user, and the scores of each target."""
     predictions = []
-    for fold in scored_folds(targets["fold"].to_numpy(), params["protocol"]):
+    folds = scored_folds(targets["fold"].to_numpy(), params["protocol"])
+    for fold in tqdm(folds, desc=f"{spec['kind']} folds", disable=None, leave=False):
         train_users = targets.loc[targets["fold"] != fold, "user_id"]
         test_users = targets.loc[targets["fold"] == fold, "user_id"]
         model = build_audience_model(spec).fit(views[views["user_id"].isin(train_users)], items,
@@ -39,7 +38,6 @@ def cross_validate_audience(views: pd.DataFrame, items: pd.DataFrame, targets: p
         probabilities = model.predict_proba(views[views["user_id"].isin(test_users)], items)
         frame = pd.concat([p.add_prefix(f"p_{t}_") for t, p in probabilities.items()], axis=1)
         predictions.append(frame.assign(fold=fold))
-        logger.info("%s: fold %d done", spec["kind"], fold)
     predictions = pd.concat(predictions).reset_index()
     truth = targets.set_index("user_id").loc[predictions["user_id"]]
     scores = {t: audience_scores(truth[t].reset_index(drop=True), target_probabilities(predictions, t)) for t in TARGETS}

@@ -110,7 +110,7 @@ def cluster_answers(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, ans
     vectors = answer_embeddings.set_index("normalised_text")
     answer_rows, cluster_rows, questions_served = [], [], {}
     questions = list(answers.groupby("question_id", sort=True))
-    for question_id, group in tqdm(questions, desc="clustering questions", disable=len(questions) < 20):
+    for question_id, group in tqdm(questions, desc="clustering questions", disable=None, leave=False):
         unique = group.groupby("normalised_text", sort=True)["count"].sum()
         texts = unique.index.tolist()
         weights = unique.to_numpy(dtype=float)

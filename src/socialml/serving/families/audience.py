@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import pandas as pd
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from socialml.serving.loading import LoadContext, ServiceOptions
 from socialml.serving.schemas import Id, integer_ids, typed_id
@@ -28,6 +28,11 @@ class AudienceResponse(BaseModel):
     sex: dict[str, float]
     age: dict[str, float]
     known_items: int = Field(description="how many of the views are of items the model knows")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "sex": {"female": 0.82, "male": 0.18}, "age": {"<18": 0.02, "18-24": 0.31, "25-34": 0.44, "35-44": 0.15,
+                                                       "45-49": 0.04, "50-55": 0.02, "56+": 0.02},
+        "known_items": 12}]})
 
 
 @dataclass
@@ -56,6 +61,8 @@ def router(current: Callable[[], AudienceModels], options: ServiceOptions) -> AP
 
     @routes.post("/audience", response_model=AudienceResponse, summary="Sex and age probabilities of a viewer")
     def audience(body: AudienceRequest) -> AudienceResponse:
+        """Probabilities of each sex and age bucket from the items a viewer watched and when, by the
+        champion of socialml-audience. Items the model does not know count only through the time features."""
         family = current()
         views = pd.DataFrame([v.model_dump() for v in body.views]).assign(user_id=0, rating=float("nan"))
         views["item_id"] = [typed_id(v.item_id, family.integer_ids, "audience", ["body", "views", i, "item_id"])

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from socialml.components.text.preprocess import normalise
 from socialml.serving.loading import LoadContext, ServiceOptions, TextEncoders
@@ -32,6 +32,10 @@ class ClusterResponse(BaseModel):
     similarity: float = Field(description="cosine similarity to the nearest cluster's centroid")
     sentiment: str
     sentiment_probabilities: dict[str, float]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "question_id": "Q1000", "cluster": 2, "label": "виснуть, медленно, плохо — «всё плохо»", "similarity": 0.91,
+        "sentiment": "negative", "sentiment_probabilities": {"negative": 0.71, "neutral": 0.22, "positive": 0.07}}]})
 
 
 @dataclass
@@ -69,6 +73,9 @@ def router(current: Callable[[], ClusterModels], options: ServiceOptions) -> API
 
     @routes.post("/clusters/assign", response_model=ClusterResponse, summary="The cluster and sentiment of an answer")
     def clusters(body: ClusterRequest) -> ClusterResponse:
+        """The answer is embedded like the question's answers were and joins the nearest cluster, or none
+        (-1) when it is farther than the cluster's members; its sentiment comes from the blend of the
+        trained head and zero-shot anchors. 404 names the known questions."""
         family = current()
         question_id = typed_id(body.question_id, family.integer_ids, "clusters", ["body", "question_id"])
         if question_id not in family.clusterer.questions:

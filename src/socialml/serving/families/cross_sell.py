@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Callable
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from socialml.serving.loading import LoadContext, ServiceOptions
 from socialml.serving.schemas import Id, IdText, integer_ids, typed_id
@@ -20,8 +20,14 @@ class Product(BaseModel):
 
 class CrossSellResponse(BaseModel):
     client_id: Id
-    known_client: bool
+    known_client: bool = Field(description="false: the client is not in the training data; the products are the "
+                                           "most held ones")
     products: list[Product]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "client_id": 500001, "known_client": True,
+        "products": [{"product_id": "credit_card", "rank": 1, "score": 0.41},
+                     {"product_id": "savings_account", "rank": 2, "score": 0.22}]}]})
 
 
 @dataclass
@@ -47,6 +53,7 @@ def router(current: Callable[[], CrossSellModels], options: ServiceOptions) -> A
     @routes.get("/cross-sell/{client_id}", response_model=CrossSellResponse,
                 summary="Products to offer a client; an unknown client gets the most held ones")
     def cross_sell(client_id: IdText, limit: Annotated[int, Query(ge=1, le=100)] = 5) -> CrossSellResponse:
+        """Products the client does not hold yet, ranked by the champion of socialml-cross-sell."""
         family = current()
         typed = typed_id(client_id, family.integer_ids, "cross_sell", ["path", "client_id"])
         known, products = family.recommend(typed, limit)

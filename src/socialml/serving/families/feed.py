@@ -12,7 +12,7 @@ from typing import Annotated, Any, Callable
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from socialml.components.evaluation.ab_test import assign_group
 from socialml.components.text.preprocess import join_fields
@@ -36,6 +36,11 @@ class FeedResponse(BaseModel):
     cold_start: bool = Field(description="true when the model has no event of this user: the posts are ranked "
                                          "from the posts' own features and popularity, not from a history")
     recommendations: list[PostGet]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "exp_group": "test", "model": "ranker_text", "cold_start": False,
+        "recommendations": [{"id": 2984, "text": "Наша команда выиграла матч в дополнительное время", "topic": "sport"}],
+    }]})
 
 
 @dataclass
@@ -105,6 +110,9 @@ def router(current: Callable[[], FeedModels], options: ServiceOptions) -> APIRou
         time: Annotated[datetime | None, Query(description="request time (default: now)")] = None,
         limit: Annotated[int, Query(ge=1, le=50)] = 5,
     ) -> FeedResponse:
+        """The user's A/B group (a salted hash of the id) picks the model (`control` or `test` alias of
+        socialml-feed); the model ranks posts published before `time` that the user has not seen. Every
+        answer is appended to the feed log that `kedro run --pipelines ab_test` evaluates."""
         feed = current()
         user_id = typed_id(id, feed.integer_ids, "feed", ["query", "id"])
         moment = pd.Timestamp(time or datetime.now(timezone.utc))

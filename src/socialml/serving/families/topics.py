@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import pandas as pd
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from socialml.components.text.preprocess import join_fields
 from socialml.serving.loading import LoadContext, ServiceOptions, TextEncoders
@@ -31,6 +31,10 @@ class TopicsResponse(BaseModel):
     probabilities: dict[str, float]
     predicted: list[str] = Field(description="topics whose probability reaches their threshold")
     model_version: str = Field(description="the registered version of socialml-topics that answered")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "probabilities": {"sport": 0.93, "politics": 0.04, "humor": 0.11}, "predicted": ["sport"],
+        "model_version": "3"}]})
 
 
 @dataclass
@@ -64,6 +68,8 @@ def router(current: Callable[[], TopicModels], options: ServiceOptions) -> APIRo
 
     @routes.post("/topics", response_model=TopicsResponse, summary="Topic probabilities of a post")
     def topics(body: TopicsRequest) -> TopicsResponse:
+        """Every topic's probability from the champion of socialml-topics; `predicted` lists the topics
+        whose probability reaches the threshold tuned for that topic on the validation posts."""
         family = current()
         doc_text = body.text if body.text is not None and body.text.strip() else body.doc_text
         probabilities = family.probabilities(doc_text, body.image2text, body.speech2text)

@@ -5,7 +5,8 @@ A generator whose scores do not depend on the user (``per_user = False``) scores
 fit; a request then ranks the posts available to it in that shared order without sorting.
 
 Kinds (``GENERATORS``): ``recent_popularity`` (events in the history's last days), ``newest``
-(creation time), ``topic_match`` (the user's like rate over the post's topics), and every
+(creation time), ``topic_match`` (the user's like rate over the post's topics), ``sasrec`` (a
+self-attentive model of the order of the user's likes), and every
 recommender kind of ``recsys.recommenders`` (``als``, ``ease``, ``item_knn``, ...), fitted on the
 likes, with that recommender's options. A new generator is a class with ``per_user``, ``fit`` and
 ``score``, added to ``GENERATORS``.
@@ -21,6 +22,7 @@ import numpy as np
 from socialml.components.core.parts import Parts, with_options_of
 from socialml.components.recsys.post_feed.history import FeedHistory, row_entries
 from socialml.components.recsys.recommenders import RECOMMENDERS, Recommender, build_recommender
+from socialml.components.recsys.sasrec import SASRec
 
 
 class CandidateGenerator(Protocol):
@@ -99,6 +101,25 @@ class RecommenderGenerator:
         return scores
 
 
+@dataclass
+class SequenceGenerator:
+    """A sequential model (SASRec) over each user's positive actions in time order; users without any score 0."""
+
+    model: SASRec
+    per_user = True
+
+    def fit(self, history: FeedHistory) -> SequenceGenerator:
+        self.model.fit(history.sequences, len(history.posts))
+        return self
+
+    def score(self, history: FeedHistory, rows: np.ndarray) -> np.ndarray:
+        known = rows < len(history.users)
+        scores = np.zeros((len(rows), len(history.posts)), dtype=np.float32)
+        if known.any():
+            scores[known] = self.model.score([history.sequences[row] for row in rows[known]])
+        return scores
+
+
 def _recommender_kind(kind: str):
     return with_options_of(RECOMMENDERS.kinds[kind],
                            lambda **options: RecommenderGenerator(build_recommender({"kind": kind, **options})))
@@ -106,6 +127,7 @@ def _recommender_kind(kind: str):
 
 GENERATORS: Parts[CandidateGenerator] = Parts("candidate generator", {
     "recent_popularity": RecentPopularity, "newest": Newest, "topic_match": TopicMatch,
+    "sasrec": with_options_of(SASRec, lambda **options: SequenceGenerator(SASRec(**options))),
     **{kind: _recommender_kind(kind) for kind in RECOMMENDERS.kinds},
 })
 

@@ -37,6 +37,7 @@ class FeedHistory:
     recent_popularity: np.ndarray  # events per post in the last ``recent_days`` of the history
     post_vectors: np.ndarray | None  # the post's (PCA-reduced) embedding
     user_profiles: np.ndarray | None  # mean embedding of the user's liked posts (+ unknown row)
+    sequences: list[np.ndarray]  # per user row, the columns of the posts they acted on positively, oldest first
 
     @classmethod
     def build(cls, history: pd.DataFrame, posts: pd.DataFrame, users: pd.DataFrame, positive_action: str,
@@ -76,6 +77,7 @@ class FeedHistory:
             user_values=_with_unknown_row(user_table.to_numpy(np.float32)), user_names=list(user_table.columns),
             user_topics=_with_unknown_row(user_topics), post_topics=post_table[topic_flags].to_numpy(np.float32),
             created=created, recent_popularity=recent_popularity, post_vectors=vectors, user_profiles=profiles,
+            sequences=_sequences(positive_events, user_index, post_index),
         )
 
     def rows(self, user_ids: np.ndarray) -> np.ndarray:
@@ -99,6 +101,17 @@ class FeedHistory:
         if cols is None:
             return (rates @ flags.T) / n_topics
         return (rates * flags).sum(axis=1) / n_topics
+
+
+def _sequences(events: pd.DataFrame, users: pd.Index, posts: pd.Index) -> list[np.ndarray]:
+    """Each user's post columns in time order (a stable sort: events at one time keep the log's order)."""
+    ordered = events.sort_values("timestamp", kind="stable")
+    rows, cols = users.get_indexer(ordered["user_id"]), posts.get_indexer(ordered["post_id"])
+    known = (rows >= 0) & (cols >= 0)
+    rows, cols = rows[known], cols[known]
+    grouping = np.argsort(rows, kind="stable")
+    bounds = np.searchsorted(rows[grouping], np.arange(len(users) + 1))
+    return [cols[grouping[bounds[i]:bounds[i + 1]]] for i in range(len(users))]
 
 
 def seconds(times: np.ndarray) -> np.ndarray:

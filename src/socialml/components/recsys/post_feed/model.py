@@ -201,8 +201,9 @@ class PostFeedModel:
                     vectors: pd.DataFrame | None, snapshots: FeatureSnapshots | None) -> Ranker:
         """Learn on the requests of every inner split that have a relevant post among their candidates."""
         xs, labels, groups, offset, names = [], [], [], 0, []
-        for number, (requests, candidates, x, names, label, _) in enumerate(
-                self._inner_splits(history, posts, users, vectors, snapshots), start=1):
+        splits = tqdm(self._inner_splits(history, posts, users, vectors, snapshots), total=self.inner_splits,
+                      desc="ranker training splits", disable=None, leave=False)
+        for number, (requests, candidates, x, names, label, _) in enumerate(splits, start=1):
             request_pos = candidates.request_pos
             useful = pd.Series(label).groupby(request_pos).transform("max").to_numpy() > 0
             logger.info("post feed ranker, inner split %d: %d requests, %d with a relevant candidate, %d rows",

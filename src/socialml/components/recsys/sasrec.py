@@ -1,0 +1,142 @@
+"""SASRec (Kang & McAuley, 2018): self-attentive sequential recommendation, in torch.
+
+A causal transformer reads a user's items in time order; at each position it predicts the next item,
+trained with binary cross-entropy on that item against one item sampled from those the user never
+had. An item's score for a user is the dot product of the last position's state with the item's
+embedding (shared with the input embedding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+PAD = 0  # item ids are shifted by one: 0 pads a short sequence on the left
+
+
+def _network(n_items: int, factors: int, layers: int, heads: int, max_length: int, dropout: float) -> Any:
+    import torch
+    from torch import nn
+
+    class SASRecNetwork(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.items = nn.Embedding(n_items + 1, factors, padding_idx=PAD)
+            self.positions = nn.Embedding(max_length, factors)
+            self.dropout = nn.Dropout(dropout)
+            block = nn.TransformerEncoderLayer(factors, heads, dim_feedforward=factors, dropout=dropout,
+                                               batch_first=True, norm_first=True)
+            self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
+            self.norm = nn.LayerNorm(factors)
+            self.register_buffer("causal", torch.triu(torch.ones(max_length, max_length, dtype=torch.bool), 1))
+
+        def forward(self, sequences: torch.Tensor) -> torch.Tensor:
+            """(batch, length) shifted item ids → (batch, length, factors) states."""
+            length = sequences.shape[1]
+            positions = torch.arange(length, device=sequences.device)
+            real = (sequences != PAD).unsqueeze(-1)
+            hidden = self.dropout(self.items(sequences) * factors ** 0.5 + self.positions(positions)) * real
+            # Causal attention only, as the original: a key padding mask would leave the padded rows of a
+            # short sequence nothing to attend to (NaN); their states are zeroed instead.
+            hidden = self.blocks(hidden, mask=self.causal[:length, :length], is_causal=True)
+            return self.norm(hidden) * real
+
+    return SASRecNetwork()
+
+
+@dataclass
+class SASRec:
+    factors: int = 64
+    layers: int = 2
+    heads: int = 1
+    max_length: int = 200
+    dropout: float = 0.2
+    epochs: int = 100
+    batch_size: int = 128
+    learning_rate: float = 0.001
+    seed: int = 0
+    threads: int = 1
+    device: str = "auto"
+    network_: Any = None
+    losses_: list[float] = field(default_factory=list)
+
+    def fit(self, sequences: Sequence[np.ndarray], n_items: int) -> SASRec:
+        """``sequences``: each user's item indices (0 .. n_items-1) in time order."""
+        import torch
+
+        torch.manual_seed(self.seed)
+        torch.set_num_threads(self.threads)
+        device = torch.device("cuda" if self.device == "auto" and torch.cuda.is_available() else
+                              "cpu" if self.device == "auto" else self.device)
+        rng = np.random.default_rng(self.seed)
+        trainable = [np.asarray(s) for s in sequences if len(s) >= 2]
+        if not trainable:
+            raise ValueError("SASRec needs at least one user with two or more interactions")
+        inputs = self._padded([s[:-1] for s in trainable])
+        targets = self._padded([s[1:] for s in trainable])
+        held = [set(s.tolist()) for s in trainable]
+        self.network_ = _network(n_items, self.factors, self.layers, self.heads, self.max_length,
+                                 self.dropout).to(device)
+        optimiser = torch.optim.Adam(self.network_.parameters(), lr=self.learning_rate, betas=(0.9, 0.98))
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        self.losses_ = []
+        for _ in tqdm(range(self.epochs), desc="sasrec", disable=None, leave=False):
+            self.network_.train()
+            order = rng.permutation(len(trainable))
+            total = 0.0
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                negatives = self._negatives(rng, targets[batch], [held[i] for i in batch], n_items)
+                x, positive, negative = (torch.as_tensor(a, device=device) for a in
+                                         (inputs[batch], targets[batch], negatives))
+                states = self.network_(x)
+                real = positive != PAD
+                positive_logits = (states * self.network_.items(positive)).sum(-1)[real]
+                negative_logits = (states * self.network_.items(negative)).sum(-1)[real]
+                loss = loss_fn(positive_logits, torch.ones_like(positive_logits)) + \
+                    loss_fn(negative_logits, torch.zeros_like(negative_logits))
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(batch)
+            self.losses_.append(total / len(trainable))
+        self.network_.to("cpu").eval()
+        return self
+
+    def score(self, sequences: Sequence[np.ndarray], batch_size: int = 256) -> np.ndarray:
+        """(len(sequences), n_items) scores; an empty sequence scores 0 everywhere."""
+        import torch
+
+        n_items = self.network_.items.num_embeddings - 1
+        out = np.zeros((len(sequences), n_items), dtype=np.float32)
+        with torch.no_grad():
+            for start in range(0, len(sequences), batch_size):
+                part = [np.asarray(s) for s in sequences[start : start + batch_size]]
+                states = self.network_(torch.as_tensor(self._padded(part)))[:, -1]
+                scores = states @ self.network_.items.weight[1:].T
+                empty = np.array([len(s) == 0 for s in part])
+                out[start : start + len(part)] = np.where(empty[:, None], 0.0, scores.numpy())
+        return out
+
+    def _padded(self, sequences: Sequence[np.ndarray]) -> np.ndarray:
+        """The last ``max_length`` items of each sequence, shifted by one, left-padded with PAD."""
+        padded = np.full((len(sequences), self.max_length), PAD, dtype=np.int64)
+        for row, items in enumerate(sequences):
+            tail = np.asarray(items[-self.max_length:], dtype=np.int64) + 1
+            if len(tail):
+                padded[row, -len(tail):] = tail
+        return padded
+
+    @staticmethod
+    def _negatives(rng: np.random.Generator, targets: np.ndarray, held: list[set[int]], n_items: int) -> np.ndarray:
+        """A random item the user never had for every real target position (shifted like the targets)."""
+        negatives = rng.integers(1, n_items + 1, targets.shape)
+        for row, items in enumerate(held):
+            clash = np.isin(negatives[row] - 1, list(items))
+            while clash.any():  # users hold few of the items: this ends after a round or two
+                negatives[row, clash] = rng.integers(1, n_items + 1, int(clash.sum()))
+                clash = np.isin(negatives[row] - 1, list(items))
+        return np.where(targets == PAD, PAD, negatives)

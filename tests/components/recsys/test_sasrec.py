@@ -1,0 +1,42 @@
+"""SASRec learns the order of interactions: what comes next, not only what is popular."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from socialml.components.recsys.post_feed import PostFeedModel
+from socialml.components.recsys.sasrec import SASRec
+
+
+def test_sasrec_predicts_the_next_item_of_a_sequence_it_has_seen_the_pattern_of():
+    rng = np.random.default_rng(0)
+    # Every user walks the same cycle of 30 items from a random start: the next item is the last + 1.
+    walks = [(np.arange(rng.integers(5, 20)) + rng.integers(0, 30)) % 30 for _ in range(300)]
+    model = SASRec(factors=32, epochs=60, max_length=20, dropout=0.1, batch_size=64).fit(walks, 30)
+    assert model.losses_[-1] < model.losses_[0] / 10
+    probes = [np.array([3, 4, 5, 6]), np.array([27, 28]), np.array([15, 16, 17, 18, 19, 20])]
+    scores = model.score(probes)
+    for probe, row in zip(probes, scores):
+        row[probe] = -np.inf  # a feed never offers what the user already had
+        assert row.argmax() == (probe[-1] + 1) % 30
+    assert not model.score([np.array([], dtype=int)]).any()  # nothing known: no preference
+
+
+def test_sasrec_is_a_post_feed_generator_over_likes_in_time_order(tiny_platform):
+    posts = tiny_platform["post_text"].rename(columns={"text": "doc_text", "image_text": "image2text",
+                                                       "audio_text": "speech2text"})
+    posts["topics"] = posts["topics"].str.split("|")
+    users = tiny_platform["user_data"].query("age > 0").assign(gender=lambda d: d["gender"].map({0: "female", 1: "male"}))
+    log = tiny_platform["feed_data"].query("user_id > 0").drop_duplicates()
+    model = PostFeedModel(generators={"sasrec": {"kind": "sasrec", "factors": 8, "epochs": 2, "max_length": 16}}
+                          ).fit(log, posts, users)
+    history = model.history_
+    liked = log[log["action"] == "like"].sort_values("timestamp", kind="stable")
+    user = liked["user_id"].iloc[0]
+    expected = history.posts.get_indexer(liked.loc[liked["user_id"] == user, "post_id"])
+    np.testing.assert_array_equal(history.sequences[history.user_rows[user]], expected)
+    requests = pd.DataFrame({"request_id": [0, 1], "user_id": [user, -42],
+                             "request_time": [log["timestamp"].max()] * 2})
+    assert model.recommend(requests, k=5).groupby("request_id").size().tolist() == [5, 5]
+    with pytest.raises(ValueError, match="no option 'epoch'"):
+        PostFeedModel(generators={"sasrec": {"kind": "sasrec", "epoch": 2}}).fit(log, posts, users)
