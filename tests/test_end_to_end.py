@@ -265,14 +265,16 @@ SAMPLE_ROWS = {"feed_data_sample.csv": 3000, "post_text_df_first1000.csv": 60, "
                "v2_val.csv": 300, "v2_test.csv": 300, "rusentiment_random_posts.csv": 600,
                "rusentiment_preselected_posts.csv": 300, "rusentiment_test.csv": 300, "train_ver2_first9999.csv": 1500}
 
-# The real configuration's models as configured, with fewer boosting rounds: what is tested is that every
-# pipeline runs on data shaped like the shared sets, not the models' quality (a quarter of the run's time).
-FEWER_BOOSTING_ROUNDS = [f"{key}=20" for key in (
+# The real configuration's models as configured, with fewer boosting rounds and epochs: what is tested is that
+# every pipeline runs on data shaped like the shared sets, not the models' quality (a quarter of the run's time).
+FEWER_TRAINING_ROUNDS = [f"{key}=20" for key in (
     "post_feed.sources.karpov_social.models.ranker.ranker.iterations",
     "post_feed.sources.karpov_social.models.ranker_text.ranker.iterations",
     "post_feed.sources.movielens_100k.models.ranker.ranker.iterations",
+    "post_feed.sources.movielens_100k.models.ranker_yetirank.ranker.iterations",
     "audience.models.catboost.options.iterations",
-    "cross_sell.sources.santander_sample.models.catboost_per_product.iterations")]
+    "cross_sell.sources.santander_sample.models.catboost_per_product.iterations",
+    "post_feed.sources.movielens_100k.models.sasrec.generators.sasrec.epochs")]
 
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data is not beside the project")
@@ -293,7 +295,7 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
                 pd.read_csv(file, nrows=rows, dtype=str, keep_default_na=False).to_csv(sample / source.name / file.name,
                                                                                        index=False)
     project = copy_project(tmp_path / "project")
-    run_kedro(project, "run", "--env", "real", "--params", ",".join([f"data_root={sample}", *FEWER_BOOSTING_ROUNDS]))
+    run_kedro(project, "run", "--env", "real", "--params", ",".join([f"data_root={sample}", *FEWER_TRAINING_ROUNDS]))
     outputs = project / "data"
     clusters = pd.read_parquet(latest_version(outputs / "07_model_output" / "survey_answers_ru" / "clusters.parquet"))
     assert clusters["question_id"].nunique() > 5 and clusters["label"].str.len().gt(0).all()
@@ -307,6 +309,7 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
     for source in ("karpov_social", "movielens_100k"):
         feed = pd.read_csv(latest_version(outputs / "08_reporting" / source / "post_feed_comparison.csv"))
         assert {"popularity", "ranker"} <= set(feed["model"])
+    assert "sasrec" in set(feed["model"])  # the last source of the loop: movielens_100k
     cross_sell = pd.read_csv(latest_version(outputs / "08_reporting" / "santander_sample" / "cross_sell_comparison.csv"))
     assert "catboost_per_product" in set(cross_sell["model"])
 

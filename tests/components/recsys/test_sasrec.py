@@ -1,5 +1,7 @@
 """SASRec learns the order of interactions: what comes next, not only what is popular."""
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,6 +22,8 @@ def test_sasrec_predicts_the_next_item_of_a_sequence_it_has_seen_the_pattern_of(
         row[probe] = -np.inf  # a feed never offers what the user already had
         assert row.argmax() == (probe[-1] + 1) % 30
     assert not model.score([np.array([], dtype=int)]).any()  # nothing known: no preference
+    saved = pickle.loads(pickle.dumps(model))  # as Kedro's pickle dataset and MLflow store it
+    np.testing.assert_array_equal(saved.score(probes), model.score(probes))
 
 
 def test_sasrec_is_a_post_feed_generator_over_likes_in_time_order(tiny_platform):

@@ -17,36 +17,6 @@ from tqdm.auto import tqdm
 PAD = 0  # item ids are shifted by one: 0 pads a short sequence on the left
 
 
-def _network(n_items: int, factors: int, layers: int, heads: int, max_length: int, dropout: float) -> Any:
-    import torch
-    from torch import nn
-
-    class SASRecNetwork(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.items = nn.Embedding(n_items + 1, factors, padding_idx=PAD)
-            self.positions = nn.Embedding(max_length, factors)
-            self.dropout = nn.Dropout(dropout)
-            block = nn.TransformerEncoderLayer(factors, heads, dim_feedforward=factors, dropout=dropout,
-                                               batch_first=True, norm_first=True)
-            self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
-            self.norm = nn.LayerNorm(factors)
-            self.register_buffer("causal", torch.triu(torch.ones(max_length, max_length, dtype=torch.bool), 1))
-
-        def forward(self, sequences: torch.Tensor) -> torch.Tensor:
-            """(batch, length) shifted item ids → (batch, length, factors) states."""
-            length = sequences.shape[1]
-            positions = torch.arange(length, device=sequences.device)
-            real = (sequences != PAD).unsqueeze(-1)
-            hidden = self.dropout(self.items(sequences) * factors ** 0.5 + self.positions(positions)) * real
-            # Causal attention only, as the original: a key padding mask would leave the padded rows of a
-            # short sequence nothing to attend to (NaN); their states are zeroed instead.
-            hidden = self.blocks(hidden, mask=self.causal[:length, :length], is_causal=True)
-            return self.norm(hidden) * real
-
-    return SASRecNetwork()
-
-
 @dataclass
 class SASRec:
     factors: int = 64
@@ -78,8 +48,10 @@ class SASRec:
         inputs = self._padded([s[:-1] for s in trainable])
         targets = self._padded([s[1:] for s in trainable])
         held = [set(s.tolist()) for s in trainable]
-        self.network_ = _network(n_items, self.factors, self.layers, self.heads, self.max_length,
-                                 self.dropout).to(device)
+        from socialml.components.recsys.sasrec_network import SASRecNetwork
+
+        self.network_ = SASRecNetwork(n_items, self.factors, self.layers, self.heads, self.max_length,
+                                      self.dropout).to(device)
         optimiser = torch.optim.Adam(self.network_.parameters(), lr=self.learning_rate, betas=(0.9, 0.98))
         loss_fn = torch.nn.BCEWithLogitsLoss()
         self.losses_ = []

@@ -131,7 +131,8 @@ class PostFeedModel:
 
     def example_frame(self) -> pd.DataFrame:
         """An input ``predict_frame`` takes: two known users at the newest post's time (MLflow's input example)."""
-        newest = np.nanmax(self.history_.created)
+        created = self.history_.created
+        newest = np.nanmax(created) if np.isfinite(created).any() else 0.0  # no creation times: no time blocks a post
         return pd.DataFrame({"user_id": self.history_.users[:2],
                              "request_time": pd.to_datetime([newest, newest], unit="s")})
 
