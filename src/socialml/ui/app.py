@@ -134,6 +134,15 @@ def typed_input(label: str, default: str, key: str, integer_ids: bool, what: str
         return None
 
 
+def who_they_are(profile: pd.DataFrame, unknown: str) -> None:
+    """The profile's known attributes, or ``unknown`` when the id is not in its table."""
+    st.subheader("Who they are")
+    if profile.empty:
+        st.info(unknown)
+    else:
+        st.dataframe(profile.dropna(axis=1), hide_index=True)
+
+
 def user_page(current: ServingModels) -> None:
     st.header("A user")
     feed, audience = current.family("feed"), current.family("audience")
@@ -141,12 +150,7 @@ def user_page(current: ServingModels) -> None:
     user_id = typed_input("User id", str(tables.feed_events["user_id"].iloc[-1]), "user_id", feed.integer_ids, "feed")
     if user_id is None:
         return
-    profile = tables.users[tables.users["user_id"] == user_id]
-    st.subheader("Who they are")
-    if profile.empty:
-        st.info("Not in the platform's users table: a new user.")
-    else:
-        st.dataframe(profile.dropna(axis=1), hide_index=True)
+    who_they_are(tables.users[tables.users["user_id"] == user_id], "Not in the platform's users table: a new user.")
 
     # Naive UTC, as the service takes "now" for a feed request.
     answer = feed.recommend_posts(user_id, pd.Timestamp.now(tz="UTC").tz_localize(None), 5)
@@ -192,13 +196,8 @@ def client_page(current: ServingModels) -> None:
                             "cross_sell")
     if client_id is None:
         return
-    profile = tables.clients[tables.clients["client_id"] == client_id]
+    who_they_are(tables.clients[tables.clients["client_id"] == client_id], "Not in the clients table: a new client.")
     held = tables.holdings[tables.holdings["client_id"] == client_id]
-    st.subheader("Who they are")
-    if profile.empty:
-        st.info("Not in the clients table: a new client.")
-    else:
-        st.dataframe(profile.dropna(axis=1), hide_index=True)
     st.subheader(f"Products held: {len(held)}")
     if len(held):
         st.dataframe(held.drop(columns="client_id"), hide_index=True)

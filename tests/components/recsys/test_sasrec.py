@@ -26,12 +26,8 @@ def test_sasrec_predicts_the_next_item_of_a_sequence_it_has_seen_the_pattern_of(
     np.testing.assert_array_equal(saved.score(probes), model.score(probes))
 
 
-def test_sasrec_is_a_post_feed_generator_over_likes_in_time_order(tiny_platform):
-    posts = tiny_platform["post_text"].rename(columns={"text": "doc_text", "image_text": "image2text",
-                                                       "audio_text": "speech2text"})
-    posts["topics"] = posts["topics"].str.split("|")
-    users = tiny_platform["user_data"].query("age > 0").assign(gender=lambda d: d["gender"].map({0: "female", 1: "male"}))
-    log = tiny_platform["feed_data"].query("user_id > 0").drop_duplicates()
+def test_sasrec_is_a_post_feed_generator_over_likes_in_time_order(feed):
+    log, posts, users, _ = feed
     model = PostFeedModel(generators={"sasrec": {"kind": "sasrec", "factors": 8, "epochs": 2, "max_length": 16}}
                           ).fit(log, posts, users)
     history = model.history_

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from socialml.components.core.devices import torch_device
 from socialml.components.core.parts import Parts
 from socialml.components.data.features import viewer_history
 
@@ -237,7 +238,7 @@ class DeepSetsAudience:
         torch.manual_seed(self.seed)
         if self.num_threads:
             torch.set_num_threads(self.num_threads)
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device_option == "auto" else self.device_option
+        self.device = torch_device(self.device_option)
         self.item_index = pd.Index(np.unique(views["item_id"].to_numpy()))
         users, item, times, mask = self._sets(views)
         y = targets.set_index("user_id").reindex(users)

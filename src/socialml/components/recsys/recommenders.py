@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from socialml.components.core.devices import torch_device
 from socialml.components.core.parts import Parts
 
 
@@ -262,8 +263,7 @@ class NCFRecommender:
 
         torch.manual_seed(self.seed)
         torch.set_num_threads(self.threads)
-        device = torch.device("cuda" if self.device == "auto" and torch.cuda.is_available() else
-                              "cpu" if self.device == "auto" else self.device)
+        device = torch.device(torch_device(self.device))
         rng = np.random.default_rng(self.seed)
         self.user_values_ = _standardised(data.user_features if self.use_features else None, len(data.user_ids))
         n_users, n_items = data.matrix.shape

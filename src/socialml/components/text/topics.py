@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import sparse
 from tqdm.auto import tqdm
 
+from socialml.components.core.devices import torch_device
 from socialml.components.core.parts import Parts
 
 logger = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         torch.manual_seed(self.seed)
         if self.num_threads:
             torch.set_num_threads(self.num_threads)
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if self.device_option == "auto" else self.device_option
+        self.device = torch_device(self.device_option)
         self.labels = list(labels)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_name)
         self.encoder = AutoModel.from_pretrained(self.model_name).to(self.device)
