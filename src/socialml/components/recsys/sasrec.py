@@ -52,7 +52,7 @@ class SASRec:
         from socialml.components.recsys.sasrec_network import SASRecNetwork
 
         self.network_ = SASRecNetwork(n_items, self.factors, self.layers, self.heads, self.max_length,
-                                      self.dropout).to(device)
+                                      self.dropout, PAD).to(device)
         optimiser = torch.optim.Adam(self.network_.parameters(), lr=self.learning_rate, betas=(0.9, 0.98))
         loss_fn = torch.nn.BCEWithLogitsLoss()
         self.losses_ = []

@@ -6,14 +6,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from socialml.components.recsys.sasrec import PAD
-
 
 class SASRecNetwork(nn.Module):
-    def __init__(self, n_items: int, factors: int, layers: int, heads: int, max_length: int, dropout: float) -> None:
+    def __init__(self, n_items: int, factors: int, layers: int, heads: int, max_length: int, dropout: float,
+                 pad: int) -> None:
+        """``pad``: the id that fills a short sequence (item ids are shifted to leave it free)."""
         super().__init__()
-        self.scale = factors ** 0.5
-        self.items = nn.Embedding(n_items + 1, factors, padding_idx=PAD)
+        self.scale, self.pad = factors ** 0.5, pad
+        self.items = nn.Embedding(n_items + 1, factors, padding_idx=pad)
         self.positions = nn.Embedding(max_length, factors)
         self.dropout = nn.Dropout(dropout)
         block = nn.TransformerEncoderLayer(factors, heads, dim_feedforward=factors, dropout=dropout,
@@ -26,7 +26,7 @@ class SASRecNetwork(nn.Module):
         """(batch, length) shifted item ids → (batch, length, factors) states."""
         length = sequences.shape[1]
         positions = torch.arange(length, device=sequences.device)
-        real = (sequences != PAD).unsqueeze(-1)
+        real = (sequences != self.pad).unsqueeze(-1)
         hidden = self.dropout(self.items(sequences) * self.scale + self.positions(positions)) * real
         # Causal attention only, as the original: a key padding mask would leave the padded rows of a
         # short sequence nothing to attend to (NaN); their states are zeroed instead.
