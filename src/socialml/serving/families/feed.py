@@ -31,8 +31,8 @@ class PostGet(BaseModel):
 
 class FeedResponse(BaseModel):
     exp_group: str = Field(description="the user's A/B group", examples=["control"])
-    model: str = Field(description="the model that ranked the posts (the group's registered alias)",
-                       examples=["ranker"])
+    model: str = Field(description="the variant that ranked the posts (socialml-feed's version under the group's "
+                                   "alias)", examples=["ranker"])
     cold_start: bool = Field(description="true when the model has no event of this user: the posts are ranked "
                                          "from the posts' own features and popularity, not from a history")
     recommendations: list[PostGet]
