@@ -164,8 +164,10 @@ def user_page(current: ServingModels) -> None:
     counts = events["action"].value_counts()
     st.subheader("What they did: " + (", ".join(f"{n} {action}s" for action, n in counts.items()) or "nothing yet"))
     if len(events):
-        cards = pd.DataFrame(feed.post_cards.values())
-        latest = events.nlargest(10, "timestamp").merge(cards, left_on="post_id", right_on="id", how="left")
+        latest = events.nlargest(10, "timestamp")
+        cards = pd.DataFrame([feed.post_cards[post] for post in latest["post_id"].unique() if post in feed.post_cards],
+                             columns=["id", "topic", "text"])
+        latest = latest.merge(cards, left_on="post_id", right_on="id", how="left")
         st.dataframe(latest[["timestamp", "action", "post_id", "topic", "text"]], hide_index=True)
 
     views = audience.views[audience.views["user_id"] == user_id]

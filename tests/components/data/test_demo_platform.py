@@ -81,6 +81,33 @@ def test_audience_signal_age_shifts_categories():
     assert young > 2 * old
 
 
+def _category_shares_by_sex(platform: dict) -> pd.Series:
+    views = platform["video_views"].merge(platform["videos"], on="video_id").merge(platform["user_data"], on="user_id")
+    return views.groupby("gender")["category"].apply(lambda c: c.eq("sport").mean())
+
+
+def test_noise_blurs_the_labels_and_the_audience_signal_but_not_the_planted_structure():
+    sizes = {"n_users": 400, "n_posts": 600, "n_sentiment_texts": 1000, "n_video_views": 20_000}
+    clean = generate_demo_platform(DemoPlatformConfig(**sizes))
+    noisy = generate_demo_platform(DemoPlatformConfig(**sizes, topic_label_noise=0.4, sentiment_label_noise=0.2,
+                                                      sentiment_mixed_share=0.3, audience_signal=0.5))
+    # The planted structure is drawn from the same stream: the same users, feed and post texts.
+    pd.testing.assert_frame_equal(clean["feed_data"], noisy["feed_data"])
+    pd.testing.assert_frame_equal(clean["user_data"], noisy["user_data"])
+    assert clean["post_text"]["text"].equals(noisy["post_text"]["text"])
+    # About 40 % of posts carry other labels than their topics, each label still a known topic.
+    changed = (clean["post_text"]["topics"] != noisy["post_text"]["topics"]).mean()
+    assert 0.3 < changed < 0.5
+    assert set(noisy["post_text"]["topics"].str.split("|").explode()) <= set(TOPICS)
+    # Sentiment: a fifth of labels flipped to another class, mixed texts joined by "но".
+    flipped = (clean["sentiment_corpus"]["label"] != noisy["sentiment_corpus"]["label"]).mean()
+    assert 0.15 < flipped < 0.25
+    assert noisy["sentiment_corpus"]["text"].str.contains(", но ").mean() > 0.2
+    # Men watch sport more either way, less markedly with half the signal.
+    clean_shares, noisy_shares = _category_shares_by_sex(clean), _category_shares_by_sex(noisy)
+    assert clean_shares[1] / clean_shares[0] > noisy_shares[1] / noisy_shares[0] > 1.2
+
+
 def test_holdings_start_with_a_current_account_and_grow(tiny_platform):
     holdings = tiny_platform["client_products"]
     first = holdings.sort_values("opened_at", kind="stable").groupby("client_id")["product"].first()
@@ -88,7 +115,8 @@ def test_holdings_start_with_a_current_account_and_grow(tiny_platform):
     assert not holdings.duplicated(["client_id", "product"]).any()
 
 
-@pytest.mark.parametrize("bad", [{"n_users": 0}, {"n_questions": 99}])
+@pytest.mark.parametrize("bad", [{"n_users": 0}, {"n_questions": 99}, {"topic_label_noise": 1.5},
+                                 {"audience_signal": -0.1}])
 def test_bad_configuration_is_refused(bad):
     with pytest.raises(ValueError):
         DemoPlatformConfig(**bad)

@@ -45,6 +45,12 @@ class DemoPlatformConfig:
     english_share: float = 0.1
     distractor_share: float = 0.15  # posts that also mention a topic they are not labelled with
     dirty_share: float = 0.002
+    # Noise that keeps the demo's tasks short of perfect, so that `kedro run` tells models apart
+    # (0 and 1: the planted structure exactly, as the tests' small platforms use it).
+    topic_label_noise: float = 0.0  # share of posts whose labels miss one of their topics or gain a wrong one
+    sentiment_label_noise: float = 0.0  # share of texts an annotator labelled with another class
+    sentiment_mixed_share: float = 0.0  # texts of two polarities ("..., но ..."), labelled by the part after "но"
+    audience_signal: float = 1.0  # weight of age and sex in what users watch and when, against personal taste
     # "int", or "string": every id gets a shape real systems use (UUID users, prefixed posts,
     # answers and questions, hashed videos and texts, "7590-VHVEG"-like clients), so that every
     # system is run on string ids.
@@ -60,6 +66,8 @@ class DemoPlatformConfig:
         for name, value in asdict(self).items():
             if name.startswith("n_") and value < 1:
                 raise ValueError(f"{name} must be positive, got {value}")
+            if name.endswith(("_share", "_noise", "_signal")) and not 0 <= value <= 1:
+                raise ValueError(f"{name} must be within [0, 1], got {value}")
 
 
 def generate_demo_platform(config: DemoPlatformConfig) -> dict[str, pd.DataFrame]:
@@ -207,6 +215,8 @@ def _posts(rng, config: DemoPlatformConfig, start: pd.Timestamp) -> tuple[pd.Dat
         audio_text.append(" ".join(_pick(rng, lex.SPEECH_SNIPPETS[t]) for t in names) if fields[2] else "")
         topic_strings.append("|".join(names))
     created = start + pd.to_timedelta(rng.uniform(0, config.days * SECONDS_PER_DAY, n), unit="s")
+    if config.topic_label_noise:
+        topic_strings = _noisy_topic_labels(_noise_rng(config, "topics"), topic_strings, config.topic_label_noise)
     posts = pd.DataFrame(
         {
             "post_id": np.arange(1, n + 1),
@@ -218,6 +228,24 @@ def _posts(rng, config: DemoPlatformConfig, start: pd.Timestamp) -> tuple[pd.Dat
         }
     )
     return posts, topic_matrix
+
+
+def _noise_rng(config: DemoPlatformConfig, part: str) -> np.random.Generator:
+    """A generator of its own per kind of noise, so that the planted structure is the same with or without it."""
+    return np.random.default_rng([config.seed, *part.encode()])
+
+
+def _noisy_topic_labels(rng, labels: list[str], share: float) -> list[str]:
+    """Labels as annotators give them: a share of posts misses one of its topics or gains a wrong one."""
+    out = []
+    for text, noisy in zip(labels, rng.random(len(labels)) < share):
+        names = text.split("|")
+        if noisy and len(names) > 1 and rng.random() < 0.5:
+            names.pop(int(rng.integers(len(names))))
+        elif noisy:
+            names.append(_pick(rng, [t for t in lex.TOPICS if t not in names]))
+        out.append("|".join(names))
+    return out
 
 
 def _feed(rng, config, users, affinity, posts, post_topics) -> pd.DataFrame:
@@ -304,8 +332,11 @@ def _answers(rng, config: DemoPlatformConfig) -> tuple[pd.DataFrame, pd.DataFram
     return answers, truth_df
 
 
+SENTIMENTS = ("positive", "negative", "neutral")
+
+
 def _sentiment_corpus(rng, config: DemoPlatformConfig) -> pd.DataFrame:
-    labels = rng.choice(["positive", "negative", "neutral"], config.n_sentiment_texts, p=[0.35, 0.25, 0.4])
+    labels = rng.choice(SENTIMENTS, config.n_sentiment_texts, p=[0.35, 0.25, 0.4])
     texts = []
     for label in labels:
         text = _pick(rng, lex.SENTIMENT_PHRASES[label])
@@ -313,7 +344,22 @@ def _sentiment_corpus(rng, config: DemoPlatformConfig) -> pd.DataFrame:
             text = f"{text} {_pick(rng, lex.SENTIMENT_CONTEXT)}"
         texts.append(_noisy(rng, text, label))
     split = rng.choice(["train", "test"], len(labels), p=[0.8, 0.2])
+    if config.sentiment_mixed_share or config.sentiment_label_noise:
+        texts, labels = _noisy_sentiment(_noise_rng(config, "sentiment"), texts, labels, config)
     return pd.DataFrame({"id": np.arange(1, len(labels) + 1), "text": texts, "label": labels, "split": split})
+
+
+def _noisy_sentiment(rng, texts: list[str], labels: np.ndarray, config: DemoPlatformConfig
+                     ) -> tuple[list[str], np.ndarray]:
+    """Mixed texts ("очень понравилось, но доставка ужасная": the part after "но" decides), then
+    annotator disagreement (a share of labels replaced by another class)."""
+    labels = labels.copy()
+    for i in np.flatnonzero(rng.random(len(texts)) < config.sentiment_mixed_share):
+        first = _pick(rng, [s for s in SENTIMENTS if s != labels[i]])
+        texts[i] = f"{_pick(rng, lex.SENTIMENT_PHRASES[first])}, но {texts[i]}"
+    flipped = np.flatnonzero(rng.random(len(texts)) < config.sentiment_label_noise)
+    labels[flipped] = [_pick(rng, [s for s in SENTIMENTS if s != labels[i]]) for i in flipped]
+    return texts, labels
 
 
 def _videos(rng, config: DemoPlatformConfig) -> pd.DataFrame:
@@ -344,6 +390,14 @@ def _video_views(rng, config, users: pd.DataFrame, videos: pd.DataFrame, start: 
     logits[:, 7] += 1.0 * (~male)  # series
     logits[:, 8] += 0.5 * (age > 25)  # science
     logits[:, 9] += 1.6 * (~male) * (age < 40)  # fashion
+    # Young users watch late, older ones in the morning.
+    peak_by_user = np.where(age < 25, 23, np.where(age < 45, 20, 9))
+    if config.audience_signal < 1:  # personal taste and habits weigh against age and sex
+        noise = _noise_rng(config, "audience")
+        taste = noise.normal(0, 1.5, logits.shape)
+        logits = config.audience_signal * logits + (1 - config.audience_signal) * taste
+        habit = noise.random(len(users)) >= config.audience_signal
+        peak_by_user = np.where(habit, noise.choice(24, len(users), p=_hour_profile()), peak_by_user)
     probs = np.exp(logits)
     probs /= probs.sum(axis=1, keepdims=True)
     cum = probs.cumsum(axis=1)[u]
@@ -354,9 +408,7 @@ def _video_views(rng, config, users: pd.DataFrame, videos: pd.DataFrame, start: 
         mask = category == c
         pool = idx if len(idx) else videos.index.to_numpy()
         video_idx[mask] = rng.choice(pool, int(mask.sum()))
-    # Young users watch late, older ones in the morning.
-    peak = np.where(age[u] < 25, 23, np.where(age[u] < 45, 20, 9))
-    hour = (peak + rng.normal(0, 2.5, n).round().astype(int)) % 24
+    hour = (peak_by_user[u] + rng.normal(0, 2.5, n).round().astype(int)) % 24
     day = rng.integers(0, config.days, n)
     ts = start + pd.to_timedelta(day * SECONDS_PER_DAY + hour * 3600 + rng.integers(0, 3600, n), unit="s")
     return pd.DataFrame(

@@ -215,14 +215,14 @@ def roc_auc(truth: np.ndarray | pd.Series, probabilities: pd.DataFrame) -> float
     truth = np.asarray(truth, dtype=object)
     classes = list(probabilities.columns)
     scored = classes[1:] if len(classes) == 2 else classes
+    ranks = rankdata(probabilities[scored].to_numpy(dtype=float), axis=0)  # every class ranked in one call
     aucs = []
-    for c in scored:
+    for j, c in enumerate(scored):
         positive = truth == c
         n_positive = int(positive.sum())
         n_negative = len(truth) - n_positive
         if n_positive and n_negative:
-            ranks = rankdata(probabilities[c].to_numpy())
-            aucs.append((ranks[positive].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
+            aucs.append((ranks[positive, j].sum() - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
     return float(np.mean(aucs)) if aucs else float("nan")
 
 

@@ -29,7 +29,7 @@ class CatBoostRanker:
     loss_function: str = "Logloss"
     l2_leaf_reg: float = 3.0
     seed: int = 0
-    threads: int = 1
+    threads: int = 2  # for fitting; a feed is scored on one thread (a served request must not fight for cores)
     model_: Any = None
     names_: list[str] | None = None
 
@@ -45,7 +45,7 @@ class CatBoostRanker:
         return self
 
     def score(self, x: np.ndarray) -> np.ndarray:
-        return self.model_.predict(x, thread_count=self.threads)
+        return self.model_.predict(x, thread_count=1)
 
     def feature_importance(self) -> pd.DataFrame:
         importance = self.model_.get_feature_importance(type="PredictionValuesChange")
