@@ -60,7 +60,7 @@ class PostFeedModel:
     inner_splits: int = 1  # nested splits of the history the ranker learns from
     protocol: dict[str, Any] = field(default_factory=lambda: {"kind": "time_split", "test_share": 0.2})
     seed: int = 0
-    threads: int = 1
+    threads: int = 2  # cores the ranker fits on (a feed is always scored on one)
     history_: FeedHistory | None = None
     generators_: dict[str, CandidateGenerator] = field(default_factory=dict)
     ranker_: Ranker | FirstGeneratorOrder | None = None
