@@ -21,6 +21,7 @@ import pandas as pd
 from socialml.components.data import demo_lexicon as lex
 
 SECONDS_PER_DAY = 86_400
+SENTIMENTS = ("positive", "negative", "neutral")
 # Every table generate_demo_platform returns: the platform's raw tables and the truth_* tables.
 RAW_TABLES = (
     "regions", "user_data", "truth_user_affinities", "post_text", "feed_data", "survey_answers",
@@ -330,9 +331,6 @@ def _answers(rng, config: DemoPlatformConfig) -> tuple[pd.DataFrame, pd.DataFram
     answers = pd.DataFrame(rows, columns=["answer_id", "question_id", "question", "answer"])
     truth_df = pd.DataFrame(truth, columns=["answer_id", "question_id", "group", "sentiment"])
     return answers, truth_df
-
-
-SENTIMENTS = ("positive", "negative", "neutral")
 
 
 def _sentiment_corpus(rng, config: DemoPlatformConfig) -> pd.DataFrame:
