@@ -32,7 +32,8 @@ def env_context(request):
 def _dataset_configs(context, pipeline) -> list[tuple[str, str, dict]]:
     """(full name, name without namespace, resolved catalog config) of every dataset the pipeline uses
     (resolved once per environment: resolving patterns is most of these tests' time)."""
-    return [(name, name.rsplit(".", 1)[-1], context.catalog.config_resolver.resolve_pattern(name))
+    resolver = context.catalog.config_resolver  # `context.catalog` reads every config file again on each access
+    return [(name, name.rsplit(".", 1)[-1], resolver.resolve_pattern(name))
             for name in sorted(d for d in pipeline.datasets() if not d.startswith("params:") and d != "parameters")]
 
 
