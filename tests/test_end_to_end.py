@@ -274,7 +274,8 @@ FEWER_TRAINING_ROUNDS = [f"{key}=20" for key in (
     "post_feed.sources.movielens_100k.models.ranker_yetirank.ranker.iterations",
     "audience.models.catboost.options.iterations",
     "cross_sell.sources.santander_sample.models.catboost_per_product.iterations",
-    "post_feed.sources.movielens_100k.models.sasrec.generators.sasrec.epochs")]
+    "cross_sell.sources.santander_sample.models.catboost_chain.iterations")] + [
+    "post_feed.sources.movielens_100k.models.sasrec.generators.sasrec.epochs=2"]
 
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data is not beside the project")
