@@ -21,7 +21,7 @@ import pandas as pd
 from socialml.components.data import demo_lexicon as lex
 
 SECONDS_PER_DAY = 86_400
-SENTIMENTS = ("positive", "negative", "neutral")
+SENTIMENT_SHARES = {"positive": 0.35, "negative": 0.25, "neutral": 0.4}  # of the demo's labelled texts
 # Every table generate_demo_platform returns: the platform's raw tables and the truth_* tables.
 RAW_TABLES = (
     "regions", "user_data", "truth_user_affinities", "post_text", "feed_data", "survey_answers",
@@ -334,7 +334,7 @@ def _answers(rng, config: DemoPlatformConfig) -> tuple[pd.DataFrame, pd.DataFram
 
 
 def _sentiment_corpus(rng, config: DemoPlatformConfig) -> pd.DataFrame:
-    labels = rng.choice(SENTIMENTS, config.n_sentiment_texts, p=[0.35, 0.25, 0.4])
+    labels = rng.choice(list(SENTIMENT_SHARES), config.n_sentiment_texts, p=list(SENTIMENT_SHARES.values()))
     texts = []
     for label in labels:
         text = _pick(rng, lex.SENTIMENT_PHRASES[label])
@@ -353,10 +353,10 @@ def _noisy_sentiment(rng, texts: list[str], labels: np.ndarray, config: DemoPlat
     annotator disagreement (a share of labels replaced by another class)."""
     labels = labels.copy()
     for i in np.flatnonzero(rng.random(len(texts)) < config.sentiment_mixed_share):
-        first = _pick(rng, [s for s in SENTIMENTS if s != labels[i]])
+        first = _pick(rng, [s for s in SENTIMENT_SHARES if s != labels[i]])
         texts[i] = f"{_pick(rng, lex.SENTIMENT_PHRASES[first])}, но {texts[i]}"
     flipped = np.flatnonzero(rng.random(len(texts)) < config.sentiment_label_noise)
-    labels[flipped] = [_pick(rng, [s for s in SENTIMENTS if s != labels[i]]) for i in flipped]
+    labels[flipped] = [_pick(rng, [s for s in SENTIMENT_SHARES if s != labels[i]]) for i in flipped]
     return texts, labels
 
 
