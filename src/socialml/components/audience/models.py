@@ -9,7 +9,7 @@ Every model answers the same interface, so serving can apply any of them to a ne
 * ``BoostingAudience``: CatBoost or LightGBM over history aggregates (counts, category shares,
   time-of-day and weekday shares, recency) and the mean of SVD item factors;
 * ``ItemBagAudience``: logistic regression on the user's bag of items (TF-IDF weighted), each view
-  counted once or by its rating;
+  counted once or by its rating; age as unordered classes or as ordered buckets (``age_model: ordinal``);
 * ``StackedAudience``: boosting over other audience models' out-of-fold probabilities and the
   history aggregates (stacking, Wolpert 1992);
 * ``DeepSetsAudience``: a torch DeepSets model over (item embedding, Time2Vec of the view time),
@@ -117,12 +117,51 @@ def item_matrix(views: pd.DataFrame, item_index: pd.Index | None = None, weights
     return counts, users, item_index
 
 
+class CumulativeLogistic:
+    """Ordered classes as K-1 binary logistic regressions of P(class after the k-th) (Frank & Hall, 2001):
+    each regression learns from every user, so a rare bucket at either end (<18, 56+) borrows the evidence
+    of its neighbours instead of standing alone as in a multinomial model. Class probabilities are the
+    differences of the (made non-increasing) cumulative ones."""
+
+    def __init__(self, order: list[str], c: float = 1.0, seed: int = 0) -> None:
+        self.order, self.c, self.seed = list(order), c, seed
+
+    def fit(self, x, y: pd.Series) -> CumulativeLogistic:
+        from sklearn.linear_model import LogisticRegression
+
+        unknown = sorted(set(y) - set(self.order))
+        if unknown:
+            raise ValueError(f"ordinal age: classes {unknown} are not in the configured order {self.order}")
+        self.classes_ = np.array([label for label in self.order if label in set(y)], dtype=object)
+        rank = pd.Series(y).map({label: i for i, label in enumerate(self.classes_)}).to_numpy()
+        self.thresholds = []
+        for k in range(len(self.classes_) - 1):
+            after = (rank > k).astype(int)
+            self.thresholds.append(LogisticRegression(C=self.c, max_iter=3000, random_state=self.seed).fit(x, after))
+        return self
+
+    def predict_proba(self, x) -> np.ndarray:
+        if not self.thresholds:  # one class seen in training
+            return np.ones((x.shape[0], 1))
+        after = np.column_stack([model.predict_proba(x)[:, 1] for model in self.thresholds])
+        after = np.minimum.accumulate(after, axis=1)  # P(after k) cannot grow with k
+        upper = np.column_stack([np.ones(len(after)), after])
+        lower = np.column_stack([after, np.zeros(len(after))])
+        return upper - lower
+
+
 class ItemBagAudience:
     """``weight: rating`` counts a view by its explicit rating (MovieLens: who rates a film high says more
-    than who saw it; sex ROC-AUC 0.801 against 0.787 counting views); views without one count as 1."""
+    than who saw it; sex ROC-AUC 0.801 against 0.787 counting views); views without one count as 1.
+    ``age_model: ordinal`` fits age as ordered buckets (:class:`CumulativeLogistic`, in the order of
+    ``age_labels``, which the audience pipeline fills from ``audience.age_labels``)."""
 
-    def __init__(self, c: float = 1.0, weight: Literal["views", "rating"] = "views", seed: int = 0):
-        self.c, self.weight, self.seed = c, weight, seed
+    def __init__(self, c: float = 1.0, weight: Literal["views", "rating"] = "views",
+                 age_model: Literal["multinomial", "ordinal"] = "multinomial", age_labels: list[str] | None = None,
+                 seed: int = 0):
+        if age_model == "ordinal" and not age_labels:
+            raise ValueError("item_bag with age_model: ordinal needs age_labels, the buckets in age order")
+        self.c, self.weight, self.age_model, self.age_labels, self.seed = c, weight, age_model, age_labels, seed
 
     def _matrix(self, views: pd.DataFrame, item_index: pd.Index | None = None):
         weights = views["rating"].fillna(1.0).to_numpy(dtype=float) if self.weight == "rating" else None
@@ -139,7 +178,9 @@ class ItemBagAudience:
         x = self.tfidf.transform(matrix)
         y = targets.set_index("user_id").reindex(users)
         self.models = {t: LogisticRegression(C=self.c, max_iter=3000, random_state=self.seed).fit(x, y[t])
-                       for t in TARGETS}
+                       for t in TARGETS if not (t == "age" and self.age_model == "ordinal")}
+        if self.age_model == "ordinal":
+            self.models["age"] = CumulativeLogistic(self.age_labels, self.c, self.seed).fit(x, y["age"])
         return self
 
     def predict_proba(self, views, items) -> dict[str, pd.DataFrame]:
@@ -158,13 +199,17 @@ class StackedAudience:
     """
 
     def __init__(self, bases: list[dict[str, Any]] | None = None, folds: int = 5, options: dict | None = None,
-                 seed: int = 0):
+                 age_labels: list[str] | None = None, seed: int = 0):
         self.base_specs = bases or [{"kind": "item_bag"}]
+        self.age_labels = age_labels
         for spec in self.base_specs:
             AUDIENCE_MODELS.check(spec)
         if folds < 2:
             raise ValueError(f"stacked audience needs folds >= 2 for out-of-fold base scores, got {folds}")
         self.folds, self.options, self.seed = folds, options or {}, seed
+
+    def _base(self, spec: dict[str, Any]):
+        return build_audience_model(spec, age_labels=self.age_labels, seed=self.seed)
 
     def _base_features(self, models: list, views, items) -> pd.DataFrame:
         frames = [np.log(frame.clip(lower=1e-4)).add_prefix(f"base{i}_{t}_")
@@ -184,9 +229,9 @@ class StackedAudience:
         splits = StratifiedKFold(self.folds, shuffle=True, random_state=self.seed).split(users, targets["sex"])
         for train, held_out in splits:
             fold_views = views[views["user_id"].isin(users[train])]
-            bases = [build_audience_model(spec).fit(fold_views, items, targets.iloc[train]) for spec in self.base_specs]
+            bases = [self._base(spec).fit(fold_views, items, targets.iloc[train]) for spec in self.base_specs]
             out_of_fold.append(self._base_features(bases, views[views["user_id"].isin(users[held_out])], items))
-        self.bases = [build_audience_model(spec).fit(views, items, targets) for spec in self.base_specs]
+        self.bases = [self._base(spec).fit(views, items, targets) for spec in self.base_specs]
         x = self._features(pd.concat(out_of_fold), views, items)
         self.columns = list(x.columns)
         y = targets.set_index("user_id").reindex(x.index)
@@ -339,6 +384,7 @@ AUDIENCE_MODELS = Parts("audience model", {"majority": MajorityAudience, "boosti
                                             "stacked": StackedAudience})
 
 
-def build_audience_model(spec: dict[str, Any]):
-    """An audience model from its parameters: ``{kind: boosting, library: lightgbm}``."""
-    return AUDIENCE_MODELS.build(spec)
+def build_audience_model(spec: dict[str, Any], **defaults: Any):
+    """An audience model from its parameters: ``{kind: boosting, library: lightgbm}``; ``defaults`` (the age
+    buckets' order, a seed) fill the options a kind declares and its spec leaves unset."""
+    return AUDIENCE_MODELS.build(spec, **defaults)

@@ -22,7 +22,7 @@ def _model_pipeline(source: str, model: str) -> Pipeline:
              name="cross_validate", tags=["evaluation"]),
         node(plot_audience_confusion, ["mo_audience_predictions", "mi_audience_targets", "params:audience"],
              "rpt_audience_confusion_chart", name="plot_confusion", tags=["evaluation"]),
-        node(fit_audience_model, ["prm_views", "prm_items", "mi_audience_targets", "params:spec"],
+        node(fit_audience_model, ["prm_views", "prm_items", "mi_audience_targets", "params:spec", "params:audience"],
              "mdl_audience_model", name="fit", tags=["training"]),
     ])
     shared = ("prm_views", "prm_items", "mi_audience_targets")
