@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 
 from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.evaluation.metrics import classification_scores, multilabel_scores
-from socialml.components.text.encoders import EmbeddingCache, build_encoder
+from socialml.components.text.encoders import EmbeddingCache, build_encoder, l2_normalise
 from socialml.components.text.sentiment import SentimentHead, ZeroShotSentiment, predict_labels
 from socialml.components.text.topics import HeadTopicClassifier, label_matrix
 
@@ -64,6 +64,12 @@ def embed(encoder, texts: list[str], fit_texts: list[str] | None = None) -> np.n
         return EmbeddingCache(encoder).encode(texts)
     encoder.fit(fit_texts or texts)
     return encoder.encode(texts)
+
+
+def concat_cached(names: list[str], texts: list[str]) -> np.ndarray:
+    """What the ``concat`` encoder gives (each part's unit vectors side by side, normalised again), from each
+    part's own cache: the concat encoder's cache is keyed by its name and would embed every text again."""
+    return l2_normalise(np.hstack([EmbeddingCache(build_encoder(ENCODERS[name])).encode(texts) for name in names]))
 
 
 def sensitive_scores(d: dict, vectors: dict[str, np.ndarray] | None, features: str, head: str = "logreg") -> dict:
@@ -163,6 +169,19 @@ def main() -> None:
         quality.append({"encoder": "e5_small + TF-IDF (ours: embedding_tfidf_logreg)", "task": "sensitive topics (18 labels)",
                         **sensitive_scores(d, vectors, "both")})
     fit, test = d["senti_train"]["text"].astype(str).tolist(), d["senti_test"]["text"].astype(str).tolist()
+    if {"e5_small", "use"} <= set(names):  # the two encoders side by side, as the answer clustering uses them
+        pair, label = ["e5_small", "use"], "concat(e5_small, use)"
+        vectors = {k: concat_cached(pair, s[k]["text"].astype(str).tolist()) for k in s}
+        quality.append({"encoder": label, "task": "sensitive topics (18 labels)",
+                        **sensitive_scores(d, vectors, "embedding")})
+        quality.append({"encoder": f"{label} + TF-IDF", "task": "sensitive topics (18 labels)",
+                        **sensitive_scores(d, vectors, "both")})
+        quality.append({"encoder": label, "task": "telegram news (12 classes)",
+                        **telegram_scores(d, concat_cached(pair, telegram_texts))})
+        train_x, test_x = concat_cached(pair, fit), concat_cached(pair, test)
+        head = SentimentHead().fit(fit, train_x, d["senti_train"]["label"].to_numpy())
+        sentiment.append({"features": f"{label} + char TF-IDF, SentimentHead", **classification_scores(
+            d["senti_test"]["label"].to_numpy(), predict_labels(head.predict_proba(test, test_x)))})
     baseline = LogisticRegression(C=4.0, max_iter=3000, class_weight="balanced").fit(
         tfidf_matrix(fit, fit), d["senti_train"]["label"])
     sentiment.append({"features": "TF-IDF word+char + logistic regression",

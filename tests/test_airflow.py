@@ -77,6 +77,10 @@ def test_the_training_dag_loads_in_airflow_with_the_pipelines_nodes_and_dependen
     answer = json.loads(loaded.stdout.strip().splitlines()[-1])
     assert answer["errors"] == {} and list(answer["dags"]) == ["socialml"]
     tasks = answer["dags"]["socialml"]
+    # One MLflow run per DAG run: opened before every node task, finished (scores, registry) after all of them.
+    start, finish = tasks.pop("start_mlflow_run"), tasks.pop("finish_mlflow_run")
+    assert start["upstream"] == [] and set(finish["upstream"]) == set(tasks) | {"start_mlflow_run"}
+    assert all("start_mlflow_run" in spec["upstream"] for spec in tasks.values())
 
     nodes, memory = kedro_tasks_and_memory_datasets(project)
     task_of = {node: task for task, spec in tasks.items() for node in spec["nodes"]}
@@ -91,5 +95,6 @@ def test_the_training_dag_loads_in_airflow_with_the_pipelines_nodes_and_dependen
                     assert task_of[producer[dataset]] == task_of[node.name], dataset
                 elif task_of[producer[dataset]] != task_of[node.name]:
                     needed[task_of[node.name]].add(task_of[producer[dataset]])
-    assert {task: set(spec["upstream"]) for task, spec in tasks.items()} == {task: needed[task] for task in tasks}
+    assert {task: set(spec["upstream"]) - {"start_mlflow_run"} for task, spec in tasks.items()} == \
+        {task: needed[task] for task in tasks}
     assert memory and len(tasks) < len(nodes)  # the report node and the ingest nodes share a task

@@ -21,6 +21,7 @@ from kedro.framework.hooks import hook_impl
 from mlflow.entities import RunStatus
 
 from socialml.components.core.durable import make_writes_atomic, process_alive, remove_abandoned_partials
+from socialml.airflow_tasks import FINISH_LATER
 from socialml.components.data.ingest import EmptySourceError
 from socialml.registry import (
     export_served_model,
@@ -251,6 +252,7 @@ class FramePredictor(mlflow.pyfunc.PythonModel):
 
 
 MODEL_STEP = 1_000_000  # models are run outputs at this step, which no metric uses (see MlflowArtifactsHook)
+DATASET_TAG = "socialml.dataset"  # on each logged model: the catalog dataset it was saved as
 
 
 class MlflowArtifactsHook:
@@ -263,11 +265,12 @@ class MlflowArtifactsHook:
     each model gets its own: the metrics under its namespace (``demo.topics.tfidf_logreg.mdl_...`` →
     ``demo/topics/tfidf_logreg/*``), or under the prefix its catalog entry names in
     ``metadata: {socialml: {metrics: ...}}`` (a model at a source's top level shares its namespace
-    with every other model of the source).
+    with every other model of the source). The run's models are found in MLflow by the dataset tag
+    they were logged with, so the run's end (:meth:`finish_run`) can also be a process of its own:
+    the last task of an Airflow DAG run whose tasks all logged into one MLflow run (``airflow_tasks``).
     """
 
     def __init__(self) -> None:
-        self.logged_models: dict[str, str] = {}  # dataset name → MLflow model id, this run
         self.params: dict[str, Any] = {}
         self._catalog: Any = None
         self._project_path = Path.cwd()
@@ -288,10 +291,6 @@ class MlflowArtifactsHook:
         self.params, self._project_path = context.params, Path(context.project_path)
 
     @hook_impl
-    def before_pipeline_run(self) -> None:
-        self.logged_models.clear()  # a failed run's models in this process are not this run's
-
-    @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
         short_name = dataset_name.rsplit(".", 1)[-1]
         if mlflow.active_run() is None or not short_name.startswith(("rpt_", "mdl_")):
@@ -300,9 +299,7 @@ class MlflowArtifactsHook:
         if short_name.startswith("mdl_"):
             if type(self._catalog.get(dataset_name)).__module__.startswith("kedro_mlflow"):
                 return  # kedro-mlflow's own datasets log themselves (a pipeline_ml_factory model's artifact)
-            model_id = self._log_model(path, data)
-            if model_id is not None:
-                self.logged_models[dataset_name] = model_id
+            self._log_model(dataset_name, data)
         elif isinstance(data, pd.DataFrame):
             mlflow.log_text(data.to_csv(index=False), f"{path}.csv")
         elif isinstance(data, dict) and not short_name.endswith("_metrics"):
@@ -317,21 +314,37 @@ class MlflowArtifactsHook:
     @hook_impl
     def after_pipeline_run(self) -> None:
         run = mlflow.active_run()
-        if run is None or not self.logged_models:
+        if run is not None and not os.environ.get(FINISH_LATER):  # an Airflow node task: the DAG's last task will
+            self.finish_run(run.info.run_id)
+
+    def finish_run(self, run_id: str) -> None:
+        """Give each model the run logged its own metrics, then register and gate the served ones."""
+        logged = self._logged_models(run_id)
+        if not logged:
             return
         client = mlflow.MlflowClient()
-        metrics = client.get_run(run.info.run_id).data.metrics
-        namespaces = {name: self._metric_namespace(name) for name in self.logged_models}
+        metrics = client.get_run(run_id).data.metrics
+        namespaces = {name: self._metric_namespace(name) for name in logged}
         # Scores only: a curve (one point per epoch) would gain a point if it were logged again.
         scores = {key: value for key, value in metrics.items() if any(key.startswith(n) for n in namespaces.values())
-                  and all(point.step == 0 for point in client.get_metric_history(run.info.run_id, key))}
-        for dataset_name, model_id in self.logged_models.items():
+                  and all(point.step == 0 for point in client.get_metric_history(run_id, key))}
+        for dataset_name, model_id in logged.items():
             own = {key: value for key, value in scores.items() if key.startswith(namespaces[dataset_name])}
             if own:
                 mlflow.log_metrics(own, model_id=model_id)
-        self._register_served_models(metrics, run.info.run_id)
+        self._register_served_models(logged, metrics, run_id)
 
-    def _register_served_models(self, metrics: dict[str, float], run_id: str) -> None:
+    @staticmethod
+    def _logged_models(run_id: str) -> dict[str, str]:
+        """Dataset name → id of the MLflow model the run logged for it (the newest, if a retried task logged
+        it twice), whichever process logged it."""
+        experiment = mlflow.MlflowClient().get_run(run_id).info.experiment_id
+        models = mlflow.search_logged_models(experiment_ids=[experiment], filter_string=f"source_run_id = '{run_id}'",
+                                             output_format="list")
+        newest_last = sorted(models, key=lambda model: model.creation_timestamp)
+        return {model.tags[DATASET_TAG]: model.model_id for model in newest_last if DATASET_TAG in model.tags}
+
+    def _register_served_models(self, logged: dict[str, str], metrics: dict[str, float], run_id: str) -> None:
         """Register each served model this run logged, let the gate decide on its alias, and export the
         version holding the alias (``serving.exported_models``) for a service that cannot reach the registry."""
         gates = self.params.get("model_registry") or {}
@@ -339,14 +352,14 @@ class MlflowArtifactsHook:
         for family, aliases in served_models(self.params).items():
             gate = gates.get(family)
             for alias, dataset_name in aliases.items():
-                if gate is None or dataset_name not in self.logged_models:
+                if gate is None or dataset_name not in logged:
                     continue
                 source = dataset_name.split(".", 1)[0]
                 score_key = self._metric_namespace(dataset_name) + gate["metric"]
                 if score_key not in metrics:
                     logger.warning("model registry: %s has no held-out score in this run (%s)", dataset_name, score_key)
                 decision = register_and_gate(
-                    self.logged_models[dataset_name], gate["name"], alias, gate["metric"], metrics.get(score_key),
+                    logged[dataset_name], gate["name"], alias, gate["metric"], metrics.get(score_key),
                     gate.get("min_gain", 0.0), held_out_set(gate, source, self.params),
                     {"socialml.source": source, "socialml.dataset": dataset_name, "socialml.run_id": run_id})
                 outcome = "promoted" if decision.promoted else f"version {decision.previous_version} kept"
@@ -355,17 +368,17 @@ class MlflowArtifactsHook:
                 export_served_model(gate["name"], alias, exported)
 
     @staticmethod
-    def _log_model(path: str, model: Any) -> str | None:
-        """The logged MLflow model's id (pyfunc models), None for models attached as pickles."""
+    def _log_model(dataset_name: str, model: Any) -> None:
+        """A pyfunc model tagged with its dataset's name (how the run's end finds it); a pickle otherwise."""
+        path = dataset_name.replace(".", "/")
         if hasattr(model, "predict_frame"):
             example = model.example_frame() if hasattr(model, "example_frame") else None
-            info = mlflow.pyfunc.log_model(name=path.replace("/", "-"), python_model=FramePredictor(model),
-                                           code_paths=project_code(), pip_requirements=project_requirements(),
-                                           input_example=example, step=MODEL_STEP)
-            return info.model_id
+            mlflow.pyfunc.log_model(name=path.replace("/", "-"), python_model=FramePredictor(model),
+                                    code_paths=project_code(), pip_requirements=project_requirements(),
+                                    input_example=example, step=MODEL_STEP, tags={DATASET_TAG: dataset_name})
+            return
         logger.warning("%s has no predict_frame: attached as a pickle, not as an MLflow model", path)
         with tempfile.TemporaryDirectory() as folder:
             file = Path(folder) / f"{path.rsplit('/', 1)[-1]}.pkl"
             file.write_bytes(pickle.dumps(model))
             mlflow.log_artifact(str(file), str(Path("models") / Path(path).parent))
-        return None
