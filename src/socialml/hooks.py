@@ -20,8 +20,8 @@ from kedro.framework.context import KedroContext
 from kedro.framework.hooks import hook_impl
 from mlflow.entities import RunStatus
 
-from socialml.components.core.durable import make_writes_atomic, process_alive, remove_abandoned_partials
 from socialml.airflow_tasks import FINISH_LATER
+from socialml.components.core.durable import make_writes_atomic, process_alive, remove_abandoned_partials
 from socialml.components.data.ingest import EmptySourceError
 from socialml.registry import (
     export_served_model,
@@ -314,8 +314,8 @@ class MlflowArtifactsHook:
     @hook_impl
     def after_pipeline_run(self) -> None:
         run = mlflow.active_run()
-        if run is not None and not os.environ.get(FINISH_LATER):  # an Airflow node task: the DAG's last task will
-            self.finish_run(run.info.run_id)
+        if run is not None and not os.environ.get(FINISH_LATER):  # set in an Airflow node task: the DAG's
+            self.finish_run(run.info.run_id)                       # last task finishes the run instead
 
     def finish_run(self, run_id: str) -> None:
         """Give each model the run logged its own metrics, then register and gate the served ones."""
