@@ -129,10 +129,11 @@ class CumulativeLogistic:
     def fit(self, x, y: pd.Series) -> CumulativeLogistic:
         from sklearn.linear_model import LogisticRegression
 
-        unknown = sorted(set(y) - set(self.order))
+        seen = set(y)
+        unknown = sorted(seen - set(self.order))
         if unknown:
             raise ValueError(f"ordinal age: classes {unknown} are not in the configured order {self.order}")
-        self.classes_ = np.array([label for label in self.order if label in set(y)], dtype=object)
+        self.classes_ = np.array([label for label in self.order if label in seen], dtype=object)
         rank = pd.Series(y).map({label: i for i, label in enumerate(self.classes_)}).to_numpy()
         self.thresholds = []
         for k in range(len(self.classes_) - 1):
@@ -177,10 +178,10 @@ class ItemBagAudience:
         self.tfidf = TfidfTransformer(sublinear_tf=True).fit(matrix)
         x = self.tfidf.transform(matrix)
         y = targets.set_index("user_id").reindex(users)
-        self.models = {t: LogisticRegression(C=self.c, max_iter=3000, random_state=self.seed).fit(x, y[t])
-                       for t in TARGETS if not (t == "age" and self.age_model == "ordinal")}
-        if self.age_model == "ordinal":
-            self.models["age"] = CumulativeLogistic(self.age_labels, self.c, self.seed).fit(x, y["age"])
+        age = (CumulativeLogistic(self.age_labels, self.c, self.seed) if self.age_model == "ordinal"
+               else LogisticRegression(C=self.c, max_iter=3000, random_state=self.seed))
+        self.models = {"sex": LogisticRegression(C=self.c, max_iter=3000, random_state=self.seed).fit(x, y["sex"]),
+                       "age": age.fit(x, y["age"])}
         return self
 
     def predict_proba(self, views, items) -> dict[str, pd.DataFrame]:
