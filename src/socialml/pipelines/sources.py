@@ -11,6 +11,8 @@ from typing import Any, Callable, Iterable
 from kedro.pipeline import node
 from kedro.pipeline.node import Node
 
+from socialml.components.data.engine_ingest import ENGINE_TABLES
+
 
 def source_layout(source: str, params: dict[str, Any]) -> dict[str, Any]:
     """The ingestion layout a source names (``sources.<source>.layout``)."""
@@ -24,6 +26,12 @@ def source_layout(source: str, params: dict[str, Any]) -> dict[str, Any]:
 def source_tables(source: str, params: dict[str, Any]) -> set[str]:
     """The canonical tables a source's layout fills."""
     return set(source_layout(source, params))
+
+
+def primary_table(table: str) -> str:
+    """The name a node reads a canonical table by in memory: a table ingested on the engine is transcoded
+    (``prm_feed_events@pandas`` beside the ``@engine`` form that ingestion writes and enrichment reads)."""
+    return f"prm_{table}@pandas" if table in ENGINE_TABLES else f"prm_{table}"
 
 
 def is_generated(source: str, params: dict[str, Any]) -> bool:

@@ -21,6 +21,7 @@ import streamlit as st
 
 from socialml.components.text.sentiment import SENTIMENT_COLOURS
 from socialml.components.audience.models import age_buckets
+from socialml.pipelines.sources import primary_table
 from socialml.serving.models import ServingModels, load_serving_models, project_context
 from socialml.serving.schemas import parse_id
 
@@ -120,7 +121,7 @@ def platform_tables() -> PlatformTables:
         feed_source = params["post_feed"]["ab_test"]["source"]
         audience, cross_sell = (params["serving"][family]["source"] for family in ("audience", "cross_sell"))
         edges, labels = params["audience"]["age_edges"], params["audience"]["age_labels"]
-        return PlatformTables(load(f"{feed_source}.prm_users"), load(f"{feed_source}.prm_feed_events"),
+        return PlatformTables(load(f"{feed_source}.prm_users"), load(f"{feed_source}.{primary_table('feed_events')}"),
                               load(f"{audience}.prm_users"), lambda age: age_buckets(age, edges, labels),
                               load(f"{cross_sell}.prm_clients"), load(f"{cross_sell}.prm_holdings"))
 

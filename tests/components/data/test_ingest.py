@@ -253,14 +253,14 @@ def test_a_table_that_lost_too_much_stops_the_run_naming_reasons_and_examples():
     adapted = adapt("feed_events", FEED_SPEC, {"feed": feed})
     accepted, rejected = validate("feed_events", adapted, {"users": pd.DataFrame({"user_id": [1]})})
     with pytest.raises(IngestionStopped) as stop:
-        enforce_checks("feed_events", len(adapted), accepted, rejected, Checks())
+        enforce_checks("feed_events", len(adapted), len(accepted), rejected, Checks())
     message = str(stop.value)
     assert "ingestion of 'feed_events' stopped: 4 of 12 rows rejected (33.3%, more than max_rejected_share 5.0%)" in message
     assert "'user_id: not in users' × 2; 'timestamp: outside the plausible time window" in message
     assert "feed row 8: user_id: not in users (got 7)" in message and "feed row 9:" in message
-    enforce_checks("feed_events", len(adapted), accepted, rejected, Checks(max_rejected_share=0.5))
+    enforce_checks("feed_events", len(adapted), len(accepted), rejected, Checks(max_rejected_share=0.5))
     with pytest.raises(IngestionStopped, match=r"8 rows accepted \(fewer than min_accepted_rows 100\)"):
-        enforce_checks("feed_events", len(adapted), accepted, rejected, Checks(max_rejected_share=1, min_accepted_rows=100))
+        enforce_checks("feed_events", len(adapted), len(accepted), rejected, Checks(max_rejected_share=1, min_accepted_rows=100))
 
 
 def test_unknown_checks_and_id_types_are_refused_by_name():

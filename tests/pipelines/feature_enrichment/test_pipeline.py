@@ -38,4 +38,4 @@ def test_an_empty_feed_log_stops_the_snapshots_naming_the_table():
                           "post_id": pd.Series(dtype="int64"), "action": pd.Series(dtype="str")})
     with pytest.raises(ValueError, match="prm_feed_events has no event time"):
         build_feed_snapshots(pd.DataFrame({"user_id": [1]}), empty, pd.DataFrame({"post_id": [1]}),
-                             {"user_prior_strength": 5.0, "post_prior_strength": 20.0, "engine": {"kind": "duckdb"}})
+                             {"user_prior_strength": 5.0, "post_prior_strength": 20.0}, {"kind": "duckdb"})

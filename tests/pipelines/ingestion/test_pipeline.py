@@ -24,7 +24,9 @@ def test_one_namespaced_ingest_node_per_table_with_references_first():
     feed = next(n for n in pipeline.nodes if n.name == "shop.ingest_feed_events")
     assert set(feed.inputs) == {"params:ingestion.layouts.shop_layout.feed_events", "params:ingestion.checks",
                                 "shop.raw_feed", "shop.prm_users", "shop.prm_posts", "shop.prm_rejected_users",
-                                "shop.prm_rejected_posts"}
+                                "shop.prm_rejected_posts", "params:engine"}
+    assert set(feed.outputs) == {"shop.prm_feed_events@engine", "shop.prm_rejected_feed_events",
+                                 "shop.counts_feed_events"}  # the feed log is checked and written on the engine
     posts = next(n for n in pipeline.nodes if n.name == "shop.ingest_posts")
     assert "shop.raw_ids" in posts.inputs
     assert pipeline.all_outputs() >= {"shop.prm_users", "shop.prm_rejected_feed_events", "shop.rpt_ingestion"}

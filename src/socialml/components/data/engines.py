@@ -7,7 +7,11 @@ is opened once per process and shared by every expression it runs.
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -29,12 +33,34 @@ class Engine:
 
         return ibis.memtable(frame)
 
-    def read_parquet(self, path: str) -> Any:
-        """Parquet files as an Ibis table, read by the engine as a query needs them (never whole in memory)."""
-        return self._backend().read_parquet(path)
+    def read_parquet(self, path: str, row_numbers: str | None = None) -> Any:
+        """Parquet files as an Ibis table, read by the engine as a query needs them (never whole in memory).
+
+        ``row_numbers`` names a column to add with each row's position in the file (from 0).
+        """
+        if row_numbers is None:
+            return self._backend().read_parquet(path)
+        return self._numbered(path, row_numbers)
+
+    def write_parquet(self, expression: Any, path: str) -> None:
+        """Write a table where readers find it whole or not at all: into a new name, then renamed."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fresh = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            self._write(expression, fresh)
+            _replace(fresh, target)
+        finally:
+            _remove(fresh)
 
     def run(self, expression: Any) -> pd.DataFrame:
         return self._backend().to_pandas(expression)
+
+    def _numbered(self, path: str, column: str) -> Any:
+        raise NotImplementedError
+
+    def _write(self, expression: Any, path: Path) -> None:
+        raise NotImplementedError
 
     def _backend(self) -> Any:
         raise NotImplementedError
@@ -48,6 +74,12 @@ class DuckDBEngine(Engine):
 
     def __repr__(self) -> str:
         return "DuckDB (in process)"
+
+    def _numbered(self, path: str, column: str) -> Any:
+        return self._backend().read_parquet(path, file_row_number=True).rename({column: "file_row_number"})
+
+    def _write(self, expression: Any, path: Path) -> None:
+        self._backend().to_parquet(expression, path)
 
     def _backend(self) -> Any:
         return _duckdb(self.threads, self.memory_limit)
@@ -68,6 +100,19 @@ class SparkEngine(Engine):
         chunked arrays and falls back to a copy row by row."""
         strings = [column for column, dtype in frame.dtypes.items() if pd.api.types.is_string_dtype(dtype)]
         return super().table(frame.astype({column: object for column in strings}))
+
+    def _numbered(self, path: str, column: str) -> Any:
+        """Spark has no file row number: the rows are numbered in file order as its partitions read them."""
+        backend = self._backend()
+        frame = backend._session.read.parquet(path)
+        numbered = frame.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1]))
+        view = f"socialml_{uuid.uuid4().hex}"
+        backend._session.createDataFrame(numbered, frame.schema.add(column, "long")).createOrReplaceTempView(view)
+        return backend.table(view)
+
+    def _write(self, expression: Any, path: Path) -> None:
+        """A folder of part files, written by the executors (a cluster never funnels the table through the driver)."""
+        self._backend().to_parquet_dir(expression, str(path))
 
     def _backend(self) -> Any:
         return _spark(self.master, tuple(sorted(self.conf.items())))
@@ -96,3 +141,22 @@ def _spark(master: str, conf: tuple[tuple[str, str], ...]) -> Any:
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return ibis.pyspark.connect(session)
+
+
+def _replace(fresh: Path, target: Path) -> None:
+    """A file replaces a file in one rename; a folder (Spark's) is swapped with the old one moved aside first."""
+    if fresh.is_file() and not target.is_dir():
+        os.replace(fresh, target)
+        return
+    old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(fresh, target)
+    _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()

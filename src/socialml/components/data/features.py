@@ -78,8 +78,8 @@ def _user_snapshots(users: pd.DataFrame, feed_events: pd.DataFrame, posts: pd.Da
     engine = engine or ENGINES.build(DEFAULT_ENGINE)
     events = _event_table(engine, feed_events, times)
     activity = engine.run(user_event_counts(events, len(times) if times is not None else 1))
-    # Engines return their own time unit (DuckDB µs, Spark ns): keep the events' own.
-    activity = activity.astype({column: feed_events["timestamp"].dtype for column in ("first_seen", "last_seen")})
+    if isinstance(feed_events, pd.DataFrame):  # engines return their own time unit (DuckDB µs, Spark ns): keep the events' own
+        activity = activity.astype({column: feed_events["timestamp"].dtype for column in ("first_seen", "last_seen")})
     pairs = topic_table(posts)
     topic_counts = _topic_counts(engine, events, pairs) if len(pairs) else None
     snapshots = []
@@ -159,9 +159,13 @@ def _count(condition: ir.BooleanColumn) -> ir.IntegerScalar:
     return condition.ifelse(1, 0).sum()
 
 
-def _event_table(engine: Engine, feed_events: pd.DataFrame, times: list[pd.Timestamp] | None) -> ir.Table:
-    return with_periods(engine.table(feed_events[["timestamp", "user_id", "post_id", "action"]]
-                                     .astype({"action": "str"})), times)
+def _event_table(engine: Engine, feed_events: pd.DataFrame | ir.Table, times: list[pd.Timestamp] | None) -> ir.Table:
+    """The events on the engine: a pandas frame is handed to it; a table already there (the primary feed log as
+    ingestion wrote it) is read where it lies."""
+    columns = ["timestamp", "user_id", "post_id", "action"]
+    if isinstance(feed_events, pd.DataFrame):
+        return with_periods(engine.table(feed_events[columns].astype({"action": "str"})), times)
+    return with_periods(feed_events.select(columns), times)
 
 
 def with_periods(events: ir.Table, times: list[pd.Timestamp] | None) -> ir.Table:

@@ -326,16 +326,20 @@ def validate(
     return accepted, _rejected_frame(table, frame, reasons)
 
 
-def enforce_checks(table: str, candidates: int, accepted: pd.DataFrame, rejected: pd.DataFrame,
-                   checks: Checks) -> None:
-    """Stop the run when a table lost more than its checks allow, naming its commonest reasons."""
-    share = len(rejected) / candidates if candidates else 0.0
+def enforce_checks(table: str, candidates: int, accepted: int, rejected: pd.DataFrame, checks: Checks,
+                   rejected_rows: int | None = None) -> None:
+    """Stop the run when a table lost more than its checks allow, naming its commonest reasons.
+
+    ``rejected`` holds the rejected rows, or the first of them when ``rejected_rows`` says how many there are.
+    """
+    rejected_rows = len(rejected) if rejected_rows is None else rejected_rows
+    share = rejected_rows / candidates if candidates else 0.0
     problems = []
     if share > checks.max_rejected_share:
-        problems.append(f"{len(rejected):,} of {candidates:,} rows rejected ({share:.1%}, "
+        problems.append(f"{rejected_rows:,} of {candidates:,} rows rejected ({share:.1%}, "
                         f"more than max_rejected_share {checks.max_rejected_share:.1%})")
-    if len(accepted) < checks.min_accepted_rows:
-        problems.append(f"{len(accepted):,} rows accepted (fewer than min_accepted_rows {checks.min_accepted_rows})")
+    if accepted < checks.min_accepted_rows:
+        problems.append(f"{accepted:,} rows accepted (fewer than min_accepted_rows {checks.min_accepted_rows})")
     if not problems:
         return
     kinds = Counter(kind for kinds in rejected.get("kinds", pd.Series(dtype=object)) for kind in kinds)

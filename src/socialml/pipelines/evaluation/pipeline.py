@@ -6,14 +6,14 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from socialml.pipelines.sources import source_tables
+from socialml.pipelines.sources import primary_table, source_tables
 
 from .nodes import data_quality_metrics, data_quality_report
 
 
 def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     tables = source_tables(source, params)
-    table_inputs = {f"prm_{t}": f"prm_{t}" for t in sorted(tables)}
+    table_inputs = {f"prm_{t}": primary_table(t) for t in sorted(tables)}
     return pipeline(
         [
             node(data_quality_report, inputs={"ingestion_report": "rpt_ingestion", **table_inputs},

@@ -18,7 +18,8 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     tables = source_tables(source, params)
     nodes = []
     if {"users", "feed_events", "posts"} <= tables:
-        inputs = {"users": "prm_users", "feed_events": "prm_feed_events", "posts": "prm_posts", "params": PARAMS}
+        inputs = {"users": "prm_users", "feed_events": "prm_feed_events@engine", "posts": "prm_posts", "params": PARAMS,
+                  "engine": "params:engine"}
         if "regions" in tables:
             inputs["regions"] = "prm_regions"
         feed_settings = family_sources("post_feed", params).get(source)

@@ -8,7 +8,9 @@ from typing import Any
 import pandas as pd
 
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
-from socialml.components.data.ingest import Checks, adapt, enforce_checks, validate
+from socialml.components.data.engine_ingest import ingest_on_engine
+from socialml.components.data.engines import ENGINES
+from socialml.components.data.ingest import ROW, Checks, adapt, enforce_checks, validate
 
 RAW_PREFIX, REF_PREFIX, REJECTED_REF_PREFIX = "raw_", "ref_", "rejected_ref_"
 logger = logging.getLogger(__name__)
@@ -33,19 +35,42 @@ def ingest_table(table: str, spec: dict[str, Any], checks: dict[str, Any] | None
     adapted = adapt(table, spec, raw)
     accepted, rejected = validate(table, adapted, _strip(inputs, REF_PREFIX), spec.get("leak_guard"),
                                   spec.get("id_types"), table_checks, _strip(inputs, REJECTED_REF_PREFIX))
+    counts = _counts(table, sum(len(frame) for frame in raw.values()), len(adapted), len(rejected), rejected)
+    enforce_checks(table, len(adapted), len(accepted), rejected, table_checks)
+    return accepted, rejected, counts
+
+
+def ingest_events(table: str, spec: dict[str, Any], engine: dict[str, Any], checks: dict[str, Any] | None = None,
+                  **inputs: Any) -> tuple[Any, pd.DataFrame, dict]:
+    """``ingest_table`` for the event tables, on the engine: the raw rows are checked where they lie, the rejected
+    ones come back with their reasons, and the accepted ones are an expression that the engine writes."""
+    [(raw_name, raw)] = _strip(inputs, RAW_PREFIX).items()
+    built = ENGINES.build(engine)
+    if isinstance(raw, pd.DataFrame):  # a source read by pandas (a CSV file, a SQL table)
+        raw = built.table(raw.assign(**{ROW: range(len(raw))}))
+    table_checks = Checks.from_config(checks, spec.get("checks"))
+    logger.info("ingesting %s on %r", table, built)
+    result = ingest_on_engine(table, spec, raw, built, _strip(inputs, REF_PREFIX), _strip(inputs, REJECTED_REF_PREFIX),
+                              table_checks)
+    accepted_rows = result.candidate_rows - result.rejected_rows
+    enforce_checks(table, result.candidate_rows, accepted_rows, result.rejected, table_checks, result.rejected_rows)
+    return result.accepted, result.rejected, _counts(table, result.raw_rows, result.candidate_rows,
+                                                     result.rejected_rows, result.rejected)
+
+
+def _counts(table: str, raw_rows: int, candidates: int, rejected_rows: int, rejected: pd.DataFrame) -> dict:
     kinds = rejected["kinds"].explode().astype("string")
-    counts = {
+    logger.info("%s: %d candidate rows, %d accepted, %d rejected", table, candidates, candidates - rejected_rows,
+                rejected_rows)
+    return {
         "table": table,
-        "raw_rows": sum(len(frame) for name, frame in raw.items()),
-        "candidate_rows": len(adapted),
-        "accepted": len(accepted),
-        "rejected": len(rejected),
+        "raw_rows": raw_rows,
+        "candidate_rows": candidates,
+        "accepted": candidates - rejected_rows,
+        "rejected": rejected_rows,
         "duplicates": int(kinds.str.startswith("duplicate of an earlier row").sum()),
         "dangling_ids": int(kinds.str.contains(r": not in |was rejected", regex=True).sum()),
     }
-    logger.info("%s: %d candidate rows, %d accepted, %d rejected", table, len(adapted), len(accepted), len(rejected))
-    enforce_checks(table, len(adapted), accepted, rejected, table_checks)
-    return accepted, rejected, counts
 
 
 def _strip(inputs: dict[str, pd.DataFrame], prefix: str) -> dict[str, pd.DataFrame]:

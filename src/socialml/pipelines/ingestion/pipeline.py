@@ -9,9 +9,18 @@ from kedro.pipeline import Node, Pipeline, node, pipeline
 
 from socialml.components.data.canonical import INGESTION_ORDER, TABLES
 from socialml.components.data.demo_platform import RAW_TABLES
+from socialml.components.data.engine_ingest import ENGINE_TABLES
 from socialml.pipelines.sources import is_generated, source_layout
 
-from .nodes import RAW_PREFIX, REF_PREFIX, REJECTED_REF_PREFIX, build_ingestion_report, generate_platform, ingest_table
+from .nodes import (
+    RAW_PREFIX,
+    REF_PREFIX,
+    REJECTED_REF_PREFIX,
+    build_ingestion_report,
+    generate_platform,
+    ingest_events,
+    ingest_table,
+)
 
 
 def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
@@ -33,7 +42,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         nodes,
         namespace=source,
         parameters={f"params:ingestion.layouts.{layout_name}.{t}" for t in tables} | {"params:ingestion.checks"}
-        | ({"params:demo_platform"} if generate else set()),
+        | ({"params:demo_platform"} if generate else set()) | ({"params:engine"} if set(tables) & set(ENGINE_TABLES) else set()),
         tags=["ingestion"],
     )
 
@@ -63,6 +72,11 @@ def _ingest_node(table: str, layout_name: str, spec: dict[str, Any], tables: lis
     references = [ref for ref in TABLES[table].references.values() if ref in tables]
     inputs |= {f"{REF_PREFIX}{ref}": f"prm_{ref}" for ref in references}
     inputs |= {f"{REJECTED_REF_PREFIX}{ref}": f"prm_rejected_{ref}" for ref in references}
-    func = update_wrapper(partial(ingest_table, table), ingest_table)
-    return node(func, inputs=inputs, outputs=[f"prm_{table}", f"prm_rejected_{table}", f"counts_{table}"],
+    on_engine = table in ENGINE_TABLES
+    if on_engine:
+        inputs["engine"] = "params:engine"
+    ingest = ingest_events if on_engine else ingest_table
+    func = update_wrapper(partial(ingest, table), ingest)
+    return node(func, inputs=inputs, outputs=[f"prm_{table}@engine" if on_engine else f"prm_{table}",
+                                              f"prm_rejected_{table}", f"counts_{table}"],
                 name=f"ingest_{table}")

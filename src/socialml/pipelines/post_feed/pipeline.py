@@ -13,7 +13,7 @@ from typing import Any
 from kedro.pipeline import Pipeline, node, pipeline
 
 from socialml.components.recsys.post_feed.model import configured_model, source_reads_snapshots
-from socialml.pipelines.sources import comparison_nodes, family_sources
+from socialml.pipelines.sources import comparison_nodes, family_sources, primary_table
 
 from .nodes import (
     compare_ab_groups,
@@ -24,6 +24,8 @@ from .nodes import (
     score_post_feed,
     split_post_feed,
 )
+
+FEED_EVENTS = primary_table("feed_events")
 
 
 def _variant(source: str, model: str, spec: dict[str, Any], snapshots: bool) -> Pipeline:
@@ -37,10 +39,10 @@ def _variant(source: str, model: str, spec: dict[str, Any], snapshots: bool) -> 
              "mo_post_feed_recommendations", name="evaluate", tags=["evaluation"]),
         node(score_post_feed, ["mo_post_feed_recommendations", "mi_feed_requests", "mi_feed_targets", "prm_posts",
                                "params:settings"], "rpt_post_feed_scores", name="score", tags=["evaluation"]),
-        node(fit_post_feed, {"feed_events": "prm_feed_events", **common}, ["mdl_post_feed", "rpt_post_feed_features"],
+        node(fit_post_feed, {"feed_events": FEED_EVENTS, **common}, ["mdl_post_feed", "rpt_post_feed_features"],
              name="fit", tags=["training"]),
     ])
-    shared = ["prm_posts", "prm_users", "mi_feed_history", "mi_feed_requests", "mi_feed_targets", "prm_feed_events",
+    shared = ["prm_posts", "prm_users", "mi_feed_history", "mi_feed_requests", "mi_feed_targets", FEED_EVENTS,
               *extra.values()]
     return pipeline(template, namespace=f"{source}.post_feed.{model}",
                     inputs={name: f"{source}.{name}" for name in shared},
@@ -57,7 +59,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     for spec in models.values():  # a mistyped option fails now, not mid-run
         configured_model(spec, settings)
     snapshots = source_reads_snapshots(settings)
-    split = pipeline([node(split_post_feed, ["prm_feed_events", "params:settings"],
+    split = pipeline([node(split_post_feed, [FEED_EVENTS, "params:settings"],
                            ["mi_feed_history", "mi_feed_requests", "mi_feed_targets"], name="split_post_feed")],
                      namespace=source, parameters={"params:settings": f"params:post_feed.sources.{source}"})
     compare = pipeline(comparison_nodes(
@@ -78,7 +80,7 @@ def create_ab_test_pipeline(params: dict[str, Any]) -> Pipeline:
     if ab_test is None:
         return Pipeline([])
     source = ab_test["source"]
-    return pipeline([node(compare_ab_groups, ["raw_served_feed_log", "prm_feed_events", "params:ab_test",
+    return pipeline([node(compare_ab_groups, ["raw_served_feed_log", FEED_EVENTS, "params:ab_test",
                                               "params:settings"], ["rpt_ab_test", "rpt_ab_test_metrics", "rpt_ab_test_chart"],
                           name="compare_ab_groups", tags=["evaluation"])],
                     namespace=source, inputs={"raw_served_feed_log"},

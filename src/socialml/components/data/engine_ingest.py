@@ -1,0 +1,332 @@
+"""Ingestion of the feed log on an engine, with ``ingest.validate``'s rules and reasons.
+
+The feed log is the table that grows to tens of millions of rows, so its checks run as Ibis expressions on the
+configured engine (DuckDB in process, or Spark): casts and value checks per row, duplicates on the key, and keys
+that point at no user or post. Only the rejected rows come back to pandas, where their reasons are worded as
+``ingest.validate`` words them; the accepted rows stay an expression that the engine writes straight to parquet.
+
+A layout for these tables may use ``raw`` (one frame), ``columns``, ``constants``, ``values``, ``likes_from``,
+``id_types`` and ``checks``. Text timestamps are read as ISO 8601 (with or without a UTC offset), numbers as unix
+time in the unit their magnitude suggests; a timestamp in another text format is rejected as not a date or time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from socialml.components.data.canonical import ID_COLUMNS, TABLES, CanonicalTable
+from socialml.components.data.engines import Engine
+from socialml.components.data.ingest import (
+    EPOCH_UNITS,
+    INT64_LIMIT,
+    INT_TEXT,
+    RAW,
+    ROW,
+    Checks,
+    EmptySourceError,
+    MissingColumnsError,
+    _describe,
+    _Reasons,
+    _rejected_frame,
+    _rejection_by_key,
+    _shown,
+    id_text,
+    resolve_id_types,
+)
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+ENGINE_TABLES = ("feed_events",)
+LAYOUT_OPTIONS = {"raw", "columns", "constants", "values", "likes_from", "id_types", "checks"}
+PART = "_part"  # 0: a raw row; 1: the like that a high rating adds (likes_from)
+TYPED = "_typed_"  # prefix of a column's cast value beside its raw one
+ID_SAMPLE_ROWS = 100_000  # ids whose type is neither declared nor referenced are inferred from this many rows
+DATA_TYPES = {"datetime64[ns]": "timestamp", "float64": "float64", "int64": "int64", "Int64": "int64"}  # else text
+
+
+@dataclass(frozen=True)
+class _Flag:
+    """One reason a row can be rejected: the column holding the test, its kind, and the column whose value it quotes."""
+
+    name: str
+    kind: str
+    shown: str | None = None
+
+
+@dataclass
+class EngineIngestion:
+    """The accepted rows (an expression the engine has not run yet), the rejected ones with reasons, and row counts."""
+
+    accepted: ir.Table
+    rejected: pd.DataFrame
+    raw_rows: int
+    candidate_rows: int
+    rejected_rows: int
+
+
+def adapt_on_engine(table: str, spec: dict[str, Any], raw: ir.Table) -> ir.Table:
+    """Map one raw table (numbered by its ``_row`` column) into ``table``'s canonical columns, unchecked."""
+    unsupported = set(spec) - LAYOUT_OPTIONS
+    if unsupported or not isinstance(spec["raw"], str):
+        raise ValueError(f"{table}: ingestion on the engine reads one raw frame with the layout options "
+                         f"{sorted(LAYOUT_OPTIONS)}; this layout has {sorted(unsupported) or spec['raw']}")
+    raw_name = spec["raw"]
+    likes_from = spec.get("likes_from")
+    needed = list(spec.get("columns", {}).values()) + ([likes_from["column"]] if likes_from else [])
+    missing = [column for column in needed if column not in raw.columns]
+    if missing:
+        raise MissingColumnsError(
+            f"{table}: raw frame '{raw_name}' lacks required column(s) {missing}; it has "
+            f"{[c for c in raw.columns if c != ROW]}. Fix the file or the layout in parameters_ingestion.yml.")
+    if ROW not in raw.columns:
+        raise ValueError(f"{table}: raw table '{raw_name}' has no '{ROW}' column numbering its rows "
+                         f"(its catalog entry needs `row_numbers: {ROW}`)")
+    import ibis
+
+    columns: dict[str, Any] = {canonical: raw[source] for canonical, source in spec.get("columns", {}).items()}
+    columns |= {column: ibis.literal(value) for column, value in spec.get("constants", {}).items()}
+    for column, value_map in spec.get("values", {}).items():
+        # Unmapped values pass as they are, so validation rejects them quoting the value.
+        text = columns[column].cast("string")
+        columns[column] = text.strip().substitute({str(k): v for k, v in value_map.items()}, else_=text)
+    required = [name for name in TABLES[table].required_columns if name not in columns and name != "action"]
+    if required or ("action" not in columns and not likes_from):
+        raise MissingColumnsError(f"{table}: the layout maps no column to required {required or ['action']}")
+    rows = raw.select(**columns, **{RAW: ibis.literal(raw_name), ROW: raw[ROW], PART: ibis.literal(0)},
+                      **({"_score": raw[likes_from["column"]].try_cast("float64")} if likes_from else {}))
+    if not likes_from:
+        return rows
+    # Explicit ratings as implicit feedback: each row is a view; rows rated at least `min` also add a like.
+    views = rows.mutate(action=ibis.literal("view")).drop("_score")
+    likes = rows.filter(rows["_score"] >= likes_from["min"]).mutate(action=ibis.literal("like"),
+                                                                     **{PART: ibis.literal(1)}).drop("_score")
+    return views.union(likes)
+
+
+def ingest_on_engine(table: str, spec: dict[str, Any], raw: ir.Table, engine: Engine,
+                     references: dict[str, pd.DataFrame], rejected_references: dict[str, pd.DataFrame],
+                     checks: Checks) -> EngineIngestion:
+    """Check every row of ``raw`` on the engine; fetch only the rejected rows (at most what the checks allow, plus one)."""
+    schema = TABLES[table]
+    raw_rows = int(engine.run(raw.count()))
+    if raw_rows == 0:
+        raise EmptySourceError(f"{table}: raw frame '{spec['raw']}' has a header but no rows "
+                               f"({[c for c in raw.columns if c != ROW]})")
+    adapted = adapt_on_engine(table, spec, raw)
+    candidates = raw_rows if "likes_from" not in spec else int(engine.run(adapted.count()))
+    id_columns = [c for c in ID_COLUMNS if c in adapted.columns]
+    sample = engine.run(adapted.select(id_columns).limit(ID_SAMPLE_ROWS)) if id_columns else pd.DataFrame()
+    id_types = resolve_id_types(schema, sample, references, spec.get("id_types") or {})
+    checked, flags = _checked(schema, adapted, id_types, checks, engine)
+    checked, flags = _with_key_checks(schema, checked, flags, references, engine)
+    any_flag = _any([checked[flag.name] for flag in flags])
+    allowed = int(checks.max_rejected_share * candidates)
+    fetched = engine.run(checked.filter(any_flag).order_by([PART, ROW]).limit(allowed + 1))
+    rejected_rows = len(fetched) if len(fetched) <= allowed else int(engine.run(checked.filter(any_flag).count()))
+    rejected = _rejected(table, schema, fetched, flags, adapted.columns, rejected_references)
+    typed = {name: checked[TYPED + name] for name in schema.schema.columns if TYPED + name in checked.columns}
+    accepted = checked.filter(~any_flag).order_by([PART, ROW]).select(**typed)
+    return EngineIngestion(accepted, rejected, raw_rows, candidates, rejected_rows)
+
+
+def _checked(schema: CanonicalTable, adapted: ir.Table, id_types: dict[str, str], checks: Checks,
+             engine: Engine) -> tuple[ir.Table, list[_Flag]]:
+    """Each canonical column cast (``_typed_<column>``) beside one boolean column per way a value can fail."""
+    import ibis
+
+    lower, upper = checks.time_window()
+    typed, tests, flags = {}, {}, []
+
+    def flag(name: str, test: Any, why: str, shown: str | None) -> None:
+        label = f"_flag_{len(flags)}"
+        tests[label] = test.fill_null(False)
+        flags.append(_Flag(label, f"{name}: {why}", shown))
+
+    for name, column in schema.schema.columns.items():
+        if name not in adapted.columns:  # optional and not in this source: empty
+            typed[name] = ibis.null().cast(DATA_TYPES.get(str(column.dtype), "string"))
+            continue
+        values = adapted[name]
+        if name in ID_COLUMNS:
+            cast, problems, missing = _cast_id(values, id_types[name])
+        elif str(column.dtype).startswith("datetime"):
+            cast, problems = _cast_time(values, lower, upper, engine)
+            missing = values.isnull()
+        elif str(column.dtype) in ("int64", "Int64", "float64"):
+            cast, problems = _cast_number(values, integer=str(column.dtype).lower() == "int64")
+            missing = values.isnull()
+        else:
+            cast, problems, missing = values.cast("string"), [], values.isnull()
+        for test, why in problems:
+            flag(name, test, why, name)
+        if not column.nullable:
+            flag(name, missing, "missing value", name)
+        typed[name] = cast
+    # The schema's value checks apply to the rows every cast accepted, as pandera's do in ``validate``.
+    cast_ok = ~_any(list(tests.values()))
+    for name, column in schema.schema.columns.items():
+        for check in column.checks if name in adapted.columns else []:
+            flag(name, cast_ok & typed[name].notnull() & ~_passes(check, typed[name]), _describe(check.error),
+                 TYPED + name)
+    return adapted.mutate(**{TYPED + name: value for name, value in typed.items()}, **tests), flags
+
+
+def _with_key_checks(schema: CanonicalTable, checked: ir.Table, flags: list[_Flag],
+                     references: dict[str, pd.DataFrame], engine: Engine) -> tuple[ir.Table, list[_Flag]]:
+    """Duplicates of an earlier row on the key, and ids the referenced table lacks, among rows whose values passed."""
+    import ibis
+
+    ok = ~_any([checked[flag.name] for flag in flags])
+    checked = checked.mutate(_values_ok=ok)
+    tests, new_flags = {}, []
+    if schema.key:
+        kind = f"duplicate of an earlier row on key {list(schema.key)}"
+        earlier = ibis.row_number().over(group_by=[checked[TYPED + c] for c in schema.key] + [checked["_values_ok"]],
+                                         order_by=[checked[PART], checked[ROW]])
+        tests["_flag_duplicate"] = checked["_values_ok"] & (earlier > 0)
+        new_flags.append(_Flag("_flag_duplicate", kind))
+    for column, target in schema.references.items():
+        if target not in references or column not in checked.columns:
+            continue
+        key = TABLES[target].key[0]
+        known = engine.table(references[target][[key]].dropna().drop_duplicates())
+        tests[f"_flag_unknown_{column}"] = checked["_values_ok"] & ~checked[TYPED + column].isin(known[key])
+        new_flags.append(_Flag(f"_flag_unknown_{column}", f"{column}: not in {target}", TYPED + column))
+    return checked.mutate(**tests), flags + new_flags
+
+
+def _rejected(table: str, schema: CanonicalTable, fetched: pd.DataFrame, flags: list[_Flag], raw_columns: list[str],
+              rejected_references: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """``ingest.validate``'s rejected table from the fetched rows: the same reasons, worded the same way."""
+    fetched = fetched.reset_index(drop=True)
+    # A null among integer ids makes the fetched column float: quote 44, not 44.0.
+    fetched = fetched.astype({TYPED + c: "Int64" for c in ID_COLUMNS
+                              if TYPED + c in fetched and pd.api.types.is_float_dtype(fetched[TYPED + c])})
+    reasons = _Reasons()
+    for flag in flags:
+        rows = fetched.index[fetched[flag.name].to_numpy(dtype=bool)]
+        column = flag.kind.split(":")[0]
+        target = schema.references.get(column)
+        if flag.name.startswith("_flag_unknown_"):
+            why_rejected = _rejection_by_key(rejected_references.get(target))
+            entity = target.removesuffix("s")
+            ids = id_text(fetched[flag.shown])
+            cascaded = [r for r in rows if ids[r] in why_rejected]
+            reasons.add(cascaded, f"{column}: the {entity} was rejected",
+                        (f"{column}: {entity} {ids[r]} was rejected ({why_rejected[ids[r]]})" for r in cascaded))
+            rows = [r for r in rows if ids[r] not in why_rejected]
+        texts = ((f"{flag.kind} (got {_shown(fetched.at[r, flag.shown])})" if flag.shown else flag.kind) for r in rows)
+        reasons.add(rows, flag.kind, texts)
+    return _rejected_frame(table, fetched[[c for c in raw_columns if c != PART]], reasons)
+
+
+def _any(tests: list[Any]) -> Any:
+    import ibis
+
+    result = ibis.literal(False)
+    for test in tests:
+        result = result | test
+    return result
+
+
+def _passes(check: Any, value: Any) -> Any:
+    """A pandera built-in check as an Ibis expression (the checks the event tables' schemas use)."""
+    stats = check.statistics
+    if check.name == "isin":
+        return value.isin(list(stats["allowed_values"]))
+    if check.name == "greater_than_or_equal_to":
+        return value >= stats["min_value"]
+    if check.name == "greater_than":
+        return value > stats["min_value"]
+    if check.name == "less_than_or_equal_to":
+        return value <= stats["max_value"]
+    if check.name == "in_range":
+        low = value >= stats["min_value"] if stats.get("include_min", True) else value > stats["min_value"]
+        high = value <= stats["max_value"] if stats.get("include_max", True) else value < stats["max_value"]
+        return low & high
+    raise ValueError(f"the check {check.error} has no engine form: add it to engine_ingest._passes")
+
+
+def _id_text(values: Any) -> Any:
+    """``ingest.id_text`` on the engine: integral numbers as integers (12.0 → '12'), blank text as missing."""
+    import ibis
+
+    if values.type().is_integer():
+        return values.cast("string")
+    if values.type().is_floating():
+        integral = ~values.isnan() & ~values.isinf() & (values == values.floor()) & (values.abs() <= INT64_LIMIT)
+        return ibis.cases((integral, values.try_cast("int64").cast("string")), else_=values.cast("string"))
+    text = values.cast("string").strip()
+    return ibis.cases((text == "", ibis.null("string")), else_=text)
+
+
+def _cast_id(values: Any, kind: str) -> tuple[Any, list, Any]:
+    """(typed ids, problems, missing), as ``ingest._cast_id``."""
+    if kind == "int" and values.type().is_integer():
+        return values.cast("int64"), [], values.isnull()
+    text = _id_text(values)
+    missing = text.isnull()
+    if kind == "string":
+        return text, [], missing
+    integer = text.re_search(f"^{INT_TEXT}$")
+    digits = text.re_replace(r"\.0*$", "")
+    cast = digits.try_cast("int64")
+    # Integer text that does not fit: what try_cast could not store (over 18 digits only).
+    too_big = integer & cast.isnull() & (digits.lstrip().re_replace(r"^[+-]", "").length() > 18)
+    return cast, [(~missing & ~integer, "not an integer id"), (too_big, "does not fit a 64-bit integer id")], missing
+
+
+def _cast_number(values: Any, integer: bool) -> tuple[Any, list]:
+    numbers = values.cast("float64") if values.type().is_numeric() else values.cast("string").strip().try_cast("float64")
+    finite = numbers.notnull() & ~numbers.isnan() & ~numbers.isinf()
+    present = values.notnull() & ~(values.isnan() if values.type().is_floating() else False)
+    problems = [(present & numbers.isnull(), "not a number"), (numbers.notnull() & ~finite, "not a finite number")]
+    if not integer:
+        return _where(finite, numbers), problems
+    whole = finite & (numbers == numbers.floor())
+    fits = whole & (numbers.abs() <= INT64_LIMIT)
+    problems += [(finite & ~whole, "not a whole number"), (whole & ~fits, "does not fit a 64-bit integer")]
+    return _where(fits, numbers).try_cast("int64"), problems
+
+
+def _where(condition: Any, value: Any) -> Any:
+    import ibis
+
+    return ibis.cases((condition, value), else_=ibis.null(value.type()))
+
+
+def _cast_time(values: Any, lower: pd.Timestamp, upper: pd.Timestamp, engine: Engine) -> tuple[Any, list]:
+    """(naive UTC timestamps, problems), as ``ingest._cast_time``: typed times, unix numbers or ISO 8601 text."""
+    import ibis
+
+    window = f"outside the plausible time window {lower:%Y-%m-%d} to {upper:%Y-%m-%d %H:%M}"
+    if values.type().is_numeric():
+        numbers = values.cast("float64")
+        finite = numbers.notnull() & ~numbers.isnan() & ~numbers.isinf()
+        unit, scale = _epoch_unit(engine.run(numbers.abs().median(where=finite)))
+        seconds = numbers / scale
+        plausible = finite & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
+        whole_units = _where(plausible, numbers).floor()  # whole units, as pandas reads unix time
+        micros = whole_units * int(1e6 / scale) if scale <= 1e6 else whole_units // int(scale / 1e6)
+        return micros.as_timestamp("us"), [(numbers.isinf(), "not a date or time"), (finite & ~plausible, window)]
+    if values.type().is_timestamp():
+        stamps = values if values.type().timezone is None else values.cast("timestamp")
+        unreadable = ibis.literal(False)
+    else:
+        stamps = values.cast("string").strip().try_cast("timestamp('UTC')").cast("timestamp")
+        unreadable = values.notnull() & stamps.isnull()
+    outside = stamps.notnull() & ((stamps < lower.to_pydatetime()) | (stamps > upper.to_pydatetime()))
+    return _where(~outside, stamps), [(unreadable, "not a date or time"), (outside, window)]
+
+
+def _epoch_unit(magnitude: float | None) -> tuple[str, float]:
+    magnitude = 0.0 if magnitude is None or np.isnan(magnitude) else float(magnitude)
+    for (unit, limit), scale in zip(EPOCH_UNITS, (1, 1e3, 1e6, 1e9)):
+        if magnitude < limit:
+            return unit, scale
+    raise AssertionError("unreachable")
