@@ -93,7 +93,7 @@ def adapt_on_engine(table: str, spec: dict[str, Any], raw: ir.Table) -> ir.Table
     for column, value_map in spec.get("values", {}).items():
         # Unmapped values pass as they are, so validation rejects them quoting the value.
         text = columns[column].cast("string")
-        columns[column] = text.strip().substitute({str(k): v for k, v in value_map.items()}, else_=text)
+        columns[column] = _trimmed(text).substitute({str(k): v for k, v in value_map.items()}, else_=text)
     required = [name for name in TABLES[table].required_columns if name not in columns and name != "action"]
     if required or ("action" not in columns and not likes_from):
         raise MissingColumnsError(f"{table}: the layout maps no column to required {required or ['action']}")
@@ -155,7 +155,7 @@ def _checked(schema: CanonicalTable, adapted: ir.Table, id_types: dict[str, str]
         if name in ID_COLUMNS:
             cast, problems, missing = _cast_id(values, id_types[name])
         elif str(column.dtype).startswith("datetime"):
-            cast, problems = _cast_time(values, lower, upper, engine)
+            cast, problems = _cast_time(adapted, name, lower, upper, engine)
             missing = values.isnull()
         elif str(column.dtype) in ("int64", "Int64", "float64"):
             cast, problems = _cast_number(values, integer=str(column.dtype).lower() == "int64")
@@ -225,6 +225,12 @@ def _rejected(table: str, schema: CanonicalTable, fetched: pd.DataFrame, flags: 
     return _rejected_frame(table, fetched[[c for c in raw_columns if c != PART]], reasons)
 
 
+def _trimmed(text: Any) -> Any:
+    """Text without surrounding white space. Not Ibis' ``strip``: on Spark it also strips the letters v and f
+    (its '\\v' and '\\f' reach Spark SQL as plain letters), which would change ids."""
+    return text.re_replace(r"^\s+|\s+$", "")
+
+
 def _any(tests: list[Any]) -> Any:
     import ibis
 
@@ -261,7 +267,7 @@ def _id_text(values: Any) -> Any:
     if values.type().is_floating():
         integral = ~values.isnan() & ~values.isinf() & (values == values.floor()) & (values.abs() <= INT64_LIMIT)
         return ibis.cases((integral, values.try_cast("int64").cast("string")), else_=values.cast("string"))
-    text = values.cast("string").strip()
+    text = _trimmed(values.cast("string"))
     return ibis.cases((text == "", ibis.null("string")), else_=text)
 
 
@@ -277,12 +283,12 @@ def _cast_id(values: Any, kind: str) -> tuple[Any, list, Any]:
     digits = text.re_replace(r"\.0*$", "")
     cast = digits.try_cast("int64")
     # Integer text that does not fit: what try_cast could not store (over 18 digits only).
-    too_big = integer & cast.isnull() & (digits.lstrip().re_replace(r"^[+-]", "").length() > 18)
+    too_big = integer & cast.isnull() & (digits.re_replace(r"^[+-]", "").length() > 18)
     return cast, [(~missing & ~integer, "not an integer id"), (too_big, "does not fit a 64-bit integer id")], missing
 
 
 def _cast_number(values: Any, integer: bool) -> tuple[Any, list]:
-    numbers = values.cast("float64") if values.type().is_numeric() else values.cast("string").strip().try_cast("float64")
+    numbers = values.cast("float64") if values.type().is_numeric() else _trimmed(values.cast("string")).try_cast("float64")
     finite = numbers.notnull() & ~numbers.isnan() & ~numbers.isinf()
     present = values.notnull() & ~(values.isnan() if values.type().is_floating() else False)
     problems = [(present & numbers.isnull(), "not a number"), (numbers.notnull() & ~finite, "not a finite number")]
@@ -300,25 +306,30 @@ def _where(condition: Any, value: Any) -> Any:
     return ibis.cases((condition, value), else_=ibis.null(value.type()))
 
 
-def _cast_time(values: Any, lower: pd.Timestamp, upper: pd.Timestamp, engine: Engine) -> tuple[Any, list]:
+def _cast_time(table: ir.Table, name: str, lower: pd.Timestamp, upper: pd.Timestamp,
+               engine: Engine) -> tuple[Any, list]:
     """(naive UTC timestamps, problems), as ``ingest._cast_time``: typed times, unix numbers or ISO 8601 text."""
     import ibis
 
+    values = table[name]
     window = f"outside the plausible time window {lower:%Y-%m-%d} to {upper:%Y-%m-%d %H:%M}"
     if values.type().is_numeric():
         numbers = values.cast("float64")
         finite = numbers.notnull() & ~numbers.isnan() & ~numbers.isinf()
-        unit, scale = _epoch_unit(engine.run(numbers.abs().median(where=finite)))
+        magnitude = engine.run(table.filter(finite).aggregate(magnitude=numbers.abs().median()))["magnitude"].iloc[0]
+        unit, scale = _epoch_unit(magnitude)
         seconds = numbers / scale
         plausible = finite & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
         whole_units = _where(plausible, numbers).floor()  # whole units, as pandas reads unix time
         micros = whole_units * int(1e6 / scale) if scale <= 1e6 else whole_units // int(scale / 1e6)
-        return micros.as_timestamp("us"), [(numbers.isinf(), "not a date or time"), (finite & ~plausible, window)]
+        # Seconds, then the microseconds as an interval: Spark makes timestamps from unix seconds only.
+        stamps = (micros // 1_000_000).as_timestamp("s") + (micros % 1_000_000).as_interval("us")
+        return stamps, [(numbers.isinf(), "not a date or time"), (finite & ~plausible, window)]
     if values.type().is_timestamp():
         stamps = values if values.type().timezone is None else values.cast("timestamp")
         unreadable = ibis.literal(False)
     else:
-        stamps = values.cast("string").strip().try_cast("timestamp('UTC')").cast("timestamp")
+        stamps = _trimmed(values.cast("string")).try_cast("timestamp('UTC')").cast("timestamp")
         unreadable = values.notnull() & stamps.isnull()
     outside = stamps.notnull() & ((stamps < lower.to_pydatetime()) | (stamps > upper.to_pydatetime()))
     return _where(~outside, stamps), [(unreadable, "not a date or time"), (outside, window)]

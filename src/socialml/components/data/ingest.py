@@ -440,7 +440,7 @@ def _cast_id(values: pd.Series, kind: str) -> tuple[pd.Series, list, pd.Series]:
     if kind == "string":
         return text.astype(object).where(~missing, None), [], missing
     integer = text.str.fullmatch(INT_TEXT).fillna(False)
-    digits = text.where(integer).str.replace(r"\.0*$", "", regex=True)
+    digits = text.where(integer).str.replace(r"\.0*$", "", regex=True).str.removeprefix("+")  # Arrow refuses '+2'
     # Over 18 digits may not fit int64: those few are checked one by one.
     long = (integer & (digits.str.lstrip("+-").str.len() > 18)).fillna(False).to_numpy(dtype=bool)
     too_big = pd.Series(False, index=values.index)

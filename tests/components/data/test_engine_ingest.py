@@ -1,0 +1,141 @@
+"""The feed log checked on the engine gives what ``ingest.validate`` gives in pandas: the same rows, reasons and records."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from socialml.components.data.engine_ingest import ingest_on_engine
+from socialml.components.data.engines import ENGINES
+from socialml.components.data.ingest import ROW, Checks, IngestionStopped, adapt, validate
+from socialml.datasets import EngineParquetDataset
+
+SPEC = {"raw": "feed", "columns": {"timestamp": "ts", "user_id": "uid", "post_id": "pid", "action": "what"},
+        "values": {"action": {"v": "view", "l": "like"}}}
+CHECKS = Checks(time_max="2030-01-01", max_rejected_share=1.0)
+USER = "3f1c2a9e-8b7d-4c6e-9a01-"  # string ids: UUID-like users
+needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java (scripts/install.sh --dev)")
+
+
+def hostile_feed() -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """A raw feed log with one of each damage, its users (UUID strings) and posts (integers), and a rejected user."""
+    rows = [
+        ("2024-01-01 10:00:00", f"{USER}000000000001", "1", "v"),  # fine
+        ("2024-01-02T00:00:00+03:00", f" {USER}000000000002 ", "2.0", "l"),  # offset, padded id, 2.0: fine
+        ("2024-01-01 10:00:00", f"{USER}000000000001", "1", "v"),  # duplicate of the first
+        ("garbage", f"{USER}000000000001", "abc", "v"),  # unreadable time, post id not an integer
+        (None, f"{USER}000000000002", "1", None),  # missing time and action
+        ("2999-12-31", f"{USER}000000000002", "1", "v"),  # far future
+        ("1970-01-01", f"{USER}000000000002", "2", "v"),  # before the plausible window
+        ("2024-01-03", "", "1", "v"),  # blank user id
+        ("2024-01-03", f"{USER}000000000404", "1", "v"),  # unknown user
+        ("2024-01-03", f"{USER}000000000003", "2", "v"),  # user rejected at its own ingestion
+        ("2024-01-03", f"{USER}000000000001", "99999999999999999999", "v"),  # does not fit int64
+        ("2024-01-03", f"{USER}000000000001", "7", "v"),  # unknown post
+        ("2024-01-03", f"{USER}000000000001", "1", "share"),  # action not allowed
+        ("2024-01-04 08:30", f"{USER}000000000002", "+2", "l"),  # fine
+    ]
+    raw = pd.DataFrame(rows, columns=["ts", "uid", "pid", "what"])
+    users = pd.DataFrame({"user_id": [f"{USER}00000000000{i}" for i in (1, 2)]})
+    posts = pd.DataFrame({"post_id": pd.array([1, 2], dtype="Int64")})
+    rejected_users = pd.DataFrame({"key": [f"{USER}000000000003"], "reason": ["age: fails in_range(5, 110) (got 300)"]})
+    return raw, {"users": users, "posts": posts}, {"users": rejected_users}
+
+
+def on_engine(kind: str, raw: pd.DataFrame, spec: dict, references: dict, rejected_references: dict,
+              checks: Checks = CHECKS):
+    engine = ENGINES.build({"kind": kind, **({"master": "local[1]"} if kind == "spark" else {})})
+    result = ingest_on_engine("feed_events", spec, engine.table(raw.assign(**{ROW: np.arange(len(raw))})), engine,
+                              references, rejected_references, checks)
+    return engine.run(result.accepted), result
+
+
+def in_pandas(raw: pd.DataFrame, spec: dict, references: dict, rejected_references: dict, checks: Checks = CHECKS):
+    return validate("feed_events", adapt("feed_events", spec, {spec["raw"]: raw}), references, checks=checks,
+                    rejected_references=rejected_references)
+
+
+def assert_same(engine_accepted: pd.DataFrame, engine_rejected: pd.DataFrame, accepted: pd.DataFrame,
+                rejected: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(engine_accepted.astype(accepted.dtypes.to_dict()), accepted)
+    pd.testing.assert_frame_equal(engine_rejected, rejected)
+
+
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
+def test_the_engine_accepts_and_rejects_what_pandas_does_with_the_same_reasons(kind):
+    raw, references, rejected_references = hostile_feed()
+    accepted, rejected = in_pandas(raw, SPEC, references, rejected_references)
+    engine_accepted, result = on_engine(kind, raw, SPEC, references, rejected_references)
+    assert len(accepted) == 3 and len(rejected) == len(raw) - 3  # the hostile rows are all rejected, none lost
+    assert (result.raw_rows, result.candidate_rows, result.rejected_rows) == (len(raw), len(raw), len(rejected))
+    assert_same(engine_accepted, result.rejected, accepted, rejected)
+    reasons = dict(zip(result.rejected["row"], result.rejected["reason"]))
+    assert reasons[5].startswith("timestamp: outside the plausible time window") and "'2999-12-31'" in reasons[5]
+    assert reasons[9] == (f"user_id: user {USER}000000000003 was rejected (age: fails in_range(5, 110) (got 300))")
+    assert reasons[11] == "post_id: not in posts (got 7)"
+    assert engine_accepted["timestamp"].tolist()[1] == pd.Timestamp("2024-01-01 21:00")  # +03:00 read as UTC
+
+
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
+def test_ratings_in_unix_seconds_become_views_and_likes_as_in_pandas(kind):
+    """MovieLens' shape: integer ids, unix seconds, a rating that adds a like from 4 up."""
+    spec = {"raw": "ratings", "columns": {"timestamp": "t", "user_id": "u", "post_id": "i"},
+            "likes_from": {"column": "rating", "min": 4}}
+    raw = pd.DataFrame({"u": [1, 1, 2, 2, 3, 1], "i": [10, 11, 10, 12, 10, 10],
+                        "t": [881250949, 891717742, 878887116, 1e18, 880606923, 881250949],
+                        "rating": [5, 3, 4, 5, 1, 2]})
+    references = {"users": pd.DataFrame({"user_id": [1, 2]}), "posts": pd.DataFrame({"post_id": [10, 11, 12]})}
+    checks = Checks(time_min="1997-01-01", time_max="2030-01-01", max_rejected_share=1.0)
+    accepted, rejected = in_pandas(raw, spec, references, {}, checks)
+    engine_accepted, result = on_engine(kind, raw, spec, references, {}, checks)
+    assert set(accepted["action"]) == {"view", "like"} and result.candidate_rows == len(raw) + 3
+    assert_same(engine_accepted, result.rejected, accepted, rejected)
+    assert sorted(rejected["reason"].str.split(" \\(").str[0]) == [
+        "duplicate of an earlier row on key ['timestamp', 'user_id', 'post_id', 'action']",
+        "timestamp: outside the plausible time window 1997-01-01 to 2030-01-01 00:00",  # a nanosecond time among seconds
+        "timestamp: outside the plausible time window 1997-01-01 to 2030-01-01 00:00",  # and its like
+        "user_id: not in users"]
+
+
+def test_a_log_that_lost_too_much_stops_naming_the_table_and_the_true_count():
+    """Only the allowed share of rejected rows (plus one) comes back to memory; the stop still counts them all."""
+    raw = pd.DataFrame({"ts": ["2024-01-01"] * 50 + ["not a time"] * 950, "uid": [str(i) for i in range(1000)],
+                        "pid": "1", "what": "v"})
+    engine = ENGINES.build({"kind": "duckdb"})
+    result = ingest_on_engine("feed_events", SPEC, engine.table(raw.assign(**{ROW: np.arange(len(raw))})), engine,
+                              {}, {}, Checks(max_rejected_share=0.05))
+    assert result.rejected_rows == 950 and len(result.rejected) == 50 + 1
+    from socialml.pipelines.ingestion.nodes import ingest_events
+
+    with pytest.raises(IngestionStopped, match=r"ingestion of 'feed_events' stopped: 950 of 1,000 rows rejected"):
+        ingest_events("feed_events", SPEC, {"kind": "duckdb"}, {"max_rejected_share": 0.05}, raw_feed=raw)
+
+
+def test_a_layout_the_engine_cannot_read_is_refused_by_name():
+    raw = pd.DataFrame({"ts": ["2024-01-01"], "uid": [1], "pid": [1], "what": ["v"]})
+    with pytest.raises(ValueError, match=r"feed_events: ingestion on the engine .* this layout has \['melt'\]"):
+        on_engine("duckdb", raw, {**SPEC, "melt": {"columns": "*"}}, {}, {})
+    with pytest.raises(ValueError, match=r"lacks required column\(s\) \['what'\]"):
+        on_engine("duckdb", raw.drop(columns="what"), SPEC, {}, {})
+
+
+def test_raw_rows_are_numbered_by_their_place_in_the_file_and_tables_are_written_whole(tmp_path):
+    raw, references, rejected_references = hostile_feed()
+    raw_path, primary_path = tmp_path / "feed.parquet", tmp_path / "primary" / "feed_events.parquet"
+    EngineParquetDataset(str(raw_path), {"kind": "duckdb"}).save(raw)
+    loaded = EngineParquetDataset(str(raw_path), {"kind": "duckdb"}, row_numbers=ROW).load()
+    engine = ENGINES.build({"kind": "duckdb"})
+    result = ingest_on_engine("feed_events", SPEC, loaded, engine, references, rejected_references, CHECKS)
+    _, rejected = in_pandas(raw, SPEC, references, rejected_references)
+    assert result.rejected["row"].tolist() == rejected["row"].tolist()  # file positions, as pandas counts them
+    primary = EngineParquetDataset(str(primary_path), {"kind": "duckdb"})
+    primary.save(result.accepted)
+    assert len(pd.read_parquet(primary_path)) == 3 and list(primary_path.parent.iterdir()) == [primary_path]
+
+    broken = result.accepted.mutate(timestamp=result.accepted["timestamp"].cast("string").cast("int64"))
+    with pytest.raises(Exception):
+        primary.save(broken)  # fails while writing: the table written before is still there, whole
+    assert len(pd.read_parquet(primary_path)) == 3 and list(primary_path.parent.iterdir()) == [primary_path]
