@@ -11,8 +11,11 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from socialml.components.data import features
+from socialml.datasets import EngineParquetDataset
+from socialml.pipelines.ingestion.nodes import ingest_events
 from tests.conftest import SHARED_DATA, copy_project, drawn_share, kedro_env, render_in_chromium, run_kedro
 
 pytestmark = pytest.mark.slow
@@ -200,9 +203,24 @@ def test_the_spark_environment_aggregates_feed_events_on_spark_as_duckdb_does(tm
     small = ("demo_platform.n_users=150,demo_platform.n_posts=120,demo_platform.n_feed_events=5000,"
              "demo_platform.n_video_views=2000,demo_platform.n_clients=200,demo_platform.id_style=string")
     result = run_kedro(project, "run", "--env", "spark", "--pipelines", "ingestion,feature_enrichment", "--params", small)
+    assert "ingesting feed_events on Spark (local[2])" in result.stdout + result.stderr
     assert "feed events on Spark (local[2])" in result.stdout + result.stderr
     primary = {table: pd.read_parquet(project / "data" / "03_primary" / "demo" / f"{table}.parquet")
                for table in ("users", "posts", "feed_events", "regions")}
+    # The feed log ingested on Spark is the one DuckDB ingests from the same raw file, row for row and reason for reason.
+    raw = EngineParquetDataset(str(project / "data" / "01_raw" / "demo" / "feed_data.parquet"), {"kind": "duckdb"},
+                               row_numbers="_row").load()
+    references = {f"{kind}_{table}": pd.read_parquet(project / "data" / "03_primary" / "demo" / f"{name}{table}.parquet")
+                  for kind, name in (("ref", ""), ("rejected_ref", "rejected_")) for table in ("users", "posts")}
+    layout = OmegaConf.load(project / "conf" / "base" / "parameters_ingestion.yml")
+    accepted, rejected, counts = ingest_events(
+        "feed_events", OmegaConf.to_container(layout.ingestion.layouts.demo_platform.feed_events), {"kind": "duckdb"},
+        OmegaConf.to_container(layout.ingestion.checks), raw_feed_data=raw, **references)
+    on_duckdb = accepted.to_pandas()
+    assert counts["rejected"] > 0 and len(on_duckdb) == len(primary["feed_events"]) > 0
+    pd.testing.assert_frame_equal(primary["feed_events"], on_duckdb, check_dtype=False)
+    spark_rejected = pd.read_parquet(project / "data" / "03_primary" / "demo" / "rejected_feed_events.parquet")
+    pd.testing.assert_frame_equal(spark_rejected.drop(columns="kinds"), rejected.drop(columns="kinds"), check_dtype=False)
     on_spark = {table: pd.read_parquet(project / "data" / "04_feature" / "demo" / f"{table}_snapshots.parquet")
                 for table in ("user", "post")}
     times = sorted(on_spark["user"]["as_of"].unique())

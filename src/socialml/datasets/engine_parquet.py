@@ -8,12 +8,12 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset
 
-from socialml.components.data.engines import ENGINES
+from socialml.components.data.engines import ENGINES, write_frame
 
 
 class EngineParquetDataset(AbstractDataset[Any, Any]):
     """Loads an Ibis table on the engine (``{kind: duckdb}`` or ``{kind: spark, ...}``, the ``engine`` global);
-    saves an Ibis expression (run by the engine) or a pandas frame, atomically.
+    saves an Ibis expression (run by the engine) or a pandas frame (one file), atomically.
 
     ``row_numbers`` adds a column with each row's position in the file, which ingestion quotes when it rejects
     a row. Beside it, a ``pandas.ParquetDataset`` of the same file (Kedro transcoding: ``name@pandas``) gives
@@ -32,8 +32,10 @@ class EngineParquetDataset(AbstractDataset[Any, Any]):
         return self._engine.read_parquet(self._filepath, self._row_numbers)
 
     def save(self, data: Any) -> None:
-        table = self._engine.table(data) if isinstance(data, pd.DataFrame) else data
-        self._engine.write_parquet(table, self._filepath)
+        if isinstance(data, pd.DataFrame):  # already in memory: one file in the frame's row order, on any engine
+            write_frame(data, self._filepath)
+        else:
+            self._engine.write_parquet(data, self._filepath)
 
     def _exists(self) -> bool:
         return Path(self._filepath).exists()

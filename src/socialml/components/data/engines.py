@@ -12,7 +12,7 @@ import shutil
 import uuid
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -43,15 +43,8 @@ class Engine:
         return self._numbered(path, row_numbers)
 
     def write_parquet(self, expression: Any, path: str) -> None:
-        """Write a table where readers find it whole or not at all: into a new name, then renamed."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fresh = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            self._write(expression, fresh)
-            _replace(fresh, target)
-        finally:
-            _remove(fresh)
+        """Write a table where readers find it whole or not at all."""
+        _atomically(path, lambda fresh: self._write(expression, fresh))
 
     def run(self, expression: Any) -> pd.DataFrame:
         return self._backend().to_pandas(expression)
@@ -141,6 +134,23 @@ def _spark(master: str, conf: tuple[tuple[str, str], ...]) -> Any:
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return ibis.pyspark.connect(session)
+
+
+def write_frame(frame: pd.DataFrame, path: str) -> None:
+    """A pandas frame as one parquet file, written where readers find it whole or not at all."""
+    _atomically(path, frame.to_parquet)
+
+
+def _atomically(path: str, write: Callable[[Path], Any]) -> None:
+    """``write`` into a new name beside ``path``, then renamed onto it: a kill mid-write leaves the old table."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fresh = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(fresh)
+        _replace(fresh, target)
+    finally:
+        _remove(fresh)
 
 
 def _replace(fresh: Path, target: Path) -> None:
