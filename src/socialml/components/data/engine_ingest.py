@@ -122,15 +122,19 @@ def ingest_on_engine(table: str, spec: dict[str, Any], raw: ir.Table, engine: En
     id_columns = [c for c in ID_COLUMNS if c in adapted.columns]
     sample = engine.run(adapted.select(id_columns).limit(ID_SAMPLE_ROWS)) if id_columns else pd.DataFrame()
     id_types = resolve_id_types(schema, sample, references, spec.get("id_types") or {})
-    checked, flags = _checked(schema, adapted, id_types, checks, engine)
-    checked, flags = _with_key_checks(schema, checked, flags, references, engine)
+    cast, cast_flags = _checked(schema, adapted, id_types, checks, engine)
+    checked, flags = _with_key_checks(schema, cast, cast_flags, references, engine)
     any_flag = _any([checked[flag.name] for flag in flags])
     allowed = int(checks.max_rejected_share * candidates)
     fetched = engine.run(checked.filter(any_flag).order_by([PART, ROW]).limit(allowed + 1))
-    rejected_rows = len(fetched) if len(fetched) <= allowed else int(engine.run(checked.filter(any_flag).count()))
+    complete = len(fetched) <= allowed
+    rejected_rows = len(fetched) if complete else int(engine.run(checked.filter(any_flag).count()))
     rejected = _rejected(table, schema, fetched, flags, adapted.columns, rejected_references)
-    typed = {name: checked[TYPED + name] for name in schema.schema.columns if TYPED + name in checked.columns}
-    accepted = checked.filter(~any_flag).order_by([PART, ROW]).select(**typed)
+    # With every rejected row in hand, the accepted rows are the others: a second pass without the duplicates'
+    # window, joined against the few rejected positions.
+    kept = cast.anti_join(engine.table(fetched[[PART, ROW]]), [PART, ROW]) if complete else checked.filter(~any_flag)
+    typed = {name: kept[TYPED + name] for name in schema.schema.columns if TYPED + name in kept.columns}
+    accepted = kept.order_by([PART, ROW]).select(**typed)
     return EngineIngestion(accepted, rejected, raw_rows, candidates, rejected_rows)
 
 
@@ -209,19 +213,23 @@ def _rejected(table: str, schema: CanonicalTable, fetched: pd.DataFrame, flags: 
                               if TYPED + c in fetched and pd.api.types.is_float_dtype(fetched[TYPED + c])})
     reasons = _Reasons()
     for flag in flags:
-        rows = fetched.index[fetched[flag.name].to_numpy(dtype=bool)]
-        column = flag.kind.split(":")[0]
-        target = schema.references.get(column)
+        rows = np.flatnonzero(fetched[flag.name].to_numpy(dtype=bool))
+        if not len(rows):
+            continue
+        values = fetched[flag.shown].iloc[rows].tolist() if flag.shown else [None] * len(rows)
         if flag.name.startswith("_flag_unknown_"):
+            column = flag.kind.split(":")[0]
+            target = schema.references[column]
             why_rejected = _rejection_by_key(rejected_references.get(target))
             entity = target.removesuffix("s")
-            ids = id_text(fetched[flag.shown])
-            cascaded = [r for r in rows if ids[r] in why_rejected]
-            reasons.add(cascaded, f"{column}: the {entity} was rejected",
-                        (f"{column}: {entity} {ids[r]} was rejected ({why_rejected[ids[r]]})" for r in cascaded))
-            rows = [r for r in rows if ids[r] not in why_rejected]
-        texts = ((f"{flag.kind} (got {_shown(fetched.at[r, flag.shown])})" if flag.shown else flag.kind) for r in rows)
-        reasons.add(rows, flag.kind, texts)
+            ids = id_text(fetched[flag.shown].iloc[rows]).tolist()
+            cascaded = [i for i, key in enumerate(ids) if key in why_rejected]
+            reasons.add(rows[cascaded], f"{column}: the {entity} was rejected",
+                        (f"{column}: {entity} {ids[i]} was rejected ({why_rejected[ids[i]]})" for i in cascaded))
+            kept = [i for i, key in enumerate(ids) if key not in why_rejected]
+            rows, values = rows[kept], [values[i] for i in kept]
+        reasons.add(rows, flag.kind, (f"{flag.kind} (got {_shown(value)})" if flag.shown else flag.kind
+                                      for value in values))
     return _rejected_frame(table, fetched[[c for c in raw_columns if c != PART]], reasons)
 
 

@@ -277,8 +277,9 @@ class _Reasons:
             self.by_row.setdefault(int(row), []).append((kind, text))
 
     def flag(self, frame: pd.DataFrame, mask, column: str, why: str) -> None:
-        rows = frame.index[np.asarray(mask, dtype=bool)]
-        self.add(rows, f"{column}: {why}", (f"{column}: {why} (got {_shown(frame.at[r, column])})" for r in rows))
+        positions = np.flatnonzero(np.asarray(mask, dtype=bool))
+        values = frame[column].iloc[positions].tolist()
+        self.add(frame.index[positions], f"{column}: {why}", (f"{column}: {why} (got {_shown(v)})" for v in values))
 
     def rows(self) -> list[int]:
         return sorted(self.by_row)
