@@ -9,7 +9,7 @@ straight from parquet by the engine and fetched to pandas. The reference is the 
 hand in DuckDB SQL over the same files; at the smallest size the benchmark checks that both give the
 same tables before timing anything.
 
-Events are generated in chunks of a million straight to parquet (never whole in memory) under
+Events are generated in chunks of a million straight to parquet (``synthetic_feed``) under
 benchmarks/.work/feed_events/, once per size. Each timed run is a fresh process, so its wall time
 includes the engine's start (a DuckDB connection; Spark's JVM), and its peak memory is the resident
 memory of its whole process tree (the JVM included), sampled every 0.1 s. Writes
@@ -24,7 +24,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
+from process_peak import measured
+from synthetic_feed import population, write_feed_log
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -41,8 +42,7 @@ from socialml.components.data.engines import ENGINES
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work" / "feed_events"
 RESULTS = ROOT / "benchmarks" / "results"
-CHUNK = 1_000_000
-EVENTS_PER_USER, EVENTS_PER_POST, TOPICS = 100, 250, 12
+TOPICS = 12
 ENGINE_CONFIGS = {"duckdb": {"kind": "duckdb"}, "spark": {"kind": "spark", "master": "local[2]",
                                                           "conf": {"spark.driver.memory": "3g"}}}
 
@@ -54,23 +54,9 @@ def generate(millions: int) -> Path:
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    n_events = millions * 1_000_000
-    n_users, n_posts = n_events // EVENTS_PER_USER, n_events // EVENTS_PER_POST
     rng = np.random.default_rng(millions)
-    start = np.datetime64("2024-01-01T00:00:00", "us")
-    schema = pa.schema([("timestamp", pa.timestamp("us")), ("user_id", pa.int64()), ("post_id", pa.int64()),
-                        ("action", pa.string())])
-    with pq.ParquetWriter(folder / "events.parquet", schema) as writer:
-        for offset in range(0, n_events, CHUNK):
-            size = min(CHUNK, n_events - offset)
-            seconds = rng.integers(0, 60 * 86_400, size)
-            chunk = pa.table({
-                "timestamp": pa.array(start + seconds.astype("timedelta64[s]"), pa.timestamp("us")),
-                "user_id": rng.integers(0, n_users, size),
-                "post_id": rng.integers(0, n_posts, size),
-                "action": np.where(rng.random(size) < 0.1, "like", "view"),
-            }, schema=schema)
-            writer.write_table(chunk)
+    write_feed_log(folder / "events.parquet", millions, rng)
+    n_events, _, n_posts = population(millions)
     topics_per_post = rng.integers(1, 3, n_posts)
     pq.write_table(pa.table({"post_id": np.repeat(np.arange(n_posts), topics_per_post),
                              "topic": [f"topic_{t}" for t in rng.integers(0, TOPICS, topics_per_post.sum())]}),
@@ -114,23 +100,6 @@ def work(engine: str, folder: Path) -> list[pd.DataFrame]:
     expressions = (features.user_event_counts(event_table), features.user_topic_counts(event_table, topic_table),
                    features.post_event_counts(event_table))
     return [built.run(expression).drop(columns="period") for expression in expressions]  # one period: all events
-
-
-def measured(engine: str, folder: Path) -> tuple[float, float]:
-    """Wall seconds and peak resident MiB of a fresh process doing ``work``."""
-    start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, __file__, "--worker", engine, str(folder)])
-    watched, peak = psutil.Process(process.pid), 0.0
-    while process.poll() is None:
-        try:
-            peak = max(peak, sum(p.memory_info().rss for p in [watched, *watched.children(recursive=True)]))
-        except psutil.NoSuchProcess:
-            pass
-        time.sleep(0.1)
-    wall = time.perf_counter() - start
-    if process.returncode:
-        sys.exit(f"{engine} on {folder} failed with exit code {process.returncode}")
-    return wall, peak / 2**20
 
 
 def same_tables(folder: Path) -> None:
@@ -210,7 +179,8 @@ def main() -> None:
         engines = [("sql", "DuckDB SQL by hand"), ("duckdb", "Ibis on DuckDB (the project's default)")]
         engines += [("spark", "Ibis on Spark local[2]")] if millions in spark_sizes else []
         for engine, label in engines:
-            runs = [measured(engine, folder) for _ in range(args.repeats)]
+            worker = [sys.executable, __file__, "--worker", engine, str(folder)]
+            runs = [measured(worker, f"{engine} on {folder}") for _ in range(args.repeats)]
             walls = [wall for wall, _ in runs]
             rows.append({"events": millions * 1_000_000, "engine": label, "walls": walls,
                          "median": statistics.median(walls), "peak": max(peak for _, peak in runs)})

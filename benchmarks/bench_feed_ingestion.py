@@ -22,7 +22,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,14 +29,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
+from process_peak import measured
+from synthetic_feed import population, write_feed_log
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work" / "feed_ingestion"
 RESULTS = ROOT / "benchmarks" / "results" / "feed_ingestion.md"
-CHUNK = 1_000_000
-EVENTS_PER_USER, EVENTS_PER_POST = 100, 250
 DAMAGE = {"repeated": 0.005, "unknown_user": 0.001, "unknown_post": 0.001, "bad_action": 0.0005, "no_time": 0.0005}
 SPEC = {"raw": "feed_data", "columns": {"timestamp": "timestamp", "user_id": "user_id", "post_id": "post_id",
                                         "action": "action"}}
@@ -53,29 +52,18 @@ def generate(millions: int) -> Path:
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    n_events = millions * 1_000_000
-    n_users, n_posts = n_events // EVENTS_PER_USER, n_events // EVENTS_PER_POST
+    n_events, n_users, n_posts = population(millions)
     rng = np.random.default_rng(millions)
-    start = np.datetime64("2024-01-01T00:00:00", "us")
-    schema = pa.schema([("timestamp", pa.timestamp("us")), ("user_id", pa.int64()), ("post_id", pa.int64()),
-                        ("action", pa.string())])
-    with pq.ParquetWriter(folder / "feed.parquet", schema) as writer:
-        for offset in range(0, n_events, CHUNK):
-            size = min(CHUNK, n_events - offset)
-            frame = pd.DataFrame({
-                "timestamp": start + rng.integers(0, 60 * 86_400, size).astype("timedelta64[s]"),
-                "user_id": rng.integers(0, n_users, size),
-                "post_id": rng.integers(0, n_posts, size),
-                "action": np.where(rng.random(size) < 0.1, "like", "view").astype(object),
-            })
-            picked = {kind: rng.random(size) < share for kind, share in DAMAGE.items()}
-            frame.loc[picked["unknown_user"], "user_id"] += n_users
-            frame.loc[picked["unknown_post"], "post_id"] += n_posts
-            frame.loc[picked["bad_action"], "action"] = "share"
-            frame.loc[picked["no_time"], "timestamp"] = pd.NaT
-            repeats = frame[picked["repeated"]]
-            writer.write_table(pa.Table.from_pandas(pd.concat([frame, repeats], ignore_index=True), schema=schema,
-                                                    preserve_index=False))
+
+    def damaged(chunk: pd.DataFrame) -> pd.DataFrame:
+        picked = {kind: rng.random(len(chunk)) < share for kind, share in DAMAGE.items()}
+        chunk.loc[picked["unknown_user"], "user_id"] += n_users
+        chunk.loc[picked["unknown_post"], "post_id"] += n_posts
+        chunk.loc[picked["bad_action"], "action"] = "share"
+        chunk.loc[picked["no_time"], "timestamp"] = pd.NaT
+        return pd.concat([chunk, chunk[picked["repeated"]]], ignore_index=True)
+
+    write_feed_log(folder / "feed.parquet", millions, rng, damaged)
     pq.write_table(pa.table({"user_id": np.arange(n_users)}), folder / "users.parquet")
     pq.write_table(pa.table({"post_id": np.arange(n_posts)}), folder / "posts.parquet")
     (folder / "done").write_text(str(n_events))
@@ -142,23 +130,6 @@ def work(way: str, folder: Path, accepted: Path) -> tuple[int, pd.DataFrame]:
     return {"engine": engine_ingestion, "sql": hand_sql, "pandas": pandas_ingestion}[way](folder, accepted)
 
 
-def measured(way: str, folder: Path) -> tuple[float, float]:
-    """Wall seconds and peak resident MiB of a fresh process doing ``work``."""
-    start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, __file__, "--worker", way, str(folder)])
-    watched, peak = psutil.Process(process.pid), 0.0
-    while process.poll() is None:
-        try:
-            peak = max(peak, sum(p.memory_info().rss for p in [watched, *watched.children(recursive=True)]))
-        except psutil.NoSuchProcess:
-            pass
-        time.sleep(0.1)
-    wall = time.perf_counter() - start
-    if process.returncode:
-        sys.exit(f"{way} on {folder} failed with exit code {process.returncode}")
-    return wall, peak / 2**20
-
-
 def same_results(folder: Path) -> int:
     """The three ways accept the same rows in the same order and reject the same raw rows (checked, not timed)."""
     tables, rejected_rows = {}, {}
@@ -198,7 +169,8 @@ def main() -> None:
             checked = f"checked equal at {millions} M: the same accepted rows in order and the same {rejected:,} rejected raw rows"
         ways = ["sql", "engine"] + (["pandas"] if millions in pandas_sizes else [])
         for way in ways:
-            runs = [measured(way, folder) for _ in range(args.repeats)]
+            worker = [sys.executable, __file__, "--worker", way, str(folder)]
+            runs = [measured(worker, f"{way} on {folder}") for _ in range(args.repeats)]
             walls = [wall for wall, _ in runs]
             rows.append({"events": millions * 1_000_000, "way": WAYS[way], "walls": walls,
                          "median": statistics.median(walls), "peak": max(peak for _, peak in runs)})
