@@ -10,7 +10,7 @@ import pytest
 
 from socialml.components.data.engine_ingest import ingest_on_engine
 from socialml.components.data.engines import ENGINES
-from socialml.components.data.ingest import ROW, Checks, IngestionStopped, adapt, validate
+from socialml.components.data.ingest import ROW, Checks, EmptySourceError, IngestionStopped, adapt, validate
 from socialml.datasets import EngineParquetDataset
 
 SPEC = {"raw": "feed", "columns": {"timestamp": "ts", "user_id": "uid", "post_id": "pid", "action": "what"},
@@ -139,3 +139,12 @@ def test_raw_rows_are_numbered_by_their_place_in_the_file_and_tables_are_written
     with pytest.raises(Exception):
         primary.save(broken)  # fails while writing: the table written before is still there, whole
     assert len(pd.read_parquet(primary_path)) == 3 and list(primary_path.parent.iterdir()) == [primary_path]
+
+
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
+def test_a_clean_log_loses_nothing_and_an_empty_one_stops_naming_the_table(kind):
+    raw = pd.DataFrame({"ts": ["2024-01-01", "2024-01-02"], "uid": ["a", "b"], "pid": ["1", "2"], "what": ["v", "l"]})
+    accepted, result = on_engine(kind, raw, SPEC, {}, {})
+    assert accepted["action"].tolist() == ["view", "like"] and result.rejected.empty and result.rejected_rows == 0
+    with pytest.raises(EmptySourceError, match=r"feed_events: raw frame 'feed' has a header but no rows"):
+        on_engine(kind, raw.iloc[:0], SPEC, {}, {})
