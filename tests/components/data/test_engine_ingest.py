@@ -148,3 +148,14 @@ def test_a_clean_log_loses_nothing_and_an_empty_one_stops_naming_the_table(kind)
     assert accepted["action"].tolist() == ["view", "like"] and result.rejected.empty and result.rejected_rows == 0
     with pytest.raises(EmptySourceError, match=r"feed_events: raw frame 'feed' has a header but no rows"):
         on_engine(kind, raw.iloc[:0], SPEC, {}, {})
+
+
+def test_a_node_told_another_engine_than_the_catalog_s_stops_saying_where_to_set_it(tmp_path):
+    """`--params engine...` reaches the nodes, not the catalog's engine tables: a mix is refused, not run half here."""
+    raw, _, _ = hostile_feed()
+    EngineParquetDataset(str(tmp_path / "feed.parquet"), {"kind": "duckdb"}).save(raw)
+    loaded = EngineParquetDataset(str(tmp_path / "feed.parquet"), {"kind": "duckdb"}, row_numbers=ROW).load()
+    from socialml.pipelines.ingestion.nodes import ingest_events
+
+    with pytest.raises(ValueError, match=r"another engine than DuckDB .* `engine` in globals.yml"):
+        ingest_events("feed_events", SPEC, {"kind": "duckdb", "threads": 1}, {}, raw_feed=loaded)

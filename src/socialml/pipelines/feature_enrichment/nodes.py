@@ -25,7 +25,7 @@ def build_feed_snapshots(users, feed_events, posts, params: dict[str, Any], engi
     """
     built = ENGINES.build(engine)
     timestamps = (feed_events["timestamp"] if isinstance(feed_events, pd.DataFrame)
-                  else built.run(feed_events.select("timestamp"))["timestamp"])
+                  else built.run(built.owns(feed_events).select("timestamp"))["timestamp"])
     times = source_snapshot_times(timestamps, feed_settings) if feed_settings else [timestamps.max()]
     if not times or any(pd.isna(t) for t in times):
         raise ValueError("prm_feed_events has no event time to compute features as of: the feed log is empty")

@@ -46,8 +46,8 @@ def ingest_events(table: str, spec: dict[str, Any], engine: dict[str, Any], chec
     ones come back with their reasons, and the accepted ones are an expression that the engine writes."""
     [(raw_name, raw)] = _strip(inputs, RAW_PREFIX).items()
     built = ENGINES.build(engine)
-    if isinstance(raw, pd.DataFrame):  # a source read by pandas (a CSV file, a SQL table)
-        raw = built.table(raw.assign(**{ROW: range(len(raw))}))
+    # A source read by pandas (a CSV file, a SQL table) is handed to the engine; an engine table must be its own.
+    raw = built.table(raw.assign(**{ROW: range(len(raw))})) if isinstance(raw, pd.DataFrame) else built.owns(raw)
     table_checks = Checks.from_config(checks, spec.get("checks"))
     logger.info("ingesting %s on %r", table, built)
     result = ingest_on_engine(table, spec, raw, built, _strip(inputs, REF_PREFIX), _strip(inputs, REJECTED_REF_PREFIX),
