@@ -111,7 +111,8 @@ def adapt_on_engine(table: str, spec: dict[str, Any], raw: ir.Table) -> ir.Table
 def ingest_on_engine(table: str, spec: dict[str, Any], raw: ir.Table, engine: Engine,
                      references: dict[str, pd.DataFrame], rejected_references: dict[str, pd.DataFrame],
                      checks: Checks) -> EngineIngestion:
-    """Check every row of ``raw`` on the engine; fetch only the rejected rows (at most what the checks allow, plus one)."""
+    """Check every row of ``raw`` on the engine; fetch only the rejected rows (at most what the checks allow,
+    plus one)."""
     schema = TABLES[table]
     raw_rows = int(engine.run(raw.count()))
     if raw_rows == 0:
@@ -296,7 +297,8 @@ def _cast_id(values: Any, kind: str) -> tuple[Any, list, Any]:
 
 
 def _cast_number(values: Any, integer: bool) -> tuple[Any, list]:
-    numbers = values.cast("float64") if values.type().is_numeric() else _trimmed(values.cast("string")).try_cast("float64")
+    text = None if values.type().is_numeric() else _trimmed(values.cast("string"))
+    numbers = values.cast("float64") if text is None else text.try_cast("float64")
     finite = numbers.notnull() & ~numbers.isnan() & ~numbers.isinf()
     present = values.notnull() & ~(values.isnan() if values.type().is_floating() else False)
     problems = [(present & numbers.isnull(), "not a number"), (numbers.notnull() & ~finite, "not a finite number")]

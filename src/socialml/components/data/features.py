@@ -78,7 +78,8 @@ def _user_snapshots(users: pd.DataFrame, feed_events: pd.DataFrame, posts: pd.Da
     engine = engine or ENGINES.build(DEFAULT_ENGINE)
     events = _event_table(engine, feed_events, times)
     activity = engine.run(user_event_counts(events, len(times) if times is not None else 1))
-    if isinstance(feed_events, pd.DataFrame):  # engines return their own time unit (DuckDB µs, Spark ns): keep the events' own
+    # Engines return their own time unit (DuckDB µs, Spark ns): a frame's events keep theirs.
+    if isinstance(feed_events, pd.DataFrame):
         activity = activity.astype({column: feed_events["timestamp"].dtype for column in ("first_seen", "last_seen")})
     pairs = topic_table(posts)
     topic_counts = _topic_counts(engine, events, pairs) if len(pairs) else None

@@ -16,7 +16,8 @@ logger = logging.getLogger(__name__)
 
 
 def build_feed_snapshots(users, feed_events, posts, params: dict[str, Any], engine: dict[str, Any],
-                         feed_settings: dict[str, Any] | None = None, regions=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                         feed_settings: dict[str, Any] | None = None,
+                         regions=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """User and post features as of every time the source's post feed reads them (its protocol's cuts
     and the end of the log), or as of the end of the log only.
 

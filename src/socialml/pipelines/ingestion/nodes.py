@@ -42,9 +42,9 @@ def ingest_table(table: str, spec: dict[str, Any], checks: dict[str, Any] | None
 
 def ingest_events(table: str, spec: dict[str, Any], engine: dict[str, Any], checks: dict[str, Any] | None = None,
                   **inputs: Any) -> tuple[Any, pd.DataFrame, dict]:
-    """``ingest_table`` for the event tables, on the engine: the raw rows are checked where they lie, the rejected
+    """``ingest_table`` for the feed log, on the engine: the raw rows are checked where they lie, the rejected
     ones come back with their reasons, and the accepted ones are an expression that the engine writes."""
-    [(raw_name, raw)] = _strip(inputs, RAW_PREFIX).items()
+    [raw] = _strip(inputs, RAW_PREFIX).values()
     built = ENGINES.build(engine)
     # A source read by pandas (a CSV file, a SQL table) is handed to the engine; an engine table must be its own.
     raw = built.table(raw.assign(**{ROW: range(len(raw))})) if isinstance(raw, pd.DataFrame) else built.owns(raw)

@@ -42,7 +42,8 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         nodes,
         namespace=source,
         parameters={f"params:ingestion.layouts.{layout_name}.{t}" for t in tables} | {"params:ingestion.checks"}
-        | ({"params:demo_platform"} if generate else set()) | ({"params:engine"} if set(tables) & set(ENGINE_TABLES) else set()),
+        | ({"params:demo_platform"} if generate else set())
+        | ({"params:engine"} if set(tables) & set(ENGINE_TABLES) else set()),
         tags=["ingestion"],
     )
 
