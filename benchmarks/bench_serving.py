@@ -114,17 +114,28 @@ def load(port: int, rate: int, seconds: int, users: list[int], until: threading.
 
 
 def tree(process: psutil.Process) -> list[psutil.Process]:
-    """The service's processes: the supervisor and its workers."""
+    """The service's processes: the supervisor, its template process and the workers forked from it."""
     return [process, *process.children(recursive=True)]
 
 
 def tree_rss(process: psutil.Process) -> float:
-    """Resident memory of the supervisor and its workers, MiB."""
+    """Resident memory of the service's processes, MiB (pages a worker shares with the template count twice)."""
     total = 0
     for member in tree(process):
         try:
             total += member.memory_info().rss
         except psutil.NoSuchProcess:  # a worker that just exited
+            pass
+    return total / 2**20
+
+
+def tree_pss(process: psutil.Process) -> float:
+    """Proportional memory of the service's processes, MiB: a shared page counts once, split among its sharers."""
+    total = 0
+    for member in tree(process):
+        try:
+            total += member.memory_full_info().pss
+        except psutil.NoSuchProcess:
             pass
     return total / 2**20
 
@@ -142,9 +153,9 @@ def tree_cpu(process: psutil.Process) -> float:
 
 
 def one_worker(process: psutil.Process, timeout: float = 30.0) -> None:
-    """Wait until the old worker of a reload has drained and exited."""
+    """Wait until the old worker of a reload has drained and exited (left: the template and one worker)."""
     deadline = time.monotonic() + timeout
-    while len(process.children()) > 1 and time.monotonic() < deadline:
+    while len(process.children(recursive=True)) > 2 and time.monotonic() < deadline:
         time.sleep(0.1)
 
 
@@ -210,7 +221,7 @@ def measure_reloads(project: Path, env: str | None, reloads: int, interval: floa
         load(port, 50, 2, users)
         steady = load(port, rate, 30, users)
         print("without reloads: p50 %.1f ms, p99 %.1f ms" % (steady["p50"], steady["p99"]), flush=True)
-        durations, statuses, rss, windows, done = [], [], [], [], threading.Event()
+        durations, statuses, rss, pss, windows, done = [], [], [], [], [], threading.Event()
 
         def reload_loop() -> None:
             with httpx.Client(timeout=600) as client:
@@ -225,8 +236,9 @@ def measure_reloads(project: Path, env: str | None, reloads: int, interval: floa
                     statuses.append(response.status_code)
                     one_worker(process)
                     rss.append(tree_rss(process))
+                    pss.append(tree_pss(process))
                     print(f"reload {len(durations)}: {response.status_code} in {durations[-1]:.1f} s, "
-                          f"RSS {rss[-1]:.0f} MiB", flush=True)
+                          f"RSS {rss[-1]:.0f} MiB, PSS {pss[-1]:.0f} MiB", flush=True)
             done.set()
 
         reloader = threading.Thread(target=reload_loop)
@@ -262,8 +274,12 @@ def measure_reloads(project: Path, env: str | None, reloads: int, interval: floa
             f"{np.nanmax(loading):.1f}), taking over {np.nanmedian(swapping):.1f} (worst {np.nanmax(swapping):.1f}); "
             f"reloads whose loading p99 stayed within 2x the p99 without reloads: "
             f"{int((loading <= 2 * steady['p99']).sum())} of {len(loading)}.", "",
-            f"Resident memory of the service (supervisor and worker, once the old worker has exited): {rss[0]:.0f} MiB after the first reload, {rss[-1]:.0f} MiB after "
-            f"reload {len(rss)} ({(rss[-1] / rss[0] - 1) * 100:+.1f} %); largest {max(rss):.0f} MiB."]
+            "Memory of the service (supervisor, template and worker, once the old worker has exited), resident "
+            f"(RSS: pages the worker shares with the template counted twice) and proportional (PSS: counted once): "
+            f"RSS {rss[0]:.0f} MiB after the first reload, {rss[-1]:.0f} MiB after reload {len(rss)} "
+            f"({(rss[-1] / rss[0] - 1) * 100:+.1f} %), largest {max(rss):.0f} MiB; PSS {pss[0]:.0f} MiB after the "
+            f"first, {pss[-1]:.0f} MiB after reload {len(pss)} ({(pss[-1] / pss[0] - 1) * 100:+.1f} %), "
+            f"largest {max(pss):.0f} MiB."]
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import mlflow
 import pandas as pd
+import psutil
 import pytest
 
 from socialml.components.evaluation.ab_test import assign_group
@@ -179,6 +181,44 @@ def test_reload_starts_a_new_worker_without_dropping_requests(service):
     assert statuses and set(statuses) == {200}
     after = httpx.get(f"{url}/version").json()
     assert after["worker_pid"] != before["worker_pid"] and after["models"] == before["models"]
+
+
+def test_workers_fork_from_a_template_that_is_replaced_when_it_dies(service):
+    url, project = service
+    worker = psutil.Process(httpx.get(f"{url}/version").json()["worker_pid"])
+    template = worker.parent()
+    assert "socialml.serving.template" in template.cmdline()
+    supervisor = template.parent()
+    assert "socialml.serving.supervisor" in supervisor.cmdline()
+    # The template imports what the first worker imported, for the next one.
+    deadline = time.monotonic() + 120
+    while not re.search(r"template: [1-9]\d* modules imported", (project / "serve.log").read_text()):
+        assert time.monotonic() < deadline, "the template did not preload the worker's modules"
+        time.sleep(1)
+
+    template.kill()
+    assert exited(template)
+    assert httpx.get(f"{url}/post/recommendations/", params={"id": 107}).status_code == 200  # serving goes on
+    reloaded = httpx.post(f"{url}/admin/reload", json={}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=300)
+    assert reloaded.status_code == 200, reloaded.text
+    time.sleep(2)  # past the old worker's drain
+    new_worker = psutil.Process(httpx.get(f"{url}/version").json()["worker_pid"])
+    assert new_worker.pid != worker.pid and new_worker.parent().pid not in (template.pid, supervisor.pid)
+    assert new_worker.parent().parent().pid == supervisor.pid
+    assert exited(worker)  # drained and gone
+
+
+def exited(process: psutil.Process, timeout: float = 30.0) -> bool:
+    """Whether ``process`` exits within ``timeout`` s (a zombie has: its parent may not have reaped it yet)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def test_a_reload_that_meets_a_damaged_model_answers_503_and_the_running_worker_keeps_serving(service):

@@ -3,14 +3,16 @@
     socialml-serve [--project .] [--env ENV] [--host 127.0.0.1] [--port 8000] [--families feed,topics,...]
                    [--feed-log PATH] [--tracking-uri URI]
 
-The supervisor binds the port and starts a worker (``serving.worker``): a process that loads the
-families' registered models, then serves HTTP on the inherited socket. ``POST /admin/reload`` (on
-the worker) asks the supervisor, over a private Unix socket, for a new worker: it loads the current
-registered models beside the running one (at low CPU priority, in its own interpreter, so no request
-waits behind the load), says when it is ready, and starts accepting on the same socket; the old
-worker then answers its last requests with ``Connection: close`` for ``DRAIN_S`` and exits gracefully.
-A new worker that fails to load is stopped and its reason returned; the old one keeps serving. A
-worker that dies on its own is replaced. Each reload is a fresh process, so memory does not grow.
+The supervisor binds the port and starts a template process (``serving.template``), which forks a
+worker (``serving.worker``): a process that loads the families' registered models, then serves HTTP
+on the inherited socket. ``POST /admin/reload`` (on the worker) asks the supervisor, over a private
+Unix socket, for a new worker: forked from the template, which has imported what the last worker
+imported, it loads the current registered models beside the running one (at low CPU priority, in a
+process of its own, so no request waits behind the load), says when it is ready, and starts accepting
+on the same socket; the old worker then answers its last requests with ``Connection: close`` for
+``DRAIN_S`` and exits gracefully. A new worker that fails to load is stopped and its reason returned;
+the old one keeps serving. A worker that dies on its own is replaced, and so is the template. Each
+reload is a fresh process, so memory does not grow.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,16 +45,20 @@ STOP_TIMEOUT_S = 30.0
 
 
 class Worker:
-    """One worker process and the pipe on which it says whether it loaded its models."""
+    """A worker process (a child of the template), watched through a pidfd, and the pipe on which it says
+    whether it loaded its models."""
 
-    def __init__(self, args: list[str], listener: socket.socket, control_path: str) -> None:
-        status_read, status_write = os.pipe()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "socialml.serving.worker", "--fd", str(listener.fileno()),
-             "--status-fd", str(status_write), "--control", control_path, *args],
-            pass_fds=(listener.fileno(), status_write))
-        os.close(status_write)
+    def __init__(self, pid: int, status_read: int) -> None:
+        self.pid = pid
         self._status = os.fdopen(status_read, "r")
+        try:
+            self._handle: int | None = os.pidfd_open(pid)
+        except ProcessLookupError:  # exited (and was reaped) before we looked
+            self._handle = None
+
+    def exited(self, timeout: float = 0.0) -> bool:
+        """Whether the worker has exited, waiting up to ``timeout`` seconds for it to."""
+        return self._handle is None or bool(select.select([self._handle], [], [], timeout)[0])
 
     def wait_ready(self, timeout: float) -> dict[str, Any]:
         """The worker's status line: ``{"ready": true, "models": [...]}`` or ``{"ready": false, "reason": ...}``."""
@@ -59,24 +66,68 @@ class Worker:
         line = self._status.readline() if ready else ""
         if not line:
             reason = (f"the new worker did not load its models within {timeout:.0f} s" if not ready else
-                      f"the new worker exited while loading (exit code {self.process.poll()}); see its log")
+                      "the new worker exited while loading; see its log")
             return {"ready": False, "reason": reason}
         return json.loads(line)
 
+    def _signal(self, number: int) -> None:
+        if not self.exited():
+            signal.pidfd_send_signal(self._handle, number)
+
     def stop(self, drain: bool) -> None:
         """Let the worker finish what it is answering and exit (SIGUSR1: drain first; SIGTERM: exit)."""
-        if self.process.poll() is not None:
-            return
         if drain:
-            self.process.send_signal(signal.SIGUSR1)
+            self._signal(signal.SIGUSR1)
             time.sleep(DRAIN_S)
-        self.process.terminate()
+        self._signal(signal.SIGTERM)
+        if not self.exited(STOP_TIMEOUT_S):
+            self._signal(signal.SIGKILL)
+            self.exited(STOP_TIMEOUT_S)
+        self._status.close()
+        if self._handle is not None:
+            os.close(self._handle)
+            self._handle = None  # exited, as far as anyone asks again
+
+
+class Template:
+    """The template process (``serving.template``): imports the workers' libraries once and forks each worker."""
+
+    def __init__(self, args: list[str], listener: socket.socket, control_path: str) -> None:
+        self._channel, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "socialml.serving.template", "--fd", str(listener.fileno()),
+             "--channel-fd", str(theirs.fileno()), "--supervisor", str(os.getpid()), "--control", control_path,
+             *args], pass_fds=(listener.fileno(), theirs.fileno()))
+        theirs.close()
+        self._channel.settimeout(LOAD_TIMEOUT_S)  # a fork waits for the preload before it, never longer
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def preload(self) -> None:
+        """Have the template import what the last loaded worker imported (in the background, at idle priority)."""
+        self._channel.send(b"preload")
+
+    def fork(self) -> Worker:
+        """A new worker, forked from the template; its status comes on a pipe of its own."""
+        status_read, status_write = os.pipe()
+        try:
+            socket.send_fds(self._channel, [b"fork"], [status_write])
+            pid = self._channel.recv(32)
+        finally:
+            os.close(status_write)
+        if not pid:
+            os.close(status_read)
+            raise ConnectionError(f"the template process exited (code {self.process.wait()})")
+        return Worker(int(pid), status_read)
+
+    def stop(self) -> None:
+        self._channel.close()  # the template returns when its channel closes
         try:
             self.process.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self._status.close()
 
 
 class Supervisor:
@@ -87,15 +138,23 @@ class Supervisor:
         self._control_dir = tempfile.mkdtemp(prefix="socialml-serve-")  # private (0700): only this user reloads
         self.control_path = os.path.join(self._control_dir, "control.sock")
         self.current: Worker | None = None
+        self._template: Template | None = None
         self._swap = threading.Lock()
         self._stopping = threading.Event()
 
-    def _new_worker(self) -> tuple[Worker, dict[str, Any]]:
+    def _new_worker(self) -> tuple[Worker | None, dict[str, Any]]:
         """A worker started beside any running one, and its status; stopped again if it did not load."""
-        worker = Worker(self.worker_args, self.listener, self.control_path)
+        if self._template is None or not self._template.alive():
+            self._template = Template(self.worker_args, self.listener, self.control_path)
+        try:
+            worker = self._template.fork()
+        except (ConnectionError, OSError) as error:
+            return None, {"ready": False, "reason": f"no worker could be started: {error}"}
         status = worker.wait_ready(LOAD_TIMEOUT_S)
         if not status["ready"]:
             worker.stop(drain=False)
+            return None, status
+        self._template.preload()  # what this worker imported, for the next one
         return worker, status
 
     def start(self) -> dict[str, Any]:
@@ -116,7 +175,7 @@ class Supervisor:
             old, self.current = self.current, worker
             threading.Thread(target=old.stop, args=(True,), daemon=True).start()
             logger.info("reloaded in %.1f s: worker %d took over from %d", time.monotonic() - started,
-                        worker.process.pid, old.process.pid)
+                        worker.pid, old.pid)
             return {"reloaded": True, "models": status["models"]}
 
     def serve_control(self) -> None:
@@ -137,12 +196,17 @@ class Supervisor:
         server.close()
 
     def watch(self) -> None:
-        """Replace a worker that dies on its own, until the supervisor is stopped."""
+        """Replace a worker or a template that dies on its own, until the supervisor is stopped."""
         while not self._stopping.wait(1.0):
             with self._swap:
-                if self.current is not None and self.current.process.poll() is not None:
-                    logger.error("worker %d exited (code %s); starting another", self.current.process.pid,
-                                 self.current.process.returncode)
+                if self._template is not None and not self._template.alive():
+                    logger.error("the template process exited (code %s); starting another",
+                                 self._template.process.returncode)
+                    self._template = Template(self.worker_args, self.listener, self.control_path)
+                    self._template.preload()
+                if self.current is not None and self.current.exited():
+                    logger.error("worker %d exited; starting another", self.current.pid)
+                    self.current.stop(drain=False)  # closes what watched it
                     worker, status = self._new_worker()
                     if status["ready"]:
                         self.current = worker
@@ -151,12 +215,10 @@ class Supervisor:
         self._stopping.set()
         if self.current is not None:
             self.current.stop(drain=False)
+        if self._template is not None:
+            self._template.stop()
         self.listener.close()
-        for leftover in (self.control_path, self._control_dir):
-            try:
-                os.unlink(leftover) if leftover == self.control_path else os.rmdir(leftover)
-            except OSError:
-                pass
+        shutil.rmtree(self._control_dir, ignore_errors=True)
 
 
 def reload_token(project: Path) -> str | None:

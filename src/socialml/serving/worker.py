@@ -1,33 +1,54 @@
-"""A worker of ``socialml-serve`` (started by ``serving.supervisor``, not by hand).
+"""A worker of ``socialml-serve``: forked by the template process (``serving.template``), not started by hand.
 
 It starts at idle CPU priority (so that the worker already serving keeps the cores while this one
-imports and loads), loads the families' registered models, returns to normal priority, tells the
-supervisor on the status pipe whether that worked, and then serves HTTP on the socket it inherited.
-SIGUSR1 makes it drain (every answer closes its connection); SIGTERM makes uvicorn finish the
-requests in flight and exit.
+loads), loads the families' registered models, returns to normal priority, tells the supervisor on
+the status pipe whether that worked, and then serves HTTP on the socket it inherited. SIGUSR1 makes
+it drain (every answer closes its connection); SIGTERM makes uvicorn finish the requests in flight
+and exit. Once loaded it writes the names of the modules it imported, so that the template can
+import them before it forks the next worker.
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import logging
 import os
+import select
 import signal
 import socket
+import sys
 import threading
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 logger = logging.getLogger("socialml.serving")
 
 
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What every worker of one service serves, and how it reaches its supervisor."""
+
+    project: Path
+    families: tuple[str, ...]
+    control: str  # the supervisor's Unix socket for reload requests
+    supervisor: int  # its pid: a worker whose supervisor is gone exits
+    env: str | None = None
+    feed_log: Path | None = None
+    tracking_uri: str | None = None
+
+    @property
+    def modules_file(self) -> Path:
+        """Where a loaded worker lists the modules it imported (the supervisor's private folder)."""
+        return Path(self.control).parent / "modules.json"
+
+
 def lower_priority() -> None:
     """Run this thread, and every thread it starts, only on CPU time that other processes leave idle.
 
-    SCHED_IDLE (else niceness 19) is per thread on Linux and inherited by new threads: set first
-    thing, it covers the imports, the model loading and the threads libraries start while loading.
+    SCHED_IDLE (else niceness 19) is per thread on Linux and inherited by new threads and forked
+    children: set first thing, it covers the imports, the model loading and the threads libraries
+    start while loading.
     """
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
@@ -50,28 +71,33 @@ def restore_priority() -> bool:
     return True
 
 
-def _exit_with_parent(parent: int) -> None:
-    """A worker whose supervisor is gone (killed) stops too, instead of holding the port."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(1)
+def exit_with(supervisor: int) -> None:
+    """Exit this process when the supervisor does (killed), instead of holding the port; a daemon thread."""
+
+    def watch() -> None:
+        try:
+            handle = os.pidfd_open(supervisor)
+        except ProcessLookupError:
+            os._exit(1)
+        select.select([handle], [], [])  # readable once the supervisor has exited
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
-def main(argv: list[str] | None = None) -> None:
+def write_modules(path: Path) -> None:
+    """The modules this process imported, in import order, written atomically (a reader never sees half)."""
+    names = [name for name, module in list(sys.modules.items())
+             if module is not None and name not in ("__main__", "__mp_main__")]
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(names))
+    os.replace(partial, path)
+
+
+def serve(options: WorkerOptions, listener_fd: int, status_fd: int) -> None:
+    """Load the models, report on ``status_fd``, serve on ``listener_fd`` until stopped (SystemExit(1) if not loaded)."""
     lower_priority()
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--fd", type=int, required=True, help="the listening socket inherited from the supervisor")
-    parser.add_argument("--status-fd", type=int, required=True)
-    parser.add_argument("--control", required=True, help="the supervisor's Unix socket for reload requests")
-    parser.add_argument("--project", required=True)
-    parser.add_argument("--env", default=None)
-    parser.add_argument("--families", required=True)
-    parser.add_argument("--feed-log", default=None)
-    parser.add_argument("--tracking-uri", default=None)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-
+    exit_with(options.supervisor)
     import uvicorn
     from threadpoolctl import threadpool_limits
 
@@ -82,10 +108,9 @@ def main(argv: list[str] | None = None) -> None:
 
     # Requests run concurrently in threads: one BLAS thread each, or they fight over the cores.
     threadpool_limits(1)
-    project = Path(args.project)
-    with os.fdopen(args.status_fd, "w") as status:
+    with os.fdopen(status_fd, "w") as status:
         try:
-            models = load_serving_models(project, args.env, args.families.split(","), args.tracking_uri)
+            models = load_serving_models(options.project, options.env, options.families, options.tracking_uri)
             models.warm_up()
             # The loaded models' objects live as long as the worker: out of the collector's sight, a full
             # collection no longer walks them while requests wait (0.3 s each with every family).
@@ -94,18 +119,15 @@ def main(argv: list[str] | None = None) -> None:
             logger.error("the models did not load", exc_info=error)
             status.write(json.dumps({"ready": False, "reason": f"{type(error).__name__}: {error}"}) + "\n")
             raise SystemExit(1) from None
+        write_modules(options.modules_file)
         if not restore_priority():
             logger.warning("could not return to normal CPU priority after loading: this worker serves at low priority")
         status.write(json.dumps({"ready": True, "models": [m.as_dict() for m in models.served]}) + "\n")
 
     draining = threading.Event()
     signal.signal(signal.SIGUSR1, lambda *_: draining.set())
-    app = create_app(lambda: models, args.families.split(","),
-                     ServiceOptions(Path(args.feed_log) if args.feed_log else None), reload_token=reload_token(project),
-                     reloader=lambda: ask_for_reload(args.control), draining=draining.is_set)
-    listener = socket.socket(fileno=args.fd)
+    app = create_app(lambda: models, options.families, ServiceOptions(options.feed_log),
+                     reload_token=reload_token(options.project), reloader=lambda: ask_for_reload(options.control),
+                     draining=draining.is_set)
+    listener = socket.socket(fileno=listener_fd)
     uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30)).run(sockets=[listener])
-
-
-if __name__ == "__main__":
-    main()
