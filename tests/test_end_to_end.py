@@ -257,6 +257,14 @@ def test_kedro_viz_build_shows_every_pipeline_with_layers(test_run):
     assert main["layers"] == ["raw", "primary", "feature", "model_input", "models", "model_output", "reporting"]
     for pipeline in ("ingestion", "feature_enrichment", "text_embedding", "clustering", "topics", "evaluation"):
         assert (test_run / "build" / "api" / "pipelines" / pipeline).exists()
+    # The source is a block with a block per system inside, and each model variant a block in its system's.
+    tree = main["modular_pipelines"]
+    assert [c["id"] for c in tree["__root__"]["children"] if c["type"] == "modularPipeline"] == ["demo"]
+    systems = {c["id"] for c in tree["demo"]["children"] if c["type"] == "modularPipeline"}
+    assert systems == {f"demo.{family}" for family in ("ingestion", "feature_enrichment", "text_embedding", "sentiment",
+                                                       "clustering", "topics", "audience", "post_feed", "cross_sell",
+                                                       "evaluation")}
+    assert "demo.topics.tfidf_logreg" in {c["id"] for c in tree["demo.topics"]["children"]}
 
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data is not beside the project")

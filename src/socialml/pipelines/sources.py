@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from kedro.pipeline import node
+from kedro.pipeline import Pipeline, node, pipeline
 from kedro.pipeline.node import Node
 
 from socialml.components.data.engine_ingest import ENGINE_TABLES
+
+
+def family_pipeline(family: str, nodes: Iterable[Node] | Pipeline, *, namespace: str, **options: Any) -> Pipeline:
+    """Kedro's ``pipeline(nodes, namespace=source, ...)`` with the nodes in ``<source>.<family>``: datasets are
+    named ``<source>.<name>`` as usual, and kedro viz shows each source as a block with a block per family inside."""
+    return pipeline(pipeline(nodes, namespace=family, prefix_datasets_with_namespace=False), namespace=namespace,
+                    **options)
 
 
 def source_layout(source: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -19,22 +19,22 @@ def params_for(source: str, layout: dict, **spec) -> dict:
 def test_one_namespaced_ingest_node_per_table_with_references_first():
     pipeline = create_pipeline("shop", params_for("shop", LAYOUT))
     names = [n.name for n in pipeline.nodes]
-    assert set(names) == {"shop.ingest_users", "shop.ingest_posts", "shop.ingest_feed_events",
-                          "shop.build_ingestion_report"}
-    feed = next(n for n in pipeline.nodes if n.name == "shop.ingest_feed_events")
+    assert set(names) == {"shop.ingestion.ingest_users", "shop.ingestion.ingest_posts",
+                          "shop.ingestion.ingest_feed_events", "shop.ingestion.build_ingestion_report"}
+    feed = next(n for n in pipeline.nodes if n.name == "shop.ingestion.ingest_feed_events")
     assert set(feed.inputs) == {"params:ingestion.layouts.shop_layout.feed_events", "params:ingestion.checks",
                                 "shop.raw_feed", "shop.prm_users", "shop.prm_posts", "shop.prm_rejected_users",
                                 "shop.prm_rejected_posts", "params:engine"}
     assert set(feed.outputs) == {"shop.prm_feed_events@engine", "shop.prm_rejected_feed_events",
                                  "shop.counts_feed_events"}  # the feed log is checked and written on the engine
-    posts = next(n for n in pipeline.nodes if n.name == "shop.ingest_posts")
+    posts = next(n for n in pipeline.nodes if n.name == "shop.ingestion.ingest_posts")
     assert "shop.raw_ids" in posts.inputs
     assert pipeline.all_outputs() >= {"shop.prm_users", "shop.prm_rejected_feed_events", "shop.rpt_ingestion"}
 
 
 def test_generated_sources_start_with_the_demo_generator():
     pipeline = create_pipeline("demo", params_for("demo", {"users": LAYOUT["users"]}, generate=True))
-    assert "demo.generate_demo_platform" in {n.name for n in pipeline.nodes}
+    assert "demo.ingestion.generate_demo_platform" in {n.name for n in pipeline.nodes}
     assert "params:demo_platform" in pipeline.inputs()
     database = {"sources": {"db": {"layout": "demo_platform"}}}
     assert create_publish_pipeline("db", database).outputs() >= {"db.raw_user_data", "db.raw_feed_data"}

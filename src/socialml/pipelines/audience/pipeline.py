@@ -7,7 +7,7 @@ from typing import Any
 from kedro.pipeline import Pipeline, node, pipeline
 
 from socialml.components.audience.models import AUDIENCE_MODELS
-from socialml.pipelines.sources import checked_models, family_sources
+from socialml.pipelines.sources import checked_models, family_pipeline, family_sources
 
 from .nodes import (
     compare_audience_models, cross_validate_audience, fit_audience_model, plot_audience_confusion,
@@ -36,11 +36,13 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     if source not in family_sources("audience", params):
         return Pipeline([])
     models = checked_models("audience", AUDIENCE_MODELS, params)
-    prepare = pipeline([node(prepare_audience_targets, ["prm_users", "prm_views", "params:audience"],
-                             "mi_audience_targets", name="prepare_audience_targets")],
-                       namespace=source, parameters={"params:audience"})
-    compare = pipeline([node(compare_audience_models, {"targets": "mi_audience_targets", "params": "params:audience",
-                                                       **{m: f"audience.{m}.mo_audience_predictions" for m in models}},
-                             ["rpt_audience_comparison", "rpt_audience_metrics"], name="compare_audience_models",
-                             tags=["evaluation"])], namespace=source, parameters={"params:audience"})
+    prepare = family_pipeline("audience", [node(prepare_audience_targets, ["prm_users", "prm_views", "params:audience"],
+                                                "mi_audience_targets", name="prepare_audience_targets")],
+                              namespace=source, parameters={"params:audience"})
+    compare_inputs = {"targets": "mi_audience_targets", "params": "params:audience",
+                      **{m: f"audience.{m}.mo_audience_predictions" for m in models}}
+    compare = family_pipeline("audience", [node(compare_audience_models, compare_inputs,
+                                                ["rpt_audience_comparison", "rpt_audience_metrics"],
+                                                name="compare_audience_models", tags=["evaluation"])],
+                              namespace=source, parameters={"params:audience"})
     return sum((_model_pipeline(source, m) for m in models), prepare + compare).tag(["audience"])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kedro.pipeline import Pipeline, node, pipeline
+from kedro.pipeline import Pipeline, node
 
 from socialml.components.text.clustering import ClusteringConfig
-from socialml.pipelines.sources import is_generated, source_tables
+from socialml.pipelines.sources import family_pipeline, is_generated, source_tables
 
 from .nodes import (
     answer_sentiment_model,
@@ -67,4 +67,5 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
             inputs.update(sentiment_texts=f"{sentiment_source}.prm_sentiment_texts",
                           sentiment_embeddings=f"{sentiment_source}.mi_sentiment_embeddings")
     parameters = {PARAMS, "params:sentiment"} if not has_truth and "labelled" in sentiment_inputs else {PARAMS}
-    return pipeline(nodes, namespace=source, inputs=inputs or None, parameters=parameters, tags=["clustering"])
+    return family_pipeline("clustering", nodes, namespace=source, inputs=inputs or None, parameters=parameters,
+                           tags=["clustering"])

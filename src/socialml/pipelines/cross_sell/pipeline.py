@@ -8,7 +8,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 
 from socialml.components.recsys.cross_sell import model_spec
 from socialml.components.recsys.recommenders import RECOMMENDERS
-from socialml.pipelines.sources import comparison_nodes, family_sources
+from socialml.pipelines.sources import comparison_nodes, family_pipeline, family_sources
 from socialml.registry import project_code, project_requirements
 
 from .nodes import (
@@ -86,10 +86,11 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     models = settings["models"]
     for spec in models.values():  # a mistyped option fails now, not mid-run
         RECOMMENDERS.check(model_spec(spec)[0])
-    hide = pipeline([node(hide_held_out_products, ["prm_holdings", "params:settings"],
-                          ["mi_cross_sell_visible", "mi_cross_sell_hidden"], name="hide_held_out_products")],
-                    namespace=source, parameters={"params:settings": f"params:cross_sell.sources.{source}"})
-    compare = pipeline(comparison_nodes(
+    hide = family_pipeline("cross_sell", [node(hide_held_out_products, ["prm_holdings", "params:settings"],
+                                               ["mi_cross_sell_visible", "mi_cross_sell_hidden"],
+                                               name="hide_held_out_products")],
+                           namespace=source, parameters={"params:settings": f"params:cross_sell.sources.{source}"})
+    compare = family_pipeline("cross_sell", comparison_nodes(
         "cross_sell", models, cross_sell_intervals, compare_cross_sell_models,
         interval_inputs={"visible": "mi_cross_sell_visible", "hidden": "mi_cross_sell_hidden",
                          "settings": "params:settings"},

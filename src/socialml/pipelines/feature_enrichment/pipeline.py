@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kedro.pipeline import Pipeline, node, pipeline
+from kedro.pipeline import Pipeline, node
 
 from socialml.components.recsys.post_feed.model import source_reads_snapshots
-from socialml.pipelines.sources import family_sources, source_tables
+from socialml.pipelines.sources import family_pipeline, family_sources, source_tables
 
 from .nodes import build_client_features, build_feed_snapshots, build_viewer_history
 
@@ -36,4 +36,5 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     if not nodes:
         return Pipeline([])
     parameters = {name for n in nodes for name in n.inputs if name.startswith("params:")}
-    return pipeline(nodes, namespace=source, parameters=parameters or None, tags=["feature_enrichment"])
+    return family_pipeline("feature_enrichment", nodes, namespace=source, parameters=parameters or None,
+                           tags=["feature_enrichment"])

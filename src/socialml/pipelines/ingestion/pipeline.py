@@ -5,12 +5,12 @@ from __future__ import annotations
 from functools import partial, update_wrapper
 from typing import Any
 
-from kedro.pipeline import Node, Pipeline, node, pipeline
+from kedro.pipeline import Node, Pipeline, node
 
 from socialml.components.data.canonical import INGESTION_ORDER, TABLES
 from socialml.components.data.demo_platform import RAW_TABLES
 from socialml.components.data.engine_ingest import ENGINE_TABLES
-from socialml.pipelines.sources import is_generated, source_layout
+from socialml.pipelines.sources import family_pipeline, is_generated, source_layout
 
 from .nodes import (
     RAW_PREFIX,
@@ -38,7 +38,8 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         node(build_ingestion_report, inputs=[f"counts_{t}" for t in tables], outputs="rpt_ingestion",
              name="build_ingestion_report")
     )
-    return pipeline(
+    return family_pipeline(
+        "ingestion",
         nodes,
         namespace=source,
         parameters={f"params:ingestion.layouts.{layout_name}.{t}" for t in tables} | {"params:ingestion.checks"}
@@ -56,7 +57,8 @@ def create_publish_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     spec = params["sources"][source]
     if spec["layout"] != "demo_platform" or spec.get("generate", False):
         return Pipeline([])
-    return pipeline([_generate_node()], namespace=source, parameters={"params:demo_platform"}, tags=["demo"])
+    return family_pipeline("ingestion", [_generate_node()], namespace=source, parameters={"params:demo_platform"},
+                           tags=["demo"])
 
 
 def _generate_node() -> Node:

@@ -13,7 +13,7 @@ from typing import Any
 from kedro.pipeline import Pipeline, node, pipeline
 
 from socialml.components.recsys.post_feed.model import configured_model, source_reads_snapshots
-from socialml.pipelines.sources import comparison_nodes, family_sources, primary_table
+from socialml.pipelines.sources import comparison_nodes, family_pipeline, family_sources, primary_table
 
 from .nodes import (
     compare_ab_groups,
@@ -59,10 +59,11 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     for spec in models.values():  # a mistyped option fails now, not mid-run
         configured_model(spec, settings)
     snapshots = source_reads_snapshots(settings)
-    split = pipeline([node(split_post_feed, [FEED_EVENTS, "params:settings"],
-                           ["mi_feed_history", "mi_feed_requests", "mi_feed_targets"], name="split_post_feed")],
-                     namespace=source, parameters={"params:settings": f"params:post_feed.sources.{source}"})
-    compare = pipeline(comparison_nodes(
+    split = family_pipeline("post_feed", [node(split_post_feed, [FEED_EVENTS, "params:settings"],
+                                               ["mi_feed_history", "mi_feed_requests", "mi_feed_targets"],
+                                               name="split_post_feed")],
+                            namespace=source, parameters={"params:settings": f"params:post_feed.sources.{source}"})
+    compare = family_pipeline("post_feed", comparison_nodes(
         "post_feed", models, post_feed_intervals, compare_post_feed_models,
         interval_inputs={"requests": "mi_feed_requests", "targets": "mi_feed_targets", "settings": "params:settings"},
         predictions="mo_post_feed_recommendations", scores="rpt_post_feed_scores",
@@ -80,9 +81,9 @@ def create_ab_test_pipeline(params: dict[str, Any]) -> Pipeline:
     if ab_test is None:
         return Pipeline([])
     source = ab_test["source"]
-    return pipeline([node(compare_ab_groups, ["raw_served_feed_log", FEED_EVENTS, "params:ab_test",
-                                              "params:settings"], ["rpt_ab_test", "rpt_ab_test_metrics", "rpt_ab_test_chart"],
-                          name="compare_ab_groups", tags=["evaluation"])],
-                    namespace=source, inputs={"raw_served_feed_log"},
-                    parameters={"params:ab_test": "params:post_feed.ab_test",
-                                "params:settings": f"params:post_feed.sources.{source}"}).tag(["ab_test"])
+    compare = node(compare_ab_groups, ["raw_served_feed_log", FEED_EVENTS, "params:ab_test", "params:settings"],
+                   ["rpt_ab_test", "rpt_ab_test_metrics", "rpt_ab_test_chart"], name="compare_ab_groups",
+                   tags=["evaluation"])
+    return family_pipeline("ab_test", [compare], namespace=source, inputs={"raw_served_feed_log"},
+                           parameters={"params:ab_test": "params:post_feed.ab_test",
+                                       "params:settings": f"params:post_feed.sources.{source}"}).tag(["ab_test"])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kedro.pipeline import Pipeline, node, pipeline
+from kedro.pipeline import Pipeline, node
 
 from socialml.components.text.encoders import check_encoder
-from socialml.pipelines.sources import source_tables
+from socialml.pipelines.sources import family_pipeline, source_tables
 
 from .nodes import embed_answers, embed_answers_for_clustering, embed_posts, embed_sentiment_anchors, embed_sentiment_texts, reduce_embeddings
 
@@ -39,4 +39,4 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     if not nodes:
         return Pipeline([])
     used = {i for n in nodes for i in n.inputs if i.startswith("params:")}
-    return pipeline(nodes, namespace=source, parameters=used, tags=["text_embedding"])
+    return family_pipeline("text_embedding", nodes, namespace=source, parameters=used, tags=["text_embedding"])

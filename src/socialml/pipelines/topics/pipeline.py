@@ -10,7 +10,7 @@ from typing import Any
 from kedro.pipeline import Pipeline, node, pipeline
 
 from socialml.components.text.topics import TOPIC_CLASSIFIERS
-from socialml.pipelines.sources import checked_models, comparison_nodes, family_sources
+from socialml.pipelines.sources import checked_models, comparison_nodes, family_pipeline, family_sources
 
 from .nodes import compare_topic_models, evaluate_topic_model, prepare_topic_dataset, topic_intervals, train_topic_model
 
@@ -37,9 +37,10 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     if source not in family_sources("topics", params):
         return Pipeline([])
     models = checked_models("topics", TOPIC_CLASSIFIERS, params)
-    prepare = pipeline([node(prepare_topic_dataset, ["prm_posts", "params:topics"], "mi_topic_dataset",
-                             name="prepare_topic_dataset")], namespace=source, parameters={"params:topics"})
-    compare = pipeline(comparison_nodes(
+    prepare = family_pipeline("topics", [node(prepare_topic_dataset, ["prm_posts", "params:topics"], "mi_topic_dataset",
+                                              name="prepare_topic_dataset")],
+                              namespace=source, parameters={"params:topics"})
+    compare = family_pipeline("topics", comparison_nodes(
         "topics", models, topic_intervals, compare_topic_models,
         interval_inputs={"dataset": "mi_topic_dataset", "params": "params:topics"},
         predictions="mo_topic_test_predictions", scores="rpt_topic_scores", intervals_output="rpt_topic_intervals",
