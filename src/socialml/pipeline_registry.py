@@ -2,10 +2,10 @@
 
 Each source (``sources`` in parameters_ingestion.yml) gets a namespaced instance of every family
 whose ``create_pipeline(source, params)`` applies to it (a family returns an empty pipeline
-otherwise), so kedro viz shows one block per source, with a block per family inside. The parameters are those of the
-environment Kedro's session is using: :class:`ProjectConfigLoader` (the project's config loader
-class) hands them over when Kedro creates it, for `kedro run`, `kedro viz run` and `kedro
-registry` alike, hooks or not.
+otherwise), so kedro viz shows one block per source, with a block per family inside. The
+parameters are those of the environment Kedro's session is using: :class:`ProjectConfigLoader`
+(the project's config loader class) hands them over when Kedro creates it, for `kedro run`,
+`kedro viz run` and `kedro registry` alike, hooks or not.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ reload is a fresh process, so memory does not grow.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -72,7 +73,8 @@ class Worker:
 
     def _signal(self, number: int) -> None:
         if not self.exited():
-            signal.pidfd_send_signal(self._handle, number)
+            with contextlib.suppress(ProcessLookupError):  # it exited since we looked
+                signal.pidfd_send_signal(self._handle, number)
 
     def stop(self, drain: bool) -> None:
         """Let the worker finish what it is answering and exit (SIGUSR1: drain first; SIGTERM: exit)."""
@@ -106,7 +108,10 @@ class Template:
 
     def preload(self) -> None:
         """Have the template import what the last loaded worker imported (in the background, at idle priority)."""
-        self._channel.send(b"preload")
+        try:
+            self._channel.send(b"preload")
+        except OSError as error:  # it has exited: the supervisor's watch starts another
+            logger.warning("the template process did not take the preload: %s", error)
 
     def fork(self) -> Worker:
         """A new worker, forked from the template; its status comes on a pipe of its own."""
@@ -114,11 +119,13 @@ class Template:
         try:
             socket.send_fds(self._channel, [b"fork"], [status_write])
             pid = self._channel.recv(32)
+            if not pid:
+                raise ConnectionError(f"the template process exited (code {self.process.wait()})")
+        except OSError:  # ConnectionError, or no answer within LOAD_TIMEOUT_S
+            os.close(status_read)
+            raise
         finally:
             os.close(status_write)
-        if not pid:
-            os.close(status_read)
-            raise ConnectionError(f"the template process exited (code {self.process.wait()})")
         return Worker(int(pid), status_read)
 
     def stop(self) -> None:
@@ -148,7 +155,7 @@ class Supervisor:
             self._template = Template(self.worker_args, self.listener, self.control_path)
         try:
             worker = self._template.fork()
-        except (ConnectionError, OSError) as error:
+        except OSError as error:
             return None, {"ready": False, "reason": f"no worker could be started: {error}"}
         status = worker.wait_ready(LOAD_TIMEOUT_S)
         if not status["ready"]:
