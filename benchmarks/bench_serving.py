@@ -118,24 +118,14 @@ def tree(process: psutil.Process) -> list[psutil.Process]:
     return [process, *process.children(recursive=True)]
 
 
-def tree_rss(process: psutil.Process) -> float:
-    """Resident memory of the service's processes, MiB (pages a worker shares with the template count twice)."""
+def tree_rss(process: psutil.Process, proportional: bool = False) -> float:
+    """Memory of the service's processes, MiB: resident (pages a worker shares with the template count twice),
+    or ``proportional`` (PSS: a shared page counts once, split among its sharers)."""
     total = 0
     for member in tree(process):
         try:
-            total += member.memory_info().rss
+            total += member.memory_full_info().pss if proportional else member.memory_info().rss
         except psutil.NoSuchProcess:  # a worker that just exited
-            pass
-    return total / 2**20
-
-
-def tree_pss(process: psutil.Process) -> float:
-    """Proportional memory of the service's processes, MiB: a shared page counts once, split among its sharers."""
-    total = 0
-    for member in tree(process):
-        try:
-            total += member.memory_full_info().pss
-        except psutil.NoSuchProcess:
             pass
     return total / 2**20
 
@@ -236,7 +226,7 @@ def measure_reloads(project: Path, env: str | None, reloads: int, interval: floa
                     statuses.append(response.status_code)
                     one_worker(process)
                     rss.append(tree_rss(process))
-                    pss.append(tree_pss(process))
+                    pss.append(tree_rss(process, proportional=True))
                     print(f"reload {len(durations)}: {response.status_code} in {durations[-1]:.1f} s, "
                           f"RSS {rss[-1]:.0f} MiB, PSS {pss[-1]:.0f} MiB", flush=True)
             done.set()

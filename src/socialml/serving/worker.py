@@ -95,8 +95,9 @@ def write_modules(path: Path) -> None:
 
 
 def serve(options: WorkerOptions, listener_fd: int, status_fd: int) -> None:
-    """Load the models, report on ``status_fd``, serve on ``listener_fd`` until stopped (SystemExit(1) if not loaded)."""
-    lower_priority()
+    """Load the models, report on ``status_fd``, serve on ``listener_fd`` until stopped (SystemExit(1) if not loaded).
+
+    Runs at the idle priority it was forked with from the template, until its models are loaded."""
     exit_with(options.supervisor)
     import uvicorn
     from threadpoolctl import threadpool_limits
@@ -119,7 +120,10 @@ def serve(options: WorkerOptions, listener_fd: int, status_fd: int) -> None:
             logger.error("the models did not load", exc_info=error)
             status.write(json.dumps({"ready": False, "reason": f"{type(error).__name__}: {error}"}) + "\n")
             raise SystemExit(1) from None
-        write_modules(options.modules_file)
+        try:
+            write_modules(options.modules_file)
+        except OSError as error:  # the next worker then imports for itself: slower, not wrong
+            logger.warning("could not list the imported modules for the next worker: %s", error)
         if not restore_priority():
             logger.warning("could not return to normal CPU priority after loading: this worker serves at low priority")
         status.write(json.dumps({"ready": True, "models": [m.as_dict() for m in models.served]}) + "\n")

@@ -51,7 +51,9 @@ class Engine:
 
     def owns(self, table: Any) -> Any:
         """``table`` itself, once checked to be read by this engine's connection (expressions cannot mix two)."""
-        if table._find_backend() is not self._backend():
+        import ibis
+
+        if ibis.get_backend(table) is not self._backend():
             raise ValueError(f"a table loaded by another engine than {self!r} reached a node that runs on it: the "
                              f"catalog's engine tables and the `engine` parameter both read `engine` in globals.yml; "
                              f"change it there (an environment's globals.yml), not with --params")
