@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from socialml.components.audience.models import age_buckets, build_audience_model
+from socialml.components.audience.models import age_buckets, build_audience_model, history_features
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
+from socialml.components.data.features import viewer_history
 from socialml.components.evaluation.metrics import audience_scores
 from socialml.pipelines.audience.nodes import compare_audience_models, cross_validate_audience, prepare_audience_targets
 
@@ -23,6 +24,11 @@ def history():
     users = platform["user_data"][platform["user_data"]["age"] > 0].assign(
         gender=lambda d: d["gender"].map({0: "female", 1: "male"}))
     return views, items, prepare_audience_targets(users, views, PARAMS)
+
+
+def cross_validated(views, items, targets, spec, params):
+    """The pipeline's cross-validation, reading the viewer-history table the enrichment pipeline builds."""
+    return cross_validate_audience(views, items, viewer_history(views, items), targets, spec, params)
 
 
 def test_age_buckets_are_right_open_and_labelled():
@@ -47,8 +53,8 @@ def test_folds_are_by_user_and_cover_everyone(history):
 ])
 def test_models_beat_the_majority_on_the_planted_audience_signal(history, spec):
     views, items, targets = history
-    _, majority = cross_validate_audience(views, items, targets, {"kind": "majority"}, PARAMS)
-    predictions, scores = cross_validate_audience(views, items, targets, spec, PARAMS)
+    _, majority = cross_validated(views, items, targets, {"kind": "majority"}, PARAMS)
+    predictions, scores = cross_validated(views, items, targets, spec, PARAMS)
     assert len(predictions) == len(targets) and predictions["user_id"].is_unique
     assert scores["sex"]["roc_auc"] > majority["sex"]["roc_auc"] + 0.1
     assert scores["age"]["roc_auc"] > 0.55
@@ -91,6 +97,40 @@ def test_a_user_served_alone_gets_the_prediction_it_gets_among_all_users(history
             pd.testing.assert_frame_equal(probabilities, together[target].loc[[user]])
 
 
+
+@pytest.mark.parametrize("kind", ["boosting", "stacked"])
+def test_a_model_trained_on_the_history_table_serves_the_features_it_learnt_from(history, kind):
+    """One definition, one clock: a model learns from the enrichment table's rows, keeps the table's time
+    (here a week after the last view), and the features it computes from one user's views at serving time
+    equal that user's row, recency included."""
+    views, items, targets = history
+    table = viewer_history(views, items, as_of=views["timestamp"].max() + pd.Timedelta(days=7))
+    spec = ({"kind": "boosting", "svd_components": 8, "options": {"iterations": 20}} if kind == "boosting"
+            else {"kind": "stacked", "folds": 2, "options": {"iterations": 20}})
+    model = build_audience_model(spec, age_labels=PARAMS["age_labels"]).fit(views, items, targets, table)
+    assert model.as_of == table["as_of"].iloc[0]
+    rows = table.drop(columns="as_of").set_index("user_id")
+    for user in targets["user_id"].head(5):
+        alone = views[views["user_id"] == user]
+        served = history_features(alone, items, model.as_of)
+        pd.testing.assert_frame_equal(served, rows.loc[[user], served.columns], check_dtype=False)
+        assert served.loc[user, "days_since_last_view"] >= 7
+        if kind == "boosting":  # the whole input row, item factors included
+            pd.testing.assert_frame_equal(model.features(alone, items), model.features(views, items, table).loc[[user]])
+
+
+def test_a_stale_or_partial_history_table_stops_the_fit_naming_it(history):
+    views, items, targets = history
+    table = viewer_history(views, items)
+    model = build_audience_model({"kind": "boosting", "svd_components": 8, "options": {"iterations": 5}})
+    newer = pd.concat([views, views.head(1).assign(timestamp=table["as_of"].iloc[0] + pd.Timedelta(hours=1))])
+    with pytest.raises(ValueError, match="feat_viewer_history is as of .* run the feature_enrichment"):
+        model.fit(newer, items, targets, table)
+    lost = table["user_id"].iloc[0]
+    with pytest.raises(ValueError, match=f"feat_viewer_history has no row for 1 users .*{lost}"):
+        model.fit(views, items, targets, table[table["user_id"] != lost])
+
+
 def test_views_dated_centuries_away_are_scored_not_overflowed(history):
     """The service accepts any ISO date; recency to the training end must not overflow a timedelta."""
     views, items, targets = history
@@ -118,8 +158,8 @@ def _rated_history(n_users: int = 200, n_items: int = 40, seed: int = 0):
 
 def test_an_item_bag_weighted_by_rating_reads_what_a_plain_bag_cannot():
     views, items, targets = _rated_history()
-    _, by_views = cross_validate_audience(views, items, targets, {"kind": "item_bag", "weight": "views"}, PARAMS)
-    _, by_rating = cross_validate_audience(views, items, targets, {"kind": "item_bag", "weight": "rating"}, PARAMS)
+    _, by_views = cross_validated(views, items, targets, {"kind": "item_bag", "weight": "views"}, PARAMS)
+    _, by_rating = cross_validated(views, items, targets, {"kind": "item_bag", "weight": "rating"}, PARAMS)
     assert by_rating["sex"]["roc_auc"] > 0.8 and by_views["sex"]["roc_auc"] < 0.7
     with pytest.raises(ValueError, match="weight: rating needs views with a rating"):
         build_audience_model({"kind": "item_bag", "weight": "rating"}).fit(views.assign(rating=np.nan), items, targets)
@@ -147,14 +187,14 @@ def _aging_history(seed: int = 0):
 def test_ordered_age_buckets_borrow_evidence_from_their_neighbours():
     views, items, targets = _aging_history()
     ordinal = {"kind": "item_bag", "age_model": "ordinal"}
-    _, multinomial = cross_validate_audience(views, items, targets, {"kind": "item_bag"}, PARAMS)
-    predictions, ordered = cross_validate_audience(views, items, targets, ordinal, PARAMS)
+    _, multinomial = cross_validated(views, items, targets, {"kind": "item_bag"}, PARAMS)
+    predictions, ordered = cross_validated(views, items, targets, ordinal, PARAMS)
     assert ordered["age"]["roc_auc"] > multinomial["age"]["roc_auc"] + 0.015  # +0.025 to +0.063 over 4 seeds
     probabilities = predictions[[f"p_age_{label}" for label in PARAMS["age_labels"]]].to_numpy()
     assert (probabilities >= 0).all() and np.allclose(probabilities.sum(axis=1), 1)
     # Stacked over the ordered buckets: the bases get the order from the pipeline, as the model does.
     stacked = {"kind": "stacked", "folds": 3, "bases": [ordinal], "options": {"iterations": 30}}
-    assert cross_validate_audience(views, items, targets, stacked, PARAMS)[1]["age"]["roc_auc"] > 0.7
+    assert cross_validated(views, items, targets, stacked, PARAMS)[1]["age"]["roc_auc"] > 0.7
 
 
 def test_ordered_age_buckets_need_their_order_and_take_missing_buckets():
@@ -176,7 +216,7 @@ def test_ordered_age_buckets_need_their_order_and_take_missing_buckets():
 def test_the_comparison_gives_each_model_an_interval_and_a_paired_gain_over_the_baseline():
     views, items, targets = _rated_history()
     params = {**PARAMS, "baseline": "by_views", "bootstrap_runs": 50}
-    predictions = {name: cross_validate_audience(views, items, targets, {"kind": "item_bag", "weight": weight}, params)[0]
+    predictions = {name: cross_validated(views, items, targets, {"kind": "item_bag", "weight": weight}, params)[0]
                    for name, weight in [("by_views", "views"), ("by_rating", "rating")]}
     table, metrics = compare_audience_models(targets, params, **predictions)
     row = table[(table["model"] == "by_rating") & (table["target"] == "sex")].iloc[0]

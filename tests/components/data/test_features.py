@@ -87,9 +87,11 @@ def test_viewer_history_category_shares_and_recency():
     views = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 1],
                           "timestamp": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-02"]),
                           "watch_seconds": [10.0, 20.0, 30.0], "rating": [None, None, None]})
-    items = pd.DataFrame({"item_id": [1, 2], "categories": [["music"], ["games", "music"]]})
+    items = pd.DataFrame({"item_id": [1, 2, 3], "categories": [["music"], ["games", "music"], ["news"]]})
     out = features.viewer_history(views, items).set_index("user_id")
+    assert (out["as_of"] == pd.Timestamp("2024-01-03")).all()
     assert out.loc[1, "category_share_music"] == pytest.approx(2 / 3)
+    assert (out["category_share_news"] == 0).all()  # every category of the catalogue, viewed or not
     assert out.loc[2, "category_share_games"] == 0
     assert out.loc[2, "days_since_last_view"] == 1 and out.loc[1, "history_span_days"] == 2
     assert out.loc[1, "mean_watch_seconds"] == 15 and "mean_rating" not in out

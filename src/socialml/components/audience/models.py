@@ -1,8 +1,11 @@
 """Age and sex of a user from the set of items they viewed and when (seed 002).
 
-Every model answers the same interface, so serving can apply any of them to a new user's history:
+Every model answers the same interface, so serving can apply any of them to a new user's history.
+``history`` is the enrichment pipeline's ``feat_viewer_history`` (``features.viewer_history``); the models
+of history aggregates read their training users' rows from it, and compute the same function from a new
+user's views as of the table's time, so training and serving share one definition and one clock:
 
-    model.fit(views, items, targets)            # targets: user_id, sex, age_bucket
+    model.fit(views, items, targets, history)   # targets: user_id, sex, age_bucket
     model.predict_proba(views, items)           # {"sex": users × classes, "age": users × buckets}
 
 * ``MajorityAudience``: the most frequent class ("TopClass" in the seed);
@@ -42,12 +45,41 @@ def age_buckets(age: pd.Series, edges: list[int], labels: list[str]) -> pd.Serie
     return pd.Series(np.array(labels, dtype=object)[codes], index=age.index).where(age.notna())
 
 
+def history_time(views: pd.DataFrame, history: pd.DataFrame | None) -> pd.Timestamp:
+    """The time a model measures recency to: the history table's ``as_of``, else the last of ``views``.
+
+    A table older than the views (enrichment not rerun after new views arrived) stops the fit: its rows
+    would describe histories the model is not trained on."""
+    if history is None:
+        return views["timestamp"].max()
+    as_of = history["as_of"].max()
+    if views["timestamp"].max() > as_of:
+        raise ValueError(f"feat_viewer_history is as of {as_of} but the views run to {views['timestamp'].max()}: "
+                         "run the feature_enrichment pipeline again")
+    return as_of
+
+
+def history_features(views: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp,
+                     history: pd.DataFrame | None = None) -> pd.DataFrame:
+    """History aggregates indexed by user_id for the users of ``views``: their rows of ``history`` when
+    given (every one must be there), else computed from ``views`` as of ``as_of``."""
+    if history is None:
+        return viewer_history(views, items, as_of).drop(columns="as_of").set_index("user_id")
+    users = pd.Index(views["user_id"].unique())
+    rows = history.drop(columns="as_of").set_index("user_id")
+    missing = users.difference(rows.index)
+    if len(missing):
+        raise ValueError(f"feat_viewer_history has no row for {len(missing)} users with views (first: "
+                         f"{missing[0]!r}): run the feature_enrichment pipeline again")
+    return rows.loc[users]
+
+
 def _class_frame(model, x, users) -> pd.DataFrame:
     return pd.DataFrame(model.predict_proba(x), index=pd.Index(users, name="user_id"), columns=list(model.classes_))
 
 
 class MajorityAudience:
-    def fit(self, views, items, targets):
+    def fit(self, views, items, targets, history=None):
         self.priors = {t: targets[t].value_counts(normalize=True).sort_index() for t in TARGETS}
         return self
 
@@ -63,12 +95,17 @@ class BoostingAudience:
             raise ValueError(f"library must be catboost or lightgbm, got {library!r}")
         self.library, self.svd_components, self.options, self.seed = library, svd_components, options or {}, seed
 
-    def _features(self, views: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
-        history = viewer_history(views, items, self.as_of).set_index("user_id")
+    def features(self, views: pd.DataFrame, items: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The model's input, one row per user of ``views``: history aggregates (``history_features``) and
+        the mean SVD factors of the items viewed, on the columns the model was trained on."""
+        return self._features(views, items, history).reindex(columns=self.columns)
+
+    def _features(self, views: pd.DataFrame, items: pd.DataFrame, history: pd.DataFrame | None) -> pd.DataFrame:
+        aggregates = history_features(views, items, self.as_of, history)
         known = views[views["item_id"].isin(self.item_factors.index)]
         factors = self.item_factors.loc[known["item_id"]].to_numpy()
         mean = pd.DataFrame(factors, index=known["user_id"].to_numpy()).groupby(level=0).mean().add_prefix("item_svd_")
-        return history.join(mean)
+        return aggregates.join(mean)
 
     def _new_model(self):
         if self.library == "catboost":
@@ -81,22 +118,22 @@ class BoostingAudience:
         options = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 15, "n_jobs": 2, **self.options}
         return LGBMClassifier(**options, random_state=self.seed, verbose=-1)
 
-    def fit(self, views, items, targets):
+    def fit(self, views, items, targets, history=None):
         from sklearn.decomposition import TruncatedSVD
 
         matrix, users, item_ids = item_matrix(views)
         n = max(1, min(self.svd_components, matrix.shape[1] - 1, matrix.shape[0] - 1))
         svd = TruncatedSVD(n_components=n, random_state=self.seed).fit(matrix)
         self.item_factors = pd.DataFrame(svd.components_.T, index=item_ids)
-        self.as_of = views["timestamp"].max()
-        x = self._features(views, items)
+        self.as_of = history_time(views, history)
+        x = self._features(views, items, history)
         self.columns = list(x.columns)  # a new history may lack a category: predict on the same columns
         y = targets.set_index("user_id").reindex(x.index)
         self.models = {t: self._new_model().fit(x, y[t]) for t in TARGETS}
         return self
 
     def predict_proba(self, views, items) -> dict[str, pd.DataFrame]:
-        x = self._features(views, items).reindex(columns=self.columns)
+        x = self.features(views, items)
         return {t: _class_frame(m, x, x.index) for t, m in self.models.items()}
 
 
@@ -168,7 +205,7 @@ class ItemBagAudience:
         weights = views["rating"].fillna(1.0).to_numpy(dtype=float) if self.weight == "rating" else None
         return item_matrix(views, item_index, weights)
 
-    def fit(self, views, items, targets):
+    def fit(self, views, items, targets, history=None):
         from sklearn.feature_extraction.text import TfidfTransformer
         from sklearn.linear_model import LogisticRegression
 
@@ -217,23 +254,23 @@ class StackedAudience:
                   for i, model in enumerate(models) for t, frame in model.predict_proba(views, items).items()]
         return pd.concat(frames, axis=1)
 
-    def _features(self, base: pd.DataFrame, views, items) -> pd.DataFrame:
-        return base.join(viewer_history(views, items, self.as_of).set_index("user_id"))
+    def _features(self, base: pd.DataFrame, views, items, history: pd.DataFrame | None = None) -> pd.DataFrame:
+        return base.join(history_features(views, items, self.as_of, history))
 
-    def fit(self, views, items, targets):
+    def fit(self, views, items, targets, history=None):
         from catboost import CatBoostClassifier
         from sklearn.model_selection import StratifiedKFold
 
-        self.as_of = views["timestamp"].max()
+        self.as_of = history_time(views, history)
         users = targets["user_id"].to_numpy()
         out_of_fold = []
         splits = StratifiedKFold(self.folds, shuffle=True, random_state=self.seed).split(users, targets["sex"])
         for train, held_out in splits:
             fold_views = views[views["user_id"].isin(users[train])]
-            bases = [self._base(spec).fit(fold_views, items, targets.iloc[train]) for spec in self.base_specs]
+            bases = [self._base(spec).fit(fold_views, items, targets.iloc[train], history) for spec in self.base_specs]
             out_of_fold.append(self._base_features(bases, views[views["user_id"].isin(users[held_out])], items))
-        self.bases = [self._base(spec).fit(views, items, targets) for spec in self.base_specs]
-        x = self._features(pd.concat(out_of_fold), views, items)
+        self.bases = [self._base(spec).fit(views, items, targets, history) for spec in self.base_specs]
+        x = self._features(pd.concat(out_of_fold), views, items, history)
         self.columns = list(x.columns)
         y = targets.set_index("user_id").reindex(x.index)
         options = {"iterations": 300, "depth": 4, "learning_rate": 0.05, "thread_count": 2, **self.options}
@@ -278,7 +315,7 @@ class DeepSetsAudience:
         times[row, frame["rank"]] = frame[["day", "week"]].to_numpy(dtype=np.float32)
         return users, item, times, (item > 0)
 
-    def fit(self, views, items, targets):
+    def fit(self, views, items, targets, history=None):
         import torch
 
         torch.manual_seed(self.seed)

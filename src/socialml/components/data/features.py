@@ -320,10 +320,11 @@ def _stack(tables: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def viewer_history(views: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
-    """Seed 002's history aggregates: counts, category shares, time shares, recency, watch time.
+    """Seed 002's history aggregates per user: counts, category shares, time shares, recency, watch time.
 
-    Recency is measured to ``as_of`` (default: the last view): a model passes the end of its training
-    views, so one user's views served alone get the recency they would have had among all of them.
+    Recency is measured to ``as_of`` (default: the last view), which the table carries in an ``as_of``
+    column: an audience model trained on the table keeps it, so one user's views served alone get the
+    recency they had in the table.
     """
     reference_time = views["timestamp"].max() if as_of is None else as_of
     grouped = views.groupby("user_id")
@@ -343,10 +344,13 @@ def viewer_history(views: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp
     categories = items[["item_id", "categories"]].explode("categories", ignore_index=True).dropna(subset=["categories"])
     if len(categories):
         per_view = views[["user_id", "item_id"]].merge(categories, on="item_id")
-        counts = pd.crosstab(per_view["user_id"], per_view["categories"])
+        # A column for every category of the catalogue, so one user's history has the table's columns.
+        counts = pd.crosstab(per_view["user_id"], per_view["categories"]).reindex(
+            columns=sorted(categories["categories"].unique(), key=str), fill_value=0)
         shares = counts.div(counts.sum(axis=1), axis=0).add_prefix("category_share_")
         out = out.join(shares).fillna({c: 0.0 for c in shares})
     out = out.join(time_shares(views["timestamp"], views["user_id"], prefix="view_"))
+    out.insert(0, "as_of", reference_time)
     return out.reset_index()
 
 

@@ -25,16 +25,19 @@ def prepare_audience_targets(users: pd.DataFrame, views: pd.DataFrame, params: d
     return targets.assign(fold=assign_folds(targets["sex"], params["protocol"]))
 
 
-def cross_validate_audience(views: pd.DataFrame, items: pd.DataFrame, targets: pd.DataFrame, spec: dict[str, Any],
-                            params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Out-of-fold probabilities for every scored user, and the scores of each target."""
+def cross_validate_audience(views: pd.DataFrame, items: pd.DataFrame, history: pd.DataFrame, targets: pd.DataFrame,
+                            spec: dict[str, Any], params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Out-of-fold probabilities for every scored user, and the scores of each target.
+
+    The models learn from the training users' rows of ``history`` (``feat_viewer_history``) and score the
+    held-out users from their views alone, as the service does."""
     predictions = []
     folds = scored_folds(targets["fold"].to_numpy(), params["protocol"])
     for fold in tqdm(folds, desc=f"{spec['kind']} folds", disable=None, leave=False):
         train_users = targets.loc[targets["fold"] != fold, "user_id"]
         test_users = targets.loc[targets["fold"] == fold, "user_id"]
         model = build_audience_model(spec, age_labels=params["age_labels"])
-        model.fit(views[views["user_id"].isin(train_users)], items, targets[targets["user_id"].isin(train_users)])
+        model.fit(views[views["user_id"].isin(train_users)], items, targets[targets["user_id"].isin(train_users)], history)
         probabilities = model.predict_proba(views[views["user_id"].isin(test_users)], items)
         frame = pd.concat([p.add_prefix(f"p_{t}_") for t, p in probabilities.items()], axis=1)
         predictions.append(frame.assign(fold=fold))
@@ -58,11 +61,11 @@ def plot_audience_confusion(predictions: pd.DataFrame, targets: pd.DataFrame, pa
     return confusion_figure(panels, classes, f"Audience, out of fold on {len(predictions)} users: true against predicted")
 
 
-def fit_audience_model(views: pd.DataFrame, items: pd.DataFrame, targets: pd.DataFrame, spec: dict[str, Any],
-                       params: dict[str, Any]):
+def fit_audience_model(views: pd.DataFrame, items: pd.DataFrame, history: pd.DataFrame, targets: pd.DataFrame,
+                       spec: dict[str, Any], params: dict[str, Any]):
     """The model serving uses: trained on every user with targets, with the item table it reads."""
     model = build_audience_model(spec, age_labels=params["age_labels"])
-    return FittedAudience(model.fit(views[views["user_id"].isin(targets["user_id"])], items, targets), items)
+    return FittedAudience(model.fit(views[views["user_id"].isin(targets["user_id"])], items, targets, history), items)
 
 
 def compare_audience_models(targets: pd.DataFrame, params: dict[str, Any], **predictions: pd.DataFrame):

@@ -17,15 +17,15 @@ from .nodes import (
 
 def _model_pipeline(source: str, model: str) -> Pipeline:
     template = pipeline([
-        node(cross_validate_audience, ["prm_views", "prm_items", "mi_audience_targets", "params:spec",
-                                       "params:audience"], ["mo_audience_predictions", "rpt_audience_scores"],
+        node(cross_validate_audience, ["prm_views", "prm_items", "feat_viewer_history", "mi_audience_targets",
+                                       "params:spec", "params:audience"], ["mo_audience_predictions", "rpt_audience_scores"],
              name="cross_validate", tags=["evaluation"]),
         node(plot_audience_confusion, ["mo_audience_predictions", "mi_audience_targets", "params:audience"],
              "rpt_audience_confusion_chart", name="plot_confusion", tags=["evaluation"]),
-        node(fit_audience_model, ["prm_views", "prm_items", "mi_audience_targets", "params:spec", "params:audience"],
-             "mdl_audience_model", name="fit", tags=["training"]),
+        node(fit_audience_model, ["prm_views", "prm_items", "feat_viewer_history", "mi_audience_targets", "params:spec",
+                                  "params:audience"], "mdl_audience_model", name="fit", tags=["training"]),
     ])
-    shared = ("prm_views", "prm_items", "mi_audience_targets")
+    shared = ("prm_views", "prm_items", "feat_viewer_history", "mi_audience_targets")
     return pipeline(template, namespace=f"{source}.audience.{model}",
                     inputs={name: f"{source}.{name}" for name in shared},
                     parameters={"params:spec": f"params:audience.models.{model}", "params:audience": "params:audience"})
