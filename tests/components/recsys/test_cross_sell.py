@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
+from socialml.components.data.features import client_features
 from socialml.components.evaluation.metrics import hidden_item_scores
 from socialml.components.evaluation.protocols import hide_one_product
 from socialml.components.recsys.cross_sell import HOLDINGS_DERIVED, CrossSellModel, evaluate, interactions
@@ -64,6 +65,21 @@ def test_recommendations_skip_held_products_and_unknown_clients_get_the_most_hel
     assert not held & set(mine["product_id"])
     most_held = holdings.groupby("product_id")["client_id"].nunique().sort_values(ascending=False, kind="stable")
     assert ranked.loc[ranked["client_id"] == -1, "product_id"].tolist() == most_held.index[:3].tolist()
+
+
+
+def test_the_served_model_reads_the_enrichment_table_and_refuses_a_stale_one(bank):
+    clients, holdings = bank
+    spec = {"kind": "per_item_boosting", "iterations": 5, "depth": 2}
+    model = CrossSellModel.fit(spec, clients, holdings, client_features(clients, holdings))
+    pd.testing.assert_frame_equal(model.data.user_features, interactions(clients, holdings).user_features)
+    distinct = holdings.drop_duplicates(["client_id", "product_id"])
+    before_the_last_product = client_features(clients, distinct.iloc[1:])  # one holding the table never saw
+    with pytest.raises(ValueError, match="feat_client_features does not describe .* run the feature_enrichment"):
+        CrossSellModel.fit(spec, clients, holdings, before_the_last_product)
+    with pytest.raises(ValueError, match="feat_client_features does not describe"):
+        CrossSellModel.fit(spec, clients.iloc[1:], holdings[holdings["client_id"] != clients["client_id"].iloc[0]],
+                           client_features(clients, holdings))
 
 
 def test_per_product_classifiers_never_read_features_derived_from_the_holdings(bank):

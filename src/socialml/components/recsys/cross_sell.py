@@ -26,12 +26,12 @@ MAX_CATEGORIES = 20  # one-hot columns kept per text attribute of a client
 HOLDINGS_DERIVED = ("n_products", "days_since_last_product")  # client features computed from the holdings
 
 
-def client_design(clients: pd.DataFrame, holdings: pd.DataFrame) -> pd.DataFrame:
-    """Numeric client features indexed by client_id: attributes (text ones one-hot), product count, recency.
+def client_design(table: pd.DataFrame) -> pd.DataFrame:
+    """Numeric client features indexed by client_id out of a ``client_features`` table: attributes (text ones
+    one-hot), product count, recency.
 
     The holdings themselves are the models' interaction matrix, so their per-product flags are left out.
     """
-    table = client_features(clients, holdings)
     table = table.drop(columns=[c for c in table if c.startswith("holds_")]).set_index("client_id")
     text = [c for c in table if not pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])]
     parts = [table.drop(columns=text).astype(np.float32)]
@@ -41,11 +41,28 @@ def client_design(clients: pd.DataFrame, holdings: pd.DataFrame) -> pd.DataFrame
     return pd.concat(parts, axis=1)
 
 
-def interactions(clients: pd.DataFrame, holdings: pd.DataFrame, products: pd.Index | None = None) -> Interactions:
-    design = client_design(clients, holdings)
+def interactions(clients: pd.DataFrame, holdings: pd.DataFrame, products: pd.Index | None = None,
+                 features: pd.DataFrame | None = None) -> Interactions:
+    """Clients × products held, with the clients' features: ``features`` (the enrichment pipeline's
+    ``feat_client_features``, which must describe these very holdings) or, for holdings the evaluation
+    derived (a product hidden per client), the same ``client_features`` computed from them."""
+    if features is None:
+        features = client_features(clients, holdings)
+    else:
+        _check_describes(features, clients, holdings)
+    design = client_design(features)
     products = pd.Index(np.unique(holdings["product_id"])) if products is None else products
     return Interactions.from_pairs(holdings["client_id"], holdings["product_id"], design.index, products,
                                    user_features=design, matrix_derived=HOLDINGS_DERIVED)
+
+
+def _check_describes(features: pd.DataFrame, clients: pd.DataFrame, holdings: pd.DataFrame) -> None:
+    """A client table built from other clients or holdings (enrichment not rerun) stops the fit, naming it."""
+    held = holdings.groupby("client_id")["product_id"].nunique()
+    counts = features.set_index("client_id")["n_products"]
+    if set(features["client_id"]) != set(clients["client_id"]) or not counts.reindex(held.index).eq(held).all():
+        raise ValueError("feat_client_features does not describe the current clients and holdings "
+                         f"({len(features)} clients in it, {len(clients)} now): run the feature_enrichment pipeline again")
 
 
 def select_epochs(spec: dict[str, Any], clients: pd.DataFrame, holdings: pd.DataFrame, products: pd.Index,
@@ -108,11 +125,12 @@ class CrossSellModel:
     data: Interactions
 
     @classmethod
-    def fit(cls, spec: dict[str, Any], clients: pd.DataFrame, holdings: pd.DataFrame, min_products: int = 2,
-            seed: int = 0) -> CrossSellModel:
-        """Fitted on every holding (epochs chosen as in evaluation); serving scores unheld products."""
+    def fit(cls, spec: dict[str, Any], clients: pd.DataFrame, holdings: pd.DataFrame,
+            features: pd.DataFrame | None = None, min_products: int = 2, seed: int = 0) -> CrossSellModel:
+        """Fitted on every holding (epochs chosen as in evaluation), with the clients' features from
+        ``features`` (``feat_client_features``) when given; serving scores unheld products."""
         options, _ = model_spec(spec)
-        data = interactions(clients, holdings)
+        data = interactions(clients, holdings, features=features)
         options = select_epochs(options, clients, holdings, data.item_ids, min_products, seed)
         return cls(build_recommender(options).fit(data), data)
 

@@ -49,11 +49,11 @@ def plot_learning_curve(epochs: pd.DataFrame):
     return learning_curve_figure(epochs, "Cross-sell: held-out AUC per client after each epoch")
 
 
-def fit_cross_sell(clients: pd.DataFrame, holdings: pd.DataFrame, spec: dict[str, Any], settings: dict[str, Any]
-                   ) -> cross_sell.CrossSellModel:
-    """The variant fitted on every holding: what serving loads."""
+def fit_cross_sell(clients: pd.DataFrame, holdings: pd.DataFrame, features: pd.DataFrame, spec: dict[str, Any],
+                   settings: dict[str, Any]) -> cross_sell.CrossSellModel:
+    """The variant fitted on every holding, with the clients' features from the enrichment table: what serving loads."""
     protocol = settings["evaluation"]
-    return cross_sell.CrossSellModel.fit(spec, clients, holdings, protocol["min_products"], protocol["seed"])
+    return cross_sell.CrossSellModel.fit(spec, clients, holdings, features, protocol["min_products"], protocol["seed"])
 
 
 def example_requests(model: cross_sell.CrossSellModel) -> pd.DataFrame:

@@ -32,15 +32,16 @@ def _variant(source: str, model: str, trained_in_epochs: bool) -> Pipeline:
              ["mo_cross_sell_scores", "rpt_cross_sell_scores", "rpt_cross_sell_epochs", "rpt_cross_sell_epoch_metrics"],
              name="evaluate",
              tags=["evaluation"]),
-        node(fit_cross_sell, ["prm_clients", "prm_holdings", "params:spec", "params:settings"], "mdl_cross_sell",
-             name="fit", tags=["training"]),
+        node(fit_cross_sell, ["prm_clients", "prm_holdings", "feat_client_features", "params:spec", "params:settings"],
+             "mdl_cross_sell", name="fit", tags=["training"]),
     ])
     return _namespaced(template, source, model)
 
 
 def _namespaced(template: Pipeline, source: str, model: str) -> Pipeline:
     """``template`` as the ``<source>.cross_sell.<model>`` instance, reading the source's shared tables."""
-    shared = {"prm_clients", "prm_holdings", "mi_cross_sell_visible", "mi_cross_sell_hidden"} & template.inputs()
+    shared = {"prm_clients", "prm_holdings", "feat_client_features", "mi_cross_sell_visible",
+              "mi_cross_sell_hidden"} & template.inputs()
     parameters = {"params:spec", "params:settings"} & template.inputs()
     return pipeline(template, namespace=f"{source}.cross_sell.{model}",
                     inputs={name: f"{source}.{name}" for name in shared},
@@ -61,7 +62,7 @@ def create_release_pipeline(params: dict[str, Any]) -> Pipeline:
     if source not in family_sources("cross_sell", params):
         return Pipeline([])
     training = _namespaced(pipeline([
-        node(fit_cross_sell, ["prm_clients", "prm_holdings", "params:spec", "params:settings"],
+        node(fit_cross_sell, ["prm_clients", "prm_holdings", "feat_client_features", "params:spec", "params:settings"],
              "mdl_cross_sell_release", name="fit_release", tags=["training"]),
         node(example_requests, "mdl_cross_sell_release", "mi_cross_sell_requests", name="example_requests",
              tags=["training"]),
