@@ -1,4 +1,4 @@
-"""The feed log checked on the engine gives what ``ingest.validate`` gives in pandas: the same rows, reasons and records."""
+"""The event logs checked on the engine give what ``ingest.validate`` gives in pandas: the same rows, reasons and records."""
 
 from __future__ import annotations
 
@@ -46,15 +46,16 @@ def hostile_feed() -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, pd.
 
 
 def on_engine(kind: str, raw: pd.DataFrame, spec: dict, references: dict, rejected_references: dict,
-              checks: Checks = CHECKS):
+              checks: Checks = CHECKS, table: str = "feed_events"):
     engine = ENGINES.build({"kind": kind, **({"master": "local[1]"} if kind == "spark" else {})})
-    result = ingest_on_engine("feed_events", spec, engine.table(raw.assign(**{ROW: np.arange(len(raw))})), engine,
+    result = ingest_on_engine(table, spec, engine.table(raw.assign(**{ROW: np.arange(len(raw))})), engine,
                               references, rejected_references, checks)
     return engine.run(result.accepted), result
 
 
-def in_pandas(raw: pd.DataFrame, spec: dict, references: dict, rejected_references: dict, checks: Checks = CHECKS):
-    return validate("feed_events", adapt("feed_events", spec, {spec["raw"]: raw}), references, checks=checks,
+def in_pandas(raw: pd.DataFrame, spec: dict, references: dict, rejected_references: dict, checks: Checks = CHECKS,
+              table: str = "feed_events"):
+    return validate(table, adapt(table, spec, {spec["raw"]: raw}), references, checks=checks,
                     rejected_references=rejected_references)
 
 
@@ -98,6 +99,37 @@ def test_ratings_in_unix_seconds_become_views_and_likes_as_in_pandas(kind):
         "timestamp: outside the plausible time window 1997-01-01 to 2030-01-01 00:00",  # a nanosecond time among seconds
         "timestamp: outside the plausible time window 1997-01-01 to 2030-01-01 00:00",  # and its like
         "user_id: not in users"]
+
+
+
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
+def test_views_are_checked_on_the_engine_as_in_pandas(kind):
+    """Seed 002's viewing log: string items (hashed videos), watch time as text, an optional rating column absent."""
+    spec = {"raw": "video_views", "columns": {"user_id": "uid", "item_id": "vid", "timestamp": "at",
+                                              "watch_seconds": "secs"}}
+    rows = [
+        (f"{USER}000000000001", "v-9f2c", "2024-01-01 20:00", "1200"),  # fine
+        (f"{USER}000000000001", "v-9f2c", "2024-01-01 20:00", "1200"),  # duplicate on the key
+        (f"{USER}000000000002", "v-0001", "2024-01-02 08:00", "-5"),  # negative watch time
+        (f"{USER}000000000002", "v-0001", "2024-01-02 09:00", "abc"),  # watch time not a number
+        (f"{USER}000000000002", "v-4040", "2024-01-02 10:00", "30"),  # unknown video
+        (f"{USER}000000000404", "v-0001", "2024-01-02 11:00", "30"),  # unknown user
+        (f"{USER}000000000002", None, "2024-01-02 12:00", "30"),  # missing video
+        (f"{USER}000000000002", "v-0001", "3381-10-17", "30"),  # far future
+        (f"{USER}000000000002", "v-0001", "2024-01-03 07:00", None),  # no watch time: kept, it is optional
+        (f"{USER}000000000002", "v-9f2c", "2024-01-03T10:00:00+01:00", "15.5"),  # fine, offset read as UTC
+    ]
+    raw = pd.DataFrame(rows, columns=["uid", "vid", "at", "secs"])
+    references = {"users": pd.DataFrame({"user_id": [f"{USER}00000000000{i}" for i in (1, 2)]}),
+                  "items": pd.DataFrame({"item_id": ["v-9f2c", "v-0001"]})}
+    accepted, rejected = in_pandas(raw, spec, references, {}, table="views")
+    engine_accepted, result = on_engine(kind, raw, spec, references, {}, table="views")
+    assert len(accepted) == 3 and len(rejected) == len(raw) - 3
+    assert_same(engine_accepted, result.rejected, accepted, rejected)
+    reasons = dict(zip(result.rejected["row"], result.rejected["reason"]))
+    assert reasons[2].startswith("watch_seconds: ") and "-5" in reasons[2]
+    assert reasons[4] == "item_id: not in items (got 'v-4040')"
+    assert engine_accepted["rating"].isna().all() and engine_accepted["watch_seconds"].isna().tolist() == [False, True, False]
 
 
 def test_a_log_that_lost_too_much_stops_naming_the_table_and_the_true_count():

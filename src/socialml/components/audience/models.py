@@ -65,7 +65,7 @@ def history_features(views: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timesta
     given (every one must be there), else computed from ``views`` as of ``as_of``."""
     if history is None:
         return viewer_history(views, items, as_of).drop(columns="as_of").set_index("user_id")
-    users = pd.Index(views["user_id"].unique())
+    users = pd.Index(views["user_id"].unique()).sort_values()  # the order viewer_history gives
     rows = history.drop(columns="as_of").set_index("user_id")
     missing = users.difference(rows.index)
     if len(missing):

@@ -1,6 +1,6 @@
-"""Ingestion of the feed log on an engine, with ``ingest.validate``'s rules and reasons.
+"""Ingestion of the event logs (feed events, views) on an engine, with ``ingest.validate``'s rules and reasons.
 
-The feed log is the table that grows to tens of millions of rows, so its checks run as Ibis expressions on the
+The event logs are the tables that grow to tens of millions of rows, so their checks run as Ibis expressions on the
 configured engine (DuckDB in process, or Spark): casts and value checks per row, duplicates on the key, and keys
 that point at no user or post. Only the rejected rows come back to pandas, where their reasons are worded as
 ``ingest.validate`` words them; the accepted rows stay an expression that the engine writes straight to parquet.
@@ -41,7 +41,7 @@ from socialml.components.data.ingest import (
 if TYPE_CHECKING:
     import ibis.expr.types as ir
 
-ENGINE_TABLES = ("feed_events",)
+ENGINE_TABLES = ("feed_events", "views")
 LAYOUT_OPTIONS = {"raw", "columns", "constants", "values", "likes_from", "id_types", "checks"}
 PART = "_part"  # 0: a raw row; 1: the like that a high rating adds (likes_from)
 TYPED = "_typed_"  # prefix of a column's cast value beside its raw one
@@ -94,9 +94,11 @@ def adapt_on_engine(table: str, spec: dict[str, Any], raw: ir.Table) -> ir.Table
         # Unmapped values pass as they are, so validation rejects them quoting the value.
         text = columns[column].cast("string")
         columns[column] = _trimmed(text).substitute({str(k): v for k, v in value_map.items()}, else_=text)
-    required = [name for name in TABLES[table].required_columns if name not in columns and name != "action"]
-    if required or ("action" not in columns and not likes_from):
-        raise MissingColumnsError(f"{table}: the layout maps no column to required {required or ['action']}")
+    # A feed log's action may come from likes_from instead of a column.
+    required = [name for name in TABLES[table].required_columns
+                if name not in columns and not (name == "action" and likes_from)]
+    if required:
+        raise MissingColumnsError(f"{table}: the layout maps no column to required {required}")
     rows = raw.select(**columns, **{RAW: ibis.literal(raw_name), ROW: raw[ROW], PART: ibis.literal(0)},
                       **({"_score": raw[likes_from["column"]].try_cast("float64")} if likes_from else {}))
     if not likes_from:
@@ -231,7 +233,9 @@ def _rejected(table: str, schema: CanonicalTable, fetched: pd.DataFrame, flags: 
             rows, values = rows[kept], [values[i] for i in kept]
         reasons.add(rows, flag.kind, (f"{flag.kind} (got {_shown(value)})" if flag.shown else flag.kind
                                       for value in values))
-    return _rejected_frame(table, fetched[[c for c in raw_columns if c != PART]], reasons)
+    frame = fetched[[c for c in raw_columns if c != PART]]
+    # The optional columns a source lacks are in pandas' records too, empty.
+    return _rejected_frame(table, frame.assign(**{c: None for c in schema.schema.columns if c not in frame}), reasons)
 
 
 def _trimmed(text: Any) -> Any:

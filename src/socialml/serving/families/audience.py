@@ -10,6 +10,7 @@ import pandas as pd
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from socialml.pipelines.sources import primary_table
 from socialml.serving.loading import LoadContext, ServiceOptions
 from socialml.serving.schemas import Id, integer_ids, typed_id
 
@@ -52,7 +53,7 @@ class AudienceModels:
 def load(context: LoadContext) -> AudienceModels:
     source = context.params["serving"]["audience"]["source"]
     model = context.model("audience")
-    return AudienceModels(model, context.catalog.load(f"{source}.prm_views"),
+    return AudienceModels(model, context.catalog.load(f"{source}.{primary_table('views')}"),
                           integer_ids(pd.Index(model.items["item_id"])))
 
 
