@@ -198,13 +198,15 @@ def test_every_chart_is_in_mlflow_as_a_picture_with_drawn_content(test_run, tmp_
 
 
 @pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java (scripts/install.sh --dev installs it)")
-def test_the_spark_environment_aggregates_feed_events_on_spark_as_duckdb_does(tmp_path):
+def test_the_spark_environment_aggregates_event_logs_on_spark_as_duckdb_does(tmp_path):
     project = copy_project(tmp_path)
     small = ("demo_platform.n_users=150,demo_platform.n_posts=120,demo_platform.n_feed_events=5000,"
              "demo_platform.n_video_views=2000,demo_platform.n_clients=200,demo_platform.id_style=string")
     result = run_kedro(project, "run", "--env", "spark", "--pipelines", "ingestion,feature_enrichment", "--params", small)
     assert "ingesting feed_events on Spark (local[2])" in result.stdout + result.stderr
     assert "feed events on Spark (local[2])" in result.stdout + result.stderr
+    assert "ingesting views on Spark (local[2])" in result.stdout + result.stderr
+    assert "viewing histories on Spark (local[2])" in result.stdout + result.stderr
     primary = {table: pd.read_parquet(project / "data" / "03_primary" / "demo" / f"{table}.parquet")
                for table in ("users", "posts", "feed_events", "regions")}
     # The feed log ingested on Spark is the one DuckDB ingests from the same raw file, row for row and reason for reason.
@@ -229,6 +231,10 @@ def test_the_spark_environment_aggregates_feed_events_on_spark_as_duckdb_does(tm
                                                 primary["regions"], user_prior_strength=5.0, post_prior_strength=20.0)
     pd.testing.assert_frame_equal(on_spark["user"], on_duckdb.users, check_dtype=False)
     pd.testing.assert_frame_equal(on_spark["post"], on_duckdb.posts, check_dtype=False)
+    views, items = (pd.read_parquet(project / "data" / "03_primary" / "demo" / f"{t}.parquet") for t in ("views", "items"))
+    history = pd.read_parquet(project / "data" / "04_feature" / "demo" / "viewer_history.parquet")
+    assert len(views) > 0 and history["n_views"].sum() == len(views)
+    pd.testing.assert_frame_equal(history, features.viewer_history(views, items), check_dtype=False)
 
 
 def test_same_seed_gives_the_same_canonical_tables(test_run, tmp_path):

@@ -1,9 +1,11 @@
-"""The aggregates over feed events give the same tables on every engine (Spark needs Java 17: CI installs it)."""
+"""The aggregates over feed events and views give the same tables on every engine (Spark needs Java 17: CI installs it)."""
 
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -41,6 +43,45 @@ def test_feed_event_features_are_the_same_on_duckdb_and_spark(platform):
     assert user_table.groupby("as_of")["n_views"].sum().is_monotonic_increasing
     for table_on_duckdb, table_on_spark in zip(on_duckdb, on_spark):
         pd.testing.assert_frame_equal(table_on_duckdb, table_on_spark, check_dtype=False)
+
+
+
+@pytest.fixture(scope="module")
+def viewing(tiny_platform):
+    """The tiny platform's video views and videos, with hashed-looking string item ids and watch times."""
+    items = tiny_platform["videos"].assign(item_id=lambda d: as_text(d["video_id"], "v-"),
+                                           categories=lambda d: d["category"].map(lambda c: [c]))
+    views = tiny_platform["video_views"].dropna(subset=["watched_at"]).rename(columns={"watched_at": "timestamp"})
+    return views.assign(item_id=as_text(views["video_id"], "v-"), rating=np.nan)[
+        ["user_id", "item_id", "timestamp", "watch_seconds", "rating"]], items[["item_id", "categories"]]
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java (scripts/install.sh --dev installs it)")
+def test_viewing_histories_are_the_same_on_duckdb_and_spark(viewing):
+    views, items = viewing
+    on_duckdb, on_spark = (features.viewer_history(views, items, engine=ENGINES.build(spec))
+                           for spec in ({"kind": "duckdb"}, {"kind": "spark", "master": "local[1]"}))
+    assert on_duckdb["n_views"].sum() == len(views) and on_duckdb.filter(like="category_share_").sum(axis=1).round(9).eq(1).all()
+    pd.testing.assert_frame_equal(on_duckdb.drop(columns="as_of"), on_spark.drop(columns="as_of"), check_dtype=False)
+    assert on_duckdb["as_of"].iloc[0] == on_spark["as_of"].iloc[0] == views["timestamp"].max()
+
+
+def test_threads_of_a_service_share_the_in_process_engine_one_call_at_a_time(viewing):
+    """Each request computes one user's history on the process's DuckDB connection, which refuses a second
+    call while busy: the calls take turns and each gets its own user's row."""
+    views, items = viewing
+    users = views["user_id"].unique()[:40]
+    together = features.viewer_history(views[views["user_id"].isin(users)], items).set_index("user_id")
+
+    def alone(user):
+        return features.viewer_history(views[views["user_id"] == user], items).set_index("user_id")
+
+    with ThreadPoolExecutor(8) as pool:
+        rows = list(pool.map(alone, np.repeat(users, 3)))
+    for row in rows:
+        user = row.index[0]
+        pd.testing.assert_series_equal(row.loc[user, ["n_views", "n_items", "history_span_days"]],
+                                       together.loc[user, ["n_views", "n_items", "history_span_days"]])
 
 
 def test_an_unknown_engine_is_refused_by_name():

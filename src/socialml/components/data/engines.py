@@ -7,8 +7,10 @@ is opened once per process and shared by every expression it runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import threading
 import uuid
 from functools import lru_cache
 from pathlib import Path
@@ -38,16 +40,23 @@ class Engine:
 
         ``row_numbers`` names a column to add with each row's position in the file (from 0).
         """
-        if row_numbers is None:
-            return self._backend().read_parquet(path)
-        return self._numbered(path, row_numbers)
+        with self._serialised():
+            if row_numbers is None:
+                return self._backend().read_parquet(path)
+            return self._numbered(path, row_numbers)
 
     def write_parquet(self, expression: Any, path: str) -> None:
         """Write a table where readers find it whole or not at all."""
-        _atomically(path, lambda fresh: self._write(expression, fresh))
+        with self._serialised():
+            _atomically(path, lambda fresh: self._write(expression, fresh))
 
     def run(self, expression: Any) -> pd.DataFrame:
-        return self._backend().to_pandas(expression)
+        with self._serialised():
+            return self._backend().to_pandas(expression)
+
+    def _serialised(self) -> contextlib.AbstractContextManager:
+        """Held while the connection is in use; a connection that takes one call at a time overrides it."""
+        return contextlib.nullcontext()
 
     def owns(self, table: Any) -> Any:
         """``table`` itself, once checked to be read by this engine's connection (expressions cannot mix two)."""
@@ -86,6 +95,11 @@ class DuckDBEngine(Engine):
 
     def _backend(self) -> Any:
         return _duckdb(self.threads, self.memory_limit)
+
+    def _serialised(self) -> contextlib.AbstractContextManager:
+        # One DuckDB connection refuses a second call while busy (threads of the service computing one
+        # user's features each): calls take turns; each is short and multi-threaded inside DuckDB.
+        return _duckdb_lock(self.threads, self.memory_limit)
 
 
 class SparkEngine(Engine):
@@ -131,6 +145,11 @@ def _duckdb(threads: int | None, memory_limit: str | None) -> Any:
 
     settings = {key: value for key, value in (("threads", threads), ("memory_limit", memory_limit)) if value}
     return ibis.duckdb.connect(**settings)
+
+
+@lru_cache(maxsize=None)
+def _duckdb_lock(threads: int | None, memory_limit: str | None) -> threading.RLock:
+    return threading.RLock()
 
 
 @lru_cache(maxsize=None)

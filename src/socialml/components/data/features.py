@@ -2,7 +2,7 @@
 
 Each function takes canonical tables and returns one row per entity. They are pure, so the
 recommender and audience pipelines can recompute them on a training window without leakage.
-Aggregates over feed events (the tables that grow to tens of millions of rows) are Ibis
+Aggregates over feed events and views (the tables that grow to tens of millions of rows) are Ibis
 expressions run on an engine (``engines``: DuckDB in process, or Spark); the small tables stay pandas.
 """
 
@@ -25,23 +25,6 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Pictographs, symbols and flags: the emoji blocks that carry sentiment in short answers.
 EMOJI_PATTERN = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\U0001f1e6-\U0001f1ff]")
 TEXT_FIELDS = ("doc_text", "image2text", "speech2text")
-
-
-def time_shares(timestamps: pd.Series, keys: pd.Series, prefix: str = "") -> pd.DataFrame:
-    """Per key: share of events in each part of the day and on each weekday."""
-    hours = timestamps.dt.hour.to_numpy()
-    part = np.digitize(hours, [6, 12, 18])  # 0 night .. 3 evening
-    weekday = timestamps.dt.weekday.to_numpy()
-    codes, uniques = pd.factorize(keys, sort=True)
-    n = len(uniques)
-    totals = np.bincount(codes, minlength=n).astype(float)
-    totals[totals == 0] = 1
-    columns = {}
-    for i, name in enumerate(DAY_PARTS):
-        columns[f"{prefix}share_{name}"] = np.bincount(codes[part == i], minlength=n) / totals
-    for i, name in enumerate(WEEKDAYS):
-        columns[f"{prefix}share_{name}"] = np.bincount(codes[weekday == i], minlength=n) / totals
-    return pd.DataFrame(columns, index=pd.Index(uniques, name=keys.name))
 
 
 def topic_table(posts: pd.DataFrame) -> pd.DataFrame:
@@ -319,39 +302,80 @@ def _stack(tables: list[pd.DataFrame]) -> pd.DataFrame:
     return stacked[["as_of", *stacked.columns.drop("as_of")]]
 
 
-def viewer_history(views: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+def viewer_history(views: pd.DataFrame | ir.Table, items: pd.DataFrame, as_of: pd.Timestamp | None = None,
+                   engine: Engine | None = None) -> pd.DataFrame:
     """Seed 002's history aggregates per user: counts, category shares, time shares, recency, watch time.
 
-    Recency is measured to ``as_of`` (default: the last view), which the table carries in an ``as_of``
-    column: an audience model trained on the table keeps it, so one user's views served alone get the
-    recency they had in the table.
+    The aggregates over views run on ``engine`` (in-process DuckDB unless another is given), reading
+    ``views`` where they lie (the primary views table ingestion wrote) or handed over as a frame; what
+    comes back is one row per user. Recency is measured to ``as_of`` (default: the last view), which the
+    table carries in an ``as_of`` column: an audience model trained on the table keeps it, so one user's
+    views served alone get the recency they had in the table. Mean watch time and rating are columns
+    only where some view has one.
     """
-    reference_time = views["timestamp"].max() if as_of is None else as_of
-    grouped = views.groupby("user_id")
-    out = pd.DataFrame(
-        {
-            "n_views": grouped.size(),
-            "n_items": grouped["item_id"].nunique(),
-            "days_since_last_view": _days_between(pd.Series(reference_time, index=grouped.size().index),
-                                                  grouped["timestamp"].max()),
-            "history_span_days": _days_between(grouped["timestamp"].max(), grouped["timestamp"].min()),
-        }
-    )
-    if views["watch_seconds"].notna().any():
-        out["mean_watch_seconds"] = grouped["watch_seconds"].mean()
-    if views["rating"].notna().any():
-        out["mean_rating"] = grouped["rating"].mean()
+    engine = engine or ENGINES.build(DEFAULT_ENGINE)
+    table = _view_table(engine, views)
+    counts = engine.run(user_view_counts(table)).set_index("user_id").sort_index()
+    reference_time = counts["last_view"].max() if as_of is None else as_of
+    out = counts[["n_views", "n_items"]].astype("int64")
+    out["days_since_last_view"] = _days_between(pd.Series(reference_time, index=counts.index), counts["last_view"])
+    out["history_span_days"] = _days_between(counts["last_view"], counts["first_view"])
+    for column in ("mean_watch_seconds", "mean_rating"):
+        if counts[column].notna().any():
+            out[column] = counts[column].astype("float64")
     categories = items[["item_id", "categories"]].explode("categories", ignore_index=True).dropna(subset=["categories"])
     if len(categories):
-        per_view = views[["user_id", "item_id"]].merge(categories, on="item_id")
-        # A column for every category of the catalogue, so one user's history has the table's columns.
-        counts = pd.crosstab(per_view["user_id"], per_view["categories"]).reindex(
-            columns=sorted(categories["categories"].unique(), key=str), fill_value=0)
-        shares = counts.div(counts.sum(axis=1), axis=0).add_prefix("category_share_")
-        out = out.join(shares).fillna({c: 0.0 for c in shares})
-    out = out.join(time_shares(views["timestamp"], views["user_id"], prefix="view_"))
+        out = out.join(_category_shares(engine, table, categories))
+        shares = [c for c in out if c.startswith("category_share_")]
+        out[shares] = out[shares].fillna(0.0)
+    time_counts = [c for c in counts if c.startswith("view_share_")]
+    out[time_counts] = counts[time_counts].div(counts["n_views"], axis=0).astype("float64")
     out.insert(0, "as_of", reference_time)
     return out.reset_index()
+
+
+def user_view_counts(views: ir.Table) -> ir.Table:
+    """Per user: views, distinct items, first and last view, mean watch time and rating, and views in each
+    part of the day and on each weekday (``view_share_*``, counts until divided)."""
+    hour = views["timestamp"].hour()
+    weekday = views["timestamp"].day_of_week.index()  # Monday = 0, as pandas
+    return views.group_by("user_id").aggregate(
+        n_views=views.count(),
+        n_items=views["item_id"].nunique(),
+        first_view=views["timestamp"].min(),
+        last_view=views["timestamp"].max(),
+        mean_watch_seconds=views["watch_seconds"].mean(),
+        mean_rating=views["rating"].mean(),
+        **{f"view_share_{name}": _count((hour >= start) & (hour < end)) for name, (start, end) in DAY_PARTS.items()},
+        **{f"view_share_{name}": _count(weekday == day) for day, name in enumerate(WEEKDAYS)},
+    )
+
+
+def user_category_counts(views: ir.Table, categories: ir.Table) -> ir.Table:
+    """Per user and category (of the items viewed; an item may have several): views."""
+    joined = views.join(categories, "item_id")
+    return joined.group_by(["user_id", "category"]).aggregate(n_views=joined.count())
+
+
+def _view_table(engine: Engine, views: pd.DataFrame | ir.Table) -> ir.Table:
+    columns = ["user_id", "item_id", "timestamp", "watch_seconds", "rating"]
+    if isinstance(views, pd.DataFrame):
+        numbers = {c: views[c] if c in views else np.nan for c in ("watch_seconds", "rating")}
+        return engine.table(views.assign(**numbers)[columns].astype({c: "float64" for c in numbers}))
+    return engine.owns(views).select(columns)
+
+
+def _category_shares(engine: Engine, views: ir.Table, categories: pd.DataFrame) -> pd.DataFrame:
+    """Per user, the share of their views of items in each category, one column for every category of the
+    catalogue (so one user's history has the table's columns). The engine groups by category codes."""
+    names = sorted(categories["categories"].unique(), key=str)
+    codes = pd.DataFrame({"item_id": categories["item_id"],
+                          "category": pd.Index(names).get_indexer(categories["categories"]).astype("int32")})
+    counts = engine.run(user_category_counts(views, engine.table(codes)))
+    wide = counts.set_index(["user_id", "category"])["n_views"].unstack(fill_value=0)
+    wide = wide.reindex(columns=range(len(names)), fill_value=0)
+    wide.columns = [f"category_share_{name}" for name in names]
+    return wide.div(wide.sum(axis=1), axis=0).astype("float64")
 
 
 def _days_between(later: pd.Series, earlier: pd.Series) -> pd.Series:

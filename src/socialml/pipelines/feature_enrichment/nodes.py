@@ -37,8 +37,11 @@ def build_feed_snapshots(users, feed_events, posts, params: dict[str, Any], engi
     return snapshots.users, snapshots.posts
 
 
-def build_viewer_history(views, items) -> pd.DataFrame:
-    return features.viewer_history(views, items)
+def build_viewer_history(views, items, engine: dict[str, Any]) -> pd.DataFrame:
+    """Per-user viewing aggregates on the engine, over the primary views table where ingestion wrote it."""
+    built = ENGINES.build(engine)
+    logger.info("viewing histories on %r", built)
+    return features.viewer_history(views, items, engine=built)
 
 
 def build_client_features(clients, holdings) -> pd.DataFrame:

@@ -7,7 +7,7 @@ from typing import Any
 from kedro.pipeline import Pipeline, node
 
 from socialml.components.recsys.post_feed.model import source_reads_snapshots
-from socialml.pipelines.sources import family_pipeline, family_sources, primary_table, source_tables
+from socialml.pipelines.sources import family_pipeline, family_sources, source_tables
 
 from .nodes import build_client_features, build_feed_snapshots, build_viewer_history
 
@@ -28,7 +28,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         nodes.append(node(build_feed_snapshots, inputs=inputs, outputs=["feat_user_snapshots", "feat_post_snapshots"],
                           name="build_feed_snapshots"))
     if {"views", "items"} <= tables:
-        nodes.append(node(build_viewer_history, inputs=[primary_table("views"), "prm_items"],
+        nodes.append(node(build_viewer_history, inputs=["prm_views@engine", "prm_items", "params:engine"],
                           outputs="feat_viewer_history", name="build_viewer_history"))
     if {"clients", "holdings"} <= tables:
         nodes.append(node(build_client_features, inputs=["prm_clients", "prm_holdings"],
