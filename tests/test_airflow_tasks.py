@@ -35,9 +35,12 @@ def test_a_dag_run_is_one_mlflow_run_and_its_last_task_registers_the_models(tmp_
     with KedroSession.create(project_path=project, env="test") as session:
         session.load_context()  # the pipeline registry follows the session's environment
         ingestion = [node.name for node in pipelines["ingestion"].nodes]
+        client_table = [node.name for node in pipelines["feature_enrichment"].nodes
+                        if any(out.endswith("feat_client_features") for out in node.outputs)]
         cross_sell = pipelines["cross_sell"].nodes
-    training = [node.name for node in cross_sell if any(out.endswith("mdl_cross_sell") for out in node.outputs)
-                or node.name.endswith("hide_held_out_products")]
+    training = client_table + [node.name for node in cross_sell
+                               if any(out.endswith("mdl_cross_sell") for out in node.outputs)
+                               or node.name.endswith("hide_held_out_products")]
     evaluation = [node.name for node in cross_sell if node.name not in training]
 
     run_id = run_task(project, "start_run", "__default__")

@@ -1,4 +1,5 @@
-"""The aggregates over feed events and views give the same tables on every engine (Spark needs Java 17: CI installs it)."""
+"""The aggregates over feed events and views give the same tables on every engine (Spark needs Java 17:
+CI installs it)."""
 
 from __future__ import annotations
 
@@ -61,8 +62,10 @@ def test_viewing_histories_are_the_same_on_duckdb_and_spark(viewing):
     views, items = viewing
     on_duckdb, on_spark = (features.viewer_history(views, items, engine=ENGINES.build(spec))
                            for spec in ({"kind": "duckdb"}, {"kind": "spark", "master": "local[1]"}))
-    assert on_duckdb["n_views"].sum() == len(views) and on_duckdb.filter(like="category_share_").sum(axis=1).round(9).eq(1).all()
-    pd.testing.assert_frame_equal(on_duckdb.drop(columns="as_of"), on_spark.drop(columns="as_of"), check_dtype=False)
+    assert on_duckdb["n_views"].sum() == len(views)
+    assert on_duckdb.filter(like="category_share_").sum(axis=1).round(9).eq(1).all()
+    pd.testing.assert_frame_equal(on_duckdb.drop(columns="as_of"), on_spark.drop(columns="as_of"),
+                                  check_dtype=False)
     assert on_duckdb["as_of"].iloc[0] == on_spark["as_of"].iloc[0] == views["timestamp"].max()
 
 

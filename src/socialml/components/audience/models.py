@@ -95,7 +95,8 @@ class BoostingAudience:
             raise ValueError(f"library must be catboost or lightgbm, got {library!r}")
         self.library, self.svd_components, self.options, self.seed = library, svd_components, options or {}, seed
 
-    def features(self, views: pd.DataFrame, items: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
+    def features(self, views: pd.DataFrame, items: pd.DataFrame,
+                 history: pd.DataFrame | None = None) -> pd.DataFrame:
         """The model's input, one row per user of ``views``: history aggregates (``history_features``) and
         the mean SVD factors of the items viewed, on the columns the model was trained on."""
         return self._features(views, items, history).reindex(columns=self.columns)
@@ -267,7 +268,8 @@ class StackedAudience:
         splits = StratifiedKFold(self.folds, shuffle=True, random_state=self.seed).split(users, targets["sex"])
         for train, held_out in splits:
             fold_views = views[views["user_id"].isin(users[train])]
-            bases = [self._base(spec).fit(fold_views, items, targets.iloc[train], history) for spec in self.base_specs]
+            bases = [self._base(spec).fit(fold_views, items, targets.iloc[train], history)
+                     for spec in self.base_specs]
             out_of_fold.append(self._base_features(bases, views[views["user_id"].isin(users[held_out])], items))
         self.bases = [self._base(spec).fit(views, items, targets, history) for spec in self.base_specs]
         x = self._features(pd.concat(out_of_fold), views, items, history)

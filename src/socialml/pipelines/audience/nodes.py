@@ -37,7 +37,8 @@ def cross_validate_audience(views: pd.DataFrame, items: pd.DataFrame, history: p
         train_users = targets.loc[targets["fold"] != fold, "user_id"]
         test_users = targets.loc[targets["fold"] == fold, "user_id"]
         model = build_audience_model(spec, age_labels=params["age_labels"])
-        model.fit(views[views["user_id"].isin(train_users)], items, targets[targets["user_id"].isin(train_users)], history)
+        model.fit(views[views["user_id"].isin(train_users)], items, targets[targets["user_id"].isin(train_users)],
+                  history)
         probabilities = model.predict_proba(views[views["user_id"].isin(test_users)], items)
         frame = pd.concat([p.add_prefix(f"p_{t}_") for t, p in probabilities.items()], axis=1)
         predictions.append(frame.assign(fold=fold))
@@ -65,7 +66,8 @@ def fit_audience_model(views: pd.DataFrame, items: pd.DataFrame, history: pd.Dat
                        spec: dict[str, Any], params: dict[str, Any]):
     """The model serving uses: trained on every user with targets, with the item table it reads."""
     model = build_audience_model(spec, age_labels=params["age_labels"])
-    return FittedAudience(model.fit(views[views["user_id"].isin(targets["user_id"])], items, targets, history), items)
+    model.fit(views[views["user_id"].isin(targets["user_id"])], items, targets, history)
+    return FittedAudience(model, items)
 
 
 def compare_audience_models(targets: pd.DataFrame, params: dict[str, Any], **predictions: pd.DataFrame):

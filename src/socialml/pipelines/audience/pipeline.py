@@ -21,7 +21,8 @@ VIEWS = primary_table("views")
 def _model_pipeline(source: str, model: str) -> Pipeline:
     template = pipeline([
         node(cross_validate_audience, [VIEWS, "prm_items", "feat_viewer_history", "mi_audience_targets",
-                                       "params:spec", "params:audience"], ["mo_audience_predictions", "rpt_audience_scores"],
+                                       "params:spec", "params:audience"],
+             ["mo_audience_predictions", "rpt_audience_scores"],
              name="cross_validate", tags=["evaluation"]),
         node(plot_audience_confusion, ["mo_audience_predictions", "mi_audience_targets", "params:audience"],
              "rpt_audience_confusion_chart", name="plot_confusion", tags=["evaluation"]),
