@@ -311,11 +311,18 @@ def viewer_history(views: pd.DataFrame | ir.Table, items: pd.DataFrame, as_of: p
     comes back is one row per user. Recency is measured to ``as_of`` (default: the last view), which the
     table carries in an ``as_of`` column: an audience model trained on the table keeps it, so one user's
     views served alone get the recency they had in the table. Mean watch time and rating are columns
-    only where some view has one.
+    only where some view has one; category shares are a column for every category of the catalogue (so
+    one user's history has the table's columns).
     """
     engine = engine or ENGINES.build(DEFAULT_ENGINE)
-    table = _view_table(engine, views)
-    counts = engine.run(user_view_counts(table)).set_index("user_id").sort_index()
+    categories = items[["item_id", "categories"]].explode("categories", ignore_index=True).dropna(subset=["categories"])
+    names = pd.Index(sorted(categories["categories"].unique(), key=str))
+    if isinstance(views, pd.DataFrame):  # a request's few views: only their items' categories go to the engine
+        categories = categories[categories["item_id"].isin(views["item_id"])]
+    codes = pd.DataFrame({"item_id": categories["item_id"],
+                          "category": names.get_indexer(categories["categories"]).astype("int32")})
+    rows = engine.run(user_view_counts(_view_table(engine, views), engine.table(codes) if len(names) else None))
+    counts = rows.drop_duplicates("user_id").set_index("user_id").sort_index()
     reference_time = counts["last_view"].max() if as_of is None else as_of
     out = counts[["n_views", "n_items"]].astype("int64")
     out["days_since_last_view"] = _days_between(pd.Series(reference_time, index=counts.index), counts["last_view"])
@@ -323,23 +330,26 @@ def viewer_history(views: pd.DataFrame | ir.Table, items: pd.DataFrame, as_of: p
     for column in ("mean_watch_seconds", "mean_rating"):
         if counts[column].notna().any():
             out[column] = counts[column].astype("float64")
-    categories = items[["item_id", "categories"]].explode("categories", ignore_index=True).dropna(subset=["categories"])
-    if len(categories):
-        out = out.join(_category_shares(engine, table, categories))
-        shares = [c for c in out if c.startswith("category_share_")]
-        out[shares] = out[shares].fillna(0.0)
+    if len(names):
+        viewed = rows.dropna(subset=["category"]).astype({"category": "int64"})
+        wide = viewed.pivot(index="user_id", columns="category", values="n_category_views")
+        wide = wide.reindex(index=out.index, columns=range(len(names))).fillna(0)
+        shares = wide.div(wide.sum(axis=1).where(lambda total: total > 0), axis=0).fillna(0.0)
+        out[[f"category_share_{name}" for name in names]] = shares.to_numpy(dtype="float64")
     time_counts = [c for c in counts if c.startswith("view_share_")]
     out[time_counts] = counts[time_counts].div(counts["n_views"], axis=0).astype("float64")
     out.insert(0, "as_of", reference_time)
     return out.reset_index()
 
 
-def user_view_counts(views: ir.Table) -> ir.Table:
+def user_view_counts(views: ir.Table, categories: ir.Table | None = None) -> ir.Table:
     """Per user: views, distinct items, first and last view, mean watch time and rating, and views in each
-    part of the day and on each weekday (``view_share_*``, counts until divided)."""
+    part of the day and on each weekday (``view_share_*``, counts until divided). With ``categories``
+    (item_id, category), one row per user and category viewed (an item may have several), its views in
+    ``n_category_views``; a user who viewed none has one row with no category."""
     hour = views["timestamp"].hour()
     weekday = views["timestamp"].day_of_week.index()  # Monday = 0, as pandas
-    return views.group_by("user_id").aggregate(
+    per_user = views.group_by("user_id").aggregate(
         n_views=views.count(),
         n_items=views["item_id"].nunique(),
         first_view=views["timestamp"].min(),
@@ -349,12 +359,11 @@ def user_view_counts(views: ir.Table) -> ir.Table:
         **{f"view_share_{name}": _count((hour >= start) & (hour < end)) for name, (start, end) in DAY_PARTS.items()},
         **{f"view_share_{name}": _count(weekday == day) for day, name in enumerate(WEEKDAYS)},
     )
-
-
-def user_category_counts(views: ir.Table, categories: ir.Table) -> ir.Table:
-    """Per user and category (of the items viewed; an item may have several): views."""
+    if categories is None:
+        return per_user
     joined = views.join(categories, "item_id")
-    return joined.group_by(["user_id", "category"]).aggregate(n_views=joined.count())
+    per_category = joined.group_by(["user_id", "category"]).aggregate(n_category_views=joined.count())
+    return per_user.left_join(per_category, "user_id").drop("user_id_right")
 
 
 def _view_table(engine: Engine, views: pd.DataFrame | ir.Table) -> ir.Table:
@@ -363,19 +372,6 @@ def _view_table(engine: Engine, views: pd.DataFrame | ir.Table) -> ir.Table:
         numbers = {c: views[c] if c in views else np.nan for c in ("watch_seconds", "rating")}
         return engine.table(views.assign(**numbers)[columns].astype({c: "float64" for c in numbers}))
     return engine.owns(views).select(columns)
-
-
-def _category_shares(engine: Engine, views: ir.Table, categories: pd.DataFrame) -> pd.DataFrame:
-    """Per user, the share of their views of items in each category, one column for every category of the
-    catalogue (so one user's history has the table's columns). The engine groups by category codes."""
-    names = sorted(categories["categories"].unique(), key=str)
-    codes = pd.DataFrame({"item_id": categories["item_id"],
-                          "category": pd.Index(names).get_indexer(categories["categories"]).astype("int32")})
-    counts = engine.run(user_category_counts(views, engine.table(codes)))
-    wide = counts.set_index(["user_id", "category"])["n_views"].unstack(fill_value=0)
-    wide = wide.reindex(columns=range(len(names)), fill_value=0)
-    wide.columns = [f"category_share_{name}" for name in names]
-    return wide.div(wide.sum(axis=1), axis=0).astype("float64")
 
 
 def _days_between(later: pd.Series, earlier: pd.Series) -> pd.Series:
