@@ -97,6 +97,17 @@ def test_viewer_history_category_shares_and_recency():
     assert out.loc[1, "mean_watch_seconds"] == 15 and "mean_rating" not in out
 
 
+
+def test_a_history_of_items_the_catalogue_lacks_still_has_every_category_column():
+    """A request may send only videos the item table has never seen: zero shares, not missing columns."""
+    items = pd.DataFrame({"item_id": ["v-1", "v-2"], "categories": [["music"], ["news"]]})
+    views = pd.DataFrame({"user_id": ["u-1"], "item_id": ["v-404"], "timestamp": [pd.Timestamp("2024-01-01 20:00")],
+                          "watch_seconds": [30.0], "rating": [None]})
+    out = features.viewer_history(views, items).set_index("user_id")
+    assert out.loc["u-1", ["category_share_music", "category_share_news"]].tolist() == [0.0, 0.0]
+    assert out.loc["u-1", "view_share_evening"] == 1.0 and out.loc["u-1", "mean_watch_seconds"] == 30.0
+
+
 def test_client_features_parse_numbers_and_flag_holdings():
     clients = pd.DataFrame({"client_id": [1, 2], "age": [" 35", " 23"], "segment": ["01 - TOP", "03"]})
     holdings = pd.DataFrame({"client_id": [1, 1, 2], "product_id": ["a", "b", "a"],
