@@ -62,7 +62,8 @@ def _check_describes(features: pd.DataFrame, clients: pd.DataFrame, holdings: pd
     counts = features.set_index("client_id")["n_products"]
     if set(features["client_id"]) != set(clients["client_id"]) or not counts.reindex(held.index).eq(held).all():
         raise ValueError("feat_client_features does not describe the current clients and holdings "
-                         f"({len(features)} clients in it, {len(clients)} now): run the feature_enrichment pipeline again")
+                         f"({len(features)} clients in it, {len(clients)} now): "
+                         "run the feature_enrichment pipeline again")
 
 
 def select_epochs(spec: dict[str, Any], clients: pd.DataFrame, holdings: pd.DataFrame, products: pd.Index,

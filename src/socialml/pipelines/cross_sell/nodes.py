@@ -51,7 +51,8 @@ def plot_learning_curve(epochs: pd.DataFrame):
 
 def fit_cross_sell(clients: pd.DataFrame, holdings: pd.DataFrame, features: pd.DataFrame, spec: dict[str, Any],
                    settings: dict[str, Any]) -> cross_sell.CrossSellModel:
-    """The variant fitted on every holding, with the clients' features from the enrichment table: what serving loads."""
+    """The variant fitted on every holding, with the clients' features from the enrichment table: what
+    serving loads."""
     protocol = settings["evaluation"]
     return cross_sell.CrossSellModel.fit(spec, clients, holdings, features, protocol["min_products"], protocol["seed"])
 
