@@ -8,8 +8,8 @@ For each deployment (the feed alone, `--families feed`, and every family in one 
 `socialml-serve` on loopback over the project's trained models (run `kedro run` first), then
 drives GET /post/recommendations/ open-loop: requests leave on a fixed schedule at each rate whether
 or not earlier ones have returned (as wrk2 and vegeta do), so a slow service shows up as latency
-instead of being hidden by a client that waits (coordinated omission). The load generator (asyncio +
-httpx) runs on the same machine and shares its cores with the service. Each rate runs ``repeats``
+instead of being hidden by a client that waits (coordinated omission). The load generator (asyncio
+and a hand-written keep-alive HTTP/1.1 client, `LoopbackHTTP`) runs on the same machine and shares its cores with the service. Each rate runs ``repeats``
 times; the table gives the median of each figure over the repeats, the service's CPU time per
 request, and its peak resident memory (sampled every 0.2 s). Writes benchmarks/results/serving.md.
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import platform
 import secrets
@@ -34,6 +35,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -75,34 +78,77 @@ def start_service(project: Path, env: str | None, port: int, families: str,
     sys.exit("the service did not become ready")
 
 
-def load(port: int, rate: int, seconds: int, users: list[int], until: threading.Event | None = None) -> dict:
-    """Fire rate × seconds requests on schedule (or, given ``until``, until it is set); latency from each
+class LoopbackHTTP:
+    """GET over a pool of keep-alive HTTP/1.1 connections to one loopback server, written out by hand: httpx's
+    async client spent about as much CPU per request as the service answering it, and on 2 shared cores the
+    load generator then starves the service it measures (as wrk2, written in C, avoids)."""
+
+    def __init__(self, port: int) -> None:
+        self.port, self.idle = port, []
+
+    async def get(self, path: str) -> int:
+        """The response's status; a kept-alive connection the server has closed meanwhile is retried once on a
+        new one, as HTTP clients do."""
+        if self.idle:
+            try:
+                return await self._exchange(self.idle.pop(), path)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                pass
+        return await self._exchange(await asyncio.open_connection("127.0.0.1", self.port), path)
+
+    async def _exchange(self, connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], path: str) -> int:
+        reader, writer = connection
+        try:
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n\r\n".encode())
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+            lengths = [int(line.split(":", 1)[1]) for line in head.split("\r\n") if line.startswith("content-length:")]
+            if not lengths:
+                raise ValueError("a response without Content-Length")
+            await reader.readexactly(lengths[0])
+        except BaseException:
+            writer.close()
+            raise
+        if "connection: close" in head:
+            writer.close()
+        else:
+            self.idle.append(connection)
+        return int(head[9:12])
+
+    def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+
+
+def load(port: int, rate: int, seconds: int, users: list[int], until: Any = None) -> dict:
+    """Fire rate × seconds requests on schedule (or, given ``until``, an event, until it is set); latency from each
     request's scheduled start."""
     async def run() -> tuple[list[float], int, float]:
         latencies, failures = [], 0
-        timeout = httpx.Timeout(30.0)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=timeout,
-                                     limits=httpx.Limits(max_connections=1000)) as client:
-            async def one(i: int, scheduled: float) -> None:
-                nonlocal failures
-                try:
-                    response = await client.get("/post/recommendations/", params={"id": users[i % len(users)]})
-                    failures += response.status_code != 200
-                except httpx.HTTPError:
-                    failures += 1
-                latencies.append(time.perf_counter() - scheduled)
-                sent_at.append(scheduled)
+        client = LoopbackHTTP(port)
 
-            start = time.perf_counter()
-            tasks = []
-            i = 0
-            while (i < rate * seconds) if until is None else not until.is_set():
-                scheduled = start + i / rate
-                i += 1
-                await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-                tasks.append(asyncio.create_task(one(i - 1, scheduled)))
-            await asyncio.gather(*tasks)
-            return latencies, failures, time.perf_counter() - start
+        async def one(i: int, scheduled: float) -> None:
+            nonlocal failures
+            path = f"/post/recommendations/?id={quote(str(users[i % len(users)]))}"
+            try:
+                async with asyncio.timeout(30):
+                    failures += await client.get(path) != 200
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError,
+                    ValueError):
+                failures += 1
+            latencies.append(time.perf_counter() - scheduled)
+            sent_at.append(scheduled)
+
+        start = time.perf_counter()
+        tasks = []
+        i = 0
+        while (i < rate * seconds) if until is None else not until.is_set():
+            scheduled = start + i / rate
+            i += 1
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(i - 1, scheduled)))
+        await asyncio.gather(*tasks)
+        client.close()
+        return latencies, failures, time.perf_counter() - start
 
     sent_at: list[float] = []
     latencies, failures, elapsed = asyncio.run(run())
@@ -201,39 +247,49 @@ def measure(project: Path, env: str | None, families: str, rates: list[int], sec
     return idle_rss, rows
 
 
+def reload_loop(port: int, token: str, pid: int, reloads: int, interval: float, done, results) -> None:
+    """POST /admin/reload ``reloads`` times, ``interval`` s apart, each after the last one's old worker has
+    exited; puts (durations, statuses, RSS and PSS after each, (start, end) of each) on ``results``."""
+    process = psutil.Process(pid)
+    durations, statuses, rss, pss, windows = [], [], [], [], []
+    with httpx.Client(timeout=600) as client:
+        for number in range(reloads):
+            time.sleep(interval if number else 0)
+            started = time.perf_counter()  # CLOCK_MONOTONIC: comparable with the load generator's in the parent
+            response = client.post(f"http://127.0.0.1:{port}/admin/reload", json={},
+                                   headers={"Authorization": f"Bearer {token}"})
+            windows.append((started, time.perf_counter()))
+            durations.append(windows[-1][1] - started)
+            statuses.append(response.status_code)
+            one_worker(process)
+            rss.append(tree_rss(process))
+            pss.append(tree_rss(process, proportional=True))
+            print(f"reload {len(durations)}: {response.status_code} in {durations[-1]:.1f} s, "
+                  f"RSS {rss[-1]:.0f} MiB, PSS {pss[-1]:.0f} MiB", flush=True)
+    results.put((durations, statuses, rss, pss, windows))
+    done.set()
+
+
 def measure_reloads(project: Path, env: str | None, reloads: int, interval: float, rate: int,
                     users: list[int]) -> list[str]:
     """The feed under load without reloads, then during ``reloads`` reloads ``interval`` s apart; memory after them."""
     port, token = free_port(), secrets.token_urlsafe()
     service = start_service(project, env, port, DEPLOYMENTS["all families"], reload_token=token)
-    process = psutil.Process(service.pid)
     try:
-        load(port, 50, 2, users)
+        # Warm up at the measured rate while the template process imports the worker's libraries for the next
+        # reload (at idle priority, but on these 2 cores it still showed in the first seconds' p99).
+        load(port, rate, 20, users)
         steady = load(port, rate, 30, users)
         print("without reloads: p50 %.1f ms, p99 %.1f ms" % (steady["p50"], steady["p99"]), flush=True)
-        durations, statuses, rss, pss, windows, done = [], [], [], [], [], threading.Event()
-
-        def reload_loop() -> None:
-            with httpx.Client(timeout=600) as client:
-                for number in range(reloads):
-                    time.sleep(interval if number else 0)
-                    started = time.perf_counter()
-                    windows.append([started, None])
-                    response = client.post(f"http://127.0.0.1:{port}/admin/reload", json={},
-                                           headers={"Authorization": f"Bearer {token}"})
-                    durations.append(time.perf_counter() - started)
-                    windows[-1][1] = time.perf_counter()
-                    statuses.append(response.status_code)
-                    one_worker(process)
-                    rss.append(tree_rss(process))
-                    pss.append(tree_rss(process, proportional=True))
-                    print(f"reload {len(durations)}: {response.status_code} in {durations[-1]:.1f} s, "
-                          f"RSS {rss[-1]:.0f} MiB, PSS {pss[-1]:.0f} MiB", flush=True)
-            done.set()
-
-        reloader = threading.Thread(target=reload_loop)
+        # The reloads run in a process of their own: in a thread they shared the load generator's GIL, and
+        # their memory readings (a walk of each process's page map) delayed requests the service had answered.
+        context = multiprocessing.get_context("fork")
+        done, results = context.Event(), context.Queue()
+        reloader = context.Process(
+            target=reload_loop, args=(port, token, service.pid, reloads, interval, done, results))
         reloader.start()
         during = load(port, rate, 0, users, until=done)
+        durations, statuses, rss, pss, windows = results.get(timeout=60)
         reloader.join()
     finally:
         service.terminate()
