@@ -65,7 +65,8 @@ def test_default_run_clusters_answers_with_labels_and_sentiment(test_run):
 
 def test_default_run_compares_topic_models_with_the_tfidf_baseline(test_run):
     comparison = pd.read_csv(latest_version(test_run / "data" / "08_reporting" / "demo" / "topics_comparison.csv"))
-    assert set(comparison["model"]) == {"tfidf_logreg", "embedding_logreg", "embedding_lightgbm", "finetuned_e5"}
+    assert set(comparison["model"]) == {"tfidf_logreg", "embedding_logreg", "embedding_lightgbm", "finetuned_e5",
+                                         "mlp_tfidf_ensemble"}
     assert comparison.set_index("model").loc["tfidf_logreg", "micro_f1"] > 0.5
     per_label = pd.read_csv(latest_version(test_run / "data" / "08_reporting" / "demo" / "topics_per_label.csv"))
     assert {"f1", "pr_auc", "threshold"} <= set(per_label.columns)

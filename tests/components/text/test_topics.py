@@ -2,7 +2,16 @@ import numpy as np
 import pytest
 
 from socialml.components.evaluation.metrics import multilabel_scores
-from socialml.components.text.topics import HeadTopicClassifier, best_thresholds, label_matrix
+import pickle
+
+from socialml.components.text.topics import (
+    EnsembleTopicClassifier,
+    HeadTopicClassifier,
+    MlpTopicClassifier,
+    best_thresholds,
+    build_topic_classifier,
+    label_matrix,
+)
 
 LABELS = ["sport", "politics", "humor"]
 TEXTS = (["матч гол команда"] * 10 + ["выборы закон дума"] * 10 + ["мем кот шутка"] * 10
@@ -42,3 +51,49 @@ def test_single_label_data_also_reports_top1_accuracy():
     y = np.eye(3, dtype=int)
     summary, _ = multilabel_scores(y, np.eye(3) * 0.9, np.full(3, 0.5), LABELS)
     assert summary["top1_accuracy"] == 1.0 and summary["micro_f1"] == 1.0
+
+
+def _noisy_embeddings(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    y = label_matrix(TOPICS, LABELS)
+    return y, (y.astype(np.float32) + np.random.default_rng(seed).normal(0, 0.3, y.shape)).astype(np.float32)
+
+
+def test_mlp_learns_labels_jointly_keeps_its_best_epoch_and_pickles():
+    y, embeddings = _noisy_embeddings(0)
+    _, validation_embeddings = _noisy_embeddings(1)
+    model = MlpTopicClassifier(hidden=16, epochs=60, learning_rate=0.01, batch_size=8, seeds=2, patience=5)
+    model.fit(TEXTS, embeddings, y, LABELS, validation=(TEXTS, validation_embeddings, y))
+    model.tune_thresholds(TEXTS, validation_embeddings, y)
+    summary, _ = multilabel_scores(y, model.predict_proba(TEXTS, validation_embeddings).to_numpy(),
+                                   model.thresholds, LABELS)
+    assert summary["micro_f1"] > 0.9 and len(model.networks) == 2
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(restored.predict_proba(TEXTS, embeddings), model.predict_proba(TEXTS, embeddings))
+    with pytest.raises(ValueError, match="embeddings"):
+        model.predict_proba(TEXTS, None)
+
+
+def test_ensemble_is_the_weighted_mean_of_its_members():
+    y, embeddings = _noisy_embeddings(0)
+    model = build_topic_classifier({"kind": "ensemble", "weights": {"words": 3, "network": 1}, "members": {
+        "words": {"kind": "head", "features": "tfidf"}, "network": {"kind": "mlp", "hidden": 8, "epochs": 20}}})
+    assert model.needs_embeddings and model.weights == {"words": 0.75, "network": 0.25}
+    model.fit(TEXTS, embeddings, y, LABELS)
+    members = model.members
+    expected = (0.75 * members["words"].predict_proba(TEXTS, embeddings)
+                + 0.25 * members["network"].predict_proba(TEXTS, embeddings))
+    np.testing.assert_allclose(model.predict_proba(TEXTS, embeddings), expected)
+    assert not build_topic_classifier({"kind": "ensemble", "members": {
+        "words": {"kind": "head", "features": "tfidf"}}}).needs_embeddings
+
+
+@pytest.mark.parametrize("spec,message", [
+    ({"members": {}}, "needs members"),
+    ({"members": {"a": {"kind": "ensemble", "members": {"b": {"kind": "mlp"}}}}}, "cannot be ensembles"),
+    ({"members": {"a": {"kind": "mlp"}}, "weights": {"b": 1.0}}, "one per member"),
+    ({"members": {"a": {"kind": "mlp"}}, "weights": {"a": -1.0}}, "non-negative"),
+    ({"members": {"a": {"kind": "mlp", "hidden_units": 3}}}, "hidden_units"),
+])
+def test_ensemble_refuses_bad_parameters_before_training(spec, message):
+    with pytest.raises(ValueError, match=message):
+        build_topic_classifier({"kind": "ensemble", **spec})

@@ -6,7 +6,14 @@ Two kinds, one interface (``fit``, ``predict_proba`` on texts and embeddings, ``
 * ``HeadTopicClassifier``: one-vs-rest heads (logistic regression, CatBoost or LightGBM) over
   TF-IDF features (the baseline), frozen sentence embeddings, or both;
 * ``FineTunedTopicClassifier``: a transformer encoder fine-tuned end to end with a linear head
-  (torch; CPU for tiny runs, CUDA when present).
+  (torch; CPU for tiny runs, CUDA when present);
+* ``MlpTopicClassifier``: one small network over frozen sentence embeddings for all labels at once
+  (torch), the mean of a few seeds, each stopped at its best validation epoch;
+* ``EnsembleTopicClassifier``: the weighted mean of other kinds' probabilities.
+
+Every kind's ``fit`` takes the texts, their embeddings (``None`` for kinds that read texts only), the
+label matrix, the labels and, optionally, ``validation`` = (texts, embeddings, labels), and says in
+``needs_embeddings`` whether it reads embeddings.
 """
 
 from __future__ import annotations
@@ -92,6 +99,10 @@ class HeadTopicClassifier(_ThresholdedClassifier):
         self.features, self.head, self.c, self.seed = features, head, c, seed
         self.head_options = head_options or {}
 
+    @property
+    def needs_embeddings(self) -> bool:
+        return self.features != "tfidf"
+
     def _x(self, texts: Sequence[str], embeddings: np.ndarray | None):
         parts = []
         if self.features in ("tfidf", "both"):
@@ -119,7 +130,9 @@ class HeadTopicClassifier(_ThresholdedClassifier):
         options = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31, "n_jobs": 2, **self.head_options}
         return LGBMClassifier(**options, random_state=self.seed, class_weight="balanced", verbose=-1)
 
-    def fit(self, texts: Sequence[str], embeddings: np.ndarray | None, y: np.ndarray, labels: Sequence[str]):
+    def fit(self, texts: Sequence[str], embeddings: np.ndarray | None, y: np.ndarray, labels: Sequence[str],
+            validation: tuple[Sequence[str], np.ndarray | None, np.ndarray] | None = None):
+        """``validation`` is not used: the heads are regularised, not stopped early."""
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.pipeline import make_union
 
@@ -178,8 +191,10 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return self.head((hidden * mask).sum(1) / mask.sum(1).clamp(min=1))
 
+    needs_embeddings = False
+
     def fit(self, texts: Sequence[str], embeddings, y: np.ndarray, labels: Sequence[str],
-            validation: tuple[Sequence[str], np.ndarray] | None = None):
+            validation: tuple[Sequence[str], np.ndarray | None, np.ndarray] | None = None):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -214,7 +229,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
                     break
             if validation is None:
                 continue
-            val_loss = self._loss(list(validation[0]), validation[1], loss_fn)
+            val_loss = self._loss(list(validation[0]), validation[2], loss_fn)
             logger.info("epoch %d: validation loss %.4f", epoch + 1, val_loss)
             if val_loss < best_loss:
                 best_loss, stale = val_loss, 0
@@ -266,9 +281,127 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         self._torch = torch
 
 
-TOPIC_CLASSIFIERS = Parts("topic classifier", {"head": HeadTopicClassifier, "finetune": FineTunedTopicClassifier})
+class MlpTopicClassifier(_ThresholdedClassifier):
+    """A network with one hidden layer over frozen sentence embeddings, all labels at once (BCE, AdamW).
+
+    Labels share the hidden layer, which one-vs-rest heads cannot. Each of ``seeds`` networks keeps the
+    weights of its epoch with the best mean average precision on validation (the last epoch without
+    validation) and stops after ``patience`` epochs without gain; probabilities are their mean.
+    """
+
+    needs_embeddings = True
+
+    def __init__(self, hidden: int = 512, dropout: float = 0.3, epochs: int = 40, learning_rate: float = 1e-3,
+                 weight_decay: float = 1e-4, batch_size: int = 64, seeds: int = 3, patience: int = 10,
+                 seed: int = 0) -> None:
+        if hidden < 1 or seeds < 1 or epochs < 1 or not 0 <= dropout < 1:
+            raise ValueError("the MLP topic classifier needs hidden, seeds and epochs >= 1 and dropout in [0, 1)")
+        self.hidden, self.dropout, self.epochs, self.learning_rate = hidden, dropout, epochs, learning_rate
+        self.weight_decay, self.batch_size, self.seeds, self.patience, self.seed = (
+            weight_decay, batch_size, seeds, patience, seed)
+
+    def fit(self, texts: Sequence[str], embeddings: np.ndarray | None, y: np.ndarray, labels: Sequence[str],
+            validation: tuple[Sequence[str], np.ndarray | None, np.ndarray] | None = None):
+        if embeddings is None:
+            raise ValueError("this classifier needs the texts' embeddings")
+        self.labels = list(labels)
+        self.networks = [self._train(np.asarray(embeddings, np.float32), y, validation, self.seed + k)
+                         for k in range(self.seeds)]
+        self.thresholds = np.full(len(self.labels), 0.5)
+        return self
+
+    def _train(self, x: np.ndarray, y: np.ndarray, validation, seed: int):
+        import torch
+
+        torch.manual_seed(seed)
+        network = torch.nn.Sequential(torch.nn.Linear(x.shape[1], self.hidden), torch.nn.ReLU(),
+                                      torch.nn.Dropout(self.dropout), torch.nn.Linear(self.hidden, y.shape[1]))
+        optimiser = torch.optim.AdamW(network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        features, targets = torch.from_numpy(x), torch.from_numpy(y.astype(np.float32))
+        generator = torch.Generator().manual_seed(seed)
+        best_score, best_state, stale = -np.inf, None, 0
+        for _ in tqdm(range(self.epochs), desc=f"MLP topic classifier (seed {seed})", unit="epoch", leave=False,
+                      disable=None):
+            network.train()
+            for batch in torch.randperm(len(features), generator=generator).split(self.batch_size):
+                optimiser.zero_grad()
+                loss_fn(network(features[batch]), targets[batch]).backward()
+                optimiser.step()
+            if validation is None or validation[1] is None:
+                continue
+            score = _mean_average_precision(validation[2], self._probabilities([network], validation[1]))
+            if score > best_score:
+                best_score, best_state, stale = score, copy.deepcopy(network.state_dict()), 0
+            else:
+                stale += 1
+                if stale > self.patience:
+                    break
+        if best_state is not None:
+            network.load_state_dict(best_state)
+        return network.eval()
+
+    @staticmethod
+    def _probabilities(networks, embeddings: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = torch.from_numpy(np.asarray(embeddings, np.float32))
+        with torch.inference_mode():
+            return np.mean([torch.sigmoid(network.eval()(x)).numpy() for network in networks], axis=0)
+
+    def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:
+        if embeddings is None:
+            raise ValueError("this classifier needs the texts' embeddings")
+        return pd.DataFrame(self._probabilities(self.networks, embeddings), columns=self.labels)
+
+
+def _mean_average_precision(y: np.ndarray, probabilities: np.ndarray) -> float:
+    """Average precision over the labels that occur in ``y``."""
+    from sklearn.metrics import average_precision_score
+
+    present = [j for j in range(y.shape[1]) if y[:, j].any()]
+    return float(np.mean([average_precision_score(y[:, j], probabilities[:, j]) for j in present])) if present else 0.0
+
+
+class EnsembleTopicClassifier(_ThresholdedClassifier):
+    """The weighted mean of its members' probabilities (each member any other kind, by its parameters);
+    thresholds are tuned on the mean, as for any other kind."""
+
+    def __init__(self, members: dict[str, dict[str, Any]], weights: dict[str, float] | None = None) -> None:
+        if not members:
+            raise ValueError("an ensemble topic classifier needs members")
+        if any(spec.get("kind") == "ensemble" for spec in members.values()):
+            raise ValueError("an ensemble's members cannot be ensembles")
+        weights = weights or {name: 1.0 for name in members}
+        if set(weights) != set(members) or min(weights.values()) < 0 or sum(weights.values()) <= 0:
+            raise ValueError(f"ensemble weights {weights} must be non-negative, not all 0, one per member "
+                             f"{sorted(members)}")
+        self.members = {name: build_topic_classifier(spec) for name, spec in members.items()}
+        total = sum(weights.values())
+        self.weights = {name: weight / total for name, weight in weights.items()}
+
+    @property
+    def needs_embeddings(self) -> bool:
+        return any(member.needs_embeddings for member in self.members.values())
+
+    def fit(self, texts: Sequence[str], embeddings: np.ndarray | None, y: np.ndarray, labels: Sequence[str],
+            validation: tuple[Sequence[str], np.ndarray | None, np.ndarray] | None = None):
+        self.labels = list(labels)
+        for member in self.members.values():
+            member.fit(texts, embeddings, y, labels, validation=validation)
+        self.thresholds = np.full(len(self.labels), 0.5)
+        return self
+
+    def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:
+        return sum(self.weights[name] * member.predict_proba(texts, embeddings)
+                   for name, member in self.members.items())
+
+
+TOPIC_CLASSIFIERS = Parts("topic classifier", {"head": HeadTopicClassifier, "finetune": FineTunedTopicClassifier,
+                                                "mlp": MlpTopicClassifier, "ensemble": EnsembleTopicClassifier})
 
 
 def build_topic_classifier(spec: dict[str, Any]):
-    """A topic classifier from its parameters: ``{kind: head, features: both}`` or ``{kind: finetune, model: e5_small}``."""
+    """A topic classifier from its parameters: ``{kind: head, features: both}``, ``{kind: finetune, model: e5_small}``,
+    ``{kind: mlp}`` or ``{kind: ensemble, members: {<name>: <a classifier's parameters>, ...}}``."""
     return TOPIC_CLASSIFIERS.build(spec)

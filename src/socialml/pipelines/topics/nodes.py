@@ -44,12 +44,9 @@ def train_topic_model(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dic
     texts, vectors, y = _part(dataset, embeddings, "train", labels)
     val_texts, val_vectors, val_y = _part(dataset, embeddings, "validation", labels)
     model = build_topic_classifier(spec)
-    if spec["kind"] == "finetune":
-        model.fit(texts, None, y, labels, validation=(val_texts, val_y))
-    else:
-        model.fit(texts, vectors, y, labels)
-        if spec.get("features", "embedding") != "tfidf":
-            model.embeddings_from = encoder_of(embeddings)
+    model.fit(texts, vectors, y, labels, validation=(val_texts, val_vectors, val_y))
+    if model.needs_embeddings:
+        model.embeddings_from = encoder_of(embeddings)
     model.tune_thresholds(val_texts, val_vectors, val_y)
     return model
 
