@@ -81,7 +81,7 @@ def main() -> None:
         "Reproduce: `.venv/bin/python benchmarks/bench_topic_ensemble.py`. 2 CPU cores, no GPU. v2_test "
         f"({len(test)} texts, 18 labels); micro/macro-F1 with 95 % bootstrap intervals over the test texts "
         "(200 resamples); fit time excludes embedding.\n\n"
-        f"{pd.DataFrame(rows).fillna('').to_markdown(index=False)}\n\n"
+        f"{pd.DataFrame(rows).astype(object).fillna('').to_markdown(index=False)}\n\n"
         "Ensemble minus `embedding_tfidf_logreg`, paired over the same resamples:\n\n"
         f"{pd.DataFrame(gains).to_markdown(index=False)}\n")
     print(f"wrote {RESULTS}")
