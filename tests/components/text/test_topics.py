@@ -73,6 +73,16 @@ def test_mlp_learns_labels_jointly_keeps_its_best_epoch_and_pickles():
         model.predict_proba(TEXTS, None)
 
 
+def test_mlp_trains_every_epoch_when_validation_cannot_rank_them():
+    y, embeddings = _noisy_embeddings(0)
+    empty = (TEXTS[:0], embeddings[:0], y[:0])
+    options = {"hidden": 16, "epochs": 40, "learning_rate": 0.01, "batch_size": 8, "seeds": 1, "patience": 0}
+    with_empty = MlpTopicClassifier(**options).fit(TEXTS, embeddings, y, LABELS, validation=empty)
+    without = MlpTopicClassifier(**options).fit(TEXTS, embeddings, y, LABELS)
+    np.testing.assert_allclose(with_empty.predict_proba(TEXTS, embeddings), without.predict_proba(TEXTS, embeddings))
+    assert with_empty.predict_proba(TEXTS[:0], embeddings[:0]).shape == (0, 3)
+
+
 def test_ensemble_is_the_weighted_mean_of_its_members():
     y, embeddings = _noisy_embeddings(0)
     model = build_topic_classifier({"kind": "ensemble", "weights": {"words": 3, "network": 1}, "members": {

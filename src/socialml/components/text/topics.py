@@ -286,7 +286,8 @@ class MlpTopicClassifier(_ThresholdedClassifier):
 
     Labels share the hidden layer, which one-vs-rest heads cannot. Each of ``seeds`` networks keeps the
     weights of its epoch with the best mean average precision on validation (the last epoch without
-    validation) and stops after ``patience`` epochs without gain; probabilities are their mean.
+    validation, or with no label present in it) and stops after ``patience`` epochs without gain;
+    probabilities are their mean.
     """
 
     needs_embeddings = True
@@ -320,6 +321,8 @@ class MlpTopicClassifier(_ThresholdedClassifier):
         loss_fn = torch.nn.BCEWithLogitsLoss()
         features, targets = torch.from_numpy(x), torch.from_numpy(y.astype(np.float32))
         generator = torch.Generator().manual_seed(seed)
+        # A validation set with no label present cannot rank epochs: then every epoch is trained.
+        stop_early = validation is not None and validation[1] is not None and np.asarray(validation[2]).any()
         best_score, best_state, stale = -np.inf, None, 0
         for _ in tqdm(range(self.epochs), desc=f"MLP topic classifier (seed {seed})", unit="epoch", leave=False,
                       disable=None):
@@ -328,7 +331,7 @@ class MlpTopicClassifier(_ThresholdedClassifier):
                 optimiser.zero_grad()
                 loss_fn(network(features[batch]), targets[batch]).backward()
                 optimiser.step()
-            if validation is None or validation[1] is None:
+            if not stop_early:
                 continue
             score = _mean_average_precision(validation[2], self._probabilities([network], validation[1]))
             if score > best_score:
