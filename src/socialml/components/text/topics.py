@@ -1,6 +1,6 @@
 """Multi-label topic classifiers with per-label thresholds tuned on validation (seed 001).
 
-Two kinds, one interface (``fit``, ``predict_proba`` on texts and embeddings, ``tune_thresholds``,
+Four kinds, one interface (``fit``, ``predict_proba`` on texts and embeddings, ``tune_thresholds``,
 ``predict``):
 
 * ``HeadTopicClassifier``: one-vs-rest heads (logistic regression, CatBoost or LightGBM) over
@@ -61,6 +61,7 @@ class _ThresholdedClassifier:
     labels: list[str]
     thresholds: np.ndarray
     embeddings_from: dict[str, Any] | None = None  # the encoder record, when the model needs sentence embeddings
+    needs_embeddings: bool  # whether fit and predict_proba read the texts' sentence embeddings
 
     def example_frame(self) -> pd.DataFrame:
         """An input ``predict_frame`` takes (MLflow's input example and signature)."""
@@ -167,6 +168,8 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
     stops after ``patience`` epochs without improvement.
     """
 
+    needs_embeddings = False
+
     def __init__(self, model: str, epochs: int = 3, learning_rate: float = 3e-5, batch_size: int = 16,
                  max_length: int = 128, patience: int = 1, prefix: str = "query: ", device: str = "auto",
                  num_threads: int | None = None, max_train_steps: int | None = None, seed: int = 0) -> None:
@@ -190,8 +193,6 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         hidden = self.encoder(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return self.head((hidden * mask).sum(1) / mask.sum(1).clamp(min=1))
-
-    needs_embeddings = False
 
     def fit(self, texts: Sequence[str], embeddings, y: np.ndarray, labels: Sequence[str],
             validation: tuple[Sequence[str], np.ndarray | None, np.ndarray] | None = None):
