@@ -17,7 +17,8 @@ request, and its peak resident memory (sampled every 0.2 s). Writes benchmarks/r
 service under the same open-loop feed load, first without reloads, then while ``POST /admin/reload``
 runs N times, ``interval`` seconds apart (0: back to back); it reports the feed's latency in both phases, failed requests, each
 reload's duration, the feed's p99 while each new worker loads and in the 2 s after it takes over, and
-the service's resident memory (supervisor and worker) after the first and after the last reload. Memory and CPU are the whole process tree's: the supervisor and its workers.
+the service's resident memory (supervisor, template and worker) after the first and after the last reload. Memory and CPU are the
+whole process tree's: the supervisor, the template process and the workers forked from it.
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def tree_rss(process: psutil.Process, proportional: bool = False) -> float:
 
 
 def tree_cpu(process: psutil.Process) -> float:
-    """CPU seconds used by the supervisor and its workers (the ones alive now)."""
+    """CPU seconds used by the service's processes (the ones alive now)."""
     total = 0.0
     for member in tree(process):
         try:
@@ -354,12 +355,12 @@ def main() -> None:
     lines = ["# Model service under load", "",
              f"`.venv/bin/python benchmarks/bench_serving.py --rates {args.rates} --seconds {args.seconds} "
              f"--repeats {args.repeats}`", "",
-             f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}. `socialml-serve` (a supervisor and "
-             "one uvicorn worker process) serving the demo platform's models (`kedro run`); an open-loop load generator on the same cores, users of the "
+             f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}. `socialml-serve` (a supervisor, its "
+             "template process and one uvicorn worker forked from it) serving the demo platform's models (`kedro run`); an open-loop load generator on the same cores, users of the "
              "demo platform in turn, GET /post/recommendations/ (five posts). Latencies in ms from each request's "
              "scheduled start to its response (client side, loopback); each figure is the median of "
              f"{args.repeats} runs of {args.seconds} s, except failures (summed), worst p99 and peak RSS (the "
-             "largest over the runs). CPU ms/request: the CPU time of the supervisor and its worker over requests served."]
+             "largest over the runs). CPU ms/request: the CPU time of the service's processes over requests served."]
     for title, families in DEPLOYMENTS.items():
         idle_rss, rows = measure(project, args.env, families, rates, args.seconds, args.repeats, users)
         lines += ["", f"## {title}", "", f"RSS after start-up (its models loaded, text encoders built where it serves them): {idle_rss:.0f} MiB.", "",
