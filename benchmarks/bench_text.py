@@ -72,11 +72,17 @@ def concat_cached(names: list[str], texts: list[str]) -> np.ndarray:
     return l2_normalise(np.hstack([EmbeddingCache(build_encoder(ENCODERS[name])).encode(texts) for name in names]))
 
 
+def sensitive_parts(sensitive: dict[str, pd.DataFrame]) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Each part of sensitive topics (v1_crowdsource_only, v2_val, v2_test) as texts and a label matrix
+    (a label is present where its share of annotators is at least 0.5)."""
+    return {name: (frame["text"].astype(str).tolist(), label_matrix(
+        [[label for label in SENSITIVE_LABELS if row[label] >= 0.5] for _, row in frame.iterrows()], SENSITIVE_LABELS))
+        for name, frame in sensitive.items()}
+
+
 def sensitive_scores(d: dict, vectors: dict[str, np.ndarray] | None, features: str, head: str = "logreg") -> dict:
     s = d["sensitive"]
-    parts = {k: (s[k]["text"].astype(str).tolist(), label_matrix(
-        [[l for l in SENSITIVE_LABELS if row[l] >= 0.5] for _, row in s[k].iterrows()], SENSITIVE_LABELS))
-        for k in s}
+    parts = sensitive_parts(s)
     model = HeadTopicClassifier(features=features, head=head, c=4.0)
     vec = vectors or {k: None for k in s}
     model.fit(parts["v1_crowdsource_only"][0], vec["v1_crowdsource_only"], parts["v1_crowdsource_only"][1], SENSITIVE_LABELS)

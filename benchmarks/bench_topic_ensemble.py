@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench_text import ENCODERS, SENSITIVE_LABELS, concat_cached, load
+from bench_text import ENCODERS, SENSITIVE_LABELS, concat_cached, load, sensitive_parts
 from socialml.components.evaluation.metrics import bootstrap_intervals, multilabel_f1
 from socialml.components.text.encoders import EmbeddingCache, build_encoder
-from socialml.components.text.topics import best_thresholds, build_topic_classifier, label_matrix
+from socialml.components.text.topics import best_thresholds, build_topic_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "topic_ensemble.md"
@@ -43,10 +43,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--encoders", default="concat,e5_small")
     args = parser.parse_args()
-    sensitive = load(args.data)["sensitive"]
-    parts = {name: (frame["text"].astype(str).tolist(), label_matrix(
-        [[label for label in SENSITIVE_LABELS if row[label] >= 0.5] for _, row in frame.iterrows()], SENSITIVE_LABELS))
-        for name, frame in sensitive.items()}
+    parts = sensitive_parts(load(args.data)["sensitive"])
     (train, y_train), (val, y_val), (test, y_test) = (parts[k] for k in ("v1_crowdsource_only", "v2_val", "v2_test"))
     rows, gains = [], []
     for encoder in args.encoders.split(","):

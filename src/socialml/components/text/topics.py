@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from socialml.components.core.devices import torch_device
 from socialml.components.core.parts import Parts
+from socialml.components.evaluation.metrics import multilabel_scores
 
 logger = logging.getLogger(__name__)
 
@@ -286,7 +287,7 @@ class MlpTopicClassifier(_ThresholdedClassifier):
     """A network with one hidden layer over frozen sentence embeddings, all labels at once (BCE, AdamW).
 
     Labels share the hidden layer, which one-vs-rest heads cannot. Each of ``seeds`` networks keeps the
-    weights of its epoch with the best mean average precision on validation (the last epoch without
+    weights of its epoch with the best macro PR-AUC on validation (the last epoch without
     validation, or with no label present in it) and stops after ``patience`` epochs without gain;
     probabilities are their mean.
     """
@@ -306,10 +307,9 @@ class MlpTopicClassifier(_ThresholdedClassifier):
             validation: tuple[Sequence[str], np.ndarray | None, np.ndarray] | None = None):
         if embeddings is None:
             raise ValueError("this classifier needs the texts' embeddings")
-        self.labels = list(labels)
+        self.labels, self.thresholds = list(labels), np.full(len(labels), 0.5)
         self.networks = [self._train(np.asarray(embeddings, np.float32), y, validation, self.seed + k)
                          for k in range(self.seeds)]
-        self.thresholds = np.full(len(self.labels), 0.5)
         return self
 
     def _train(self, x: np.ndarray, y: np.ndarray, validation, seed: int):
@@ -334,7 +334,8 @@ class MlpTopicClassifier(_ThresholdedClassifier):
                 optimiser.step()
             if not stop_early:
                 continue
-            score = _mean_average_precision(validation[2], self._probabilities([network], validation[1]))
+            probabilities = self._probabilities([network], validation[1])
+            score = multilabel_scores(validation[2], probabilities, self.thresholds, self.labels)[0]["macro_pr_auc"]
             if score > best_score:
                 best_score, best_state, stale = score, copy.deepcopy(network.state_dict()), 0
             else:
@@ -357,14 +358,6 @@ class MlpTopicClassifier(_ThresholdedClassifier):
         if embeddings is None:
             raise ValueError("this classifier needs the texts' embeddings")
         return pd.DataFrame(self._probabilities(self.networks, embeddings), columns=self.labels)
-
-
-def _mean_average_precision(y: np.ndarray, probabilities: np.ndarray) -> float:
-    """Average precision over the labels that occur in ``y``."""
-    from sklearn.metrics import average_precision_score
-
-    present = [j for j in range(y.shape[1]) if y[:, j].any()]
-    return float(np.mean([average_precision_score(y[:, j], probabilities[:, j]) for j in present])) if present else 0.0
 
 
 class EnsembleTopicClassifier(_ThresholdedClassifier):
