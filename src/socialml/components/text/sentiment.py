@@ -40,13 +40,18 @@ class _RawTextPredictor:
 
 
 class SentimentHead(_RawTextPredictor):
+    """Logistic regression over character n-gram TF-IDF (words 1-2 too when ``word_ngrams``) beside the
+    embedding scaled by ``embedding_weight``; with ``embedding_weight=0, word_ngrams=True`` it is the TF-IDF
+    baseline of ../shared/BASELINES.md."""
+
     def __init__(self, c: float = 4.0, embedding_weight: float = 1.0, seed: int = 0,
-                 embeddings_from: dict[str, Any] | None = None) -> None:
+                 embeddings_from: dict[str, Any] | None = None, word_ngrams: bool = False) -> None:
         self.c, self.embedding_weight, self.seed, self.embeddings_from = c, embedding_weight, seed, embeddings_from
+        self.word_ngrams = word_ngrams
 
     def _features(self, texts: Sequence[str], embeddings: np.ndarray):
-        chars = self.tfidf.transform([normalise(t) for t in texts])
-        return sparse.hstack([chars, sparse.csr_matrix(embeddings * self.embedding_weight)]).tocsr()
+        ngrams = self.tfidf.transform([normalise(t) for t in texts])
+        return sparse.hstack([ngrams, sparse.csr_matrix(embeddings * self.embedding_weight)]).tocsr()
 
     def fit(self, texts: Sequence[str], embeddings: np.ndarray, labels: Sequence[str]) -> "SentimentHead":
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -55,8 +60,13 @@ class SentimentHead(_RawTextPredictor):
         unknown = set(labels) - set(SENTIMENTS)
         if unknown:
             raise ValueError(f"unknown sentiment labels {sorted(unknown)}; expected {SENTIMENTS}")
-        self.tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 5), min_df=2, sublinear_tf=True,
-                                     max_features=200_000).fit([normalise(t) for t in texts])
+        from sklearn.pipeline import make_union
+
+        vectorisers = [TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 5), min_df=2, sublinear_tf=True,
+                                       max_features=200_000)]
+        if self.word_ngrams:
+            vectorisers.append(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=200_000))
+        self.tfidf = make_union(*vectorisers).fit([normalise(t) for t in texts])
         self.model = LogisticRegression(C=self.c, max_iter=2000, class_weight="balanced", random_state=self.seed)
         self.model.fit(self._features(texts, embeddings), list(labels))
         return self

@@ -1,4 +1,5 @@
-"""Sentiment head trained on a labelled corpus, scored on its held-out split next to a TF-IDF baseline."""
+"""Sentiment head trained on a labelled corpus, scored on its held-out split next to the TF-IDF baseline of
+../shared/BASELINES.md (words and characters, logistic regression), with bootstrap intervals."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from socialml.components.evaluation.charts import confusion_figure
-from socialml.components.evaluation.metrics import classification_scores
+from socialml.components.evaluation.metrics import (
+    bootstrap_intervals, classification_scores, comparison_reference, interval_columns,
+)
 from socialml.components.evaluation.protocols import train_test_rows
 from socialml.components.evaluation.tables import comparison_table
 from socialml.components.text.sentiment import SentimentHead, predict_labels
@@ -20,19 +23,37 @@ def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame,
     vectors = to_matrix(frame)
     train, test = train_test_rows(frame["split"], frame["sentiment"], params["test_share"], params["seed"])
     texts, labels = frame["text"].tolist(), frame["sentiment"].to_numpy()
+    train_texts = [texts[i] for i in np.flatnonzero(train)]
     model = SentimentHead(c=params["c"], seed=params["seed"], embeddings_from=encoder_of(embeddings)).fit(
-        [texts[i] for i in np.flatnonzero(train)], vectors[train], labels[train])
-    baseline = SentimentHead(c=params["c"], embedding_weight=0.0, seed=params["seed"]).fit(
-        [texts[i] for i in np.flatnonzero(train)], vectors[train], labels[train])
-    test_texts = [texts[i] for i in np.flatnonzero(test)]
-    rows, confusions = [], {}
-    for name, candidate in (("embedding_and_char_tfidf", model), ("baseline_char_tfidf", baseline)):
-        predicted = predict_labels(candidate.predict_proba(test_texts, vectors[test]))
-        rows.append({"model": name, "n_train": int(train.sum()), "n_test": int(test.sum()),
-                     **classification_scores(labels[test], predicted)})
-        confusions[name] = (labels[test], predicted)
+        train_texts, vectors[train], labels[train])
+    baseline = SentimentHead(c=params["c"], embedding_weight=0.0, seed=params["seed"], word_ngrams=True).fit(
+        train_texts, vectors[train], labels[train])
+    test_texts, truth = [texts[i] for i in np.flatnonzero(test)], labels[test]
+    predictions = {name: predict_labels(candidate.predict_proba(test_texts, vectors[test]))
+                   for name, candidate in (("baseline_word_char_tfidf", baseline), ("embedding_and_char_tfidf", model))}
+    intervals = sentiment_intervals(truth, predictions, params)
+    rows = [{"model": name, "n_train": int(train.sum()), "n_test": int(test.sum()),
+             **classification_scores(truth, predicted), **intervals[name]} for name, predicted in predictions.items()]
     report, metrics = comparison_table(rows, "macro_f1", "sentiment")
     classes = [c for c in ("negative", "neutral", "positive") if c in set(labels)] or sorted(set(labels))
+    confusions = {name: (truth, predicted) for name, predicted in predictions.items()}
     chart = confusion_figure(confusions, dict.fromkeys(confusions, classes),
                              f"Sentiment on {int(test.sum())} held-out texts: true against predicted")
     return model, report, metrics, chart
+
+
+def sentiment_intervals(truth: np.ndarray, predictions: dict[str, np.ndarray], params: dict[str, Any]
+                        ) -> dict[str, dict[str, float]]:
+    """Per model, 95 % bootstrap intervals (test texts resampled, the same draws for every model) of macro-F1
+    and accuracy, and its macro-F1 gain over the baseline (``sentiment.baseline``, else the first model)."""
+    baseline, runs = comparison_reference(params, list(predictions))
+    out = {}
+    for name, predicted in predictions.items():
+        def score(rows: np.ndarray, predicted: np.ndarray = predicted) -> dict[str, float]:
+            scores = classification_scores(truth[rows], predicted[rows])
+            return {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"],
+                    "gain": scores["macro_f1"] - classification_scores(truth[rows], predictions[baseline][rows])["macro_f1"]}
+
+        intervals = bootstrap_intervals(score, len(truth), runs=runs)
+        out[name] = interval_columns(intervals, score(np.arange(len(truth)))["gain"], baseline)
+    return out
