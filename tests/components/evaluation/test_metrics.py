@@ -92,3 +92,21 @@ def test_multilabel_f1_matches_sklearn():
     scores = multilabel_f1(y, predicted)
     assert scores["micro_f1"] == pytest.approx(f1_score(y, predicted, average="micro", zero_division=0))
     assert scores["macro_f1"] == pytest.approx(f1_score(y[:, :4], predicted[:, :4], average="macro", zero_division=0))
+
+
+@pytest.mark.parametrize("case", ["random", "class only predicted", "class only true", "one class"])
+def test_coded_classification_scores_match_classification_scores(case):
+    from socialml.components.evaluation.metrics import classification_scores, coded_classification_scores
+
+    rng = np.random.default_rng(2)
+    truth, predicted = rng.integers(0, 4, 50), rng.integers(0, 4, 50)
+    if case == "class only predicted":
+        truth[truth == 3], predicted[:5] = 0, 3
+    elif case == "class only true":
+        predicted[predicted == 2] = 1
+    elif case == "one class":
+        truth[:], predicted[:] = 1, 1
+    expected = classification_scores(truth, predicted)
+    scores = coded_classification_scores(truth, predicted)
+    assert scores["macro_f1"] == pytest.approx(expected["macro_f1"])
+    assert scores["accuracy"] == pytest.approx(expected["accuracy"])

@@ -18,6 +18,17 @@ def classification_scores(truth: Sequence, predicted: Sequence) -> dict[str, flo
             "accuracy": float(accuracy_score(truth, predicted))}
 
 
+def coded_classification_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """``classification_scores``' macro-F1 and accuracy for integer class codes, from counts: fast enough to
+    bootstrap (macro over the classes present in either array, as scikit-learn's)."""
+    classes = int(max(truth.max(), predicted.max())) + 1
+    true_counts, predicted_counts = np.bincount(truth, minlength=classes), np.bincount(predicted, minlength=classes)
+    hits = np.bincount(truth[truth == predicted], minlength=classes)
+    present = true_counts + predicted_counts > 0
+    return {"macro_f1": float(np.mean(2 * hits[present] / (true_counts + predicted_counts)[present])),
+            "accuracy": float(hits.sum() / len(truth))}
+
+
 def clustering_scores(truth: Sequence, predicted: Sequence, outlier: int = -1) -> dict[str, float]:
     """NMI and ARI against gold groups, outliers counted as one cluster, and the outlier share."""
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score

@@ -10,7 +10,8 @@ import pandas as pd
 
 from socialml.components.evaluation.charts import confusion_figure
 from socialml.components.evaluation.metrics import (
-    bootstrap_intervals, classification_scores, comparison_reference, interval_columns,
+    bootstrap_intervals, classification_scores, coded_classification_scores, comparison_reference,
+    interval_columns,
 )
 from socialml.components.evaluation.protocols import train_test_rows
 from socialml.components.evaluation.tables import comparison_table
@@ -47,12 +48,15 @@ def sentiment_intervals(truth: np.ndarray, predictions: dict[str, np.ndarray], p
     """Per model, 95 % bootstrap intervals (test texts resampled, the same draws for every model) of macro-F1
     and accuracy, and its macro-F1 gain over the baseline (``sentiment.baseline``, else the first model)."""
     baseline, runs = comparison_reference(params, list(predictions))
+    classes = np.unique(np.concatenate([truth, *predictions.values()]))
+    codes = {name: np.searchsorted(classes, predicted) for name, predicted in predictions.items()}
+    true_codes = np.searchsorted(classes, truth)
     out = {}
-    for name, predicted in predictions.items():
+    for name, predicted in codes.items():
         def score(rows: np.ndarray, predicted: np.ndarray = predicted) -> dict[str, float]:
-            scores = classification_scores(truth[rows], predicted[rows])
-            return {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"],
-                    "gain": scores["macro_f1"] - classification_scores(truth[rows], predictions[baseline][rows])["macro_f1"]}
+            scores = coded_classification_scores(true_codes[rows], predicted[rows])
+            return {**scores, "gain": scores["macro_f1"]
+                    - coded_classification_scores(true_codes[rows], codes[baseline][rows])["macro_f1"]}
 
         intervals = bootstrap_intervals(score, len(truth), runs=runs)
         out[name] = interval_columns(intervals, score(np.arange(len(truth)))["gain"], baseline)
