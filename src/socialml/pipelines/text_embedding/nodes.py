@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from socialml.components.text.encoders import EmbeddingCache, build_encoder, encoder_record
+from socialml.components.text.encoders import build_encoder, cached_encode, encoder_record
 from socialml.components.text.preprocess import join_fields, normalise
 from socialml.components.text.vectors import encoder_of, to_frame, to_matrix
 
@@ -15,10 +15,7 @@ def _embed(ids: pd.Series | list, texts: list[str], id_column: str, params: dict
            encoder_key: str = "encoder") -> pd.DataFrame:
     """The texts' embeddings keyed by ``ids``, with the record of the encoder (``params[encoder_key]``) that made them."""
     encoder = build_encoder(params[encoder_key])
-    if getattr(encoder, "cacheable", True):
-        vectors = EmbeddingCache(encoder, params.get("cache_dir")).encode(texts)
-    else:
-        vectors = encoder.encode(texts)
+    vectors = cached_encode(encoder, texts, params.get("cache_dir"))
     return to_frame(ids, vectors, id_column, encoder_record(encoder, params[encoder_key]))
 
 
