@@ -6,7 +6,7 @@ Protocol of ../shared/BASELINES.md: train on random_posts + preselected_posts, s
 neutral and negative texts only). The models are the `sentiment` pipeline's: its baseline (TF-IDF of words
 and characters, logistic regression: BASELINES.md's strongest row) and its SentimentHead over each
 encoder's embeddings (e5 alone, as `conf/real` embeds, and e5 and USE side by side). Intervals come from
-the pipeline's own `sentiment_intervals` (test texts resampled, the same draws for every model; the gain
+the pipeline's own `classification_intervals` (test texts resampled, the same draws for every model; the gain
 is the paired macro-F1 difference from the baseline). Embeddings come from the project's cache.
 Writes benchmarks/results/sentiment.md.
 """
@@ -20,10 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from bench_text import ENCODERS, concat_cached, load
-from socialml.components.evaluation.metrics import classification_scores
+from socialml.components.evaluation.metrics import classification_intervals, classification_scores
 from socialml.components.text.encoders import EmbeddingCache, build_encoder
 from socialml.components.text.sentiment import SentimentHead, predict_labels
-from socialml.pipelines.sentiment.nodes import sentiment_intervals
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "sentiment.md"
@@ -50,7 +49,7 @@ def main() -> None:
         head.fit(train_texts, train_x, y_train)
         fit_seconds[name] = time.perf_counter() - start
         predictions[name] = predict_labels(head.predict_proba(test_texts, test_x))
-    intervals = sentiment_intervals(truth, predictions, {"baseline": BASELINE, "bootstrap_runs": args.runs})
+    intervals = classification_intervals(truth, predictions, BASELINE, args.runs)
     table = pd.DataFrame([{"model": name, **classification_scores(truth, predicted), **intervals[name],
                            "fit_seconds": fit_seconds[name]} for name, predicted in predictions.items()])
     columns = ["model", "macro_f1", "macro_f1_low", "macro_f1_high", "accuracy", f"gain_vs_{BASELINE}", "gain_low",

@@ -47,10 +47,15 @@ def test_tree_heads_refuse_sparse_tfidf_features():
         HeadTopicClassifier(features="tfidf", head="catboost")
 
 
-def test_single_label_data_also_reports_top1_accuracy():
+def test_single_label_data_also_reports_the_top_topics_accuracy_and_macro_f1():
     y = np.eye(3, dtype=int)
     summary, _ = multilabel_scores(y, np.eye(3) * 0.9, np.full(3, 0.5), LABELS)
-    assert summary["top1_accuracy"] == 1.0 and summary["micro_f1"] == 1.0
+    assert summary["top1_accuracy"] == summary["top1_macro_f1"] == summary["micro_f1"] == 1.0
+    wrong_top = np.array([[0.9, 0.1, 0.0], [0.6, 0.8, 0.0], [0.7, 0.0, 0.6]])  # the third post's top topic is wrong
+    summary, _ = multilabel_scores(y, wrong_top, np.full(3, 0.5), LABELS)
+    assert summary["top1_accuracy"] == pytest.approx(2 / 3)
+    assert summary["top1_macro_f1"] == pytest.approx((2 / 3 + 1 + 0) / 3)  # first topic: 1 of 2 predicted is right
+    assert "top1_macro_f1" not in multilabel_scores(np.ones((3, 3), dtype=int), wrong_top, np.full(3, 0.5), LABELS)[0]
 
 
 def _noisy_embeddings(seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from socialml.components.text.vectors import to_frame
-from socialml.pipelines.sentiment.nodes import fit_sentiment_model, sentiment_intervals
+from socialml.pipelines.sentiment.nodes import fit_sentiment_model
 
 SENTIMENTS = np.array(["positive", "neutral", "negative"])
 
@@ -28,7 +28,10 @@ def test_the_embedding_head_leads_the_tfidf_baseline_with_an_interval_when_only_
     assert (rows["n_test"] == 60).all()
 
 
-def test_sentiment_intervals_name_an_unknown_baseline():
-    truth = SENTIMENTS[np.arange(30) % 3]
+
+def test_an_unknown_baseline_is_named():
+    corpus = pd.DataFrame({"text_id": [f"t{i}" for i in range(30)], "text": [f"текст {i % 5}" for i in range(30)],
+                           "sentiment": SENTIMENTS[np.arange(30) % 3], "split": None})
     with pytest.raises(ValueError, match="baseline 'tfidf' is not among"):
-        sentiment_intervals(truth, {"head": truth}, {"baseline": "tfidf"})
+        fit_sentiment_model(corpus, to_frame(corpus["text_id"], np.eye(3)[np.arange(30) % 3], "text_id"),
+                            {"c": 4.0, "test_share": 0.2, "seed": 0, "baseline": "tfidf"})

@@ -9,10 +9,7 @@ import numpy as np
 import pandas as pd
 
 from socialml.components.evaluation.charts import confusion_figure
-from socialml.components.evaluation.metrics import (
-    bootstrap_intervals, classification_scores, coded_classification_scores, comparison_reference,
-    interval_columns,
-)
+from socialml.components.evaluation.metrics import classification_intervals, classification_scores, comparison_reference
 from socialml.components.evaluation.protocols import train_test_rows
 from socialml.components.evaluation.tables import comparison_table
 from socialml.components.text.sentiment import SentimentHead, predict_labels
@@ -32,7 +29,7 @@ def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame,
     test_texts, truth = [texts[i] for i in np.flatnonzero(test)], labels[test]
     predictions = {name: predict_labels(candidate.predict_proba(test_texts, vectors[test]))
                    for name, candidate in (("baseline_word_char_tfidf", baseline), ("embedding_and_char_tfidf", model))}
-    intervals = sentiment_intervals(truth, predictions, params)
+    intervals = classification_intervals(truth, predictions, *comparison_reference(params, list(predictions)))
     rows = [{"model": name, "n_train": int(train.sum()), "n_test": int(test.sum()),
              **classification_scores(truth, predicted), **intervals[name]} for name, predicted in predictions.items()]
     report, metrics = comparison_table(rows, "macro_f1", "sentiment")
@@ -42,22 +39,3 @@ def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame,
                              f"Sentiment on {int(test.sum())} held-out texts: true against predicted")
     return model, report, metrics, chart
 
-
-def sentiment_intervals(truth: np.ndarray, predictions: dict[str, np.ndarray], params: dict[str, Any]
-                        ) -> dict[str, dict[str, float]]:
-    """Per model, 95 % bootstrap intervals (test texts resampled, the same draws for every model) of macro-F1
-    and accuracy, and its macro-F1 gain over the baseline (``sentiment.baseline``, else the first model)."""
-    baseline, runs = comparison_reference(params, list(predictions))
-    classes = np.unique(np.concatenate([truth, *predictions.values()]))
-    codes = {name: np.searchsorted(classes, predicted) for name, predicted in predictions.items()}
-    true_codes = np.searchsorted(classes, truth)
-    out = {}
-    for name, predicted in codes.items():
-        def score(rows: np.ndarray, predicted: np.ndarray = predicted) -> dict[str, float]:
-            scores = coded_classification_scores(true_codes[rows], predicted[rows])
-            return {**scores, "gain": scores["macro_f1"]
-                    - coded_classification_scores(true_codes[rows], codes[baseline][rows])["macro_f1"]}
-
-        intervals = bootstrap_intervals(score, len(truth), runs=runs)
-        out[name] = interval_columns(intervals, score(np.arange(len(truth)))["gain"], baseline)
-    return out
