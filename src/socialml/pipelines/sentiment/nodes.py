@@ -38,4 +38,3 @@ def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame,
     chart = confusion_figure(confusions, dict.fromkeys(confusions, classes),
                              f"Sentiment on {int(test.sum())} held-out texts: true against predicted")
     return model, report, metrics, chart
-
