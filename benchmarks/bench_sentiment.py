@@ -21,7 +21,7 @@ import pandas as pd
 
 from bench_text import ENCODERS, concat_cached, load
 from socialml.components.evaluation.metrics import classification_intervals, classification_scores
-from socialml.components.text.encoders import EmbeddingCache, build_encoder
+from socialml.components.text.encoders import build_encoder, cached_encode
 from socialml.components.text.sentiment import SentimentHead, predict_labels
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,9 +37,10 @@ def main() -> None:
     d = load(args.data)
     train_texts, test_texts = d["senti_train"]["text"].astype(str).tolist(), d["senti_test"]["text"].astype(str).tolist()
     y_train, truth = d["senti_train"]["label"].to_numpy(), d["senti_test"]["label"].to_numpy()
-    e5 = EmbeddingCache(build_encoder(ENCODERS["e5_small"]))
-    features = {BASELINE: (e5.encode(train_texts), e5.encode(test_texts)),
-                "embedding_and_char_tfidf (e5)": (e5.encode(train_texts), e5.encode(test_texts)),
+    encoder = build_encoder(ENCODERS["e5_small"])
+    e5 = cached_encode(encoder, train_texts), cached_encode(encoder, test_texts)
+    features = {BASELINE: e5,  # weighted 0 by the baseline
+                "embedding_and_char_tfidf (e5)": e5,
                 "embedding_and_char_tfidf (e5 + USE)": (concat_cached(["e5_small", "use"], train_texts),
                                                         concat_cached(["e5_small", "use"], test_texts))}
     predictions, fit_seconds = {}, {}

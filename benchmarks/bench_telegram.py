@@ -21,7 +21,7 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
-from bench_text import ENCODERS, load, tfidf_matrix
+from bench_text import ENCODERS, concat_cached, load, tfidf_matrix
 from socialml.components.evaluation.metrics import classification_intervals, classification_scores
 from socialml.components.text.encoders import build_encoder, cached_encode
 
@@ -38,9 +38,8 @@ def main() -> None:
     telegram = load(args.data)["telegram"]
     texts, y = telegram["text"].astype(str).tolist(), telegram["category"].to_numpy()
     train, test = train_test_split(np.arange(len(y)), test_size=0.2, random_state=0, stratify=y)
-    e5, use = (cached_encode(build_encoder(ENCODERS[name]), texts) for name in ("e5_small", "use"))
+    e5, pair = cached_encode(build_encoder(ENCODERS["e5_small"]), texts), concat_cached(["e5_small", "use"], texts)
     tfidf = tfidf_matrix([texts[i] for i in train], texts)
-    pair = np.hstack([e5, use]) / np.sqrt(2)  # the concat encoder: each part's unit vectors, normalised again
     features = {BASELINE: e5, "e5 + USE + LR": pair, "TF-IDF + LR": tfidf,
                 "TF-IDF + e5 + LR": sparse.hstack([tfidf, e5]).tocsr(),
                 "TF-IDF + e5 + USE + LR": sparse.hstack([tfidf, pair]).tocsr()}
