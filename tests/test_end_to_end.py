@@ -125,7 +125,7 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
     assert {"demo/rpt_ingestion.csv", "demo/rpt_data_quality.csv", "demo/rpt_cluster_map.html"} <= artifacts
     assert run["metrics.demo/topics/tfidf_logreg/micro_f1"] > 0
     assert run["metrics.demo/clustering/nmi"] > 0
-    assert run["metrics.demo/sentiment/embedding_and_char_tfidf/macro_f1"] > 0
+    assert run["metrics.demo/sentiment/ensemble_head_and_tfidf/macro_f1"] > 0
     assert run["metrics.demo/audience/catboost/sex/roc_auc"] > 0
     assert 0 <= run["metrics.demo/post_feed/ranker/hit_rate_at_5"] <= 1
     assert run["metrics.demo/cross_sell/ncf/auc_per_client"] > 0
@@ -139,7 +139,7 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
                          ("demo-post_feed-ranker-mdl_post_feed", "demo/post_feed/ranker/"),
                          ("demo-audience-catboost-mdl_audience_model", "demo/audience/catboost/"),
                          ("demo-clustering-mdl_answer_clusterer", "demo/clustering/"),
-                         ("demo-mdl_sentiment_model", "demo/sentiment/embedding_and_char_tfidf/"),
+                         ("demo-mdl_sentiment_model", "demo/sentiment/ensemble_head_and_tfidf/"),
                          ("demo-mdl_answer_sentiment", "demo/clustering/answer_sentiment_")):
         own = {metric.key for metric in logged[name].metrics}
         assert own and all(key.startswith(prefix) for key in own), (name, own)  # its own metrics, no one else's

@@ -8,7 +8,7 @@ from socialml.pipelines.sentiment.nodes import fit_sentiment_model
 SENTIMENTS = np.array(["positive", "neutral", "negative"])
 
 
-def test_the_embedding_head_leads_the_tfidf_baseline_with_an_interval_when_only_the_embedding_knows():
+def test_the_head_and_the_served_average_lead_the_tfidf_baseline_with_an_interval_when_only_the_embedding_knows():
     rng = np.random.default_rng(0)
     labels = SENTIMENTS[np.arange(300) % 3]
     words = [f"слово{i}" for i in range(40)]
@@ -19,14 +19,34 @@ def test_the_embedding_head_leads_the_tfidf_baseline_with_an_interval_when_only_
         corpus, to_frame(corpus["text_id"], vectors, "text_id"),
         {"c": 4.0, "test_share": 0.2, "seed": 0, "baseline": "baseline_word_char_tfidf", "bootstrap_runs": 50})
     rows = report.set_index("model")
-    assert rows.index.tolist() == ["embedding_and_char_tfidf", "baseline_word_char_tfidf"]  # best first
-    head = rows.loc["embedding_and_char_tfidf"]
-    assert head["macro_f1_low"] <= head["macro_f1"] <= head["macro_f1_high"]
-    assert 0 < head["gain_low"] < head["gain_vs_baseline_word_char_tfidf"] < head["gain_high"]
+    assert rows.index[-1] == "baseline_word_char_tfidf"  # best first
+    for name in ("embedding_and_char_tfidf", "ensemble_head_and_tfidf"):
+        row = rows.loc[name]
+        assert row["macro_f1_low"] <= row["macro_f1"] <= row["macro_f1_high"]
+        assert 0 < row["gain_low"] < row["gain_vs_baseline_word_char_tfidf"] < row["gain_high"]
+        assert metrics[f"sentiment/{name}/gain_low"]["value"] > 0
     assert rows.loc["baseline_word_char_tfidf", "gain_vs_baseline_word_char_tfidf"] == 0
-    assert metrics["sentiment/embedding_and_char_tfidf/gain_low"]["value"] > 0
     assert (rows["n_test"] == 60).all()
+    # The saved model is the average of the head (which reads the embedding) and the baseline.
+    head, baseline = model.models
+    assert model.weights == [0.5, 0.5] and model.embeddings_from is head.embeddings_from
+    assert baseline.embedding_weight == 0 and baseline.embeddings_from is None
 
+
+
+def test_a_corpus_without_neutral_texts_gives_neutral_no_probability():
+    # Tweets labelled only positive or negative: the three-class face stays, neutral at zero.
+    labels = SENTIMENTS[[0, 2]][np.arange(60) % 2]
+    corpus = pd.DataFrame({"text_id": [f"t{i}" for i in range(60)], "text": [f"текст {i % 7}" for i in range(60)],
+                           "sentiment": labels, "split": None})
+    vectors = np.eye(3)[np.where(labels == "positive", 0, 2)]
+    model, report, _, _ = fit_sentiment_model(corpus, to_frame(corpus["text_id"], vectors, "text_id"),
+                                              {"c": 4.0, "test_share": 0.2, "seed": 0, "bootstrap_runs": 20})
+    probabilities = model.predict_proba(["текст 1", "текст 2"], vectors[:2])
+    assert list(probabilities.columns) == SENTIMENTS.tolist()
+    assert (probabilities["neutral"] == 0).all() and np.allclose(probabilities.sum(axis=1), 1)
+    scores = report.set_index("model")["macro_f1"]  # the embedding tells the two apart, the words do not
+    assert scores["embedding_and_char_tfidf"] == scores["ensemble_head_and_tfidf"] == 1
 
 
 def test_an_unknown_baseline_is_named():

@@ -51,6 +51,8 @@ class SentimentHead(_RawTextPredictor):
 
     def _features(self, texts: Sequence[str], embeddings: np.ndarray):
         ngrams = self.tfidf.transform([normalise(t) for t in texts])
+        if not self.embedding_weight:  # the baseline reads no embedding, so it blends with a head over any encoder
+            return ngrams
         return sparse.hstack([ngrams, sparse.csr_matrix(embeddings * self.embedding_weight)]).tocsr()
 
     def fit(self, texts: Sequence[str], embeddings: np.ndarray, labels: Sequence[str]) -> "SentimentHead":
@@ -73,7 +75,8 @@ class SentimentHead(_RawTextPredictor):
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray) -> pd.DataFrame:
         probabilities = self.model.predict_proba(self._features(texts, embeddings))
-        return pd.DataFrame(probabilities, columns=self.model.classes_)[list(SENTIMENTS)]
+        # A corpus without neutral texts (tweets labelled positive or negative) gives neutral no mass.
+        return pd.DataFrame(probabilities, columns=self.model.classes_).reindex(columns=list(SENTIMENTS), fill_value=0.0)
 
 
 class ZeroShotSentiment(_RawTextPredictor):
@@ -96,18 +99,20 @@ class ZeroShotSentiment(_RawTextPredictor):
 
 
 class BlendedSentiment(_RawTextPredictor):
-    """Weighted average of several sentiment models' probabilities (a trained head and zero-shot anchors
-    together beat either alone on answers from another domain than the head's training texts)."""
+    """Weighted average of several sentiment models' probabilities (the head and the word + character TF-IDF
+    model together beat either alone on RuSentiment; a trained head and zero-shot anchors together beat either
+    alone on answers from another domain than the head's training texts). A model that reads no embedding
+    (``embeddings_from`` None) blends with any other."""
 
     def __init__(self, models: list, weights: list[float]) -> None:
         if len(models) != len(weights) or not models or sum(weights) <= 0:
             raise ValueError("need one positive weight per model")
-        identities = {m.embeddings_from["identity"] if m.embeddings_from else None for m in models}
+        records = [m.embeddings_from for m in models if m.embeddings_from]
+        identities = {record["identity"] for record in records}
         if len(identities) > 1:
-            raise ValueError("sentiment models made from different encoders cannot be blended: "
-                             f"{sorted(map(str, identities))}")
+            raise ValueError(f"sentiment models made from different encoders cannot be blended: {sorted(identities)}")
         self.models, self.weights = models, [w / sum(weights) for w in weights]
-        self.embeddings_from = models[0].embeddings_from
+        self.embeddings_from = records[0] if records else None
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray) -> pd.DataFrame:
         return sum(w * m.predict_proba(texts, embeddings) for m, w in zip(self.models, self.weights))
