@@ -1,7 +1,9 @@
 import pandas as pd
 import pytest
 
-from socialml.components.evaluation.protocols import assign_folds, history_ends, split_feed, train_validation_test
+from socialml.components.evaluation.protocols import (
+    assign_folds, history_ends, split_feed, train_test_rows, train_validation_test,
+)
 
 T0 = pd.Timestamp("2024-01-01")
 
@@ -47,11 +49,37 @@ def test_folds_are_stratified_and_seeded_and_a_holdout_scores_one_fold():
 
 
 def test_a_source_split_is_kept_and_an_unknown_one_is_named():
-    assert list(train_validation_test(pd.Series(["train", "test"]), {}, 0)) == ["train", "test"]
+    given = pd.Series(["train", "validation", "test"])
+    assert list(train_validation_test(given, {}, 0)) == ["train", "validation", "test"]
     drawn = train_validation_test(pd.Series([None] * 1000), {"train": 0.8, "validation": 0.1, "test": 0.1}, 0)
     assert 700 < (drawn == "train").sum() < 900
-    with pytest.raises(ValueError, match=r"splits \['dev'\]"):
-        train_validation_test(pd.Series(["train", "dev"]), {}, 0)
+    with pytest.raises(ValueError, match=r"posts have splits \['dev'\]"):
+        train_validation_test(pd.Series(["train", "dev"]), {}, 0, "posts")
+
+
+def test_a_source_split_into_train_and_test_only_gets_validation_rows_from_its_training_rows():
+    # Public sets often ship train and test only (emotion corpora, tweets).
+    given = pd.Series(["train"] * 800 + ["test"] * 200)
+    split = train_validation_test(given, {"train": 0.6, "validation": 0.2, "test": 0.2}, 0)
+    assert (split[800:] == "test").all()  # the source's test rows stay test
+    assert (split[:800] == "validation").sum() == 200  # 0.2 / (0.6 + 0.2) of its training rows
+    assert (split == train_validation_test(given, {"train": 0.6, "validation": 0.2, "test": 0.2}, 0)).all()
+
+
+@pytest.mark.parametrize("given, message", [
+    (["train"] * 5, r"posts: no test rows: the source's split column has \{'train': 5\}"),
+    ([None] * 2, r"posts: no (train|validation|test)( or (validation|test))? rows: a random split of 2 rows"),
+])
+def test_a_split_without_a_part_stops_naming_the_table_and_the_part(given, message):
+    with pytest.raises(ValueError, match=message):
+        train_validation_test(pd.Series(given, dtype=object), {"train": 0.6, "validation": 0.2, "test": 0.2}, 0, "posts")
+
+
+def test_sentiment_rows_without_test_rows_stop_naming_the_table():
+    with pytest.raises(ValueError, match="sentiment_texts: no test rows"):
+        train_test_rows(pd.Series(["train"] * 4), pd.Series(["positive", "negative"] * 2), 0.2, 0, "sentiment_texts")
+    train, test = train_test_rows(pd.Series([None] * 10), pd.Series(["positive", "negative"] * 5), 0.2, 0)
+    assert test.sum() == 2 and not (train & test).any()
 
 
 def test_history_ends_are_the_last_events_of_the_nested_time_split_histories():

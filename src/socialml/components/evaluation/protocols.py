@@ -105,27 +105,49 @@ def scored_folds(folds: np.ndarray, protocol: dict[str, Any]) -> list[int]:
     return sorted(set(folds.tolist())) if protocol["kind"] == "kfold" else [1]
 
 
-def train_test_rows(given_split: pd.Series, labels: pd.Series, test_share: float, seed: int
+def train_test_rows(given_split: pd.Series, labels: pd.Series, test_share: float, seed: int, table: str = "rows"
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) masks: the source's own train/test split where it has one, else a stratified random one."""
+    """(train, test) masks: the source's own train/test split where it has one, else a stratified random one.
+    ``table`` names the rows in the stop raised when either part would be empty."""
     if given_split.notna().any():
-        return (given_split == "train").to_numpy(), (given_split == "test").to_numpy()
-    from sklearn.model_selection import train_test_split
+        train, test = (given_split == "train").to_numpy(), (given_split == "test").to_numpy()
+    else:
+        from sklearn.model_selection import train_test_split
 
-    index = np.arange(len(labels))
-    train_idx, _ = train_test_split(index, test_size=test_share, random_state=seed, stratify=labels)
-    train = np.isin(index, train_idx)
-    return train, ~train
+        index = np.arange(len(labels))
+        train_idx, _ = train_test_split(index, test_size=test_share, random_state=seed, stratify=labels)
+        train = np.isin(index, train_idx)
+        test = ~train
+    _require_parts({"train": train, "test": test}, given_split, table)
+    return train, test
 
 
-def train_validation_test(given_split: pd.Series, shares: dict[str, float], seed: int) -> np.ndarray:
-    """The split of each row: the source's own where it has one, else seeded random with the given shares."""
+def train_validation_test(given_split: pd.Series, shares: dict[str, float], seed: int, table: str = "rows"
+                          ) -> np.ndarray:
+    """The split of each row: the source's own where it has one, else seeded random with the given shares.
+    A source split into train and test only gets its validation rows drawn from its training rows (the
+    validation share of train + validation). ``table`` names the rows in the stop raised when a part is empty."""
     if given_split.notna().any():
-        split = given_split.to_numpy()
+        split = given_split.to_numpy(dtype=object).copy()
     else:
         rng = np.random.default_rng(seed)
         split = rng.choice(TOPIC_SPLITS, len(given_split), p=[shares[s] for s in TOPIC_SPLITS])
     unknown = set(split) - set(TOPIC_SPLITS)
     if unknown:
-        raise ValueError(f"rows have splits {sorted(unknown)}; expected {TOPIC_SPLITS}")
+        raise ValueError(f"{table} have splits {sorted(map(str, unknown))}; expected {TOPIC_SPLITS}")
+    if given_split.notna().any() and not (split == "validation").any():
+        training = np.flatnonzero(split == "train")
+        share = shares["validation"] / (shares["train"] + shares["validation"])
+        drawn = np.random.default_rng(seed).choice(training, int(round(len(training) * share)), replace=False)
+        split[drawn] = "validation"
+    _require_parts({part: split == part for part in TOPIC_SPLITS}, given_split, table)
     return split
+
+
+def _require_parts(parts: dict[str, np.ndarray], given_split: pd.Series, table: str) -> None:
+    empty = [name for name, rows in parts.items() if not rows.any()]
+    if empty:
+        origin = (f"the source's split column has {given_split.value_counts(dropna=False).to_dict()}"
+                  if given_split.notna().any() else f"a random split of {len(given_split)} rows")
+        raise ValueError(f"{table}: no {' or '.join(empty)} rows: {origin}. Give the source more rows, or a split "
+                         "column with every part (or none, for a random split).")

@@ -52,7 +52,7 @@ def held_out_sentiment_texts(sentiment_texts: pd.DataFrame, embeddings: pd.DataF
     """The labelled source's texts its sentiment head did not train on (the same split as the sentiment
     pipeline's), with their vectors: where no answer has a known sentiment, the blend's weight is chosen on them."""
     frame = sentiment_texts.merge(embeddings, on="text_id", validate="one_to_one")
-    _, test = train_test_rows(frame["split"], frame["sentiment"], params["test_share"], params["seed"])
+    _, test = train_test_rows(frame["split"], frame["sentiment"], params["test_share"], params["seed"], "sentiment_texts")
     held_out = frame[test].reset_index(drop=True)
     return _with_vectors(held_out[["text", "sentiment"]], held_out, embeddings)
 

@@ -22,7 +22,8 @@ SERVED = "ensemble_head_and_tfidf"  # the comparison row of the model the pipeli
 def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame, params: dict[str, Any]):
     frame = sentiment_texts.merge(embeddings, on="text_id", validate="one_to_one")
     vectors = to_matrix(frame)
-    train, test = train_test_rows(frame["split"], frame["sentiment"], params["test_share"], params["seed"])
+    train, test = train_test_rows(frame["split"], frame["sentiment"], params["test_share"], params["seed"],
+                                  "sentiment_texts")
     texts, labels = frame["text"].tolist(), frame["sentiment"].to_numpy()
     train_texts = [texts[i] for i in np.flatnonzero(train)]
     head = SentimentHead(c=params["c"], seed=params["seed"], embeddings_from=encoder_of(embeddings)).fit(

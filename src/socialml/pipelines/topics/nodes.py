@@ -24,7 +24,7 @@ def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
                          "topics": posts["topics"].map(list)})
     data = data[data["text"].str.len() > 0].reset_index(drop=True)
     given = posts.set_index("post_id")["split"].reindex(data["post_id"]).reset_index(drop=True)
-    data["split"] = train_validation_test(given, params["split_shares"], params["seed"])
+    data["split"] = train_validation_test(given, params["split_shares"], params["seed"], "posts")
     return data
 
 
