@@ -57,7 +57,8 @@ def main() -> None:
         ensemble = build_topic_classifier(ENSEMBLE).fit(train, x_train, y_train, SENSITIVE_LABELS,
                                                         validation=(val, x_val, y_val))
         fit_s = time.perf_counter() - started
-        probabilities = {name: (member.predict_proba(val, x_val).to_numpy(), member.predict_proba(test, x_test).to_numpy())
+        probabilities = {name: (member.predict_proba(val, x_val).to_numpy(),
+                                member.predict_proba(test, x_test).to_numpy())
                          for name, member in ensemble.members.items()}
         for name, members in ENSEMBLES.items():
             probabilities[name] = tuple(np.mean([probabilities[m][part] for m in members], axis=0) for part in (0, 1))
@@ -78,7 +79,8 @@ def main() -> None:
                 return {metric: ours[metric] - base[metric] for metric in ours}
             difference, intervals = gain(np.arange(len(test))), bootstrap_intervals(gain, len(test))
             gains.append({"encoder": encoder, "ensemble": name, **{
-                f"{metric} gain": f"{difference[metric]:+.3f} [{intervals[metric][0]:+.3f}, {intervals[metric][1]:+.3f}]"
+                f"{metric} gain":
+                    f"{difference[metric]:+.3f} [{intervals[metric][0]:+.3f}, {intervals[metric][1]:+.3f}]"
                 for metric in ("micro_f1", "macro_f1")}})
         print(pd.DataFrame(rows).to_string(), pd.DataFrame(gains).to_string(), sep="\n", flush=True)
     RESULTS.write_text(

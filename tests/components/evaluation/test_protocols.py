@@ -72,7 +72,8 @@ def test_a_source_split_into_train_and_test_only_gets_validation_rows_from_its_t
 ])
 def test_a_split_without_a_part_stops_naming_the_table_and_the_part(given, message):
     with pytest.raises(ValueError, match=message):
-        train_validation_test(pd.Series(given, dtype=object), {"train": 0.6, "validation": 0.2, "test": 0.2}, 0, "posts")
+        train_validation_test(pd.Series(given, dtype=object), {"train": 0.6, "validation": 0.2, "test": 0.2}, 0,
+                              "posts")
 
 
 def test_sentiment_rows_without_test_rows_stop_naming_the_table():

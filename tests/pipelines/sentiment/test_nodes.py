@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from socialml.components.data.ingest import adapt, validate
 from socialml.components.text.vectors import to_frame
 from socialml.pipelines.sentiment.nodes import fit_sentiment_model
 
@@ -47,6 +48,30 @@ def test_a_corpus_without_neutral_texts_gives_neutral_no_probability():
     assert (probabilities["neutral"] == 0).all() and np.allclose(probabilities.sum(axis=1), 1)
     scores = report.set_index("model")["macro_f1"]  # the embedding tells the two apart, the words do not
     assert scores["embedding_and_char_tfidf"] == scores["ensemble_head_and_tfidf"] == 1
+
+
+def test_a_tweets_corpus_coded_one_and_minus_one_is_ingested_and_trains():
+    # A public tweets set as it ships: two files, labels 1 / -1, one row with a label outside the code.
+    rng = np.random.default_rng(1)
+
+    def tweets(n: int) -> pd.DataFrame:
+        codes = rng.choice(["1", "-1"], n)
+        words = [("класс 😀 " if code == "1" else "ужас 😡 ") + f"день {i}" for i, code in enumerate(codes)]
+        return pd.DataFrame({"ttext": words, "ttype": codes})
+
+    raw = {"tweets_train": tweets(200), "tweets_test": tweets(60)}
+    raw["tweets_test"].loc[5, "ttype"] = "2"
+    layout = {"raw": {"tweets_train": "train", "tweets_test": "test"},
+              "columns": {"text": "ttext", "sentiment": "ttype"},
+              "values": {"sentiment": {1: "positive", -1: "negative"}}, "generate_id": "text_id"}
+    accepted, rejected = validate("sentiment_texts", adapt("sentiment_texts", layout, raw))
+    assert len(accepted) == 259 and set(accepted["sentiment"]) == {"positive", "negative"}
+    assert rejected["reason"].tolist() == ["sentiment: fails isin(('positive', 'neutral', 'negative')) (got '2')"]
+    vectors = np.zeros((len(accepted), 4))  # the words and emoji carry the sentiment here
+    model, report, _, _ = fit_sentiment_model(accepted, to_frame(accepted["text_id"], vectors, "text_id"),
+                                              {"c": 4.0, "test_share": 0.2, "seed": 0, "bootstrap_runs": 20})
+    assert (report["n_test"] == 59).all() and report["macro_f1"].min() == 1
+    assert model.predict_proba(["ужас 😡"], vectors[:1]).iloc[0].idxmax() == "negative"
 
 
 def test_an_unknown_baseline_is_named():

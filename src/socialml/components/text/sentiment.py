@@ -76,7 +76,8 @@ class SentimentHead(_RawTextPredictor):
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray) -> pd.DataFrame:
         probabilities = self.model.predict_proba(self._features(texts, embeddings))
         # A corpus without neutral texts (tweets labelled positive or negative) gives neutral no mass.
-        return pd.DataFrame(probabilities, columns=self.model.classes_).reindex(columns=list(SENTIMENTS), fill_value=0.0)
+        frame = pd.DataFrame(probabilities, columns=self.model.classes_)
+        return frame.reindex(columns=list(SENTIMENTS), fill_value=0.0)
 
 
 class ZeroShotSentiment(_RawTextPredictor):
