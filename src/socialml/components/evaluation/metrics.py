@@ -129,7 +129,7 @@ def multilabel_scores(y: np.ndarray, probabilities: np.ndarray, thresholds: np.n
     summary = {"micro_f1": float(f1_score(y, predicted, average="micro", zero_division=0)),
                "macro_f1": float(f1_score(y[:, present], predicted[:, present], average="macro", zero_division=0)),
                "macro_pr_auc": float(np.nanmean([p["pr_auc"] for p in per_label]))}
-    if len(y) and (y.sum(axis=1) == 1).all():  # single-label data: also the scores of the top topic (BASELINES.md's protocol)
+    if (y.sum(axis=1) == 1).all():  # single-label data: also the scores of the top topic (BASELINES.md's protocol)
         top = coded_classification_scores(y.argmax(axis=1), probabilities.argmax(axis=1))
         summary.update(top1_accuracy=top["accuracy"], top1_macro_f1=top["macro_f1"])
     return summary, per_label

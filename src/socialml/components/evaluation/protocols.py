@@ -127,7 +127,8 @@ def train_validation_test(given_split: pd.Series, shares: dict[str, float], seed
     """The split of each row: the source's own where it has one, else seeded random with the given shares.
     A source split into train and test only gets its validation rows drawn from its training rows (the
     validation share of train + validation). ``table`` names the rows in the stop raised when a part is empty."""
-    if given_split.notna().any():
+    own_split = given_split.notna().any()
+    if own_split:
         split = given_split.to_numpy(dtype=object).copy()
     else:
         rng = np.random.default_rng(seed)
@@ -135,7 +136,7 @@ def train_validation_test(given_split: pd.Series, shares: dict[str, float], seed
     unknown = set(split) - set(TOPIC_SPLITS)
     if unknown:
         raise ValueError(f"{table} have splits {sorted(map(str, unknown))}; expected {TOPIC_SPLITS}")
-    if given_split.notna().any() and not (split == "validation").any():
+    if own_split and not (split == "validation").any():
         training = np.flatnonzero(split == "train")
         share = shares["validation"] / (shares["train"] + shares["validation"])
         drawn = np.random.default_rng(seed).choice(training, int(round(len(training) * share)), replace=False)
