@@ -6,7 +6,9 @@ Protocol of ../shared/BASELINES.md: train on random_posts + preselected_posts, s
 neutral and negative texts only). The models are the `sentiment` pipeline's: its baseline (TF-IDF of words
 and characters, logistic regression: BASELINES.md's strongest row) and its SentimentHead over each
 encoder's embeddings (e5 alone, and e5 and USE side by side as `conf/real` embeds), and each head averaged
-with the baseline (the model the pipeline serves). Intervals come from
+with the baseline (the model the pipeline serves); then `conf/real`'s fine-tuned e5 (top two layers, its
+options read from conf/real/parameters_sentiment.yml), alone and averaged with the e5 + USE head and the
+baseline (the pipeline's `ensemble_finetuned_head_and_tfidf`). Intervals come from
 the pipeline's own `classification_intervals` (test texts resampled, the same draws for every model; the gain
 is the paired macro-F1 difference from the baseline). Embeddings come from the project's cache.
 Writes benchmarks/results/sentiment.md.
@@ -19,11 +21,12 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from bench_text import ENCODERS, concat_cached, load
 from socialml.components.evaluation.metrics import classification_intervals, classification_scores
 from socialml.components.text.encoders import build_encoder, cached_encode
-from socialml.components.text.sentiment import BlendedSentiment, SentimentHead, predict_labels
+from socialml.components.text.sentiment import BlendedSentiment, FineTunedSentiment, SentimentHead, predict_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "sentiment.md"
@@ -57,6 +60,16 @@ def main() -> None:
         served = name.replace("embedding_and_char_tfidf", "ensemble_head_and_tfidf")
         predictions[served] = predict_labels(ensemble.predict_proba(test_texts, features[name][1]))
         fit_seconds[served] = fit_seconds[name] + fit_seconds[BASELINE]
+    # conf/real's fine-tuned e5 (its options as configured there), alone and averaged with the two.
+    options = yaml.safe_load((ROOT / "conf/real/parameters_sentiment.yml").read_text())["sentiment"]["finetune"]
+    start = time.perf_counter()
+    finetuned = FineTunedSentiment(options).fit(train_texts, None, y_train)
+    fit_seconds["finetuned_e5"] = time.perf_counter() - start
+    predictions["finetuned_e5"] = predict_labels(finetuned.predict_proba(test_texts))
+    pair = "embedding_and_char_tfidf (e5 + USE)"
+    blend = BlendedSentiment([heads[pair], heads[BASELINE], finetuned], [1.0] * 3)
+    predictions["ensemble_finetuned_head_and_tfidf (e5 + USE)"] = predict_labels(blend.predict_proba(test_texts, features[pair][1]))
+    fit_seconds["ensemble_finetuned_head_and_tfidf (e5 + USE)"] = sum(fit_seconds[n] for n in (pair, BASELINE, "finetuned_e5"))
     intervals = classification_intervals(truth, predictions, BASELINE, args.runs)
     table = pd.DataFrame([{"model": name, **classification_scores(truth, predicted), **intervals[name],
                            "fit_seconds": fit_seconds[name]} for name, predicted in predictions.items()])

@@ -8,7 +8,9 @@ fitted on the training posts only. Embeddings come from the project's cache (e5 
 `conf/real`). Every row carries 95 % bootstrap intervals over the test posts, and its paired macro-F1 gain
 over BASELINES.md's best row (e5 + logistic regression). The last row is the mean of the probabilities of
 the members of `conf/real`'s `mlp_head_tfidf_ensemble`, here as single-label models: TF-IDF + e5 + USE + LR,
-TF-IDF + LR, and the topic MLP over e5 + USE (early stopping on 15 % of the training posts, stratified).
+TF-IDF + LR, and the topic MLP over e5 + USE (early stopping on 15 % of the training posts, stratified);
+then `conf/real`'s `finetuned_e5_top2` (e5 with its top two layers fine-tuned, as configured there; the
+same early-stopping posts) alone, and the mean of the four.
 Writes benchmarks/results/telegram.md.
 """
 
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -33,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "telegram.md"
 BASELINE = "e5 + LR"
 ENSEMBLE = "mean of TF-IDF + e5 + USE + LR, TF-IDF + LR and the MLP over e5 + USE"
+FINETUNED = "finetuned_e5_top2"
+ENSEMBLE_FINETUNED = "mean of those three and finetuned_e5_top2"
 
 
 def main() -> None:
@@ -68,6 +73,17 @@ def main() -> None:
     predictions[ENSEMBLE] = classes[np.mean(members, axis=0).argmax(axis=1)]
     fit_seconds[ENSEMBLE] = (time.perf_counter() - start + fit_seconds["TF-IDF + e5 + USE + LR"]
                              + fit_seconds["TF-IDF + LR"])
+    # conf/real's fine-tuned e5 (top two layers), early-stopped on the MLP's validation posts.
+    spec = yaml.safe_load((ROOT / "conf/real/parameters_topics.yml").read_text())["topics"]["models"][FINETUNED]
+    start = time.perf_counter()
+    finetuned = build_topic_classifier(spec).fit([texts[i] for i in fit], None, one_hot[fit], list(classes),
+                                                 validation=([texts[i] for i in stop], None, one_hot[stop]))
+    fit_seconds[FINETUNED] = time.perf_counter() - start
+    scores = finetuned.predict_proba([texts[i] for i in test]).to_numpy()
+    predictions[FINETUNED] = classes[scores.argmax(axis=1)]
+    members.append(scores / scores.sum(axis=1, keepdims=True))
+    predictions[ENSEMBLE_FINETUNED] = classes[np.mean(members, axis=0).argmax(axis=1)]
+    fit_seconds[ENSEMBLE_FINETUNED] = fit_seconds[ENSEMBLE] + fit_seconds[FINETUNED]
     intervals = classification_intervals(y[test], predictions, BASELINE, args.runs)
     table = pd.DataFrame([{"model": name, **classification_scores(y[test], predicted), **intervals[name],
                            "fit_seconds": fit_seconds[name]} for name, predicted in predictions.items()])

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from bench_text import ENCODERS, SENSITIVE_LABELS, concat_cached, load, sensitive_parts
 from socialml.components.evaluation.metrics import bootstrap_intervals, multilabel_f1
@@ -32,9 +33,9 @@ ENSEMBLE = {"kind": "ensemble", "members": {
     "embedding_tfidf_logreg": {"kind": "head", "features": "both", "head": "logreg", "c": 4.0},
     "embedding_mlp": {"kind": "mlp"},
     "tfidf_logreg": {"kind": "head", "features": "tfidf", "head": "logreg", "c": 4.0},
-    # conf/real's fine-tuned e5: its top two layers trained, the rest frozen (reads no embeddings).
-    "finetuned_e5_top2": {"kind": "finetune", "model": "e5_small", "trainable_layers": 2, "epochs": 6,
-                          "learning_rate": 1e-4, "batch_size": 32, "max_length": 64, "patience": 1}}}
+    # conf/real's fine-tuned e5 as configured there: its top two layers trained, the rest frozen.
+    "finetuned_e5_top2": yaml.safe_load((ROOT / "conf/real/parameters_topics.yml").read_text())["topics"]["models"][
+        "finetuned_e5_top2"]}}
 REFERENCE = "embedding_tfidf_logreg"
 ENSEMBLES = {"ensemble (mean of the first two)": ["embedding_tfidf_logreg", "embedding_mlp"],
              "ensemble (mean of the first three)": ["embedding_tfidf_logreg", "embedding_mlp", "tfidf_logreg"],

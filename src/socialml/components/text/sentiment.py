@@ -2,7 +2,7 @@
 
 ``SentimentHead`` is trained where labels exist: logistic regression over the sentence embedding
 joined with character n-gram TF-IDF (frozen embeddings alone lose to TF-IDF on sentiment, the two
-together win). ``ZeroShotSentiment`` needs no labels: softmax over cosine similarities to anchor
+together win). ``FineTunedSentiment`` fine-tunes a transformer on the texts instead. ``ZeroShotSentiment`` needs no labels: softmax over cosine similarities to anchor
 phrases of each class. Both answer ``predict_proba(texts, embeddings)`` with one column per class,
 and keep ``embeddings_from``, the record of the encoder whose vectors they were made from (``encoders.encoder_record``);
 ``predict_frame`` embeds raw texts with that encoder (the face MLflow serves).
@@ -35,7 +35,7 @@ class _RawTextPredictor:
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Class probabilities of ``frame["text"]``, embedded with the encoder the model was trained on."""
         texts = [normalise(t) for t in frame["text"].fillna("")]
-        _, embeddings = trained_encoder(self.embeddings_from, texts)
+        embeddings = trained_encoder(self.embeddings_from, texts)[1] if self.embeddings_from else None
         return self.predict_proba(texts, embeddings)
 
 
@@ -97,6 +97,39 @@ class ZeroShotSentiment(_RawTextPredictor):
         logits -= logits.max(axis=1, keepdims=True)
         probabilities = np.exp(logits)
         return pd.DataFrame(probabilities / probabilities.sum(axis=1, keepdims=True), columns=list(SENTIMENTS))
+
+
+class FineTunedSentiment(_RawTextPredictor):
+    """A transformer fine-tuned on the labelled texts: the topic classifier of kind ``finetune`` (``options``
+    are its options, ``trainable_layers`` among them) with one output per sentiment, stopped early on
+    ``validation_share`` of the training texts; its outputs normalised into probabilities. It reads texts,
+    no embedding."""
+
+    embeddings_from = None
+
+    def __init__(self, options: dict[str, Any], validation_share: float = 0.15, seed: int = 0) -> None:
+        from socialml.components.text.topics import build_topic_classifier
+
+        self.network = build_topic_classifier({"kind": "finetune", **options})  # options checked now, not after training
+        self.validation_share, self.seed = validation_share, seed
+
+    def fit(self, texts: Sequence[str], embeddings: np.ndarray | None, labels: Sequence[str]) -> "FineTunedSentiment":
+        from sklearn.model_selection import train_test_split
+
+        labels = np.asarray(labels)
+        classes = [s for s in SENTIMENTS if s in set(labels)]
+        y = (labels[:, None] == np.array(classes)[None, :]).astype(int)
+        stratify = labels if pd.Series(labels).value_counts().min() >= 2 else None
+        rows, stop = train_test_split(np.arange(len(labels)), test_size=self.validation_share, random_state=self.seed,
+                                      stratify=stratify)
+        self.network.fit([texts[i] for i in rows], None, y[rows], classes,
+                         validation=([texts[i] for i in stop], None, y[stop]))
+        return self
+
+    def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:
+        scores = self.network.predict_proba(texts)  # one sigmoid per sentiment
+        frame = scores.div(scores.sum(axis=1).clip(lower=1e-12), axis=0)
+        return frame.reindex(columns=list(SENTIMENTS), fill_value=0.0)
 
 
 class BlendedSentiment(_RawTextPredictor):

@@ -13,7 +13,7 @@ from socialml.components.evaluation.charts import confusion_figure
 from socialml.components.evaluation.metrics import classification_intervals, classification_scores, comparison_reference
 from socialml.components.evaluation.protocols import train_test_rows
 from socialml.components.evaluation.tables import comparison_table
-from socialml.components.text.sentiment import BlendedSentiment, SentimentHead, predict_labels
+from socialml.components.text.sentiment import BlendedSentiment, FineTunedSentiment, SentimentHead, predict_labels
 from socialml.components.text.vectors import encoder_of, to_matrix
 
 SERVED = "ensemble_head_and_tfidf"  # the comparison row of the model the pipeline saves
@@ -34,6 +34,10 @@ def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame,
     model = BlendedSentiment([head, baseline], [1.0, 1.0])
     test_texts, truth = [texts[i] for i in np.flatnonzero(test)], labels[test]
     candidates = {"baseline_word_char_tfidf": baseline, "embedding_and_char_tfidf": head, SERVED: model}
+    if params.get("finetune"):  # a transformer fine-tuned on the texts, alone and averaged with the two
+        finetuned = FineTunedSentiment(params["finetune"], seed=params["seed"]).fit(train_texts, None, labels[train])
+        candidates |= {"finetuned_e5": finetuned,
+                       "ensemble_finetuned_head_and_tfidf": BlendedSentiment([head, baseline, finetuned], [1.0] * 3)}
     predictions = {name: predict_labels(candidate.predict_proba(test_texts, vectors[test]))
                    for name, candidate in candidates.items()}
     intervals = classification_intervals(truth, predictions, *comparison_reference(params, list(predictions)))
