@@ -57,9 +57,9 @@ def copy_project(destination: Path) -> Path:
     return destination
 
 
-def run_kedro(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_kedro(project: Path, *args: str, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
     result = subprocess.run([sys.executable, "-m", "kedro", *args], cwd=project, env=env or kedro_env(),
-                            capture_output=True, text=True, timeout=900)
+                            capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 

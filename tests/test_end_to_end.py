@@ -126,6 +126,7 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
     assert run["metrics.demo/topics/tfidf_logreg/micro_f1"] > 0
     assert run["metrics.demo/clustering/nmi"] > 0
     assert run["metrics.demo/sentiment/ensemble_head_and_tfidf/macro_f1"] > 0
+    assert run["metrics.demo/sentiment/ensemble_finetuned_head_and_tfidf/macro_f1"] > 0  # conf/test fine-tunes a little
     assert run["metrics.demo/audience/catboost/sex/roc_auc"] > 0
     assert 0 <= run["metrics.demo/post_feed/ranker/hit_rate_at_5"] <= 1
     assert run["metrics.demo/cross_sell/ncf/auc_per_client"] > 0
@@ -309,7 +310,7 @@ FEWER_TRAINING_ROUNDS = [f"{key}=20" for key in (
     "cross_sell.sources.santander_sample.models.catboost_per_product.iterations",
     "cross_sell.sources.santander_sample.models.catboost_chain.iterations")] + [
     "post_feed.sources.movielens_100k.models.sasrec.generators.sasrec.epochs=2",
-    "topics.models.finetuned_e5_top2.epochs=2"]
+    "topics.models.finetuned_e5_top2.epochs=2", "sentiment.finetune.epochs=1"]
 
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data is not beside the project")
@@ -330,7 +331,9 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
                 pd.read_csv(file, nrows=rows, dtype=str, keep_default_na=False).to_csv(sample / source.name / file.name,
                                                                                        index=False)
     project = copy_project(tmp_path / "project")
-    run_kedro(project, "run", "--env", "real", "--params", ",".join([f"data_root={sample}", *FEWER_TRAINING_ROUNDS]))
+    # About 10 to 13 minutes on 2 cores: every pipeline of the real configuration, fine-tuning included.
+    run_kedro(project, "run", "--env", "real", "--params", ",".join([f"data_root={sample}", *FEWER_TRAINING_ROUNDS]),
+              timeout=1800)
     outputs = project / "data"
     clusters = pd.read_parquet(latest_version(outputs / "07_model_output" / "survey_answers_ru" / "clusters.parquet"))
     assert clusters["question_id"].nunique() > 5 and clusters["label"].str.len().gt(0).all()

@@ -80,3 +80,12 @@ def test_an_unknown_baseline_is_named():
     with pytest.raises(ValueError, match="baseline 'tfidf' is not among"):
         fit_sentiment_model(corpus, to_frame(corpus["text_id"], np.eye(3)[np.arange(30) % 3], "text_id"),
                             {"c": 4.0, "test_share": 0.2, "seed": 0, "baseline": "tfidf"})
+
+
+def test_serving_a_fine_tuned_row_without_fine_tuning_stops_naming_the_setting():
+    corpus = pd.DataFrame({"text_id": [f"t{i}" for i in range(30)], "text": [f"текст {i}" for i in range(30)],
+                           "sentiment": SENTIMENTS[np.arange(30) % 3], "split": None})
+    with pytest.raises(ValueError, match="sentiment.served is 'ensemble_finetuned_head_and_tfidf'"):
+        fit_sentiment_model(corpus, to_frame(corpus["text_id"], np.zeros((30, 2)), "text_id"),
+                            {"c": 4.0, "test_share": 0.2, "seed": 0, "bootstrap_runs": 20,
+                             "served": "ensemble_finetuned_head_and_tfidf"})

