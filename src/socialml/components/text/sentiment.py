@@ -2,8 +2,8 @@
 
 ``SentimentHead`` is trained where labels exist: logistic regression over the sentence embedding
 joined with character n-gram TF-IDF (frozen embeddings alone lose to TF-IDF on sentiment, the two
-together win). ``FineTunedSentiment`` fine-tunes a transformer on the texts instead. ``ZeroShotSentiment`` needs no labels: softmax over cosine similarities to anchor
-phrases of each class. Both answer ``predict_proba(texts, embeddings)`` with one column per class,
+together win). ``FineTunedSentiment`` fine-tunes a transformer on the texts instead. ``ZeroShotSentiment``
+needs no labels: softmax over cosine similarities to anchor phrases of each class. All answer ``predict_proba(texts, embeddings)`` with one column per class,
 and keep ``embeddings_from``, the record of the encoder whose vectors they were made from (``encoders.encoder_record``);
 ``predict_frame`` embeds raw texts with that encoder (the face MLflow serves).
 """

@@ -49,8 +49,8 @@ def train_topic_model(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dic
 
 
 def combine_topic_models(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dict[str, Any], **trained):
-    """The ensemble that ``spec`` makes of the trained models it names in ``of_models``."""
-    model = build_topic_classifier(spec).use_trained(trained)
+    """The ensemble that ``spec`` makes of the trained models it names in ``of_models`` (``trained_<name>``)."""
+    model = build_topic_classifier(spec).use_trained({name.removeprefix("trained_"): m for name, m in trained.items()})
     return _with_thresholds(model, embeddings, _part(dataset, embeddings, "validation", model.labels))
 
 

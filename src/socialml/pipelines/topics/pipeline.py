@@ -24,7 +24,7 @@ def _model_pipeline(source: str, model: str, spec: dict[str, Any]) -> Pipeline:
     train = (node(train_topic_model, ["mi_topic_dataset", "mi_post_embeddings", "params:spec", "params:topics"],
                   "mdl_topic_classifier", name="train", tags=["training"]) if not trained else
              node(combine_topic_models, {"dataset": "mi_topic_dataset", "embeddings": "mi_post_embeddings",
-                                         "spec": "params:spec", **{m: f"trained_{m}" for m in trained}},
+                                         "spec": "params:spec", **{f"trained_{m}": f"trained_{m}" for m in trained}},
                   "mdl_topic_classifier", name="train", tags=["training"]))
     template = pipeline([
         train,
@@ -37,7 +37,8 @@ def _model_pipeline(source: str, model: str, spec: dict[str, Any]) -> Pipeline:
         namespace=f"{source}.topics.{model}",
         inputs={"mi_topic_dataset": f"{source}.mi_topic_dataset", "mi_post_embeddings": f"{source}.mi_post_embeddings",
                 **{f"trained_{m}": f"{source}.topics.{m}.mdl_topic_classifier" for m in trained}},
-        parameters={"params:spec": f"params:topics.models.{model}", **({} if trained else {"params:topics": "params:topics"})},
+        parameters={"params:spec": f"params:topics.models.{model}",
+                    **({} if trained else {"params:topics": "params:topics"})},
     )
 
 
