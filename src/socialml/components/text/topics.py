@@ -209,6 +209,9 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
             raise ValueError(f"finetune: 'trainable_layers' needs a BERT-style encoder (embeddings, encoder.layer); "
                              f"{self.model_name} has {type(self.encoder).__name__}") from None
 
+    def _first_trained_layer(self) -> int:
+        return max(0, len(self._layers()) - self.trainable_layers)
+
     def _run_layers(self, hidden, attention_mask, layers):
         from transformers.masking_utils import create_bidirectional_mask
 
@@ -223,7 +226,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
 
     def _frozen_states(self, texts: Sequence[str]) -> list:
         """Per text, the output of the layers below the trainable ones (float16, padding cut off)."""
-        torch, frozen = self._torch, self._layers()[:len(self._layers()) - self.trainable_layers]
+        torch, frozen = self._torch, self._layers()[:self._first_trained_layer()]
         order = np.argsort([len(t) for t in texts], kind="stable")  # batches of similar length: little padding
         states: list = [None] * len(texts)
         self.encoder.eval()
@@ -247,7 +250,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         hidden = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
         attention_mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(r), dtype=torch.long, device=self.device)
                                                           for r in rows], batch_first=True)
-        top = self._layers()[len(self._layers()) - self.trainable_layers:]
+        top = self._layers()[self._first_trained_layer():]
         return self._pooled_logits(self._run_layers(hidden, attention_mask, top), attention_mask)
 
     def _shuffled_batches(self, lengths: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
@@ -264,7 +267,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
             return list(self.encoder.parameters()) + list(self.head.parameters())
         for parameter in self.encoder.parameters():
             parameter.requires_grad_(False)
-        top = self._layers()[len(self._layers()) - self.trainable_layers:]
+        top = self._layers()[self._first_trained_layer():]
         for parameter in top.parameters():
             parameter.requires_grad_(True)
         return list(top.parameters()) + list(self.head.parameters())
@@ -350,8 +353,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         return pd.DataFrame(matrix, columns=self.labels)
 
     def _trained_prefixes(self) -> tuple[str, ...]:
-        count = len(self._layers())
-        return tuple(f"encoder.layer.{i}." for i in range(max(0, count - self.trainable_layers), count))
+        return tuple(f"encoder.layer.{i}." for i in range(self._first_trained_layer(), len(self._layers())))
 
     def _base_checksum(self, encoder) -> float:
         """A sum over frozen weights: the base a pickle is rebuilt on must be the one it was trained on."""

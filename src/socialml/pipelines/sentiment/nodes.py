@@ -31,8 +31,8 @@ def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame,
         train_texts, vectors[train], labels[train])
     baseline = SentimentHead(c=params["c"], embedding_weight=0.0, seed=params["seed"], word_ngrams=True).fit(
         train_texts, vectors[train], labels[train])
-    # The two averaged, equal weights (on RuSentiment it leads the baseline where the head alone ties it).
     test_texts, truth = [texts[i] for i in np.flatnonzero(test)], labels[test]
+    # The two averaged, equal weights (on RuSentiment it leads the baseline where the head alone ties it).
     candidates = {"baseline_word_char_tfidf": baseline, "embedding_and_char_tfidf": head,
                   HEAD_AND_TFIDF: BlendedSentiment([head, baseline], [1.0, 1.0])}
     if params.get("finetune"):  # a transformer fine-tuned on the texts, alone and averaged with the two
