@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from socialml.components.evaluation.metrics import bootstrap_intervals, hidden_item_scores, ranking_scores, roc_auc
+from socialml.components.evaluation.metrics import (bootstrap_intervals, clustering_scores, hidden_item_scores,
+                                                    ranking_scores, roc_auc)
 from socialml.components.evaluation.tables import comparison_table, metric_payload
 from socialml.components.recsys.recommenders import top_k
 
@@ -65,6 +66,17 @@ def test_bootstrap_intervals_of_a_metric_that_resampling_inflates_surround_its_v
     low, high = bootstrap_intervals(lambda rows: {"nmi": normalized_mutual_info_score(truth[rows], found[rows])},
                                     3000, runs=50)["nmi"]
     assert low < value < high and high - low < 0.05
+
+
+def test_clustering_scores_adjust_mutual_information_for_the_number_of_clusters():
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(20), 50)
+    # Random clusters carry no information; when there are many of them NMI still rises well above zero.
+    many_random = clustering_scores(truth, rng.integers(0, 300, len(truth)))
+    assert many_random["nmi"] > 0.3 and abs(many_random["ami"]) < 0.05
+    exact_but_outliers = np.where(rng.random(len(truth)) < 0.1, -1, truth)
+    scores = clustering_scores(truth, exact_but_outliers)
+    assert scores["ami"] > 0.8 and 0.05 < scores["outlier_share"] < 0.15
 
 
 def test_roc_auc_matches_sklearn_with_ties_and_an_absent_class():

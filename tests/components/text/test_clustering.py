@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +123,29 @@ def test_the_reducer_and_the_clusterer_are_parts_checked_by_kind():
         ClusteringConfig.from_params({"reducer": {"kind": "tsne"}})
     with pytest.raises(ValueError, match="answer clustering: option 'n_keywords' must be int, got 'five'"):
         ClusteringConfig.from_params({"n_keywords": "five"})
+
+
+def test_umap_is_loaded_after_torch_so_torch_keeps_its_own_openmp_runtime():
+    """Once numba's parallel pool (UMAP's neighbours beyond 4,096 texts) has loaded the system's libgomp, torch
+    loaded later binds to that copy instead of its own and runs about 50 times slower
+    (benchmarks/results/openmp_order.md)."""
+    child = (
+        "import numba, numpy as np\n"
+        "from socialml.components.text.clustering import umap_module\n"
+        "umap_module()\n"
+        "@numba.njit(parallel=True)\n"
+        "def total(x):\n"
+        "    s = 0.0\n"
+        "    for i in numba.prange(len(x)):\n"
+        "        s += x[i]\n"
+        "    return s\n"
+        "total(np.ones(1000))\n"
+        "import torch\n"
+        "torch.ones(64, 64) @ torch.ones(64, 64)\n"
+        "for line in open('/proc/self/maps'):\n"
+        "    if line.split()[-1].rsplit('/', 1)[-1].startswith('libgomp.so'):\n"
+        "        print(line.split()[-1])\n"
+    )
+    runtimes = set(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                                  check=True).stdout.split())
+    assert any("/torch/lib/" in path for path in runtimes), runtimes

@@ -30,11 +30,13 @@ def coded_classification_scores(truth: np.ndarray, predicted: np.ndarray) -> dic
 
 
 def clustering_scores(truth: Sequence, predicted: Sequence, outlier: int = -1) -> dict[str, float]:
-    """NMI and ARI against gold groups, outliers counted as one cluster, and the outlier share."""
-    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+    """NMI, AMI and ARI against gold groups, outliers counted as one cluster, and the outlier share. AMI is NMI
+    less what chance gives a partition of the same sizes: NMI alone rises with the number of clusters."""
+    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, normalized_mutual_info_score
 
     predicted = np.asarray(predicted)
     return {"nmi": float(normalized_mutual_info_score(truth, predicted)),
+            "ami": float(adjusted_mutual_info_score(truth, predicted)),
             "ari": float(adjusted_rand_score(truth, predicted)),
             "outlier_share": float(np.mean(predicted == outlier))}
 
@@ -272,7 +274,8 @@ def audience_scores(truth: pd.Series, probabilities: pd.DataFrame) -> dict[str, 
 
 
 def question_clustering_scores(clusters: pd.DataFrame, truth: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
-    """NMI, ARI and outlier share per question against gold groups, their means, and the answers' sentiment macro-F1.
+    """NMI, AMI, ARI and outlier share per question against gold groups, their means, and the answers' sentiment
+    macro-F1.
 
     ``clusters`` has answer_id, question_id, cluster, sentiment; ``truth`` answer_id, group, sentiment.
     """
@@ -282,7 +285,6 @@ def question_clustering_scores(clusters: pd.DataFrame, truth: pd.DataFrame) -> t
                           on="answer_id", validate="one_to_one")
     report = pd.DataFrame([{"question_id": q, "answers": len(g), **clustering_scores(g["group"], g["cluster"])}
                            for q, g in data.groupby("question_id")])
-    summary = {"nmi": float(report["nmi"].mean()), "ari": float(report["ari"].mean()),
-               "outlier_share": float(report["outlier_share"].mean()),
+    summary = {**{name: float(report[name].mean()) for name in ("nmi", "ami", "ari", "outlier_share")},
                "answer_sentiment_macro_f1": float(f1_score(data["true_sentiment"], data["sentiment"], average="macro"))}
     return report, summary

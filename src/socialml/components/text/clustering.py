@@ -49,11 +49,19 @@ class UmapReducer:
         n = len(embeddings)
         if n < self.min_texts:
             return embeddings
-        import umap
-
-        reducer = umap.UMAP(n_components=min(self.components, n - 2), n_neighbors=min(self.neighbors, n - 1),
+        reducer = umap_module().UMAP(n_components=min(self.components, n - 2), n_neighbors=min(self.neighbors, n - 1),
                             min_dist=0.0, metric="cosine", random_state=self.seed, n_jobs=1)
         return reducer.fit_transform(embeddings)
+
+
+def umap_module():
+    """``umap``, imported after torch. Both use OpenMP, through two copies of libgomp: when numba's pool (UMAP's
+    nearest neighbours beyond 4,096 texts) loads the system's copy first, torch runs on it and every later torch
+    op in the process is about 50 times slower (benchmarks/results/openmp_order.md)."""
+    import torch  # noqa: F401  (loads torch's libgomp before numba can load another)
+    import umap
+
+    return umap
 
 
 @dataclass
