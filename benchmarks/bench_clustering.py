@@ -46,7 +46,7 @@ def bertopic_chain(vectors: np.ndarray, seed: int = 0, min_cluster_size: int = 1
     import hdbscan
 
     reduced = umap_module().UMAP(n_components=5, n_neighbors=15, min_dist=0.0, metric="cosine", random_state=seed,
-                        n_jobs=1).fit_transform(vectors)
+                                 n_jobs=1).fit_transform(vectors)
     return hdbscan.HDBSCAN(min_cluster_size=min_cluster_size).fit_predict(reduced)
 
 
@@ -85,8 +85,8 @@ def paired_differences(truth: np.ndarray, labels_of: dict[str, np.ndarray], pair
     rows = []
     for mine, other in pairs:
         def difference(rows: np.ndarray) -> dict[str, float]:
-            a, b = clustering_scores(truth[rows], labels_of[mine][rows]), clustering_scores(truth[rows], labels_of[other][rows])
-            return {metric: a[metric] - b[metric] for metric in METRICS}
+            ours_, theirs = (clustering_scores(truth[rows], labels_of[name][rows]) for name in (mine, other))
+            return {metric: ours_[metric] - theirs[metric] for metric in METRICS}
         full, intervals = difference(np.arange(len(truth))), bootstrap_intervals(difference, len(truth), runs)
         rows.append({"ours": mine, "against": other, **{column: value for metric in METRICS for column, value in (
             (f"{metric} difference", full[metric]), (f"{metric} 95% CI", _interval(intervals[metric])))}})
@@ -143,7 +143,8 @@ def survey_table(data: Path, runs: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     configured_size = config.clusterer["min_cluster_size"]
     methods = {f"BERTopic chain, e5_small, min_cluster_size {size}{' (its default)' if size == 10 else ''}":
                lambda size=size: bertopic_chain(e5.encode(texts), min_cluster_size=size) for size in (10, 20)}
-    methods.update({f"ours, e5_small + use, min_cluster_size {size}{' (configured)' if size == configured_size else ''}":
+    configured_mark = {configured_size: " (configured)"}
+    methods.update({f"ours, e5_small + use, min_cluster_size {size}{configured_mark.get(size, '')}":
                     lambda size=size: ours(texts, configured_cache.encode, ClusteringConfig(
                         **{**config.__dict__, "clusterer": {**config.clusterer, "min_cluster_size": size}}))
                     for size in (configured_size, 8, 5)})

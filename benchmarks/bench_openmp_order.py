@@ -59,8 +59,8 @@ def main() -> None:
             print(run, name, f"{seconds[name][-1]:.1f} s", flush=True)
     baseline = statistics.median(seconds["umap_module() (torch's OpenMP first)"])
     table = pd.DataFrame([{"import order": name, "runs (s)": ", ".join(f"{s:.1f}" for s in values),
-                           "median s": statistics.median(values), "× umap_module()": statistics.median(values) / baseline}
-                          for name, values in seconds.items()])
+                           "median s": statistics.median(values),
+                           "× umap_module()": statistics.median(values) / baseline} for name, values in seconds.items()])
     RESULTS.write_text(
         "# Torch after UMAP: the order in which the two OpenMP runtimes load\n\n"
         f"Reproduce: `.venv/bin/python benchmarks/bench_openmp_order.py --runs {args.runs} --texts {args.texts}`. "

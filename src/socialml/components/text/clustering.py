@@ -49,8 +49,9 @@ class UmapReducer:
         n = len(embeddings)
         if n < self.min_texts:
             return embeddings
-        reducer = umap_module().UMAP(n_components=min(self.components, n - 2), n_neighbors=min(self.neighbors, n - 1),
-                            min_dist=0.0, metric="cosine", random_state=self.seed, n_jobs=1)
+        reducer = umap_module().UMAP(n_components=min(self.components, n - 2),
+                                     n_neighbors=min(self.neighbors, n - 1), min_dist=0.0, metric="cosine",
+                                     random_state=self.seed, n_jobs=1)
         return reducer.fit_transform(embeddings)
 
 
