@@ -6,8 +6,10 @@ Protocol of ../shared/BASELINES.md (as bench_text.py): train on v1 minus the tex
 early stopping and per-label thresholds on v2_val, scores on v2_test. For each encoder it fits the
 members of ``conf/real``'s ensembles once each (``embedding_tfidf_logreg``, ``embedding_mlp``,
 ``tfidf_logreg`` and ``finetuned_e5_top2``), and scores each member and the equal-weight means of the
-first two, the first three and all four (thresholds tuned on v2_val for each), with 95 % bootstrap intervals
-over the test texts and the paired interval of each ensemble's gain over ``embedding_tfidf_logreg``.
+first two, the first three and all four, with 95 % bootstrap intervals over the test texts. Each is scored
+twice: with per-label thresholds tuned on v2_val, and with those thresholds shrunk toward one common cut by
+the share that cross-validation on v2_val picks (``topics.threshold_shrinkage: cv``). Paired intervals give
+each ensemble's gain over ``embedding_tfidf_logreg`` and each model's gain from the shrinkage.
 Embeddings come from the project's cache (``concat`` is e5_small and USE side by side, as bench_text.py
 computes it). Writes benchmarks/results/topic_ensemble.md.
 """
@@ -25,7 +27,7 @@ import yaml
 from bench_text import ENCODERS, SENSITIVE_LABELS, concat_cached, load, sensitive_parts
 from socialml.components.evaluation.metrics import bootstrap_intervals, multilabel_f1
 from socialml.components.text.encoders import EmbeddingCache, build_encoder
-from socialml.components.text.topics import best_thresholds, build_topic_classifier
+from socialml.components.text.topics import best_thresholds, build_topic_classifier, cross_validated_shrinkage
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "topic_ensemble.md"
@@ -71,20 +73,25 @@ def main() -> None:
             fit_s[name] = sum(fit_s[m] for m in members)
         predicted = {}
         for name, (on_val, on_test) in probabilities.items():
-            predicted[name] = on_test >= best_thresholds(y_val, on_val)
-            intervals = bootstrap_intervals(lambda rows_: multilabel_f1(y_test[rows_], predicted[name][rows_]),
-                                            len(test))
-            scores = multilabel_f1(y_test, predicted[name])
-            rows.append({"encoder": encoder, "model": name, **{
-                metric: f"{scores[metric]:.3f} [{intervals[metric][0]:.3f}, {intervals[metric][1]:.3f}]"
-                for metric in ("micro_f1", "macro_f1")}, "fit_s (members summed)": round(fit_s[name], 1)})
-        for name in ENSEMBLES:
-            def gain(rows_: np.ndarray, name: str = name) -> dict[str, float]:
-                ours = multilabel_f1(y_test[rows_], predicted[name][rows_])
-                base = multilabel_f1(y_test[rows_], predicted[REFERENCE][rows_])
+            for thresholds, shrinkage in (("per label", 0.0), ("cv", cross_validated_shrinkage(y_val, on_val))):
+                key = (name, thresholds)
+                predicted[key] = on_test >= best_thresholds(y_val, on_val, shrinkage)
+                intervals = bootstrap_intervals(lambda rows_: multilabel_f1(y_test[rows_], predicted[key][rows_]),
+                                                len(test))
+                scores = multilabel_f1(y_test, predicted[key])
+                rows.append({"encoder": encoder, "model": name, "thresholds": thresholds, "shrinkage": shrinkage, **{
+                    metric: f"{scores[metric]:.3f} [{intervals[metric][0]:.3f}, {intervals[metric][1]:.3f}]"
+                    for metric in ("micro_f1", "macro_f1")}, "fit_s (members summed)": round(fit_s[name], 1)})
+        comparisons = [(f"{name}, {thresholds}", (name, thresholds), (REFERENCE, "per label"))
+                       for name in ENSEMBLES for thresholds in ("per label", "cv")]
+        comparisons += [(f"{name}, cv against per label", (name, "cv"), (name, "per label")) for name in probabilities]
+        for title, ours_key, base_key in comparisons:
+            def gain(rows_: np.ndarray, ours_key=ours_key, base_key=base_key) -> dict[str, float]:
+                ours = multilabel_f1(y_test[rows_], predicted[ours_key][rows_])
+                base = multilabel_f1(y_test[rows_], predicted[base_key][rows_])
                 return {metric: ours[metric] - base[metric] for metric in ours}
             difference, intervals = gain(np.arange(len(test))), bootstrap_intervals(gain, len(test))
-            gains.append({"encoder": encoder, "ensemble": name, **{
+            gains.append({"encoder": encoder, "comparison": title, **{
                 f"{metric} gain":
                     f"{difference[metric]:+.3f} [{intervals[metric][0]:+.3f}, {intervals[metric][1]:+.3f}]"
                 for metric in ("micro_f1", "macro_f1")}})
@@ -95,7 +102,8 @@ def main() -> None:
         f"({len(test)} texts, 18 labels); micro/macro-F1 with 95 % bootstrap intervals over the test texts "
         "(200 resamples); fit times exclude embedding (the fine-tuned model embeds nothing in advance: its time is all its own).\n\n"
         f"{pd.DataFrame(rows).astype(object).fillna('').to_markdown(index=False)}\n\n"
-        f"Each ensemble minus `{REFERENCE}`, paired over the same resamples:\n\n"
+        f"Each ensemble minus `{REFERENCE}` with per-label thresholds, and each model with thresholds shrunk as "
+        "CV on v2_val picks minus the same model with per-label thresholds, paired over the same resamples:\n\n"
         f"{pd.DataFrame(gains).to_markdown(index=False)}\n")
     print(f"wrote {RESULTS}")
 

@@ -11,8 +11,11 @@ from socialml.components.text.topics import (
     FineTunedTopicClassifier,
     HeadTopicClassifier,
     MlpTopicClassifier,
+    SHRINKAGE_CANDIDATES,
+    THRESHOLD_GRID,
     best_thresholds,
     build_topic_classifier,
+    cross_validated_shrinkage,
     label_matrix,
 )
 
@@ -31,6 +34,47 @@ def test_thresholds_maximise_validation_f1_per_label():
     y = np.array([[1], [1], [0], [0]])
     probabilities = np.array([[0.3], [0.35], [0.1], [0.2]])
     assert 0.2 < best_thresholds(y, probabilities)[0] <= 0.3
+
+
+def test_thresholds_match_sklearn_f1_and_shrink_toward_one_common_cut():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    y = rng.random((200, 4)) < [0.5, 0.2, 0.05, 0.0]
+    probabilities = np.clip(y * 0.3 + rng.random((200, 4)) * 0.7, 0, 1)
+    per_label = best_thresholds(y, probabilities)
+    for j in range(3):
+        scores = [f1_score(y[:, j], probabilities[:, j] >= t, zero_division=0) for t in THRESHOLD_GRID]
+        assert per_label[j] == THRESHOLD_GRID[int(np.argmax(scores))]
+    assert per_label[3] == 0.5  # a label absent from validation keeps the middle
+    common = best_thresholds(y, probabilities, shrinkage=1.0)
+    assert len(set(common)) == 1 and common[0] in THRESHOLD_GRID
+    np.testing.assert_allclose(best_thresholds(y, probabilities, 0.25), 0.75 * per_label + 0.25 * common)
+    # Without any positive in validation there is no cut to learn: the middle, however far it is shrunk.
+    assert (best_thresholds(np.zeros((0, 2)), np.zeros((0, 2)), 1.0) == 0.5).all()
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        best_thresholds(y, probabilities, 1.5)
+
+
+def test_cross_validation_shrinks_the_thresholds_of_labels_too_rare_to_tune():
+    rng = np.random.default_rng(0)
+    # Every label has the same signal, but most have 2-3 positives: their own cuts fit noise.
+    y = rng.random((400, 12)) < np.r_[0.3, np.full(11, 0.006)]
+    probabilities = np.clip(0.35 * y + 0.65 * rng.random(y.shape), 0, 1)
+    assert cross_validated_shrinkage(y, probabilities) > 0
+    # With many positives per label the labels' own cuts are kept.
+    frequent = rng.random((400, 3)) < 0.4
+    shifted = np.clip(frequent * 0.3 + rng.random(frequent.shape) * 0.7 + [0.0, 0.2, -0.2], 0, 1)
+    assert cross_validated_shrinkage(frequent, shifted) < 1
+
+
+def test_tuning_records_the_shrinkage_and_refuses_unknown_policies():
+    y = label_matrix(TOPICS, LABELS)
+    model = HeadTopicClassifier(features="tfidf").fit(TEXTS, None, y, LABELS)
+    model.tune_thresholds(TEXTS, None, y, shrinkage="cv")
+    assert model.threshold_shrinkage in SHRINKAGE_CANDIDATES
+    with pytest.raises(ValueError, match="threshold shrinkage"):
+        model.tune_thresholds(TEXTS, None, y, shrinkage="auto")
 
 
 @pytest.mark.parametrize("features,head", [("tfidf", "logreg"), ("embedding", "lightgbm"), ("both", "logreg")])

@@ -25,10 +25,12 @@ def test_an_ensemble_of_trained_models_averages_them_without_training_them_again
                           "image2text": "", "speech2text": "", "topics": topics, "split": None})
     vectors = np.array([[("sport" in t), ("politics" in t)] for t in topics], float) + rng.normal(0, 0.3, (240, 2))
     params = _topics_params(MODELS)
+    params["topics"]["threshold_shrinkage"] = 1.0
     pipe = create_pipeline("demo", params)
     train = next(n for n in pipe.nodes if n.name == "demo.topics.mean_of_both.train")
     assert set(train.inputs) == {"demo.mi_topic_dataset", "demo.mi_post_embeddings", "params:topics.models.mean_of_both",
-                                 "demo.topics.words.mdl_topic_classifier", "demo.topics.vectors.mdl_topic_classifier"}
+                                 "params:topics", "demo.topics.words.mdl_topic_classifier",
+                                 "demo.topics.vectors.mdl_topic_classifier"}
     catalog = DataCatalog({"demo.prm_posts": MemoryDataset(posts),
                            "demo.mi_post_embeddings": MemoryDataset(to_frame(posts["post_id"], vectors, "post_id")),
                            "params:topics": MemoryDataset(params["topics"]),
@@ -42,6 +44,8 @@ def test_an_ensemble_of_trained_models_averages_them_without_training_them_again
     texts, embeddings = posts["doc_text"].head(8).tolist(), vectors[:8]
     expected = 0.75 * models["words"].predict_proba(texts, embeddings) + 0.25 * models["vectors"].predict_proba(texts, embeddings)
     np.testing.assert_allclose(ensemble.predict_proba(texts, embeddings), expected)
+    # Every model, the ensemble of trained ones too, uses one common cut when the shrinkage is 1.
+    assert all(m.threshold_shrinkage == 1.0 and len(set(m.thresholds)) == 1 for m in models.values())
 
 
 @pytest.mark.parametrize("members", [["words", "missing"], ["words", "mean_of_both"]])
@@ -49,3 +53,11 @@ def test_an_ensemble_of_models_must_name_other_trained_models(members):
     models = {**MODELS, "mean_of_both": {"kind": "ensemble", "of_models": members}}
     with pytest.raises(ValueError, match="of_models entry"):
         create_pipeline("demo", _topics_params(models))
+
+
+@pytest.mark.parametrize("shrinkage", ["CV", 2, True])
+def test_a_mistyped_threshold_shrinkage_stops_the_pipeline_before_it_runs(shrinkage):
+    params = _topics_params(MODELS)
+    params["topics"]["threshold_shrinkage"] = shrinkage
+    with pytest.raises(ValueError, match=r'threshold shrinkage must be a share in \[0, 1\] or "cv"'):
+        create_pipeline("demo", params)

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from socialml.components.core.devices import torch_device
 from socialml.components.core.parts import Parts
-from socialml.components.evaluation.metrics import multilabel_scores
+from socialml.components.evaluation.metrics import multilabel_f1, multilabel_scores
 
 logger = logging.getLogger(__name__)
 
@@ -45,23 +45,65 @@ def label_matrix(label_lists: Sequence[Sequence[str]], labels: Sequence[str]) ->
     return y
 
 
-def best_thresholds(y: np.ndarray, probabilities: np.ndarray, grid: np.ndarray | None = None) -> np.ndarray:
-    """Per label, the probability cut that maximises F1 on validation (0.5 where a label never occurs)."""
-    from sklearn.metrics import f1_score
+THRESHOLD_GRID = np.linspace(0.05, 0.95, 19)
+SHRINKAGE_CANDIDATES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
-    grid = np.linspace(0.05, 0.95, 19) if grid is None else grid
-    thresholds = np.full(y.shape[1], 0.5)
-    for j in range(y.shape[1]):
-        if y[:, j].sum() == 0:
-            continue
-        scores = [f1_score(y[:, j], probabilities[:, j] >= t, zero_division=0) for t in grid]
-        thresholds[j] = grid[int(np.argmax(scores))]
-    return thresholds
+
+def checked_shrinkage(shrinkage: float | str) -> float | str:
+    """``shrinkage`` if it is a share in [0, 1] or "cv"; otherwise a ValueError saying what is allowed."""
+    if shrinkage == "cv" or (isinstance(shrinkage, (int, float)) and not isinstance(shrinkage, bool)
+                             and 0 <= shrinkage <= 1):
+        return shrinkage
+    raise ValueError(f'threshold shrinkage must be a share in [0, 1] or "cv", got {shrinkage!r}')
+
+
+def best_thresholds(y: np.ndarray, probabilities: np.ndarray, shrinkage: float = 0.0) -> np.ndarray:
+    """Per label, the probability cut of ``THRESHOLD_GRID`` that maximises its F1 on validation (0.5 where a
+    label never occurs), moved a ``shrinkage`` share of the way to the one cut that maximises micro-F1 over
+    all labels: a rare label's own cut, tuned on a handful of positives, overfits them."""
+    if not 0.0 <= shrinkage <= 1.0:
+        raise ValueError(f"threshold shrinkage must be in [0, 1], got {shrinkage}")
+    y = np.asarray(y, dtype=bool)
+    positives = y.sum(axis=0)
+    true_positives = np.empty((y.shape[1], len(THRESHOLD_GRID)))
+    predicted = np.empty_like(true_positives)
+    for k, cut in enumerate(THRESHOLD_GRID):
+        hot = probabilities >= cut
+        true_positives[:, k], predicted[:, k] = (hot & y).sum(axis=0), hot.sum(axis=0)
+    # F1 = 2 TP / (predicted + actual positives); 0 where both are 0, as sklearn's zero_division=0.
+    per_label_f1 = 2 * true_positives / np.maximum(predicted + positives[:, None], 1)
+    thresholds = np.where(positives > 0, THRESHOLD_GRID[per_label_f1.argmax(axis=1)], 0.5)
+    micro_f1 = 2 * true_positives.sum(axis=0) / np.maximum(predicted.sum(axis=0) + positives.sum(), 1)
+    common = THRESHOLD_GRID[micro_f1.argmax()] if positives.any() else 0.5
+    return (1.0 - shrinkage) * thresholds + shrinkage * common
+
+
+def cross_validated_shrinkage(y: np.ndarray, probabilities: np.ndarray, folds: int = 5, repeats: int = 4,
+                              seed: int = 0) -> float:
+    """The ``SHRINKAGE_CANDIDATES`` entry with the best mean of micro- and macro-F1 over validation when each
+    fold's predictions use thresholds tuned on the other ``folds`` − 1 (out-of-fold predictions of all the
+    rows pooled, so a rare label is scored on all its positives), summed over ``repeats`` random fold
+    draws; the smallest on ties."""
+    y = np.asarray(y, dtype=bool)
+    rng = np.random.default_rng(seed)
+    totals = np.zeros(len(SHRINKAGE_CANDIDATES))
+    for _ in range(repeats):
+        held_out = np.array_split(rng.permutation(len(y)), folds)
+        for k, shrinkage in enumerate(SHRINKAGE_CANDIDATES):
+            predicted = np.zeros_like(y)
+            for rows in held_out:
+                tuned_on = np.setdiff1d(np.arange(len(y)), rows)
+                cuts = best_thresholds(y[tuned_on], probabilities[tuned_on], shrinkage)
+                predicted[rows] = probabilities[rows] >= cuts
+            scores = multilabel_f1(y, predicted)
+            totals[k] += np.nan_to_num((scores["micro_f1"] + scores["macro_f1"]) / 2)
+    return SHRINKAGE_CANDIDATES[int(totals.argmax())]
 
 
 class _ThresholdedClassifier:
     labels: list[str]
     thresholds: np.ndarray
+    threshold_shrinkage: float = 0.0  # how far the per-label thresholds were moved toward one common cut
     embeddings_from: dict[str, Any] | None = None  # the encoder record, when the model needs sentence embeddings
     needs_embeddings: bool  # whether fit and predict_proba read the texts' sentence embeddings
 
@@ -82,8 +124,15 @@ class _ThresholdedClassifier:
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:
         raise NotImplementedError
 
-    def tune_thresholds(self, texts: Sequence[str], embeddings: np.ndarray | None, y: np.ndarray) -> None:
-        self.thresholds = best_thresholds(y, self.predict_proba(texts, embeddings).to_numpy())
+    def tune_thresholds(self, texts: Sequence[str], embeddings: np.ndarray | None, y: np.ndarray,
+                        shrinkage: float | str = 0.0) -> None:
+        """Per-label thresholds on validation, shrunk by ``shrinkage`` (a share in [0, 1], or "cv" for the
+        share that ``cross_validated_shrinkage`` picks on this validation set) toward one common cut."""
+        probabilities = self.predict_proba(texts, embeddings).to_numpy()
+        if checked_shrinkage(shrinkage) == "cv":
+            shrinkage = cross_validated_shrinkage(y, probabilities)
+        self.thresholds = best_thresholds(y, probabilities, float(shrinkage))
+        self.threshold_shrinkage = float(shrinkage)
 
     def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> list[list[str]]:
         hot = self.predict_proba(texts, embeddings).to_numpy() >= self.thresholds

@@ -45,20 +45,22 @@ def train_topic_model(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dic
     validation = _part(dataset, embeddings, "validation", labels)
     model = build_topic_classifier(spec)
     model.fit(texts, vectors, y, labels, validation=validation)
-    return _with_thresholds(model, embeddings, validation)
+    return _with_thresholds(model, embeddings, validation, params)
 
 
-def combine_topic_models(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dict[str, Any], **trained):
+def combine_topic_models(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dict[str, Any],
+                         params: dict[str, Any], **trained):
     """The ensemble that ``spec`` makes of the trained models it names in ``of_models`` (``trained_<name>``)."""
     model = build_topic_classifier(spec).use_trained({name.removeprefix("trained_"): m for name, m in trained.items()})
-    return _with_thresholds(model, embeddings, _part(dataset, embeddings, "validation", model.labels))
+    return _with_thresholds(model, embeddings, _part(dataset, embeddings, "validation", model.labels), params)
 
 
-def _with_thresholds(model, embeddings: pd.DataFrame, validation: tuple):
-    """The model with its encoder recorded (when it reads embeddings) and its thresholds tuned on ``validation``."""
+def _with_thresholds(model, embeddings: pd.DataFrame, validation: tuple, params: dict[str, Any]):
+    """The model with its encoder recorded (when it reads embeddings) and its thresholds tuned on ``validation``
+    (shrunk as ``topics.threshold_shrinkage`` says; each label's own where it is unset)."""
     if model.needs_embeddings:
         model.embeddings_from = encoder_of(embeddings)
-    model.tune_thresholds(*validation)
+    model.tune_thresholds(*validation, shrinkage=params.get("threshold_shrinkage", 0.0))
     return model
 
 
@@ -75,7 +77,8 @@ def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame
     predicted.insert(0, "post_id", dataset.loc[dataset["split"] == "test", "post_id"].to_numpy())
     curves = precision_recall_figure(y, probabilities, model.thresholds, model.labels,
                                      f"Precision-recall per topic on {len(texts)} test posts (circles: tuned thresholds)")
-    return {"summary": {"test_posts": len(texts), **summary}, "per_label": per_label}, predicted, curves
+    return ({"summary": {"test_posts": len(texts), "threshold_shrinkage": model.threshold_shrinkage, **summary},
+             "per_label": per_label}, predicted, curves)
 
 
 def topic_intervals(dataset: pd.DataFrame, params: dict[str, Any], **predictions: pd.DataFrame

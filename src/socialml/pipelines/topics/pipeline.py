@@ -10,7 +10,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from socialml.components.text.topics import TOPIC_CLASSIFIERS
+from socialml.components.text.topics import TOPIC_CLASSIFIERS, checked_shrinkage
 from socialml.pipelines.sources import checked_models, comparison_nodes, family_pipeline, family_sources
 
 from .nodes import (
@@ -24,7 +24,8 @@ def _model_pipeline(source: str, model: str, spec: dict[str, Any]) -> Pipeline:
     train = (node(train_topic_model, ["mi_topic_dataset", "mi_post_embeddings", "params:spec", "params:topics"],
                   "mdl_topic_classifier", name="train", tags=["training"]) if not trained else
              node(combine_topic_models, {"dataset": "mi_topic_dataset", "embeddings": "mi_post_embeddings",
-                                         "spec": "params:spec", **{f"trained_{m}": f"trained_{m}" for m in trained}},
+                                         "spec": "params:spec", "params": "params:topics",
+                                         **{f"trained_{m}": f"trained_{m}" for m in trained}},
                   "mdl_topic_classifier", name="train", tags=["training"]))
     template = pipeline([
         train,
@@ -37,8 +38,7 @@ def _model_pipeline(source: str, model: str, spec: dict[str, Any]) -> Pipeline:
         namespace=f"{source}.topics.{model}",
         inputs={"mi_topic_dataset": f"{source}.mi_topic_dataset", "mi_post_embeddings": f"{source}.mi_post_embeddings",
                 **{f"trained_{m}": f"{source}.topics.{m}.mdl_topic_classifier" for m in trained}},
-        parameters={"params:spec": f"params:topics.models.{model}",
-                    **({} if trained else {"params:topics": "params:topics"})},
+        parameters={"params:spec": f"params:topics.models.{model}", "params:topics": "params:topics"},
     )
 
 
@@ -57,6 +57,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         return Pipeline([])
     models = checked_models("topics", TOPIC_CLASSIFIERS, params)
     _check_ensembles_of_models(params["topics"]["models"])
+    checked_shrinkage(params["topics"].get("threshold_shrinkage", 0.0))
     prepare = family_pipeline("topics", [node(prepare_topic_dataset, ["prm_posts", "params:topics"], "mi_topic_dataset",
                                               name="prepare_topic_dataset")],
                               namespace=source, parameters={"params:topics"})
