@@ -62,7 +62,7 @@ def test_cross_validation_shrinks_the_thresholds_of_labels_too_rare_to_tune():
     y = rng.random((400, 12)) < np.r_[0.3, np.full(11, 0.006)]
     probabilities = np.clip(0.35 * y + 0.65 * rng.random(y.shape), 0, 1)
     assert cross_validated_shrinkage(y, probabilities) > 0
-    # With many positives per label the labels' own cuts are kept.
+    # Labels with many positives and different best cuts are not forced onto one cut.
     frequent = rng.random((400, 3)) < 0.4
     shifted = np.clip(frequent * 0.3 + rng.random(frequent.shape) * 0.7 + [0.0, 0.2, -0.2], 0, 1)
     assert cross_validated_shrinkage(frequent, shifted) < 1
