@@ -120,3 +120,19 @@ def test_every_gated_model_has_its_held_out_parameters(env_context):
             source = dataset_name.split(".", 1)[0]
             if source in params["sources"]:  # another environment's source is registered by that environment
                 held_out_set(gate, source, params)  # a KeyError names the missing parameter
+
+
+def test_environments_on_other_data_keep_their_own_registry_and_exported_models():
+    """The registry's gate never compares models of different data sets, so an environment on other data
+    than the demo's needs its own MLflow store (else the demo's version keeps 'champion') and export folder."""
+    from kedro.config import OmegaConfigLoader
+
+    from socialml.settings import CONFIG_LOADER_ARGS
+
+    stores = {}
+    for env in ("local", "test", "real"):
+        loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), **{**CONFIG_LOADER_ARGS, "default_run_env": env})
+        params = loader["parameters"]
+        stores[env] = (loader["mlflow"]["server"]["mlflow_tracking_uri"], params["serving"]["exported_models"])
+    assert len({uri for uri, _ in stores.values()}) == 3, stores
+    assert stores["real"][1] != stores["local"][1], stores
