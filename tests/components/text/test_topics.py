@@ -66,6 +66,8 @@ def test_cross_validation_shrinks_the_thresholds_of_labels_too_rare_to_tune():
     frequent = rng.random((400, 3)) < 0.4
     shifted = np.clip(frequent * 0.3 + rng.random(frequent.shape) * 0.7 + [0.0, 0.2, -0.2], 0, 1)
     assert cross_validated_shrinkage(frequent, shifted) < 1
+    # No validation rows: nothing to choose between, each label's own cut (0.5 here) is kept.
+    assert cross_validated_shrinkage(np.zeros((0, 3), dtype=bool), np.zeros((0, 3))) == 0.0
 
 
 def test_tuning_records_the_shrinkage_and_refuses_unknown_policies():
@@ -73,6 +75,8 @@ def test_tuning_records_the_shrinkage_and_refuses_unknown_policies():
     model = HeadTopicClassifier(features="tfidf").fit(TEXTS, None, y, LABELS)
     model.tune_thresholds(TEXTS, None, y, shrinkage="cv")
     assert model.threshold_shrinkage in SHRINKAGE_CANDIDATES
+    model.tune_thresholds(TEXTS, None, y, shrinkage=0.5)
+    assert model.threshold_shrinkage == 0.5
     with pytest.raises(ValueError, match="threshold shrinkage"):
         model.tune_thresholds(TEXTS, None, y, shrinkage="auto")
 

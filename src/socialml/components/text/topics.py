@@ -89,10 +89,10 @@ def cross_validated_shrinkage(y: np.ndarray, probabilities: np.ndarray, folds: i
     totals = np.zeros(len(SHRINKAGE_CANDIDATES))
     for _ in range(repeats):
         held_out = np.array_split(rng.permutation(len(y)), folds)
+        splits = [(np.concatenate(held_out[:i] + held_out[i + 1:]), rows) for i, rows in enumerate(held_out)]
         for k, shrinkage in enumerate(SHRINKAGE_CANDIDATES):
             predicted = np.zeros_like(y)
-            for rows in held_out:
-                tuned_on = np.setdiff1d(np.arange(len(y)), rows)
+            for tuned_on, rows in splits:
                 cuts = best_thresholds(y[tuned_on], probabilities[tuned_on], shrinkage)
                 predicted[rows] = probabilities[rows] >= cuts
             scores = multilabel_f1(y, predicted)
