@@ -1,3 +1,4 @@
+import logging
 import pickle
 
 import numpy as np
@@ -195,9 +196,36 @@ def test_fine_tuning_the_top_layers_learns_topics_leaves_the_rest_and_matches_th
         FineTunedTopicClassifier.__new__(FineTunedTopicClassifier).__setstate__(state)
 
 
-def test_fine_tuning_refuses_no_trainable_layers():
-    with pytest.raises(ValueError, match="trainable_layers"):
-        build_topic_classifier({"kind": "finetune", "model": "e5_small", "trainable_layers": 0})
+@pytest.mark.parametrize("option,value", [("trainable_layers", 0), ("epochs", 0), ("max_train_minutes", 0),
+                                          ("max_train_minutes", -1.0)])
+def test_fine_tuning_refuses_options_that_cannot_train(option, value):
+    with pytest.raises(ValueError, match=option):
+        build_topic_classifier({"kind": "finetune", "model": "e5_small", "trainable_layers": 2, option: value})
+
+
+@pytest.mark.parametrize("with_validation", [True, False])
+def test_fine_tuning_past_its_time_limit_stops_at_the_next_batch_and_keeps_a_scored_model(with_validation, caplog):
+    y = label_matrix(TOPICS, LABELS)
+    validation = (TEXTS[:8], None, y[:8]) if with_validation else None
+    model = build_topic_classifier({"kind": "finetune", "model": "e5_small", "trainable_layers": 2, "epochs": 5,
+                                    "batch_size": 8, "max_length": 16, "num_threads": 2, "max_train_minutes": 1e-6})
+    with caplog.at_level(logging.WARNING, logger="socialml.components.text.topics"):
+        model.fit(TEXTS, None, y, LABELS, validation=validation)
+    assert model.training_record | {"seconds": 0} == {"epochs_run": 1, "batches": 1, "best_epoch": 1,
+                                                      "stopped_by": "max_train_minutes", "seconds": 0}
+    assert "max_train_minutes 1e-06" in caplog.text
+    assert model.predict_proba(TEXTS[:3]).shape == (3, len(LABELS))
+
+
+def test_fine_tuning_stops_after_patience_epochs_without_a_better_validation_loss():
+    y = label_matrix(TOPICS, LABELS)
+    model = build_topic_classifier({"kind": "finetune", "model": "e5_small", "trainable_layers": 1, "epochs": 6,
+                                    "learning_rate": 1e-3, "batch_size": 8, "max_length": 16, "num_threads": 2,
+                                    "patience": 1})
+    # Validation labels the opposite of training's: every epoch of learning makes the validation loss worse.
+    model.fit(TEXTS, None, y, LABELS, validation=(TEXTS, None, 1 - y))
+    assert model.training_record | {"seconds": 0} == {"epochs_run": 3, "batches": 15, "best_epoch": 1,
+                                                      "stopped_by": "patience", "seconds": 0}
 
 
 def test_an_ensemble_of_trained_models_needs_them_all_with_one_label_set():

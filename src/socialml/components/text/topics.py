@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -225,7 +226,11 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
     """An encoder (any transformers folder or hub name) fine-tuned with a multi-label linear head.
 
     Trains with AdamW and BCE, keeps the weights of the epoch with the lowest validation loss, and
-    stops after ``patience`` epochs without improvement. ``trainable_layers`` None trains every weight
+    stops after ``patience`` epochs without improvement, after ``max_train_steps`` batches, or at the
+    first batch past ``max_train_minutes`` since ``fit`` began (the frozen layers' pass included): a
+    deadline that holds on a slower machine, where a number of epochs does not. A stop inside an epoch
+    still scores that part-epoch on validation. ``training_record`` says how training ended.
+    ``trainable_layers`` None trains every weight
     (end to end: for a GPU); a number trains only that many top transformer layers and the head. The
     frozen layers' output is then computed once per text and reused every epoch, so an epoch costs
     those top layers alone: on 2 CPU cores that is what fits a training run in minutes, not hours.
@@ -237,14 +242,18 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
     def __init__(self, model: str, epochs: int = 3, learning_rate: float = 3e-5, batch_size: int = 16,
                  max_length: int = 128, patience: int = 1, prefix: str = "query: ", device: str = "auto",
                  num_threads: int | None = None, max_train_steps: int | None = None, seed: int = 0,
-                 trainable_layers: int | None = None) -> None:
+                 trainable_layers: int | None = None, max_train_minutes: float | None = None) -> None:
         if trainable_layers is not None and trainable_layers < 1:
             raise ValueError(f"finetune: option 'trainable_layers' must be at least 1 or null (all), got {trainable_layers}")
+        if epochs < 1:
+            raise ValueError(f"finetune: option 'epochs' must be at least 1, got {epochs}")
+        if max_train_minutes is not None and not max_train_minutes > 0:
+            raise ValueError(f"finetune: option 'max_train_minutes' must be positive or null (no limit), got {max_train_minutes}")
         self.model_option = model  # as given: a pickle of a partly trained model finds its base by it
         self.model_name, self.epochs, self.learning_rate = _model_folder(model), epochs, learning_rate
         self.batch_size, self.max_length, self.patience, self.prefix = batch_size, max_length, patience, prefix
         self.device_option, self.num_threads, self.max_train_steps, self.seed = device, num_threads, max_train_steps, seed
-        self.trainable_layers = trainable_layers
+        self.trainable_layers, self.max_train_minutes = trainable_layers, max_train_minutes
 
     def _tokenised(self, texts: Sequence[str]):
         return self.tokenizer([self.prefix + t for t in texts], padding=True, truncation=True,
@@ -326,6 +335,8 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
+        started = time.monotonic()
+        deadline = None if self.max_train_minutes is None else started + 60 * self.max_train_minutes
         self._torch = torch
         torch.manual_seed(self.seed)
         if self.num_threads:
@@ -346,11 +357,11 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
             validation_texts = list(validation[0])
             validation_states = self._frozen_states(validation_texts) if partial else None
         target = torch.tensor(y, dtype=torch.float32, device=self.device)
-        best_loss, best_state, stale = np.inf, None, 0
+        best_loss, best_epoch, best_state, stale, stopped_by = np.inf, None, None, 0, "epochs"
         lengths = np.array([len(t) for t in texts])
-        for epoch in range(self.epochs):
+        for epoch in range(1, self.epochs + 1):
             self.encoder.train()
-            progress = tqdm(self._shuffled_batches(lengths, rng), desc=f"fine-tuning epoch {epoch + 1}", unit="batch",
+            progress = tqdm(self._shuffled_batches(lengths, rng), desc=f"fine-tuning epoch {epoch}", unit="batch",
                             total=-(-len(texts) // self.batch_size))
             for idx in progress:
                 loss = loss_fn(self._batch_logits(texts, states, idx), target[idx])
@@ -360,23 +371,33 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
                 steps += 1
                 progress.set_postfix(loss=loss.item())
                 if self.max_train_steps and steps >= self.max_train_steps:
+                    stopped_by = "max_train_steps"
+                elif deadline is not None and time.monotonic() >= deadline:
+                    stopped_by = "max_train_minutes"
+                if stopped_by != "epochs":
+                    progress.close()
                     break
-            if validation is None:
-                continue
-            val_loss = self._loss(validation_texts, validation_states, validation[2], loss_fn)
-            logger.info("epoch %d: validation loss %.4f", epoch + 1, val_loss)
-            if val_loss < best_loss:
-                best_loss, stale = val_loss, 0
-                best_state = copy.deepcopy((self.encoder.state_dict(), self.head.state_dict()))
-            else:
-                stale += 1
-                if stale > self.patience:
-                    break
-            if self.max_train_steps and steps >= self.max_train_steps:
+            if validation is not None:
+                val_loss = self._loss(validation_texts, validation_states, validation[2], loss_fn)
+                logger.info("epoch %d: validation loss %.4f", epoch, val_loss)
+                if val_loss < best_loss:
+                    best_loss, best_epoch, stale = val_loss, epoch, 0
+                    best_state = copy.deepcopy((self.encoder.state_dict(), self.head.state_dict()))
+                else:
+                    stale += 1
+                    if stale > self.patience and stopped_by == "epochs":
+                        stopped_by = "patience"
+            if stopped_by != "epochs":
                 break
         if best_state is not None:
             self.encoder.load_state_dict(best_state[0])
             self.head.load_state_dict(best_state[1])
+        self.training_record = {"epochs_run": epoch, "batches": steps, "best_epoch": best_epoch or epoch,
+                                "stopped_by": stopped_by, "seconds": round(time.monotonic() - started, 1)}
+        if stopped_by == "max_train_minutes":
+            logger.warning("fine-tuning stopped by its time limit (max_train_minutes %s) in epoch %d after %d "
+                           "batches; keeping epoch %d's weights", self.max_train_minutes, epoch, steps,
+                           self.training_record["best_epoch"])
         self.encoder.eval()
         self.thresholds = np.full(len(self.labels), 0.5)
         return self
