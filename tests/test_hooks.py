@@ -62,6 +62,12 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     hook.after_dataset_saved("demo.rpt_audience_comparison", pd.DataFrame({"model": ["a"]}))
     hook.after_dataset_saved("demo.prm_rejected_users", pd.DataFrame({"reason": ["age: -3 is below 0"] * 2}))
     hook.after_dataset_saved("demo.prm_users", pd.DataFrame())  # neither: not named
+    nodes = [node(_first, "a", "b", name="demo.topics.finetuned.train"), node(_first, "b", "c", name="quick"),
+             node(_first, "c", "d", name="x" * 300)]
+    for step, seconds in zip(nodes, (0.3, 0.0, 0.1)):
+        hook.before_node_run(step)
+        time.sleep(seconds)
+        hook.after_node_run(step)
     experiment = mlflow.create_experiment("summary")
     with mlflow.start_run(experiment_id=experiment) as run, caplog.at_level(logging.INFO, logger="socialml.hooks"):
         hook.after_pipeline_run()
@@ -69,6 +75,12 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     assert f"MLflow run {run.info.run_id}" in summary and "kedro mlflow ui" in summary
     assert str(tmp_path / "audience_comparison.csv") in summary
     assert "rows rejected at ingestion: demo.users 2" in summary and "prm_users" not in summary
+    # Slowest first, in the summary; each node's seconds in MLflow (a long name cut to MLflow's 250 characters).
+    assert summary.index("longest nodes: demo.topics.finetuned.train") < summary.index("x" * 300) < summary.index("quick")
+    metrics = mlflow.get_run(run.info.run_id).data.metrics
+    assert metrics["node_seconds.demo.topics.finetuned.train"] >= 0.3
+    assert 0.1 <= metrics["node_seconds." + "x" * 237] < metrics["node_seconds.demo.topics.finetuned.train"]
+    assert set(metrics) == {"node_seconds.demo.topics.finetuned.train", "node_seconds.quick", "node_seconds." + "x" * 237}
 
 
 def test_runs_left_running_by_dead_processes_are_closed_as_killed(tmp_path):
