@@ -1,5 +1,6 @@
 import logging
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -128,6 +129,16 @@ def test_mlp_learns_labels_jointly_keeps_its_best_epoch_and_pickles():
     np.testing.assert_allclose(restored.predict_proba(TEXTS, embeddings), model.predict_proba(TEXTS, embeddings))
     with pytest.raises(ValueError, match="embeddings"):
         model.predict_proba(TEXTS, None)
+
+
+def test_mlp_reads_read_only_arrays_as_pandas_hands_them_out_without_a_warning():
+    y, embeddings = _noisy_embeddings(0)
+    embeddings.setflags(write=False)
+    y.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch.from_numpy warns on a read-only array
+        model = MlpTopicClassifier(hidden=8, epochs=2, seeds=1).fit(TEXTS, embeddings, y, LABELS)
+        assert model.predict_proba(TEXTS, embeddings).shape == (len(TEXTS), 3)
 
 
 def test_mlp_trains_every_epoch_when_validation_cannot_rank_them():

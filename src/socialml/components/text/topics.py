@@ -509,7 +509,8 @@ class MlpTopicClassifier(_ThresholdedClassifier):
                                       torch.nn.Dropout(self.dropout), torch.nn.Linear(self.hidden, y.shape[1]))
         optimiser = torch.optim.AdamW(network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         loss_fn = torch.nn.BCEWithLogitsLoss()
-        features, targets = torch.from_numpy(x), torch.from_numpy(y.astype(np.float32))
+        # torch.tensor copies: pandas hands out read-only arrays, which torch.from_numpy warns about.
+        features, targets = torch.tensor(x), torch.tensor(y, dtype=torch.float32)
         generator = torch.Generator().manual_seed(seed)
         # A validation set with no label present cannot rank epochs: then every epoch is trained.
         stop_early = validation is not None and validation[1] is not None and np.asarray(validation[2]).any()
@@ -539,7 +540,7 @@ class MlpTopicClassifier(_ThresholdedClassifier):
     def _probabilities(networks, embeddings: np.ndarray) -> np.ndarray:
         import torch
 
-        x = torch.from_numpy(np.asarray(embeddings, np.float32))
+        x = torch.tensor(np.asarray(embeddings, np.float32))
         with torch.inference_mode():
             return np.mean([torch.sigmoid(network.eval()(x)).numpy() for network in networks], axis=0)
 
