@@ -132,6 +132,10 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
     assert run["metrics.demo/cross_sell/ncf/auc_per_client"] > 0
     curve = mlflow.MlflowClient().get_metric_history(run.run_id, "demo/cross_sell/ncf/auc_by_epoch")
     assert [point.step for point in curve] == [1, 2, 3]  # conf/test: 3 epochs, one point each
+    for fine_tuned in ("demo/topics/finetuned_e5", "demo/sentiment/finetuned_e5"):  # conf/test: 1 epoch each
+        losses = mlflow.MlflowClient().get_metric_history(run.run_id, f"{fine_tuned}/validation_loss_by_epoch")
+        assert [point.step for point in losses] == [1] and losses[0].value > 0
+    assert run["metrics.node_seconds.demo.topics.finetuned_e5.train"] > 0  # each node's wall time
     experiment = mlflow.get_experiment_by_name("socialml-test").experiment_id
     logged = {m.name: m for m in mlflow.MlflowClient().search_logged_models(
         experiment_ids=[experiment], filter_string=f"source_run_id = '{run.run_id}'")}

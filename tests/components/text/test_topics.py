@@ -222,8 +222,11 @@ def test_fine_tuning_past_its_time_limit_stops_at_the_next_batch_and_keeps_a_sco
                                     "batch_size": 8, "max_length": 16, "num_threads": 2, "max_train_minutes": 1e-6})
     with caplog.at_level(logging.WARNING, logger="socialml.components.text.topics"):
         model.fit(TEXTS, None, y, LABELS, validation=validation)
-    assert model.training_record | {"seconds": 0} == {"epochs_run": 1, "batches": 1, "best_epoch": 1,
-                                                      "stopped_by": "max_train_minutes", "seconds": 0}
+    record = model.training_record
+    assert record | {"seconds": 0, "validation_loss_by_epoch": []} == {
+        "epochs_run": 1, "batches": 1, "best_epoch": 1, "stopped_by": "max_train_minutes", "seconds": 0,
+        "validation_loss_by_epoch": []}
+    assert len(record["validation_loss_by_epoch"]) == (1 if with_validation else 0)  # the part-epoch is scored
     assert "max_train_minutes 1e-06" in caplog.text
     assert model.predict_proba(TEXTS[:3]).shape == (3, len(LABELS))
 
@@ -235,8 +238,12 @@ def test_fine_tuning_stops_after_patience_epochs_without_a_better_validation_los
                                     "patience": 1})
     # Validation labels the opposite of training's: every epoch of learning makes the validation loss worse.
     model.fit(TEXTS, None, y, LABELS, validation=(TEXTS, None, 1 - y))
-    assert model.training_record | {"seconds": 0} == {"epochs_run": 3, "batches": 15, "best_epoch": 1,
-                                                      "stopped_by": "patience", "seconds": 0}
+    record = model.training_record
+    assert record | {"seconds": 0, "validation_loss_by_epoch": []} == {
+        "epochs_run": 3, "batches": 15, "best_epoch": 1, "stopped_by": "patience", "seconds": 0,
+        "validation_loss_by_epoch": []}
+    losses = record["validation_loss_by_epoch"]
+    assert len(losses) == 3 and losses[0] < losses[1] < losses[2]
 
 
 def test_an_ensemble_of_trained_models_needs_them_all_with_one_label_set():

@@ -27,6 +27,13 @@ def curve_payload(name: str, steps: Sequence[int], values: Sequence[float]) -> d
     return {NOT_IN_METRIC_NAMES.sub("_", name): points} if points else {}
 
 
+def learning_curve_payload(prefix: str, training_record: Mapping[str, Any]) -> dict[str, list[dict[str, float]]]:
+    """``{prefix}/validation_loss_by_epoch``, epochs counted from 1, from a fine-tuned model's ``training_record``
+    (nothing when it has none)."""
+    losses = training_record.get("validation_loss_by_epoch") or []
+    return curve_payload(f"{prefix}/validation_loss_by_epoch", range(1, len(losses) + 1), losses)
+
+
 def comparison_table(rows: Sequence[Mapping[str, Any]], sort_by: str | Sequence[str], prefix: str,
                      keys: Sequence[str] = ("model",), ascending: bool | Sequence[bool] = False
                      ) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:

@@ -229,7 +229,8 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
     stops after ``patience`` epochs without improvement, after ``max_train_steps`` batches, or at the
     first batch past ``max_train_minutes`` since ``fit`` began (the frozen layers' pass included): a
     deadline that holds on a slower machine, where a number of epochs does not. A stop inside an epoch
-    still scores that part-epoch on validation. ``training_record`` says how training ended.
+    still scores that part-epoch on validation. ``training_record`` says how training ended, with the
+    validation loss after each epoch (the learning curve).
     ``trainable_layers`` None trains every weight
     (end to end: for a GPU); a number trains only that many top transformer layers and the head. The
     frozen layers' output is then computed once per text and reused every epoch, so an epoch costs
@@ -358,6 +359,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
             validation_states = self._frozen_states(validation_texts) if partial else None
         target = torch.tensor(y, dtype=torch.float32, device=self.device)
         best_loss, best_epoch, best_state, stale, stopped_by = np.inf, None, None, 0, "epochs"
+        validation_losses = []
         lengths = np.array([len(t) for t in texts])
         for epoch in range(1, self.epochs + 1):
             self.encoder.train()
@@ -379,6 +381,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
                     break
             if validation is not None:
                 val_loss = self._loss(validation_texts, validation_states, validation[2], loss_fn)
+                validation_losses.append(val_loss)
                 logger.info("epoch %d: validation loss %.4f", epoch, val_loss)
                 if val_loss < best_loss:
                     best_loss, best_epoch, stale = val_loss, epoch, 0
@@ -393,7 +396,8 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
             self.encoder.load_state_dict(best_state[0])
             self.head.load_state_dict(best_state[1])
         self.training_record = {"epochs_run": epoch, "batches": steps, "best_epoch": best_epoch or epoch,
-                                "stopped_by": stopped_by, "seconds": round(time.monotonic() - started, 1)}
+                                "stopped_by": stopped_by, "seconds": round(time.monotonic() - started, 1),
+                                "validation_loss_by_epoch": validation_losses}
         if stopped_by == "max_train_minutes":
             logger.warning("fine-tuning stopped by its time limit (max_train_minutes %s) in epoch %d after %d "
                            "batches; keeping epoch %d's weights", self.max_train_minutes, epoch, steps,

@@ -13,7 +13,7 @@ import pandas as pd
 from socialml.components.evaluation.charts import confusion_figure
 from socialml.components.evaluation.metrics import classification_intervals, classification_scores, comparison_reference
 from socialml.components.evaluation.protocols import train_test_rows
-from socialml.components.evaluation.tables import comparison_table
+from socialml.components.evaluation.tables import comparison_table, learning_curve_payload
 from socialml.components.text.sentiment import BlendedSentiment, FineTunedSentiment, SentimentHead, predict_labels
 from socialml.components.text.vectors import encoder_of, to_matrix
 
@@ -50,6 +50,8 @@ def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame,
     rows = [{"model": name, "n_train": int(train.sum()), "n_test": int(test.sum()),
              **classification_scores(truth, predicted), **intervals[name]} for name, predicted in predictions.items()]
     report, metrics = comparison_table(rows, "macro_f1", "sentiment")
+    if "finetuned_e5" in candidates:
+        metrics |= learning_curve_payload("sentiment/finetuned_e5", candidates["finetuned_e5"].network.training_record)
     classes = [c for c in ("negative", "neutral", "positive") if c in set(labels)] or sorted(set(labels))
     confusions = {name: (truth, predicted) for name, predicted in predictions.items()}
     chart = confusion_figure(confusions, dict.fromkeys(confusions, classes),

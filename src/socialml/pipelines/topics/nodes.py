@@ -12,7 +12,7 @@ from socialml.components.evaluation.metrics import (
     bootstrap_intervals, comparison_reference, interval_columns, multilabel_f1, multilabel_scores,
 )
 from socialml.components.evaluation.protocols import train_validation_test
-from socialml.components.evaluation.tables import comparison_table
+from socialml.components.evaluation.tables import comparison_table, learning_curve_payload
 from socialml.components.text.preprocess import join_fields
 from socialml.components.text.topics import build_topic_classifier, label_matrix
 from socialml.components.text.vectors import encoder_of, require_encoder, to_matrix
@@ -77,8 +77,12 @@ def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame
     predicted.insert(0, "post_id", dataset.loc[dataset["split"] == "test", "post_id"].to_numpy())
     curves = precision_recall_figure(y, probabilities, model.thresholds, model.labels,
                                      f"Precision-recall per topic on {len(texts)} test posts (circles: tuned thresholds)")
-    return ({"summary": {"test_posts": len(texts), "threshold_shrinkage": model.threshold_shrinkage, **summary},
-             "per_label": per_label}, predicted, curves)
+    scores = {"summary": {"test_posts": len(texts), "threshold_shrinkage": model.threshold_shrinkage, **summary},
+              "per_label": per_label}
+    training = getattr(model, "training_record", None)  # a model trained in epochs (kind finetune)
+    if training:
+        scores["training"] = training
+    return scores, predicted, curves
 
 
 def topic_intervals(dataset: pd.DataFrame, params: dict[str, Any], **predictions: pd.DataFrame
@@ -107,5 +111,7 @@ def compare_topic_models(intervals: dict[str, dict[str, float]], **scores: dict[
     label too."""
     comparison, metrics = comparison_table([{"model": name, **s["summary"], **intervals[name]}
                                             for name, s in scores.items()], "micro_f1", "topics")
+    for name, s in scores.items():  # learning curves of the models trained in epochs, one step per epoch
+        metrics |= learning_curve_payload(f"topics/{name}", s.get("training", {}))
     per_label = pd.DataFrame([{"model": name, **row} for name, s in scores.items() for row in s["per_label"]])
     return comparison, per_label, metrics
