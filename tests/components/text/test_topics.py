@@ -208,7 +208,7 @@ def test_fine_tuning_the_top_layers_learns_topics_leaves_the_rest_and_matches_th
 
 
 @pytest.mark.parametrize("option,value", [("trainable_layers", 0), ("epochs", 0), ("max_train_minutes", 0),
-                                          ("max_train_minutes", -1.0)])
+                                          ("max_train_minutes", -1.0), ("max_train_minutes", float("nan"))])
 def test_fine_tuning_refuses_options_that_cannot_train(option, value):
     with pytest.raises(ValueError, match=option):
         build_topic_classifier({"kind": "finetune", "model": "e5_small", "trainable_layers": 2, option: value})

@@ -126,6 +126,11 @@ class FineTunedSentiment(_RawTextPredictor):
                          validation=([texts[i] for i in stop], None, y[stop]))
         return self
 
+    @property
+    def training_record(self) -> dict[str, Any]:
+        """How the network's training ended, with its validation loss after each epoch."""
+        return self.network.training_record
+
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:
         scores = self.network.predict_proba(texts)  # one sigmoid per sentiment
         frame = scores.div(scores.sum(axis=1).clip(lower=1e-12), axis=0)

@@ -476,6 +476,13 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         self.encoder = encoder.eval()
 
 
+def _writable_float32(array) -> np.ndarray:
+    """The array as float32, copied only where it must be: pandas hands out read-only arrays, which
+    torch.from_numpy warns about."""
+    array = np.asarray(array, np.float32)
+    return array if array.flags.writeable else array.copy()
+
+
 class MlpTopicClassifier(_ThresholdedClassifier):
     """A network with one hidden layer over frozen sentence embeddings, all labels at once (BCE, AdamW).
 
@@ -501,8 +508,10 @@ class MlpTopicClassifier(_ThresholdedClassifier):
         if embeddings is None:
             raise ValueError("this classifier needs the texts' embeddings")
         self.labels, self.thresholds = list(labels), np.full(len(labels), 0.5)
-        self.networks = [self._train(np.asarray(embeddings, np.float32), y, validation, self.seed + k)
-                         for k in range(self.seeds)]
+        x = _writable_float32(embeddings)  # converted once for every seed and epoch
+        if validation is not None and validation[1] is not None:
+            validation = (validation[0], _writable_float32(validation[1]), validation[2])
+        self.networks = [self._train(x, y, validation, self.seed + k) for k in range(self.seeds)]
         return self
 
     def _train(self, x: np.ndarray, y: np.ndarray, validation, seed: int):
@@ -513,8 +522,7 @@ class MlpTopicClassifier(_ThresholdedClassifier):
                                       torch.nn.Dropout(self.dropout), torch.nn.Linear(self.hidden, y.shape[1]))
         optimiser = torch.optim.AdamW(network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         loss_fn = torch.nn.BCEWithLogitsLoss()
-        # torch.tensor copies: pandas hands out read-only arrays, which torch.from_numpy warns about.
-        features, targets = torch.tensor(x), torch.tensor(y, dtype=torch.float32)
+        features, targets = torch.from_numpy(x), torch.from_numpy(y.astype(np.float32))
         generator = torch.Generator().manual_seed(seed)
         # A validation set with no label present cannot rank epochs: then every epoch is trained.
         stop_early = validation is not None and validation[1] is not None and np.asarray(validation[2]).any()
@@ -544,7 +552,7 @@ class MlpTopicClassifier(_ThresholdedClassifier):
     def _probabilities(networks, embeddings: np.ndarray) -> np.ndarray:
         import torch
 
-        x = torch.tensor(np.asarray(embeddings, np.float32))
+        x = torch.from_numpy(_writable_float32(embeddings))
         with torch.inference_mode():
             return np.mean([torch.sigmoid(network.eval()(x)).numpy() for network in networks], axis=0)
 

@@ -51,7 +51,7 @@ def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame,
              **classification_scores(truth, predicted), **intervals[name]} for name, predicted in predictions.items()]
     report, metrics = comparison_table(rows, "macro_f1", "sentiment")
     if "finetuned_e5" in candidates:
-        metrics |= learning_curve_payload("sentiment/finetuned_e5", candidates["finetuned_e5"].network.training_record)
+        metrics |= learning_curve_payload("sentiment/finetuned_e5", candidates["finetuned_e5"].training_record)
     classes = [c for c in ("negative", "neutral", "positive") if c in set(labels)] or sorted(set(labels))
     confusions = {name: (truth, predicted) for name, predicted in predictions.items()}
     chart = confusion_figure(confusions, dict.fromkeys(confusions, classes),
