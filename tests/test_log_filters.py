@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -23,3 +24,25 @@ def test_known_third_party_chatter_is_dropped_and_everything_else_is_shown():
     assert "the model diverged" in shown and "register_new_resolver" not in shown and "type hints" not in shown
     assert "mlflow.pyfunc: model could not be loaded" in shown
     assert "mlflow.pyfunc: Inferring" not in shown and "socialml.anything: Inferring model signature" in shown
+
+
+def test_loading_a_local_encoder_draws_no_hugging_face_bar_and_our_own_bars_stay(e5_folder):
+    """Loading weights took a fraction of a second and drew a bar every time; a user's own setting wins."""
+    script = f"""
+from socialml.log_filters import silence_known_messages
+silence_known_messages()
+from transformers import AutoModel
+from tqdm.auto import tqdm
+AutoModel.from_pretrained({str(e5_folder)!r})
+for _ in tqdm(range(3), desc="embedding"):
+    pass
+"""
+
+    def shown(environment: dict[str, str]) -> str:
+        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                              env=environment).stderr
+
+    unset = {name: value for name, value in os.environ.items() if name != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    quiet = shown(unset)
+    assert "Loading weights" not in quiet and "embedding: 100%" in quiet
+    assert "Loading weights" in shown({**unset, "HF_HUB_DISABLE_PROGRESS_BARS": "0"})

@@ -44,8 +44,11 @@ class KnownMessages(logging.Filter):
 
 
 def silence_known_messages() -> None:
-    """``KNOWN_WARNINGS`` and ``KNOWN_LOG_LINES`` are not shown, and MLflow's artifact download bar is off
-    (exporting a served model downloads a hundred small files).
+    """``KNOWN_WARNINGS`` and ``KNOWN_LOG_LINES`` are not shown; MLflow's artifact download bar is off
+    (exporting a served model downloads a hundred small files), and so are Hugging Face's bars: loading
+    a local encoder drew a "Loading weights" bar of a fraction of a second each time, eight per demo run.
+    Our own bars (embedding, training) are plain tqdm and stay. Both switches are environment defaults,
+    read when those libraries are imported, so a user's own setting wins.
 
     Python warnings go through logging (``py.warnings``) and are filtered there: MLflow re-enables its
     own warnings inside its calls (``catch_warnings`` + ``simplefilter("once")``), which would override a
@@ -53,6 +56,7 @@ def silence_known_messages() -> None:
     keeps them."""
     logging.captureWarnings(True)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     for name, patterns in {"py.warnings": KNOWN_WARNINGS, **KNOWN_LOG_LINES}.items():
         logger = logging.getLogger(name)
         if not any(isinstance(f, KnownMessages) for f in logger.filters):
