@@ -45,9 +45,13 @@ def hostile_feed() -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, pd.
     return raw, {"users": users, "posts": posts}, {"users": rejected_users}
 
 
+def engine_of(kind: str):
+    return ENGINES.build({"kind": kind, **({"master": "local[1]"} if kind == "spark" else {})})
+
+
 def on_engine(kind: str, raw: pd.DataFrame, spec: dict, references: dict, rejected_references: dict,
               checks: Checks = CHECKS, table: str = "feed_events"):
-    engine = ENGINES.build({"kind": kind, **({"master": "local[1]"} if kind == "spark" else {})})
+    engine = engine_of(kind)
     result = ingest_on_engine(table, spec, engine.table(raw.assign(**{ROW: np.arange(len(raw))})), engine,
                               references, rejected_references, checks)
     return engine.run(result.accepted), result
@@ -81,8 +85,9 @@ def test_the_engine_accepts_and_rejects_what_pandas_does_with_the_same_reasons(k
 
 
 @pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
-def test_ratings_in_unix_seconds_become_views_and_likes_as_in_pandas(kind):
-    """MovieLens' shape: integer ids, unix seconds, a rating that adds a like from 4 up."""
+def test_ratings_in_unix_seconds_become_views_and_likes_as_in_pandas(kind, tmp_path):
+    """MovieLens' shape: integer ids, unix seconds, a rating that adds a like from 4 up. The table the
+    engine writes holds naive UTC times, as pandas' ingestion does, not times with a zone."""
     spec = {"raw": "ratings", "columns": {"timestamp": "t", "user_id": "u", "post_id": "i"},
             "likes_from": {"column": "rating", "min": 4}}
     raw = pd.DataFrame({"u": [1, 1, 2, 2, 3, 1], "i": [10, 11, 10, 12, 10, 10],
@@ -99,6 +104,12 @@ def test_ratings_in_unix_seconds_become_views_and_likes_as_in_pandas(kind):
         "timestamp: outside the plausible time window 1997-01-01 to 2030-01-01 00:00",  # a nanosecond time among seconds
         "timestamp: outside the plausible time window 1997-01-01 to 2030-01-01 00:00",  # and its like
         "user_id: not in users"]
+    written = tmp_path / "feed_events.parquet"
+    engine_of(kind).write_parquet(result.accepted, str(written))  # the same connection as on_engine's
+    stored = pd.read_parquet(written).sort_values(["timestamp", "user_id", "action"], ignore_index=True)
+    assert stored["timestamp"].dt.tz is None
+    expected = accepted.sort_values(["timestamp", "user_id", "action"], ignore_index=True)
+    assert stored["timestamp"].astype("datetime64[ns]").tolist() == expected["timestamp"].tolist()
 
 
 

@@ -337,7 +337,10 @@ def _cast_time(table: ir.Table, name: str, lower: pd.Timestamp, upper: pd.Timest
         whole_units = _where(plausible, numbers).floor()  # whole units, as pandas reads unix time
         micros = whole_units * int(1e6 / scale) if scale <= 1e6 else whole_units // int(scale / 1e6)
         # Seconds, then the microseconds as an interval: Spark makes timestamps from unix seconds only.
-        stamps = (micros // 1_000_000).as_timestamp("s") + (micros % 1_000_000).as_interval("us")
+        # DuckDB's to_timestamp gives a TIMESTAMPTZ that Ibis types as naive (so a plain cast to naive is
+        # dropped) and that its parquet writer stores with a UTC zone: the two casts make it naive UTC there.
+        stamps = ((micros // 1_000_000).as_timestamp("s") + (micros % 1_000_000).as_interval("us")
+                  ).cast("timestamp('UTC')").cast("timestamp")
         return stamps, [(numbers.isinf(), "not a date or time"), (finite & ~plausible, window)]
     if values.type().is_timestamp():
         stamps = values if values.type().timezone is None else values.cast("timestamp")
