@@ -112,7 +112,6 @@ def test_ratings_in_unix_seconds_become_views_and_likes_as_in_pandas(kind, tmp_p
     assert stored["timestamp"].astype("datetime64[ns]").tolist() == expected["timestamp"].tolist()
 
 
-
 @pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
 def test_views_are_checked_on_the_engine_as_in_pandas(kind):
     """Seed 002's viewing log: string items (hashed videos), watch time as text, an optional rating column absent."""
