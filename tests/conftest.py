@@ -17,6 +17,7 @@ from socialml.components.data.demo_platform import DemoPlatformConfig, generate_
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+TEST_DATA = Path("data", "test")  # conf/test's data_dir: where `kedro run --env test` writes
 TINY = DemoPlatformConfig(n_users=80, n_posts=100, n_feed_events=4000, answers_per_question=30,
                           n_sentiment_texts=100, n_videos=50, n_video_views=1500, n_clients=150, days=30)
 

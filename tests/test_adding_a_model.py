@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import copy_project, run_kedro
+from tests.conftest import TEST_DATA, copy_project, run_kedro
 from tests.test_end_to_end import latest_version
 
 pytestmark = pytest.mark.slow
@@ -38,12 +38,12 @@ def test_variants_and_an_encoder_added_by_configuration_train_and_are_compared(t
 
     run_kedro(project, "run", "--env", "test")
 
-    reports = project / "data" / "08_reporting" / "demo"
+    reports = project / TEST_DATA / "08_reporting" / "demo"
     feed = pd.read_csv(latest_version(reports / "post_feed_comparison.csv")).set_index("model")
     assert {"popularity", "ranker", "ease_only"} <= set(feed.index) and 0 <= feed.loc["ease_only", "hit_rate_at_5"] <= 1
     cross_sell = pd.read_csv(latest_version(reports / "cross_sell_comparison.csv")).set_index("model")
     assert "ease" in cross_sell.index and 0.5 < cross_sell.loc["ease", "auc_per_client"] <= 1
-    clusterer = pickle.loads(latest_version(project / "data" / "06_models" / "demo" / "clustering" /
+    clusterer = pickle.loads(latest_version(project / TEST_DATA / "06_models" / "demo" / "clustering" /
                                             "answer_clusterer.pkl").read_bytes())
     recorded = clusterer.embeddings_from
     assert recorded["identity"].startswith("transformers:") and recorded["config"]["pooling"] == "cls"

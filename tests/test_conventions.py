@@ -135,4 +135,22 @@ def test_environments_on_other_data_keep_their_own_registry_and_exported_models(
         params = loader["parameters"]
         stores[env] = (loader["mlflow"]["server"]["mlflow_tracking_uri"], params["serving"]["exported_models"])
     assert len({uri for uri, _ in stores.values()}) == 3, stores
-    assert stores["real"][1] != stores["local"][1], stores
+    assert len({folder for _, folder in stores.values()}) == 3, stores
+
+
+def test_a_test_run_writes_no_file_that_kedro_run_reads():
+    """`kedro run --env test` beside `kedro run` (as the README shows) must not replace the demo's tables,
+    models or reports: the app shows those tables beside the models of the default registry."""
+    from kedro.config import OmegaConfigLoader
+
+    from socialml.settings import CONFIG_LOADER_ARGS
+
+    def filepaths(env: str) -> dict[str, str]:
+        loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), **{**CONFIG_LOADER_ARGS, "default_run_env": env})
+        return {name: entry["filepath"] for name, entry in loader["catalog"].items()
+                if isinstance(entry, dict) and "filepath" in entry}
+
+    base, test = filepaths("local"), filepaths("test")
+    assert base.keys() == test.keys() and len(base) > 40
+    assert all(path.startswith("data/test/") for path in test.values()), test
+    assert not set(base.values()) & set(test.values())

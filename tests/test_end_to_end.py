@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from socialml.components.data import features
 from socialml.datasets import EngineParquetDataset
 from socialml.pipelines.ingestion.nodes import ingest_events
-from tests.conftest import SHARED_DATA, copy_project, drawn_share, kedro_env, render_in_chromium, run_kedro
+from tests.conftest import SHARED_DATA, TEST_DATA, copy_project, drawn_share, kedro_env, render_in_chromium, run_kedro
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def test_run(trained_project) -> Path:
 
 
 def test_default_run_writes_every_layer_and_a_balanced_report(test_run):
-    data = test_run / "data"
+    data = test_run / TEST_DATA
     for table in ("users", "posts", "feed_events", "answers", "views", "items", "holdings", "clients", "regions",
                   "sentiment_texts"):
         assert len(pd.read_parquet(data / "03_primary" / "demo" / f"{table}.parquet")) > 0
@@ -48,32 +48,32 @@ def test_default_run_writes_every_layer_and_a_balanced_report(test_run):
 
 
 def test_default_run_clusters_answers_with_labels_and_sentiment(test_run):
-    outputs = test_run / "data" / "07_model_output" / "demo"
+    outputs = test_run / TEST_DATA / "07_model_output" / "demo"
     answers = pd.read_parquet(latest_version(outputs / "answer_clusters.parquet"))
     clusters = pd.read_parquet(latest_version(outputs / "clusters.parquet"))
-    primary = pd.read_parquet(test_run / "data" / "03_primary" / "demo" / "answers.parquet")
+    primary = pd.read_parquet(test_run / TEST_DATA / "03_primary" / "demo" / "answers.parquet")
     assert len(answers) == len(primary) and answers["cluster"].notna().all()
     assert set(answers["sentiment"]) <= {"positive", "neutral", "negative"}
     assert {"size", "share", "keywords", "label", "representative_answers", "sentiment_positive",
             "dominant_sentiment"} <= set(clusters.columns)
     assert clusters.groupby("question_id")["share"].sum().round(6).eq(1).all()
-    quality = pd.read_csv(latest_version(test_run / "data" / "08_reporting" / "demo" / "clustering_quality.csv"))
+    quality = pd.read_csv(latest_version(test_run / TEST_DATA / "08_reporting" / "demo" / "clustering_quality.csv"))
     assert quality["nmi"].mean() > 0.2  # against the planted groups; tiny data, so a loose floor
     for chart in ("cluster_map.json", "cluster_sizes.json"):
-        assert latest_version(test_run / "data" / "08_reporting" / "demo" / chart).exists()
+        assert latest_version(test_run / TEST_DATA / "08_reporting" / "demo" / chart).exists()
 
 
 def test_default_run_compares_topic_models_with_the_tfidf_baseline(test_run):
-    comparison = pd.read_csv(latest_version(test_run / "data" / "08_reporting" / "demo" / "topics_comparison.csv"))
+    comparison = pd.read_csv(latest_version(test_run / TEST_DATA / "08_reporting" / "demo" / "topics_comparison.csv"))
     assert set(comparison["model"]) == {"tfidf_logreg", "embedding_logreg", "embedding_lightgbm", "finetuned_e5",
                                          "mlp_tfidf_ensemble", "finetuned_tfidf_ensemble"}
     assert comparison.set_index("model").loc["tfidf_logreg", "micro_f1"] > 0.5
-    per_label = pd.read_csv(latest_version(test_run / "data" / "08_reporting" / "demo" / "topics_per_label.csv"))
+    per_label = pd.read_csv(latest_version(test_run / TEST_DATA / "08_reporting" / "demo" / "topics_per_label.csv"))
     assert {"f1", "pr_auc", "threshold"} <= set(per_label.columns)
 
 
 def test_default_run_compares_audience_models_in_one_table(test_run):
-    reporting = test_run / "data" / "08_reporting" / "demo"
+    reporting = test_run / TEST_DATA / "08_reporting" / "demo"
     table = pd.read_csv(latest_version(reporting / "audience_comparison.csv"))
     assert set(table["target"]) == {"sex", "age"}
     assert set(table["model"]) == {"majority", "lightgbm", "catboost", "item_bag_logreg", "deepsets_time2vec",
@@ -84,13 +84,13 @@ def test_default_run_compares_audience_models_in_one_table(test_run):
     assert (by_model["roc_auc_low"] <= by_model["roc_auc"]).all() and (by_model["roc_auc"] <= by_model["roc_auc_high"]).all()
     assert by_model.loc["majority", "gain_high"] < 0 == by_model.loc["item_bag_logreg", "gain_vs_item_bag_logreg"]
     predictions = pd.read_parquet(latest_version(
-        test_run / "data" / "07_model_output" / "demo" / "audience" / "catboost_predictions.parquet"))
-    targets = pd.read_parquet(test_run / "data" / "05_model_input" / "demo" / "audience_targets.parquet")
+        test_run / TEST_DATA / "07_model_output" / "demo" / "audience" / "catboost_predictions.parquet"))
+    targets = pd.read_parquet(test_run / TEST_DATA / "05_model_input" / "demo" / "audience_targets.parquet")
     assert set(predictions["user_id"]) == set(targets["user_id"])  # every user scored once, out of fold
 
 
 def test_default_run_compares_feed_and_cross_sell_models_with_popularity(test_run):
-    reporting = test_run / "data" / "08_reporting" / "demo"
+    reporting = test_run / TEST_DATA / "08_reporting" / "demo"
     feed = pd.read_csv(latest_version(reporting / "post_feed_comparison.csv")).set_index("model")
     assert set(feed.index) == {"popularity", "ranker", "ranker_text"}
     assert feed["hit_rate_at_5"].between(0, 1).all() and (feed["requests"] > 0).all()
@@ -101,7 +101,7 @@ def test_default_run_compares_feed_and_cross_sell_models_with_popularity(test_ru
     assert (cross_sell["auc_per_client"] > 0.5).all()
     curve = pd.read_csv(latest_version(reporting / "cross_sell" / "ncf_auc_by_epoch.csv"))
     assert curve["epoch"].tolist() == [1, 2, 3]
-    model = pd.read_pickle(latest_version(test_run / "data" / "06_models" / "demo" / "post_feed" / "ranker.pkl"))
+    model = pd.read_pickle(latest_version(test_run / TEST_DATA / "06_models" / "demo" / "post_feed" / "ranker.pkl"))
     request = pd.DataFrame({"request_id": [0], "user_id": [107], "request_time": [pd.Timestamp("2024-02-01")]})
     assert len(model.recommend(request, k=5)) == 5
 
@@ -152,7 +152,7 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
     assert not logged["demo-mdl_zero_shot_sentiment"].metrics  # not scored on its own: no one else's either
     assert not mlflow.MlflowClient().list_artifacts(run.run_id, "models")  # no model left as a plain pickle
     client = mlflow.MlflowClient()
-    exported = test_run / "data" / "06_models" / "served"
+    exported = test_run / TEST_DATA / "06_models" / "served"
     for name, alias in (("socialml-feed", "control"), ("socialml-feed", "test"), ("socialml-topics", "champion"),
                         ("socialml-clusters", "champion"), ("socialml-audience", "champion"),
                         ("socialml-cross-sell", "champion")):
@@ -247,8 +247,8 @@ def test_same_seed_gives_the_same_canonical_tables(test_run, tmp_path):
     other = copy_project(tmp_path)
     run_kedro(other, "run", "--env", "test", "--pipelines", "ingestion")
     for table in ("feed_events", "posts", "answers"):
-        first = pd.read_parquet(test_run / "data" / "03_primary" / "demo" / f"{table}.parquet")
-        second = pd.read_parquet(other / "data" / "03_primary" / "demo" / f"{table}.parquet")
+        first = pd.read_parquet(test_run / TEST_DATA / "03_primary" / "demo" / f"{table}.parquet")
+        second = pd.read_parquet(other / TEST_DATA / "03_primary" / "demo" / f"{table}.parquet")
         pd.testing.assert_frame_equal(first, second)
 
 
@@ -387,6 +387,6 @@ def test_the_cross_sell_release_is_one_mlflow_model_of_training_and_inference(te
     info = mlflow.models.get_model_info(f"models:/socialml-cross-sell-pipeline/{version.version}")
     assert info.signature is not None and "client_id" in str(info.signature.inputs)
     released = mlflow.pyfunc.load_model(f"models:/socialml-cross-sell-pipeline/{version.version}")
-    clients = pd.read_parquet(test_run / "data" / "03_primary" / "demo" / "clients.parquet")["client_id"].head(3)
+    clients = pd.read_parquet(test_run / TEST_DATA / "03_primary" / "demo" / "clients.parquet")["client_id"].head(3)
     offers = released.predict(pd.DataFrame({"client_id": clients}))  # runs the inference pipeline
     assert set(offers["client_id"]) == set(clients) and {"product_id", "rank", "score"} <= set(offers.columns)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import copy_project, kedro_env, run_kedro
+from tests.conftest import TEST_DATA, copy_project, kedro_env, run_kedro
 
 pytestmark = pytest.mark.slow
 READERS = {".pkl": lambda p: pickle.loads(p.read_bytes()), ".parquet": pd.read_parquet, ".csv": pd.read_csv,
@@ -74,7 +74,7 @@ def run_statuses(project: Path) -> list[str]:
 
 def test_killed_runs_leave_whole_files_closed_mlflow_runs_and_the_registry_serves_a_finished_runs_models(tmp_path):
     project = copy_project(tmp_path)
-    data = project / "data"
+    data = project / TEST_DATA
     # SIGTERM mid-run: the MLflow run says KILLED at once.
     assert run_until(project, "Completed 12 out of", signal.SIGTERM) == 128 + signal.SIGTERM
     assert run_statuses(project) == ["KILLED"]

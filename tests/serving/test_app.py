@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from socialml.components.evaluation.ab_test import assign_group
-from tests.conftest import kedro_env, render_in_chromium, run_kedro
+from tests.conftest import TEST_DATA, kedro_env, render_in_chromium, run_kedro
 
 pytestmark = pytest.mark.slow
 AB = {"salt": "socialml-feed-ab", "test_share": 0.5}  # conf/test/parameters_post_feed.yml
@@ -63,7 +63,7 @@ def registry_client(project: Path) -> mlflow.MlflowClient:
 
 
 def primary(project: Path, table: str) -> pd.DataFrame:
-    return pd.read_parquet(project / "data" / "03_primary" / "demo" / f"{table}.parquet")
+    return pd.read_parquet(project / TEST_DATA / "03_primary" / "demo" / f"{table}.parquet")
 
 
 def test_health_ready_and_the_registered_models_in_use(service):
@@ -264,10 +264,10 @@ def test_served_feeds_are_logged_and_the_ab_test_pipeline_compares_the_groups(se
     url, project = service
     for user in primary(project, "users")["user_id"].head(40):
         httpx.get(f"{url}/post/recommendations/", params={"id": user, "time": "2024-01-20T08:00:00"})
-    log = [json.loads(line) for line in (project / "data" / "01_raw" / "serving" / "feed_log.jsonl").read_text().splitlines()]
+    log = [json.loads(line) for line in (project / TEST_DATA / "01_raw" / "serving" / "feed_log.jsonl").read_text().splitlines()]
     assert {"timestamp", "user_id", "exp_group", "model", "post_ids"} <= set(log[-1])
     run_kedro(project, "run", "--env", "test", "--pipelines", "ab_test")
-    report_folder = project / "data" / "08_reporting" / "demo" / "ab_test.json"
+    report_folder = project / TEST_DATA / "08_reporting" / "demo" / "ab_test.json"
     report = json.loads((sorted(report_folder.iterdir())[-1] / "ab_test.json").read_text())
     assert report["requests_control"] + report["requests_test"] == len(log)
     assert 0 <= report["hit_rate_control"] <= 1 and "p_value" in report

@@ -246,6 +246,14 @@ def ask_for_reload(control_path: str) -> dict[str, Any]:
     return json.loads(line) if line else {"reloaded": False, "reason": "the supervisor closed the connection"}
 
 
+def served_feed_log(project: Path, env: str | None) -> Path:
+    """The file the environment's ``ab_test`` pipeline reads the served feeds from (``raw_served_feed_log``)."""
+    from socialml.serving.models import project_context
+
+    with project_context(project, env) as context:
+        return project / context.config_loader["catalog"]["raw_served_feed_log"]["filepath"]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the registered SocialML models over HTTP.")
     parser.add_argument("--project", default=".", help="the Kedro project folder (default: here)")
@@ -253,7 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--feed-log", default=None,
-                        help="JSON-lines log of served feeds (default: data/01_raw/serving/feed_log.jsonl)")
+                        help="JSON-lines log of served feeds (default: the environment's raw_served_feed_log, "
+                             "data/01_raw/serving/feed_log.jsonl in base)")
     parser.add_argument("--families", default=",".join(FAMILIES),
                         help=f"comma-separated model families to serve (default: all of {','.join(FAMILIES)})")
     parser.add_argument("--tracking-uri", default=None,
@@ -265,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(error))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     project = Path(args.project).resolve()
-    feed_log = Path(args.feed_log or project / "data" / "01_raw" / "serving" / "feed_log.jsonl")
+    feed_log = Path(args.feed_log) if args.feed_log else served_feed_log(project, args.env)
     feed_log.parent.mkdir(parents=True, exist_ok=True)
     worker_args = ["--project", str(project), "--families", ",".join(families), "--feed-log", str(feed_log)]
     worker_args += ["--env", args.env] if args.env else []

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score, recall_score
 
+from tests.conftest import TEST_DATA
+
 CHECK_SET = pd.read_csv(Path(__file__).with_name("sentiment_check_set.csv"))
 SENTIMENTS = ["negative", "neutral", "positive"]
 
@@ -23,7 +25,7 @@ def test_the_check_set_is_balanced_over_sentiments_and_styles():
 
 @pytest.mark.slow
 def test_the_trained_answer_sentiment_judges_the_check_set_right(trained_project: Path):
-    newest = sorted((trained_project / "data" / "06_models" / "demo" / "answer_sentiment.pkl").iterdir())[-1]
+    newest = sorted((trained_project / TEST_DATA / "06_models" / "demo" / "answer_sentiment.pkl").iterdir())[-1]
     model = pickle.loads((newest / "answer_sentiment.pkl").read_bytes())
     predicted = model.predict_frame(CHECK_SET[["text"]]).idxmax(axis=1)
     assert f1_score(CHECK_SET["sentiment"], predicted, average="macro") >= 0.8
