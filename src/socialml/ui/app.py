@@ -19,8 +19,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from socialml.components.text.sentiment import SENTIMENT_COLOURS
 from socialml.components.audience.models import age_buckets
+from socialml.components.evaluation.charts import CLUSTER_COLOURS, OUTLIER_COLOUR, cluster_sizes_figure
+from socialml.components.text.sentiment import SENTIMENT_COLOURS
 from socialml.pipelines.sources import primary_table
 from socialml.serving.models import ServingModels, load_serving_models, project_context
 from socialml.serving.schemas import parse_id
@@ -49,12 +50,14 @@ def clusters_page(current: ServingModels) -> None:
     answers["cluster_name"] = answers["cluster_label"].fillna("outliers")
     left, right = st.columns(2)
     answer_map = px.scatter(answers, x="x", y="y", color="cluster_name", hover_data=["answer_text", "sentiment"],
+                            color_discrete_sequence=CLUSTER_COLOURS, color_discrete_map={"outliers": OUTLIER_COLOUR},
                             title="Answers by meaning (2-d map)")
     answer_map.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.15})  # the map keeps its width
     left.plotly_chart(answer_map, key="map")
-    right.plotly_chart(px.bar(clusters.sort_values("size"), x="size", y="label", orientation="h",
-                              color="dominant_sentiment", color_discrete_map=SENTIMENT_COLOURS,
-                              title="Cluster sizes"), key="sizes")
+    # The question is in the selector above: no title of its own over the bars.
+    sizes = cluster_sizes_figure(clusters, [question], SENTIMENT_COLOURS).update_layout(title="Cluster sizes",
+                                                                                        annotations=[])
+    right.plotly_chart(sizes, key="sizes")
     table = clusters[["cluster", "label", "size", "share", "dominant_sentiment", "sentiment_positive",
                       "sentiment_negative", "keywords", "representative_answers"]].copy()
     for column in ("keywords", "representative_answers"):

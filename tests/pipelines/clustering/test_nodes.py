@@ -112,3 +112,26 @@ def test_cluster_charts_name_questions_in_words_and_colour_sentiment_by_meaning(
     assert sizes.layout.yaxis.matches is None and sizes.layout.yaxis2.matches is None  # each question its own axis
     menu = plot_cluster_map(answers, clusters, params).layout.updatemenus[0]
     assert [b.label for b in menu.buttons] == ["What do you like?", "What should we fix?"]
+    # A question's clusters differ in colour, and none wears a sentiment's colour.
+    first_question = [t.marker.color for t in plot_cluster_map(answers, clusters, params).data if t.visible]
+    assert len(set(first_question)) == 2 and not set(first_question) & set(SENTIMENT_COLOURS.values())
+
+
+def test_cluster_sizes_put_one_bar_per_cluster_on_its_label_largest_on_top():
+    # Two clusters share a label, one label is too long for the axis, and the sentiments are mixed: each
+    # cluster still gets its own bar, in size order, with no sentiment group shifting it off its label.
+    from socialml.components.evaluation.charts import cluster_sizes_figure
+    from socialml.components.text.sentiment import SENTIMENT_COLOURS
+
+    long_label = "приложение зависает, вылетает, тормозит — «постоянно зависает после обновления»"
+    clusters = pd.DataFrame({"question_id": "q-1", "question_text": "Что улучшить?", "cluster": [0, 1, 2, 3],
+                             "label": ["speed", long_label, "speed", "design"], "size": [5, 40, 12, 20],
+                             "dominant_sentiment": ["positive", "negative", "neutral", "positive"]})
+    figure = cluster_sizes_figure(clusters, ["q-1"], SENTIMENT_COLOURS, label_chars=30)
+    bars = {y: (x, trace.name) for trace in figure.data for x, y in zip(trace.x, trace.y)}
+    assert bars == {"0": (5, "positive"), "1": (40, "negative"), "2": (12, "neutral"), "3": (20, "positive")}
+    assert figure.layout.barmode == "stack" and all(trace.offsetgroup is None for trace in figure.data)
+    assert list(figure.layout.yaxis.categoryarray) == ["0", "2", "3", "1"]  # plotly draws the last on top
+    ticks = dict(zip(figure.layout.yaxis.tickvals, figure.layout.yaxis.ticktext))
+    assert ticks["0"] == ticks["2"] == "speed" and ticks["1"] == long_label[:29] + "…"
+    assert long_label in [label for trace in figure.data for label in trace.customdata]  # whole on hover

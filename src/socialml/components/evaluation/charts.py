@@ -1,10 +1,10 @@
-"""Evaluation charts as plotly figures: confusion matrices, precision-recall curves, learning curves and
-A/B results. Kedro saves them as plotly JSON (kedro viz previews them); the MLflow hook logs each as
+"""Evaluation charts as plotly figures: confusion matrices, precision-recall curves, learning curves,
+A/B results and answer clusters' sizes. Kedro saves them as plotly JSON (kedro viz previews them); the MLflow hook logs each as
 HTML and PNG."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 GROUP_COLOURS = {"control": "#1f77b4", "test": "#ff7f0e"}
+# Clusters are told apart by colours that are none of the sentiment colours (green, grey, red), so that
+# on a page beside a sentiment chart no cluster reads as a sentiment; outliers are pale grey.
+CLUSTER_COLOURS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#393b79",
+                   "#aec7e8", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2", "#9edae5", "#dbdb8d", "#6b6ecf")
+OUTLIER_COLOUR = "#d9d9d9"
 
 
 def confusion_figure(matrices: dict[str, tuple[Sequence, Sequence]], classes: dict[str, Sequence[str]],
@@ -88,4 +93,35 @@ def ab_test_figure(result: dict[str, float]) -> go.Figure:
                               textposition="inside"))
     figure.update_layout(title=f"A/B test: hit rate per group, 95 % intervals (p = {result['p_value']:.3g})",
                          yaxis_title="hit rate", width=600, height=480)
+    return figure
+
+
+def cluster_sizes_figure(clusters: pd.DataFrame, question_ids: Sequence, colours: Mapping[str, str],
+                         label_chars: int = 45) -> go.Figure:
+    """One horizontal bar chart per question, each with its own axes and the question's text as its title:
+    a bar per cluster, the largest on top, coloured by the cluster's dominant sentiment. Labels are cut to
+    ``label_chars`` on the axis and shown whole on hover."""
+    parts = [clusters[clusters["question_id"] == q].sort_values("size") for q in question_ids]
+    bar_rows = [len(part) + 2 for part in parts]
+    height = 100 + sum(26 * rows + 60 for rows in bar_rows)
+    figure = make_subplots(rows=len(parts), cols=1, row_heights=bar_rows,
+                           subplot_titles=[str(part["question_text"].iloc[0])[:90] for part in parts],
+                           vertical_spacing=min(90 / height, 1 / max(len(parts) - 1, 1)))
+    shown = set()
+    for row, part in enumerate(parts, start=1):
+        # Each bar sits on its cluster id, so clusters with equal labels never stack into one bar.
+        bar_ids = part["cluster"].astype(str)
+        for sentiment, bars in part.assign(bar_id=bar_ids).groupby("dominant_sentiment", sort=False):
+            figure.add_trace(go.Bar(x=bars["size"], y=bars["bar_id"], orientation="h", name=str(sentiment),
+                                    customdata=bars["label"], legendgroup=str(sentiment),
+                                    showlegend=sentiment not in shown, marker_color=colours.get(sentiment, "#1f77b4"),
+                                    hovertemplate="%{customdata}: %{x} answers<extra>" + str(sentiment) + "</extra>"),
+                             row=row, col=1)
+            shown.add(sentiment)
+        labels = [label if len(label) <= label_chars else label[:label_chars - 1] + "…" for label in part["label"]]
+        figure.update_yaxes(categoryorder="array", categoryarray=list(bar_ids), tickvals=list(bar_ids),
+                            ticktext=labels, row=row, col=1)
+    figure.update_layout(title="Cluster sizes and dominant sentiment, per question", height=height,
+                         barmode="stack", legend_title_text="dominant sentiment")
+    figure.update_xaxes(title_text="answers")
     return figure

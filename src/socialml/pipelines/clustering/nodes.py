@@ -11,6 +11,7 @@ from sklearn.metrics import f1_score, log_loss
 from tqdm.auto import tqdm
 
 from socialml.components.data.canonical import SENTIMENTS
+from socialml.components.evaluation.charts import CLUSTER_COLOURS, OUTLIER_COLOUR, cluster_sizes_figure
 from socialml.components.evaluation.metrics import question_clustering_scores
 from socialml.components.evaluation.protocols import train_test_rows
 from socialml.components.evaluation.tables import metric_payload
@@ -166,10 +167,11 @@ def plot_cluster_map(answer_clusters: pd.DataFrame, clusters: pd.DataFrame, para
     for q_index, question_id in enumerate(top):
         data = answer_clusters[answer_clusters["question_id"] == question_id].drop_duplicates("normalised_text")
         first = len(figure.data)
-        for cluster, points in data.groupby("cluster"):
+        for c_index, (cluster, points) in enumerate(data.groupby("cluster")):
+            colour = OUTLIER_COLOUR if cluster == OUTLIER else CLUSTER_COLOURS[c_index % len(CLUSTER_COLOURS)]
             figure.add_trace(go.Scattergl(x=points["x"], y=points["y"], mode="markers", visible=q_index == 0,
                                           name=str(points["cluster_label"].iloc[0])[:60], text=points["answer_text"],
-                                          hovertemplate="%{text}<extra>" + str(cluster) + "</extra>"))
+                                          marker_color=colour, hovertemplate="%{text}<extra>" + str(cluster) + "</extra>"))
         buttons.append((str(questions.get(question_id, question_id))[:70], first, len(figure.data)))
     # The question selector above the map and the legend below it, so the map keeps the figure's width.
     figure.update_layout(
@@ -184,25 +186,9 @@ def plot_cluster_map(answer_clusters: pd.DataFrame, clusters: pd.DataFrame, para
 
 
 def plot_cluster_sizes(clusters: pd.DataFrame, params: dict[str, Any]):
-    """One bar chart per question (its own axis and a title in words), bars coloured by dominant sentiment."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
+    """The largest questions' cluster sizes, one chart per question, bars coloured by dominant sentiment."""
     top = clusters.groupby("question_id")["size"].sum().nlargest(params["chart_questions"]).index
-    titles = [str(clusters.loc[clusters["question_id"] == q, "question_text"].iloc[0])[:90] for q in top]
-    figure = make_subplots(rows=len(top), cols=1, subplot_titles=titles, vertical_spacing=0.25 / max(len(top), 1))
-    shown = set()
-    for row, question_id in enumerate(top, start=1):
-        data = clusters[clusters["question_id"] == question_id].sort_values("size")
-        for sentiment, part in data.groupby("dominant_sentiment", sort=False):
-            figure.add_trace(go.Bar(x=part["size"], y=part["label"].str.slice(0, 50), orientation="h",
-                                    name=str(sentiment), legendgroup=str(sentiment), showlegend=sentiment not in shown,
-                                    marker_color=SENTIMENT_COLOURS.get(sentiment, "#1f77b4")), row=row, col=1)
-            shown.add(sentiment)
-    figure.update_layout(title="Cluster sizes and dominant sentiment, per question", height=320 * len(top),
-                         barmode="stack", legend_title_text="dominant sentiment")
-    figure.update_xaxes(title_text="answers")
-    return figure
+    return cluster_sizes_figure(clusters, list(top), SENTIMENT_COLOURS)
 
 
 def score_answer_clusters(answer_clusters: pd.DataFrame, truth: pd.DataFrame):
