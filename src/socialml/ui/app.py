@@ -52,11 +52,12 @@ def clusters_page(current: ServingModels) -> None:
     answer_map = px.scatter(answers, x="x", y="y", color="cluster_name", hover_data=["answer_text", "sentiment"],
                             color_discrete_sequence=CLUSTER_COLOURS, color_discrete_map={"outliers": OUTLIER_COLOUR},
                             title="Answers by meaning (2-d map)")
-    answer_map.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.15})  # the map keeps its width
+    # The legend goes below the map, so the map keeps its width, and the figure grows with it, so it keeps its height.
+    answer_map.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.15},
+                             height=420 + 22 * answers["cluster_name"].nunique())
     left.plotly_chart(answer_map, key="map")
-    # The question is in the selector above: no title of its own over the bars.
-    sizes = cluster_sizes_figure(clusters, [question], SENTIMENT_COLOURS).update_layout(title="Cluster sizes",
-                                                                                        annotations=[])
+    sizes = cluster_sizes_figure(clusters, [question], SENTIMENT_COLOURS).update_layout(title="Cluster sizes")
+    sizes.layout.annotations = ()  # the question is in the selector above
     right.plotly_chart(sizes, key="sizes")
     table = clusters[["cluster", "label", "size", "share", "dominant_sentiment", "sentiment_positive",
                       "sentiment_negative", "keywords", "representative_answers"]].copy()

@@ -131,6 +131,7 @@ def test_cluster_sizes_put_one_bar_per_cluster_on_its_label_largest_on_top():
     bars = {y: (x, trace.name) for trace in figure.data for x, y in zip(trace.x, trace.y)}
     assert bars == {"0": (5, "positive"), "1": (40, "negative"), "2": (12, "neutral"), "3": (20, "positive")}
     assert figure.layout.barmode == "stack" and all(trace.offsetgroup is None for trace in figure.data)
+    assert figure.layout.yaxis.type == "category"  # not numbers: the ids would order the bars
     assert list(figure.layout.yaxis.categoryarray) == ["0", "2", "3", "1"]  # plotly draws the last on top
     ticks = dict(zip(figure.layout.yaxis.tickvals, figure.layout.yaxis.ticktext))
     assert ticks["0"] == ticks["2"] == "speed" and ticks["1"] == long_label[:29] + "…"

@@ -119,7 +119,8 @@ def cluster_sizes_figure(clusters: pd.DataFrame, question_ids: Sequence, colours
                              row=row, col=1)
             shown.add(sentiment)
         labels = [label if len(label) <= label_chars else label[:label_chars - 1] + "…" for label in part["label"]]
-        figure.update_yaxes(categoryorder="array", categoryarray=list(bar_ids), tickvals=list(bar_ids),
+        # "category": plotly would read numeric ids as numbers and order the bars by id.
+        figure.update_yaxes(type="category", categoryorder="array", categoryarray=list(bar_ids), tickvals=list(bar_ids),
                             ticktext=labels, row=row, col=1)
     figure.update_layout(title="Cluster sizes and dominant sentiment, per question", height=height,
                          barmode="stack", legend_title_text="dominant sentiment")
