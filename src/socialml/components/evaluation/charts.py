@@ -1,6 +1,6 @@
 """Evaluation charts as plotly figures: confusion matrices, precision-recall curves, learning curves,
-A/B results and answer clusters' sizes. Kedro saves them as plotly JSON (kedro viz previews them); the MLflow hook logs each as
-HTML and PNG."""
+A/B results and answer clusters' sizes. Kedro saves them as plotly JSON (kedro viz previews them); the
+MLflow hook logs each as HTML and PNG."""
 
 from __future__ import annotations
 
@@ -120,8 +120,8 @@ def cluster_sizes_figure(clusters: pd.DataFrame, question_ids: Sequence, colours
             shown.add(sentiment)
         labels = [label if len(label) <= label_chars else label[:label_chars - 1] + "…" for label in part["label"]]
         # "category": plotly would read numeric ids as numbers and order the bars by id.
-        figure.update_yaxes(type="category", categoryorder="array", categoryarray=list(bar_ids), tickvals=list(bar_ids),
-                            ticktext=labels, row=row, col=1)
+        figure.update_yaxes(type="category", categoryorder="array", categoryarray=list(bar_ids),
+                            tickvals=list(bar_ids), ticktext=labels, row=row, col=1)
     figure.update_layout(title="Cluster sizes and dominant sentiment, per question", height=height,
                          barmode="stack", legend_title_text="dominant sentiment")
     figure.update_xaxes(title_text="answers")

@@ -171,7 +171,8 @@ def plot_cluster_map(answer_clusters: pd.DataFrame, clusters: pd.DataFrame, para
             colour = OUTLIER_COLOUR if cluster == OUTLIER else CLUSTER_COLOURS[c_index % len(CLUSTER_COLOURS)]
             figure.add_trace(go.Scattergl(x=points["x"], y=points["y"], mode="markers", visible=q_index == 0,
                                           name=str(points["cluster_label"].iloc[0])[:60], text=points["answer_text"],
-                                          marker_color=colour, hovertemplate="%{text}<extra>" + str(cluster) + "</extra>"))
+                                          marker_color=colour,
+                                          hovertemplate="%{text}<extra>" + str(cluster) + "</extra>"))
         buttons.append((str(questions.get(question_id, question_id))[:70], first, len(figure.data)))
     # The question selector above the map and the legend below it, so the map keeps the figure's width.
     figure.update_layout(
