@@ -252,9 +252,10 @@ def test_same_seed_gives_the_same_canonical_tables(test_run, tmp_path):
         pd.testing.assert_frame_equal(first, second)
 
 
-def test_notebook_runs_headless_against_the_catalog(test_run):
+def test_notebook_runs_headless_against_the_catalog(test_run, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("KEDRO_ENV", "test")  # the kernel's Kedro session reads the test run's data/test/
     notebook = nbformat.read(test_run / "notebooks" / "explore_demo_platform.ipynb", as_version=4)
     nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(test_run / "notebooks")}}).execute()
