@@ -44,6 +44,8 @@ import numpy as np
 import pandas as pd
 import psutil
 
+from socialml.serving.models import project_context
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "serving.md"
 RELOAD_RESULTS = ROOT / "benchmarks" / "results" / "serving_reload.md"
@@ -342,7 +344,8 @@ def main() -> None:
     args = parser.parse_args()
     project = Path(args.project).resolve()
     rates = [int(r) for r in args.rates.split(",")]
-    users = pd.read_parquet(project / "data" / "03_primary" / "demo" / "users.parquet")["user_id"].tolist()
+    with project_context(project, args.env) as context:  # the environment's own tables (conf/test: data/test/)
+        users = context.catalog.load("demo.prm_users")["user_id"].tolist()
     if args.reloads:
         lines = ["# Model service: reloads under load", "",
                  f"`.venv/bin/python benchmarks/bench_serving.py --reloads {args.reloads} --interval {args.interval:g} "
