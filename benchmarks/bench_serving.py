@@ -41,7 +41,6 @@ from urllib.parse import quote
 
 import httpx
 import numpy as np
-import pandas as pd
 import psutil
 
 from socialml.serving.models import project_context
