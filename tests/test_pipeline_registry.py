@@ -1,4 +1,5 @@
-"""The registry follows the environment of Kedro's session, with or without hooks (as kedro viz runs it)."""
+"""The registry follows the environment of Kedro's session, with or without hooks (as kedro viz runs it);
+the session's MLflow store is the project's wherever the process runs."""
 
 from __future__ import annotations
 
@@ -54,3 +55,27 @@ def test_a_mistyped_option_stops_the_run_before_any_node_naming_the_part_and_the
     assert result.returncode != 0 and "Running node" not in result.stdout + result.stderr
     assert ("answer clustering has no option 'n_keyword'; its options are ['clusterer', 'n_keywords', "
             "'n_representatives', 'outlier_reassign_quantile', 'reducer', 'sentiment_split_share']") in result.stderr
+
+
+TRACKING_URI = """
+import sys
+import mlflow
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+bootstrap_project(sys.argv[1])
+with KedroSession.create(project_path=sys.argv[1], env="test") as session:
+    session.load_context()
+    print("URI", mlflow.get_tracking_uri())
+"""
+
+
+def test_a_session_opened_outside_the_project_folder_tracks_to_the_projects_store(tmp_path):
+    notebooks = tmp_path / "notebooks"  # where a `kedro jupyter` kernel runs
+    notebooks.mkdir()
+    result = subprocess.run([sys.executable, "-c", TRACKING_URI, str(PROJECT_ROOT)], cwd=notebooks,
+                            env=kedro_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    uri = next(line for line in result.stdout.splitlines() if line.startswith("URI "))[4:]
+    assert uri == f"sqlite:///{PROJECT_ROOT / 'data' / 'mlflow_test.db'}"
+    assert not any(notebooks.rglob("*")), "the session left files in the folder it ran in"

@@ -50,7 +50,9 @@ class ProjectConfigLoader(OmegaConfigLoader):
     """Kedro's OmegaConfigLoader that makes the pipeline registry follow its environment.
 
     Kedro creates one per session, with the session's environment, before it asks for pipelines;
-    the registry is rebuilt from this loader's parameters on its next use.
+    the registry is rebuilt from this loader's parameters on its next use. It also anchors the
+    relative SQLite stores of ``mlflow.yml`` at the project, so that a session opened elsewhere (a
+    ``kedro jupyter`` kernel runs in ``notebooks/``) uses the project's store, not a new empty one.
     """
 
     active: ProjectConfigLoader | None = None
@@ -59,6 +61,24 @@ class ProjectConfigLoader(OmegaConfigLoader):
         super().__init__(*args, **kwargs)
         ProjectConfigLoader.active = self
         pipelines.configure(__name__)
+
+    def __getitem__(self, key: str) -> Any:
+        config = super().__getitem__(key)
+        if key == "mlflow":
+            server = config.get("server", {})
+            project_path = Path(self.conf_source).resolve().parent
+            for name in ("mlflow_tracking_uri", "mlflow_registry_uri"):
+                if server.get(name):
+                    server[name] = project_relative(server[name], project_path)
+        return config
+
+
+def project_relative(uri: str, project_path: Path) -> str:
+    """A relative SQLite URI (``sqlite:///mlflow.db``) names the project's file, wherever the process runs."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not Path(uri[len(prefix):]).is_absolute():
+        return prefix + str(project_path / uri[len(prefix):])
+    return uri
 
 
 def active_parameters() -> dict[str, Any]:

@@ -55,8 +55,8 @@ def load_serving_models(project_path: str | Path = ".", env: str | None = None,
     families = checked_families(families)
     project_path = Path(project_path).resolve()
     with project_context(project_path, env) as context:
-        mlflow.set_tracking_uri(project_relative(tracking_uri or mlflow.get_tracking_uri(), project_path))
-        if tracking_uri:  # its registry too, not one the project's mlflow.yml names
+        if tracking_uri:  # its registry too, not the one the project's mlflow.yml names
+            mlflow.set_tracking_uri(tracking_uri)
             mlflow.set_registry_uri(tracking_uri)
         params = context.params
         load = LoadContext(context.catalog, params,
@@ -79,11 +79,3 @@ def project_context(project_path: str | Path = ".", env: str | None = None) -> I
     bootstrap_project(project_path)
     with KedroSession.create(project_path=project_path, env=env) as session:
         yield session.load_context()
-
-
-def project_relative(uri: str, project_path: Path) -> str:
-    """A relative SQLite tracking URI (``sqlite:///mlflow.db``) is the project's file, wherever the process runs."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not Path(uri[len(prefix):]).is_absolute():
-        return prefix + str(project_path / uri[len(prefix):])
-    return uri
