@@ -56,8 +56,9 @@ def clusters_page(current: ServingModels) -> None:
     answer_map.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.15},
                              height=420 + 22 * answers["cluster_name"].nunique())
     left.plotly_chart(answer_map, key="map")
-    sizes = cluster_sizes_figure(clusters, [question], SENTIMENT_COLOURS).update_layout(title="Cluster sizes")
-    sizes.layout.annotations = ()  # the question is in the selector above
+    # The question is in the selector above.
+    sizes = cluster_sizes_figure(clusters, [question], SENTIMENT_COLOURS, question_titles=False)
+    sizes.update_layout(title="Cluster sizes")
     right.plotly_chart(sizes, key="sizes")
     table = clusters[["cluster", "label", "size", "share", "dominant_sentiment", "sentiment_positive",
                       "sentiment_negative", "keywords", "representative_answers"]].copy()

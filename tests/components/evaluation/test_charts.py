@@ -57,3 +57,18 @@ def test_the_charts_render_to_png_with_drawn_content():
     blank = confusion_figure({"sex": ([], [])}, {"sex": ["f", "m"]}, "sex")
     drawn, empty = drawn_share(figure.to_image(format="png")), drawn_share(blank.to_image(format="png"))
     assert drawn > 0.2 and drawn > 3 * empty
+
+
+def test_emoji_in_labels_draw_in_colour_in_the_png_reports():
+    """Survey answers carry emoji; without an emoji font (scripts/install.sh installs one) they draw as grey boxes."""
+    import io
+
+    import plotly.graph_objects as go
+    from PIL import Image
+
+    figure = go.Figure().add_annotation(text="😡 👍", font_size=60, showarrow=False, x=0.5, y=0.5)
+    figure.update_layout(width=300, height=200, paper_bgcolor="white", plot_bgcolor="white",
+                         xaxis_visible=False, yaxis_visible=False)
+    hsv = np.asarray(Image.open(io.BytesIO(figure.to_image(format="png"))).convert("RGB").convert("HSV"))
+    coloured = (hsv[..., 1] > 120) & (hsv[..., 2] > 120)  # saturated and bright: a glyph's yellow or red
+    assert coloured.mean() > 0.01

@@ -136,3 +136,17 @@ def test_cluster_sizes_put_one_bar_per_cluster_on_its_label_largest_on_top():
     ticks = dict(zip(figure.layout.yaxis.tickvals, figure.layout.yaxis.ticktext))
     assert ticks["0"] == ticks["2"] == "speed" and ticks["1"] == long_label[:29] + "…"
     assert long_label in [label for trace in figure.data for label in trace.customdata]  # whole on hover
+
+
+def test_cluster_sizes_skip_a_question_without_clusters_and_can_leave_titles_to_the_caller():
+    from socialml.components.evaluation.charts import cluster_sizes_figure
+    from socialml.components.text.sentiment import SENTIMENT_COLOURS
+
+    clusters = pd.DataFrame({"question_id": [7, 7], "question_text": "Что нравится?", "cluster": [0, 1],
+                             "label": ["скорость", "дизайн"], "size": [9, 4], "dominant_sentiment": "positive"})
+    figure = cluster_sizes_figure(clusters, [3, 7], SENTIMENT_COLOURS)  # question 3 has no clusters
+    assert [a.text for a in figure.layout.annotations] == ["Что нравится?"] and "yaxis2" not in figure.layout
+    assert sum(len(trace.x) for trace in figure.data) == 2
+    untitled = cluster_sizes_figure(clusters, [7], SENTIMENT_COLOURS, question_titles=False)
+    assert not untitled.layout.annotations and sum(len(trace.x) for trace in untitled.data) == 2
+    assert not cluster_sizes_figure(clusters, [3], SENTIMENT_COLOURS).data  # nothing to draw, and no error

@@ -97,16 +97,17 @@ def ab_test_figure(result: dict[str, float]) -> go.Figure:
 
 
 def cluster_sizes_figure(clusters: pd.DataFrame, question_ids: Sequence, colours: Mapping[str, str],
-                         label_chars: int = 45) -> go.Figure:
-    """One horizontal bar chart per question, each with its own axes and the question's text as its title:
-    a bar per cluster, the largest on top, coloured by the cluster's dominant sentiment. Labels are cut to
-    ``label_chars`` on the axis and shown whole on hover."""
-    parts = [clusters[clusters["question_id"] == q].sort_values("size") for q in question_ids]
-    bar_rows = [len(part) + 2 for part in parts]
+                         label_chars: int = 45, question_titles: bool = True) -> go.Figure:
+    """One horizontal bar chart per question that has clusters, each with its own axes and (with
+    ``question_titles``) the question's text as its title: a bar per cluster, the largest on top, coloured
+    by the cluster's dominant sentiment. Labels are cut to ``label_chars`` on the axis and shown whole on hover."""
+    parts = [part.sort_values("size") for q in question_ids
+             if len(part := clusters[clusters["question_id"] == q])]
+    bar_rows = [len(part) + 2 for part in parts] or [1]
     height = 100 + sum(26 * rows + 60 for rows in bar_rows)
-    figure = make_subplots(rows=len(parts), cols=1, row_heights=bar_rows,
-                           subplot_titles=[str(part["question_text"].iloc[0])[:90] for part in parts],
-                           vertical_spacing=min(90 / height, 1 / max(len(parts) - 1, 1)))
+    titles = [str(part["question_text"].iloc[0])[:90] for part in parts] if question_titles else None
+    figure = make_subplots(rows=len(bar_rows), cols=1, row_heights=bar_rows, subplot_titles=titles,
+                           vertical_spacing=min(90 / height, 1 / max(len(bar_rows) - 1, 1)))
     shown = set()
     for row, part in enumerate(parts, start=1):
         # Each bar sits on its cluster id, so clusters with equal labels never stack into one bar.
