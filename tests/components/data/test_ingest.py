@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from kedro_datasets.pandas import CSVDataset
@@ -10,6 +11,7 @@ from socialml.components.data.ingest import (
     IngestionStopped,
     MissingColumnsError,
     adapt,
+    check_table_layout,
     enforce_checks,
     validate,
 )
@@ -113,6 +115,42 @@ def test_multi_hot_columns_become_label_lists_with_threshold():
             "generate_id": "post_id"}
     accepted, _ = validate("posts", adapt("posts", spec, {"v1": raw}))
     assert [list(t) for t in accepted["topics"]] == [["drugs", "politics"], []]
+
+
+def test_label_lists_come_from_parquet_lists_and_lists_written_as_text_with_names():
+    # Emotions as Hugging Face data sets hold them: a list of class ids per text, in Parquet a list
+    # column and in a CSV export "[0, 3]"; a text with no emotion has an empty list.
+    spec = {"raw": "emotions", "columns": {"doc_text": "text"}, "generate_id": "post_id",
+            "labels": {"column": "labels", "names": {0: "joy", 1: "sadness", 3: "anger"}}}
+    parquet = pd.DataFrame({"text": ["a", "b", "c"], "labels": [np.array([0, 3]), np.array([], dtype=int), [1]]})
+    written = pd.DataFrame({"text": ["a", "b", "c", "d", "e"],
+                            "labels": ["[0, 3]", "[]", "['sadness', 'surprise']", None, 3.0]})
+    from_parquet, _ = validate("posts", adapt("posts", spec, {"emotions": parquet}))
+    from_text, _ = validate("posts", adapt("posts", spec, {"emotions": written}))
+    assert [list(t) for t in from_parquet["topics"]] == [["joy", "anger"], [], ["sadness"]]
+    assert [list(t) for t in from_text["topics"]] == [["joy", "anger"], [], ["sadness", "surprise"], [], ["anger"]]
+    # Brackets that are not a list stay one label; a separator still splits.
+    odd = pd.DataFrame({"text": ["a", "b"], "labels": ["[draft]", "sport|news"]})
+    split, _ = validate("posts", adapt("posts", {**spec, "labels": {"column": "labels", "separator": "|"}},
+                                       {"emotions": odd}))
+    assert [list(t) for t in split["topics"]] == [["[draft]"], ["sport", "news"]]
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ({"raw": "posts", "lables": {"column": "topic"}}, "layout 'x' table 'posts' has no option 'lables'"),
+    ({"columns": {"doc_text": "text"}}, "layout 'x' table 'posts' lacks ['raw']"),
+    ({"raw": "posts", "labels": {"column": "topic", "seperator": "|"}},
+     "layout 'x' table 'posts' labels has no option 'seperator'"),
+    ({"raw": "posts", "labels": {"column": "a", "columns": ["b"]}}, "give `column` (one column of labels) or `columns`"),
+    ({"raw": "posts", "labels": {"threshold": 0.5}}, "not neither"),
+    ({"raw": "wide", "melt": {"columns": "ind_*"}}, "layout 'x' table 'posts' melt lacks ['id']"),
+    ({"raw": "posts", "id_types": {"post_id": "uuid"}}, "option 'id_types' must be"),
+    ({"raw": "posts", "checks": {"max_rejected": 0.5}}, "unknown ingestion checks ['max_rejected']"),
+])
+def test_a_misspelt_or_mistyped_layout_option_is_named_before_anything_runs(spec, message):
+    with pytest.raises(ValueError, match=None) as error:
+        check_table_layout("layout 'x' table 'posts'", spec)
+    assert message in str(error.value)
 
 
 def test_leak_guard_rejects_training_texts_seen_in_evaluation_splits():

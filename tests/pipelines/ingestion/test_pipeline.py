@@ -46,6 +46,12 @@ def test_unknown_table_in_a_layout_is_refused():
         create_pipeline("s", params_for("s", {"likes": {"raw": "x"}}))
 
 
+def test_a_misspelt_layout_option_is_refused_when_the_pipeline_is_built():
+    misspelt = {**LAYOUT, "posts": {"raw": "posts", "columns": {"post_id": "pid"}, "lables": {"column": "topic"}}}
+    with pytest.raises(ValueError, match="layout 's_layout' table 'posts' has no option 'lables'"):
+        create_pipeline("s", params_for("s", misspelt))
+
+
 def test_ingest_table_counts_what_it_rejects():
     raw = pd.DataFrame({"t": ["2024-01-01"] * 3, "uid": [1, 1, 9], "pid": [1, 1, 1], "a": ["view"] * 3})
     accepted, rejected, counts = ingest_table(

@@ -9,8 +9,9 @@ A *layout* describes, per canonical table, which raw frames feed it and how thei
 ``constants``   canonical column → constant value
 ``values``      canonical column → {raw value: canonical value}
 ``generate_id`` canonical id column to number 1..n (for sources without ids)
-``labels``      how to build a list column: ``{column, separator}``, ``{column}`` (one label),
-                or ``{columns, threshold}`` (multi-hot columns, ``columns: "*"`` = all unmapped)
+``labels``      how to build a list column: ``{column, separator}``, ``{column}`` (one label, or a list:
+                a Parquet list or a list written as text, "[0, 3]"), or ``{columns, threshold}``
+                (multi-hot columns, ``columns: "*"`` = all unmapped); ``names`` maps label values to names
 ``likes_from``  ``{column, min}``: every raw row is a view; rows with column ≥ min add a like
 ``melt``        ``{columns, id, strip, held}``: wide flag columns (1/0, Yes/No, true/false; ``held`` lists
                 the values that mean held) → one row per held product
@@ -29,16 +30,18 @@ a table has lost too much.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import json
 from collections import Counter
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import MISSING, dataclass, fields
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
 
+from socialml.components.core.parts import typed_options
 from socialml.components.data.canonical import ID_COLUMNS, LIST_COLUMNS, TABLES, CanonicalTable
 
 ROW = "_row"  # position of the row in its raw frame
@@ -96,6 +99,86 @@ class Checks:
         upper = (pd.Timestamp(self.time_max) if self.time_max is not None
                  else pd.Timestamp.now(tz="UTC").tz_localize(None) + pd.Timedelta(days=1))
         return pd.Timestamp(self.time_min), upper
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """The options of one table's layout (see the module's docstring); the nested ones below."""
+
+    raw: str | dict[str, str | None]
+    columns: dict[str, Any] | None = None
+    keep: list[str] | None = None
+    constants: dict[str, Any] | None = None
+    values: dict[str, dict[Any, Any]] | None = None
+    generate_id: str | None = None
+    labels: dict[str, Any] | None = None
+    likes_from: dict[str, Any] | None = None
+    melt: dict[str, Any] | None = None
+    add_ids_from: dict[str, Any] | None = None
+    leak_guard: dict[str, Any] | None = None
+    id_types: dict[str, Literal["int", "string", "auto"]] | None = None
+    checks: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class LabelsLayout:
+    column: str | None = None
+    separator: str | None = None
+    names: dict[str | int, str] | None = None
+    columns: str | list[str] | None = None
+    threshold: float = 0.5
+    target: str = "topics"
+
+
+@dataclass(frozen=True)
+class LikesFromLayout:
+    column: str
+    min: float
+
+
+@dataclass(frozen=True)
+class MeltLayout:
+    columns: str | list[str]
+    id: str
+    strip: str | None = None
+    held: list[Any] | None = None
+
+
+@dataclass(frozen=True)
+class AddIdsLayout:
+    raw: str
+    column: str
+
+
+@dataclass(frozen=True)
+class LeakGuardLayout:
+    column: str
+    split: str
+
+
+NESTED_LAYOUTS = {"labels": LabelsLayout, "likes_from": LikesFromLayout, "melt": MeltLayout,
+                  "add_ids_from": AddIdsLayout, "leak_guard": LeakGuardLayout}
+
+
+def check_table_layout(what: str, spec: dict[str, Any]) -> None:
+    """A ValueError naming ``what`` and the option for a misspelt, missing or mistyped layout option,
+    before anything runs: a misspelt ``lables`` would otherwise leave the posts without topics."""
+    _check_layout(what, TableLayout, spec)
+    for option, layout in NESTED_LAYOUTS.items():
+        if spec.get(option) is not None:
+            _check_layout(f"{what} {option}", layout, spec[option])
+    labels = spec.get("labels") or {}
+    if labels and ("column" in labels) == ("columns" in labels):
+        raise ValueError(f"{what} labels: give `column` (one column of labels) or `columns` (multi-hot columns), "
+                         f"not {'both' if 'column' in labels else 'neither'}")
+    Checks.from_config(spec.get("checks"))
+
+
+def _check_layout(what: str, layout: type, options: dict[str, Any]) -> None:
+    missing = [f.name for f in fields(layout) if f.default is MISSING and f.name not in options]
+    if missing:
+        raise ValueError(f"{what} lacks {missing}; its options are {[f.name for f in fields(layout)]}")
+    typed_options(what, layout, options)
 
 
 def adapt(table: str, spec: dict[str, Any], raw: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -188,18 +271,41 @@ def _map_columns(spec: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
 
 def _labels(labels: dict[str, Any], frame: pd.DataFrame, mapped: set[str]) -> pd.Series:
     if "column" in labels:
-        values = frame[labels["column"]].astype("string").fillna("")
-        separator = labels.get("separator")
-        if separator:
-            lists = [[t.strip() for t in s.split(separator) if t.strip()] for s in values]
-        else:
-            lists = [[s.strip()] if s.strip() else [] for s in values]
+        separator, names = labels.get("separator"), {str(k): str(v) for k, v in labels.get("names", {}).items()}
+        lists = [[names.get(label, label) for label in _label_list(value, separator)] for value in frame[labels["column"]]]
         return pd.Series(lists, index=frame.index, dtype=object)
     columns = _label_columns(labels, frame, mapped)
     scores = frame[columns].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy()
     hot = scores >= labels.get("threshold", 0.5)
     names = np.array(columns)
     return pd.Series([list(names[row]) for row in hot], index=frame.index, dtype=object)
+
+
+def _label_list(value: Any, separator: str | None) -> list[str]:
+    """One cell's labels: a list (a Parquet list column), a list written as text ("[0, 3]", "['joy']", as
+    Hugging Face data sets export them to CSV), a separator-joined string, or one label."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        items = list(value)
+    elif pd.isna(value):
+        items = []
+    elif isinstance(value, float):
+        items = [value]
+    else:
+        text = str(value).strip()
+        items = _parse_list(text) if text.startswith("[") and text.endswith("]") else None
+        if items is None:
+            items = text.split(separator) if separator else [text]
+    # A label column read with missing values is float: 3.0 is label "3".
+    as_text = (str(int(item)) if isinstance(item, float) and item.is_integer() else str(item) for item in items)
+    return [label for label in (text.strip() for text in as_text) if label]
+
+
+def _parse_list(text: str) -> list[Any] | None:
+    try:
+        parsed = ast.literal_eval(text)
+    except (ValueError, SyntaxError, RecursionError):
+        return None
+    return list(parsed) if isinstance(parsed, (list, tuple)) else None
 
 
 def _melt_columns(melt: dict[str, Any], frame: pd.DataFrame) -> list[str]:

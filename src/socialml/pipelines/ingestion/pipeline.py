@@ -10,6 +10,7 @@ from kedro.pipeline import Node, Pipeline, node
 from socialml.components.data.canonical import INGESTION_ORDER, TABLES
 from socialml.components.data.demo_platform import RAW_TABLES
 from socialml.components.data.engine_ingest import ENGINE_TABLES
+from socialml.components.data.ingest import check_table_layout
 from socialml.pipelines.sources import family_pipeline, is_generated, source_layout
 
 from .nodes import (
@@ -30,8 +31,10 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     unknown = set(layout) - set(TABLES)
     if unknown:
         raise ValueError(f"layout '{layout_name}' names tables that are not canonical: {sorted(unknown)}")
-    nodes: list[Node] = [_generate_node()] if generate else []
     tables = [t for t in INGESTION_ORDER if t in layout]
+    for table in tables:
+        check_table_layout(f"layout '{layout_name}' table '{table}'", layout[table])
+    nodes: list[Node] = [_generate_node()] if generate else []
     for table in tables:
         nodes.append(_ingest_node(table, layout_name, layout[table], tables))
     nodes.append(
