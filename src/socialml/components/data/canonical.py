@@ -124,6 +124,8 @@ TABLES: dict[str, CanonicalTable] = {
                     "question_text": _text(required=True),
                     "answer_text": _text(required=True),
                     "count": pa.Column("int64", pa.Check.ge(1), nullable=False, coerce=True),
+                    # A gold meaning group, where a source has one: the clusters are scored against it.
+                    "true_group": _text(),
                 }
             ),
             key=("answer_id",),

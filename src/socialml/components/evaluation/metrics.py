@@ -274,17 +274,22 @@ def audience_scores(truth: pd.Series, probabilities: pd.DataFrame) -> dict[str, 
 
 
 def question_clustering_scores(clusters: pd.DataFrame, truth: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
-    """NMI, AMI, ARI and outlier share per question against gold groups, their means, and the answers' sentiment
-    macro-F1.
+    """NMI, AMI, ARI and outlier share per question against gold groups, their means, and (where ``truth``
+    has a sentiment) the answers' sentiment macro-F1.
 
-    ``clusters`` has answer_id, question_id, cluster, sentiment; ``truth`` answer_id, group, sentiment.
+    ``clusters`` has answer_id, question_id, cluster, sentiment; ``truth`` answer_id, group and optionally
+    sentiment. Answers without a gold group are not scored.
     """
     from sklearn.metrics import f1_score
 
-    data = clusters.merge(truth[["answer_id", "group", "sentiment"]].rename(columns={"sentiment": "true_sentiment"}),
+    truth = truth.rename(columns={"sentiment": "true_sentiment"})
+    data = clusters.merge(truth[[c for c in ("answer_id", "group", "true_sentiment") if c in truth]],
                           on="answer_id", validate="one_to_one")
+    if data.empty:
+        raise ValueError("no clustered answer has a gold group: check the answers' ids against the gold table's")
     report = pd.DataFrame([{"question_id": q, "answers": len(g), **clustering_scores(g["group"], g["cluster"])}
                            for q, g in data.groupby("question_id")])
-    summary = {**{name: float(report[name].mean()) for name in ("nmi", "ami", "ari", "outlier_share")},
-               "answer_sentiment_macro_f1": float(f1_score(data["true_sentiment"], data["sentiment"], average="macro"))}
+    summary = {name: float(report[name].mean()) for name in ("nmi", "ami", "ari", "outlier_share")}
+    if "true_sentiment" in data:
+        summary["answer_sentiment_macro_f1"] = float(f1_score(data["true_sentiment"], data["sentiment"], average="macro"))
     return report, summary

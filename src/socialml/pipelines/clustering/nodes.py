@@ -192,7 +192,14 @@ def plot_cluster_sizes(clusters: pd.DataFrame, params: dict[str, Any]):
     return cluster_sizes_figure(clusters, list(top), SENTIMENT_COLOURS)
 
 
+def answer_gold_groups(answers: pd.DataFrame) -> pd.DataFrame:
+    """The gold meaning groups a source's layout maps to ``true_group``; answers without one are not scored."""
+    known = answers[answers["true_group"].notna()]
+    return pd.DataFrame({"answer_id": known["answer_id"].to_numpy(), "group": known["true_group"].astype(str).to_numpy()})
+
+
 def score_answer_clusters(answer_clusters: pd.DataFrame, truth: pd.DataFrame):
-    """NMI/ARI per question against the planted groups, answer sentiment against the planted sentiment."""
+    """NMI/ARI per question against the gold groups (a generated platform's planted ones, else the answers'
+    ``true_group``), and answer sentiment against the planted sentiment where there is one."""
     report, summary = question_clustering_scores(answer_clusters, truth)
     return report, metric_payload("clustering", summary)

@@ -7,9 +7,10 @@ from typing import Any
 from kedro.pipeline import Pipeline, node
 
 from socialml.components.text.clustering import ClusteringConfig
-from socialml.pipelines.sources import family_pipeline, is_generated, source_tables
+from socialml.pipelines.sources import family_pipeline, is_generated, source_layout, source_tables
 
 from .nodes import (
+    answer_gold_groups,
     answer_sentiment_model,
     cluster_answers,
     held_out_sentiment_texts,
@@ -56,8 +57,13 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         node(plot_cluster_map, ["mo_answer_clusters", "mo_clusters", PARAMS], "rpt_cluster_map", name="plot_cluster_map"),
         node(plot_cluster_sizes, ["mo_clusters", PARAMS], "rpt_cluster_sizes", name="plot_cluster_sizes"),
     ]
-    if has_truth:
-        nodes.append(node(score_answer_clusters, ["mo_answer_clusters", "raw_truth_answer_groups"],
+    # Gold groups: a generated platform's planted ones, else the answers' own where the layout maps `true_group`.
+    has_gold_column = "true_group" in source_layout(source, params)["answers"].get("columns", {})
+    if has_gold_column and not has_truth:
+        nodes.append(node(answer_gold_groups, "prm_answers", "mi_answer_gold_groups", name="answer_gold_groups"))
+    if has_truth or has_gold_column:
+        truth = "raw_truth_answer_groups" if has_truth else "mi_answer_gold_groups"
+        nodes.append(node(score_answer_clusters, ["mo_answer_clusters", truth],
                           ["rpt_clustering_quality", "rpt_clustering_metrics"], name="score_answer_clusters",
                           tags=["evaluation"]))
     inputs = {}
