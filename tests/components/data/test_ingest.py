@@ -318,3 +318,14 @@ def test_yes_no_service_flags_melt_into_holdings_of_string_clients():
         ("5575-GNVDE", "OnlineBackup"), ("5575-GNVDE", "PhoneService"), ("7590-VHVEG", "OnlineBackup"),
         ("7590-VHVEG", "StreamingTV")]
     assert rejected.empty
+
+
+def test_answers_without_a_count_column_count_once_each():
+    spec = {"raw": "texts", "columns": {"answer_text": "text"}, "generate_id": "answer_id",
+            "constants": {"question_id": 1, "question_text": "Что вы хотели сделать?"}}
+    accepted, rejected = validate("answers", adapt("answers", spec, {"texts": pd.DataFrame({"text": ["будильник", "погода"]})}))
+    assert accepted["count"].tolist() == [1, 1] and rejected.empty
+    counted = {**spec, "columns": {"answer_text": "text", "count": "n"}}
+    raw = pd.DataFrame({"text": ["будильник", "погода"], "n": [3, None]})
+    accepted, rejected = validate("answers", adapt("answers", counted, {"texts": raw}))
+    assert accepted["count"].tolist() == [3] and rejected["reason"].str.startswith("count").all()

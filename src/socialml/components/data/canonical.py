@@ -8,6 +8,7 @@ keys point to (rows pointing at nothing are rejected).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandera.pandas as pa
@@ -60,6 +61,7 @@ class CanonicalTable:
     schema: pa.DataFrameSchema
     key: tuple[str, ...] = ()
     references: dict[str, str] = field(default_factory=dict)  # column → referenced table (its key)
+    defaults: dict[str, Any] = field(default_factory=dict)  # column → its value where a layout maps none
 
     @property
     def required_columns(self) -> list[str]:
@@ -123,12 +125,13 @@ TABLES: dict[str, CanonicalTable] = {
                     "question_id": _id(),
                     "question_text": _text(required=True),
                     "answer_text": _text(required=True),
-                    "count": pa.Column("int64", pa.Check.ge(1), nullable=False, coerce=True),
+                    "count": pa.Column("int64", pa.Check.ge(1), nullable=False, coerce=True, required=False),
                     # A gold meaning group, where a source has one: the clusters are scored against it.
                     "true_group": _text(),
                 }
             ),
             key=("answer_id",),
+            defaults={"count": 1},  # each row one answer, unless the source counts repeats
         ),
         CanonicalTable(
             "sentiment_texts",

@@ -356,8 +356,8 @@ def _add_ids(rule: dict[str, Any], frame: pd.DataFrame, raw: dict[str, pd.DataFr
 
 
 def _complete(table: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Add the optional canonical columns a source does not have, empty."""
-    schema = TABLES[table].schema
+    """Add the optional canonical columns a source does not have: their default, else empty."""
+    schema, defaults = TABLES[table].schema, TABLES[table].defaults
     for name, column in schema.columns.items():
         if name in frame:
             if name in LIST_COLUMNS:  # rows added without labels (add_ids_from) get an empty list
@@ -365,6 +365,8 @@ def _complete(table: str, frame: pd.DataFrame) -> pd.DataFrame:
             continue
         if name in LIST_COLUMNS:
             frame[name] = pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)
+        elif name in defaults:
+            frame[name] = defaults[name]
         elif column.required:
             raise MissingColumnsError(f"{table}: the layout maps no column to required '{name}'")
         else:
