@@ -98,7 +98,7 @@ def test_real_environment_has_one_namespace_per_shared_data_set(env_context):
     if env != "real":
         pytest.skip("real configuration only")
     namespaces = {n.namespace.split(".")[0] for n in pipelines["ingestion"].nodes}
-    assert namespaces == {"karpov_social", "movielens_100k", "survey_answers_ru", "telegram_news_topics",
+    assert namespaces == {"karpov_social", "movielens_100k", "survey_answers_ru", "ru_intents_dev", "telegram_news_topics",
                           "sensitive_topics_multilabel", "rusentiment", "santander_sample"}
 
 

@@ -285,14 +285,15 @@ def test_real_configuration_ingests_every_shared_data_set(tmp_path):
     project = copy_project(tmp_path)
     run_kedro(project, "run", "--env", "real", "--pipelines", "ingestion", "--params", f"data_root={SHARED_DATA}")
     reports = {p.parent.name: pd.read_csv(latest_version(p)) for p in (project / "data" / "08_reporting").glob("*/ingestion_report.csv")}
-    assert set(reports) == {"karpov_social", "movielens_100k", "survey_answers_ru", "telegram_news_topics",
-                            "sensitive_topics_multilabel", "rusentiment", "santander_sample"}
+    assert set(reports) == {"karpov_social", "movielens_100k", "survey_answers_ru", "ru_intents_dev",
+                            "telegram_news_topics", "sensitive_topics_multilabel", "rusentiment", "santander_sample"}
     for source, report in reports.items():
         assert (report["candidate_rows"] == report["accepted"] + report["rejected"]).all(), source
         assert (report["accepted"] > 0).all(), source
     accepted = {s: r.set_index("table")["accepted"].to_dict() for s, r in reports.items()}
     assert accepted["movielens_100k"]["views"] == 100_000
     assert accepted["survey_answers_ru"]["answers"] == 29_664
+    assert accepted["ru_intents_dev"]["answers"] == 5_000
     assert accepted["karpov_social"]["feed_events"] == 50_000
     # v1 holds every text of v2_val and v2_test: those training rows are rejected as leaks.
     sensitive = reports["sensitive_topics_multilabel"].set_index("table").loc["posts"]
@@ -302,7 +303,8 @@ def test_real_configuration_ingests_every_shared_data_set(tmp_path):
 SAMPLE_ROWS = {"feed_data_sample.csv": 3000, "post_text_df_first1000.csv": 60, "u.data": 4000,
                "survey_answers.csv": 1200, "telegram_news_topics.csv": 600, "v1_crowdsource_only.csv": 800,
                "v2_val.csv": 300, "v2_test.csv": 300, "rusentiment_random_posts.csv": 600,
-               "rusentiment_preselected_posts.csv": 300, "rusentiment_test.csv": 300, "train_ver2_first9999.csv": 1500}
+               "rusentiment_preselected_posts.csv": 300, "rusentiment_test.csv": 300, "train_ver2_first9999.csv": 1500,
+               "intents_dev.csv": 600}
 
 # The real configuration's models as configured, with fewer boosting rounds and epochs: what is tested is that
 # every pipeline runs on data shaped like the shared sets, not the models' quality (a quarter of the run's time).
@@ -342,6 +344,8 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
     outputs = project / "data"
     clusters = pd.read_parquet(latest_version(outputs / "07_model_output" / "survey_answers_ru" / "clusters.parquet"))
     assert clusters["question_id"].nunique() > 5 and clusters["label"].str.len().gt(0).all()
+    intents = pd.read_csv(latest_version(outputs / "08_reporting" / "ru_intents_dev" / "clustering_quality.csv"))
+    assert intents["answers"].tolist() == [600] and intents["nmi"].between(0.05, 1).all()  # scored on the gold intents
     for source in ("sensitive_topics_multilabel", "telegram_news_topics"):
         comparison = pd.read_csv(latest_version(outputs / "08_reporting" / source / "topics_comparison.csv"))
         assert {"tfidf_logreg", "finetuned_e5_top2", "finetuned_mlp_head_tfidf_ensemble"} <= set(comparison["model"])

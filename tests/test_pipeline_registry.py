@@ -35,7 +35,7 @@ def registry(env: str) -> dict:
 
 def test_pipelines_follow_the_session_environment_without_hooks():
     real = registry("real")
-    assert real["sources"] == ["karpov_social", "movielens_100k", "rusentiment", "santander_sample",
+    assert real["sources"] == ["karpov_social", "movielens_100k", "ru_intents_dev", "rusentiment", "santander_sample",
                                "sensitive_topics_multilabel", "survey_answers_ru", "telegram_news_topics"]
     assert real["ab_test_nodes"] == 1  # the real environment's feed A/B test
     assert registry("")["sources"] == ["demo"]  # the default environment: the demo platform
