@@ -13,7 +13,7 @@ LAYOUT = {
 
 def params_for(source: str, layout: dict, **spec) -> dict:
     return {"sources": {source: {"layout": f"{source}_layout", **spec}},
-            "ingestion": {"layouts": {f"{source}_layout": layout}}}
+            "ingestion": {"layouts": {f"{source}_layout": layout}, "checks": {}}}
 
 
 def test_one_namespaced_ingest_node_per_table_with_references_first():
@@ -68,3 +68,10 @@ def test_report_refuses_counts_that_do_not_add_up():
     assert build_ingestion_report(good)["balanced"].all()
     with pytest.raises(AssertionError, match="rows were lost"):
         build_ingestion_report({**good, "accepted": 0})
+
+
+def test_an_environment_that_replaces_the_ingestion_block_without_checks_is_told_what_to_copy():
+    params = params_for("s", LAYOUT)
+    del params["ingestion"]["checks"]
+    with pytest.raises(KeyError, match="lack ingestion.checks.*copy them from conf/base/parameters_ingestion.yml"):
+        create_pipeline("s", params)
