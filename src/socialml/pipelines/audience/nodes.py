@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from socialml.components.audience.models import TARGETS, FittedAudience, age_buckets, build_audience_model
 from socialml.components.evaluation.charts import confusion_figure
 from socialml.components.evaluation.metrics import (
-    audience_scores, bootstrap_intervals, comparison_reference, interval_columns, roc_auc,
+    audience_scores, bootstrap_intervals, class_roc_auc, comparison_reference, interval_columns, roc_auc,
 )
 from socialml.components.evaluation.protocols import assign_folds, scored_folds
 from socialml.components.evaluation.tables import comparison_table
@@ -95,7 +95,11 @@ def compare_audience_models(targets: pd.DataFrame, params: dict[str, Any], **pre
 
 
 def _auc_and_gain(truth: np.ndarray, probabilities: pd.DataFrame, base: pd.DataFrame):
+    # Classes as column positions: integer comparisons keep 200 resamples of every model quick.
+    coded = {name: (pd.Categorical(truth, categories=frame.columns).codes, frame.to_numpy(dtype=float),
+                    np.arange(frame.shape[1])) for name, frame in (("model", probabilities), ("base", base))}
+
     def score(rows: np.ndarray) -> dict[str, float]:
-        auc = roc_auc(truth[rows], probabilities.iloc[rows])
-        return {"roc_auc": auc, "gain": auc - roc_auc(truth[rows], base.iloc[rows])}
+        auc, base_auc = (class_roc_auc(codes[rows], scores[rows], classes) for codes, scores, classes in coded.values())
+        return {"roc_auc": auc, "gain": auc - base_auc}
     return score
