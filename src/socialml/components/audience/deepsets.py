@@ -32,7 +32,10 @@ class DeepSets(nn.Module):
         self.heads = nn.ModuleDict({target: nn.Linear(hidden, k) for target, k in n_classes.items()})
 
     def forward(self, item: torch.Tensor, times: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        h = self.phi(torch.cat([self.items(item), self.time(times)], dim=-1))
+        # Sets are padded to max_items (a user has 30 views on average, not 256): phi runs on the real
+        # elements only, and the padding is zeros, as pooling masks it anyway.
+        real = self.phi(torch.cat([self.items(item[mask]), self.time(times[mask])], dim=-1))
+        h = real.new_zeros(*mask.shape, real.shape[-1]).index_put((*mask.nonzero(as_tuple=True),), real)
         m = mask.unsqueeze(-1).float()
         count = m.sum(1).clamp(min=1)
         pooled = torch.cat([(h * m).sum(1) / count, (h * m - (1 - m) * 1e4).max(1).values, torch.log(count)], dim=-1)
