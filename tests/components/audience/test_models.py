@@ -227,3 +227,22 @@ def test_the_comparison_gives_each_model_an_interval_and_a_paired_gain_over_the_
     assert "audience/by_rating/sex/gain_low" in metrics
     with pytest.raises(ValueError, match="baseline .catboost. is not among"):
         compare_audience_models(targets, {**params, "baseline": "catboost"}, **predictions)
+
+
+def test_deepsets_scores_do_not_depend_on_how_far_a_set_is_padded():
+    """The per-element network runs on the real views only; padding (and an empty set) must not move a score."""
+    import torch
+
+    from socialml.components.audience.deepsets import DeepSets
+
+    torch.manual_seed(0)
+    network = DeepSets(50, {"sex": 2, "age": 7}, embedding_dim=8, time_dim=4, hidden=16, dropout=0.2).eval()
+    lengths = torch.tensor([0, 1, 5, 12])
+    mask = torch.arange(12)[None, :] < lengths[:, None]
+    item, times = torch.randint(1, 51, (4, 12)) * mask, torch.rand(4, 12, 2) * mask.unsqueeze(-1)
+    padded = [torch.cat([x, torch.zeros(4, 30, *x.shape[2:], dtype=x.dtype)], dim=1) for x in (item, times, mask)]
+    with torch.inference_mode():
+        short, long = network(item, times, mask), network(*padded)
+    for target in ("sex", "age"):
+        assert torch.isfinite(short[target]).all()
+        torch.testing.assert_close(short[target], long[target])

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +150,19 @@ def test_umap_is_loaded_after_torch_so_torch_keeps_its_own_openmp_runtime():
     runtimes = set(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
                                   check=True).stdout.split())
     assert any("/torch/lib/" in path for path in runtimes), runtimes
+
+
+def test_umaps_kernels_compiled_in_one_process_are_loaded_from_disk_in_the_next():
+    """umap leaves most of its numba kernels uncached (13 to 19 s of compiling before each process's first
+    fit); ``umap_module()`` caches them on disk (benchmarks/results/pipeline_steps.md)."""
+    child = (
+        "import json, numpy as np\n"
+        "from socialml.components.text.clustering import umap_module\n"
+        "umap = umap_module()\n"
+        "umap.UMAP(n_components=2, metric='cosine', random_state=0).fit(np.random.default_rng(0).random((60, 8)))\n"
+        "stats = umap.umap_.smooth_knn_dist.stats\n"
+        "print(json.dumps({'hits': sum(stats.cache_hits.values()), 'misses': sum(stats.cache_misses.values())}))\n"
+    )
+    runs = [json.loads(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                                      check=True).stdout.split("\n")[-2]) for _ in range(2)]
+    assert runs[1] == {"hits": 1, "misses": 0}  # the first process compiled it, or found it compiled at install
