@@ -297,7 +297,7 @@ def _label_list(value: Any, separator: str | None) -> list[str]:
             items = text.split(separator) if separator else [text]
     # A label column read with missing values is float: 3.0 is label "3".
     as_text = (str(int(item)) if isinstance(item, float) and item.is_integer() else str(item) for item in items)
-    return [label for label in (text.strip() for text in as_text) if label]
+    return [label for label in (form.strip() for form in as_text) if label]
 
 
 def _parse_list(text: str) -> list[Any] | None:
