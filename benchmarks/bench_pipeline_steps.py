@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     trees = {f"base ({args.base})": base_tree(args.base), "this checkout": ROOT}
+    base_label, head_label = trees
     rows = []
     for name, step in STEPS.items():
         seconds = {label: [] for label in trees}
@@ -105,7 +106,6 @@ def main() -> None:
                 seconds[label].append(step_seconds(tree, step))
                 print(name, label, run, f"{seconds[label][-1]:.1f} s", flush=True)
         medians = {label: statistics.median(values) for label, values in seconds.items()}
-        base_label, head_label = trees
         rows.append({"step": name,
                      **{f"{label} runs (s)": ", ".join(f"{v:.1f}" for v in values) for label, values in seconds.items()},
                      **{f"{label} median s": round(median, 2) for label, median in medians.items()},

@@ -90,6 +90,19 @@ def test_roc_auc_matches_sklearn_with_ties_and_an_absent_class():
     binary = probabilities[["a", "b"]]
     assert roc_auc(truth[truth != "c"], binary[truth != "c"]) == pytest.approx(
         roc_auc_score(truth[truth != "c"] == "b", binary.loc[truth != "c", "b"]))
+    # A truth label no column predicts is a negative for every class, as in sklearn's one-vs-rest.
+    odd = truth.copy()
+    odd[::50] = "e"
+    assert roc_auc(odd, probabilities) == pytest.approx(np.mean([roc_auc_score(odd == c, probabilities[c])
+                                                                 for c in "abc"]))
+
+
+def test_roc_auc_of_scores_with_one_nan_is_nan_not_a_rank():
+    rng = np.random.default_rng(0)
+    truth = rng.choice(["a", "b"], 1_000)
+    probabilities = pd.DataFrame(rng.random((1_000, 2)), columns=["a", "b"])
+    probabilities.iloc[500, 1] = np.nan
+    assert np.isnan(roc_auc(truth, probabilities))
 
 
 def test_multilabel_f1_matches_sklearn():

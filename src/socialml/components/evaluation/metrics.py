@@ -251,6 +251,8 @@ def class_roc_auc(truth: np.ndarray, scores: np.ndarray, classes: Sequence[Any])
     """``roc_auc`` over a score matrix whose columns are ``classes``: fast enough to be bootstrapped
     (each positive's score is placed among the sorted negatives' scores, a tie counting a half)."""
     scored = range(1, 2) if len(classes) == 2 else range(len(classes))
+    if np.isnan(scores[:, list(scored)]).any():  # sklearn refuses such scores; sorting would rank them last
+        return float("nan")
     aucs = []
     for j in scored:
         positive = truth == classes[j]

@@ -69,17 +69,15 @@ def umap_module():
     import torch  # noqa: F401  (loads torch's libgomp before numba can load another)
     import pynndescent
     import umap
-    from numba.core.caching import NullCache
     from numba.core.errors import NumbaWarning
     from numba.core.registry import CPUDispatcher
 
     # A few kernels hold pointers numba cannot cache: they compile per process, as before, without a warning.
     warnings.filterwarnings("ignore", message="Cannot cache compiled function", category=NumbaWarning)
-    for package in (umap, pynndescent):
-        modules = [m for name, m in sys.modules.items() if name.split(".")[0] == package.__name__]
-        for kernel in {id(f): f for m in modules for f in vars(m).values() if isinstance(f, CPUDispatcher)}.values():
-            if isinstance(kernel._cache, NullCache):
-                kernel.enable_caching()
+    packages = (umap.__name__, pynndescent.__name__)
+    modules = [module for name, module in list(sys.modules.items()) if name.split(".")[0] in packages]
+    for kernel in {id(f): f for m in modules for f in vars(m).values() if isinstance(f, CPUDispatcher)}.values():
+        kernel.enable_caching()  # a kernel that caches already keeps the same on-disk cache
     return umap
 
 

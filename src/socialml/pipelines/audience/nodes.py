@@ -96,10 +96,10 @@ def compare_audience_models(targets: pd.DataFrame, params: dict[str, Any], **pre
 
 def _auc_and_gain(truth: np.ndarray, probabilities: pd.DataFrame, base: pd.DataFrame):
     # Classes as column positions: integer comparisons keep 200 resamples of every model quick.
-    coded = {name: (pd.Categorical(truth, categories=frame.columns).codes, frame.to_numpy(dtype=float),
-                    np.arange(frame.shape[1])) for name, frame in (("model", probabilities), ("base", base))}
+    coded = [(pd.Categorical(truth, categories=frame.columns).codes, frame.to_numpy(dtype=float),
+              np.arange(frame.shape[1])) for frame in (probabilities, base)]
 
     def score(rows: np.ndarray) -> dict[str, float]:
-        auc, base_auc = (class_roc_auc(codes[rows], scores[rows], classes) for codes, scores, classes in coded.values())
+        auc, base_auc = (class_roc_auc(codes[rows], scores[rows], classes) for codes, scores, classes in coded)
         return {"roc_auc": auc, "gain": auc - base_auc}
     return score
