@@ -239,10 +239,14 @@ def test_deepsets_scores_do_not_depend_on_how_far_a_set_is_padded():
     network = DeepSets(50, {"sex": 2, "age": 7}, embedding_dim=8, time_dim=4, hidden=16, dropout=0.2).eval()
     lengths = torch.tensor([0, 1, 5, 12])
     mask = torch.arange(12)[None, :] < lengths[:, None]
+    mask[3, 4] = False  # an unknown item inside a set: a hole, not its end
     item, times = torch.randint(1, 51, (4, 12)) * mask, torch.rand(4, 12, 2) * mask.unsqueeze(-1)
     padded = [torch.cat([x, torch.zeros(4, 30, *x.shape[2:], dtype=x.dtype)], dim=1) for x in (item, times, mask)]
     with torch.inference_mode():
         short, long = network(item, times, mask), network(*padded)
+        # A batch of empty sets alone scores as the empty set does beside longer ones.
+        empty = network(*(x[:1] for x in padded))
     for target in ("sex", "age"):
         assert torch.isfinite(short[target]).all()
         torch.testing.assert_close(short[target], long[target])
+        torch.testing.assert_close(empty[target], short[target][:1])

@@ -32,8 +32,12 @@ class DeepSets(nn.Module):
         self.heads = nn.ModuleDict({target: nn.Linear(hidden, k) for target, k in n_classes.items()})
 
     def forward(self, item: torch.Tensor, times: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        # Sets are padded to max_items (a user has 30 views on average, not 256): phi runs on the real
-        # elements only, and the padding is zeros, as pooling masks it anyway.
+        # Sets are padded to max_items (a user has 30 views on average, not 256): pooling reads the batch's
+        # slots up to its last real element, phi runs on the real elements only, and the padding is zeros,
+        # as pooling masks it anyway.
+        filled = mask.any(0).nonzero()
+        width = int(filled[-1]) + 1 if len(filled) else 1
+        item, times, mask = item[:, :width], times[:, :width], mask[:, :width]
         real = self.phi(torch.cat([self.items(item[mask]), self.time(times[mask])], dim=-1))
         h = real.new_zeros(*mask.shape, real.shape[-1]).index_put((*mask.nonzero(as_tuple=True),), real)
         m = mask.unsqueeze(-1).float()
