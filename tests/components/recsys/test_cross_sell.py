@@ -6,7 +6,8 @@ from socialml.components.data.demo_platform import DemoPlatformConfig, generate_
 from socialml.components.data.features import client_features
 from socialml.components.evaluation.metrics import hidden_item_scores
 from socialml.components.evaluation.protocols import hide_one_product
-from socialml.components.recsys.cross_sell import HOLDINGS_DERIVED, CrossSellModel, evaluate, interactions
+from socialml.components.recsys.cross_sell import (HOLDINGS_DERIVED, CrossSellModel, evaluate, interactions,
+                                                   select_epochs)
 from socialml.components.recsys.recommenders import build_recommender
 from socialml.pipelines.cross_sell.nodes import cross_sell_intervals
 
@@ -52,6 +53,22 @@ def test_models_beat_chance_and_record_auc_by_epoch(bank):
                              products, [3])
     assert popular["auc_per_client"] > 0.7 and boosted["auc_per_client"] > 0.7 and ncf["auc_per_client"] > 0.6
     assert [entry["epoch"] for entry in curve] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("spec", [{"kind": "ncf", "factors": 4, "hidden": [8], "epochs": 5},
+                                  {"kind": "lightfm", "components": 8, "epochs": 5}])
+def test_an_epoch_models_scores_are_those_of_the_model_trained_for_the_picked_epochs(bank, spec):
+    """Evaluation keeps the curve model's scores after the epoch ``select_epochs`` picks, instead of training
+    again: they must equal a model trained for exactly that many epochs."""
+    clients, holdings = bank
+    visible, hidden = hide_one_product(holdings, 2, 0)
+    products = pd.Index(np.unique(holdings["product_id"]))
+    scores, _, curve = evaluate(spec, clients, visible, hidden, products, [3])
+    picked = select_epochs(spec, clients, visible, products, 2, 0)
+    assert len(curve) == 5 and 1 <= picked["epochs"] <= 5
+    data = interactions(clients, visible, products)
+    refitted = build_recommender(picked).fit(data).score(np.arange(len(data.user_ids)))
+    np.testing.assert_array_equal(scores.to_numpy(), refitted)
 
 
 def test_recommendations_skip_held_products_and_unknown_clients_get_the_most_held(bank):
