@@ -7,6 +7,7 @@ product against the other unheld ones) averaged over clients, and HitRate@k.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -95,12 +96,20 @@ def evaluate(spec: dict[str, Any], clients: pd.DataFrame, visible: pd.DataFrame,
         complete = interactions(clients, pd.concat([visible, hidden]), products)
         scores = cross_fitted_scores(spec, data, folds, seed, train_data=complete)
     elif "epochs" in spec:
-        tuned = select_epochs(spec, clients, visible, products, min_products, seed)
-        # The curve over all configured epochs, on the evaluation's hidden products: the seed's AUC-by-epochs table.
-        curve_model = build_recommender(spec).fit(
-            data, evaluate=lambda m: _held_out(m.score(rows), data, hidden, k_values)["auc_per_client"])
-        curve = curve_model.history_
-        scores = build_recommender(tuned).fit(data).score(rows)
+        picked = select_epochs(spec, clients, visible, products, min_products, seed)["epochs"]
+        # The curve over all configured epochs, on the evaluation's hidden products: the seed's AUC-by-epochs
+        # table. Training is seeded and has no schedule tied to the epoch count, so the curve's model after
+        # the picked epoch is the model trained for that many epochs: its scores are kept, not fitted again.
+        epochs_done, kept = itertools.count(1), {}
+
+        def held_out_auc(model) -> float:
+            epoch_scores = model.score(rows)
+            if next(epochs_done) == picked:
+                kept["scores"] = epoch_scores
+            return _held_out(epoch_scores, data, hidden, k_values)["auc_per_client"]
+
+        curve = build_recommender(spec).fit(data, evaluate=held_out_auc).history_
+        scores = kept["scores"]
     else:
         scores = build_recommender(spec).fit(data).score(rows)
     quality = _held_out(scores, data, hidden, k_values)
