@@ -63,6 +63,21 @@ def test_popularity_ignores_the_user():
     assert (scores[0] == scores[1]).all()
 
 
+def test_ease_inverts_only_the_interacted_items_with_steck_s_closed_form():
+    data, _ = block_interactions()
+    # Ten more items nobody touched: they must score zero and leave the others' weights as they were.
+    wider = Interactions(sp.hstack([data.matrix, sp.csr_matrix((60, 10), dtype=np.float32)], format="csr"),
+                         data.user_ids, pd.Index(range(30)))
+    model = build_recommender({"kind": "ease", "l2": 5.0}).fit(wider)
+    gram = (data.matrix.T @ data.matrix).toarray().astype(np.float64) + 5.0 * np.eye(20)
+    precision = np.linalg.inv(gram)
+    weights = -precision / np.diag(precision)
+    np.fill_diagonal(weights, 0)
+    scores = model.score(np.arange(60))
+    assert scores.shape == (60, 30) and not scores[:, 20:].any()
+    np.testing.assert_allclose(scores[:, :20], data.matrix.toarray() @ weights, atol=1e-5)
+
+
 def test_models_trained_in_epochs_record_each_epoch():
     data, held_out = block_interactions()
     model = build_recommender({"kind": "ncf", "factors": 4, "hidden": [8], "epochs": 3})
