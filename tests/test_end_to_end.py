@@ -317,7 +317,7 @@ FEWER_TRAINING_ROUNDS = [f"{key}=20" for key in (
     "cross_sell.sources.santander_sample.models.catboost_per_product.iterations",
     "cross_sell.sources.santander_sample.models.catboost_chain.iterations")] + [
     "post_feed.sources.movielens_100k.models.sasrec.generators.sasrec.epochs=2",
-    "topics.models.finetuned_e5_top2.epochs=2", "sentiment.finetune.epochs=1"]
+    "topics.models.finetuned_e5_top2.epochs=1", "sentiment.finetune.epochs=1"]
 
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data is not beside the project")

