@@ -342,7 +342,7 @@ class DeepSetsAudience:
         optimiser = torch.optim.AdamW(self.network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         loss_fn = torch.nn.CrossEntropyLoss()
         best, best_state, stale = np.inf, None, 0
-        for epoch in tqdm(range(self.epochs), desc="DeepSets epochs", unit="epoch"):
+        for epoch in tqdm(range(self.epochs), desc="DeepSets epochs", unit="epoch", delay=2):
             self.network.train()
             rng.shuffle(train)
             for start in range(0, len(train), self.batch_size):

@@ -87,7 +87,7 @@ class TransformersEncoder:
         order = np.argsort([len(t) for t in texts])[::-1]
         out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
         batches = range(0, len(texts), self.batch_size)
-        for start in tqdm(batches, desc=f"embedding ({self.device})", disable=len(batches) < 5, unit="batch"):
+        for start in tqdm(batches, desc=f"embedding ({self.device})", unit="batch", delay=2):
             idx = order[start:start + self.batch_size]
             batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                    max_length=self.max_length, return_tensors="pt").to(self.device)

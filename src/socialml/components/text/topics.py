@@ -290,7 +290,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         states: list = [None] * len(texts)
         self.encoder.eval()
         with torch.inference_mode():
-            for start in tqdm(range(0, len(texts), self.batch_size), desc="frozen layers", unit="batch"):
+            for start in tqdm(range(0, len(texts), self.batch_size), desc="frozen layers", unit="batch", delay=2):
                 idx = order[start:start + self.batch_size]
                 batch = self._tokenised([texts[i] for i in idx])
                 hidden = self._run_layers(self.encoder.embeddings(input_ids=batch["input_ids"]),
@@ -364,7 +364,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         for epoch in range(1, self.epochs + 1):
             self.encoder.train()
             progress = tqdm(self._shuffled_batches(lengths, rng), desc=f"fine-tuning epoch {epoch}", unit="batch",
-                            total=-(-len(texts) // self.batch_size))
+                            total=-(-len(texts) // self.batch_size), delay=2)
             for idx in progress:
                 loss = loss_fn(self._batch_logits(texts, states, idx), target[idx])
                 optimiser.zero_grad()
