@@ -76,6 +76,8 @@ def test_ease_inverts_only_the_interacted_items_with_steck_s_closed_form():
     scores = model.score(np.arange(60))
     assert scores.shape == (60, 30) and not scores[:, 20:].any()
     np.testing.assert_allclose(scores[:, :20], data.matrix.toarray() @ weights, atol=1e-5)
+    nobody = Interactions(sp.csr_matrix((3, 4), dtype=np.float32), pd.Index(range(3)), pd.Index(range(4)))
+    assert not build_recommender({"kind": "ease"}).fit(nobody).score(np.arange(3)).any()
 
 
 def test_models_trained_in_epochs_record_each_epoch():

@@ -169,6 +169,8 @@ def _spd_inverse(matrix: np.ndarray) -> np.ndarray:
     ``np.linalg.inv``'s LU."""
     from scipy.linalg import lapack
 
+    if not len(matrix):  # no item interacted with: LAPACK refuses an empty matrix
+        return matrix.copy()
     factor, info = lapack.dpotrf(matrix, lower=False, clean=True)
     if info == 0:
         inverse, info = lapack.dpotri(factor, lower=False)
