@@ -4,6 +4,7 @@ import pytest
 import scipy.sparse as sp
 
 from socialml.components.recsys.recommenders import (
+    EASERecommender,
     Interactions,
     build_recommender,
     cross_fitted_scores,
@@ -76,6 +77,10 @@ def test_ease_inverts_only_the_interacted_items_with_steck_s_closed_form():
     scores = model.score(np.arange(60))
     assert scores.shape == (60, 30) and not scores[:, 20:].any()
     np.testing.assert_allclose(scores[:, :20], data.matrix.toarray() @ weights, atol=1e-5)
+    # A model pickled before the change (weights of every item, no interacted_) still scores the same.
+    old = EASERecommender.__new__(EASERecommender)
+    old.__setstate__({"l2": 5.0, "weights_": np.pad(weights, (0, 10)).astype(np.float32), "matrix_": wider.matrix})
+    np.testing.assert_allclose(old.score(np.arange(60)), scores, atol=1e-5)
     nobody = Interactions(sp.csr_matrix((3, 4), dtype=np.float32), pd.Index(range(3)), pd.Index(range(4)))
     assert not build_recommender({"kind": "ease"}).fit(nobody).score(np.arange(3)).any()
 

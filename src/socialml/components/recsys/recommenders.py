@@ -158,6 +158,12 @@ class EASERecommender:
         self.matrix_ = data.matrix
         return self
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A model pickled before 2026-12-04 (a served one, say) holds the weights of every item.
+        if "interacted_" not in state and state.get("matrix_") is not None:
+            state = {**state, "interacted_": np.arange(state["matrix_"].shape[1])}
+        self.__dict__.update(state)
+
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         scores = np.zeros((len(user_rows), self.matrix_.shape[1]), dtype=np.float32)
         scores[:, self.interacted_] = self.matrix_[user_rows][:, self.interacted_] @ self.weights_
