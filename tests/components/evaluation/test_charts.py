@@ -44,6 +44,11 @@ def test_learning_curves_one_axis_per_measure_and_ab_bars_with_intervals():
     figure = learning_curve_figure(curves, "t")
     assert [t.name for t in figure.data] == ["auc", "loss"] and list(figure.data[0].x) == [1, 2, 3]
     assert figure.data[0].yaxis != figure.data[1].yaxis
+    marked = learning_curve_figure(curves.assign(kept=[False, True, False]), "t", kept="kept")
+    assert [t.name for t in marked.data] == ["auc", "loss"]  # the flag is not drawn as a measure
+    assert [(s.x0, s.line.dash) for s in marked.layout.shapes] == [(2, "dash")] * 2  # on both axes
+    assert marked.layout.annotations[-1].text == "kept: epoch 2"
+    assert not learning_curve_figure(curves.assign(kept=False), "t", kept="kept").layout.shapes
     result = {"hit_rate_control": 0.2, "hit_rate_test": 0.25, "requests_control": 400.0, "requests_test": 100.0,
               "p_value": 0.3, "control_model": "ranker", "test_model": "ranker_text"}
     bars = ab_test_figure(result).data[0]

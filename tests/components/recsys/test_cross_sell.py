@@ -66,6 +66,7 @@ def test_an_epoch_models_scores_are_those_of_the_model_trained_for_the_picked_ep
     scores, _, curve = evaluate(spec, clients, visible, hidden, products, [3])
     picked = select_epochs(spec, clients, visible, products, 2, 0)
     assert len(curve) == 5 and 1 <= picked["epochs"] <= 5
+    assert [entry["epoch"] for entry in curve if entry["kept"]] == [picked["epochs"]]
     data = interactions(clients, visible, products)
     refitted = build_recommender(picked).fit(data).score(np.arange(len(data.user_ids)))
     np.testing.assert_array_equal(scores.to_numpy(), refitted)

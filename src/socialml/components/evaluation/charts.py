@@ -67,13 +67,18 @@ def precision_recall_figure(truth: np.ndarray, probabilities: np.ndarray, thresh
     return figure
 
 
-def learning_curve_figure(curves: pd.DataFrame, title: str, x: str = "epoch") -> go.Figure:
-    """One line per numeric column of ``curves`` against ``x``, each on its own row (own axis)."""
-    columns = [c for c in curves.select_dtypes("number").columns if c != x]
+def learning_curve_figure(curves: pd.DataFrame, title: str, x: str = "epoch", kept: str | None = None) -> go.Figure:
+    """One line per numeric column of ``curves`` against ``x``, each on its own row (own axis). ``kept`` names a
+    boolean column whose true row is the epoch the model was stopped at: a dashed line marks it."""
+    columns = [c for c in curves.select_dtypes("number").columns if c not in (x, kept)]
     figure = make_subplots(rows=len(columns), cols=1, shared_xaxes=True, subplot_titles=columns,
                            vertical_spacing=0.3 / max(len(columns), 1))
     for row, column in enumerate(columns, start=1):
         figure.add_trace(go.Scatter(x=curves[x], y=curves[column], mode="lines+markers", name=column), row=row, col=1)
+    if kept is not None and curves[kept].any():
+        stop = curves.loc[curves[kept].astype(bool), x].iloc[0]
+        figure.add_vline(x=stop, line_dash="dash", line_color="#555", annotation_text=f"kept: {x} {stop}",
+                         annotation_position="top right")
     figure.update_xaxes(title_text=x, row=len(columns), col=1)
     figure.update_xaxes(dtick=max(1, len(curves) // 10))  # whole epochs
     figure.update_layout(title=title, height=260 * len(columns) + 120, width=800, showlegend=False)

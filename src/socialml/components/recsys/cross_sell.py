@@ -86,7 +86,7 @@ def evaluate(spec: dict[str, Any], clients: pd.DataFrame, visible: pd.DataFrame,
              products: pd.Index, k_values: list[int], min_products: int = 2, seed: int = 0
              ) -> tuple[pd.DataFrame, dict[str, float], list[dict]]:
     """Scores of every client × product (clients × products frame), held-out quality, and the AUC after each epoch of the
-    configured count (models that train in epochs; they stop at the epoch ``select_epochs`` picks)."""
+    configured count (models that train in epochs; they stop at the epoch ``select_epochs`` picks, ``kept`` there)."""
     data = interactions(clients, visible, products)
     started = time.perf_counter()
     rows = np.arange(len(data.user_ids))
@@ -108,7 +108,8 @@ def evaluate(spec: dict[str, Any], clients: pd.DataFrame, visible: pd.DataFrame,
                 kept["scores"] = epoch_scores
             return _held_out(epoch_scores, data, hidden, k_values)["auc_per_client"]
 
-        curve = build_recommender(spec).fit(data, evaluate=held_out_auc).history_
+        history = build_recommender(spec).fit(data, evaluate=held_out_auc).history_
+        curve = [{**entry, "kept": entry["epoch"] == picked} for entry in history]
         scores = kept["scores"]
     else:
         scores = build_recommender(spec).fit(data).score(rows)

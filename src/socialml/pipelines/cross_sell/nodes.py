@@ -40,13 +40,13 @@ def evaluate_cross_sell(clients: pd.DataFrame, visible: pd.DataFrame, hidden: pd
     scores, quality, curve = cross_sell.evaluate(spec, clients, visible, hidden, products, settings["k"],
                                                  protocol["min_products"], protocol["seed"])
     frame = scores.rename_axis(index="client_id", columns="product_id").stack().rename("score").reset_index()
-    curve = pd.DataFrame(curve, columns=["epoch", "auc"])
+    curve = pd.DataFrame(curve, columns=["epoch", "auc", "kept"])
     return frame, quality, curve, curve_payload("auc_by_epoch", curve["epoch"], curve["auc"])
 
 
 def plot_learning_curve(epochs: pd.DataFrame):
     """Held-out AUC after each epoch (the model stops at its best epoch on one more hidden product)."""
-    return learning_curve_figure(epochs, "Cross-sell: held-out AUC per client after each epoch")
+    return learning_curve_figure(epochs, "Cross-sell: held-out AUC per client after each epoch", kept="kept")
 
 
 def fit_cross_sell(clients: pd.DataFrame, holdings: pd.DataFrame, features: pd.DataFrame, spec: dict[str, Any],
