@@ -21,6 +21,7 @@ import streamlit as st
 
 from socialml.components.audience.models import age_buckets
 from socialml.components.evaluation.charts import CLUSTER_COLOURS, OUTLIER_COLOUR, cluster_sizes_figure
+from socialml.components.text.clustering import OUTLIER
 from socialml.components.text.sentiment import SENTIMENT_COLOURS
 from socialml.pipelines.sources import primary_table
 from socialml.serving.models import ServingModels, load_serving_models, project_context
@@ -57,7 +58,7 @@ def clusters_page(current: ServingModels) -> None:
                              height=420 + 22 * answers["cluster_name"].nunique())
     left.plotly_chart(answer_map, key="map")
     # The question is in the selector above.
-    sizes = cluster_sizes_figure(clusters, [question], SENTIMENT_COLOURS, question_titles=False)
+    sizes = cluster_sizes_figure(clusters, [question], SENTIMENT_COLOURS, OUTLIER, question_titles=False)
     sizes.update_layout(title="Cluster sizes")
     right.plotly_chart(sizes, key="sizes")
     table = clusters[["cluster", "label", "size", "share", "dominant_sentiment", "sentiment_positive",

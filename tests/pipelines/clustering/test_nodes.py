@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from socialml.components.text.clustering import OUTLIER
 from socialml.components.text.sentiment import SentimentHead
 from socialml.components.text.vectors import to_frame
 from socialml.pipelines.clustering.nodes import (
@@ -127,7 +128,7 @@ def test_cluster_sizes_put_one_bar_per_cluster_on_its_label_largest_on_top():
     clusters = pd.DataFrame({"question_id": "q-1", "question_text": "Что улучшить?", "cluster": [0, 1, 2, 3],
                              "label": ["speed", long_label, "speed", "design"], "size": [5, 40, 12, 20],
                              "dominant_sentiment": ["positive", "negative", "neutral", "positive"]})
-    figure = cluster_sizes_figure(clusters, ["q-1"], SENTIMENT_COLOURS, label_chars=30)
+    figure = cluster_sizes_figure(clusters, ["q-1"], SENTIMENT_COLOURS, OUTLIER, label_chars=30)
     bars = {y: (x, trace.name) for trace in figure.data for x, y in zip(trace.x, trace.y)}
     assert bars == {"0": (5, "positive"), "1": (40, "negative"), "2": (12, "neutral"), "3": (20, "positive")}
     assert figure.layout.barmode == "stack" and all(trace.offsetgroup is None for trace in figure.data)
@@ -135,7 +136,21 @@ def test_cluster_sizes_put_one_bar_per_cluster_on_its_label_largest_on_top():
     assert list(figure.layout.yaxis.categoryarray) == ["0", "2", "3", "1"]  # plotly draws the last on top
     ticks = dict(zip(figure.layout.yaxis.tickvals, figure.layout.yaxis.ticktext))
     assert ticks["0"] == ticks["2"] == "speed" and ticks["1"] == long_label[:29] + "…"
-    assert long_label in [label for trace in figure.data for label in trace.customdata]  # whole on hover
+    assert long_label in [row[0] for trace in figure.data for row in trace.customdata]  # whole on hover
+
+
+def test_cluster_sizes_draw_the_outliers_grey_at_the_bottom_however_many():
+    from socialml.components.evaluation.charts import OUTLIER_COLOUR, cluster_sizes_figure
+    from socialml.components.text.sentiment import SENTIMENT_COLOURS
+
+    clusters = pd.DataFrame({"question_id": 1, "question_text": "Что мешает?", "cluster": [OUTLIER, 0, 1],
+                             "label": ["outliers", "шум", "всё устраивает"], "size": [50, 30, 10],
+                             "dominant_sentiment": ["negative", "negative", "positive"]})
+    figure = cluster_sizes_figure(clusters, [1], SENTIMENT_COLOURS, OUTLIER)
+    assert list(figure.layout.yaxis.categoryarray) == [str(OUTLIER), "1", "0"]  # the largest, yet at the bottom
+    colours = {trace.name: trace.marker.color for trace in figure.data}
+    assert colours == {"outliers": OUTLIER_COLOUR, "negative": SENTIMENT_COLOURS["negative"],
+                       "positive": SENTIMENT_COLOURS["positive"]}
 
 
 def test_cluster_sizes_skip_a_question_without_clusters_and_can_leave_titles_to_the_caller():
@@ -144,9 +159,9 @@ def test_cluster_sizes_skip_a_question_without_clusters_and_can_leave_titles_to_
 
     clusters = pd.DataFrame({"question_id": [7, 7], "question_text": "Что нравится?", "cluster": [0, 1],
                              "label": ["скорость", "дизайн"], "size": [9, 4], "dominant_sentiment": "positive"})
-    figure = cluster_sizes_figure(clusters, [3, 7], SENTIMENT_COLOURS)  # question 3 has no clusters
+    figure = cluster_sizes_figure(clusters, [3, 7], SENTIMENT_COLOURS, OUTLIER)  # question 3 has no clusters
     assert [a.text for a in figure.layout.annotations] == ["Что нравится?"] and "yaxis2" not in figure.layout
     assert sum(len(trace.x) for trace in figure.data) == 2
-    untitled = cluster_sizes_figure(clusters, [7], SENTIMENT_COLOURS, question_titles=False)
+    untitled = cluster_sizes_figure(clusters, [7], SENTIMENT_COLOURS, OUTLIER, question_titles=False)
     assert not untitled.layout.annotations and sum(len(trace.x) for trace in untitled.data) == 2
-    assert not cluster_sizes_figure(clusters, [3], SENTIMENT_COLOURS).data  # nothing to draw, and no error
+    assert not cluster_sizes_figure(clusters, [3], SENTIMENT_COLOURS, OUTLIER).data  # nothing to draw, and no error

@@ -102,12 +102,19 @@ def ab_test_figure(result: dict[str, float]) -> go.Figure:
 
 
 def cluster_sizes_figure(clusters: pd.DataFrame, question_ids: Sequence, colours: Mapping[str, str],
-                         label_chars: int = 45, question_titles: bool = True) -> go.Figure:
+                         outlier_cluster: int, label_chars: int = 45, question_titles: bool = True) -> go.Figure:
     """One horizontal bar chart per question that has clusters, each with its own axes and (with
     ``question_titles``) the question's text as its title: a bar per cluster, the largest on top, coloured
-    by the cluster's dominant sentiment. Labels are cut to ``label_chars`` on the axis and shown whole on hover."""
-    parts = [part.sort_values("size") for q in question_ids
-             if len(part := clusters[clusters["question_id"] == q])]
+    by the cluster's dominant sentiment. The answers in no cluster (``outlier_cluster``) are a grey bar at
+    the bottom, however many: they share no meaning, so neither their rank nor their sentiment says much.
+    Labels are cut to ``label_chars`` on the axis and shown whole on hover."""
+    parts = []
+    for question in question_ids:
+        part = clusters[clusters["question_id"] == question]
+        outliers = part["cluster"] == outlier_cluster
+        legend = part["dominant_sentiment"].astype(str).where(~outliers, part["label"].astype(str))  # "outliers"
+        parts += [part.assign(legend=legend, outliers=outliers).sort_values(["outliers", "size"],
+                                                                           ascending=[False, True])] if len(part) else []
     bar_rows = [len(part) + 2 for part in parts] or [1]
     height = 100 + sum(26 * rows + 60 for rows in bar_rows)
     titles = [str(part["question_text"].iloc[0])[:90] for part in parts] if question_titles else None
@@ -117,13 +124,14 @@ def cluster_sizes_figure(clusters: pd.DataFrame, question_ids: Sequence, colours
     for row, part in enumerate(parts, start=1):
         # Each bar sits on its cluster id, so clusters with equal labels never stack into one bar.
         bar_ids = part["cluster"].astype(str)
-        for sentiment, bars in part.assign(bar_id=bar_ids).groupby("dominant_sentiment", sort=False):
-            figure.add_trace(go.Bar(x=bars["size"], y=bars["bar_id"], orientation="h", name=str(sentiment),
-                                    customdata=bars["label"], legendgroup=str(sentiment),
-                                    showlegend=sentiment not in shown, marker_color=colours.get(sentiment, "#1f77b4"),
-                                    hovertemplate="%{customdata}: %{x} answers<extra>" + str(sentiment) + "</extra>"),
+        for legend, bars in part.assign(bar_id=bar_ids).groupby("legend", sort=False):
+            colour = OUTLIER_COLOUR if bars["outliers"].all() else colours.get(legend, "#1f77b4")
+            figure.add_trace(go.Bar(x=bars["size"], y=bars["bar_id"], orientation="h", name=legend,
+                                    customdata=np.stack([bars["label"], bars["dominant_sentiment"].astype(str)], axis=1),
+                                    legendgroup=legend, showlegend=legend not in shown, marker_color=colour,
+                                    hovertemplate="%{customdata[0]}: %{x} answers<extra>%{customdata[1]}</extra>"),
                              row=row, col=1)
-            shown.add(sentiment)
+            shown.add(legend)
         labels = [label if len(label) <= label_chars else label[:label_chars - 1] + "…" for label in part["label"]]
         # "category": plotly would read numeric ids as numbers and order the bars by id.
         figure.update_yaxes(type="category", categoryorder="array", categoryarray=list(bar_ids),

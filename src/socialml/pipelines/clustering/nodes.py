@@ -187,9 +187,10 @@ def plot_cluster_map(answer_clusters: pd.DataFrame, clusters: pd.DataFrame, para
 
 
 def plot_cluster_sizes(clusters: pd.DataFrame, params: dict[str, Any]):
-    """The largest questions' cluster sizes, one chart per question, bars coloured by dominant sentiment."""
+    """The largest questions' cluster sizes, one chart per question, bars coloured by dominant sentiment
+    (the outliers grey, at the bottom)."""
     top = clusters.groupby("question_id")["size"].sum().nlargest(params["chart_questions"]).index
-    return cluster_sizes_figure(clusters, list(top), SENTIMENT_COLOURS)
+    return cluster_sizes_figure(clusters, list(top), SENTIMENT_COLOURS, OUTLIER)
 
 
 def answer_gold_groups(answers: pd.DataFrame) -> pd.DataFrame:
