@@ -58,8 +58,11 @@ def clusters_page(current: ServingModels) -> None:
                              height=420 + 22 * answers["cluster_name"].nunique())
     left.plotly_chart(answer_map, key="map")
     # The question is in the selector above.
-    sizes = cluster_sizes_figure(clusters, [question], SENTIMENT_COLOURS, OUTLIER, question_titles=False)
-    sizes.update_layout(title="Cluster sizes")
+    # Shorter labels and the legend below leave the half-width column's room to the bars (full labels on hover).
+    sizes = cluster_sizes_figure(clusters, [question], SENTIMENT_COLOURS, OUTLIER, label_chars=32,
+                                 question_titles=False)
+    sizes.update_layout(title="Cluster sizes", legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0,
+                                                       "title": {"side": "top left"}})
     right.plotly_chart(sizes, key="sizes")
     table = clusters[["cluster", "label", "size", "share", "dominant_sentiment", "sentiment_positive",
                       "sentiment_negative", "keywords", "representative_answers"]].copy()
