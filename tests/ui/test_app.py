@@ -51,6 +51,7 @@ def test_cluster_page_shows_map_sizes_and_cluster_table(app_env):
 
 def test_topic_page_classifies_keeps_history_and_refuses_empty_text(app_env):
     app = open_page("Topic classifier")
+    assert "sport" in app.markdown[-1].value and not app.dataframe  # the example post, classified; no request yet
     app.text_area(key="doc_text").input("Наша команда выиграла матч, болельщики ликуют")
     app.button[0].click().run()
     assert "sport" in app.markdown[-1].value

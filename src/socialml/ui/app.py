@@ -71,11 +71,25 @@ def clusters_page(current: ServingModels) -> None:
     st.dataframe(table, hide_index=True)
 
 
+# What the topic page classifies before anyone types, so that it opens on a result, not an empty form.
+EXAMPLE_POST = "Наша сборная выиграла финал чемпионата, болельщики празднуют всю ночь"
+
+
+def _classified(current: ServingModels, doc_text: str, image2text: str, speech2text: str) -> dict:
+    """One request's record: its fields, the topics above their thresholds and every topic's probability."""
+    topics = current.family("topics")
+    probabilities = topics.probabilities(doc_text, image2text, speech2text)
+    thresholds = topics.thresholds()
+    return {"time": datetime.now().isoformat(timespec="seconds"), "text": doc_text, "image2text": image2text,
+            "speech2text": speech2text, "predicted": [t for t, p in probabilities.items() if p >= thresholds[t]],
+            **{f"p_{t}": round(float(p), 4) for t, p in probabilities.items()}}
+
+
 def topics_page(current: ServingModels) -> None:
     st.header("Topic classifier")
     history = st.session_state.setdefault("topic_history", [])
     with st.form("topic_form"):
-        doc_text = st.text_area("Post text", key="doc_text")
+        doc_text = st.text_area("Post text", value=EXAMPLE_POST, key="doc_text")
         image2text = st.text_input("Image caption (optional)", key="image2text")
         speech2text = st.text_input("Speech transcript (optional)", key="speech2text")
         submitted = st.form_submit_button("Classify")
@@ -83,27 +97,23 @@ def topics_page(current: ServingModels) -> None:
         if not any(t.strip() for t in (doc_text, image2text, speech2text)):
             st.error("Enter some text in at least one field.")
         else:
-            topics = current.family("topics")
-            probabilities = topics.probabilities(doc_text, image2text, speech2text)
-            thresholds = topics.thresholds()
-            history.append({"time": datetime.now().isoformat(timespec="seconds"), "text": doc_text,
-                            "image2text": image2text, "speech2text": speech2text,
-                            "predicted": [t for t, p in probabilities.items() if p >= thresholds[t]],
-                            **{f"p_{t}": round(float(p), 4) for t, p in probabilities.items()}})
+            history.append(_classified(current, doc_text, image2text, speech2text))
+    if not history:
+        st.caption("The example post above, classified; edit it (or the other fields) and press Classify.")
+    last = history[-1] if history else _classified(current, EXAMPLE_POST, "", "")
+    thresholds = current.family("topics").thresholds()
+    chart = pd.DataFrame({"topic": [k[2:] for k in last if k.startswith("p_")],
+                          "probability": [v for k, v in last.items() if k.startswith("p_")]})
+    chart["threshold"] = chart["topic"].map(thresholds)
+    chart["predicted"] = chart["probability"] >= chart["threshold"]
+    figure = px.bar(chart, x="probability", y="topic", orientation="h", range_x=[0, 1], color="predicted",
+                    color_discrete_map={True: "#1f77b4", False: "#c7c7c7"},
+                    title="Topic probabilities (ticks: each topic's threshold)")
+    figure.add_scatter(x=chart["threshold"], y=chart["topic"], mode="markers", name="threshold",
+                       marker={"symbol": "line-ns-open", "size": 18, "color": "black", "line": {"width": 2}})
+    st.plotly_chart(figure, key="probabilities")
+    st.write("Predicted topics: " + (", ".join(last["predicted"]) or "none above its threshold"))
     if history:
-        last = history[-1]
-        thresholds = current.family("topics").thresholds()
-        chart = pd.DataFrame({"topic": [k[2:] for k in last if k.startswith("p_")],
-                              "probability": [v for k, v in last.items() if k.startswith("p_")]})
-        chart["threshold"] = chart["topic"].map(thresholds)
-        chart["predicted"] = chart["probability"] >= chart["threshold"]
-        figure = px.bar(chart, x="probability", y="topic", orientation="h", range_x=[0, 1], color="predicted",
-                        color_discrete_map={True: "#1f77b4", False: "#c7c7c7"},
-                        title="Topic probabilities (ticks: each topic's threshold)")
-        figure.add_scatter(x=chart["threshold"], y=chart["topic"], mode="markers", name="threshold",
-                           marker={"symbol": "line-ns-open", "size": 18, "color": "black", "line": {"width": 2}})
-        st.plotly_chart(figure, key="probabilities")
-        st.write("Predicted topics: " + (", ".join(last["predicted"]) or "none above its threshold"))
         frame = pd.DataFrame(history)
         st.subheader("Request history")
         st.dataframe(frame, hide_index=True)
@@ -181,7 +191,8 @@ def user_page(current: ServingModels) -> None:
         st.dataframe(latest[["timestamp", "action", "post_id", "topic", "text"]], hide_index=True)
 
     views = audience.views[audience.views["user_id"] == user_id]
-    st.subheader(f"Audience predicted from {len(views)} views")
+    # The audience models read another log than the feed's (the demo's video views), so its count differs from above.
+    st.subheader(f"Audience predicted from {len(views)} views in the audience data")
     if views.empty:
         st.info("This user has no viewing history in the audience data.")
         return
