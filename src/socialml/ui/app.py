@@ -75,11 +75,9 @@ def clusters_page(current: ServingModels) -> None:
 EXAMPLE_POST = "Наша сборная выиграла финал чемпионата, болельщики празднуют всю ночь"
 
 
-def _classified(current: ServingModels, doc_text: str, image2text: str, speech2text: str) -> dict:
+def _classified(topics, thresholds: dict[str, float], doc_text: str, image2text: str, speech2text: str) -> dict:
     """One request's record: its fields, the topics above their thresholds and every topic's probability."""
-    topics = current.family("topics")
     probabilities = topics.probabilities(doc_text, image2text, speech2text)
-    thresholds = topics.thresholds()
     return {"time": datetime.now().isoformat(timespec="seconds"), "text": doc_text, "image2text": image2text,
             "speech2text": speech2text, "predicted": [t for t, p in probabilities.items() if p >= thresholds[t]],
             **{f"p_{t}": round(float(p), 4) for t, p in probabilities.items()}}
@@ -87,6 +85,8 @@ def _classified(current: ServingModels, doc_text: str, image2text: str, speech2t
 
 def topics_page(current: ServingModels) -> None:
     st.header("Topic classifier")
+    topics = current.family("topics")
+    thresholds = topics.thresholds()
     history = st.session_state.setdefault("topic_history", [])
     with st.form("topic_form"):
         doc_text = st.text_area("Post text", value=EXAMPLE_POST, key="doc_text")
@@ -97,11 +97,10 @@ def topics_page(current: ServingModels) -> None:
         if not any(t.strip() for t in (doc_text, image2text, speech2text)):
             st.error("Enter some text in at least one field.")
         else:
-            history.append(_classified(current, doc_text, image2text, speech2text))
+            history.append(_classified(topics, thresholds, doc_text, image2text, speech2text))
     if not history:
         st.caption("The example post above, classified; edit it (or the other fields) and press Classify.")
-    last = history[-1] if history else _classified(current, EXAMPLE_POST, "", "")
-    thresholds = current.family("topics").thresholds()
+    last = history[-1] if history else _classified(topics, thresholds, EXAMPLE_POST, "", "")
     chart = pd.DataFrame({"topic": [k[2:] for k in last if k.startswith("p_")],
                           "probability": [v for k, v in last.items() if k.startswith("p_")]})
     chart["threshold"] = chart["topic"].map(thresholds)

@@ -151,6 +151,8 @@ def test_cluster_sizes_draw_the_outliers_grey_at_the_bottom_however_many():
     colours = {trace.name: trace.marker.color for trace in figure.data}
     assert colours == {"outliers": OUTLIER_COLOUR, "negative": SENTIMENT_COLOURS["negative"],
                        "positive": SENTIMENT_COLOURS["positive"]}
+    only_outliers = cluster_sizes_figure(clusters[clusters["cluster"] == OUTLIER], [1], SENTIMENT_COLOURS, OUTLIER)
+    assert [(trace.name, list(trace.x)) for trace in only_outliers.data] == [("outliers", [50])]
 
 
 def test_cluster_sizes_skip_a_question_without_clusters_and_can_leave_titles_to_the_caller():

@@ -76,7 +76,7 @@ def learning_curve_figure(curves: pd.DataFrame, title: str, x: str = "epoch", ke
     for row, column in enumerate(columns, start=1):
         figure.add_trace(go.Scatter(x=curves[x], y=curves[column], mode="lines+markers", name=column), row=row, col=1)
     if kept is not None and curves[kept].any():
-        stop = curves.loc[curves[kept].astype(bool), x].iloc[0]
+        stop = curves.loc[curves[kept], x].iloc[0]
         figure.add_vline(x=stop, line_dash="dash", line_color="#555", annotation_text=f"kept: {x} {stop}",
                          annotation_position="top right")
     figure.update_xaxes(title_text=x, row=len(columns), col=1)
