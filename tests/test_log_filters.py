@@ -15,6 +15,8 @@ with warnings.catch_warnings():
 logging.getLogger("mlflow.pyfunc").info("Inferring model signature from input example")
 logging.getLogger("mlflow.pyfunc").warning("model could not be loaded")
 logging.getLogger("socialml.anything").info("Inferring model signature from input example")
+logging.getLogger("kedro.runner.sequential_runner").info("Completed node: demo.topics.tfidf_logreg.train")
+logging.getLogger("kedro.runner.sequential_runner").info("Completed 12 out of 91 tasks")
 """
 
 
@@ -24,6 +26,7 @@ def test_known_third_party_chatter_is_dropped_and_everything_else_is_shown():
     assert "the model diverged" in shown and "register_new_resolver" not in shown and "type hints" not in shown
     assert "mlflow.pyfunc: model could not be loaded" in shown
     assert "mlflow.pyfunc: Inferring" not in shown and "socialml.anything: Inferring model signature" in shown
+    assert "Completed node" not in shown and "Completed 12 out of 91 tasks" in shown
 
 
 def test_loading_a_local_encoder_draws_no_hugging_face_bar_and_our_own_bars_stay(e5_folder):
