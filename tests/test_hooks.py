@@ -11,7 +11,9 @@ from kedro.io import DataCatalog
 from kedro.pipeline import node, pipeline
 from kedro_datasets.pandas import CSVDataset
 
+from socialml.airflow_tasks import FINISH_LATER
 from socialml.components.data.ingest import EmptySourceError
+from socialml.components.evaluation.tables import comparison_table
 from socialml.hooks import (
     HOST_TAG, PID_TAG, DurableRunHook, MissingRunInputError, RunInputsHook, RunSummaryHook, close_orphaned_runs,
 )
@@ -59,7 +61,10 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     hook = RunSummaryHook()
     hook.after_catalog_created(catalog)
     hook.before_pipeline_run()
-    hook.after_dataset_saved("demo.rpt_audience_comparison", pd.DataFrame({"model": ["a"]}))
+    audience, _ = comparison_table([{"model": "catboost", "target": "sex", "roc_auc": 0.88, "gain_vs_majority": 0.38,
+                                     "gain_low": 0.36, "gain_high": 0.4}], ["target", "roc_auc"], "audience",
+                                   keys=("model", "target"))
+    hook.after_dataset_saved("demo.rpt_audience_comparison", audience)
     hook.after_dataset_saved("demo.prm_rejected_users", pd.DataFrame({"reason": ["age: -3 is below 0"] * 2}))
     hook.after_dataset_saved("demo.prm_users", pd.DataFrame())  # neither: not named
     nodes = [node(_first, "a", "b", name="demo.topics.finetuned.train"), node(_first, "b", "c", name="quick"),
@@ -72,6 +77,8 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     with mlflow.start_run(experiment_id=experiment) as run, caplog.at_level(logging.INFO, logger="socialml.hooks"):
         hook.after_pipeline_run()
     summary = caplog.records[-1].getMessage()
+    leader = "demo.rpt_audience_comparison (sex): catboost, roc_auc 0.880, +0.380 [+0.360, +0.400] over majority"
+    assert f"leading models (95 % bootstrap intervals; gains are paired, over the table's baseline):\n    {leader}" in summary
     assert f"MLflow run {run.info.run_id}" in summary and "kedro mlflow ui" in summary
     assert str(tmp_path / "audience_comparison.csv") in summary
     assert "rows rejected at ingestion: demo.users 2" in summary and "prm_users" not in summary
@@ -81,6 +88,26 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     assert metrics["node_seconds.demo.topics.finetuned.train"] >= 0.3
     assert 0.1 <= metrics["node_seconds." + "x" * 237] < metrics["node_seconds.demo.topics.finetuned.train"]
     assert set(metrics) == {"node_seconds.demo.topics.finetuned.train", "node_seconds.quick", "node_seconds." + "x" * 237}
+    # The MLflow run page shows the same summary as the run's description.
+    description = mlflow.get_run(run.info.run_id).data.tags["mlflow.note.content"]
+    assert description.startswith("**Run finished in ") and f"- {leader}" in description
+    assert "**Rows rejected at ingestion:** demo.users 2." in description
+
+
+def test_a_runs_own_description_is_kept_and_an_airflow_tasks_summary_writes_none(tmp_path, monkeypatch):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("described")
+    hook = RunSummaryHook()
+    hook.after_catalog_created(DataCatalog())
+    with mlflow.start_run(experiment_id=experiment, description="tuning the ranker") as run:
+        hook.before_pipeline_run()
+        hook.after_pipeline_run()
+    assert mlflow.get_run(run.info.run_id).data.tags["mlflow.note.content"] == "tuning the ranker"
+    monkeypatch.setenv(FINISH_LATER, "1")  # one task of a DAG run: it sees only its own nodes
+    with mlflow.start_run(experiment_id=experiment) as run:
+        hook.before_pipeline_run()
+        hook.after_pipeline_run()
+    assert "mlflow.note.content" not in mlflow.get_run(run.info.run_id).data.tags
 
 
 def test_runs_left_running_by_dead_processes_are_closed_as_killed(tmp_path):

@@ -23,6 +23,7 @@ from mlflow.entities import RunStatus
 from socialml.airflow_tasks import FINISH_LATER
 from socialml.components.core.durable import make_writes_atomic, process_alive, remove_abandoned_partials
 from socialml.components.data.ingest import EmptySourceError
+from socialml.components.evaluation.tables import leaders
 from socialml.registry import (
     export_served_model,
     exported_models_folder,
@@ -139,11 +140,13 @@ class MlflowRunLabelsHook:
 
 
 class RunSummaryHook:
-    """Ends each run with what a user looks for next: wall time, the longest nodes, the MLflow run and where
-    to open it, the comparison tables written, and how many rows each ingested table rejected (dataset loads
-    and saves are at DEBUG, conf/logging.yml, so this is where the run's outputs are named). Every node's
-    wall time goes to the MLflow run too (metrics ``node_seconds.<node>``): a model's fit time is that of its
-    node tagged ``training``."""
+    """Ends each run with what a user looks for next: wall time, the longest nodes, which model leads each
+    comparison (with its interval and its gain over the baseline), the MLflow run and where to open it, the
+    comparison tables written, and how many rows each ingested table rejected (dataset loads and saves are
+    at DEBUG, conf/logging.yml, so this is where the run's outputs are named). The MLflow run gets the same
+    summary as its description, unless it has one already or the run is an Airflow DAG's (its tasks are
+    separate processes; none sees the whole run). Every node's wall time goes to the MLflow run too
+    (metrics ``node_seconds.<node>``): a model's fit time is that of its node tagged ``training``."""
 
     LONGEST_NODES = 5
 
@@ -152,6 +155,7 @@ class RunSummaryHook:
         self.started = time.perf_counter()
         self.comparisons: list[str] = []
         self.rejected: dict[str, int] = {}
+        self.leading_models: list[str] = []
         self._node_started: dict[str, float] = {}
         self.node_seconds: dict[str, float] = {}
 
@@ -164,6 +168,7 @@ class RunSummaryHook:
         self.started = time.perf_counter()
         self.comparisons.clear()
         self.rejected.clear()
+        self.leading_models.clear()
         self._node_started.clear()
         self.node_seconds.clear()
 
@@ -177,6 +182,9 @@ class RunSummaryHook:
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        if isinstance(data, pd.DataFrame):
+            self.leading_models += [f"{dataset_name}{f' ({group})' if group else ''}: {text}"
+                                    for group, text in leaders(data)]
         short_name = dataset_name.rsplit(".", 1)[-1]
         if short_name.endswith("_comparison"):
             self.comparisons.append(str(getattr(self._catalog.get(dataset_name), "_filepath", dataset_name)))
@@ -185,22 +193,40 @@ class RunSummaryHook:
 
     @hook_impl
     def after_pipeline_run(self) -> None:
-        lines = [f"run finished in {time.perf_counter() - self.started:.0f} s"]
+        finished = f"run finished in {time.perf_counter() - self.started:.0f} s"
+        lines = [finished]
         longest = sorted(self.node_seconds.items(), key=lambda item: -item[1])[:self.LONGEST_NODES]
         if longest:
             lines.append("longest nodes: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in longest))
+        if self.leading_models:
+            lines.append("leading models (95 % bootstrap intervals; gains are paired, over the table's baseline):"
+                         + "".join(f"\n    {leader}" for leader in self.leading_models))
+        rejected = ", ".join(f"{table} {count}" for table, count in sorted(self.rejected.items()))
         run = mlflow.active_run()
         if run is not None:
             mlflow.log_metrics({node_seconds_metric(name): seconds for name, seconds in self.node_seconds.items()})
+            described = "mlflow.note.content" in mlflow.get_run(run.info.run_id).data.tags
+            if not described and not os.environ.get(FINISH_LATER):
+                mlflow.set_tag("mlflow.note.content", self._description(finished, rejected))
             lines.append(f"MLflow run {run.info.run_id} (experiment {run.info.experiment_id}) in "
                          f"{mlflow.get_tracking_uri()}: `kedro mlflow ui`, then http://127.0.0.1:5000/#/experiments/"
                          f"{run.info.experiment_id}/runs/{run.info.run_id}")
         if self.comparisons:
             lines.append("comparison tables (newest version inside each): " + ", ".join(sorted(self.comparisons)))
-        if self.rejected:
-            lines.append("rows rejected at ingestion: " + ", ".join(f"{table} {count}"
-                                                                   for table, count in sorted(self.rejected.items())))
+        if rejected:
+            lines.append("rows rejected at ingestion: " + rejected)
         logger.info("\n  ".join(lines))
+
+    def _description(self, finished: str, rejected: str) -> str:
+        """The run's summary as Markdown for the MLflow run page: wall time, leading models, rejected rows."""
+        text = f"**{finished.capitalize()}.**"
+        if self.leading_models:
+            text += ("\n\n**Leading models** (95 % bootstrap intervals; gains are paired, over the table's "
+                     "baseline; the whole tables are among the artifacts):\n\n"
+                     + "\n".join(f"- {leader}" for leader in self.leading_models))
+        if rejected:
+            text += f"\n\n**Rows rejected at ingestion:** {rejected}."
+        return text
 
 
 def node_seconds_metric(node_name: str) -> str:

@@ -38,11 +38,35 @@ def comparison_table(rows: Sequence[Mapping[str, Any]], sort_by: str | Sequence[
                      keys: Sequence[str] = ("model",), ascending: bool | Sequence[bool] = False
                      ) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
     """One row per variant (and per value of the other ``keys``, e.g. the audience's target), sorted
-    best first, and every finite score as an MLflow metric ``{prefix}/{key values}/{score}``."""
+    best first, and every finite score as an MLflow metric ``{prefix}/{key values}/{score}``. The table
+    keeps its ranking metric and its groups in ``attrs`` (``ranked_by``, ``groups``) for ``leaders``."""
     table = pd.DataFrame(list(rows))
     table = table.sort_values(list(np.atleast_1d(sort_by)), ascending=ascending, ignore_index=True)
+    table.attrs.update(ranked_by=list(np.atleast_1d(sort_by))[-1], groups=[key for key in keys if key != "model"])
     metrics: dict[str, dict[str, float]] = {}
     for row in table.to_dict("records"):
         name = "/".join(str(row[key]) for key in keys)
         metrics.update(metric_payload(f"{prefix}/{name}", {k: v for k, v in row.items() if k not in keys}))
     return table, metrics
+
+
+def leaders(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """What a ``comparison_table`` found, per group (its key values joined, "" without groups): the leading
+    model with its ranking metric and interval, and its gain over the table's baseline with the paired
+    interval (none where the baseline leads). Nothing for a table not made by ``comparison_table``."""
+    metric = table.attrs.get("ranked_by")
+    if metric is None or table.empty:
+        return []
+    groups = table.attrs.get("groups") or []
+    firsts = table.groupby(groups, sort=False).head(1) if groups else table.head(1)
+    baseline = next((column.removeprefix("gain_vs_") for column in table if column.startswith("gain_vs_")), None)
+    found = []
+    for row in firsts.to_dict("records"):
+        text = f"{row['model']}, {metric} {row[metric]:.3f}"
+        if {f"{metric}_low", f"{metric}_high"} <= row.keys():
+            text += f" [{row[f'{metric}_low']:.3f}, {row[f'{metric}_high']:.3f}]"
+        if baseline is not None and row["model"] != baseline:
+            text += (f", {row[f'gain_vs_{baseline}']:+.3f} [{row['gain_low']:+.3f}, {row['gain_high']:+.3f}]"
+                     f" over {baseline}")
+        found.append((", ".join(str(row[group]) for group in groups), text))
+    return found
