@@ -54,6 +54,7 @@ def test_a_run_before_its_inputs_are_made_stops_naming_each_and_what_makes_it(tm
 
 
 def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="socialml.hooks")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     comparison = CSVDataset(filepath=str(tmp_path / "audience_comparison.csv"))
     catalog = DataCatalog({"demo.rpt_audience_comparison": comparison,
@@ -73,6 +74,9 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
         hook.before_node_run(step)
         time.sleep(seconds)
         hook.after_node_run(step)
+    # Each node is logged by its full (namespaced) name as it starts.
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("Running node: ")][:2] == [
+        "Running node: demo.topics.finetuned.train", "Running node: quick"]
     experiment = mlflow.create_experiment("summary")
     with mlflow.start_run(experiment_id=experiment) as run, caplog.at_level(logging.INFO, logger="socialml.hooks"):
         hook.after_pipeline_run()

@@ -17,6 +17,8 @@ logging.getLogger("mlflow.pyfunc").warning("model could not be loaded")
 logging.getLogger("socialml.anything").info("Inferring model signature from input example")
 logging.getLogger("kedro.runner.sequential_runner").info("Completed node: demo.topics.tfidf_logreg.train")
 logging.getLogger("kedro.runner.sequential_runner").info("Completed 12 out of 91 tasks")
+logging.getLogger("kedro.pipeline.node").info("Running node: train: train_topic_model([demo.mi_topic_dataset]) -> [x]")
+logging.getLogger("kedro.pipeline.node").warning("node train failed")
 """
 
 
@@ -27,6 +29,7 @@ def test_known_third_party_chatter_is_dropped_and_everything_else_is_shown():
     assert "mlflow.pyfunc: model could not be loaded" in shown
     assert "mlflow.pyfunc: Inferring" not in shown and "socialml.anything: Inferring model signature" in shown
     assert "Completed node" not in shown and "Completed 12 out of 91 tasks" in shown
+    assert "train_topic_model" not in shown and "kedro.pipeline.node: node train failed" in shown
 
 
 def test_loading_a_local_encoder_draws_no_hugging_face_bar_and_our_own_bars_stay(e5_folder):

@@ -28,6 +28,8 @@ KNOWN_LOG_LINES = {  # logger → messages it logs that say nothing a user acts 
     # kedro viz flattens the cross_sell_release pipeline (a PipelineML) to draw it: as kedro-mlflow intends.
     "kedro_mlflow.pipeline.pipeline_ml": (r"This 'Pipeline' is no longer a 'PipelineML' object",),
     "kedro.validation.parameter_validator": (r"No typed parameter requirements found",),
+    # Every input and output of the node, 200 to 400 characters: RunSummaryHook logs its name instead.
+    "kedro.pipeline.node": (r"^Running node: ",),
     # "Completed node: X" repeats the "Running node: X" before it; "Completed 12 out of 91 tasks" follows.
     "kedro.runner.sequential_runner": (r"Using synchronous mode for loading and saving data", r"^Completed node: "),
 }
