@@ -145,9 +145,9 @@ class RunSummaryHook:
     comparison tables written, and how many rows each ingested table rejected (dataset loads and saves are
     at DEBUG, conf/logging.yml, so this is where the run's outputs are named). The MLflow run gets the same
     summary as its description, unless it has one already or the run is an Airflow DAG's (its tasks are
-    separate processes; none sees the whole run). Each node is logged by its full name as it starts, and
-    its wall time goes to the MLflow run too
-    (metrics ``node_seconds.<node>``): a model's fit time is that of its node tagged ``training``."""
+    separate processes; none sees the whole run). Each node is logged by its full name as it starts, and its
+    wall time goes to the MLflow run (metrics ``node_seconds.<node>``): a model's fit time is that of its
+    node tagged ``training``."""
 
     LONGEST_NODES = 5
 
