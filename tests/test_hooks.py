@@ -82,7 +82,8 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
         hook.after_pipeline_run()
     summary = caplog.records[-1].getMessage()
     leader = "demo.rpt_audience_comparison (sex): catboost, roc_auc 0.880, +0.380 [+0.360, +0.400] over majority"
-    assert f"leading models (95 % bootstrap intervals; gains are paired, over the table's baseline):\n    {leader}" in summary
+    assert ("leading models (95 % bootstrap intervals; gains are paired, over the table's baseline):\n"
+            f"    {leader}") in summary
     assert f"MLflow run {run.info.run_id}" in summary and "kedro mlflow ui" in summary
     assert str(tmp_path / "audience_comparison.csv") in summary
     assert "rows rejected at ingestion: demo.users 2" in summary and "prm_users" not in summary

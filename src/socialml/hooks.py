@@ -35,6 +35,7 @@ from socialml.registry import (
 )
 
 logger = logging.getLogger(__name__)
+LEADERS_HEADING = "95 % bootstrap intervals; gains are paired, over the table's baseline"
 PID_TAG, HOST_TAG = "socialml.pid", "socialml.host"
 UNTAGGED_AFTER_S = 600  # a run killed before it was tagged is closed once it is this old
 
@@ -202,7 +203,7 @@ class RunSummaryHook:
         if longest:
             lines.append("longest nodes: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in longest))
         if self.leading_models:
-            lines.append("leading models (95 % bootstrap intervals; gains are paired, over the table's baseline):"
+            lines.append(f"leading models ({LEADERS_HEADING}):"
                          + "".join(f"\n    {leader}" for leader in self.leading_models))
         rejected = ", ".join(f"{table} {count}" for table, count in sorted(self.rejected.items()))
         run = mlflow.active_run()
@@ -224,8 +225,7 @@ class RunSummaryHook:
         """The run's summary as Markdown for the MLflow run page: wall time, leading models, rejected rows."""
         text = f"**{finished.capitalize()}.**"
         if self.leading_models:
-            text += ("\n\n**Leading models** (95 % bootstrap intervals; gains are paired, over the table's "
-                     "baseline; the whole tables are among the artifacts):\n\n"
+            text += (f"\n\n**Leading models** ({LEADERS_HEADING}; the whole tables are among the artifacts):\n\n"
                      + "\n".join(f"- {leader}" for leader in self.leading_models))
         if rejected:
             text += f"\n\n**Rows rejected at ingestion:** {rejected}."

@@ -45,22 +45,26 @@ def test_comparison_tables_sort_best_first_and_log_only_finite_numbers_under_cle
 
 def test_leaders_name_each_groups_best_model_with_its_interval_and_its_gain_over_the_baseline():
     intervals = {"gain_vs_majority": 0.0, "gain_low": 0.0, "gain_high": 0.0}
-    rows = [{"model": "majority", "target": "sex", "roc_auc": 0.81, "roc_auc_low": 0.79, "roc_auc_high": 0.83, **intervals},
+    rows = [{"model": "majority", "target": "sex", "roc_auc": 0.81, "roc_auc_low": 0.79, "roc_auc_high": 0.83,
+             **intervals},
             {"model": "catboost", "target": "sex", "roc_auc": 0.80, "roc_auc_low": 0.78, "roc_auc_high": 0.82,
              **intervals, "gain_vs_majority": -0.01, "gain_low": -0.02},
             {"model": "catboost", "target": "age", "roc_auc": 0.75, "roc_auc_low": 0.72, "roc_auc_high": 0.77,
              "gain_vs_majority": 0.25, "gain_low": 0.22, "gain_high": 0.28},
-            {"model": "majority", "target": "age", "roc_auc": 0.5, "roc_auc_low": 0.49, "roc_auc_high": 0.51, **intervals}]
+            {"model": "majority", "target": "age", "roc_auc": 0.5, "roc_auc_low": 0.49, "roc_auc_high": 0.51,
+             **intervals}]
     table, _ = comparison_table(rows, ["target", "roc_auc"], "audience", keys=("model", "target"),
                                 ascending=[True, False])
     # The baseline leading gets no gain against itself; sorting by the group first keeps each group's best.
-    assert leaders(table) == [("age", "catboost, roc_auc 0.750 [0.720, 0.770], +0.250 [+0.220, +0.280] over majority"),
-                              ("sex", "majority, roc_auc 0.810 [0.790, 0.830]")]
+    assert leaders(table) == [
+        ("age", "catboost, roc_auc 0.750 [0.720, 0.770], +0.250 [+0.220, +0.280] over majority"),
+        ("sex", "majority, roc_auc 0.810 [0.790, 0.830]")]
     plain, _ = comparison_table([{"model": "p-1", "hit_rate_at_5": 0.3}, {"model": "p-2", "hit_rate_at_5": 0.4}],
                                 "hit_rate_at_5", "feed")
     assert leaders(plain) == [("", "p-2, hit_rate_at_5 0.400")]  # no interval columns: the value alone
     assert leaders(pd.DataFrame({"model": ["a"], "auc": [0.7]})) == []  # not a comparison table
     assert leaders(plain.iloc[:0]) == []
+    assert leaders(plain[["model"]]) == [] and plain[["model"]].attrs  # a slice keeps attrs, not the metric
 
 
 def test_bootstrap_intervals_hold_the_true_mean_and_narrow_with_more_rows():

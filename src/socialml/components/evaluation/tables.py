@@ -53,11 +53,11 @@ def comparison_table(rows: Sequence[Mapping[str, Any]], sort_by: str | Sequence[
 def leaders(table: pd.DataFrame) -> list[tuple[str, str]]:
     """What a ``comparison_table`` found, per group (its key values joined, "" without groups): the leading
     model with its ranking metric and interval, and its gain over the table's baseline with the paired
-    interval (none where the baseline leads). Nothing for a table not made by ``comparison_table``."""
-    metric = table.attrs.get("ranked_by")
-    if metric is None or table.empty:
+    interval (none where the baseline leads). Nothing for a table not made by ``comparison_table``, nor for
+    one cut from it (pandas carries ``attrs`` into a slice that may lack the model or its metric)."""
+    metric, groups = table.attrs.get("ranked_by"), table.attrs.get("groups") or []
+    if metric is None or table.empty or not {"model", metric, *groups} <= set(table.columns):
         return []
-    groups = table.attrs.get("groups") or []
     firsts = table.groupby(groups, sort=False).head(1) if groups else table.head(1)
     baseline = next((column.removeprefix("gain_vs_") for column in table if column.startswith("gain_vs_")), None)
     found = []
