@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 
 from socialml.components.evaluation.metrics import bootstrap_intervals, clustering_scores
-from socialml.components.text.clustering import ClusteringConfig, cluster_texts, umap_module
+from socialml.components.text.clustering import ClusteringConfig, bertopic_default_chain, cluster_texts
 from socialml.components.text.encoders import EmbeddingCache, build_encoder
 from socialml.components.text.preprocess import normalise
 
@@ -40,14 +40,6 @@ def configured() -> tuple[dict, ClusteringConfig]:
     encoders = yaml.safe_load((ROOT / "conf/base/parameters_text_embedding.yml").read_text())["text_embedding"]
     params = yaml.safe_load((ROOT / "conf/base/parameters_clustering.yml").read_text())["clustering"]
     return encoders["clustering_encoder"], ClusteringConfig.from_params(params["algorithm"])
-
-
-def bertopic_chain(vectors: np.ndarray, seed: int = 0, min_cluster_size: int = 10) -> np.ndarray:
-    import hdbscan
-
-    reduced = umap_module().UMAP(n_components=5, n_neighbors=15, min_dist=0.0, metric="cosine", random_state=seed,
-                                 n_jobs=1).fit_transform(vectors)
-    return hdbscan.HDBSCAN(min_cluster_size=min_cluster_size).fit_predict(reduced)
 
 
 def ours(texts: list[str], vectors_of, config: ClusteringConfig) -> np.ndarray:
@@ -107,7 +99,7 @@ def intents_table(data: Path, runs: int) -> tuple[pd.DataFrame, pd.DataFrame, pd
     for name, cache in caches.items():
         vectors = cache.encode([normalise(t) for t in texts])
         for method, fit in ((f"ours, {name}", lambda: ours(texts, cache.encode, config)),
-                            (f"BERTopic chain, {name}", lambda: bertopic_chain(vectors)),
+                            (f"BERTopic chain, {name}", lambda: bertopic_default_chain(vectors)),
                             (f"k-means told k={len(set(truth))}, {name}", lambda: kmeans_told_k(vectors, len(set(truth))))):
             labels, fit_s = timed(fit)
             labels_of[method] = labels
@@ -123,7 +115,7 @@ def intents_table(data: Path, runs: int) -> tuple[pd.DataFrame, pd.DataFrame, pd
     for seed in (0, 1, 2):
         seeded = ClusteringConfig(**{**config.__dict__, "reducer": {**config.reducer, "seed": seed}})
         for method, fit in (("ours", lambda: ours(texts, cache.encode, seeded)),
-                            ("BERTopic chain", lambda: bertopic_chain(vectors, seed))):
+                            ("BERTopic chain", lambda: bertopic_default_chain(vectors, seed))):
             labels, fit_s = timed(fit)
             seeds.append({"umap seed": seed, "method": method, "fit_s": fit_s, **clustering_scores(truth, labels)})
     seeds = pd.DataFrame(seeds)
@@ -142,7 +134,7 @@ def survey_table(data: Path, runs: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     configured_cache.encode(sorted({normalise(t) for t in texts}))  # embedding is not part of the fit time
     configured_size = config.clusterer["min_cluster_size"]
     methods = {f"BERTopic chain, e5_small, min_cluster_size {size}{' (its default)' if size == 10 else ''}":
-               lambda size=size: bertopic_chain(e5.encode(texts), min_cluster_size=size) for size in (10, 20)}
+               lambda size=size: bertopic_default_chain(e5.encode(texts), min_cluster_size=size) for size in (10, 20)}
     configured_mark = {configured_size: " (configured)"}
     methods.update({f"ours, e5_small + use, min_cluster_size {size}{configured_mark.get(size, '')}":
                     lambda size=size: ours(texts, configured_cache.encode, ClusteringConfig(
@@ -171,7 +163,7 @@ def main() -> None:
     args = parser.parse_args()
     # Compile UMAP's kernels before any timing (beyond 4,096 rows it finds neighbours with pynndescent).
     warm = np.random.default_rng(0).normal(size=(4_200, 16))
-    bertopic_chain(warm)
+    bertopic_default_chain(warm)
     cluster_texts(warm / np.linalg.norm(warm, axis=1, keepdims=True), np.ones(len(warm)), configured()[1])
     intents, gains, seeds = intents_table(args.data, args.runs)
     survey, survey_gains = survey_table(args.data, args.runs)

@@ -59,6 +59,10 @@ def test_default_run_clusters_answers_with_labels_and_sentiment(test_run):
     assert clusters.groupby("question_id")["share"].sum().round(6).eq(1).all()
     quality = pd.read_csv(latest_version(test_run / TEST_DATA / "08_reporting" / "demo" / "clustering_quality.csv"))
     assert quality["nmi"].mean() > 0.2  # against the planted groups; tiny data, so a loose floor
+    comparison = pd.read_csv(latest_version(test_run / TEST_DATA / "08_reporting" / "demo" / "clustering_comparison.csv"))
+    assert set(comparison["model"]) == {"answer_clustering", "bertopic_default_chain"}
+    assert (comparison["answers"] == quality["answers"].sum()).all()  # both on the same answers
+    assert comparison.set_index("model").loc["answer_clustering", "nmi"] == pytest.approx(quality["nmi"].mean())
     for chart in ("cluster_map.json", "cluster_sizes.json"):
         assert latest_version(test_run / TEST_DATA / "08_reporting" / "demo" / chart).exists()
 
@@ -346,6 +350,8 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
     assert clusters["question_id"].nunique() > 5 and clusters["label"].str.len().gt(0).all()
     intents = pd.read_csv(latest_version(outputs / "08_reporting" / "ru_intents_dev" / "clustering_quality.csv"))
     assert intents["answers"].tolist() == [600] and intents["nmi"].between(0.05, 1).all()  # scored on the gold intents
+    against = pd.read_csv(latest_version(outputs / "08_reporting" / "ru_intents_dev" / "clustering_comparison.csv"))
+    assert set(against["model"]) == {"answer_clustering", "bertopic_default_chain"}
     for source in ("sensitive_topics_multilabel", "telegram_news_topics"):
         comparison = pd.read_csv(latest_version(outputs / "08_reporting" / source / "topics_comparison.csv"))
         assert {"tfidf_logreg", "finetuned_e5_top2", "finetuned_mlp_head_tfidf_ensemble"} <= set(comparison["model"])

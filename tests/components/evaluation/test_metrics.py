@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from socialml.components.evaluation.metrics import (bootstrap_intervals, clustering_scores, hidden_item_scores,
+from socialml.components.evaluation.metrics import (bootstrap_intervals, clustering_comparison, clustering_scores,
+                                                    coded_nmi_ari, hidden_item_scores,
                                                     ranking_scores, roc_auc)
 from socialml.components.evaluation.tables import comparison_table, leaders, metric_payload
 from socialml.components.recsys.recommenders import top_k
@@ -101,6 +102,50 @@ def test_clustering_scores_adjust_mutual_information_for_the_number_of_clusters(
     exact_but_outliers = np.where(rng.random(len(truth)) < 0.1, -1, truth)
     scores = clustering_scores(truth, exact_but_outliers)
     assert scores["ami"] > 0.8 and 0.05 < scores["outlier_share"] < 0.15
+
+
+@pytest.mark.parametrize("case", ["random", "one_cluster_each", "one_side_split", "singletons", "identical",
+                                  "codes_absent"])
+def test_coded_nmi_and_ari_match_sklearns(case):
+    rng = np.random.default_rng(1)
+    truth, predicted = rng.integers(0, 7, 500), rng.integers(0, 30, 500)
+    if case == "one_cluster_each":
+        truth, predicted = np.zeros(50, int), np.zeros(50, int)
+    elif case == "one_side_split":
+        predicted = np.zeros(500, int)
+    elif case == "singletons":
+        predicted = np.arange(500)
+    elif case == "identical":
+        predicted = truth.copy()
+    elif case == "codes_absent":  # a resample may miss some of a question's groups and clusters
+        keep = (truth != 3) & (predicted % 5 != 0)
+        truth, predicted = truth[keep], predicted[keep]
+    expected = clustering_scores(truth, predicted)
+    nmi, ari = coded_nmi_ari(truth, predicted, 7, max(30, int(predicted.max()) + 1))
+    assert nmi == pytest.approx(expected["nmi"], abs=1e-12) and ari == pytest.approx(expected["ari"], abs=1e-12)
+
+
+def test_a_clustering_comparison_averages_over_questions_and_gives_the_paired_gain_over_the_baseline():
+    rng = np.random.default_rng(0)
+    # Two questions with string ids; the model finds the groups but leaves a tenth as outliers, the baseline
+    # is one large cluster per question with a few outliers.
+    group = np.tile(np.repeat(["alarm", "weather", "music"], 40), 2)
+    scored = pd.DataFrame({"question_id": np.repeat(["q-1", "q-2"], 120), "group": group,
+                           "model": np.where(rng.random(240) < 0.1, -1, pd.factorize(group)[0]),
+                           "baseline": np.where(rng.random(240) < 0.05, -1, 0)})
+    rows = {row["model"]: row for row in clustering_comparison(scored, ["baseline", "model"], "baseline", runs=50)}
+    model, baseline = rows["model"], rows["baseline"]
+    first = scored[scored["question_id"] == "q-1"]
+    second = scored[scored["question_id"] == "q-2"]
+    assert model["nmi"] == pytest.approx(np.mean([clustering_scores(q["group"], q["model"])["nmi"]
+                                                  for q in (first, second)]))
+    assert (model["questions"], model["answers"], model["clusters"], baseline["clusters"]) == (2, 240, 6, 2)
+    for metric in ("nmi", "ari"):
+        assert model[f"{metric}_low"] <= model[metric] <= model[f"{metric}_high"]
+    assert model["ami"] == pytest.approx(np.mean([clustering_scores(q["group"], q["model"])["ami"] for q in (first, second)]))
+    assert model["gain_vs_baseline"] == pytest.approx(model["nmi"] - baseline["nmi"])
+    assert 0 < model["gain_low"] <= model["gain_vs_baseline"] <= model["gain_high"]
+    assert baseline["gain_vs_baseline"] == 0 and baseline["gain_low"] == baseline["gain_high"] == 0
 
 
 def test_roc_auc_matches_sklearn_with_ties_and_an_absent_class():

@@ -11,7 +11,8 @@ import yaml
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
 from socialml.components.evaluation.metrics import clustering_scores
 from socialml.components.text.clustering import (
-    CLUSTERERS, OUTLIER, REDUCERS, ClusteringConfig, assign, cluster_texts, describe_clusters, split_by_sentiment,
+    CLUSTERERS, OUTLIER, REDUCERS, ClusteringConfig, assign, bertopic_default_chain, cluster_texts, describe_clusters,
+    split_by_sentiment,
 )
 from socialml.components.text.encoders import build_encoder
 from socialml.components.text.preprocess import normalise
@@ -34,6 +35,15 @@ def test_separated_groups_are_found_and_outliers_reported():
     truth = np.repeat([0, 1, 2], 20)
     assert clustering_scores(truth, result.labels)["ari"] > 0.95
     assert set(result.centroids) == set(np.unique(result.labels)) - {OUTLIER}
+
+
+def test_bertopics_default_chain_finds_separated_groups_keeps_its_outliers_and_finds_none_in_a_handful():
+    rng = np.random.default_rng(0)
+    x = np.vstack([_blobs(rng, np.eye(16)[:4] * 3, 40), _blobs(rng, [np.ones(16)], 3, noise=2.0)])
+    labels = bertopic_default_chain(x, seed=0)
+    assert clustering_scores(np.repeat([0, 1, 2, 3, 4], [40, 40, 40, 40, 3]), labels)["ari"] > 0.9
+    assert np.array_equal(labels, bertopic_default_chain(x, seed=0))  # the seed fixes it
+    assert (bertopic_default_chain(x[:9]) == OUTLIER).all()  # fewer texts than its smallest topic
 
 
 def test_an_outlier_joins_only_when_as_close_as_the_members_are_whatever_the_encoders_scale_of_cosines():

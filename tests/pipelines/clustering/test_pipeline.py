@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from socialml.pipelines.clustering import create_pipeline
+from socialml.components.evaluation.tables import leaders
 from socialml.pipelines.clustering.nodes import answer_gold_groups, score_answer_clusters
 from tests.conftest import PROJECT_ROOT
 
@@ -23,20 +24,32 @@ def params_with(answers_layout: dict) -> dict:
 def test_answers_with_a_gold_group_column_get_their_clusters_scored():
     gold = create_pipeline("intents", params_with({**ANSWERS, "columns": {"answer_text": "text", "true_group": "intent"}}))
     score = next(n for n in gold.nodes if n.name == "intents.clustering.score_answer_clusters")
-    assert score.inputs == ["intents.mo_answer_clusters", "intents.mi_answer_gold_groups"]
-    assert "intents.mi_answer_gold_groups" in gold.all_outputs()
+    assert score.inputs == ["intents.mo_answer_clusters", "intents.mo_baseline_answer_clusters",
+                            "intents.mi_answer_gold_groups", "params:clustering"]
+    assert {"intents.mi_answer_gold_groups", "intents.mo_baseline_answer_clusters"} <= gold.all_outputs()
+    assert "intents.rpt_clustering_comparison" in score.outputs
     plain = create_pipeline("intents", params_with(ANSWERS))
     assert not {n.name for n in plain.nodes} & {"intents.clustering.score_answer_clusters",
-                                                  "intents.clustering.answer_gold_groups"}
+                                                  "intents.clustering.answer_gold_groups",
+                                                  "intents.clustering.baseline_answer_clusters"}
 
 
 def test_clusters_are_scored_per_question_against_the_gold_groups_answers_without_one_left_out():
     answers = pd.DataFrame({"answer_id": ["a", "b", "c", "d", "e"], "true_group": ["alarm", "alarm", "weather", None, "weather"]})
     clusters = pd.DataFrame({"answer_id": ["a", "b", "c", "d", "e"], "question_id": 1, "cluster": [0, 0, 1, 1, 1],
                              "sentiment": "neutral"})
-    report, payload = score_answer_clusters(clusters, answer_gold_groups(answers))
+    truth = answer_gold_groups(answers)
+    baseline = pd.DataFrame({"answer_id": ["a", "b", "c", "e"], "question_id": 1, "cluster": -1})  # gold answers only
+    params = {"comparison": {"bootstrap_runs": 20}}
+    report, comparison, payload = score_answer_clusters(clusters, baseline, truth, params)
     assert report.to_dict("records")[0]["answers"] == 4
     assert report["nmi"].iloc[0] == pytest.approx(1.0) and report["ari"].iloc[0] == pytest.approx(1.0)
     assert not any("sentiment" in str(name) for name in payload)  # no gold sentiment, no sentiment score
+    # Against BERTopic's chain that found nothing: the comparison ranks the clustering first, in the run's summary too.
+    assert comparison["model"].tolist() == ["answer_clustering", "bertopic_default_chain"]
+    assert comparison["answers"].tolist() == [4, 4] and comparison["outlier_share"].tolist() == [0.0, 1.0]
+    assert comparison["gain_vs_bertopic_default_chain"].iloc[0] == pytest.approx(1.0)
+    assert payload["clustering/comparison/answer_clustering/nmi"]["value"] == pytest.approx(1.0)
+    assert "over bertopic_default_chain" in leaders(comparison)[0][1]
     with pytest.raises(ValueError, match="no clustered answer has a gold group"):
-        score_answer_clusters(clusters, answer_gold_groups(answers.assign(true_group=None)))
+        score_answer_clusters(clusters, baseline, answer_gold_groups(answers.assign(true_group=None)), params)

@@ -280,6 +280,74 @@ def audience_scores(truth: pd.Series, probabilities: pd.DataFrame) -> dict[str, 
     return scores
 
 
+def coded_nmi_ari(truth: np.ndarray, predicted: np.ndarray, n_groups: int, n_clusters: int) -> tuple[float, float]:
+    """``clustering_scores``' NMI and ARI for labelings coded 0..n-1 (codes absent from a resample allowed),
+    from their contingency table: sklearn's values, fast enough to bootstrap."""
+    n = len(truth)
+    table = np.bincount(truth * n_clusters + predicted, minlength=n_groups * n_clusters).reshape(n_groups, n_clusters)
+    row_sums, column_sums = table.sum(axis=1), table.sum(axis=0)
+    row_of, column_of = np.nonzero(table)
+    cells, rows, columns = table[row_of, column_of], row_sums[row_sums > 0], column_sums[column_sums > 0]
+    # ARI from sklearn's pair confusion matrix, in Python integers (the products overflow int64 at 10^5 rows).
+    same_both, same_truth, same_predicted = (int((counts.astype(np.int64) ** 2).sum()) for counts in (cells, rows, columns))
+    tp, fp, fn = same_both - n, same_predicted - same_both, same_truth - same_both
+    tn = n * n - fp - fn - same_both
+    ari = 1.0 if fn == 0 and fp == 0 else 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
+    if len(rows) == len(columns) == 1:
+        return 1.0, ari  # neither labeling splits the data: a perfect match
+    if len(rows) == 1 or len(columns) == 1:
+        return 0.0, ari
+    share = cells / n
+    terms = share * (np.log(cells) - np.log(n)) + share * (
+        2 * np.log(n) - np.log(row_sums[row_of].astype(float)) - np.log(column_sums[column_of].astype(float)))
+    mi = float(np.clip(np.where(np.abs(terms) < np.finfo(float).eps, 0.0, terms).sum(), 0.0, None))
+    if mi == 0:
+        return 0.0, ari
+    entropy = [-float(np.sum(counts / n * (np.log(counts) - np.log(n)))) for counts in (rows, columns)]
+    return mi / (sum(entropy) / 2), ari
+
+
+def clustering_comparison(scored: pd.DataFrame, models: Sequence[str], baseline: str,
+                          runs: int = BOOTSTRAP_RUNS) -> list[dict[str, Any]]:
+    """Comparison rows of clusterings of the same answers. ``scored`` has question_id, group (gold) and a
+    column of cluster ids per model (-1, an outlier, counts as one cluster). Per model: NMI, AMI and ARI
+    averaged over questions (as ``question_clustering_scores``), the outlier share and the number of
+    clusters; 95 % bootstrap intervals of NMI and ARI (answers resampled, the same draws for every model),
+    and its NMI gain over ``baseline`` with the paired interval (``interval_columns``)."""
+    # Codes within each question, so that a contingency table is one question's groups by its clusters.
+    question = pd.factorize(scored["question_id"])[0]
+    coded = {column: np.zeros(len(scored), dtype=np.int64) for column in ("group", *models)}
+    sizes: dict[str, list[int]] = {column: [] for column in coded}
+    for q in range(question.max() + 1):
+        members = np.flatnonzero(question == q)
+        for column in coded:
+            codes, uniques = pd.factorize(scored[column].to_numpy()[members])
+            coded[column][members] = codes
+            sizes[column].append(len(uniques))
+
+    def score(rows: np.ndarray) -> dict[tuple[str, str], float]:
+        per_question = [(q, rows[question[rows] == q]) for q in np.unique(question[rows])]
+        out = {}
+        for model in models:
+            pairs = [coded_nmi_ari(coded["group"][r], coded[model][r], sizes["group"][q], sizes[model][q])
+                     for q, r in per_question]
+            out[(model, "nmi")], out[(model, "ari")] = (float(value) for value in np.mean(pairs, axis=0))
+        out.update({(model, "gain"): out[(model, "nmi")] - out[(baseline, "nmi")] for model in models})
+        return out
+
+    full, intervals = score(np.arange(len(scored))), bootstrap_intervals(score, len(scored), runs)
+    rows = []
+    for model in models:
+        by_question = [clustering_scores(group["group"].to_numpy(), group[model].to_numpy())
+                       for _, group in scored.groupby("question_id")]
+        clusters = sum(group[model][group[model] != -1].nunique() for _, group in scored.groupby("question_id"))
+        own = {metric: intervals[(model, metric)] for metric in ("nmi", "ari", "gain")}
+        rows.append({"model": model, "answers": len(scored), "questions": int(scored["question_id"].nunique()),
+                     "clusters": int(clusters), **pd.DataFrame(by_question).mean().to_dict(),
+                     **interval_columns(own, full[(model, "gain")], baseline)})
+    return rows
+
+
 def question_clustering_scores(clusters: pd.DataFrame, truth: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
     """NMI, AMI, ARI and outlier share per question against gold groups, their means, and (where ``truth``
     has a sentiment) the answers' sentiment macro-F1.

@@ -108,6 +108,18 @@ class HdbscanClusterer:
         return clusterer.fit_predict(space).astype(int)
 
 
+def bertopic_default_chain(embeddings: np.ndarray, seed: int = 0, min_cluster_size: int = 10) -> np.ndarray:
+    """BERTopic's default clustering, the baseline answer clusterings are compared with: UMAP (cosine) to 5
+    dimensions, HDBSCAN with ``min_cluster_size`` 10, outliers kept as outliers. Fewer texts than that are
+    all outliers, as the chain finds no topic in them."""
+    space = UmapReducer(components=5, neighbors=15, min_texts=30, seed=seed).reduce(embeddings)
+    if len(space) < max(2, min_cluster_size):
+        return np.full(len(space), OUTLIER)
+    import hdbscan
+
+    return hdbscan.HDBSCAN(min_cluster_size=min_cluster_size).fit_predict(space).astype(int)
+
+
 REDUCERS: Parts[Reducer] = Parts("clustering reducer", {"umap": UmapReducer, "none": NoReduction})
 CLUSTERERS: Parts[Clusterer] = Parts("clusterer", {"hdbscan": HdbscanClusterer})
 

@@ -12,13 +12,14 @@ from tqdm.auto import tqdm
 
 from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.evaluation.charts import CLUSTER_COLOURS, OUTLIER_COLOUR, cluster_sizes_figure
-from socialml.components.evaluation.metrics import question_clustering_scores
+from socialml.components.evaluation.metrics import clustering_comparison, comparison_reference, question_clustering_scores
 from socialml.components.evaluation.protocols import train_test_rows
-from socialml.components.evaluation.tables import metric_payload
+from socialml.components.evaluation.tables import comparison_table, metric_payload
 from socialml.components.text.clustering import (
     OUTLIER,
     AnswerClusterer,
     ClusteringConfig,
+    bertopic_default_chain,
     cluster_texts,
     describe_clusters,
 )
@@ -30,6 +31,8 @@ from socialml.components.text.vectors import encoder_of, require_encoder, to_mat
 
 logger = logging.getLogger(__name__)
 BLEND_WEIGHTS = [round(w, 1) for w in np.linspace(0, 1, 11)]
+# The two clusterings of rpt_clustering_comparison: the project's, and BERTopic's default chain as the baseline.
+CLUSTERING, BASELINE_CLUSTERING = "answer_clustering", "bertopic_default_chain"
 
 
 def zero_shot_sentiment_model(anchor_embeddings: pd.DataFrame, params: dict[str, Any]) -> ZeroShotSentiment:
@@ -199,8 +202,33 @@ def answer_gold_groups(answers: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"answer_id": known["answer_id"].to_numpy(), "group": known["true_group"].astype(str).to_numpy()})
 
 
-def score_answer_clusters(answer_clusters: pd.DataFrame, truth: pd.DataFrame):
+def baseline_answer_clusters(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, truth: pd.DataFrame,
+                             params: dict[str, Any]) -> pd.DataFrame:
+    """BERTopic's default chain over the same embeddings, per question, for the answers with a gold group: each
+    answer row is a document, as BERTopic takes them (its seed is the clustering reducer's)."""
+    gold = answers[answers["answer_id"].isin(truth["answer_id"])]
+    vectors = cluster_embeddings.set_index("normalised_text")
+    seed = params["algorithm"]["reducer"].get("seed", 0)
+    frames = []
+    for question_id, group in gold.groupby("question_id", sort=True):
+        texts = group["answer_text"].map(normalise).tolist()
+        frames.append(pd.DataFrame({"answer_id": group["answer_id"].to_numpy(), "question_id": question_id,
+                                    "cluster": bertopic_default_chain(to_matrix(vectors.loc[texts].reset_index()), seed)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def score_answer_clusters(answer_clusters: pd.DataFrame, baseline_clusters: pd.DataFrame, truth: pd.DataFrame,
+                          params: dict[str, Any]):
     """NMI/ARI per question against the gold groups (a generated platform's planted ones, else the answers'
-    ``true_group``), and answer sentiment against the planted sentiment where there is one."""
+    ``true_group``), answer sentiment against the planted sentiment where there is one, and the comparison
+    with BERTopic's default chain on the same answers (intervals over resampled answers)."""
     report, summary = question_clustering_scores(answer_clusters, truth)
-    return report, metric_payload("clustering", summary)
+    scored = (truth[["answer_id", "group"]]
+              .merge(answer_clusters[["answer_id", "question_id", "cluster"]].rename(columns={"cluster": CLUSTERING}),
+                     on="answer_id", validate="one_to_one")
+              .merge(baseline_clusters[["answer_id", "cluster"]].rename(columns={"cluster": BASELINE_CLUSTERING}),
+                     on="answer_id", validate="one_to_one"))
+    models = [BASELINE_CLUSTERING, CLUSTERING]
+    rows = clustering_comparison(scored, models, *comparison_reference(params.get("comparison") or {}, models))
+    comparison, comparison_metrics = comparison_table(rows, "nmi", "clustering/comparison")
+    return report, comparison, metric_payload("clustering", summary) | comparison_metrics

@@ -12,6 +12,7 @@ from socialml.pipelines.sources import family_pipeline, is_generated, source_lay
 from .nodes import (
     answer_gold_groups,
     answer_sentiment_model,
+    baseline_answer_clusters,
     cluster_answers,
     held_out_sentiment_texts,
     labelled_answers,
@@ -63,9 +64,13 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         nodes.append(node(answer_gold_groups, "prm_answers", "mi_answer_gold_groups", name="answer_gold_groups"))
     if has_truth or has_gold_column:
         truth = "raw_truth_answer_groups" if has_truth else "mi_answer_gold_groups"
-        nodes.append(node(score_answer_clusters, ["mo_answer_clusters", truth],
-                          ["rpt_clustering_quality", "rpt_clustering_metrics"], name="score_answer_clusters",
-                          tags=["evaluation"]))
+        nodes += [
+            node(baseline_answer_clusters, ["prm_answers", "mi_answer_cluster_embeddings", truth, PARAMS],
+                 "mo_baseline_answer_clusters", name="baseline_answer_clusters", tags=["evaluation"]),
+            node(score_answer_clusters, ["mo_answer_clusters", "mo_baseline_answer_clusters", truth, PARAMS],
+                 ["rpt_clustering_quality", "rpt_clustering_comparison", "rpt_clustering_metrics"],
+                 name="score_answer_clusters", tags=["evaluation"]),
+        ]
     inputs = {}
     if sentiment_source is not None:
         inputs["mdl_sentiment_model"] = f"{sentiment_source}.mdl_sentiment_model"
