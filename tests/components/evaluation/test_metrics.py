@@ -4,7 +4,7 @@ import pytest
 import scipy.sparse as sp
 
 from socialml.components.evaluation.metrics import (bootstrap_intervals, clustering_comparison, clustering_scores,
-                                                    coded_nmi_ari, hidden_item_scores,
+                                                    coded_clustering_scores, hidden_item_scores,
                                                     ranking_scores, roc_auc)
 from socialml.components.evaluation.tables import comparison_table, leaders, metric_payload
 from socialml.components.recsys.recommenders import top_k
@@ -105,8 +105,8 @@ def test_clustering_scores_adjust_mutual_information_for_the_number_of_clusters(
 
 
 @pytest.mark.parametrize("case", ["random", "one_cluster_each", "one_side_split", "singletons", "identical",
-                                  "codes_absent"])
-def test_coded_nmi_and_ari_match_sklearns(case):
+                                  "codes_absent", "large"])
+def test_coded_clustering_scores_match_sklearns(case):
     rng = np.random.default_rng(1)
     truth, predicted = rng.integers(0, 7, 500), rng.integers(0, 30, 500)
     if case == "one_cluster_each":
@@ -117,12 +117,16 @@ def test_coded_nmi_and_ari_match_sklearns(case):
         predicted = np.arange(500)
     elif case == "identical":
         predicted = truth.copy()
+    elif case == "large":  # the size of a real question: thousands of answers, a gold group of most
+        truth = np.where(rng.random(6000) < 0.5, 0, rng.integers(0, 7, 6000))
+        predicted = np.where(rng.random(6000) < 0.8, truth, rng.integers(0, 30, 6000))
     elif case == "codes_absent":  # a resample may miss some of a question's groups and clusters
         keep = (truth != 3) & (predicted % 5 != 0)
         truth, predicted = truth[keep], predicted[keep]
     expected = clustering_scores(truth, predicted)
-    nmi, ari = coded_nmi_ari(truth, predicted, 7, max(30, int(predicted.max()) + 1))
-    assert nmi == pytest.approx(expected["nmi"], abs=1e-12) and ari == pytest.approx(expected["ari"], abs=1e-12)
+    scores = coded_clustering_scores(truth, predicted, 7, max(30, int(predicted.max()) + 1))
+    for metric in ("nmi", "ami", "ari"):
+        assert scores[metric] == pytest.approx(expected[metric], abs=1e-10), metric
 
 
 def test_a_clustering_comparison_averages_over_questions_and_gives_the_paired_gain_over_the_baseline():
@@ -140,9 +144,8 @@ def test_a_clustering_comparison_averages_over_questions_and_gives_the_paired_ga
     assert model["nmi"] == pytest.approx(np.mean([clustering_scores(q["group"], q["model"])["nmi"]
                                                   for q in (first, second)]))
     assert (model["questions"], model["answers"], model["clusters"], baseline["clusters"]) == (2, 240, 6, 2)
-    for metric in ("nmi", "ari"):
+    for metric in ("nmi", "ami", "ari"):
         assert model[f"{metric}_low"] <= model[metric] <= model[f"{metric}_high"]
-    assert model["ami"] == pytest.approx(np.mean([clustering_scores(q["group"], q["model"])["ami"] for q in (first, second)]))
     assert model["gain_vs_baseline"] == pytest.approx(model["nmi"] - baseline["nmi"])
     assert 0 < model["gain_low"] <= model["gain_vs_baseline"] <= model["gain_high"]
     assert baseline["gain_vs_baseline"] == 0 and baseline["gain_low"] == baseline["gain_high"] == 0

@@ -280,9 +280,12 @@ def audience_scores(truth: pd.Series, probabilities: pd.DataFrame) -> dict[str, 
     return scores
 
 
-def coded_nmi_ari(truth: np.ndarray, predicted: np.ndarray, n_groups: int, n_clusters: int) -> tuple[float, float]:
-    """``clustering_scores``' NMI and ARI for labelings coded 0..n-1 (codes absent from a resample allowed),
-    from their contingency table: sklearn's values, fast enough to bootstrap."""
+def coded_clustering_scores(truth: np.ndarray, predicted: np.ndarray, n_groups: int, n_clusters: int
+                            ) -> dict[str, float]:
+    """``clustering_scores``' NMI, AMI and ARI for labelings coded 0..n-1 (codes absent from a resample
+    allowed), from their contingency table: sklearn's values, fast enough to bootstrap."""
+    from scipy.special import gammaln
+
     n = len(truth)
     table = np.bincount(truth * n_clusters + predicted, minlength=n_groups * n_clusters).reshape(n_groups, n_clusters)
     row_sums, column_sums = table.sum(axis=1), table.sum(axis=0)
@@ -294,17 +297,27 @@ def coded_nmi_ari(truth: np.ndarray, predicted: np.ndarray, n_groups: int, n_clu
     tn = n * n - fp - fn - same_both
     ari = 1.0 if fn == 0 and fp == 0 else 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
     if len(rows) == len(columns) == 1:
-        return 1.0, ari  # neither labeling splits the data: a perfect match
+        return {"nmi": 1.0, "ami": 1.0, "ari": ari}  # neither labeling splits the data: a perfect match
     if len(rows) == 1 or len(columns) == 1:
-        return 0.0, ari
+        return {"nmi": 0.0, "ami": 0.0, "ari": ari}
     share = cells / n
     terms = share * (np.log(cells) - np.log(n)) + share * (
         2 * np.log(n) - np.log(row_sums[row_of].astype(float)) - np.log(column_sums[column_of].astype(float)))
     mi = float(np.clip(np.where(np.abs(terms) < np.finfo(float).eps, 0.0, terms).sum(), 0.0, None))
-    if mi == 0:
-        return 0.0, ari
-    entropy = [-float(np.sum(counts / n * (np.log(counts) - np.log(n)))) for counts in (rows, columns)]
-    return mi / (sum(entropy) / 2), ari
+    mean_entropy = sum(-float(np.sum(counts / n * (np.log(counts) - np.log(n)))) for counts in (rows, columns)) / 2
+    # Expected mutual information of two random labelings with these sizes (hypergeometric cell counts).
+    a, b = (sizes.ravel().astype(float) for sizes in np.meshgrid(rows, columns, indexing="ij"))
+    low, high = np.maximum(1, a + b - n), np.minimum(a, b)
+    counts = (high - low + 1).astype(np.int64)
+    pair = np.repeat(np.arange(len(a)), counts)
+    k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + low[pair]
+    a, b = a[pair], b[pair]
+    log_probability = (gammaln(a + 1) + gammaln(b + 1) + gammaln(n - a + 1) + gammaln(n - b + 1) - gammaln(n + 1)
+                       - gammaln(k + 1) - gammaln(a - k + 1) - gammaln(b - k + 1) - gammaln(n - a - b + k + 1))
+    emi = float(np.sum(k / n * (np.log(n * k) - np.log(a * b)) * np.exp(log_probability)))
+    denominator = mean_entropy - emi
+    denominator = min(denominator, -np.finfo(float).eps) if denominator < 0 else max(denominator, np.finfo(float).eps)
+    return {"nmi": mi / mean_entropy if mi else 0.0, "ami": (mi - emi) / denominator, "ari": ari}
 
 
 def clustering_comparison(scored: pd.DataFrame, models: Sequence[str], baseline: str,
@@ -312,7 +325,7 @@ def clustering_comparison(scored: pd.DataFrame, models: Sequence[str], baseline:
     """Comparison rows of clusterings of the same answers. ``scored`` has question_id, group (gold) and a
     column of cluster ids per model (-1, an outlier, counts as one cluster). Per model: NMI, AMI and ARI
     averaged over questions (as ``question_clustering_scores``), the outlier share and the number of
-    clusters; 95 % bootstrap intervals of NMI and ARI (answers resampled, the same draws for every model),
+    clusters; 95 % bootstrap intervals of NMI, AMI and ARI (answers resampled, the same draws for every model),
     and its NMI gain over ``baseline`` with the paired interval (``interval_columns``)."""
     # Codes within each question, so that a contingency table is one question's groups by its clusters.
     question = pd.factorize(scored["question_id"])[0]
@@ -329,9 +342,9 @@ def clustering_comparison(scored: pd.DataFrame, models: Sequence[str], baseline:
         per_question = [(q, rows[question[rows] == q]) for q in np.unique(question[rows])]
         out = {}
         for model in models:
-            pairs = [coded_nmi_ari(coded["group"][r], coded[model][r], sizes["group"][q], sizes[model][q])
-                     for q, r in per_question]
-            out[(model, "nmi")], out[(model, "ari")] = (float(value) for value in np.mean(pairs, axis=0))
+            means = pd.DataFrame([coded_clustering_scores(coded["group"][r], coded[model][r], sizes["group"][q],
+                                                          sizes[model][q]) for q, r in per_question]).mean()
+            out.update({(model, metric): float(value) for metric, value in means.items()})
         out.update({(model, "gain"): out[(model, "nmi")] - out[(baseline, "nmi")] for model in models})
         return out
 
@@ -341,7 +354,7 @@ def clustering_comparison(scored: pd.DataFrame, models: Sequence[str], baseline:
         by_question = [clustering_scores(group["group"].to_numpy(), group[model].to_numpy())
                        for _, group in scored.groupby("question_id")]
         clusters = sum(group[model][group[model] != -1].nunique() for _, group in scored.groupby("question_id"))
-        own = {metric: intervals[(model, metric)] for metric in ("nmi", "ari", "gain")}
+        own = {metric: intervals[(model, metric)] for metric in ("nmi", "ami", "ari", "gain")}
         rows.append({"model": model, "answers": len(scored), "questions": int(scored["question_id"].nunique()),
                      "clusters": int(clusters), **pd.DataFrame(by_question).mean().to_dict(),
                      **interval_columns(own, full[(model, "gain")], baseline)})
