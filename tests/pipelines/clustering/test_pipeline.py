@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from socialml.pipelines.clustering import create_pipeline
 from socialml.components.evaluation.tables import leaders
-from socialml.pipelines.clustering.nodes import answer_gold_groups, score_answer_clusters
+from socialml.components.text.vectors import to_frame
+from socialml.pipelines.clustering.nodes import answer_gold_groups, baseline_answer_clusters, score_answer_clusters
 from tests.conftest import PROJECT_ROOT
 
 CLUSTERING = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_clustering.yml").read_text())["clustering"]
@@ -53,3 +55,19 @@ def test_clusters_are_scored_per_question_against_the_gold_groups_answers_withou
     assert "over bertopic_default_chain" in leaders(comparison)[0][1]
     with pytest.raises(ValueError, match="no clustered answer has a gold group"):
         score_answer_clusters(clusters, baseline, answer_gold_groups(answers.assign(true_group=None)), params)
+
+
+def test_bertopics_chain_clusters_every_answer_of_each_question_with_gold_groups_and_no_other_question():
+    rng = np.random.default_rng(0)
+    centres = np.eye(8)[:3] * 3
+    texts = [f"ответ {i}" for i in range(120)]
+    vectors = np.vstack([c + rng.normal(0, 0.05, (40, 8)) for c in centres])
+    answers = pd.DataFrame({"answer_id": [f"a-{i}" for i in range(120)] + ["z-1", "z-2"],
+                            "question_id": ["q-1"] * 120 + ["q-2"] * 2, "answer_text": texts + ["да", "нет"]})
+    # Gold groups for a third of q-1's answers only; q-2 has none.
+    truth = pd.DataFrame({"answer_id": [f"a-{i}" for i in range(0, 120, 3)], "group": [str(i // 40) for i in range(0, 120, 3)]})
+    embeddings = to_frame(texts + ["да", "нет"], np.vstack([vectors, rng.normal(size=(2, 8))]), "normalised_text")
+    clusters = baseline_answer_clusters(answers, embeddings, truth, CLUSTERING)
+    assert clusters["answer_id"].tolist() == answers["answer_id"].tolist()[:120]  # every answer of q-1, none of q-2
+    scored = truth.merge(clusters, on="answer_id")
+    assert scored.groupby("group")["cluster"].nunique().eq(1).all() and scored["cluster"].nunique() == 3  # all found

@@ -349,11 +349,10 @@ def clustering_comparison(scored: pd.DataFrame, models: Sequence[str], baseline:
         return out
 
     full, intervals = score(np.arange(len(scored))), bootstrap_intervals(score, len(scored), runs)
-    rows = []
+    rows, questions = [], [group for _, group in scored.groupby("question_id")]
     for model in models:
-        by_question = [clustering_scores(group["group"].to_numpy(), group[model].to_numpy())
-                       for _, group in scored.groupby("question_id")]
-        clusters = sum(group[model][group[model] != -1].nunique() for _, group in scored.groupby("question_id"))
+        by_question = [clustering_scores(group["group"].to_numpy(), group[model].to_numpy()) for group in questions]
+        clusters = sum(group[model][group[model] != -1].nunique() for group in questions)
         own = {metric: intervals[(model, metric)] for metric in ("nmi", "ami", "ari", "gain")}
         rows.append({"model": model, "answers": len(scored), "questions": int(scored["question_id"].nunique()),
                      "clusters": int(clusters), **pd.DataFrame(by_question).mean().to_dict(),

@@ -204,13 +204,14 @@ def answer_gold_groups(answers: pd.DataFrame) -> pd.DataFrame:
 
 def baseline_answer_clusters(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, truth: pd.DataFrame,
                              params: dict[str, Any]) -> pd.DataFrame:
-    """BERTopic's default chain over the same embeddings, per question, for the answers with a gold group: each
-    answer row is a document, as BERTopic takes them (its seed is the clustering reducer's)."""
-    gold = answers[answers["answer_id"].isin(truth["answer_id"])]
+    """BERTopic's default chain over the same embeddings, per question that has answers with a gold group (all
+    its answers, as the clustering had them): each answer row is a document, as BERTopic takes them (its seed
+    is the clustering reducer's)."""
+    scored_questions = answers.loc[answers["answer_id"].isin(truth["answer_id"]), "question_id"].unique()
     vectors = cluster_embeddings.set_index("normalised_text")
     seed = params["algorithm"]["reducer"].get("seed", 0)
     frames = []
-    for question_id, group in gold.groupby("question_id", sort=True):
+    for question_id, group in answers[answers["question_id"].isin(scored_questions)].groupby("question_id", sort=True):
         texts = group["answer_text"].map(normalise).tolist()
         frames.append(pd.DataFrame({"answer_id": group["answer_id"].to_numpy(), "question_id": question_id,
                                     "cluster": bertopic_default_chain(to_matrix(vectors.loc[texts].reset_index()), seed)}))
