@@ -305,16 +305,18 @@ def coded_clustering_scores(truth: np.ndarray, predicted: np.ndarray, n_groups: 
         2 * np.log(n) - np.log(row_sums[row_of].astype(float)) - np.log(column_sums[column_of].astype(float)))
     mi = float(np.clip(np.where(np.abs(terms) < np.finfo(float).eps, 0.0, terms).sum(), 0.0, None))
     mean_entropy = sum(-float(np.sum(counts / n * (np.log(counts) - np.log(n)))) for counts in (rows, columns)) / 2
-    # Expected mutual information of two random labelings with these sizes (hypergeometric cell counts).
-    a, b = (sizes.ravel().astype(float) for sizes in np.meshgrid(rows, columns, indexing="ij"))
+    # Expected mutual information of two random labelings with these sizes: every cell count k a pair of
+    # sizes (a, b) allows, weighted by its hypergeometric probability (log factorials from one table).
+    log_factorial, log_of = gammaln(np.arange(n + 1) + 1), np.log(np.maximum(np.arange(n + 1), 1))
+    a, b = (sizes.ravel() for sizes in np.meshgrid(rows, columns, indexing="ij"))
     low, high = np.maximum(1, a + b - n), np.minimum(a, b)
-    counts = (high - low + 1).astype(np.int64)
+    counts = high - low + 1
     pair = np.repeat(np.arange(len(a)), counts)
     k = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + low[pair]
-    a, b = a[pair], b[pair]
-    log_probability = (gammaln(a + 1) + gammaln(b + 1) + gammaln(n - a + 1) + gammaln(n - b + 1) - gammaln(n + 1)
-                       - gammaln(k + 1) - gammaln(a - k + 1) - gammaln(b - k + 1) - gammaln(n - a - b + k + 1))
-    emi = float(np.sum(k / n * (np.log(n * k) - np.log(a * b)) * np.exp(log_probability)))
+    per_pair = (log_factorial[a] + log_factorial[b] + log_factorial[n - a] + log_factorial[n - b] - log_factorial[n])
+    log_probability = (per_pair[pair] - log_factorial[k] - log_factorial[a[pair] - k] - log_factorial[b[pair] - k]
+                       - log_factorial[n - a[pair] - b[pair] + k])
+    emi = float(np.sum(k / n * (np.log(n) + log_of[k] - log_of[a][pair] - log_of[b][pair]) * np.exp(log_probability)))
     denominator = mean_entropy - emi
     denominator = min(denominator, -np.finfo(float).eps) if denominator < 0 else max(denominator, np.finfo(float).eps)
     return {"nmi": mi / mean_entropy if mi else 0.0, "ami": (mi - emi) / denominator, "ari": ari}
