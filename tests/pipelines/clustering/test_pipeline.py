@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from socialml.pipelines.clustering import create_pipeline
 from socialml.components.evaluation.tables import leaders
 from socialml.components.text.vectors import to_frame
+from socialml.pipelines.clustering import create_pipeline
 from socialml.pipelines.clustering.nodes import answer_gold_groups, baseline_answer_clusters, score_answer_clusters
 from tests.conftest import PROJECT_ROOT
 
@@ -41,7 +41,7 @@ def test_clusters_are_scored_per_question_against_the_gold_groups_answers_withou
     clusters = pd.DataFrame({"answer_id": ["a", "b", "c", "d", "e"], "question_id": 1, "cluster": [0, 0, 1, 1, 1],
                              "sentiment": "neutral"})
     truth = answer_gold_groups(answers)
-    baseline = pd.DataFrame({"answer_id": ["a", "b", "c", "e"], "question_id": 1, "cluster": -1})  # gold answers only
+    baseline = pd.DataFrame({"answer_id": list("abcde"), "question_id": 1, "cluster": -1})  # the chain found no topic
     params = {"comparison": {"bootstrap_runs": 20}}
     report, comparison, payload = score_answer_clusters(clusters, baseline, truth, params)
     assert report.to_dict("records")[0]["answers"] == 4
