@@ -353,12 +353,12 @@ def clustering_comparison(scored: pd.DataFrame, models: Sequence[str], baseline:
     full, intervals = score(np.arange(len(scored))), bootstrap_intervals(score, len(scored), runs)
     rows, questions = [], [group for _, group in scored.groupby("question_id")]
     for model in models:
-        by_question = [clustering_scores(group["group"].to_numpy(), group[model].to_numpy()) for group in questions]
         clusters = sum(group[model][group[model] != -1].nunique() for group in questions)
+        outlier_share = float(np.mean([(group[model] == -1).mean() for group in questions]))
         own = {metric: intervals[(model, metric)] for metric in ("nmi", "ami", "ari", "gain")}
-        rows.append({"model": model, "answers": len(scored), "questions": int(scored["question_id"].nunique()),
-                     "clusters": int(clusters), **pd.DataFrame(by_question).mean().to_dict(),
-                     **interval_columns(own, full[(model, "gain")], baseline)})
+        rows.append({"model": model, "answers": len(scored), "questions": len(questions), "clusters": int(clusters),
+                     **{metric: full[(model, metric)] for metric in ("nmi", "ami", "ari")},
+                     "outlier_share": outlier_share, **interval_columns(own, full[(model, "gain")], baseline)})
     return rows
 
 
