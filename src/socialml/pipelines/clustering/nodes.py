@@ -25,7 +25,7 @@ from socialml.components.text.clustering import (
 )
 from socialml.components.text.preprocess import normalise
 from socialml.components.text.sentiment import (
-    SENTIMENT_COLOURS, BlendedSentiment, ZeroShotSentiment, predict_labels,
+    SENTIMENT_COLOURS, BlendedSentiment, DeniedTroubleSentiment, ZeroShotSentiment, predict_labels,
 )
 from socialml.components.text.vectors import encoder_of, require_encoder, to_matrix, vector_columns
 
@@ -68,26 +68,31 @@ def _with_vectors(labels: pd.DataFrame, vectors: pd.DataFrame, source: pd.DataFr
 
 
 def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any], head=None,
-                           labelled: pd.DataFrame | None = None) -> tuple[BlendedSentiment, pd.DataFrame]:
+                           labelled: pd.DataFrame | None = None) -> tuple[DeniedTroubleSentiment, pd.DataFrame]:
     """The labelled source's head blended with zero-shot anchors (zero-shot alone where no labels exist),
-    and how each zero-shot weight scored. ``zero_shot_weight: auto`` takes the weight with the best
-    macro-F1 on ``labelled`` (ties: the lower log-loss); a number fixes it."""
+    answers that deny a trouble never read as complaints (``denied_trouble``), and how each zero-shot weight
+    scored. ``zero_shot_weight: auto`` takes the weight with the best macro-F1 on ``labelled`` (ties: the
+    lower log-loss), scored as served; a number fixes it."""
+    def served(models: list, weights: list[float]) -> DeniedTroubleSentiment:
+        return DeniedTroubleSentiment(BlendedSentiment(models, weights), **params["denied_trouble"])
+
     if head is None:
-        return BlendedSentiment([zero_shot], [1.0]), pd.DataFrame({"zero_shot_weight": [1.0], "chosen": [True]})
+        return served([zero_shot], [1.0]), pd.DataFrame({"zero_shot_weight": [1.0], "chosen": [True]})
     weight = params["zero_shot_weight"]
     if weight != "auto":
-        return (BlendedSentiment([head, zero_shot], [1 - weight, weight]),
+        return (served([head, zero_shot], [1 - weight, weight]),
                 pd.DataFrame({"zero_shot_weight": [float(weight)], "chosen": [True]}))
     if labelled is None or labelled.empty:
         raise ValueError("zero_shot_weight: auto needs labelled texts to choose on; give a number instead")
     require_encoder(head.embeddings_from, labelled, "the answer sentiment model")
     texts, vectors, truth = labelled["text"].tolist(), to_matrix(labelled), labelled["sentiment"].to_numpy()
     head_p, zero_shot_p = head.predict_proba(texts, vectors), zero_shot.predict_proba(texts, vectors)
+    rule = served([head, zero_shot], [1.0, 1.0])
     rows = []
     for weight in BLEND_WEIGHTS:
-        blended = (1 - weight) * head_p + weight * zero_shot_p
+        blended = rule.adjust(texts, (1 - weight) * head_p + weight * zero_shot_p)
         ordered = sorted(blended.columns)  # log_loss reads the columns in sorted label order
-        probabilities = blended[ordered].to_numpy(dtype=float)
+        probabilities = np.clip(blended[ordered].to_numpy(dtype=float), 1e-15, None)  # a denied trouble has 0 negative
         rows.append({"zero_shot_weight": weight, "texts": len(texts),
                      "macro_f1": f1_score(truth, predict_labels(blended), average="macro"),
                      "log_loss": log_loss(truth, probabilities / probabilities.sum(axis=1, keepdims=True),
@@ -99,7 +104,7 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
     logger.info("answer sentiment: zero-shot weight %.1f (macro-F1 %.3f on %d labelled texts; head alone %.3f, "
                 "zero-shot alone %.3f)", weight, table.loc[best, "macro_f1"], len(texts), table["macro_f1"].iloc[0],
                 table["macro_f1"].iloc[-1])
-    return BlendedSentiment([head, zero_shot], [1 - weight, weight]), table
+    return served([head, zero_shot], [1 - weight, weight]), table
 
 
 def cluster_answers(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, answer_embeddings: pd.DataFrame,
