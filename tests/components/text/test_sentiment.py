@@ -88,20 +88,21 @@ class KeywordSentiment:
         return pd.DataFrame(rows, index=range(100, 100 + len(rows)))  # an index of its own: rows go by position
 
 
-def test_an_answer_that_denies_a_trouble_is_never_read_as_a_complaint():
+def test_an_answer_that_denies_a_trouble_is_read_as_praise():
     texts = ["ничего не мешает", "мешает шум", "никаких проблем нет!", "ничего не нравится", "не мешает, но шумно",
-             "претензий нет", "проблемы с доступом"]
+             "претензий нет", "проблемы с доступом", "ничего не мешаает", "ничего не смешает"]
     model = DeniedTroubleSentiment(KeywordSentiment(), words=["мешать", "Проблема", "претензия"], max_words=5)
     read = model.predict_proba(texts, None)
-    assert model.denies_trouble(texts).tolist() == [True, False, True, False, False, True, False]
-    assert read.idxmax(axis=1).tolist() == ["positive", "negative", "positive", "positive", "negative", "neutral",
-                                            "negative"]
-    assert read.loc[0].to_dict() == pytest.approx({"positive": 0.9, "neutral": 0.1, "negative": 0.0})
-    assert read.sum(axis=1).to_numpy() == pytest.approx(1.0)
+    # A typo of a form counts ("мешаает"); a real word one letter from a form does not ("смешает").
+    assert model.denies_trouble(texts).tolist() == [True, False, True, False, False, True, False, True, False]
+    assert read.idxmax(axis=1).tolist() == ["positive", "negative", "positive", "positive", "negative", "positive",
+                                            "negative", "positive", "negative"]
+    assert read.loc[0].to_dict() == {"positive": 1.0, "neutral": 0.0, "negative": 0.0}
+    assert read.loc[1].to_dict() == pytest.approx({"positive": 0.1, "neutral": 0.1, "negative": 0.8})
     # Without words of trouble the model's reading stands; "ничего не нравится" is the model's to read.
     off = DeniedTroubleSentiment(KeywordSentiment(), words=[]).predict_proba(texts, None)
     assert off.idxmax(axis=1).tolist() == ["negative", "negative", "negative", "positive", "negative", "neutral",
-                                           "negative"]
+                                           "negative", "neutral", "negative"]
     with pytest.raises(ValueError, match="max_words"):
         DeniedTroubleSentiment(KeywordSentiment(), words=["мешать"], max_words=0)
     with pytest.raises(TypeError, match="wordz"):

@@ -55,6 +55,20 @@ def lemma(word: str) -> str:
     return _morph().parse(word)[0].normal_form.replace("ё", "е")
 
 
+def word_forms(word: str) -> set[str]:
+    """Every inflected form of a Russian word ("мешать" → "мешает", "мешали", ...), ё as е; other words
+    stand for themselves."""
+    forms = {word.replace("ё", "е")}
+    if re.match(r"[а-яё]", word):
+        forms |= {form.word.replace("ё", "е") for form in _morph().parse(word)[0].lexeme}
+    return forms
+
+
+def is_known_word(word: str) -> bool:
+    """Whether the Russian dictionary knows ``word`` (a misspelt word it does not)."""
+    return _morph().word_is_known(word)
+
+
 def keyword_tokens(text: str) -> list[str]:
     """Lemmas of content words, plus emoji; stop words and one-letter words dropped."""
     tokens = []
@@ -62,7 +76,7 @@ def keyword_tokens(text: str) -> list[str]:
         if re.fullmatch(EMOJI, token):
             tokens.append(token)
             continue
-        if re.match(r"[а-яё]", token) and not _morph().word_is_known(token):
+        if re.match(r"[а-яё]", token) and not is_known_word(token):
             continue  # a typo: its correctly spelt neighbours carry the keyword
         word = lemma(token)
         if len(word) > 1 and word not in stop_words():

@@ -21,7 +21,7 @@ from scipy import sparse
 
 from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.text.encoders import trained_encoder
-from socialml.components.text.preprocess import lemma, normalise
+from socialml.components.text.preprocess import is_known_word, normalise, word_forms
 
 # Every chart colours sentiment this way: praise green, neutral grey, complaints red.
 SENTIMENT_COLOURS = {"positive": "#2ca02c", "neutral": "#9e9e9e", "negative": "#d62728"}
@@ -186,36 +186,49 @@ def negated_clause(text: str, max_words: int) -> str | None:
     return None
 
 
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Whether one letter added, dropped or changed turns ``a`` into ``b`` (a typo: "мешаает", "мешает")."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), len(a))
+    return a[first + (len(a) == len(b)):] == b[first + 1:]
+
+
 class DeniedTroubleSentiment(_RawTextPredictor):
-    """``model`` with answers that deny a trouble never read as complaints.
+    """``model`` with answers that deny a trouble read as praise.
 
     Sentence embeddings put "ничего не мешает" beside "мешают коллеги", so a model over them reads it as a
-    complaint. An answer that is one negated clause of at most ``max_words`` words (``negated_clause``)
-    holding a word whose lemma is in ``words`` ("мешать", "проблема", "претензия") says there is no
-    trouble: its negative probability moves to positive. Other negated answers ("не устраивает", "не
-    знаю") keep the model's reading: reading their clause alone and reversing it misled more than it
-    mended (docs/text_systems.md). No ``words`` turns the rule off."""
+    complaint, and "никаких помех" as neutral; in a survey both say that nothing is wrong. An answer that
+    is one negated clause of at most ``max_words`` words (``negated_clause``) holding a word of trouble (a
+    form of one of ``words``: "мешать", "проблема", "претензия"; a word the dictionary does not know
+    matches a form one typo away) is read as positive. Other negated answers ("не устраивает", "не знаю")
+    keep the model's reading: reading their clause alone and reversing it misled more than it mended
+    (docs/text_systems.md). No ``words`` turns the rule off."""
 
     def __init__(self, model: Any, words: Sequence[str] = (), max_words: int = 5) -> None:
         if not isinstance(max_words, int) or max_words < 1:
             raise ValueError(f"max_words must be a whole number >= 1, got {max_words!r}")
         self.model, self.max_words, self.embeddings_from = model, max_words, model.embeddings_from
-        self.words = frozenset(lemma(w.lower()) for w in words)
+        self.forms = frozenset(form for word in words for form in word_forms(word.lower()))
+
+    def _is_trouble(self, word: str) -> bool:
+        if word in self.forms:
+            return True
+        return len(word) > 4 and not is_known_word(word) and any(_one_edit_apart(word, f) for f in self.forms)
 
     def denies_trouble(self, texts: Sequence[str]) -> np.ndarray:
         """Whether each text is one negated clause holding a word of trouble."""
         def denies(text: str) -> bool:
-            clause = negated_clause(text, self.max_words) if self.words else None
-            return clause is not None and any(lemma(word) in self.words for word in clause.split())
+            clause = negated_clause(text, self.max_words) if self.forms else None
+            return clause is not None and any(self._is_trouble(word) for word in clause.split())
         return np.array([denies(text) for text in texts], dtype=bool)
 
     def adjust(self, texts: Sequence[str], probabilities: pd.DataFrame) -> pd.DataFrame:
-        """``probabilities`` of ``texts`` with the negative share of each answer that denies a trouble moved to
-        positive."""
+        """``probabilities`` of ``texts`` with each answer that denies a trouble read as positive."""
         out = probabilities.reset_index(drop=True).copy()
-        rows = self.denies_trouble(texts)
-        out.loc[rows, "positive"] += out.loc[rows, "negative"]
-        out.loc[rows, "negative"] = 0.0
+        out.loc[self.denies_trouble(texts), list(out.columns)] = [1.0 if c == "positive" else 0.0 for c in out.columns]
         return out
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None) -> pd.DataFrame:
