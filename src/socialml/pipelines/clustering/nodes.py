@@ -70,7 +70,7 @@ def _with_vectors(labels: pd.DataFrame, vectors: pd.DataFrame, source: pd.DataFr
 def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any], head=None,
                            labelled: pd.DataFrame | None = None) -> tuple[DeniedTroubleSentiment, pd.DataFrame]:
     """The labelled source's head blended with zero-shot anchors (zero-shot alone where no labels exist),
-    answers that deny a trouble never read as complaints (``denied_trouble``), and how each zero-shot weight
+    answers that deny a trouble read as praise (``denied_trouble``), and how each zero-shot weight
     scored. ``zero_shot_weight: auto`` takes the weight with the best macro-F1 on ``labelled`` (ties: the
     lower log-loss), scored as served; a number fixes it."""
     def served(models: list, weights: list[float]) -> DeniedTroubleSentiment:
@@ -87,12 +87,12 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
     require_encoder(head.embeddings_from, labelled, "the answer sentiment model")
     texts, vectors, truth = labelled["text"].tolist(), to_matrix(labelled), labelled["sentiment"].to_numpy()
     head_p, zero_shot_p = head.predict_proba(texts, vectors), zero_shot.predict_proba(texts, vectors)
-    rule = served([head, zero_shot], [1.0, 1.0])
+    rule = served([head, zero_shot], [1.0, 1.0])  # only its adjust: the rule on any blend's probabilities
     rows = []
     for weight in BLEND_WEIGHTS:
         blended = rule.adjust(texts, (1 - weight) * head_p + weight * zero_shot_p)
         ordered = sorted(blended.columns)  # log_loss reads the columns in sorted label order
-        probabilities = np.clip(blended[ordered].to_numpy(dtype=float), 1e-15, None)  # a denied trouble has 0 negative
+        probabilities = np.clip(blended[ordered].to_numpy(dtype=float), 1e-15, None)  # the rule leaves zeros
         rows.append({"zero_shot_weight": weight, "texts": len(texts),
                      "macro_f1": f1_score(truth, predict_labels(blended), average="macro"),
                      "log_loss": log_loss(truth, probabilities / probabilities.sum(axis=1, keepdims=True),
