@@ -103,6 +103,7 @@ def test_an_answer_that_denies_a_trouble_is_read_as_praise():
     off = DeniedTroubleSentiment(KeywordSentiment(), words=[]).predict_proba(texts, None)
     assert off.idxmax(axis=1).tolist() == ["negative", "negative", "negative", "positive", "negative", "neutral",
                                            "negative", "neutral", "negative"]
+    assert model.predict_proba([], None).empty and not model.denies_trouble(["", "👍", "нет"]).any()
     with pytest.raises(ValueError, match="max_words"):
         DeniedTroubleSentiment(KeywordSentiment(), words=["мешать"], max_words=0)
     with pytest.raises(TypeError, match="wordz"):

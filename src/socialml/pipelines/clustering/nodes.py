@@ -87,7 +87,7 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
     require_encoder(head.embeddings_from, labelled, "the answer sentiment model")
     texts, vectors, truth = labelled["text"].tolist(), to_matrix(labelled), labelled["sentiment"].to_numpy()
     head_p, zero_shot_p = head.predict_proba(texts, vectors), zero_shot.predict_proba(texts, vectors)
-    rule = served([head, zero_shot], [1.0, 1.0])  # only its adjust: the rule on any blend's probabilities
+    rule = DeniedTroubleSentiment(head, **params["denied_trouble"])  # its adjust reads no model
     rows = []
     for weight in BLEND_WEIGHTS:
         blended = rule.adjust(texts, (1 - weight) * head_p + weight * zero_shot_p)
