@@ -310,9 +310,10 @@ SAMPLE_ROWS = {"feed_data_sample.csv": 3000, "post_text_df_first1000.csv": 60, "
                "rusentiment_preselected_posts.csv": 300, "rusentiment_test.csv": 300, "train_ver2_first9999.csv": 1500,
                "intents_dev.csv": 600}
 
-# The real configuration's models as configured, with fewer boosting rounds and epochs: what is tested is that
-# every pipeline runs on data shaped like the shared sets, not the models' quality (a quarter of the run's time).
-FEWER_TRAINING_ROUNDS = [f"{key}=20" for key in (
+# The real configuration's models as configured, with fewer boosting rounds, epochs and folds and shorter texts
+# to fine-tune on: what is tested is that every pipeline runs on data shaped like the shared sets, not the
+# models' quality.
+LIGHTER_TRAINING = [f"{key}=20" for key in (
     "post_feed.sources.karpov_social.models.ranker.ranker.iterations",
     "post_feed.sources.karpov_social.models.ranker_text.ranker.iterations",
     "post_feed.sources.movielens_100k.models.ranker.ranker.iterations",
@@ -321,7 +322,8 @@ FEWER_TRAINING_ROUNDS = [f"{key}=20" for key in (
     "cross_sell.sources.santander_sample.models.catboost_per_product.iterations",
     "cross_sell.sources.santander_sample.models.catboost_chain.iterations")] + [
     "post_feed.sources.movielens_100k.models.sasrec.generators.sasrec.epochs=2",
-    "topics.models.finetuned_e5_top2.epochs=1", "sentiment.finetune.epochs=1"]
+    "topics.models.finetuned_e5_top2.epochs=1", "topics.models.finetuned_e5_top2.max_length=32",
+    "sentiment.finetune.epochs=1", "sentiment.finetune.max_length=32", "audience.protocol.folds=2"]
 
 
 @pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data is not beside the project")
@@ -343,7 +345,7 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
                                                                                        index=False)
     project = copy_project(tmp_path / "project")
     # About 8 minutes on 2 cores (490 s on 2026-12-03): every pipeline of the real configuration, fine-tuning included.
-    run_kedro(project, "run", "--env", "real", "--params", ",".join([f"data_root={sample}", *FEWER_TRAINING_ROUNDS]),
+    run_kedro(project, "run", "--env", "real", "--params", ",".join([f"data_root={sample}", *LIGHTER_TRAINING]),
               timeout=1800)
     outputs = project / "data"
     clusters = pd.read_parquet(latest_version(outputs / "07_model_output" / "survey_answers_ru" / "clusters.parquet"))

@@ -78,8 +78,9 @@ def test_killed_runs_leave_whole_files_closed_mlflow_runs_and_the_registry_serve
     # SIGTERM mid-run: the MLflow run says KILLED at once.
     assert run_until(project, "Completed 12 out of", signal.SIGTERM) == 128 + signal.SIGTERM
     assert run_statuses(project) == ["KILLED"]
-    # SIGKILL just as a model starts being saved: nothing it leaves loads as if whole.
-    assert run_until(project, "Saving data to demo.topics.tfidf_logreg.mdl_topic_classifier", signal.SIGKILL) != 0
+    # SIGKILL just as a model starts being saved (the first model a run saves, 20 s in): nothing it leaves
+    # loads as if whole.
+    assert run_until(project, "Saving data to demo.mdl_zero_shot_sentiment", signal.SIGKILL) != 0
     assert assert_latest_versions_load(data) > 0
     assert sorted(run_statuses(project)) == ["KILLED", "RUNNING"]
     # A rerun recovers, closes the run the SIGKILL left RUNNING, and registers its models.

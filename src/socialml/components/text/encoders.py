@@ -103,12 +103,21 @@ class TransformersEncoder:
 
 
 @functools.lru_cache(maxsize=None)
+def pretrained_tokenizer(model: str) -> Any:
+    """A model's tokenizer, loaded once per process (e5's 250,000-token vocabulary takes about 3 s to read):
+    encoders and fine-tuned models only read it."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model)
+
+
+@functools.lru_cache(maxsize=None)
 def _pretrained(model: str, device: str) -> tuple[Any, Any]:
     """A model's tokenizer and weights, loaded once per process and device: the encoders built from it (the
     shared one, the clustering's concat part, another max_length) only read them."""
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
-    return AutoTokenizer.from_pretrained(model), AutoModel.from_pretrained(model).to(device).eval()
+    return pretrained_tokenizer(model), AutoModel.from_pretrained(model).to(device).eval()
 
 
 def e5_small_encoder(cache_dir: str | None = None, prefix: str = "query: ", max_length: int = 512,

