@@ -193,7 +193,7 @@ def test_fine_tuning_the_top_layers_learns_topics_leaves_the_rest_and_matches_th
     # Training reads the frozen layers' output from a cache; serving runs the whole encoder: the same logits.
     rows = np.arange(len(TEXTS))
     with torch.inference_mode():
-        cached = model._batch_logits(TEXTS, model._frozen_states(TEXTS), rows)
+        cached = model._batch_logits(TEXTS, [None] * len(TEXTS), rows)
         whole = model._batch_logits(TEXTS, None, rows)
     torch.testing.assert_close(cached, whole, atol=1e-3, rtol=1e-3)
     # The pickle keeps the two trained layers only (the whole encoder is about 470 MB) and rebuilds the rest.
@@ -205,6 +205,22 @@ def test_fine_tuning_the_top_layers_learns_topics_leaves_the_rest_and_matches_th
     state["base_checksum"] += 1.0  # as if another e5 were installed here than the one it was trained on
     with pytest.raises(ValueError, match="trained on another 'e5_small'"):
         FineTunedTopicClassifier.__new__(FineTunedTopicClassifier).__setstate__(state)
+
+
+def test_fine_tuning_stopped_after_a_batch_runs_the_frozen_layers_over_that_batch_only(monkeypatch):
+    model = build_topic_classifier({"kind": "finetune", "model": "e5_small", "trainable_layers": 2, "epochs": 3,
+                                    "batch_size": 4, "max_length": 16, "max_train_steps": 1, "num_threads": 2})
+    tokenised: list[str] = []
+    original = FineTunedTopicClassifier._tokenised
+
+    def counting(self, texts):
+        tokenised.extend(texts)
+        return original(self, texts)
+
+    monkeypatch.setattr(FineTunedTopicClassifier, "_tokenised", counting)
+    model.fit(TEXTS, None, label_matrix(TOPICS, LABELS), LABELS)
+    assert model.training_record["stopped_by"] == "max_train_steps"
+    assert len(tokenised) == 4 and set(tokenised) <= set(TEXTS)
 
 
 @pytest.mark.parametrize("option,value", [("trainable_layers", 0), ("epochs", 0), ("max_train_minutes", 0),

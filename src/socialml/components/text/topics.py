@@ -282,21 +282,23 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return self.head((hidden * mask).sum(1) / mask.sum(1).clamp(min=1))
 
-    def _frozen_states(self, texts: Sequence[str]) -> list:
-        """Per text, the output of the layers below the trainable ones (float16, padding cut off)."""
-        torch, frozen = self._torch, self._layers()[:self._first_trained_layer()]
-        order = np.argsort([len(t) for t in texts], kind="stable")  # batches of similar length: little padding
-        states: list = [None] * len(texts)
-        self.encoder.eval()
-        with torch.inference_mode():
-            for start in tqdm(range(0, len(texts), self.batch_size), desc="frozen layers", unit="batch", delay=2):
-                idx = order[start:start + self.batch_size]
-                batch = self._tokenised([texts[i] for i in idx])
+    def _frozen_rows(self, texts: Sequence[str], states: list, idx: np.ndarray) -> list:
+        """The output of the layers below the trainable ones for the texts at ``idx`` (float16, padding cut
+        off), computed at a text's first batch and kept in ``states`` for every later epoch: a run stopped
+        after a few batches (``max_train_steps``, the deadline) pays for those texts only."""
+        missing = [i for i in idx if states[i] is None]
+        if missing:
+            torch, frozen = self._torch, self._layers()[:self._first_trained_layer()]
+            training = self.encoder.training
+            self.encoder.eval()  # no dropout in layers that are not trained
+            with torch.inference_mode():
+                batch = self._tokenised([texts[i] for i in missing])
                 hidden = self._run_layers(self.encoder.embeddings(input_ids=batch["input_ids"]),
                                           batch["attention_mask"], frozen)
-                for row, i in enumerate(idx):
+                for row, i in enumerate(missing):
                     states[i] = hidden[row, :int(batch["attention_mask"][row].sum())].to(torch.float16).clone()
-        return states
+            self.encoder.train(training)
+        return [states[i] for i in idx]
 
     def _batch_logits(self, texts: Sequence[str], states: list | None, idx: np.ndarray):
         """Logits of the texts at ``idx``: the whole encoder, or the trainable layers over ``states``."""
@@ -304,7 +306,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
             batch = self._tokenised([texts[i] for i in idx])
             return self._pooled_logits(self.encoder(**batch).last_hidden_state, batch["attention_mask"])
         torch = self._torch
-        rows = [states[i].float() for i in idx]
+        rows = [row.float() for row in self._frozen_rows(texts, states, idx)]
         hidden = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
         attention_mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(r), dtype=torch.long, device=self.device)
                                                           for r in rows], batch_first=True)
@@ -352,10 +354,10 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         rng = np.random.default_rng(self.seed)
         texts, steps = list(texts), 0
         partial = self.trainable_layers is not None
-        states = self._frozen_states(texts) if partial else None
+        states = [None] * len(texts) if partial else None
         if validation is not None:
             validation_texts = list(validation[0])
-            validation_states = self._frozen_states(validation_texts) if partial else None
+            validation_states = [None] * len(validation_texts) if partial else None
         target = torch.tensor(y, dtype=torch.float32, device=self.device)
         best_loss, best_epoch, best_state, stale, stopped_by = np.inf, None, None, 0, "epochs"
         validation_losses = []
@@ -410,10 +412,10 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
     def _loss(self, texts, states, y, loss_fn) -> float:
         self.encoder.eval()
         target = self._torch.tensor(y, dtype=self._torch.float32, device=self.device)
-        total = 0.0
+        total, order = 0.0, np.argsort([len(t) for t in texts], kind="stable")  # little padding
         with self._torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
-                idx = np.arange(start, min(start + self.batch_size, len(texts)))
+                idx = order[start:start + self.batch_size]
                 total += float(loss_fn(self._batch_logits(texts, states, idx), target[idx])) * len(idx)
         return total / max(len(texts), 1)
 
