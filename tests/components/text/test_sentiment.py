@@ -64,6 +64,9 @@ def test_a_fine_tuned_transformer_refuses_an_unknown_option_before_training():
     ("вообще ничего не нравится", "нравится"), ("не устраивает зарплата", "устраивает зарплата"),
     ("никаких помех", "помех"), ("нет проблем", "проблем"), ("претензий нет", "претензий"),
     ("никаких проблем нет.", "проблем"), ("без замечаний", "замечаний"), ("не знаю", "знаю"),
+    # A typo in a long negator ("никаих", "ничео", "нчего"); a real word one letter from one is not mended.
+    ("никаих помех", "помех"), ("ничео не мешает", "мешает"), ("нчего не мешает", "мешает"),
+    ("никаким помехам", None),
     # Not one negated clause: two clauses, a double negation, no negator, too long, the negator alone.
     ("не мешает, но шумно", None), ("не мешает но шумно", None), ("нет ничего не мешает", None),
     ("мешают коллеги", None), ("ничего", None), ("нет", None), ("нет.", None),

@@ -171,12 +171,22 @@ _NEGATED = [
 ]
 # A clause holding one of these is a double negation or two clauses: left to the model.
 _NOT_ONE_CLAUSE = {"не", "нет", "ни", "без", "но", "а", "однако", "зато", "хотя", "никаких", "ничего", "никто"}
+# Negators long enough that a word one typo from them is not another word: "никаих" is "никаких".
+_LONG_NEGATORS = ("ничего", "ничто", "никто", "никогда", "нигде", "никаких", "никакого", "никакой", "никакие")
+
+
+def _mended_negator(word: str) -> str:
+    """``word``, or the long negator it misspells (one letter added, dropped or changed; not a real word)."""
+    if len(word) < 5 or word in _LONG_NEGATORS:
+        return word
+    negator = next((n for n in _LONG_NEGATORS if _one_edit_apart(word, n)), None)
+    return negator if negator is not None and not is_known_word(word) else word
 
 
 def negated_clause(text: str, max_words: int) -> str | None:
-    """The clause a short negated answer negates ("ничего не мешает" → "мешает"), or None when the answer
-    is not one negated clause of at most ``max_words`` words."""
-    folded = normalise(text)
+    """The clause a short negated answer negates ("ничего не мешает" → "мешает", "никаих помех" → "помех"),
+    or None when the answer is not one negated clause of at most ``max_words`` words."""
+    folded = re.sub(r"\w+", lambda word: _mended_negator(word[0]), normalise(text))
     for pattern in _NEGATED:
         match = pattern.match(folded)
         if match:
