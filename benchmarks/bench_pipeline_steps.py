@@ -84,11 +84,33 @@ def base_tree(revision: str) -> Path:
     return tree
 
 
-def step_seconds(tree: Path, step: str) -> float:
+def step_seconds(tree: Path, child: str, step: str, *arguments: str) -> float:
+    """Seconds that ``child`` (a script printing ``{"seconds": ...}`` last) reports for ``step``, run on
+    ``tree``'s source."""
     env = {**os.environ, "PYTHONPATH": str(tree / "src"), "PYTHONWARNINGS": "ignore"}
-    out = subprocess.run([sys.executable, "-c", CHILD, step, str(DATA), ",".join(AUDIENCE_MODELS)], cwd=tree,
-                         env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", child, step, *arguments], cwd=tree, env=env, capture_output=True,
+                         text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
+
+
+def comparison_table(child: str, steps: dict[str, str], base: str, runs: int, *arguments: str) -> pd.DataFrame:
+    """Each step timed ``runs`` times at ``base`` and at this checkout, the trees alternating: every run,
+    the medians and their ratio."""
+    trees = {f"base ({base})": base_tree(base), "this checkout": ROOT}
+    base_label, head_label = trees
+    rows = []
+    for name, step in steps.items():
+        seconds = {label: [] for label in trees}
+        for run in range(runs):
+            for label, tree in trees.items():
+                seconds[label].append(step_seconds(tree, child, step, *arguments))
+                print(name, label, run, f"{seconds[label][-1]:.1f} s", flush=True)
+        medians = {label: statistics.median(values) for label, values in seconds.items()}
+        rows.append({"step": name,
+                     **{f"{label} runs (s)": ", ".join(f"{v:.1f}" for v in values) for label, values in seconds.items()},
+                     **{f"{label} median s": round(median, 2) for label, median in medians.items()},
+                     "base / this": round(medians[base_label] / medians[head_label], 1)})
+    return pd.DataFrame(rows)
 
 
 def main() -> None:
@@ -96,25 +118,12 @@ def main() -> None:
     parser.add_argument("--base", required=True, help="the revision to compare with (a commit, tag or branch)")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    trees = {f"base ({args.base})": base_tree(args.base), "this checkout": ROOT}
-    base_label, head_label = trees
-    rows = []
-    for name, step in STEPS.items():
-        seconds = {label: [] for label in trees}
-        for run in range(args.runs):
-            for label, tree in trees.items():
-                seconds[label].append(step_seconds(tree, step))
-                print(name, label, run, f"{seconds[label][-1]:.1f} s", flush=True)
-        medians = {label: statistics.median(values) for label, values in seconds.items()}
-        rows.append({"step": name,
-                     **{f"{label} runs (s)": ", ".join(f"{v:.1f}" for v in values) for label, values in seconds.items()},
-                     **{f"{label} median s": round(median, 2) for label, median in medians.items()},
-                     "base / this": round(medians[base_label] / medians[head_label], 1)})
+    table = comparison_table(CHILD, STEPS, args.base, args.runs, str(DATA), ",".join(AUDIENCE_MODELS))
     RESULTS.write_text(
         "# The default run's slow steps, at an earlier revision and at this checkout\n\n"
         f"Reproduce (after `kedro run`): `.venv/bin/python benchmarks/bench_pipeline_steps.py --base {args.base} "
         f"--runs {args.runs}`. 2 CPU cores. Each timing is a fresh process; the two trees alternate.\n\n"
-        f"{pd.DataFrame(rows).to_markdown(index=False)}\n")
+        f"{table.to_markdown(index=False)}\n")
     print(RESULTS.read_text())
 
 
