@@ -20,10 +20,9 @@ Writes benchmarks/results/finetune.md.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from bench_pipeline_steps import comparison_table
+from bench_pipeline_steps import compare_and_write
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "finetune.md"
@@ -56,19 +55,6 @@ print(json.dumps({"seconds": time.perf_counter() - start}))
 STEPS = {"fit stopped after 3 batches": "stopped", "fit, one whole epoch": "epoch", "3 pickles and 1 load": "pickles"}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--base", required=True, help="the revision to compare with (a commit, tag or branch)")
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    table = comparison_table(CHILD, STEPS, args.base, args.runs, str(DATA))
-    RESULTS.write_text(
-        "# Fine-tuning e5's top layers, at an earlier revision and at this checkout\n\n"
-        f"Reproduce (after `kedro run`): `.venv/bin/python benchmarks/bench_finetune.py --base {args.base} "
-        f"--runs {args.runs}`. 2 CPU cores. Each timing is a fresh process; the two trees alternate.\n\n"
-        f"{table.to_markdown(index=False)}\n")
-    print(RESULTS.read_text())
-
-
 if __name__ == "__main__":
-    main()
+    compare_and_write(RESULTS, "Fine-tuning e5's top layers, at an earlier revision and at this checkout", CHILD, STEPS,
+                      str(DATA))

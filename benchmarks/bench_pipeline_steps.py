@@ -113,19 +113,21 @@ def comparison_table(child: str, steps: dict[str, str], base: str, runs: int, *a
     return pd.DataFrame(rows)
 
 
-def main() -> None:
+def compare_and_write(results: Path, title: str, child: str, steps: dict[str, str], *arguments: str) -> None:
+    """The command line's ``--base`` and ``--runs``, the steps' comparison table, written to ``results``."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", required=True, help="the revision to compare with (a commit, tag or branch)")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    table = comparison_table(CHILD, STEPS, args.base, args.runs, str(DATA), ",".join(AUDIENCE_MODELS))
-    RESULTS.write_text(
-        "# The default run's slow steps, at an earlier revision and at this checkout\n\n"
-        f"Reproduce (after `kedro run`): `.venv/bin/python benchmarks/bench_pipeline_steps.py --base {args.base} "
+    table = comparison_table(child, steps, args.base, args.runs, *arguments)
+    results.write_text(
+        f"# {title}\n\n"
+        f"Reproduce (after `kedro run`): `.venv/bin/python benchmarks/{Path(sys.argv[0]).name} --base {args.base} "
         f"--runs {args.runs}`. 2 CPU cores. Each timing is a fresh process; the two trees alternate.\n\n"
         f"{table.to_markdown(index=False)}\n")
-    print(RESULTS.read_text())
+    print(results.read_text())
 
 
 if __name__ == "__main__":
-    main()
+    compare_and_write(RESULTS, "The default run's slow steps, at an earlier revision and at this checkout", CHILD, STEPS,
+                      str(DATA), ",".join(AUDIENCE_MODELS))
