@@ -372,7 +372,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
                 loss.backward()
                 optimiser.step()
                 steps += 1
-                progress.set_postfix(loss=loss.item())
+                progress.set_postfix(loss=loss.item(), refresh=False)  # drawn with the bar: none in the first 2 s
                 if self.max_train_steps and steps >= self.max_train_steps:
                     stopped_by = "max_train_steps"
                 elif deadline is not None and time.monotonic() >= deadline:
