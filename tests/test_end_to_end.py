@@ -344,7 +344,7 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
                 pd.read_csv(file, nrows=rows, dtype=str, keep_default_na=False).to_csv(sample / source.name / file.name,
                                                                                        index=False)
     project = copy_project(tmp_path / "project")
-    # About 8 minutes on 2 cores (490 s on 2026-12-03): every pipeline of the real configuration, fine-tuning included.
+    # About 5 minutes on 2 cores (308 s on 2026-12-04): every pipeline of the real configuration, fine-tuning included.
     run_kedro(project, "run", "--env", "real", "--params", ",".join([f"data_root={sample}", *LIGHTER_TRAINING]),
               timeout=1800)
     outputs = project / "data"
