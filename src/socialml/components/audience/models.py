@@ -27,10 +27,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from socialml.components.core.devices import torch_device
 from socialml.components.core.parts import Parts
+from socialml.components.core.progress import progress
 from socialml.components.data.features import viewer_history
 
 logger = logging.getLogger(__name__)
@@ -342,7 +342,7 @@ class DeepSetsAudience:
         optimiser = torch.optim.AdamW(self.network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         loss_fn = torch.nn.CrossEntropyLoss()
         best, best_state, stale = np.inf, None, 0
-        for epoch in tqdm(range(self.epochs), desc="DeepSets epochs", unit="epoch", delay=2):
+        for epoch in progress(range(self.epochs), desc="DeepSets epochs", unit="epoch"):
             self.network.train()
             rng.shuffle(train)
             for start in range(0, len(train), self.batch_size):

@@ -7,7 +7,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from tqdm.auto import tqdm
+
+from socialml.components.core.progress import progress
 
 
 def classification_scores(truth: Sequence, predicted: Sequence) -> dict[str, float]:
@@ -72,7 +73,7 @@ def bootstrap_intervals(score: Callable[[np.ndarray], Mapping[str, float]], n_ro
     rng = np.random.default_rng(seed)
     full = score(np.arange(n_rows))
     draws = pd.DataFrame([score(rng.integers(0, n_rows, n_rows))
-                          for _ in tqdm(range(runs), desc="bootstrap", disable=None, leave=False)])
+                          for _ in progress(range(runs), desc="bootstrap", leave=False)])
     tail = (1 - level) / 2 * 100
     return {name: (float(full[name] + np.percentile(values, tail) - np.median(values)),
                    float(full[name] + np.percentile(values, 100 - tail) - np.median(values)))

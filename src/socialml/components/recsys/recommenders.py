@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from socialml.components.core.devices import torch_device
 from socialml.components.core.parts import Parts
+from socialml.components.core.progress import progress
 
 
 @dataclass
@@ -248,7 +248,7 @@ class LightFMRecommender:
         self.model_ = LightFM(no_components=self.components, loss=self.loss, learning_rate=self.learning_rate,
                               random_state=self.seed)
         self.history_ = []
-        for epoch in tqdm(range(1, self.epochs + 1), desc="lightfm", disable=None, leave=False):
+        for epoch in progress(range(1, self.epochs + 1), desc="lightfm", leave=False):
             self.model_.fit_partial(data.matrix.tocoo(), user_features=self.user_matrix_,
                                     item_features=self.item_matrix_, epochs=1, num_threads=self.threads)
             if evaluate is not None:
@@ -305,7 +305,7 @@ class NCFRecommender:
         held = data.matrix.tocsr()
         user_values = torch.as_tensor(self.user_values_, device=device)
         self.history_ = []
-        for epoch in tqdm(range(1, self.epochs + 1), desc="ncf", disable=None, leave=False):
+        for epoch in progress(range(1, self.epochs + 1), desc="ncf", leave=False):
             users, items, labels = _with_negatives(rng, users_pos, items_pos, held, self.negatives)
             order = rng.permutation(len(users))
             self.network_.train()
@@ -438,7 +438,7 @@ class PerItemBoostingRecommender:
             self.first_stage_ = self._single_stage().fit(data)
         self.base_rates_ = labels.mean(axis=0)
         self.models_ = []
-        for item in tqdm(range(labels.shape[1]), desc="per-item boosting", disable=None, leave=False):
+        for item in progress(range(labels.shape[1]), desc="per-item boosting", leave=False):
             y = labels[:, item]
             if y.min() == y.max():  # nobody (or everybody) holds it: its base rate is the score
                 self.models_.append(None)

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from socialml.components.core.devices import torch_device
+from socialml.components.core.progress import progress
 
 PAD = 0  # item ids are shifted by one: 0 pads a short sequence on the left
 
@@ -56,7 +56,7 @@ class SASRec:
         optimiser = torch.optim.Adam(self.network_.parameters(), lr=self.learning_rate, betas=(0.9, 0.98))
         loss_fn = torch.nn.BCEWithLogitsLoss()
         self.losses_ = []
-        for _ in tqdm(range(self.epochs), desc="sasrec", disable=None, leave=False):
+        for _ in progress(range(self.epochs), desc="sasrec", leave=False):
             self.network_.train()
             order = rng.permutation(len(trainable))
             total = 0.0

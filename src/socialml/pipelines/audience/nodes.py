@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from socialml.components.audience.models import TARGETS, FittedAudience, age_buckets, build_audience_model
+from socialml.components.core.progress import progress
 from socialml.components.evaluation.charts import confusion_figure
 from socialml.components.evaluation.metrics import (
     audience_scores, bootstrap_intervals, class_roc_auc, comparison_reference, interval_columns, roc_auc,
@@ -33,7 +33,7 @@ def cross_validate_audience(views: pd.DataFrame, items: pd.DataFrame, history: p
     held-out users from their views alone, as the service does."""
     predictions = []
     folds = scored_folds(targets["fold"].to_numpy(), params["protocol"])
-    for fold in tqdm(folds, desc=f"{spec['kind']} folds", disable=None, leave=False):
+    for fold in progress(folds, desc=f"{spec['kind']} folds", leave=False):
         train_users = targets.loc[targets["fold"] != fold, "user_id"]
         test_users = targets.loc[targets["fold"] == fold, "user_id"]
         model = build_audience_model(spec, age_labels=params["age_labels"])

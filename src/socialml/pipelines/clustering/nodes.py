@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, log_loss
-from tqdm.auto import tqdm
 
+from socialml.components.core.progress import progress
 from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.evaluation.charts import CLUSTER_COLOURS, OUTLIER_COLOUR, cluster_sizes_figure
 from socialml.components.evaluation.metrics import clustering_comparison, comparison_reference, question_clustering_scores
@@ -119,7 +119,7 @@ def cluster_answers(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, ans
     vectors = answer_embeddings.set_index("normalised_text")
     answer_rows, cluster_rows, questions_served = [], [], {}
     questions = list(answers.groupby("question_id", sort=True))
-    for question_id, group in tqdm(questions, desc="clustering questions", disable=None, leave=False):
+    for question_id, group in progress(questions, desc="clustering questions", leave=False):
         unique = group.groupby("normalised_text", sort=True)["count"].sum()
         texts = unique.index.tolist()
         weights = unique.to_numpy(dtype=float)

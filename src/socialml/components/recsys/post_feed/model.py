@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from socialml.components.core.progress import progress
 from socialml.components.data.features import FeatureSnapshots
 from socialml.components.evaluation.protocols import history_ends, split_feed, time_cut
 from socialml.components.recsys.post_feed.features import FeedFeatures
@@ -108,7 +108,7 @@ class PostFeedModel:
         user_ids = requests["user_id"].to_numpy()
         times = pd.to_datetime(requests["request_time"]).to_numpy()
         parts = []
-        for start in tqdm(range(0, len(requests), batch_size), desc="post feed", disable=None, leave=False):
+        for start in progress(range(0, len(requests), batch_size), desc="post feed", leave=False):
             ranked = self.rank_posts(user_ids[start : start + batch_size], times[start : start + batch_size], k)
             parts.append(replace(ranked, request_pos=ranked.request_pos + start))
         if not parts:
@@ -202,8 +202,8 @@ class PostFeedModel:
                     vectors: pd.DataFrame | None, snapshots: FeatureSnapshots | None) -> Ranker:
         """Learn on the requests of every inner split that have a relevant post among their candidates."""
         xs, labels, groups, offset, names = [], [], [], 0, []
-        splits = tqdm(self._inner_splits(history, posts, users, vectors, snapshots), total=self.inner_splits,
-                      desc="ranker training splits", disable=None, leave=False)
+        splits = progress(self._inner_splits(history, posts, users, vectors, snapshots), total=self.inner_splits,
+                          desc="ranker training splits", leave=False)
         for number, (requests, candidates, x, names, label, _) in enumerate(splits, start=1):
             request_pos = candidates.request_pos
             useful = pd.Series(label).groupby(request_pos).transform("max").to_numpy() > 0
