@@ -6,6 +6,7 @@ import io
 import logging
 import sys
 import time
+from pathlib import Path
 
 from socialml.components.core import progress as progress_module
 from socialml.components.core.progress import progress
@@ -51,3 +52,12 @@ def test_on_a_terminal_the_bar_is_redrawn_in_place_and_nothing_is_logged(monkeyp
             bar.set_postfix(loss=0.5, refresh=False)
     assert "\rfine-tuning epoch 1: 100%" in terminal.getvalue() and "loss=0.5" in terminal.getvalue()
     assert caplog.records == []
+
+
+def test_every_bar_of_the_project_goes_through_progress():
+    """A plain tqdm bar would write its redraws, carriage returns and all, into a run's log again."""
+    helper = Path(progress_module.__file__)
+    package = helper.parents[2]  # src/socialml
+    direct = [str(path.relative_to(package)) for path in package.rglob("*.py")
+              if path != helper and "tqdm" in path.read_text(encoding="utf-8")]
+    assert direct == []
