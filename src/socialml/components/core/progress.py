@@ -43,5 +43,6 @@ def progress(iterable: Iterable[Any], desc: str, total: int | None = None, unit:
     that a node repeats many times (a bootstrap per model); a log keeps its last line either way."""
     if writes_to_terminal():
         return tqdm(iterable, desc=desc, total=total, unit=unit, delay=TERMINAL_DELAY_S, leave=leave)
+    # miniters=1: every step reads the clock, so tqdm's monitor thread never logs a stale count in between
     return tqdm(iterable, desc=desc, total=total, unit=unit, file=_LogLines(), ascii=True,
-                delay=LOG_INTERVAL_S, mininterval=LOG_INTERVAL_S)
+                delay=LOG_INTERVAL_S, mininterval=LOG_INTERVAL_S, miniters=1)
