@@ -50,8 +50,8 @@ def silence_known_messages() -> None:
     """``KNOWN_WARNINGS`` and ``KNOWN_LOG_LINES`` are not shown; MLflow's artifact download bar is off
     (exporting a served model downloads a hundred small files), and so are Hugging Face's bars: loading
     a local encoder drew a "Loading weights" bar of a fraction of a second each time, eight per demo run.
-    Our own bars (embedding, training: ``components.core.progress``) stay. Both switches are environment defaults,
-    read when those libraries are imported, so a user's own setting wins.
+    Our own bars (embedding, training: ``components.core.progress``) stay. Both switches are environment
+    defaults, read when those libraries are imported, so a user's own setting wins.
 
     Python warnings go through logging (``py.warnings``) and are filtered there: MLflow re-enables its
     own warnings inside its calls (``catch_warnings`` + ``simplefilter("once")``), which would override a
