@@ -372,7 +372,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
                 loss.backward()
                 optimiser.step()
                 steps += 1
-                batches.set_postfix(loss=loss.item(), refresh=False)  # drawn with the bar: none in the first 2 s
+                batches.set_postfix(loss=loss.item(), refresh=False)  # shown when the bar is, never on its own
                 if self.max_train_steps and steps >= self.max_train_steps:
                     stopped_by = "max_train_steps"
                 elif deadline is not None and time.monotonic() >= deadline:
