@@ -69,9 +69,24 @@ def test_an_outlier_joins_only_when_as_close_as_the_members_are_whatever_the_enc
 
 
 def test_tiny_questions_become_one_cluster():
-    x = np.eye(3)
-    result = cluster_texts(x, np.ones(3), ClusteringConfig(clusterer={"kind": "hdbscan", "min_cluster_size": 5}))
-    assert result.labels.tolist() == [0, 0, 0]
+    x = np.eye(5)  # too few for two clusters of the smallest size, 3
+    result = cluster_texts(x, np.ones(5), ClusteringConfig(clusterer={"kind": "hdbscan", "min_cluster_size": 5}))
+    assert result.labels.tolist() == [0] * 5
+
+
+@pytest.mark.parametrize("per_group", [6, 10])
+def test_a_small_question_finds_groups_smaller_than_min_cluster_size(per_group):
+    """Twenty groups of 6 answers (120 in all) or of 10 (200): a question's smallest cluster shrinks with the square
+    root of its size, so min_cluster_size 15 (for large questions) does not merge them; without the scale it does."""
+    rng = np.random.default_rng(0)
+    x = _blobs(rng, np.eye(32)[:20] * 3, per_group)
+    truth = np.repeat(np.arange(20), per_group)
+    scaled = {"kind": "hdbscan", "min_cluster_size": 15}
+    result = cluster_texts(x, np.ones(len(x)), ClusteringConfig(clusterer=scaled, reducer={"kind": "none"}))
+    assert clustering_scores(truth, result.labels)["ari"] > 0.9
+    fixed = cluster_texts(x, np.ones(len(x)), ClusteringConfig(clusterer={**scaled, "small_question_scale": None},
+                                                               reducer={"kind": "none"}))
+    assert clustering_scores(truth, fixed.labels)["ari"] < 0.5
 
 
 def test_assign_joins_the_nearest_centroid_only_when_close_enough():
@@ -128,7 +143,7 @@ def test_the_reducer_and_the_clusterer_are_parts_checked_by_kind():
                                            "clusterer": {"kind": "hdbscan", "min_cluster_size": "4"}})
     assert config.reducer == {"kind": "none"}
     with pytest.raises(ValueError, match=r"clusterer 'hdbscan' has no option 'min_size'; "
-                                         r"its options are \['min_cluster_size', 'min_samples'\]"):
+                                         r"its options are \['min_cluster_size', 'min_samples', 'small_question_scale'\]"):
         ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "min_size": 4}})
     with pytest.raises(ValueError, match=r"unknown clustering reducer kind 'tsne': set `kind` to one of \['none', 'umap'\]"):
         ClusteringConfig.from_params({"reducer": {"kind": "tsne"}})

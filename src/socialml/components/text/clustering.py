@@ -14,6 +14,7 @@ answer sentiment model, placing an answer by its embedding.
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -91,20 +92,28 @@ class NoReduction:
 
 @dataclass
 class HdbscanClusterer:
-    """HDBSCAN (excess of mass). ``min_cluster_size`` is for large questions: small ones use at least 3,
-    about an eighth of their texts; fewer texts than that form one cluster."""
+    """HDBSCAN (excess of mass). ``min_cluster_size`` is for large questions: one of n texts uses
+    ``small_question_scale`` * sqrt(n) when that is smaller, and at least 3 (at 0.5: 7 for 200 answers, 4 for
+    50, the option from 900 up; null: the option always). Too few texts for two such clusters form one.
+    Measured on questions drawn from ru_intents_dev: benchmarks/results/clustering_question_size.md."""
 
     min_cluster_size: int = 15
     min_samples: int | None = None
+    small_question_scale: float | None = 0.5
+
+    def cluster_size(self, n_texts: int) -> int:
+        if self.small_question_scale is None:
+            return max(3, self.min_cluster_size)
+        return min(self.min_cluster_size, max(3, round(self.small_question_scale * math.sqrt(n_texts))))
 
     def fit_predict(self, space: np.ndarray) -> np.ndarray:
-        n = len(space)
-        if n < max(3, self.min_cluster_size):
+        n, size = len(space), self.cluster_size(len(space))
+        if n < 2 * size:
             return np.zeros(n, dtype=int)
         import hdbscan
 
-        clusterer = hdbscan.HDBSCAN(min_cluster_size=min(self.min_cluster_size, max(3, n // 8)),
-                                    min_samples=self.min_samples, metric="euclidean", cluster_selection_method="eom")
+        clusterer = hdbscan.HDBSCAN(min_cluster_size=size, min_samples=self.min_samples, metric="euclidean",
+                                    cluster_selection_method="eom")
         return clusterer.fit_predict(space).astype(int)
 
 

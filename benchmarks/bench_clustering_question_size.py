@@ -1,0 +1,82 @@
+"""Answer clustering on questions of 12 to 1,000 answers drawn from ru_intents_dev's gold intents.
+
+    .venv/bin/python benchmarks/bench_clustering_question_size.py [--data ../shared/data] [--draws 10]
+
+A survey question has tens to hundreds of answers (the real survey's median is 42), not ru_intents_dev's
+5,000. Each draw picks k intents at random and n of their utterances; the draw is clustered as one question
+by our clustering (the configured encoder and algorithm), by the same with ``min_cluster_size`` at every
+size (``small_question_scale: null``), and by BERTopic's default chain. NMI, AMI and ARI are averaged over
+the draws of each (n, k); the paired differences over all draws below 900 texts (where the scale changes
+anything) get 95 % bootstrap intervals (draws resampled). Writes
+benchmarks/results/clustering_question_size.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench_clustering import ROOT, configured, markdown, ours
+from socialml.components.evaluation.metrics import bootstrap_intervals, clustering_scores
+from socialml.components.text.clustering import ClusteringConfig, bertopic_default_chain
+from socialml.components.text.encoders import EmbeddingCache, build_encoder
+
+QUESTIONS = [(12, 2), (30, 3), (50, 4), (100, 5), (200, 6), (200, 10), (400, 8), (400, 15), (1000, 20)]  # (n, k)
+CONFIGURED, FIXED, BERTOPIC = "ours (configured)", "ours, min_cluster_size at every size", "BERTopic chain"
+METRICS = ("nmi", "ami", "ari")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--draws", type=int, default=10, help="questions drawn per (n, k)")
+    args = parser.parse_args()
+    encoder, config = configured()
+    fixed = ClusteringConfig(**{**config.__dict__, "clusterer": {**config.clusterer, "small_question_scale": None}})
+    methods = {CONFIGURED: config, FIXED: fixed, BERTOPIC: None}
+    cache = EmbeddingCache(build_encoder(encoder))
+    intents = pd.read_csv(args.data / "ru_intents_dev" / "intents_dev.csv")
+    texts, gold = intents["text"].astype(str).to_numpy(), intents["label"].to_numpy()
+    rng = np.random.default_rng(0)
+    rows = []
+    for n, k in QUESTIONS:
+        for draw in range(args.draws):
+            pool = np.flatnonzero(np.isin(gold, rng.choice(np.unique(gold), k, replace=False)))
+            picked = rng.choice(pool, min(n, len(pool)), replace=False)
+            question, truth = texts[picked].tolist(), gold[picked]
+            for method, method_config in methods.items():
+                labels = (bertopic_default_chain(cache.encode(question)) if method_config is None
+                          else ours(question, cache.encode, method_config))
+                rows.append({"n": n, "k": k, "draw": draw, "method": method,
+                             "clusters": len(set(labels.tolist()) - {-1}), **clustering_scores(truth, labels)})
+        print(f"n={n} k={k} done", flush=True)
+    frame = pd.DataFrame(rows)
+    means = (frame.groupby(["n", "k", "method"], sort=False)[["clusters", *METRICS, "outlier_share"]].mean()
+             .reset_index())
+    small = frame[frame["n"] < 900].pivot_table(index=["n", "k", "draw"], columns="method", values=list(METRICS))
+    gains = []
+    for other in (BERTOPIC, FIXED):
+        differences = {metric: (small[(metric, CONFIGURED)] - small[(metric, other)]).to_numpy() for metric in METRICS}
+        intervals = bootstrap_intervals(lambda rows_: {m: float(d[rows_].mean()) for m, d in differences.items()},
+                                        len(small), runs=2000)
+        gains.append({"ours (configured) against": other, "draws": len(small),
+                      **{column: value for metric in METRICS for column, value in (
+                          (f"{metric} difference", differences[metric].mean()),
+                          (f"{metric} 95% CI", f"[{intervals[metric][0]:+.3f}, {intervals[metric][1]:+.3f}]"))}})
+    out = ROOT / "benchmarks" / "results" / "clustering_question_size.md"
+    out.write_text(
+        "# Answer clustering on questions of 12 to 1,000 answers\n\n"
+        "Reproduce: `.venv/bin/python benchmarks/bench_clustering_question_size.py`. 2 CPU cores. Each row is the "
+        f"mean over {args.draws} questions drawn from ru_intents_dev: k intents at random, n of their utterances "
+        "(the configured encoder, embeddings cached). Outliers count as one cluster; no sentiment split.\n\n"
+        f"{markdown(means)}\n\n"
+        "Paired differences over every draw below 900 texts, 95 % bootstrap intervals (draws resampled):\n\n"
+        f"{markdown(pd.DataFrame(gains))}\n")
+    print(out.read_text())
+
+
+if __name__ == "__main__":
+    main()
