@@ -145,6 +145,10 @@ def test_the_reducer_and_the_clusterer_are_parts_checked_by_kind():
     with pytest.raises(ValueError, match=r"clusterer 'hdbscan' has no option 'min_size'; "
                                          r"its options are \['min_cluster_size', 'min_samples', 'small_question_scale'\]"):
         ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "min_size": 4}})
+    with pytest.raises(ValueError, match=r"option 'small_question_scale' must be above 0 or null, got -0.5"):
+        ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "small_question_scale": -0.5}})
+    with pytest.raises(ValueError, match=r"option 'min_cluster_size' must be at least 2, got 1"):
+        ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "min_cluster_size": 1}})
     with pytest.raises(ValueError, match=r"unknown clustering reducer kind 'tsne': set `kind` to one of \['none', 'umap'\]"):
         ClusteringConfig.from_params({"reducer": {"kind": "tsne"}})
     with pytest.raises(ValueError, match="answer clustering: option 'n_keywords' must be int, got 'five'"):

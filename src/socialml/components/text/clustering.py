@@ -101,9 +101,17 @@ class HdbscanClusterer:
     min_samples: int | None = None
     small_question_scale: float | None = 0.5
 
+    def __post_init__(self) -> None:
+        if self.min_cluster_size < 2:
+            raise ValueError(f"clusterer 'hdbscan': option 'min_cluster_size' must be at least 2, "
+                             f"got {self.min_cluster_size!r}")
+        if self.small_question_scale is not None and not self.small_question_scale > 0:
+            raise ValueError(f"clusterer 'hdbscan': option 'small_question_scale' must be above 0 or null, "
+                             f"got {self.small_question_scale!r}")
+
     def cluster_size(self, n_texts: int) -> int:
         if self.small_question_scale is None:
-            return max(3, self.min_cluster_size)
+            return self.min_cluster_size
         return min(self.min_cluster_size, max(3, round(self.small_question_scale * math.sqrt(n_texts))))
 
     def fit_predict(self, space: np.ndarray) -> np.ndarray:
@@ -153,7 +161,7 @@ class ClusteringConfig:
             raise ValueError(f"answer clustering: option 'outlier_reassign_quantile' must be in [0, 1], "
                              f"got {config.outlier_reassign_quantile!r}")
         REDUCERS.check(config.reducer)
-        CLUSTERERS.check(config.clusterer)
+        CLUSTERERS.build(config.clusterer)  # built, so that its values are checked too
         return config
 
 
