@@ -92,8 +92,8 @@ class NoReduction:
 
 @dataclass
 class HdbscanClusterer:
-    """HDBSCAN (excess of mass). ``min_cluster_size`` is for large questions: one of n texts uses
-    ``small_question_scale`` * sqrt(n) when that is smaller, and at least 3 (at 0.5: 7 for 200 answers, 4 for
+    """HDBSCAN (excess of mass). ``min_cluster_size`` is for large questions: one of n distinct texts uses
+    ``small_question_scale`` * sqrt(n) when that is smaller, and at least 3 (at 0.5: 7 for 200 texts, 4 for
     50, the option from 900 up; null: the option always). Too few texts for two such clusters form one.
     Measured on questions drawn from ru_intents_dev: benchmarks/results/clustering_question_size.md."""
 
