@@ -74,6 +74,14 @@ def test_tiny_questions_become_one_cluster():
     assert result.labels.tolist() == [0] * 5
 
 
+def test_two_groups_of_four_answers_are_two_clusters():
+    """A question of 8 texts (one cluster whatever its answers when it needed 15 texts) splits by meaning."""
+    x = _blobs(np.random.default_rng(4), np.eye(8)[:2], 4)
+    result = cluster_texts(x, np.ones(8), ClusteringConfig(clusterer={"kind": "hdbscan", "min_cluster_size": 15},
+                                                           reducer={"kind": "none"}))
+    assert result.labels.tolist() == [0] * 4 + [1] * 4
+
+
 @pytest.mark.parametrize("per_group", [6, 10])
 def test_a_small_question_finds_groups_smaller_than_min_cluster_size(per_group):
     """Twenty groups of 6 answers (120 in all) or of 10 (200): a question's smallest cluster shrinks with the square
