@@ -110,6 +110,7 @@ class HdbscanClusterer:
                              f"got {self.small_question_scale!r}")
 
     def cluster_size(self, n_texts: int) -> int:
+        """HDBSCAN's min_cluster_size for a question of ``n_texts`` distinct texts."""
         if self.small_question_scale is None:
             return self.min_cluster_size
         return min(self.min_cluster_size, max(3, round(self.small_question_scale * math.sqrt(n_texts))))
