@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from socialml.components.text.sentiment import (
-    BlendedSentiment, DeniedTroubleSentiment, FineTunedSentiment, SentimentHead, ZeroShotSentiment, negated_clause,
-    predict_labels,
+    BlendedSentiment, DeniedTroubleSentiment, FineTunedSentiment, QuestionFrame, SentimentHead, ZeroShotSentiment,
+    negated_clause, predict_labels,
 )
 
 TEXTS = ["супер, класс", "отлично!", "ужасно", "кошмар 😡", "завтра в 10", "встреча у метро"] * 5
@@ -111,3 +111,41 @@ def test_an_answer_that_denies_a_trouble_is_read_as_praise():
         DeniedTroubleSentiment(KeywordSentiment(), words=["мешать"], max_words=0)
     with pytest.raises(TypeError, match="wordz"):
         DeniedTroubleSentiment(KeywordSentiment(), **{"wordz": ["мешать"]})
+
+
+def _question_frame(weight: float = 0.75) -> QuestionFrame:
+    # Questions asking for the good lie along the first axis, for the bad along the third, the others the second.
+    reader = ZeroShotSentiment({s: np.eye(3)[[i]] for i, s in enumerate(["positive", "neutral", "negative"])},
+                               temperature=0.01)
+    return QuestionFrame(reader, weight, nothing_words=["ничего", "нет", "никаких"], filler_words=["да", "пожалуй"])
+
+
+def test_a_question_reads_as_asking_for_the_good_the_bad_or_neither():
+    asks = _question_frame().read(["нравится?", "откуда вы?", "мешает?"], np.eye(3))
+    assert predict_labels(asks).tolist() == ["positive", "neutral", "negative"]
+
+
+ANSWERS = ["бюрократия", "всё отлично", "да ничего", "ничего не мешает", "никаких, пожалуй"]
+OWN = pd.DataFrame({"positive": [0.1, 0.8, 0.1, 0.9, 0.1], "neutral": [0.8, 0.15, 0.8, 0.05, 0.8],
+                    "negative": [0.1, 0.05, 0.1, 0.05, 0.1]})
+
+
+@pytest.mark.parametrize("asks_for, expected", [
+    # A neutral answer takes its question's side; one with a sentiment of its own keeps it; "nothing" (not
+    # "ничего не мешает", a clause of its own) says the opposite of what was asked.
+    ("negative", ["negative", "positive", "positive", "positive", "positive"]),
+    ("positive", ["positive", "positive", "negative", "positive", "negative"]),
+    ("neutral", ["neutral", "positive", "neutral", "positive", "neutral"]),
+])
+def test_an_answer_is_read_in_the_light_of_what_its_question_asks_for(asks_for, expected):
+    frame = pd.Series({s: float(s == asks_for) for s in ("positive", "neutral", "negative")})
+    framed = _question_frame().apply(ANSWERS, OWN, frame)
+    assert predict_labels(framed).tolist() == expected
+    assert np.allclose(framed.sum(axis=1), 1)
+
+
+def test_weight_zero_leaves_the_answers_own_reading_and_a_weight_outside_zero_to_one_is_refused():
+    frame = pd.Series({"positive": 0.0, "neutral": 0.0, "negative": 1.0})
+    assert np.allclose(_question_frame(0.0).apply(ANSWERS, OWN, frame).to_numpy(), OWN.to_numpy())
+    with pytest.raises(ValueError, match="question_frame.weight must be between 0 and 1, got 1.5"):
+        _question_frame(1.5)

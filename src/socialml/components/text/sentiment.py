@@ -247,3 +247,46 @@ class DeniedTroubleSentiment(_RawTextPredictor):
 
 def predict_labels(probabilities: pd.DataFrame) -> np.ndarray:
     return probabilities.idxmax(axis=1).to_numpy()
+
+
+class QuestionFrame:
+    """What a question asks for, and how that colours its answers' sentiment.
+
+    "бюрократия" read alone is neutral; as an answer to "Что мешает вам работать?" it is a complaint, and
+    "зарплата" answering "Что вам нравится?" is praise. ``reader`` (a ``ZeroShotSentiment`` over anchor
+    questions) reads a question as asking for the good (positive), the bad (negative) or neither (neutral,
+    "Из какого вы города?"). ``apply`` moves ``weight`` of an answer's neutral probability to what its
+    question asks for, so an answer with a sentiment of its own keeps it. A nothing-answer ("ничего", "да
+    нет", "никаких") says the opposite of what its question asks for: nothing good is a complaint, nothing
+    bad is praise; it takes ``weight`` of the reversed frame. ``weight`` 0 turns framing off."""
+
+    def __init__(self, reader: ZeroShotSentiment, weight: float = 0.75,
+                 nothing_words: Sequence[str] = (), filler_words: Sequence[str] = ()) -> None:
+        if not 0 <= weight <= 1:
+            raise ValueError(f"question_frame.weight must be between 0 and 1, got {weight!r}")
+        self.reader, self.weight, self.embeddings_from = reader, float(weight), reader.embeddings_from
+        self.nothing_words = frozenset(w.replace("ё", "е") for w in nothing_words)
+        self.filler_words = frozenset(w.replace("ё", "е") for w in filler_words)
+
+    def read(self, questions: Sequence[str], embeddings: np.ndarray) -> pd.DataFrame:
+        """One row per question: the probability that it asks for the positive, the neutral, the negative."""
+        return self.reader.predict_proba(questions, embeddings)
+
+    def says_nothing(self, texts: Sequence[str]) -> np.ndarray:
+        """Whether each answer is nothing-words and fillers only ("ничего", "да нет"), one nothing-word at least."""
+        def nothing(text: str) -> bool:
+            words = set(re.findall(r"\w+", normalise(text).replace("ё", "е")))
+            return bool(words & self.nothing_words) and words <= self.nothing_words | self.filler_words
+        return np.array([nothing(text) for text in texts], dtype=bool)
+
+    def apply(self, texts: Sequence[str], probabilities: pd.DataFrame, asks_for: pd.Series) -> pd.DataFrame:
+        """``probabilities`` of answers to one question that asks for ``asks_for`` (a row of ``read``)."""
+        columns = list(SENTIMENTS)
+        own = probabilities.reset_index(drop=True)[columns].to_numpy(dtype=float)
+        asks = asks_for[columns].to_numpy(dtype=float)
+        neutral = columns.index("neutral")
+        moved = own + self.weight * own[:, [neutral]] * (asks - np.eye(len(columns))[neutral])
+        reversed_frame = asks_for.rename({"positive": "negative", "negative": "positive"})[columns].to_numpy(dtype=float)
+        nothing = self.says_nothing(texts)
+        moved[nothing] = (1 - self.weight) * own[nothing] + self.weight * reversed_frame
+        return pd.DataFrame(moved, columns=columns)

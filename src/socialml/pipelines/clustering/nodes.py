@@ -25,7 +25,7 @@ from socialml.components.text.clustering import (
 )
 from socialml.components.text.preprocess import normalise
 from socialml.components.text.sentiment import (
-    SENTIMENT_COLOURS, BlendedSentiment, DeniedTroubleSentiment, ZeroShotSentiment, predict_labels,
+    SENTIMENT_COLOURS, BlendedSentiment, DeniedTroubleSentiment, QuestionFrame, ZeroShotSentiment, predict_labels,
 )
 from socialml.components.text.vectors import encoder_of, require_encoder, to_matrix, vector_columns
 
@@ -39,6 +39,13 @@ def zero_shot_sentiment_model(anchor_embeddings: pd.DataFrame, params: dict[str,
     anchors = {label: to_matrix(group) for label, group in anchor_embeddings.groupby("sentiment")}
     return ZeroShotSentiment(anchors, temperature=params["zero_shot_temperature"],
                              embeddings_from=encoder_of(anchor_embeddings))
+
+
+def question_frame_model(anchor_embeddings: pd.DataFrame, params: dict[str, Any],
+                         frame_params: dict[str, Any]) -> QuestionFrame:
+    """Reads what each question asks for from its anchor questions (``question_frame`` parameters)."""
+    return QuestionFrame(zero_shot_sentiment_model(anchor_embeddings, params), frame_params["weight"],
+                         frame_params["nothing_words"], frame_params["filler_words"])
 
 
 def labelled_answers(answers: pd.DataFrame, truth: pd.DataFrame, answer_embeddings: pd.DataFrame) -> pd.DataFrame:
@@ -108,15 +115,20 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
 
 
 def cluster_answers(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, answer_embeddings: pd.DataFrame,
-                    sentiment_model, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, AnswerClusterer]:
+                    sentiment_model, question_frame: QuestionFrame, question_embeddings: pd.DataFrame,
+                    params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, AnswerClusterer]:
     """Returns (answer → cluster table, cluster table, the clusterer that places new answers). Answers are
     grouped by ``cluster_embeddings`` (the clustering's encoder) and their sentiment read from
-    ``answer_embeddings`` (the encoder the sentiment model was trained on)."""
+    ``answer_embeddings`` (the encoder the sentiment model was trained on), coloured by what their question
+    asks for (``question_frame`` over ``question_embeddings``)."""
     require_encoder(sentiment_model.embeddings_from, answer_embeddings, "the answer sentiment model")
+    require_encoder(question_frame.embeddings_from, question_embeddings, "the question frame")
     config = ClusteringConfig.from_params(params["algorithm"])
     answers = answers.assign(normalised_text=answers["answer_text"].map(normalise))
     cluster_vectors = cluster_embeddings.set_index("normalised_text")
     vectors = answer_embeddings.set_index("normalised_text")
+    asks = question_frame.read(question_embeddings["question_id"].tolist(), to_matrix(question_embeddings))
+    asks.index = question_embeddings["question_id"].to_numpy()
     answer_rows, cluster_rows, questions_served = [], [], {}
     questions = list(answers.groupby("question_id", sort=True))
     for question_id, group in progress(questions, desc="clustering questions", leave=False):
@@ -124,7 +136,8 @@ def cluster_answers(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, ans
         texts = unique.index.tolist()
         weights = unique.to_numpy(dtype=float)
         embeddings = to_matrix(cluster_vectors.loc[texts].reset_index())
-        sentiment = sentiment_model.predict_proba(texts, to_matrix(vectors.loc[texts].reset_index()))
+        sentiment = question_frame.apply(
+            texts, sentiment_model.predict_proba(texts, to_matrix(vectors.loc[texts].reset_index())), asks.loc[question_id])
         sentiment.index = texts
         sentiments = predict_labels(sentiment)
         result = cluster_texts(embeddings, weights, config, sentiments)
@@ -149,6 +162,7 @@ def cluster_answers(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, ans
         # Keyed by the question's own id (integer or string), as a plain Python value.
         questions_served[question_id.item() if isinstance(question_id, np.generic) else question_id] = {
             "question_text": group["question_text"].iloc[0],
+            "asks_for": asks.loc[question_id].to_dict(),
             "centroids": {c: v.astype(np.float32) for c, v in result.centroids.items()},
             "labels": labels.to_dict(),
             "join_similarity": result.join_similarity,
@@ -160,7 +174,7 @@ def cluster_answers(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, ans
                 int((clusters["cluster"] != OUTLIER).sum()), 100 * share)
     # Serving embeds a new answer with the same encoders.
     clusterer = AnswerClusterer(questions_served, encoder_of(cluster_embeddings), encoder_of(answer_embeddings),
-                                sentiment_model)
+                                sentiment_model, question_frame)
     return answer_clusters, clusters, clusterer
 
 

@@ -18,6 +18,7 @@ from .nodes import (
     labelled_answers,
     plot_cluster_map,
     plot_cluster_sizes,
+    question_frame_model,
     score_answer_clusters,
     zero_shot_sentiment_model,
 )
@@ -51,8 +52,10 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
              name="zero_shot_sentiment_model", tags=["training"]),
         node(answer_sentiment_model, sentiment_inputs, ["mdl_answer_sentiment", "rpt_answer_sentiment_blend"],
              name="answer_sentiment_model", tags=["training"]),
+        node(question_frame_model, ["mi_question_frame_anchor_embeddings", PARAMS, "params:question_frame"],
+             "mdl_question_frame", name="question_frame_model", tags=["training"]),
         node(cluster_answers, ["prm_answers", "mi_answer_cluster_embeddings", "mi_answer_embeddings",
-                               "mdl_answer_sentiment", PARAMS],
+                               "mdl_answer_sentiment", "mdl_question_frame", "mi_question_embeddings", PARAMS],
              ["mo_answer_clusters", "mo_clusters", "clustering.mdl_answer_clusterer"], name="cluster_answers",
              tags=["training", "inference"]),
         node(plot_cluster_map, ["mo_answer_clusters", "mo_clusters", PARAMS], "rpt_cluster_map", name="plot_cluster_map"),
@@ -77,6 +80,8 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         if not has_truth:
             inputs.update(sentiment_texts=f"{sentiment_source}.prm_sentiment_texts",
                           sentiment_embeddings=f"{sentiment_source}.mi_sentiment_embeddings")
-    parameters = {PARAMS, "params:sentiment"} if not has_truth and "labelled" in sentiment_inputs else {PARAMS}
+    parameters = {PARAMS, "params:question_frame"}
+    if not has_truth and "labelled" in sentiment_inputs:
+        parameters.add("params:sentiment")
     return family_pipeline("clustering", nodes, namespace=source, inputs=inputs or None, parameters=parameters,
                            tags=["clustering"])

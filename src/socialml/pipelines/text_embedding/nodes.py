@@ -36,6 +36,13 @@ def embed_answers_for_clustering(answers: pd.DataFrame, params: dict[str, Any]) 
     return _embed(texts, texts, "normalised_text", params, "clustering_encoder")
 
 
+def embed_questions(answers: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """One row per question id, its text embedded by the shared encoder: what a question asks for colours
+    its answers' sentiment (``QuestionFrame``)."""
+    questions = answers.drop_duplicates("question_id")
+    return _embed(questions["question_id"], questions["question_text"].map(normalise).tolist(), "question_id", params)
+
+
 def embed_posts(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     texts = join_fields(posts["doc_text"], posts["image2text"], posts["speech2text"])
     return _embed(posts["post_id"], texts, "post_id", params)

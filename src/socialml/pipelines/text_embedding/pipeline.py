@@ -9,7 +9,15 @@ from kedro.pipeline import Pipeline, node
 from socialml.components.text.encoders import check_encoder
 from socialml.pipelines.sources import family_pipeline, source_tables
 
-from .nodes import embed_answers, embed_answers_for_clustering, embed_posts, embed_sentiment_anchors, embed_sentiment_texts, reduce_embeddings
+from .nodes import (
+    embed_answers,
+    embed_answers_for_clustering,
+    embed_posts,
+    embed_questions,
+    embed_sentiment_anchors,
+    embed_sentiment_texts,
+    reduce_embeddings,
+)
 
 PARAMS = "params:text_embedding"
 
@@ -26,6 +34,9 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
                  name="embed_answers_for_clustering"),
             node(embed_sentiment_anchors, ["params:clustering.sentiment_anchors", PARAMS],
                  "mi_sentiment_anchor_embeddings", name="embed_sentiment_anchors"),
+            node(embed_questions, ["prm_answers", PARAMS], "mi_question_embeddings", name="embed_questions"),
+            node(embed_sentiment_anchors, ["params:question_frame.anchors", PARAMS],
+                 "mi_question_frame_anchor_embeddings", name="embed_question_frame_anchors"),
         ]
     if "posts" in tables:
         nodes += [
