@@ -132,6 +132,13 @@ def test_answers_are_assigned_to_a_cluster_with_sentiment(service):
     body = httpx.post(f"{url}/clusters/assign", json={"question_id": question, "answer": "всё супер 👍👍"}).json()
     assert {"cluster", "label", "sentiment", "sentiment_probabilities"} <= set(body)
     assert body["sentiment"] in {"positive", "neutral", "negative"}
+    # What the question asks for colours a new answer as it does the clustered ones.
+    questions = primary(project, "answers").drop_duplicates("question_id").set_index("question_text")["question_id"]
+    for question_text, answer, expected in (("Что мешает вам работать эффективнее?", "бюрократия", "negative"),
+                                            ("Что вам больше всего нравится в работе?", "ничего", "negative"),
+                                            ("Что вам больше всего нравится в работе?", "зарплата", "positive")):
+        framed = httpx.post(f"{url}/clusters/assign", json={"question_id": questions[question_text], "answer": answer})
+        assert framed.json()["sentiment"] == expected, (question_text, answer, framed.json())
     unknown = httpx.post(f"{url}/clusters/assign", json={"question_id": "Q1", "answer": "да"})
     assert unknown.status_code == 404 and "unknown question_id" in unknown.json()["detail"]
     assert httpx.post(f"{url}/clusters/assign", json={"question_id": question, "answer": "  "}).status_code == 422

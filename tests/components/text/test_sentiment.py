@@ -138,14 +138,21 @@ OWN = pd.DataFrame({"positive": [0.1, 0.8, 0.1, 0.9, 0.1], "neutral": [0.8, 0.15
     ("neutral", ["neutral", "positive", "neutral", "positive", "neutral"]),
 ])
 def test_an_answer_is_read_in_the_light_of_what_its_question_asks_for(asks_for, expected):
-    frame = pd.Series({s: float(s == asks_for) for s in ("positive", "neutral", "negative")})
-    framed = _question_frame().apply(ANSWERS, OWN, frame)
+    asks = pd.DataFrame({s: [float(s == asks_for)] for s in ("positive", "neutral", "negative")}, index=["q"])
+    framed = _question_frame().apply(ANSWERS, OWN, ["q"] * len(ANSWERS), asks)
     assert predict_labels(framed).tolist() == expected
     assert np.allclose(framed.sum(axis=1), 1)
 
 
+def test_answers_to_several_questions_are_each_read_in_their_own_questions_light():
+    asks = pd.DataFrame({"positive": [1.0, 0.0], "neutral": [0.0, 0.0], "negative": [0.0, 1.0]}, index=[7, 3])
+    framed = _question_frame().apply(["бюрократия", "бюрократия", "да ничего"], OWN.iloc[[0, 0, 2]], [7, 3, 3], asks)
+    assert predict_labels(framed).tolist() == ["positive", "negative", "positive"]
+
+
 def test_weight_zero_leaves_the_answers_own_reading_and_a_weight_outside_zero_to_one_is_refused():
-    frame = pd.Series({"positive": 0.0, "neutral": 0.0, "negative": 1.0})
-    assert np.allclose(_question_frame(0.0).apply(ANSWERS, OWN, frame).to_numpy(), OWN.to_numpy())
+    asks = pd.DataFrame({"positive": [0.0], "neutral": [0.0], "negative": [1.0]}, index=["q"])
+    framed = _question_frame(0.0).apply(ANSWERS, OWN, ["q"] * len(ANSWERS), asks)
+    assert np.allclose(framed.to_numpy(), OWN.to_numpy())
     with pytest.raises(ValueError, match="question_frame.weight must be between 0 and 1, got 1.5"):
         _question_frame(1.5)

@@ -60,8 +60,7 @@ def test_the_served_clusterer_reads_answers_in_the_light_of_their_question(train
     questions = QUESTION_CHECK_SET["question"].map(normalise).tolist()
     own = clusterer.sentiment.predict_proba(answers, trained_encoder(clusterer.embeddings_from, answers)[1])
     asks = clusterer.question_frame.read(questions, trained_encoder(clusterer.question_frame.embeddings_from, questions)[1])
-    framed = pd.concat([clusterer.question_frame.apply([answer], own.iloc[[i]], asks.iloc[i])
-                        for i, answer in enumerate(answers)], ignore_index=True)
+    framed = clusterer.question_frame.apply(answers, own, range(len(questions)), asks)
     truth = QUESTION_CHECK_SET["sentiment"]
     unframed_f1 = f1_score(truth, predict_labels(own), average="macro")
     framed_f1 = f1_score(truth, predict_labels(framed), average="macro")

@@ -305,12 +305,9 @@ class AnswerClusterer:
             raise KeyError(f"unknown question_id {unknown[0]!r}; known: {sorted(self.questions, key=str)}")
         placed = [assign(vector, self.questions[q]["centroids"], self.questions[q]["join_similarity"])
                   for q, vector in zip(question_ids, cluster_embeddings)]
-        sentiment = self.sentiment.predict_proba(list(texts), sentiment_embeddings).reset_index(drop=True)
-        for question in set(question_ids):
-            rows = [i for i, q in enumerate(question_ids) if q == question]
-            framed = self.question_frame.apply([texts[i] for i in rows], sentiment.loc[rows],
-                                               pd.Series(self.questions[question]["asks_for"]))
-            sentiment.loc[rows, framed.columns] = framed.to_numpy()
+        asks_for = pd.DataFrame.from_dict({q: self.questions[q]["asks_for"] for q in set(question_ids)}, orient="index")
+        sentiment = self.question_frame.apply(
+            texts, self.sentiment.predict_proba(list(texts), sentiment_embeddings), question_ids, asks_for)
         frame = pd.DataFrame({
             "question_id": list(question_ids),
             "cluster": [cluster for cluster, _ in placed],

@@ -279,14 +279,17 @@ class QuestionFrame:
             return bool(words & self.nothing_words) and words <= self.nothing_words | self.filler_words
         return np.array([nothing(text) for text in texts], dtype=bool)
 
-    def apply(self, texts: Sequence[str], probabilities: pd.DataFrame, asks_for: pd.Series) -> pd.DataFrame:
-        """``probabilities`` of answers to one question that asks for ``asks_for`` (a row of ``read``)."""
+    def apply(self, texts: Sequence[str], probabilities: pd.DataFrame, question_ids: Sequence[Any],
+              asks_for: pd.DataFrame) -> pd.DataFrame:
+        """``probabilities`` of answers to the questions ``question_ids``, read in the light of what each
+        asks for (``asks_for``: a row of ``read`` per question id)."""
         columns = list(SENTIMENTS)
         own = probabilities.reset_index(drop=True)[columns].to_numpy(dtype=float)
-        asks = asks_for[columns].to_numpy(dtype=float)
+        asks = asks_for.loc[list(question_ids), columns].to_numpy(dtype=float)
         neutral = columns.index("neutral")
         moved = own + self.weight * own[:, [neutral]] * (asks - np.eye(len(columns))[neutral])
-        reversed_frame = asks_for.rename({"positive": "negative", "negative": "positive"})[columns].to_numpy(dtype=float)
+        opposite = {"positive": "negative", "neutral": "neutral", "negative": "positive"}
+        reversed_asks = asks[:, [columns.index(opposite[c]) for c in columns]]
         nothing = self.says_nothing(texts)
-        moved[nothing] = (1 - self.weight) * own[nothing] + self.weight * reversed_frame
+        moved[nothing] = (1 - self.weight) * own[nothing] + self.weight * reversed_asks[nothing]
         return pd.DataFrame(moved, columns=columns)

@@ -50,12 +50,13 @@ def question_frame_model(anchor_embeddings: pd.DataFrame, params: dict[str, Any]
 
 def labelled_answers(answers: pd.DataFrame, truth: pd.DataFrame, answer_embeddings: pd.DataFrame) -> pd.DataFrame:
     """Answers whose sentiment is known (a generated platform's planted truth) with their vectors: text,
-    sentiment and the vector columns. The blend's weight is chosen on them."""
+    sentiment, question_id and the vector columns. The blend's weight is chosen on them."""
     labelled = answers.merge(truth[["answer_id", "sentiment"]], on="answer_id", validate="one_to_one")
     labelled = labelled.assign(text=labelled["answer_text"].map(normalise))
     vectors = answer_embeddings.drop_duplicates("normalised_text").set_index("normalised_text")
     labelled = labelled[labelled["text"].isin(vectors.index)].reset_index(drop=True)
-    return _with_vectors(labelled[["text", "sentiment"]], vectors.loc[labelled["text"]], answer_embeddings)
+    return _with_vectors(labelled[["text", "sentiment", "question_id"]], vectors.loc[labelled["text"]],
+                         answer_embeddings)
 
 
 def held_out_sentiment_texts(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame, params: dict[str, Any]
@@ -75,11 +76,14 @@ def _with_vectors(labels: pd.DataFrame, vectors: pd.DataFrame, source: pd.DataFr
 
 
 def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any], head=None,
-                           labelled: pd.DataFrame | None = None) -> tuple[DeniedTroubleSentiment, pd.DataFrame]:
+                           labelled: pd.DataFrame | None = None, question_frame: QuestionFrame | None = None,
+                           question_embeddings: pd.DataFrame | None = None
+                           ) -> tuple[DeniedTroubleSentiment, pd.DataFrame]:
     """The labelled source's head blended with zero-shot anchors (zero-shot alone where no labels exist),
     answers that deny a trouble read as praise (``denied_trouble``), and how each zero-shot weight
     scored. ``zero_shot_weight: auto`` takes the weight with the best macro-F1 on ``labelled`` (ties: the
-    lower log-loss), scored as served; a number fixes it."""
+    lower log-loss), scored as served: answers (with a ``question_id``) read in their questions' light
+    where ``question_frame`` and ``question_embeddings`` are given. A number fixes the weight."""
     def served(models: list, weights: list[float]) -> DeniedTroubleSentiment:
         return DeniedTroubleSentiment(BlendedSentiment(models, weights), **params["denied_trouble"])
 
@@ -95,9 +99,16 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
     texts, vectors, truth = labelled["text"].tolist(), to_matrix(labelled), labelled["sentiment"].to_numpy()
     head_p, zero_shot_p = head.predict_proba(texts, vectors), zero_shot.predict_proba(texts, vectors)
     rule = DeniedTroubleSentiment(head, **params["denied_trouble"])  # its adjust reads no model
+    framed = question_frame is not None and "question_id" in labelled
+    asks = _asks_for(question_frame, question_embeddings) if framed else None
+
+    def as_served(probabilities: pd.DataFrame) -> pd.DataFrame:
+        probabilities = rule.adjust(texts, probabilities)
+        return question_frame.apply(texts, probabilities, labelled["question_id"], asks) if framed else probabilities
+
     rows = []
     for weight in BLEND_WEIGHTS:
-        blended = rule.adjust(texts, (1 - weight) * head_p + weight * zero_shot_p)
+        blended = as_served((1 - weight) * head_p + weight * zero_shot_p)
         ordered = sorted(blended.columns)  # log_loss reads the columns in sorted label order
         probabilities = np.clip(blended[ordered].to_numpy(dtype=float), 1e-15, None)  # the rule leaves zeros
         rows.append({"zero_shot_weight": weight, "texts": len(texts),
@@ -114,6 +125,14 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
     return served([head, zero_shot], [1 - weight, weight]), table
 
 
+def _asks_for(question_frame: QuestionFrame, question_embeddings: pd.DataFrame) -> pd.DataFrame:
+    """What each question asks for (the positive, the neutral, the negative), one row per question id."""
+    require_encoder(question_frame.embeddings_from, question_embeddings, "the question frame")
+    asks = question_frame.read(question_embeddings["question_id"].tolist(), to_matrix(question_embeddings))
+    asks.index = question_embeddings["question_id"].to_numpy()
+    return asks
+
+
 def cluster_answers(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, answer_embeddings: pd.DataFrame,
                     sentiment_model, question_frame: QuestionFrame, question_embeddings: pd.DataFrame,
                     params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, AnswerClusterer]:
@@ -122,13 +141,11 @@ def cluster_answers(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, ans
     ``answer_embeddings`` (the encoder the sentiment model was trained on), coloured by what their question
     asks for (``question_frame`` over ``question_embeddings``)."""
     require_encoder(sentiment_model.embeddings_from, answer_embeddings, "the answer sentiment model")
-    require_encoder(question_frame.embeddings_from, question_embeddings, "the question frame")
+    asks = _asks_for(question_frame, question_embeddings)
     config = ClusteringConfig.from_params(params["algorithm"])
     answers = answers.assign(normalised_text=answers["answer_text"].map(normalise))
     cluster_vectors = cluster_embeddings.set_index("normalised_text")
     vectors = answer_embeddings.set_index("normalised_text")
-    asks = question_frame.read(question_embeddings["question_id"].tolist(), to_matrix(question_embeddings))
-    asks.index = question_embeddings["question_id"].to_numpy()
     answer_rows, cluster_rows, questions_served = [], [], {}
     questions = list(answers.groupby("question_id", sort=True))
     for question_id, group in progress(questions, desc="clustering questions", leave=False):
@@ -136,8 +153,8 @@ def cluster_answers(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, ans
         texts = unique.index.tolist()
         weights = unique.to_numpy(dtype=float)
         embeddings = to_matrix(cluster_vectors.loc[texts].reset_index())
-        sentiment = question_frame.apply(
-            texts, sentiment_model.predict_proba(texts, to_matrix(vectors.loc[texts].reset_index())), asks.loc[question_id])
+        sentiment = question_frame.apply(texts, sentiment_model.predict_proba(
+            texts, to_matrix(vectors.loc[texts].reset_index())), [question_id] * len(texts), asks)
         sentiment.index = texts
         sentiments = predict_labels(sentiment)
         result = cluster_texts(embeddings, weights, config, sentiments)

@@ -75,7 +75,8 @@ def router(current: Callable[[], ClusterModels], options: ServiceOptions) -> API
     def clusters(body: ClusterRequest) -> ClusterResponse:
         """The answer is embedded like the question's answers were and joins the nearest cluster, or none
         (-1) when it is farther than the cluster's members; its sentiment comes from the blend of the
-        trained head and zero-shot anchors. 404 names the known questions."""
+        trained head and zero-shot anchors, read in the light of what the question asks for ("бюрократия"
+        answering "Что мешает вам работать?" is a complaint). 404 names the known questions."""
         family = current()
         question_id = typed_id(body.question_id, family.integer_ids, "clusters", ["body", "question_id"])
         if question_id not in family.clusterer.questions:
