@@ -45,8 +45,10 @@ def test_cluster_page_shows_map_sizes_and_cluster_table(app_env):
     assert {"label", "size", "dominant_sentiment", "keywords", "representative_answers"} <= set(table.columns)
     assert (table["label"].str.len() > 0).all()
     assert len(app.selectbox[0].options) > 1
+    assert app.caption[0].value.startswith("Asks for neither")  # "Как вы оцениваете работу нашего сервиса?"
     app.selectbox[0].select_index(1).run()
     assert not app.exception and not app.dataframe[0].value["label"].equals(table["label"])
+    assert app.caption[0].value.startswith("Asks for the good")  # "Что вам больше всего нравится в работе?"
 
 
 def test_topic_page_classifies_keeps_history_and_refuses_empty_text(app_env):

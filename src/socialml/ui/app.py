@@ -41,11 +41,22 @@ def natural_order(label: str) -> tuple[float, str]:
     return (float(number.group()) - (0.5 if str(label).startswith("<") else 0) if number else float("inf"), str(label))
 
 
+# What a question asks for, and how its answers' sentiment is read for it (QuestionFrame).
+ASKS_FOR = {
+    "positive": "Asks for the good: an answer without a sentiment of its own counts as praise, «ничего» as a complaint",
+    "negative": "Asks for the bad: an answer without a sentiment of its own counts as a complaint, «ничего» as praise",
+    "neutral": "Asks for neither the good nor the bad: each answer keeps its own sentiment",
+}
+
+
 def clusters_page(current: ServingModels) -> None:
     st.header("Answer clusters")
     family = current.family("clusters")
     questions = family.clusters.drop_duplicates("question_id").set_index("question_id")["question_text"]
     question = st.selectbox("Question", questions.index, format_func=lambda q: f"{q}: {questions[q]}")
+    asks_for = family.clusterer.questions[question]["asks_for"]
+    asked = max(asks_for, key=asks_for.get)
+    st.caption(f"{ASKS_FOR[asked]} (read from the question's text, {asks_for[asked]:.0%} sure).")
     clusters = family.clusters[family.clusters["question_id"] == question].copy()
     answers = family.answer_clusters[family.answer_clusters["question_id"] == question].copy()
     answers["cluster_name"] = answers["cluster_label"].fillna("outliers")

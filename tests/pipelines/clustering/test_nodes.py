@@ -193,20 +193,3 @@ def test_cluster_sizes_skip_a_question_without_clusters_and_can_leave_titles_to_
     assert not untitled.layout.annotations and sum(len(trace.x) for trace in untitled.data) == 2
     assert not cluster_sizes_figure(clusters, [3], SENTIMENT_COLOURS, OUTLIER).data  # nothing to draw, and no error
 
-
-def test_the_blends_weight_is_scored_with_answers_read_in_their_questions_light():
-    # "бюрократия" answering a question that asks for the bad is a complaint; both members read it neutral.
-    truth = np.array(["negative", "positive"] * 10)
-    classes = ["positive", "neutral", "negative"]
-    read = pd.DataFrame([[0.1, 0.8, 0.1] if t == "negative" else [0.8, 0.1, 0.1] for t in truth], columns=classes)
-    labelled = (to_frame(["бюрократия", "всё отлично"] * 10, _vectors(20), "text", E5)
-                .assign(sentiment=truth, question_id=["q"] * 20))
-    bad = np.array([[0.0, 0.0, 1.0]], dtype=np.float32)
-    frame = question_frame_model(to_frame(["positive", "neutral", "negative"], np.eye(3, dtype=np.float32), "sentiment", E5),
-                                 PARAMS, {**FRAME_PARAMS, "weight": 1.0})
-    auto = {**PARAMS, "zero_shot_weight": "auto"}
-    _, table = answer_sentiment_model(FixedSentiment(read), auto, FixedSentiment(read), labelled, frame,
-                                      to_frame(["q"], bad, "question_id", E5))
-    assert table["macro_f1"].tolist() == [1.0] * 11
-    _, unframed = answer_sentiment_model(FixedSentiment(read), auto, FixedSentiment(read), labelled)
-    assert unframed["macro_f1"].max() < 0.6

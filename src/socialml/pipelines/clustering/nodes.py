@@ -50,13 +50,12 @@ def question_frame_model(anchor_embeddings: pd.DataFrame, params: dict[str, Any]
 
 def labelled_answers(answers: pd.DataFrame, truth: pd.DataFrame, answer_embeddings: pd.DataFrame) -> pd.DataFrame:
     """Answers whose sentiment is known (a generated platform's planted truth) with their vectors: text,
-    sentiment, question_id and the vector columns. The blend's weight is chosen on them."""
+    sentiment and the vector columns. The blend's weight is chosen on them."""
     labelled = answers.merge(truth[["answer_id", "sentiment"]], on="answer_id", validate="one_to_one")
     labelled = labelled.assign(text=labelled["answer_text"].map(normalise))
     vectors = answer_embeddings.drop_duplicates("normalised_text").set_index("normalised_text")
     labelled = labelled[labelled["text"].isin(vectors.index)].reset_index(drop=True)
-    return _with_vectors(labelled[["text", "sentiment", "question_id"]], vectors.loc[labelled["text"]],
-                         answer_embeddings)
+    return _with_vectors(labelled[["text", "sentiment"]], vectors.loc[labelled["text"]], answer_embeddings)
 
 
 def held_out_sentiment_texts(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame, params: dict[str, Any]
@@ -76,14 +75,13 @@ def _with_vectors(labels: pd.DataFrame, vectors: pd.DataFrame, source: pd.DataFr
 
 
 def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any], head=None,
-                           labelled: pd.DataFrame | None = None, question_frame: QuestionFrame | None = None,
-                           question_embeddings: pd.DataFrame | None = None
-                           ) -> tuple[DeniedTroubleSentiment, pd.DataFrame]:
+                           labelled: pd.DataFrame | None = None) -> tuple[DeniedTroubleSentiment, pd.DataFrame]:
     """The labelled source's head blended with zero-shot anchors (zero-shot alone where no labels exist),
     answers that deny a trouble read as praise (``denied_trouble``), and how each zero-shot weight
     scored. ``zero_shot_weight: auto`` takes the weight with the best macro-F1 on ``labelled`` (ties: the
-    lower log-loss), scored as served: answers (with a ``question_id``) read in their questions' light
-    where ``question_frame`` and ``question_embeddings`` are given. A number fixes the weight."""
+    lower log-loss), scored as served but for the question frame: an answer's own reading must stand where
+    its question asks for neither the good nor the bad (``QuestionFrame`` moves only neutral probability,
+    and scored with it the choice hid the blend's misreadings). A number fixes the weight."""
     def served(models: list, weights: list[float]) -> DeniedTroubleSentiment:
         return DeniedTroubleSentiment(BlendedSentiment(models, weights), **params["denied_trouble"])
 
@@ -99,16 +97,9 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
     texts, vectors, truth = labelled["text"].tolist(), to_matrix(labelled), labelled["sentiment"].to_numpy()
     head_p, zero_shot_p = head.predict_proba(texts, vectors), zero_shot.predict_proba(texts, vectors)
     rule = DeniedTroubleSentiment(head, **params["denied_trouble"])  # its adjust reads no model
-    framed = question_frame is not None and "question_id" in labelled
-    asks = _asks_for(question_frame, question_embeddings) if framed else None
-
-    def as_served(probabilities: pd.DataFrame) -> pd.DataFrame:
-        probabilities = rule.adjust(texts, probabilities)
-        return question_frame.apply(texts, probabilities, labelled["question_id"], asks) if framed else probabilities
-
     rows = []
     for weight in BLEND_WEIGHTS:
-        blended = as_served((1 - weight) * head_p + weight * zero_shot_p)
+        blended = rule.adjust(texts, (1 - weight) * head_p + weight * zero_shot_p)
         ordered = sorted(blended.columns)  # log_loss reads the columns in sorted label order
         probabilities = np.clip(blended[ordered].to_numpy(dtype=float), 1e-15, None)  # the rule leaves zeros
         rows.append({"zero_shot_weight": weight, "texts": len(texts),

@@ -43,8 +43,6 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         sentiment_inputs["head"] = "mdl_sentiment_model"
         if params["clustering"]["zero_shot_weight"] == "auto":  # chosen on answers of known sentiment, else held-out texts
             sentiment_inputs["labelled"] = "mi_sentiment_blend_texts"
-            if has_truth:  # scored as served: answers read in their questions' light
-                sentiment_inputs.update(question_frame="mdl_question_frame", question_embeddings="mi_question_embeddings")
             nodes.append(node(labelled_answers, ["prm_answers", "raw_truth_answer_groups", "mi_answer_embeddings"],
                               "mi_sentiment_blend_texts", name="labelled_answers") if has_truth else
                          node(held_out_sentiment_texts, ["sentiment_texts", "sentiment_embeddings", "params:sentiment"],
