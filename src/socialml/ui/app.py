@@ -54,9 +54,10 @@ def clusters_page(current: ServingModels) -> None:
     family = current.family("clusters")
     questions = family.clusters.drop_duplicates("question_id").set_index("question_id")["question_text"]
     question = st.selectbox("Question", questions.index, format_func=lambda q: f"{q}: {questions[q]}")
-    asks_for = family.clusterer.questions[question]["asks_for"]
-    asked = max(asks_for, key=asks_for.get)
-    st.caption(f"{ASKS_FOR[asked]} (read from the question's text, {asks_for[asked]:.0%} sure).")
+    asks_for = family.clusterer.questions[question].get("asks_for")  # absent from clusterers saved before
+    if asks_for:
+        asked = max(asks_for, key=asks_for.get)
+        st.caption(f"{ASKS_FOR[asked]} (read from the question's text, {asks_for[asked]:.0%} sure).")
     clusters = family.clusters[family.clusters["question_id"] == question].copy()
     answers = family.answer_clusters[family.answer_clusters["question_id"] == question].copy()
     answers["cluster_name"] = answers["cluster_label"].fillna("outliers")

@@ -1,4 +1,5 @@
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +12,12 @@ import yaml
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
 from socialml.components.evaluation.metrics import clustering_scores
 from socialml.components.text.clustering import (
-    CLUSTERERS, OUTLIER, REDUCERS, ClusteringConfig, assign, bertopic_default_chain, cluster_texts, describe_clusters,
-    split_by_sentiment,
+    CLUSTERERS, OUTLIER, REDUCERS, AnswerClusterer, ClusteringConfig, assign, bertopic_default_chain, cluster_texts,
+    describe_clusters, split_by_sentiment,
 )
 from socialml.components.text.encoders import build_encoder
 from socialml.components.text.preprocess import normalise
-from socialml.components.text.sentiment import ZeroShotSentiment, predict_labels
+from socialml.components.text.sentiment import QuestionFrame, ZeroShotSentiment, predict_labels
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -101,6 +102,28 @@ def test_assign_joins_the_nearest_centroid_only_when_close_enough():
     centroids = {0: np.array([1.0, 0.0]), 1: np.array([0.0, 1.0])}
     assert assign(np.array([0.9, 0.1]) / np.linalg.norm([0.9, 0.1]), centroids, 0.8)[0] == 0
     assert assign(np.array([1.0, 1.0]) / np.sqrt(2), centroids, 0.8)[0] == OUTLIER
+
+
+class _NeutralSentiment:
+    embeddings_from = None
+
+    def predict_proba(self, texts, embeddings):
+        return pd.DataFrame({"positive": 0.1, "neutral": 0.8, "negative": 0.1}, index=range(len(texts)))
+
+
+def test_a_new_answer_is_read_in_its_questions_light_and_an_older_clusterer_reads_it_alone():
+    reader = ZeroShotSentiment({s: np.eye(3)[[i]] for i, s in enumerate(["positive", "neutral", "negative"])})
+    questions = {q: {"question_text": q, "centroids": {0: np.array([1.0, 0.0])}, "labels": {0: "бумаги"},
+                     "join_similarity": 0.5, "asks_for": asks}
+                 for q, asks in (("мешает?", {"positive": 0.0, "neutral": 0.0, "negative": 1.0}),
+                                 ("откуда вы?", {"positive": 0.0, "neutral": 1.0, "negative": 0.0}))}
+    clusterer = AnswerClusterer(questions, None, None, _NeutralSentiment(), QuestionFrame(reader))
+    vectors = np.array([[1.0, 0.0], [1.0, 0.0]])
+    read = clusterer.assign(["мешает?", "откуда вы?"], ["бюрократия", "бюрократия"], vectors, vectors)
+    assert read["sentiment"].tolist() == ["negative", "neutral"]
+    older = pickle.loads(pickle.dumps(clusterer))
+    del older.__dict__["question_frame"]  # as unpickled from a clusterer saved before questions were read
+    assert older.assign(["мешает?"], ["бюрократия"], vectors[:1], vectors[:1])["sentiment"].tolist() == ["neutral"]
 
 
 def test_describe_gives_size_keywords_and_a_representative_label():

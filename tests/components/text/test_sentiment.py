@@ -154,5 +154,6 @@ def test_weight_zero_leaves_the_answers_own_reading_and_a_weight_outside_zero_to
     asks = pd.DataFrame({"positive": [0.0], "neutral": [0.0], "negative": [1.0]}, index=["q"])
     framed = _question_frame(0.0).apply(ANSWERS, OWN, ["q"] * len(ANSWERS), asks)
     assert np.allclose(framed.to_numpy(), OWN.to_numpy())
-    with pytest.raises(ValueError, match="question_frame.weight must be between 0 and 1, got 1.5"):
-        _question_frame(1.5)
+    for weight in (1.5, -0.1, "auto", True):
+        with pytest.raises(ValueError, match=f"question_frame.weight must be a number between 0 and 1, got {weight!r}"):
+            _question_frame(weight)

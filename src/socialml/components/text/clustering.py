@@ -295,7 +295,9 @@ class AnswerClusterer:
     clustered_from: dict[str, Any] | None  # the encoder the centroids were made with
     embeddings_from: dict[str, Any] | None  # the encoder the sentiment model reads
     sentiment: Any  # predict_proba(texts, embeddings)
-    question_frame: Any  # apply(texts, probabilities, asks_for): an answer read in its question's light
+    # apply(texts, probabilities, question_ids, asks_for): answers read in their questions' light; None in
+    # clusterers saved before questions were read (their answers are read alone)
+    question_frame: Any = None
 
     def assign(self, question_ids: Sequence[Any], texts: Sequence[str], cluster_embeddings: np.ndarray,
                sentiment_embeddings: np.ndarray) -> pd.DataFrame:
@@ -305,9 +307,11 @@ class AnswerClusterer:
             raise KeyError(f"unknown question_id {unknown[0]!r}; known: {sorted(self.questions, key=str)}")
         placed = [assign(vector, self.questions[q]["centroids"], self.questions[q]["join_similarity"])
                   for q, vector in zip(question_ids, cluster_embeddings)]
-        asks_for = pd.DataFrame.from_dict({q: self.questions[q]["asks_for"] for q in set(question_ids)}, orient="index")
-        sentiment = self.question_frame.apply(
-            texts, self.sentiment.predict_proba(list(texts), sentiment_embeddings), question_ids, asks_for)
+        sentiment = self.sentiment.predict_proba(list(texts), sentiment_embeddings)
+        if self.question_frame is not None:
+            asks_for = pd.DataFrame.from_dict({q: self.questions[q]["asks_for"] for q in set(question_ids)},
+                                              orient="index")
+            sentiment = self.question_frame.apply(texts, sentiment, question_ids, asks_for)
         frame = pd.DataFrame({
             "question_id": list(question_ids),
             "cluster": [cluster for cluster, _ in placed],

@@ -262,8 +262,8 @@ class QuestionFrame:
 
     def __init__(self, reader: ZeroShotSentiment, weight: float = 0.75,
                  nothing_words: Sequence[str] = (), filler_words: Sequence[str] = ()) -> None:
-        if not 0 <= weight <= 1:
-            raise ValueError(f"question_frame.weight must be between 0 and 1, got {weight!r}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+            raise ValueError(f"question_frame.weight must be a number between 0 and 1, got {weight!r}")
         self.reader, self.weight, self.embeddings_from = reader, float(weight), reader.embeddings_from
         self.nothing_words = frozenset(w.replace("ё", "е") for w in nothing_words)
         self.filler_words = frozenset(w.replace("ё", "е") for w in filler_words)
