@@ -154,6 +154,9 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
         assert own and all(key.startswith(prefix) for key in own), (name, own)  # its own metrics, no one else's
         assert mlflow.models.get_model_info(f"models:/{logged[name].model_id}").signature is not None
     assert not logged["demo-mdl_zero_shot_sentiment"].metrics  # not scored on its own: no one else's either
+    asks = mlflow.pyfunc.load_model(f"models:/{logged['demo-mdl_question_frame'].model_id}")
+    assert asks.predict(pd.DataFrame({"text": ["Что мешает вам работать эффективнее?"]})).idxmax(axis=1).tolist() == \
+        ["negative"]  # asks for the bad
     assert not mlflow.MlflowClient().list_artifacts(run.run_id, "models")  # no model left as a plain pickle
     client = mlflow.MlflowClient()
     exported = test_run / TEST_DATA / "06_models" / "served"

@@ -121,7 +121,7 @@ def _question_frame(weight: float = 0.75) -> QuestionFrame:
 
 
 def test_a_question_reads_as_asking_for_the_good_the_bad_or_neither():
-    asks = _question_frame().read(["нравится?", "откуда вы?", "мешает?"], np.eye(3))
+    asks = _question_frame().predict_proba(["нравится?", "откуда вы?", "мешает?"], np.eye(3))
     assert predict_labels(asks).tolist() == ["positive", "neutral", "negative"]
 
 

@@ -59,7 +59,7 @@ def test_the_served_clusterer_reads_answers_in_the_light_of_their_question(train
     answers = QUESTION_CHECK_SET["answer"].map(normalise).tolist()
     questions = QUESTION_CHECK_SET["question"].map(normalise).tolist()
     own = clusterer.sentiment.predict_proba(answers, trained_encoder(clusterer.embeddings_from, answers)[1])
-    asks = clusterer.question_frame.read(questions, trained_encoder(clusterer.question_frame.embeddings_from, questions)[1])
+    asks = clusterer.question_frame.predict_proba(questions, trained_encoder(clusterer.question_frame.embeddings_from, questions)[1])
     framed = clusterer.question_frame.apply(answers, own, range(len(questions)), asks)
     truth = QUESTION_CHECK_SET["sentiment"]
     unframed_f1 = f1_score(truth, predict_labels(own), average="macro")

@@ -249,7 +249,7 @@ def predict_labels(probabilities: pd.DataFrame) -> np.ndarray:
     return probabilities.idxmax(axis=1).to_numpy()
 
 
-class QuestionFrame:
+class QuestionFrame(_RawTextPredictor):
     """What a question asks for, and how that colours its answers' sentiment.
 
     "бюрократия" read alone is neutral; as an answer to "Что мешает вам работать?" it is a complaint, and
@@ -258,7 +258,8 @@ class QuestionFrame:
     "Из какого вы города?"). ``apply`` moves ``weight`` of an answer's neutral probability to what its
     question asks for, so an answer with a sentiment of its own keeps it. A nothing-answer ("ничего", "да
     нет", "никаких") says the opposite of what its question asks for: nothing good is a complaint, nothing
-    bad is praise; it takes ``weight`` of the reversed frame. ``weight`` 0 turns framing off."""
+    bad is praise; it takes ``weight`` of the reversed frame. ``weight`` 0 turns framing off. Its MLflow
+    face reads raw questions."""
 
     def __init__(self, reader: ZeroShotSentiment, weight: float = 0.75,
                  nothing_words: Sequence[str] = (), filler_words: Sequence[str] = ()) -> None:
@@ -268,7 +269,10 @@ class QuestionFrame:
         self.nothing_words = frozenset(w.replace("ё", "е") for w in nothing_words)
         self.filler_words = frozenset(w.replace("ё", "е") for w in filler_words)
 
-    def read(self, questions: Sequence[str], embeddings: np.ndarray) -> pd.DataFrame:
+    def example_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"text": ["Что мешает вам работать эффективнее?"]})
+
+    def predict_proba(self, questions: Sequence[str], embeddings: np.ndarray) -> pd.DataFrame:
         """One row per question: the probability that it asks for the positive, the neutral, the negative."""
         return self.reader.predict_proba(questions, embeddings)
 
@@ -282,7 +286,7 @@ class QuestionFrame:
     def apply(self, texts: Sequence[str], probabilities: pd.DataFrame, question_ids: Sequence[Any],
               asks_for: pd.DataFrame) -> pd.DataFrame:
         """``probabilities`` of answers to the questions ``question_ids``, read in the light of what each
-        asks for (``asks_for``: a row of ``read`` per question id)."""
+        asks for (``asks_for``: a row of ``predict_proba`` per question id)."""
         columns = list(SENTIMENTS)
         own = probabilities.reset_index(drop=True)[columns].to_numpy(dtype=float)
         asks = asks_for.loc[list(question_ids), columns].to_numpy(dtype=float)

@@ -119,7 +119,7 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
 def _asks_for(question_frame: QuestionFrame, question_embeddings: pd.DataFrame) -> pd.DataFrame:
     """What each question asks for (the positive, the neutral, the negative), one row per question id."""
     require_encoder(question_frame.embeddings_from, question_embeddings, "the question frame")
-    asks = question_frame.read(question_embeddings["question_id"].tolist(), to_matrix(question_embeddings))
+    asks = question_frame.predict_proba(question_embeddings["question_id"].tolist(), to_matrix(question_embeddings))
     asks.index = question_embeddings["question_id"].to_numpy()
     return asks
 
