@@ -13,14 +13,15 @@ from socialml.pipelines.clustering import create_pipeline
 from socialml.pipelines.clustering.nodes import answer_gold_groups, baseline_answer_clusters, score_answer_clusters
 from tests.conftest import PROJECT_ROOT
 
-CLUSTERING = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_clustering.yml").read_text())["clustering"]
+PARAMETERS = yaml.safe_load((PROJECT_ROOT / "conf" / "base" / "parameters_clustering.yml").read_text())
+CLUSTERING, QUESTION_FRAME = PARAMETERS["clustering"], PARAMETERS["question_frame"]
 ANSWERS = {"raw": "intents", "columns": {"answer_text": "text"}, "generate_id": "answer_id",
            "constants": {"question_id": 1, "question_text": "Что вы хотели сделать?"}}
 
 
 def params_with(answers_layout: dict) -> dict:
     return {"sources": {"intents": {"layout": "intents"}}, "ingestion": {"layouts": {"intents": {"answers": answers_layout}}},
-            "clustering": CLUSTERING}
+            "clustering": CLUSTERING, "question_frame": QUESTION_FRAME}
 
 
 def test_answers_with_a_gold_group_column_get_their_clusters_scored():
@@ -34,6 +35,13 @@ def test_answers_with_a_gold_group_column_get_their_clusters_scored():
     assert not {n.name for n in plain.nodes} & {"intents.clustering.score_answer_clusters",
                                                   "intents.clustering.answer_gold_groups",
                                                   "intents.clustering.baseline_answer_clusters"}
+
+
+@pytest.mark.parametrize("weight", ["auto", 1.5, None])
+def test_a_mistyped_question_frame_weight_stops_the_pipeline_before_it_runs(weight):
+    params = {**params_with(ANSWERS), "question_frame": {**QUESTION_FRAME, "weight": weight}}
+    with pytest.raises(ValueError, match=f"question_frame.weight must be a number between 0 and 1, got {weight!r}"):
+        create_pipeline("intents", params)
 
 
 def test_clusters_are_scored_per_question_against_the_gold_groups_answers_without_one_left_out():

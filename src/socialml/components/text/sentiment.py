@@ -249,6 +249,13 @@ def predict_labels(probabilities: pd.DataFrame) -> np.ndarray:
     return probabilities.idxmax(axis=1).to_numpy()
 
 
+def checked_frame_weight(weight: Any) -> float:
+    """``question_frame.weight`` as a float, or a stop that names it (the pipeline checks it before any node)."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+        raise ValueError(f"question_frame.weight must be a number between 0 and 1, got {weight!r}")
+    return float(weight)
+
+
 class QuestionFrame(_RawTextPredictor):
     """What a question asks for, and how that colours its answers' sentiment.
 
@@ -263,9 +270,7 @@ class QuestionFrame(_RawTextPredictor):
 
     def __init__(self, reader: ZeroShotSentiment, weight: float = 0.75,
                  nothing_words: Sequence[str] = (), filler_words: Sequence[str] = ()) -> None:
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
-            raise ValueError(f"question_frame.weight must be a number between 0 and 1, got {weight!r}")
-        self.reader, self.weight, self.embeddings_from = reader, float(weight), reader.embeddings_from
+        self.reader, self.weight, self.embeddings_from = reader, checked_frame_weight(weight), reader.embeddings_from
         self.nothing_words = frozenset(w.replace("ё", "е") for w in nothing_words)
         self.filler_words = frozenset(w.replace("ё", "е") for w in filler_words)
 
