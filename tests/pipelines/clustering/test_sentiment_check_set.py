@@ -14,6 +14,7 @@ from socialml.components.text.encoders import trained_encoder
 from socialml.components.text.preprocess import normalise
 from socialml.components.text.sentiment import predict_labels
 from tests.conftest import TEST_DATA
+from tests.test_end_to_end import latest_version
 
 CHECK_SET = pd.read_csv(Path(__file__).with_name("sentiment_check_set.csv"))
 # Answers whose sentiment is their question's: "бюрократия" answering "С какими трудностями вы сталкиваетесь?"
@@ -23,8 +24,7 @@ SENTIMENTS = ["negative", "neutral", "positive"]
 
 
 def _newest(project: Path, model: str):
-    folder = project / TEST_DATA / "06_models" / "demo" / model
-    return pickle.loads((sorted(folder.iterdir())[-1] / folder.name).read_bytes())
+    return pickle.loads(latest_version(project / TEST_DATA / "06_models" / "demo" / model).read_bytes())
 
 
 def test_the_check_set_is_balanced_over_sentiments_and_styles():
