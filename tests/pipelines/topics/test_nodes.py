@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import pandas as pd
 
 from socialml.components.text.vectors import to_frame
@@ -25,3 +26,57 @@ def test_an_emotion_corpus_split_into_train_and_test_only_trains_with_validation
     scores, predicted, _ = evaluate_topic_model(model, dataset, embeddings)
     assert model.labels == ["anger", "fear", "joy"] and len(predicted) == 60
     assert scores["summary"]["micro_f1"] > 0.9
+
+
+def _emotion_posts(emotions: list[list[str]], split: list[str]) -> pd.DataFrame:
+    words = {"joy": "радость", "anger": "злость", "fear": "страх", "grief": "горе", "awe": "трепет"}
+    return pd.DataFrame({"post_id": [f"p{i}" for i in range(len(emotions))],
+                         "doc_text": [" ".join([words[e] for e in labels] or ["обычный день"]) + f" {i % 7}"
+                                      for i, labels in enumerate(emotions)],
+                         "image2text": "", "speech2text": "", "topics": emotions, "split": split})
+
+
+def test_topics_too_rare_to_learn_are_named_and_scored_as_never_predicted(caplog):
+    # grief: 3 training posts (under min_label_count 5) and 2 test posts; awe: one test post, never in training.
+    emotions = [["joy"], ["anger"], ["fear"], []] * 60 + [["grief"]] * 3 + [["joy"], ["anger"], ["fear"]] * 5
+    emotions += [["grief"]] * 2 + [["awe"]]
+    split = ["train"] * 243 + ["test"] * 18
+    posts = _emotion_posts(emotions, split)
+    with caplog.at_level("WARNING", logger="socialml.pipelines.topics.nodes"):
+        dataset = prepare_topic_dataset(posts, PARAMS)
+    grief_in_training = int(dataset.loc[dataset["split"] == "train", "topics"].map(lambda t: "grief" in t).sum())
+    assert 1 <= grief_in_training <= 3  # validation is drawn from the given training posts
+    assert "2 of 5 topics occur fewer than 5 times" in caplog.text
+    assert f"awe (0), grief ({grief_in_training})" in caplog.text
+    embeddings = to_frame(dataset["post_id"], np.zeros((len(dataset), 2)), "post_id")
+    model = train_topic_model(dataset, embeddings, {"kind": "head", "features": "tfidf"}, PARAMS)
+    scores, predicted, _ = evaluate_topic_model(model, dataset, embeddings)
+    assert model.labels == ["anger", "fear", "joy"]
+    assert list(predicted.columns) == ["post_id", "anger", "fear", "joy", "awe", "grief"]
+    assert predicted[["awe", "grief"]].sum().sum() == 0
+    rows = {row["label"]: row for row in scores["per_label"]}
+    assert rows["grief"]["support"] == 2 and rows["grief"]["f1"] == 0 and np.isnan(rows["grief"]["pr_auc"])
+    assert np.isnan(rows["awe"]["threshold"])
+    summary = scores["summary"]
+    assert summary["topics_not_learnt"] == 2
+    present = [row["f1"] for row in rows.values() if row["support"]]
+    assert len(present) == 5 and summary["macro_f1"] == pytest.approx(np.mean(present))
+    assert summary["macro_f1"] < 0.65  # two of five topics score 0, however well the three learnt ones do
+
+
+def test_a_single_label_corpus_with_a_rare_class_keeps_its_top_topic_scores_and_counts_that_class_as_missed():
+    emotions = [["joy"], ["anger"], ["fear"]] * 80 + [["grief"]] * 2 + [["joy"], ["anger"], ["fear"]] * 10 + [["grief"]]
+    posts = _emotion_posts(emotions, ["train"] * 242 + ["test"] * 31)
+    dataset = prepare_topic_dataset(posts, PARAMS)
+    embeddings = to_frame(dataset["post_id"], np.zeros((len(dataset), 2)), "post_id")
+    model = train_topic_model(dataset, embeddings, {"kind": "head", "features": "tfidf"}, PARAMS)
+    summary = evaluate_topic_model(model, dataset, embeddings)[0]["summary"]
+    assert summary["top1_accuracy"] == pytest.approx(30 / 31)  # the grief post cannot be right
+    # grief scores 0 and the class its post went to loses a little precision (20 / 21 F1)
+    assert summary["top1_macro_f1"] == pytest.approx((1 + 1 + 20 / 21 + 0) / 4)
+
+
+def test_a_corpus_where_no_topic_is_common_enough_to_learn_stops_naming_the_setting():
+    posts = _emotion_posts([["joy"], ["anger"], ["fear"], ["grief"]] + [[]] * 20, ["train"] * 20 + ["test"] * 4)
+    with pytest.raises(ValueError, match=r"posts: no topic occurs 5 times .*topics.min_label_count"):
+        prepare_topic_dataset(posts, PARAMS)

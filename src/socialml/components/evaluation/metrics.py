@@ -117,21 +117,25 @@ def multilabel_f1(y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
 
 def multilabel_scores(y: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray,
                       labels: Sequence[str]) -> tuple[dict[str, float], list[dict]]:
-    """Micro/macro F1 at the tuned thresholds, macro PR-AUC; and per label F1, PR-AUC, support."""
+    """Micro/macro F1 at the tuned thresholds, macro PR-AUC; and per label F1, PR-AUC, support. A label
+    without a threshold (NaN: a model that never learnt it) is never predicted and has no PR-AUC."""
     from sklearn.metrics import average_precision_score, f1_score
 
-    predicted = probabilities >= thresholds
+    thresholds = np.asarray(thresholds, dtype=float)
+    predicted = probabilities >= thresholds  # False wherever the threshold is NaN
     per_label = []
     for j, label in enumerate(labels):
         support = int(y[:, j].sum())
+        scored = support and not np.isnan(thresholds[j])
         per_label.append({"label": label, "support": support,
                           "f1": float(f1_score(y[:, j], predicted[:, j], zero_division=0)),
-                          "pr_auc": float(average_precision_score(y[:, j], probabilities[:, j])) if support else np.nan,
+                          "pr_auc": float(average_precision_score(y[:, j], probabilities[:, j])) if scored else np.nan,
                           "threshold": float(thresholds[j])})
     present = y.sum(axis=0) > 0
+    pr_aucs = [p["pr_auc"] for p in per_label if not np.isnan(p["pr_auc"])]
     summary = {"micro_f1": float(f1_score(y, predicted, average="micro", zero_division=0)),
                "macro_f1": float(f1_score(y[:, present], predicted[:, present], average="macro", zero_division=0)),
-               "macro_pr_auc": float(np.nanmean([p["pr_auc"] for p in per_label]))}
+               "macro_pr_auc": float(np.mean(pr_aucs)) if pr_aucs else float("nan")}
     if (y.sum(axis=1) == 1).all():  # single-label data: also the scores of the top topic (BASELINES.md's protocol)
         top = coded_classification_scores(y.argmax(axis=1), probabilities.argmax(axis=1))
         summary.update(top1_accuracy=top["accuracy"], top1_macro_f1=top["macro_f1"])

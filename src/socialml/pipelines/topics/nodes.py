@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,9 @@ from socialml.components.text.preprocess import join_fields
 from socialml.components.text.topics import build_topic_classifier, label_matrix
 from socialml.components.text.vectors import encoder_of, require_encoder, to_matrix
 
+logger = logging.getLogger(__name__)
+
+
 def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Posts with their joined text, topic list and split (the source's own split, else a seeded random one)."""
     data = pd.DataFrame({"post_id": posts["post_id"],
@@ -25,12 +29,27 @@ def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
     data = data[data["text"].str.len() > 0].reset_index(drop=True)
     given = posts.set_index("post_id")["split"].reindex(data["post_id"]).reset_index(drop=True)
     data["split"] = train_validation_test(given, params["split_shares"], params["seed"], "posts")
+    learnt, min_count = topic_labels(data, params["min_label_count"]), params["min_label_count"]
+    if not learnt:
+        raise ValueError(f"posts: no topic occurs {min_count} times among the {int((data['split'] == 'train').sum())} "
+                         f"training posts (topics.min_label_count), so there is nothing to learn")
+    if rare := [label for label in every_topic(data) if label not in learnt]:
+        train_counts = data.loc[data["split"] == "train", "topics"].explode().value_counts()
+        logger.warning("topics: %d of %d topics occur fewer than %d times among the training posts and are not "
+                       "learnt; the test scores count them as never predicted: %s", len(rare), len(rare) + len(learnt),
+                       min_count, ", ".join(f"{label} ({int(train_counts.get(label, 0))})" for label in rare))
     return data
 
 
 def topic_labels(dataset: pd.DataFrame, min_count: int) -> list[str]:
+    """The topics a model learns: those with at least ``min_count`` training posts."""
     counts = dataset.loc[dataset["split"] == "train", "topics"].explode().value_counts()
     return sorted(counts[counts >= min_count].index)
+
+
+def every_topic(dataset: pd.DataFrame) -> list[str]:
+    """Every topic any post carries, whatever its split."""
+    return sorted(dataset["topics"].explode().dropna().unique())
 
 
 def _part(dataset: pd.DataFrame, embeddings: pd.DataFrame, split: str, labels: list[str]):
@@ -67,17 +86,23 @@ def _with_thresholds(model, embeddings: pd.DataFrame, validation: tuple, params:
 def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame
                          ) -> tuple[dict[str, Any], pd.DataFrame, Any]:
     """Test scores, the test posts' predicted labels (post_id and a 0/1 column per label), and each
-    label's precision-recall curve with its tuned threshold marked."""
+    label's precision-recall curve with its tuned threshold marked. Topics too rare in training to be
+    learnt are scored as never predicted (no threshold), so they count against the model, not vanish."""
     if model.embeddings_from is not None:
         require_encoder(model.embeddings_from, embeddings, "the topic classifier")
-    texts, vectors, y = _part(dataset, embeddings, "test", model.labels)
-    probabilities = model.predict_proba(texts, vectors).to_numpy()
-    summary, per_label = multilabel_scores(y, probabilities, model.thresholds, model.labels)
-    predicted = pd.DataFrame((probabilities >= model.thresholds).astype("int8"), columns=model.labels)
+    not_learnt = [label for label in every_topic(dataset) if label not in model.labels]
+    labels = [*model.labels, *not_learnt]
+    texts, vectors, y = _part(dataset, embeddings, "test", labels)
+    learnt_probabilities = model.predict_proba(texts, vectors).to_numpy()
+    probabilities = np.hstack([learnt_probabilities, np.zeros((len(texts), len(not_learnt)))])
+    thresholds = np.concatenate([model.thresholds, np.full(len(not_learnt), np.nan)])
+    summary, per_label = multilabel_scores(y, probabilities, thresholds, labels)
+    predicted = pd.DataFrame((probabilities >= thresholds).astype("int8"), columns=labels)
     predicted.insert(0, "post_id", dataset.loc[dataset["split"] == "test", "post_id"].to_numpy())
-    curves = precision_recall_figure(y, probabilities, model.thresholds, model.labels,
+    curves = precision_recall_figure(y[:, :len(model.labels)], learnt_probabilities, model.thresholds, model.labels,
                                      f"Precision-recall per topic on {len(texts)} test posts (circles: tuned thresholds)")
-    scores = {"summary": {"test_posts": len(texts), "threshold_shrinkage": model.threshold_shrinkage, **summary},
+    scores = {"summary": {"test_posts": len(texts), "threshold_shrinkage": model.threshold_shrinkage,
+                          "topics_not_learnt": len(not_learnt), **summary},
               "per_label": per_label}
     training = getattr(model, "training_record", None)  # a model trained in epochs (kind finetune)
     if training:
