@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -16,12 +17,30 @@ from socialml.components.evaluation.metrics import (
 from socialml.components.evaluation.protocols import assign_folds, scored_folds
 from socialml.components.evaluation.tables import comparison_table
 
+logger = logging.getLogger(__name__)
+
 
 def prepare_audience_targets(users: pd.DataFrame, views: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """Users with a history and both targets, each assigned to an evaluation fold (stratified by sex)."""
+    """Users with a history and both targets, each assigned to an evaluation fold (stratified by sex).
+
+    Users with views but a missing gender or age are left out and counted in the log; no user left, or
+    a target with one value only, stops the run naming the users table's column."""
     targets = pd.DataFrame({"user_id": users["user_id"], "sex": users["gender"],
                             "age": age_buckets(users["age"], params["age_edges"], params["age_labels"])})
-    targets = targets[targets["user_id"].isin(views["user_id"])].dropna().reset_index(drop=True)
+    viewers = targets[targets["user_id"].isin(views["user_id"])]
+    targets = viewers.dropna().reset_index(drop=True)
+    missing = {column: int(viewers[target].isna().sum()) for target, column in (("sex", "gender"), ("age", "age"))}
+    if len(targets) < len(viewers):
+        logger.info("audience: %d of %d users with views are scored; left out: %s", len(targets), len(viewers),
+                    ", ".join(f"{n} without {column}" for column, n in missing.items() if n))
+    if targets.empty:
+        raise ValueError(f"users: none of the {len(viewers)} users with views has both a gender and an age "
+                         f"({missing['gender']} lack gender, {missing['age']} age), so the audience models have "
+                         "no one to learn from")
+    for target, column in (("sex", "gender"), ("age", "age")):
+        if targets[target].nunique() < 2:
+            raise ValueError(f"users: every scored user has {column} {targets[target].iloc[0]!r} "
+                             f"({len(targets)} users), so there is nothing for the {target} model to tell apart")
     return targets.assign(fold=assign_folds(targets["sex"], params["protocol"]))
 
 
