@@ -29,10 +29,11 @@ def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
     data = data[data["text"].str.len() > 0].reset_index(drop=True)
     given = posts.set_index("post_id")["split"].reindex(data["post_id"]).reset_index(drop=True)
     data["split"] = train_validation_test(given, params["split_shares"], params["seed"], "posts")
-    learnt, min_count = topic_labels(data, params["min_label_count"]), params["min_label_count"]
+    min_count = params["min_label_count"]
+    learnt = topic_labels(data, min_count)
     if not learnt:
         raise ValueError(f"posts: no topic occurs {min_count} times among the {int((data['split'] == 'train').sum())} "
-                         f"training posts (topics.min_label_count), so there is nothing to learn")
+                         "training posts (topics.min_label_count), so there is nothing to learn")
     if rare := [label for label in every_topic(data) if label not in learnt]:
         train_counts = data.loc[data["split"] == "train", "topics"].explode().value_counts()
         logger.warning("topics: %d of %d topics occur fewer than %d times among the training posts and are not "
