@@ -76,6 +76,15 @@ def test_a_single_label_corpus_with_a_rare_class_keeps_its_top_topic_scores_and_
     assert summary["top1_macro_f1"] == pytest.approx((1 + 1 + 20 / 21 + 0) / 4)
 
 
+def test_posts_without_text_are_left_out_and_counted(caplog):
+    posts = _emotion_posts([["joy"], ["anger"], []] * 20, [None] * 60)  # a random split
+    posts.loc[[0, 2], "doc_text"] = ""  # an image post without a caption, with and without a topic
+    with caplog.at_level("INFO", logger="socialml.pipelines.topics.nodes"):
+        dataset = prepare_topic_dataset(posts, PARAMS)
+    assert len(dataset) == 58 and not dataset["post_id"].isin(["p0", "p2"]).any()
+    assert "2 of 60 posts have no text in any field and are left out (1 of them with topics)" in caplog.text
+
+
 def test_a_corpus_where_no_topic_is_common_enough_to_learn_stops_naming_the_setting():
     posts = _emotion_posts([["joy"], ["anger"], ["fear"], ["grief"]] + [[]] * 20, ["train"] * 20 + ["test"] * 4)
     with pytest.raises(ValueError, match=r"posts: no topic occurs 5 times .*topics.min_label_count"):

@@ -22,11 +22,16 @@ logger = logging.getLogger(__name__)
 
 
 def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """Posts with their joined text, topic list and split (the source's own split, else a seeded random one)."""
+    """Posts with their joined text, topic list and split (the source's own split, else a seeded random one).
+    Posts without any text have nothing to classify: they are left out and counted in the log."""
     data = pd.DataFrame({"post_id": posts["post_id"],
                          "text": join_fields(posts["doc_text"], posts["image2text"], posts["speech2text"]),
                          "topics": posts["topics"].map(list)})
-    data = data[data["text"].str.len() > 0].reset_index(drop=True)
+    has_text = data["text"].str.len() > 0
+    if not has_text.all():
+        logger.info("topics: %d of %d posts have no text in any field and are left out (%d of them with topics)",
+                    int((~has_text).sum()), len(data), int(data.loc[~has_text, "topics"].map(len).gt(0).sum()))
+    data = data[has_text].reset_index(drop=True)
     given = posts.set_index("post_id")["split"].reindex(data["post_id"]).reset_index(drop=True)
     data["split"] = train_validation_test(given, params["split_shares"], params["seed"], "posts")
     min_count = params["min_label_count"]
