@@ -23,10 +23,14 @@ def test_users_without_gender_or_age_are_left_out_and_counted(caplog):
     assert sorted(set(targets["fold"])) == [0, 1, 2, 3, 4]
 
 
-def test_no_user_with_both_targets_stops_naming_the_users_table():
-    users = _users(["male", None, "female", None], [np.nan, 30.0, np.nan, 22.0])
-    with pytest.raises(ValueError, match=r"users: none of the 4 users with views has both a gender and an age "
-                                         r"\(2 lack gender, 2 age\)"):
+@pytest.mark.parametrize(("gender", "age", "message"), [
+    (["male", None, "female", None], [np.nan, 30.0, np.nan, 22.0], "none of the 4 users with views has both a gender "
+                                                                    "and an age (2 lack gender, 2 age)"),
+    ([], [], "none of the 0 users with views"),  # a header-only users table
+])
+def test_no_user_with_both_targets_stops_naming_the_users_table(gender, age, message):
+    users = _users(gender, age)
+    with pytest.raises(ValueError, match=re.escape(f"users: {message}")):
         prepare_audience_targets(users, pd.DataFrame({"user_id": users["user_id"]}), PARAMS)
 
 

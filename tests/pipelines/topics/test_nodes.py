@@ -85,6 +85,14 @@ def test_posts_without_text_are_left_out_and_counted(caplog):
     assert "2 of 60 posts have no text in any field and are left out (1 of them with topics)" in caplog.text
 
 
+@pytest.mark.parametrize("rows", [0, 3])  # a header-only table; posts whose every field is empty
+def test_a_table_without_any_text_stops_naming_it(rows):
+    posts = _emotion_posts([["joy"]] * rows, [None] * rows)
+    posts["doc_text"] = ""
+    with pytest.raises(ValueError, match=f"posts: none of the {rows} posts has text in any field"):
+        prepare_topic_dataset(posts, PARAMS)
+
+
 def test_a_corpus_where_no_topic_is_common_enough_to_learn_stops_naming_the_setting():
     posts = _emotion_posts([["joy"], ["anger"], ["fear"], ["grief"]] + [[]] * 20, ["train"] * 20 + ["test"] * 4)
     with pytest.raises(ValueError, match=r"posts: no topic occurs 5 times .*topics.min_label_count"):

@@ -18,6 +18,7 @@ from socialml.components.evaluation.protocols import assign_folds, scored_folds
 from socialml.components.evaluation.tables import comparison_table
 
 logger = logging.getLogger(__name__)
+COLUMN_OF_TARGET = {"sex": "gender", "age": "age"}  # each target's column in the users table
 
 
 def prepare_audience_targets(users: pd.DataFrame, views: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
@@ -29,7 +30,7 @@ def prepare_audience_targets(users: pd.DataFrame, views: pd.DataFrame, params: d
                             "age": age_buckets(users["age"], params["age_edges"], params["age_labels"])})
     viewers = targets[targets["user_id"].isin(views["user_id"])]
     targets = viewers.dropna().reset_index(drop=True)
-    missing = {column: int(viewers[target].isna().sum()) for target, column in (("sex", "gender"), ("age", "age"))}
+    missing = {column: int(viewers[target].isna().sum()) for target, column in COLUMN_OF_TARGET.items()}
     if len(targets) < len(viewers):
         logger.info("audience: %d of %d users with views are scored; left out: %s", len(targets), len(viewers),
                     ", ".join(f"{n} without {column}" for column, n in missing.items() if n))
@@ -37,7 +38,7 @@ def prepare_audience_targets(users: pd.DataFrame, views: pd.DataFrame, params: d
         raise ValueError(f"users: none of the {len(viewers)} users with views has both a gender and an age "
                          f"({missing['gender']} lack gender, {missing['age']} age), so the audience models have "
                          "no one to learn from")
-    for target, column in (("sex", "gender"), ("age", "age")):
+    for target, column in COLUMN_OF_TARGET.items():
         if targets[target].nunique() < 2:
             raise ValueError(f"users: every scored user has {column} {targets[target].iloc[0]!r} "
                              f"({len(targets)} users), so there is nothing for the {target} model to tell apart")

@@ -111,8 +111,8 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
     table["chosen"] = table.index == best
     weight = float(table.loc[best, "zero_shot_weight"])
     logger.info("answer sentiment: zero-shot weight %.1f (macro-F1 %.3f on %d labelled texts read alone, before "
-                "their questions' frame; head alone %.3f, zero-shot alone %.3f)", weight, table.loc[best, "macro_f1"], len(texts), table["macro_f1"].iloc[0],
-                table["macro_f1"].iloc[-1])
+                "their questions' frame; head alone %.3f, zero-shot alone %.3f)", weight, table.loc[best, "macro_f1"],
+                len(texts), table["macro_f1"].iloc[0], table["macro_f1"].iloc[-1])
     return served([head, zero_shot], [1 - weight, weight]), table
 
 

@@ -27,29 +27,35 @@ def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
     data = pd.DataFrame({"post_id": posts["post_id"],
                          "text": join_fields(posts["doc_text"], posts["image2text"], posts["speech2text"]),
                          "topics": posts["topics"].map(list)})
-    has_text = data["text"].str.len() > 0
+    has_text = data["text"].fillna("").astype(str).str.len() > 0  # an empty table's column is not text-typed
+    if not has_text.any():
+        raise ValueError(f"posts: none of the {len(data)} posts has text in any field, so there is nothing to classify")
     if not has_text.all():
         logger.info("topics: %d of %d posts have no text in any field and are left out (%d of them with topics)",
                     int((~has_text).sum()), len(data), int(data.loc[~has_text, "topics"].map(len).gt(0).sum()))
     data = data[has_text].reset_index(drop=True)
     given = posts.set_index("post_id")["split"].reindex(data["post_id"]).reset_index(drop=True)
     data["split"] = train_validation_test(given, params["split_shares"], params["seed"], "posts")
-    min_count = params["min_label_count"]
+    min_count, train_counts = params["min_label_count"], training_topic_counts(data)
     learnt = topic_labels(data, min_count)
     if not learnt:
         raise ValueError(f"posts: no topic occurs {min_count} times among the {int((data['split'] == 'train').sum())} "
                          "training posts (topics.min_label_count), so there is nothing to learn")
     if rare := [label for label in every_topic(data) if label not in learnt]:
-        train_counts = data.loc[data["split"] == "train", "topics"].explode().value_counts()
         logger.warning("topics: %d of %d topics occur fewer than %d times among the training posts and are not "
                        "learnt; the test scores count them as never predicted: %s", len(rare), len(rare) + len(learnt),
                        min_count, ", ".join(f"{label} ({int(train_counts.get(label, 0))})" for label in rare))
     return data
 
 
+def training_topic_counts(dataset: pd.DataFrame) -> pd.Series:
+    """How many training posts carry each topic."""
+    return dataset.loc[dataset["split"] == "train", "topics"].explode().value_counts()
+
+
 def topic_labels(dataset: pd.DataFrame, min_count: int) -> list[str]:
     """The topics a model learns: those with at least ``min_count`` training posts."""
-    counts = dataset.loc[dataset["split"] == "train", "topics"].explode().value_counts()
+    counts = training_topic_counts(dataset)
     return sorted(counts[counts >= min_count].index)
 
 
