@@ -60,6 +60,35 @@ def test_models_beat_the_majority_on_the_planted_audience_signal(history, spec):
     assert scores["age"]["roc_auc"] > 0.55
 
 
+@pytest.fixture(scope="module")
+def partly_labelled(history):
+    """The same users, 40 % of them without an age and another 20 % without a sex (none without both)."""
+    views, items, targets = history
+    draw = np.random.default_rng(1).random(len(targets))
+    return views, items, targets.assign(age=targets["age"].where(draw >= 0.4), sex=targets["sex"].where((draw < 0.4) | (draw >= 0.6)))
+
+
+@pytest.mark.parametrize("spec", [
+    {"kind": "majority"},
+    {"kind": "boosting", "library": "catboost", "svd_components": 8, "options": {"iterations": 60}},
+    {"kind": "boosting", "library": "lightgbm", "svd_components": 8, "options": {"n_estimators": 60}},
+    {"kind": "item_bag", "age_model": "ordinal", "age_labels": PARAMS["age_labels"]},
+    {"kind": "deepsets", "epochs": 40, "patience": 5},
+    {"kind": "stacked", "folds": 3, "options": {"iterations": 60}},
+])
+def test_each_target_learns_from_and_is_scored_on_the_users_that_have_it(partly_labelled, spec):
+    views, items, targets = partly_labelled
+    predictions, scores = cross_validated(views, items, targets, spec, PARAMS)
+    assert len(predictions) == len(targets)  # users without an age still get an age prediction
+    assert np.isfinite(predictions.filter(like="p_").to_numpy()).all()
+    assert scores["sex"]["users"] == targets["sex"].notna().sum() < len(targets)
+    assert scores["age"]["users"] == targets["age"].notna().sum() < len(targets)
+    if spec["kind"] != "majority":
+        assert scores["sex"]["roc_auc"] > 0.6 and scores["age"]["roc_auc"] > 0.5
+    table, _ = compare_audience_models(targets, {**PARAMS, "bootstrap_runs": 20}, model=predictions)
+    assert table.set_index("target")["users"].to_dict() == {t: scores[t]["users"] for t in ("sex", "age")}
+
+
 def test_a_saved_model_predicts_for_a_new_users_history(history):
     views, items, targets = history
     model = pickle.loads(pickle.dumps(build_audience_model({"kind": "deepsets", "epochs": 2}).fit(views, items, targets)))

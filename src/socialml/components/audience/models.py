@@ -5,7 +5,7 @@ Every model answers the same interface, so serving can apply any of them to a ne
 of history aggregates read their training users' rows from it, and compute the same function from a new
 user's views as of the table's time, so training and serving share one definition and one clock:
 
-    model.fit(views, items, targets, history)   # targets: user_id, sex, age_bucket
+    model.fit(views, items, targets, history)   # targets: user_id, sex, age bucket (a user may lack one)
     model.predict_proba(views, items)           # {"sex": users × classes, "age": users × buckets}
 
 * ``MajorityAudience``: the most frequent class ("TopClass" in the seed);
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -72,6 +73,21 @@ def history_features(views: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timesta
         raise ValueError(f"feat_viewer_history has no row for {len(missing)} users with views (first: "
                          f"{missing[0]!r}): run the feature_enrichment pipeline again")
     return rows.loc[users]
+
+
+def sex_strata(targets: pd.DataFrame) -> pd.Series:
+    """What folds are stratified by: each sex, and the users without one as a stratum of their own."""
+    return pd.Series(pd.factorize(targets["sex"], use_na_sentinel=False)[0], index=targets.index)
+
+
+def fit_each_target(new_model: Callable[[str], Any], x, y: pd.DataFrame) -> dict[str, Any]:
+    """A model per target from ``new_model(target)``, fitted on the rows of ``x`` (a frame or a sparse matrix,
+    aligned with ``y``) whose user has that target: a user without an age still teaches the sex model."""
+    models = {}
+    for t in TARGETS:
+        known = y[t].notna().to_numpy()
+        models[t] = new_model(t).fit(x[known], y[t][known])
+    return models
 
 
 def _class_frame(model, x, users) -> pd.DataFrame:
@@ -129,8 +145,7 @@ class BoostingAudience:
         self.as_of = history_time(views, history)
         x = self._features(views, items, history)
         self.columns = list(x.columns)  # a new history may lack a category: predict on the same columns
-        y = targets.set_index("user_id").reindex(x.index)
-        self.models = {t: self._new_model().fit(x, y[t]) for t in TARGETS}
+        self.models = fit_each_target(lambda _: self._new_model(), x, targets.set_index("user_id").reindex(x.index))
         return self
 
     def predict_proba(self, views, items) -> dict[str, pd.DataFrame]:
@@ -208,7 +223,6 @@ class ItemBagAudience:
 
     def fit(self, views, items, targets, history=None):
         from sklearn.feature_extraction.text import TfidfTransformer
-        from sklearn.linear_model import LogisticRegression
 
         if self.weight == "rating" and views["rating"].isna().all():
             raise ValueError("item_bag with weight: rating needs views with a rating; these have none (use weight: views)")
@@ -216,11 +230,15 @@ class ItemBagAudience:
         self.tfidf = TfidfTransformer(sublinear_tf=True).fit(matrix)
         x = self.tfidf.transform(matrix)
         y = targets.set_index("user_id").reindex(users)
-        age = (CumulativeLogistic(self.age_labels, self.c, self.seed) if self.age_model == "ordinal"
-               else LogisticRegression(C=self.c, max_iter=3000, random_state=self.seed))
-        self.models = {"sex": LogisticRegression(C=self.c, max_iter=3000, random_state=self.seed).fit(x, y["sex"]),
-                       "age": age.fit(x, y["age"])}
+        self.models = fit_each_target(self._new_model, x, y)
         return self
+
+    def _new_model(self, target: str):
+        from sklearn.linear_model import LogisticRegression
+
+        if target == "age" and self.age_model == "ordinal":
+            return CumulativeLogistic(self.age_labels, self.c, self.seed)
+        return LogisticRegression(C=self.c, max_iter=3000, random_state=self.seed)
 
     def predict_proba(self, views, items) -> dict[str, pd.DataFrame]:
         matrix, users, _ = self._matrix(views, self.item_index)
@@ -265,7 +283,7 @@ class StackedAudience:
         self.as_of = history_time(views, history)
         users = targets["user_id"].to_numpy()
         out_of_fold = []
-        splits = StratifiedKFold(self.folds, shuffle=True, random_state=self.seed).split(users, targets["sex"])
+        splits = StratifiedKFold(self.folds, shuffle=True, random_state=self.seed).split(users, sex_strata(targets))
         for train, held_out in splits:
             fold_views = views[views["user_id"].isin(users[train])]
             bases = [self._base(spec).fit(fold_views, items, targets.iloc[train], history)
@@ -274,10 +292,10 @@ class StackedAudience:
         self.bases = [self._base(spec).fit(views, items, targets, history) for spec in self.base_specs]
         x = self._features(pd.concat(out_of_fold), views, items, history)
         self.columns = list(x.columns)
-        y = targets.set_index("user_id").reindex(x.index)
         options = {"iterations": 300, "depth": 4, "learning_rate": 0.05, "thread_count": 2, **self.options}
-        self.models = {t: CatBoostClassifier(**options, random_seed=self.seed, verbose=False,
-                                             allow_writing_files=False).fit(x, y[t]) for t in TARGETS}
+        self.models = fit_each_target(lambda _: CatBoostClassifier(**options, random_seed=self.seed, verbose=False,
+                                                                   allow_writing_files=False),
+                                      x, targets.set_index("user_id").reindex(x.index))
         return self
 
     def predict_proba(self, views, items) -> dict[str, pd.DataFrame]:
@@ -338,21 +356,20 @@ class DeepSetsAudience:
         n_val = max(1, int(len(users) * self.validation_share))
         val, train = order[:n_val], order[n_val:]
         tensors = [torch.as_tensor(a) for a in (item, times, mask)]
-        labels = {t: torch.tensor(c, dtype=torch.long) for t, c in codes.items()}  # a copy: the codes are read-only
+        # A copy (the codes are read-only); a user without a target has code -1 there, which the loss skips.
+        labels = {t: torch.tensor(c, dtype=torch.long) for t, c in codes.items()}
         optimiser = torch.optim.AdamW(self.network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
-        loss_fn = torch.nn.CrossEntropyLoss()
         best, best_state, stale = np.inf, None, 0
         for epoch in progress(range(self.epochs), desc="DeepSets epochs", unit="epoch"):
             self.network.train()
             rng.shuffle(train)
             for start in range(0, len(train), self.batch_size):
                 idx = torch.as_tensor(train[start:start + self.batch_size])
-                out = self.network(*(x[idx].to(self.device) for x in tensors))
-                loss = sum(loss_fn(out[t], labels[t][idx].to(self.device)) for t in TARGETS)
+                loss = self._batch_loss(tensors, labels, idx)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
-            val_loss = self._loss(tensors, labels, val, loss_fn)
+            val_loss = self._validation_loss(tensors, labels, val)
             if val_loss < best - 1e-4:
                 best, best_state, stale = val_loss, copy.deepcopy(self.network.state_dict()), 0
             else:
@@ -364,14 +381,21 @@ class DeepSetsAudience:
         self.network.eval()
         return self
 
-    def _loss(self, tensors, labels, idx, loss_fn) -> float:
+    def _batch_loss(self, tensors, labels, idx):
+        """Cross-entropy of both targets summed over the users of ``idx`` that have them, per user of
+        ``idx``: a batch without any age (code -1 throughout) adds nothing for age, not NaN."""
+        import torch
+
+        out = self.network(*(x[idx].to(self.device) for x in tensors))
+        return sum(torch.nn.functional.cross_entropy(out[t], labels[t][idx].to(self.device), ignore_index=-1,
+                                                     reduction="sum") for t in TARGETS) / len(idx)
+
+    def _validation_loss(self, tensors, labels, idx) -> float:
         import torch
 
         self.network.eval()
         with torch.inference_mode():
-            index = torch.as_tensor(idx)
-            out = self.network(*(x[index].to(self.device) for x in tensors))
-            return float(sum(loss_fn(out[t], labels[t][index].to(self.device)) for t in TARGETS))
+            return float(self._batch_loss(tensors, labels, torch.as_tensor(idx)))
 
     def predict_proba(self, views, items) -> dict[str, pd.DataFrame]:
         import torch

@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from socialml.components.audience.models import TARGETS, FittedAudience, age_buckets, build_audience_model
+from socialml.components.audience.models import (
+    TARGETS, FittedAudience, age_buckets, build_audience_model, sex_strata,
+)
 from socialml.components.core.progress import progress
 from socialml.components.evaluation.charts import confusion_figure
 from socialml.components.evaluation.metrics import (
@@ -22,27 +24,36 @@ COLUMN_OF_TARGET = {"sex": "gender", "age": "age"}  # each target's column in th
 
 
 def prepare_audience_targets(users: pd.DataFrame, views: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """Users with a history and both targets, each assigned to an evaluation fold (stratified by sex).
+    """Users with a history and at least one target, each assigned to an evaluation fold (stratified by
+    sex, the users without one a stratum of their own).
 
-    Users with views but a missing gender or age are left out and counted in the log; no user left, or
-    a target with one value only, stops the run naming the users table's column."""
+    A user with one target only (a gender but no age) trains and is scored on that one; users with
+    neither are left out; the log counts both. A target no user has, or has one value of, stops the run
+    naming the users table's column."""
     targets = pd.DataFrame({"user_id": users["user_id"], "sex": users["gender"],
                             "age": age_buckets(users["age"], params["age_edges"], params["age_labels"])})
     viewers = targets[targets["user_id"].isin(views["user_id"])]
-    targets = viewers.dropna().reset_index(drop=True)
-    missing = {column: int(viewers[target].isna().sum()) for target, column in COLUMN_OF_TARGET.items()}
-    if len(targets) < len(viewers):
-        logger.info("audience: %d of %d users with views are scored; left out: %s", len(targets), len(viewers),
-                    ", ".join(f"{n} without {column}" for column, n in missing.items() if n))
-    if targets.empty:
-        raise ValueError(f"users: none of the {len(viewers)} users with views has both a gender and an age "
-                         f"({missing['gender']} lack gender, {missing['age']} age), so the audience models have "
-                         "no one to learn from")
+    targets = viewers.dropna(subset=list(TARGETS), how="all").reset_index(drop=True)
+    partial = {column: int(targets[target].isna().sum()) for target, column in COLUMN_OF_TARGET.items()}
+    if len(targets) < len(viewers) or any(partial.values()):
+        logger.info("audience: %d of %d users with views are scored (%d with neither gender nor age are left "
+                    "out); %d without gender score on age only, %d without age on sex only", len(targets),
+                    len(viewers), len(viewers) - len(targets), partial["gender"], partial["age"])
     for target, column in COLUMN_OF_TARGET.items():
-        if targets[target].nunique() < 2:
-            raise ValueError(f"users: every scored user has {column} {targets[target].iloc[0]!r} "
-                             f"({len(targets)} users), so there is nothing for the {target} model to tell apart")
-    return targets.assign(fold=assign_folds(targets["sex"], params["protocol"]))
+        known = targets[target].dropna()
+        if known.empty:
+            raise ValueError(f"users: column {column!r} is empty for all {len(viewers)} users with views, so "
+                             f"the {target} model has no one to learn from")
+        if known.nunique() < 2:
+            raise ValueError(f"users: column {column!r} is {known.iloc[0]!r} for every user that has one "
+                             f"({len(known)} users), so there is nothing for the {target} model to tell apart")
+    return targets.assign(fold=assign_folds(sex_strata(targets), params["protocol"]))
+
+
+def known_truth(targets: pd.DataFrame, users: pd.Series, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """``target``'s value for each of ``users`` (rows of ``targets``), and which of them have one."""
+    truth = targets.set_index("user_id")[target].loc[users].to_numpy()
+    return truth, pd.notna(truth)
 
 
 def cross_validate_audience(views: pd.DataFrame, items: pd.DataFrame, history: pd.DataFrame, targets: pd.DataFrame,
@@ -63,8 +74,11 @@ def cross_validate_audience(views: pd.DataFrame, items: pd.DataFrame, history: p
         frame = pd.concat([p.add_prefix(f"p_{t}_") for t, p in probabilities.items()], axis=1)
         predictions.append(frame.assign(fold=fold))
     predictions = pd.concat(predictions).reset_index()
-    truth = targets.set_index("user_id").loc[predictions["user_id"]]
-    scores = {t: audience_scores(truth[t].reset_index(drop=True), target_probabilities(predictions, t)) for t in TARGETS}
+    scores = {}
+    for t in TARGETS:  # each target on the users that have it
+        truth, known = known_truth(targets, predictions["user_id"], t)
+        scores[t] = {"users": int(known.sum()),
+                     **audience_scores(pd.Series(truth[known]), target_probabilities(predictions, t)[known])}
     return predictions, {"users": len(predictions), **scores}
 
 
@@ -76,9 +90,11 @@ def target_probabilities(predictions: pd.DataFrame, target: str) -> pd.DataFrame
 
 def plot_audience_confusion(predictions: pd.DataFrame, targets: pd.DataFrame, params: dict[str, Any]):
     """The out-of-fold predictions' confusion matrices, sex and age bucket side by side (buckets in age order)."""
-    truth = targets.set_index("user_id").loc[predictions["user_id"]]
-    panels = {t: (truth[t].to_numpy(), target_probabilities(predictions, t).idxmax(axis=1).to_numpy()) for t in TARGETS}
-    classes = {"sex": sorted(truth["sex"].unique()), "age": [a for a in params["age_labels"] if a in set(truth["age"])]}
+    panels = {}
+    for t in TARGETS:
+        truth, known = known_truth(targets, predictions["user_id"], t)
+        panels[t] = (truth[known], target_probabilities(predictions, t)[known].idxmax(axis=1).to_numpy())
+    classes = {"sex": sorted(set(panels["sex"][0])), "age": [a for a in params["age_labels"] if a in set(panels["age"][0])]}
     return confusion_figure(panels, classes, f"Audience, out of fold on {len(predictions)} users: true against predicted")
 
 
@@ -100,13 +116,13 @@ def compare_audience_models(targets: pd.DataFrame, params: dict[str, Any], **pre
         if set(frame["user_id"]) != set(users):
             raise ValueError(f"audience models {name!r} and {baseline!r} scored different users")
     aligned = {name: frame.set_index("user_id").loc[users].reset_index() for name, frame in predictions.items()}
-    truth_table = targets.set_index("user_id").loc[users]
     rows = []
-    for t in TARGETS:
-        truth = truth_table[t].to_numpy()
-        base = target_probabilities(aligned[baseline], t)
+    for t in TARGETS:  # each target on the users that have it
+        truth, known = known_truth(targets, users, t)
+        truth = truth[known]
+        base = target_probabilities(aligned[baseline], t)[known].reset_index(drop=True)
         for name, frame in aligned.items():
-            probabilities = target_probabilities(frame, t)
+            probabilities = target_probabilities(frame, t)[known].reset_index(drop=True)
             scores = audience_scores(pd.Series(truth), probabilities)
             intervals = bootstrap_intervals(_auc_and_gain(truth, probabilities, base), len(truth), runs=runs)
             rows.append({"model": name, "target": t, "users": len(truth), **scores,
