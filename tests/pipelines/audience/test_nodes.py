@@ -45,10 +45,3 @@ def test_a_target_with_one_value_stops_naming_the_column(gender, age, message):
     users = _users(gender, age)
     with pytest.raises(ValueError, match=re.escape(message)):
         prepare_audience_targets(users, pd.DataFrame({"user_id": users["user_id"]}), PARAMS)
-
-
-def test_a_users_table_without_a_target_column_stops_naming_it():
-    # A source whose layout maps ages but no gender: optional canonical columns are absent, not empty.
-    users = _users(["male", "female"], [20.0, 30.0]).drop(columns="gender")
-    with pytest.raises(ValueError, match=re.escape("users: the table has no 'gender' column")):
-        prepare_audience_targets(users, pd.DataFrame({"user_id": users["user_id"]}), PARAMS)

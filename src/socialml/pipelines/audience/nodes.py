@@ -28,13 +28,8 @@ def prepare_audience_targets(users: pd.DataFrame, views: pd.DataFrame, params: d
     sex, the users without one a stratum of their own).
 
     A user with one target only (a gender but no age) trains and is scored on that one; users with
-    neither are left out; the log counts both. A target column the table lacks or no user has a value
-    in, or with one value only, stops the run naming the users table's column."""
-    absent = [column for column in COLUMN_OF_TARGET.values() if column not in users]
-    if absent:
-        raise ValueError(f"users: the table has no {' or '.join(map(repr, absent))} column, which the audience "
-                         "models learn from: map it in the source's layout, or leave the source out of "
-                         "audience.sources")
+    neither are left out; the log counts both. A target no user has, or has one value of, stops the run
+    naming the users table's column."""
     targets = pd.DataFrame({"user_id": users["user_id"], "sex": users["gender"],
                             "age": age_buckets(users["age"], params["age_edges"], params["age_labels"])})
     viewers = targets[targets["user_id"].isin(views["user_id"])]
