@@ -46,7 +46,6 @@ from socialml.components.data.canonical import ID_COLUMNS, LIST_COLUMNS, TABLES,
 
 ROW = "_row"  # position of the row in its raw frame
 RAW = "_raw"  # name of the raw frame the row came from
-REJECTED_COLUMNS = ["table", "raw", "row", "key", "reason", "record", "kinds"]
 INT64_LIMIT = 2**63 - 1
 INT_TEXT = r"[+-]?\d+(?:\.0*)?"  # an integer, as text (12, -3, 12.0)
 # Ids are read as integers when at least this share are integers (the rest are rejected): string ids
