@@ -96,7 +96,7 @@ def test_the_blends_weight_is_scored_as_served_with_denied_troubles_read_as_prai
     assert table["macro_f1"].tolist() == [1.0] * 11
     assert model.predict_proba(list(texts), None).idxmax(axis=1).tolist() == truth.tolist()
     _, table = answer_sentiment_model(FixedSentiment(read), {**auto, "denied_trouble": {"words": []}},
-                                            FixedSentiment(read), labelled)
+                                      FixedSentiment(read), labelled)
     assert table["macro_f1"].max() < 0.6
 
 
