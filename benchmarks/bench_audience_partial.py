@@ -73,11 +73,12 @@ def compare(views: pd.DataFrame, targets: pd.DataFrame, hidden: str, share: floa
 
     def cell(name: str) -> str:
         low, high = intervals[name]
-        return f"{full[name]:+.3f} [{low:+.3f}, {high:+.3f}]" if name == "gain" else f"{full[name]:.3f} [{low:.3f}, {high:.3f}]"
+        sign = "+" if name == "gain" else ""
+        return f"{full[name]:{sign}.3f} [{low:{sign}.3f}, {high:{sign}.3f}]"
     return {"target scored": target, "hidden": f"{hidden} of {share:.0%} of users",
             "users it trains on (complete cases / each target's)": f"{int((~hide).sum())} / {len(targets)}",
-            "ROC-AUC, complete cases": cell("complete cases"), "ROC-AUC, each target's users": cell("each target's users"),
-            "gain": cell("gain")}
+            "ROC-AUC, complete cases": cell("complete cases"),
+            "ROC-AUC, each target's users": cell("each target's users"), "gain": cell("gain")}
 
 
 def main() -> None:

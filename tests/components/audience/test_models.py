@@ -65,7 +65,8 @@ def partly_labelled(history):
     """The same users, 40 % of them without an age and another 20 % without a sex (none without both)."""
     views, items, targets = history
     draw = np.random.default_rng(1).random(len(targets))
-    return views, items, targets.assign(age=targets["age"].where(draw >= 0.4), sex=targets["sex"].where((draw < 0.4) | (draw >= 0.6)))
+    return views, items, targets.assign(age=targets["age"].where(draw >= 0.4),
+                                        sex=targets["sex"].where((draw < 0.4) | (draw >= 0.6)))
 
 
 @pytest.mark.parametrize("spec", [

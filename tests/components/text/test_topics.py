@@ -19,6 +19,7 @@ from socialml.components.text.topics import (
     build_topic_classifier,
     cross_validated_shrinkage,
     label_matrix,
+    out_of_fold_probabilities,
 )
 
 LABELS = ["sport", "politics", "humor"]
@@ -81,6 +82,37 @@ def test_tuning_records_the_shrinkage_and_refuses_unknown_policies():
     assert model.threshold_shrinkage == 0.5
     with pytest.raises(ValueError, match="threshold shrinkage"):
         model.tune_thresholds(TEXTS, None, y, shrinkage="auto")
+
+
+def test_out_of_fold_probabilities_score_each_training_text_by_a_model_that_never_saw_it():
+    # Labels drawn at random for random embeddings: a model that saw a row memorises it, one that did not
+    # can only guess, so in-sample probabilities separate the classes and out-of-fold ones do not.
+    rng = np.random.default_rng(0)
+    embeddings, y = rng.normal(size=(120, 200)), (rng.random((120, 3)) < 0.3).astype(np.int8)
+    spec = {"kind": "head", "features": "embedding", "c": 100.0, "threshold_folds": 4}
+    texts = [f"t{i}" for i in range(120)]
+    held_out = out_of_fold_probabilities(spec, texts, embeddings, y, LABELS, None, folds=4)
+    in_sample = build_topic_classifier({**spec, "threshold_folds": 0}).fit(texts, embeddings, y, LABELS)
+    in_sample = in_sample.predict_proba(texts, embeddings).to_numpy()
+    assert held_out.shape == y.shape
+    assert in_sample[y == 1].min() > in_sample[y == 0].max()
+    assert abs(held_out[y == 1].mean() - held_out[y == 0].mean()) < 0.15
+    with pytest.raises(ValueError, match="threshold_folds must be 0"):
+        build_topic_classifier({**spec, "threshold_folds": 1})
+    with pytest.raises(ValueError, match="threshold_folds"):  # too slow to refit: finetune does not take it
+        build_topic_classifier({"kind": "finetune", "model": "e5_small", "threshold_folds": 5})
+
+
+def test_a_label_without_validation_positives_gets_its_cut_from_the_out_of_fold_probabilities():
+    y = label_matrix(TOPICS, LABELS)
+    model = HeadTopicClassifier(features="tfidf").fit(TEXTS, None, y, LABELS)
+    validation = (TEXTS[:20], None, y[:20])  # sport and politics only: humor has no positive to tune on
+    model.tune_thresholds(*validation)
+    assert model.thresholds[2] == 0.5
+    out_of_fold = out_of_fold_probabilities({"kind": "head", "features": "tfidf"}, TEXTS, None, y, LABELS, None, 3)
+    model.tune_thresholds(*validation, out_of_fold=(out_of_fold, y))
+    humor = out_of_fold[:, 2]
+    assert model.thresholds[2] != 0.5 and humor[y[:, 2] == 1].min() >= model.thresholds[2] > humor[y[:, 2] == 0].max()
 
 
 @pytest.mark.parametrize("features,head", [("tfidf", "logreg"), ("embedding", "lightgbm"), ("both", "logreg")])

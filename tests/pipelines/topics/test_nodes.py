@@ -97,3 +97,20 @@ def test_a_corpus_where_no_topic_is_common_enough_to_learn_stops_naming_the_sett
     posts = _emotion_posts([["joy"], ["anger"], ["fear"], ["grief"]] + [[]] * 20, ["train"] * 20 + ["test"] * 4)
     with pytest.raises(ValueError, match=r"posts: no topic occurs 5 times .*topics.min_label_count"):
         prepare_topic_dataset(posts, PARAMS)
+
+
+def test_a_model_with_threshold_folds_tunes_a_topic_absent_from_validation_on_the_training_posts():
+    # awe: 8 training posts and 2 test posts, none in validation; its cut comes from the training posts'
+    # out-of-fold probabilities where the model asks for them, and stays at 0.5 where it does not.
+    emotions = [["joy"], ["anger"], ["fear"], []] * 30 + [["awe"]] * 8 + [["joy"], ["anger"], ["fear"], []] * 10
+    emotions += [["awe"]] * 2
+    split = ["train"] * 128 + ["validation"] * 40 + ["test"] * 2
+    dataset = prepare_topic_dataset(_emotion_posts(emotions, split), PARAMS)
+    embeddings = to_frame(dataset["post_id"], np.zeros((len(dataset), 2)), "post_id")
+    spec = {"kind": "head", "features": "tfidf"}
+    plain = train_topic_model(dataset, embeddings, spec, PARAMS)
+    folded = train_topic_model(dataset, embeddings, {**spec, "threshold_folds": 4}, PARAMS)
+    awe = plain.labels.index("awe")
+    assert plain.thresholds[awe] == 0.5 and folded.thresholds[awe] != 0.5
+    assert np.array_equal(plain.predict_proba(["трепет"]).to_numpy(), folded.predict_proba(["трепет"]).to_numpy())
+    assert evaluate_topic_model(folded, dataset, embeddings)[0]["summary"]["threshold_folds"] == 4

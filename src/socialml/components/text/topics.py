@@ -1,7 +1,8 @@
 """Multi-label topic classifiers with per-label thresholds tuned on validation (seed 001).
 
 Four kinds, one interface (``fit``, ``predict_proba`` on texts and embeddings, ``tune_thresholds``,
-``predict``):
+``predict``; thresholds per label, on validation, or beside it on the training texts' out-of-fold
+probabilities where a model's ``threshold_folds`` asks):
 
 * ``HeadTopicClassifier``: one-vs-rest heads (logistic regression, CatBoost or LightGBM) over
   TF-IDF features (the baseline), frozen sentence embeddings, or both;
@@ -102,10 +103,37 @@ def cross_validated_shrinkage(y: np.ndarray, probabilities: np.ndarray, folds: i
     return SHRINKAGE_CANDIDATES[int(totals.argmax())]
 
 
+def checked_threshold_folds(folds: int) -> int:
+    """``threshold_folds`` if it is 0 (thresholds on validation only) or at least 2."""
+    if folds == 1 or folds < 0:
+        raise ValueError(f"threshold_folds must be 0 (validation only) or at least 2, got {folds}")
+    return folds
+
+
+def out_of_fold_probabilities(spec: dict[str, Any], texts: Sequence[str], embeddings: np.ndarray | None,
+                              y: np.ndarray, labels: Sequence[str], validation: tuple | None, folds: int,
+                              seed: int = 0) -> np.ndarray:
+    """Each training text's probabilities from a model of ``spec`` fitted on the other ``folds`` − 1 folds
+    (shuffled with ``seed``; ``validation`` as the full model gets it), for tuning thresholds beside
+    validation: a rare label then has every training positive to tune its cut on, not validation's few."""
+    from sklearn.model_selection import KFold
+
+    texts, probabilities = list(texts), np.zeros(y.shape)
+    splits = list(KFold(folds, shuffle=True, random_state=seed).split(texts))
+    for train, held_out in progress(splits, desc="out-of-fold fits for thresholds", unit="fold"):
+        def part(rows: np.ndarray):
+            return [texts[i] for i in rows], None if embeddings is None else embeddings[rows]
+        model = build_topic_classifier({**spec, "threshold_folds": 0})
+        model.fit(*part(train), y[train], labels, validation=validation)
+        probabilities[held_out] = model.predict_proba(*part(held_out)).to_numpy()
+    return probabilities
+
+
 class _ThresholdedClassifier:
     labels: list[str]
     thresholds: np.ndarray
     threshold_shrinkage: float = 0.0  # how far the per-label thresholds were moved toward one common cut
+    threshold_folds: int = 0  # >= 2: thresholds tuned on the training texts' out-of-fold probabilities too
     embeddings_from: dict[str, Any] | None = None  # the encoder record, when the model needs sentence embeddings
     needs_embeddings: bool  # whether fit and predict_proba read the texts' sentence embeddings
 
@@ -127,10 +155,15 @@ class _ThresholdedClassifier:
         raise NotImplementedError
 
     def tune_thresholds(self, texts: Sequence[str], embeddings: np.ndarray | None, y: np.ndarray,
-                        shrinkage: float | str = 0.0) -> None:
+                        shrinkage: float | str = 0.0,
+                        out_of_fold: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Per-label thresholds on validation, shrunk by ``shrinkage`` (a share in [0, 1], or "cv" for the
-        share that ``cross_validated_shrinkage`` picks on this validation set) toward one common cut."""
+        share that ``cross_validated_shrinkage`` picks on these rows) toward one common cut. ``out_of_fold``
+        (probabilities, labels) adds the training texts' out-of-fold probabilities to validation's
+        (``out_of_fold_probabilities``)."""
         probabilities = self.predict_proba(texts, embeddings).to_numpy()
+        if out_of_fold is not None:
+            probabilities, y = np.vstack([out_of_fold[0], probabilities]), np.vstack([out_of_fold[1], y])
         if checked_shrinkage(shrinkage) == "cv":
             shrinkage = cross_validated_shrinkage(y, probabilities)
         self.thresholds = best_thresholds(y, probabilities, float(shrinkage))
@@ -142,14 +175,17 @@ class _ThresholdedClassifier:
 
 
 class HeadTopicClassifier(_ThresholdedClassifier):
-    """One-vs-rest heads over ``features``: "tfidf", "embedding" or "both"."""
+    """One-vs-rest heads over ``features``: "tfidf", "embedding" or "both". ``threshold_folds`` >= 2 (here
+    and in the MLP) has the topics pipeline tune the thresholds on the training texts' out-of-fold
+    probabilities as well as validation's, at the cost of that many more fits (benchmarks/results/topic_ensemble.md)."""
 
     def __init__(self, features: str = "embedding", head: str = "logreg", c: float = 4.0,
-                 head_options: dict[str, Any] | None = None, seed: int = 0) -> None:
+                 head_options: dict[str, Any] | None = None, threshold_folds: int = 0, seed: int = 0) -> None:
         if features not in ("tfidf", "embedding", "both") or head not in ("logreg", "catboost", "lightgbm"):
             raise ValueError(f"unknown features {features!r} or head {head!r}")
         if head != "logreg" and features != "embedding":
             raise ValueError("tree heads take dense embedding features; use the logreg head with TF-IDF")
+        self.threshold_folds = checked_threshold_folds(threshold_folds)
         self.features, self.head, self.c, self.seed = features, head, c, seed
         self.head_options = head_options or {}
 
@@ -497,9 +533,10 @@ class MlpTopicClassifier(_ThresholdedClassifier):
 
     def __init__(self, hidden: int = 512, dropout: float = 0.3, epochs: int = 40, learning_rate: float = 1e-3,
                  weight_decay: float = 1e-4, batch_size: int = 64, seeds: int = 3, patience: int = 10,
-                 seed: int = 0) -> None:
+                 threshold_folds: int = 0, seed: int = 0) -> None:
         if hidden < 1 or seeds < 1 or epochs < 1 or not 0 <= dropout < 1:
             raise ValueError("the MLP topic classifier needs hidden, seeds and epochs >= 1 and dropout in [0, 1)")
+        self.threshold_folds = checked_threshold_folds(threshold_folds)
         self.hidden, self.dropout, self.epochs, self.learning_rate = hidden, dropout, epochs, learning_rate
         self.weight_decay, self.batch_size, self.seeds, self.patience, self.seed = (
             weight_decay, batch_size, seeds, patience, seed)

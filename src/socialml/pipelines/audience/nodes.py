@@ -94,7 +94,8 @@ def plot_audience_confusion(predictions: pd.DataFrame, targets: pd.DataFrame, pa
     for t in TARGETS:
         truth, known = known_truth(targets, predictions["user_id"], t)
         panels[t] = (truth[known], target_probabilities(predictions, t)[known].idxmax(axis=1).to_numpy())
-    classes = {"sex": sorted(set(panels["sex"][0])), "age": [a for a in params["age_labels"] if a in set(panels["age"][0])]}
+    classes = {"sex": sorted(set(panels["sex"][0])),
+               "age": [a for a in params["age_labels"] if a in set(panels["age"][0])]}
     return confusion_figure(panels, classes, f"Audience, out of fold on {len(predictions)} users: true against predicted")
 
 

@@ -15,7 +15,7 @@ from socialml.components.evaluation.metrics import (
 from socialml.components.evaluation.protocols import train_validation_test
 from socialml.components.evaluation.tables import comparison_table, learning_curve_payload
 from socialml.components.text.preprocess import join_fields
-from socialml.components.text.topics import build_topic_classifier, label_matrix
+from socialml.components.text.topics import build_topic_classifier, label_matrix, out_of_fold_probabilities
 from socialml.components.text.vectors import encoder_of, require_encoder, to_matrix
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,11 @@ def train_topic_model(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dic
     validation = _part(dataset, embeddings, "validation", labels)
     model = build_topic_classifier(spec)
     model.fit(texts, vectors, y, labels, validation=validation)
-    return _with_thresholds(model, embeddings, validation, params)
+    out_of_fold = None
+    if model.threshold_folds:
+        out_of_fold = (out_of_fold_probabilities(spec, texts, vectors, y, labels, validation, model.threshold_folds,
+                                                 params["seed"]), y)
+    return _with_thresholds(model, embeddings, validation, params, out_of_fold)
 
 
 def combine_topic_models(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dict[str, Any],
@@ -86,12 +90,14 @@ def combine_topic_models(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: 
     return _with_thresholds(model, embeddings, _part(dataset, embeddings, "validation", model.labels), params)
 
 
-def _with_thresholds(model, embeddings: pd.DataFrame, validation: tuple, params: dict[str, Any]):
+def _with_thresholds(model, embeddings: pd.DataFrame, validation: tuple, params: dict[str, Any],
+                     out_of_fold: tuple[np.ndarray, np.ndarray] | None = None):
     """The model with its encoder recorded (when it reads embeddings) and its thresholds tuned on ``validation``
-    (shrunk as ``topics.threshold_shrinkage`` says; each label's own where it is unset)."""
+    and ``out_of_fold`` (the training posts' out-of-fold probabilities and labels, where the model asks for
+    them), shrunk as ``topics.threshold_shrinkage`` says (each label's own where it is unset)."""
     if model.needs_embeddings:
         model.embeddings_from = encoder_of(embeddings)
-    model.tune_thresholds(*validation, shrinkage=params.get("threshold_shrinkage", 0.0))
+    model.tune_thresholds(*validation, shrinkage=params.get("threshold_shrinkage", 0.0), out_of_fold=out_of_fold)
     return model
 
 
@@ -114,7 +120,7 @@ def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame
     curves = precision_recall_figure(y[:, :len(model.labels)], learnt_probabilities, model.thresholds, model.labels,
                                      f"Precision-recall per topic on {len(texts)} test posts (circles: tuned thresholds)")
     scores = {"summary": {"test_posts": len(texts), "threshold_shrinkage": model.threshold_shrinkage,
-                          "topics_not_learnt": len(not_learnt), **summary},
+                          "threshold_folds": model.threshold_folds, "topics_not_learnt": len(not_learnt), **summary},
               "per_label": per_label}
     training = getattr(model, "training_record", None)  # a model trained in epochs (kind finetune)
     if training:
