@@ -99,6 +99,8 @@ def test_out_of_fold_probabilities_score_each_training_text_by_a_model_that_neve
     assert abs(held_out[y == 1].mean() - held_out[y == 0].mean()) < 0.15
     with pytest.raises(ValueError, match="threshold_folds must be 0"):
         build_topic_classifier({**spec, "threshold_folds": 1})
+    with pytest.raises(ValueError, match="threshold_folds 4 needs at least 4 training texts, there are 3"):
+        out_of_fold_probabilities(spec, texts[:3], embeddings[:3], y[:3], LABELS, None, folds=4)
     with pytest.raises(ValueError, match="threshold_folds"):  # too slow to refit: finetune does not take it
         build_topic_classifier({"kind": "finetune", "model": "e5_small", "threshold_folds": 5})
 

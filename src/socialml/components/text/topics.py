@@ -119,6 +119,8 @@ def out_of_fold_probabilities(spec: dict[str, Any], texts: Sequence[str], embedd
     from sklearn.model_selection import KFold
 
     texts, probabilities = list(texts), np.zeros(y.shape)
+    if len(texts) < folds:
+        raise ValueError(f"threshold_folds {folds} needs at least {folds} training texts, there are {len(texts)}")
     splits = list(KFold(folds, shuffle=True, random_state=seed).split(texts))
     for train, held_out in progress(splits, desc="out-of-fold fits for thresholds", unit="fold"):
         def part(rows: np.ndarray):
