@@ -90,6 +90,24 @@ def test_each_target_learns_from_and_is_scored_on_the_users_that_have_it(partly_
     assert table.set_index("target")["users"].to_dict() == {t: scores[t]["users"] for t in ("sex", "age")}
 
 
+@pytest.mark.parametrize("spec", [
+    {"kind": "majority"},
+    {"kind": "boosting", "library": "lightgbm", "svd_components": 8, "options": {"n_estimators": 20}},
+    {"kind": "item_bag"},
+    {"kind": "deepsets", "epochs": 2},
+    {"kind": "stacked", "folds": 2, "options": {"iterations": 20}},
+])
+def test_a_target_whose_few_training_users_share_one_class_is_that_class_and_none_stops(history, spec):
+    # A fold's training users may hold a rare target's one value only (20 users with an age, all 25-34).
+    views, items, targets = history
+    sparse_age = targets.assign(age=np.where(np.arange(len(targets)) < 20, "25-34", None))
+    probabilities = build_audience_model(spec).fit(views, items, sparse_age).predict_proba(views, items)
+    assert list(probabilities["age"].columns) == ["25-34"] and (probabilities["age"]["25-34"] == 1).all()
+    assert probabilities["sex"].shape[1] == 2
+    with pytest.raises(ValueError, match="no value of age among the .* training users"):
+        build_audience_model(spec).fit(views, items, targets.assign(age=None))
+
+
 def test_a_saved_model_predicts_for_a_new_users_history(history):
     views, items, targets = history
     model = pickle.loads(pickle.dumps(build_audience_model({"kind": "deepsets", "epochs": 2}).fit(views, items, targets)))

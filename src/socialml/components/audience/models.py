@@ -80,13 +80,33 @@ def sex_strata(targets: pd.DataFrame) -> pd.Series:
     return pd.Series(pd.factorize(targets["sex"], use_na_sentinel=False)[0], index=targets.index)
 
 
+class OnlyClass:
+    """A target's model when every training user with it has the same class: that class, for certain."""
+
+    def __init__(self, label: Any) -> None:
+        self.classes_ = np.array([label], dtype=object)
+
+    def predict_proba(self, x) -> np.ndarray:
+        return np.ones((x.shape[0], 1))
+
+
+def training_classes(values: pd.Series, target: str) -> list:
+    """The classes of ``target`` among the training users that have it (sorted); none stops the fit."""
+    classes = sorted(values.dropna().unique())
+    if not classes:
+        raise ValueError(f"audience: no value of {target} among the {len(values)} training users, so its model "
+                         "cannot be fitted")
+    return classes
+
+
 def fit_each_target(new_model: Callable[[str], Any], x, y: pd.DataFrame) -> dict[str, Any]:
     """A model per target from ``new_model(target)``, fitted on the rows of ``x`` (a frame or a sparse matrix,
-    aligned with ``y``) whose user has that target: a user without an age still teaches the sex model."""
+    aligned with ``y``) whose user has that target: a user without an age still teaches the sex model.
+    Where those users share one class (a fold's few users with an age), the target's model is that class."""
     models = {}
     for t in TARGETS:
-        known = y[t].notna().to_numpy()
-        models[t] = new_model(t).fit(x[known], y[t][known])
+        known, classes = y[t].notna().to_numpy(), training_classes(y[t], t)
+        models[t] = OnlyClass(classes[0]) if len(classes) == 1 else new_model(t).fit(x[known], y[t][known])
     return models
 
 
@@ -96,7 +116,8 @@ def _class_frame(model, x, users) -> pd.DataFrame:
 
 class MajorityAudience:
     def fit(self, views, items, targets, history=None):
-        self.priors = {t: targets[t].value_counts(normalize=True).sort_index() for t in TARGETS}
+        self.priors = {t: targets[t].value_counts(normalize=True).reindex(training_classes(targets[t], t))
+                       for t in TARGETS}
         return self
 
     def predict_proba(self, views, items) -> dict[str, pd.DataFrame]:
@@ -345,7 +366,7 @@ class DeepSetsAudience:
         self.item_index = pd.Index(np.unique(views["item_id"].to_numpy()))
         users, item, times, mask = self._sets(views)
         y = targets.set_index("user_id").reindex(users)
-        self.classes = {t: sorted(y[t].dropna().unique()) for t in TARGETS}
+        self.classes = {t: training_classes(y[t], t) for t in TARGETS}
         codes = {t: pd.Categorical(y[t], categories=self.classes[t]).codes for t in TARGETS}
         from socialml.components.audience.deepsets import DeepSets
 
