@@ -195,7 +195,8 @@ class CumulativeLogistic:
     """Ordered classes as K-1 binary logistic regressions of P(class after the k-th) (Frank & Hall, 2001):
     each regression learns from every user, so a rare bucket at either end (<18, 56+) borrows the evidence
     of its neighbours instead of standing alone as in a multinomial model. Class probabilities are the
-    differences of the (made non-increasing) cumulative ones."""
+    differences of the (made non-increasing) cumulative ones. It is fitted on two classes or more (one class
+    is ``fit_each_target``'s ``OnlyClass``)."""
 
     def __init__(self, order: list[str], c: float = 1.0, seed: int = 0) -> None:
         self.order, self.c, self.seed = list(order), c, seed
@@ -216,8 +217,6 @@ class CumulativeLogistic:
         return self
 
     def predict_proba(self, x) -> np.ndarray:
-        if not self.thresholds:  # one class seen in training
-            return np.ones((x.shape[0], 1))
         after = np.column_stack([model.predict_proba(x)[:, 1] for model in self.thresholds])
         after = np.minimum.accumulate(after, axis=1)  # P(after k) cannot grow with k
         upper = np.column_stack([np.ones(len(after)), after])

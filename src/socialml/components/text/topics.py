@@ -121,10 +121,12 @@ def out_of_fold_probabilities(spec: dict[str, Any], texts: Sequence[str], embedd
     texts, probabilities = list(texts), np.zeros(y.shape)
     if len(texts) < folds:
         raise ValueError(f"threshold_folds {folds} needs at least {folds} training texts, there are {len(texts)}")
+
+    def part(rows: np.ndarray):
+        return [texts[i] for i in rows], None if embeddings is None else embeddings[rows]
+
     splits = list(KFold(folds, shuffle=True, random_state=seed).split(texts))
     for train, held_out in progress(splits, desc="out-of-fold fits for thresholds", unit="fold"):
-        def part(rows: np.ndarray):
-            return [texts[i] for i in rows], None if embeddings is None else embeddings[rows]
         model = build_topic_classifier({**spec, "threshold_folds": 0})
         model.fit(*part(train), y[train], labels, validation=validation)
         probabilities[held_out] = model.predict_proba(*part(held_out)).to_numpy()
