@@ -41,6 +41,29 @@ def test_zero_shot_picks_the_closest_anchor_centre_and_blend_averages():
         ZeroShotSentiment({"positive": np.ones((1, 3))})
 
 
+def test_zero_shot_by_nearest_anchors_reads_a_class_from_the_anchor_nearest_a_text_not_their_blurred_mean():
+    # Praise in two domains (e1, e2); neutral anchors between them. The praise anchors' mean lies between
+    # them too, so a text on e1 reads neutral by the means; by its nearest anchor, praise.
+    between = np.array([[0.8, 0.6, 0.0]])
+    anchors = {"positive": np.array([[1.0, 0, 0], [0, 1.0, 0]]), "neutral": np.vstack([between, between]),
+               "negative": np.array([[0, 0, 1.0], [0, 0, 1.0]])}
+    text = np.array([[1.0, 0.0, 0.0]])
+    by_means = ZeroShotSentiment(anchors, temperature=0.1).predict_proba(["x"], text)
+    by_nearest = ZeroShotSentiment(anchors, temperature=0.1, nearest_anchors=1).predict_proba(["x"], text)
+    by_two = ZeroShotSentiment(anchors, temperature=0.1, nearest_anchors=2).predict_proba(["x"], text)
+    assert predict_labels(by_means).tolist() == ["neutral"] and predict_labels(by_two).tolist() == ["neutral"]
+    assert predict_labels(by_nearest).tolist() == ["positive"]
+    assert by_nearest.loc[0, "positive"] == pytest.approx(np.exp(10) / (np.exp(10) + np.exp(8) + 1))
+    # A model pickled before the option existed has no such attribute: it reads by the means, as it did.
+    old = ZeroShotSentiment(anchors, temperature=0.1)
+    del old.__dict__["nearest_anchors"]
+    pd.testing.assert_frame_equal(old.predict_proba(["x"], text), by_means)
+    for nearest in (0, 3, 1.0, True):
+        with pytest.raises(ValueError, match=f"zero_shot_nearest_anchors must be null or a whole number from 1 to 2 .*"
+                                             f"got {nearest!r}"):
+            ZeroShotSentiment(anchors, nearest_anchors=nearest)
+
+
 def test_a_fine_tuned_transformer_learns_sentiment_from_texts_alone_and_serves_raw_texts():
     model = FineTunedSentiment({"model": "e5_small", "trainable_layers": 2, "epochs": 10, "learning_rate": 1e-3,
                                 "batch_size": 8, "max_length": 16, "num_threads": 2, "patience": 10}).fit(
@@ -67,6 +90,11 @@ def test_a_fine_tuned_transformer_refuses_an_unknown_option_before_training():
     # A typo in a long negator ("никаих", "ничео", "нчего"); a real word one letter from one is not mended.
     ("никаих помех", "помех"), ("ничео не мешает", "мешает"), ("нчего не мешает", "мешает"),
     ("никаким помехам", None),
+    # What works, then the trouble it is without; not when the words before "без" negate or join clauses.
+    ("работает без сбоев", "сбоев"), ("всё прошло без проблем!", "проблем"),
+    ("доставили вовремя без задержек", "задержек"), ("не работает без перезагрузки", None),
+    ("работает, но без звука", None), ("работает без ошибок и без зависаний", None),
+    ("работает быстро и почти всегда без ошибок", None),
     # Not one negated clause: two clauses, a double negation, no negator, too long, the negator alone.
     ("не мешает, но шумно", None), ("не мешает но шумно", None), ("нет ничего не мешает", None),
     ("мешают коллеги", None), ("ничего", None), ("нет", None), ("нет.", None),

@@ -44,6 +44,14 @@ def test_a_mistyped_question_frame_weight_stops_the_pipeline_before_it_runs(weig
         create_pipeline("intents", params)
 
 
+@pytest.mark.parametrize("nearest", [0, 11, 1.5, True, "2"])
+def test_a_mistyped_number_of_nearest_anchors_stops_the_pipeline_before_it_runs(nearest):
+    params = {**params_with(ANSWERS), "clustering": {**CLUSTERING, "zero_shot_nearest_anchors": nearest}}
+    with pytest.raises(ValueError, match=f"zero_shot_nearest_anchors must be null or a whole number from 1 to 10 "
+                                         rf"\(the fewest anchors of a sentiment\), got {nearest!r}"):
+        create_pipeline("intents", params)
+
+
 def test_clusters_are_scored_per_question_against_the_gold_groups_answers_without_one_left_out():
     answers = pd.DataFrame({"answer_id": ["a", "b", "c", "d", "e"], "true_group": ["alarm", "alarm", "weather", None, "weather"]})
     clusters = pd.DataFrame({"answer_id": ["a", "b", "c", "d", "e"], "question_id": 1, "cluster": [0, 0, 1, 1, 1],

@@ -17,6 +17,10 @@ from tests.conftest import TEST_DATA
 from tests.test_end_to_end import latest_version
 
 CHECK_SET = pd.read_csv(Path(__file__).with_name("sentiment_check_set.csv"))
+# Written on 2026-12-05, after the first set had been tuned on: answers about deliveries, prices, work, study,
+# clinics, banks and transport, 40 of each sentiment. The first 60 showed the anchors' reach ending at the
+# demo's survey (0.61 macro-F1); the zero-shot anchors were widened then, and the last 60 written after.
+SECOND_CHECK_SET = pd.read_csv(Path(__file__).with_name("sentiment_second_check_set.csv"))
 # Answers whose sentiment is their question's: "бюрократия" answering "С какими трудностями вы сталкиваетесь?"
 # is a complaint, "ничего" answering "Что вас мотивирует?" too. Questions worded unlike the anchor questions.
 QUESTION_CHECK_SET = pd.read_csv(Path(__file__).with_name("question_sentiment_check_set.csv"))
@@ -46,6 +50,21 @@ def test_the_trained_answer_sentiment_judges_the_check_set_right(trained_project
                            ("всё устраивает 👍", "positive"), ("ничего не мешает", "positive"),
                            ("никаких проблем нет", "positive"), ("ничего не нравится", "negative")):
         assert predicted[CHECK_SET.index[CHECK_SET["text"] == text][0]] == expected, text
+
+
+def test_the_second_check_set_is_balanced_and_new():
+    assert SECOND_CHECK_SET.groupby("sentiment").size().to_dict() == {s: 40 for s in SENTIMENTS}
+    assert SECOND_CHECK_SET["text"].is_unique and not set(SECOND_CHECK_SET["text"]) & set(CHECK_SET["text"])
+
+
+@pytest.mark.slow
+def test_the_trained_answer_sentiment_reads_answers_of_other_domains(trained_project: Path):
+    model = _newest(trained_project, "answer_sentiment.pkl")
+    predicted = model.predict_frame(SECOND_CHECK_SET[["text"]]).idxmax(axis=1)
+    # 0.76 macro-F1 in the test configuration (2026-12-05); the default run read it at 0.65 with five
+    # anchors a sentiment.
+    assert f1_score(SECOND_CHECK_SET["sentiment"], predicted, average="macro") >= 0.7
+    assert min(recall_score(SECOND_CHECK_SET["sentiment"], predicted, average=None, labels=SENTIMENTS)) >= 0.5
 
 
 def test_the_question_check_set_is_balanced_and_asks_each_kind_of_question():

@@ -42,6 +42,9 @@ class DeepSets(nn.Module):
         h = real.new_zeros(*mask.shape, real.shape[-1]).index_put((*mask.nonzero(as_tuple=True),), real)
         m = mask.unsqueeze(-1).float()
         count = m.sum(1).clamp(min=1)
-        pooled = torch.cat([(h * m).sum(1) / count, (h * m - (1 - m) * 1e4).max(1).values, torch.log(count)], dim=-1)
+        # An empty set (every view of an item unknown to the model) max-pools to zeros, as it mean-pools: the
+        # masked slots' -1e4 would otherwise reach the heads as certainty about nothing.
+        largest = (h * m - (1 - m) * 1e4).max(1).values * mask.any(1, keepdim=True)
+        pooled = torch.cat([(h * m).sum(1) / count, largest, torch.log(count)], dim=-1)
         z = self.rho(pooled)
         return {target: head(z) for target, head in self.heads.items()}

@@ -83,20 +83,47 @@ class SentimentHead(_RawTextPredictor):
         return frame.reindex(columns=list(SENTIMENTS), fill_value=0.0)
 
 
+def checked_nearest_anchors(nearest_anchors: Any, fewest_anchors: int) -> int | None:
+    """``clustering.zero_shot_nearest_anchors``, or a stop that names it (the pipeline checks it before any node)."""
+    if nearest_anchors is not None and (isinstance(nearest_anchors, bool) or not isinstance(nearest_anchors, int)
+                                        or not 1 <= nearest_anchors <= fewest_anchors):
+        raise ValueError(f"clustering.zero_shot_nearest_anchors must be null or a whole number from 1 to "
+                         f"{fewest_anchors} (the fewest anchors of a sentiment), got {nearest_anchors!r}")
+    return nearest_anchors
+
+
 class ZeroShotSentiment(_RawTextPredictor):
-    """Cosine to the mean embedding of each class's anchor phrases, turned into probabilities."""
+    """Each class's anchor phrases scored by cosine against a text, turned into probabilities.
+
+    ``nearest_anchors`` None scores a class by the cosine to its anchors' mean embedding; a number k, by
+    the mean cosine to its k anchors nearest the text. The mean of many anchors drifts toward what they
+    share with the other classes' ("дорого и некачественно" and "грубые люди" average to little), so a
+    class described by anchors from several domains (service, work, prices, people) needs the nearest few.
+    """
+
+    nearest_anchors: int | None = None  # what a model pickled before the option existed reads
 
     def __init__(self, anchor_embeddings: dict[str, np.ndarray], temperature: float = 0.02,
-                 embeddings_from: dict[str, Any] | None = None) -> None:
+                 embeddings_from: dict[str, Any] | None = None, nearest_anchors: int | None = None) -> None:
         missing = set(SENTIMENTS) - set(anchor_embeddings)
         if missing:
             raise ValueError(f"zero-shot sentiment needs anchors for {sorted(missing)}")
+        checked_nearest_anchors(nearest_anchors, min(len(anchor_embeddings[s]) for s in SENTIMENTS))
+        self.anchors = {s: anchor_embeddings[s] / np.linalg.norm(anchor_embeddings[s], axis=1, keepdims=True)
+                        for s in SENTIMENTS}
         centres = np.vstack([anchor_embeddings[s].mean(axis=0) for s in SENTIMENTS])
         self.centres = centres / np.linalg.norm(centres, axis=1, keepdims=True)
-        self.temperature, self.embeddings_from = temperature, embeddings_from
+        self.temperature, self.embeddings_from, self.nearest_anchors = temperature, embeddings_from, nearest_anchors
+
+    def _cosines(self, embeddings: np.ndarray) -> np.ndarray:
+        """One column per class: the cosine to its centre, or the mean of its nearest anchors' cosines."""
+        if self.nearest_anchors is None:
+            return embeddings @ self.centres.T
+        return np.column_stack([np.sort(embeddings @ self.anchors[s].T, axis=1)[:, -self.nearest_anchors:].mean(axis=1)
+                                for s in SENTIMENTS])
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray) -> pd.DataFrame:
-        logits = embeddings @ self.centres.T / self.temperature
+        logits = self._cosines(embeddings) / self.temperature
         logits -= logits.max(axis=1, keepdims=True)
         probabilities = np.exp(logits)
         return pd.DataFrame(probabilities / probabilities.sum(axis=1, keepdims=True), columns=list(SENTIMENTS))
@@ -168,6 +195,8 @@ _NEGATED = [
     re.compile(r"^(?:(?:ничего|ничто|никто|никогда|нигде|совсем|вообще|особо|абсолютно|пока|точно)\s+)*"
                rf"(?:не|нет|никаких|никакого|никакой|никакие|без)\s+{_CLAUSE}{_END}"),
     re.compile(rf"^(?:никаких\s+)?{_CLAUSE}\s+нет{_END}"),
+    # What works, then the trouble it is without: "работает без сбоев", "доставили вовремя без задержек".
+    re.compile(rf"^(?P<lead>[\w-]+(?:\s+[\w-]+){{0,2}})\s+без\s+{_CLAUSE}{_END}"),
 ]
 # A clause holding one of these is a double negation or two clauses: left to the model.
 _NOT_ONE_CLAUSE = {"не", "нет", "ни", "без", "но", "а", "однако", "зато", "хотя", "никаких", "ничего", "никто"}
@@ -184,13 +213,14 @@ def _mended_negator(word: str) -> str:
 
 
 def negated_clause(text: str, max_words: int) -> str | None:
-    """The clause a short negated answer negates ("ничего не мешает" → "мешает", "никаих помех" → "помех"),
-    or None when the answer is not one negated clause of at most ``max_words`` words."""
+    """The clause a short negated answer negates ("ничего не мешает" → "мешает", "никаих помех" → "помех",
+    "работает без сбоев" → "сбоев"), or None when the answer is not one negated clause of at most
+    ``max_words`` words (before "без" too)."""
     folded = re.sub(r"\w+", lambda word: _mended_negator(word[0]), normalise(text))
     for pattern in _NEGATED:
         match = pattern.match(folded)
         if match:
-            words = match["clause"].split()
+            words = match["clause"].split() + match.groupdict().get("lead", "").split()
             if len(words) <= max_words and not _NOT_ONE_CLAUSE.intersection(words):
                 return match["clause"]
     return None

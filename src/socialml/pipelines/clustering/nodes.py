@@ -35,16 +35,22 @@ BLEND_WEIGHTS = [round(w, 1) for w in np.linspace(0, 1, 11)]
 CLUSTERING, BASELINE_CLUSTERING = "answer_clustering", "bertopic_default_chain"
 
 
-def zero_shot_sentiment_model(anchor_embeddings: pd.DataFrame, params: dict[str, Any]) -> ZeroShotSentiment:
+def _zero_shot(anchor_embeddings: pd.DataFrame, temperature: float, nearest_anchors: int | None) -> ZeroShotSentiment:
     anchors = {label: to_matrix(group) for label, group in anchor_embeddings.groupby("sentiment")}
-    return ZeroShotSentiment(anchors, temperature=params["zero_shot_temperature"],
-                             embeddings_from=encoder_of(anchor_embeddings))
+    return ZeroShotSentiment(anchors, temperature=temperature, embeddings_from=encoder_of(anchor_embeddings),
+                             nearest_anchors=nearest_anchors)
+
+
+def zero_shot_sentiment_model(anchor_embeddings: pd.DataFrame, params: dict[str, Any]) -> ZeroShotSentiment:
+    """Answers read by the sentiment anchors (``zero_shot_nearest_anchors`` of each class nearest an answer)."""
+    return _zero_shot(anchor_embeddings, params["zero_shot_temperature"], params["zero_shot_nearest_anchors"])
 
 
 def question_frame_model(anchor_embeddings: pd.DataFrame, params: dict[str, Any],
                          frame_params: dict[str, Any]) -> QuestionFrame:
-    """Reads what each question asks for from its anchor questions (``question_frame`` parameters)."""
-    return QuestionFrame(zero_shot_sentiment_model(anchor_embeddings, params), frame_params["weight"],
+    """Reads what each question asks for from its anchor questions (``question_frame`` parameters), each
+    class by its anchors' mean (benchmarks/results/question_frame.md measured it so)."""
+    return QuestionFrame(_zero_shot(anchor_embeddings, params["zero_shot_temperature"], None), frame_params["weight"],
                          frame_params["nothing_words"], frame_params["filler_words"])
 
 

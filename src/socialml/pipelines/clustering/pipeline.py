@@ -6,8 +6,9 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node
 
+from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.text.clustering import ClusteringConfig
-from socialml.components.text.sentiment import checked_frame_weight
+from socialml.components.text.sentiment import checked_frame_weight, checked_nearest_anchors
 from socialml.pipelines.sources import family_pipeline, is_generated, source_layout, source_tables
 
 from .nodes import (
@@ -35,6 +36,9 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         return Pipeline([])
     ClusteringConfig.from_params(params["clustering"]["algorithm"])  # a mistyped option fails now, not mid-run
     checked_frame_weight(params["question_frame"]["weight"])
+    anchors = params["clustering"]["sentiment_anchors"]
+    checked_nearest_anchors(params["clustering"]["zero_shot_nearest_anchors"],
+                            min(len(anchors.get(sentiment) or []) for sentiment in SENTIMENTS))
     sentiment_source = source if "sentiment_texts" in tables else params["clustering"].get("sentiment_source")
     if sentiment_source is not None and sentiment_source not in params["sources"]:
         raise KeyError(f"clustering.sentiment_source '{sentiment_source}' is not one of this environment's sources")
