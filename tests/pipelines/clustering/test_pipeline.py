@@ -52,6 +52,14 @@ def test_a_mistyped_number_of_nearest_anchors_stops_the_pipeline_before_it_runs(
         create_pipeline("intents", params)
 
 
+@pytest.mark.parametrize("neutral", [None, []])
+def test_a_sentiment_without_anchor_phrases_stops_the_pipeline_naming_it(neutral):
+    anchors = {**CLUSTERING["sentiment_anchors"], "neutral": neutral}
+    params = {**params_with(ANSWERS), "clustering": {**CLUSTERING, "sentiment_anchors": anchors}}
+    with pytest.raises(ValueError, match=r"clustering.sentiment_anchors has no phrases for \['neutral'\]"):
+        create_pipeline("intents", params)
+
+
 def test_clusters_are_scored_per_question_against_the_gold_groups_answers_without_one_left_out():
     answers = pd.DataFrame({"answer_id": ["a", "b", "c", "d", "e"], "true_group": ["alarm", "alarm", "weather", None, "weather"]})
     clusters = pd.DataFrame({"answer_id": ["a", "b", "c", "d", "e"], "question_id": 1, "cluster": [0, 0, 1, 1, 1],

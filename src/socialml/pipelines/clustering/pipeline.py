@@ -37,8 +37,11 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     ClusteringConfig.from_params(params["clustering"]["algorithm"])  # a mistyped option fails now, not mid-run
     checked_frame_weight(params["question_frame"]["weight"])
     anchors = params["clustering"]["sentiment_anchors"]
+    missing = [sentiment for sentiment in SENTIMENTS if not anchors.get(sentiment)]
+    if missing:
+        raise ValueError(f"clustering.sentiment_anchors has no phrases for {missing}; every sentiment needs some")
     checked_nearest_anchors(params["clustering"]["zero_shot_nearest_anchors"],
-                            min(len(anchors.get(sentiment) or []) for sentiment in SENTIMENTS))
+                            min(len(anchors[sentiment]) for sentiment in SENTIMENTS))
     sentiment_source = source if "sentiment_texts" in tables else params["clustering"].get("sentiment_source")
     if sentiment_source is not None and sentiment_source not in params["sources"]:
         raise KeyError(f"clustering.sentiment_source '{sentiment_source}' is not one of this environment's sources")
