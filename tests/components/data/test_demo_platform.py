@@ -2,7 +2,10 @@ import pandas as pd
 import pytest
 
 from socialml.components.data.demo_lexicon import TOPICS
-from socialml.components.data.demo_platform import RAW_TABLES, DemoPlatformConfig, generate_demo_platform
+from socialml.components.data.canonical import SENTIMENTS
+from socialml.components.data.demo_platform import (
+    RAW_TABLES, DemoPlatformConfig, generate_demo_platform, generate_survey_answers,
+)
 from tests.conftest import TINY
 
 
@@ -57,6 +60,16 @@ def test_answers_have_groups_typos_and_emoji(tiny_platform):
     assert text.str.contains("[\U0001f300-\U0001faff]", regex=True).any()
     assert text.str.contains("!!!", regex=False).any()
     assert set(truth["sentiment"]) == {"positive", "neutral", "negative"}
+
+
+def test_the_survey_answers_alone_follow_their_seed_each_with_its_planted_sentiment():
+    config = DemoPlatformConfig(seed=5, answers_per_question=40, n_questions=3)
+    answers, truth = generate_survey_answers(config)
+    pd.testing.assert_frame_equal(answers, generate_survey_answers(config)[0])
+    assert len(answers) == 120 and answers["question_id"].nunique() == 3 and answers["answer"].str.len().min() > 0
+    assert truth["answer_id"].tolist() == answers["answer_id"].tolist() and set(truth["sentiment"]) == set(SENTIMENTS)
+    other, _ = generate_survey_answers(DemoPlatformConfig(seed=6, answers_per_question=40, n_questions=3))
+    assert not other["answer"].equals(answers["answer"])
 
 
 def test_ground_truth_is_kept_apart_from_raw_tables(tiny_platform):

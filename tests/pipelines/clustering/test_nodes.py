@@ -4,11 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from socialml.components.data.demo_platform import DemoPlatformConfig, generate_survey_answers
 from socialml.components.text.clustering import OUTLIER
+from socialml.components.text.preprocess import normalise
 from socialml.components.text.sentiment import SentimentHead
-from socialml.components.text.vectors import to_frame
+from socialml.components.text.vectors import to_frame, to_matrix
 from socialml.pipelines.clustering.nodes import (
-    answer_sentiment_model, cluster_answers, labelled_answers, question_frame_model, zero_shot_sentiment_model,
+    answer_sentiment_model, cluster_answers, generated_labelled_answers, labelled_answers, question_frame_model,
+    zero_shot_sentiment_model,
 )
 from socialml.pipelines.topics.nodes import evaluate_topic_model
 
@@ -110,6 +113,17 @@ def test_labelled_answers_are_the_answers_with_a_known_sentiment_and_a_vector():
     assert labelled["sentiment"].tolist() == ["positive", "negative"]  # "без вектора" has no vector: left out
     np.testing.assert_array_equal(labelled[["e000", "e001"]].to_numpy(), embeddings[["e000", "e001"]].to_numpy())
     assert labelled.attrs["encoder"] == E5
+
+
+def test_generated_answers_come_with_their_planted_sentiment_and_the_encoders_vectors(tmp_path):
+    platform = {"seed": 3, "answers_per_question": 10, "n_questions": 2}
+    labelled = generated_labelled_answers(platform, {"encoder": USE["config"], "cache_dir": str(tmp_path)})
+    answers, truth = generate_survey_answers(DemoPlatformConfig(**platform))
+    assert labelled["text"].tolist() == answers["answer"].map(normalise).tolist()
+    assert labelled["sentiment"].tolist() == truth["sentiment"].tolist()
+    assert labelled.attrs["encoder"]["identity"] == USE["identity"]
+    vectors = to_matrix(labelled)
+    assert vectors.shape == (20, 512) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
 
 
 def test_a_topic_classifier_refuses_posts_embedded_by_another_encoder():

@@ -60,6 +60,26 @@ def test_a_sentiment_without_anchor_phrases_stops_the_pipeline_naming_it(neutral
         create_pipeline("intents", params)
 
 
+@pytest.mark.parametrize(("chosen_on", "node_name", "reads"), [
+    ("generated_answers", "generated_labelled_answers", ["params:demo_platform", "params:text_embedding"]),
+    ("held_out_texts", "held_out_sentiment_texts",
+     ["rusentiment.prm_sentiment_texts", "rusentiment.mi_sentiment_embeddings", "params:sentiment"]),
+])
+def test_answers_of_no_known_sentiment_get_their_blend_chosen_on_the_texts_configured(chosen_on, node_name, reads):
+    params = params_with(ANSWERS)
+    params["sources"]["rusentiment"] = {"layout": "rusentiment"}
+    params["clustering"] = {**CLUSTERING, "sentiment_source": "rusentiment", "zero_shot_weight_chosen_on": chosen_on}
+    blend = [n for n in create_pipeline("intents", params).nodes if "intents.mi_sentiment_blend_texts" in n.outputs]
+    assert [(n.name, n.inputs) for n in blend] == [(f"intents.clustering.{node_name}", reads)]
+
+
+def test_a_mistyped_choice_of_blend_texts_stops_the_pipeline_naming_it():
+    params = {**params_with(ANSWERS), "clustering": {**CLUSTERING, "zero_shot_weight_chosen_on": "rusentiment"}}
+    with pytest.raises(ValueError, match="clustering.zero_shot_weight_chosen_on must be one of "
+                                         r"\['generated_answers', 'held_out_texts'\], got 'rusentiment'"):
+        create_pipeline("intents", params)
+
+
 def test_clusters_are_scored_per_question_against_the_gold_groups_answers_without_one_left_out():
     answers = pd.DataFrame({"answer_id": ["a", "b", "c", "d", "e"], "true_group": ["alarm", "alarm", "weather", None, "weather"]})
     clusters = pd.DataFrame({"answer_id": ["a", "b", "c", "d", "e"], "question_id": 1, "cluster": [0, 0, 1, 1, 1],

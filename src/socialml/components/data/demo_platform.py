@@ -94,6 +94,13 @@ def generate_demo_platform(config: DemoPlatformConfig) -> dict[str, pd.DataFrame
     return tables
 
 
+def generate_survey_answers(config: DemoPlatformConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The demo survey's answers and their planted sentiment alone, from a random stream of their own (the
+    platform's answers are drawn after its users and posts): answers of known sentiment in a survey's words
+    for a source that has none."""
+    return _answers(np.random.default_rng(config.seed), config)
+
+
 def _string_ids(tables: dict[str, pd.DataFrame], seed: int) -> None:
     """Replace every entity id by a string of a common real shape, the same id in every table."""
     shapes = {

@@ -11,6 +11,7 @@ from sklearn.metrics import f1_score, log_loss
 
 from socialml.components.core.progress import progress
 from socialml.components.data.canonical import SENTIMENTS
+from socialml.components.data.demo_platform import DemoPlatformConfig, generate_survey_answers
 from socialml.components.evaluation.charts import CLUSTER_COLOURS, OUTLIER_COLOUR, cluster_sizes_figure
 from socialml.components.evaluation.metrics import clustering_comparison, comparison_reference, question_clustering_scores
 from socialml.components.evaluation.protocols import train_test_rows
@@ -28,6 +29,7 @@ from socialml.components.text.sentiment import (
     SENTIMENT_COLOURS, BlendedSentiment, DeniedTroubleSentiment, QuestionFrame, ZeroShotSentiment, predict_labels,
 )
 from socialml.components.text.vectors import encoder_of, require_encoder, to_matrix, vector_columns
+from socialml.pipelines.text_embedding.nodes import embed_answers
 
 logger = logging.getLogger(__name__)
 BLEND_WEIGHTS = [round(w, 1) for w in np.linspace(0, 1, 11)]
@@ -62,6 +64,16 @@ def labelled_answers(answers: pd.DataFrame, truth: pd.DataFrame, answer_embeddin
     vectors = answer_embeddings.drop_duplicates("normalised_text").set_index("normalised_text")
     labelled = labelled[labelled["text"].isin(vectors.index)].reset_index(drop=True)
     return _with_vectors(labelled[["text", "sentiment"]], vectors.loc[labelled["text"]], answer_embeddings)
+
+
+def generated_labelled_answers(platform: dict[str, Any], embedding_params: dict[str, Any]) -> pd.DataFrame:
+    """The demo generator's survey answers (``platform``: its ``demo_platform`` sizes and seed) with their
+    planted sentiment and the shared encoder's vectors, as ``labelled_answers`` gives them: where no answer
+    has a known sentiment, the blend's weight is chosen on answers of the survey kind, since a sentiment
+    corpus of another kind chooses a weight that misreads answers (docs/text_systems.md measures it)."""
+    answers, truth = generate_survey_answers(DemoPlatformConfig(**platform))
+    answers = answers.rename(columns={"answer": "answer_text"})
+    return labelled_answers(answers, truth, embed_answers(answers, embedding_params))
 
 
 def held_out_sentiment_texts(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame, params: dict[str, Any]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kedro.pipeline import Pipeline, node
+from kedro.pipeline import Node, Pipeline, node
 
 from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.text.clustering import ClusteringConfig
@@ -14,6 +14,7 @@ from socialml.pipelines.sources import family_pipeline, is_generated, source_lay
 from .nodes import (
     answer_gold_groups,
     answer_sentiment_model,
+    generated_labelled_answers,
     baseline_answer_clusters,
     cluster_answers,
     held_out_sentiment_texts,
@@ -26,6 +27,23 @@ from .nodes import (
 )
 
 PARAMS = "params:clustering"
+# Where a source's answers have no known sentiment, the blend's weight is chosen on the demo generator's
+# survey answers, or on the sentiment source's held-out texts; each with the parameters it reads.
+BLEND_TEXTS = {"generated_answers": ["params:demo_platform", "params:text_embedding"],
+               "held_out_texts": ["params:sentiment"]}
+
+
+def blend_texts_node(has_truth: bool, chosen_on: str) -> Node:
+    """The node giving the texts of known sentiment that the answers' blend weight is chosen on: the
+    source's own answers where it is a generated platform, else as ``zero_shot_weight_chosen_on`` says."""
+    if has_truth:
+        return node(labelled_answers, ["prm_answers", "raw_truth_answer_groups", "mi_answer_embeddings"],
+                    "mi_sentiment_blend_texts", name="labelled_answers")
+    if chosen_on == "generated_answers":
+        return node(generated_labelled_answers, BLEND_TEXTS[chosen_on], "mi_sentiment_blend_texts",
+                    name="generated_labelled_answers")
+    return node(held_out_sentiment_texts, ["sentiment_texts", "sentiment_embeddings", *BLEND_TEXTS[chosen_on]],
+                "mi_sentiment_blend_texts", name="held_out_sentiment_texts")
 
 
 def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
@@ -46,16 +64,16 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     if sentiment_source is not None and sentiment_source not in params["sources"]:
         raise KeyError(f"clustering.sentiment_source '{sentiment_source}' is not one of this environment's sources")
     has_truth = is_generated(source, params)
+    chosen_on = params["clustering"]["zero_shot_weight_chosen_on"]
+    if chosen_on not in BLEND_TEXTS:
+        raise ValueError(f"clustering.zero_shot_weight_chosen_on must be one of {list(BLEND_TEXTS)}, got {chosen_on!r}")
     sentiment_inputs = {"zero_shot": "mdl_zero_shot_sentiment", "params": PARAMS}
     nodes = []
     if sentiment_source is not None:
         sentiment_inputs["head"] = "mdl_sentiment_model"
-        if params["clustering"]["zero_shot_weight"] == "auto":  # chosen on answers of known sentiment, else held-out texts
+        if params["clustering"]["zero_shot_weight"] == "auto":  # chosen on answers of known sentiment
             sentiment_inputs["labelled"] = "mi_sentiment_blend_texts"
-            nodes.append(node(labelled_answers, ["prm_answers", "raw_truth_answer_groups", "mi_answer_embeddings"],
-                              "mi_sentiment_blend_texts", name="labelled_answers") if has_truth else
-                         node(held_out_sentiment_texts, ["sentiment_texts", "sentiment_embeddings", "params:sentiment"],
-                              "mi_sentiment_blend_texts", name="held_out_sentiment_texts"))
+            nodes.append(blend_texts_node(has_truth, chosen_on))
     nodes += [
         node(zero_shot_sentiment_model, ["mi_sentiment_anchor_embeddings", PARAMS], "mdl_zero_shot_sentiment",
              name="zero_shot_sentiment_model", tags=["training"]),
@@ -86,11 +104,11 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     inputs = {}
     if sentiment_source is not None:
         inputs["mdl_sentiment_model"] = f"{sentiment_source}.mdl_sentiment_model"
-        if not has_truth:
-            inputs.update(sentiment_texts=f"{sentiment_source}.prm_sentiment_texts",
-                          sentiment_embeddings=f"{sentiment_source}.mi_sentiment_embeddings")
     parameters = {PARAMS, "params:question_frame"}
     if not has_truth and "labelled" in sentiment_inputs:
-        parameters.add("params:sentiment")
+        parameters.update(BLEND_TEXTS[chosen_on])
+        if chosen_on == "held_out_texts":
+            inputs.update(sentiment_texts=f"{sentiment_source}.prm_sentiment_texts",
+                          sentiment_embeddings=f"{sentiment_source}.mi_sentiment_embeddings")
     return family_pipeline("clustering", nodes, namespace=source, inputs=inputs or None, parameters=parameters,
                            tags=["clustering"])

@@ -1,0 +1,130 @@
+"""The real survey's answers read for sentiment at each zero-shot weight of the answers' blend, and the weight
+each choice of texts (`clustering.zero_shot_weight_chosen_on`) picks.
+
+    .venv/bin/python benchmarks/bench_answer_sentiment.py [--data ../shared/data] [--runs 1000]
+
+Reads the models of the real configuration's last run (at least `kedro run --env real --pipelines
+text_embedding,sentiment,clustering --namespaces rusentiment,survey_answers_ru`): RuSentiment's served
+sentiment model (the blend's head), the survey's zero-shot anchors and question frame, the generated answers
+the blend was last chosen on, and RuSentiment's texts for its held-out split. Scored: 150 answers of the real
+survey drawn at random (seed 20261205) and hand-labelled with their question in view before any model's
+reading was seen (benchmarks/data/survey_answer_sentiments.csv, ids only: the survey's licence keeps its
+text out of the repository), read as served (each framed by its question); and the tests' three check sets
+of answers (no question; read alone). Writes benchmarks/results/answer_sentiment.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from sklearn.metrics import accuracy_score, f1_score
+
+from bench_clustering import ROOT, markdown
+from socialml.components.evaluation.metrics import classification_intervals
+from socialml.components.text.encoders import trained_encoder
+from socialml.components.text.preprocess import normalise
+from socialml.components.text.sentiment import predict_labels
+from socialml.pipelines.clustering.nodes import BLEND_WEIGHTS, answer_sentiment_model, held_out_sentiment_texts
+
+DATA = ROOT / "data"
+CHECK_SETS = ("sentiment_check_set", "sentiment_second_check_set", "sentiment_third_check_set")
+
+
+def latest(path: Path) -> Path:
+    """The newest version of a versioned dataset's file."""
+    return max(path.iterdir()) / path.name
+
+
+def unpickled(path: Path):
+    return pickle.loads(latest(path).read_bytes())
+
+
+def labelled_sample(data: Path) -> pd.DataFrame:
+    survey = pd.read_csv(data / "survey_answers_ru" / "survey_answers.csv")
+    labels = pd.read_csv(ROOT / "benchmarks" / "data" / "survey_answer_sentiments.csv")
+    sample = labels.merge(survey, on=["question_id", "answer_idx"], validate="one_to_one")
+    return sample.assign(text=sample["answer"].map(normalise), question=sample["question"].map(normalise))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--runs", type=int, default=1000, help="bootstrap resamples")
+    args = parser.parse_args()
+    params = yaml.safe_load((ROOT / "conf" / "real" / "parameters_clustering.yml").read_text())["clustering"]
+    sentiment_params = yaml.safe_load((ROOT / "conf" / "real" / "parameters_sentiment.yml").read_text())["sentiment"]
+    head = unpickled(DATA / "06_models" / "rusentiment" / "sentiment_model.pkl")
+    zero_shot = unpickled(DATA / "06_models" / "survey_answers_ru" / "zero_shot_sentiment.pkl")
+    frame = unpickled(DATA / "06_models" / "survey_answers_ru" / "question_frame.pkl")
+    choices = {
+        "generated_answers": pd.read_parquet(DATA / "05_model_input" / "survey_answers_ru" / "sentiment_blend_texts.parquet"),
+        "held_out_texts": held_out_sentiment_texts(
+            pd.read_parquet(DATA / "03_primary" / "rusentiment" / "sentiment_texts.parquet"),
+            pd.read_parquet(DATA / "05_model_input" / "rusentiment" / "sentiment_embeddings.parquet"), sentiment_params),
+    }
+    choices["generated_answers"].attrs["encoder"] = head.embeddings_from  # parquet keeps no attrs
+    chosen = {}
+    for name, texts in choices.items():
+        _, table = answer_sentiment_model(zero_shot, {**params, "zero_shot_weight": "auto"}, head, texts)
+        chosen[name] = (float(table.loc[table["chosen"], "zero_shot_weight"].iloc[0]),
+                        table.set_index("zero_shot_weight")["macro_f1"])
+
+    sample = labelled_sample(args.data)
+    answers, questions = sample["text"].tolist(), sample["question"].tolist()
+    answer_vectors = trained_encoder(head.embeddings_from, answers)[1]
+    asks = frame.predict_proba(questions, trained_encoder(frame.embeddings_from, questions)[1])
+    check_sets = {name: pd.read_csv(ROOT / "tests" / "pipelines" / "clustering" / f"{name}.csv") for name in CHECK_SETS}
+    check_texts = [normalise(t) for name in CHECK_SETS for t in check_sets[name]["text"]]
+    check_vectors = trained_encoder(head.embeddings_from, check_texts)[1]
+    check_truth = np.concatenate([check_sets[name]["sentiment"].to_numpy() for name in CHECK_SETS])
+    set_of = np.concatenate([[name] * len(check_sets[name]) for name in CHECK_SETS])
+
+    rows, survey_readings, check_readings = [], {}, {}
+    for weight in BLEND_WEIGHTS:
+        model, _ = answer_sentiment_model(zero_shot, {**params, "zero_shot_weight": weight}, head)
+        own = model.predict_proba(answers, answer_vectors)
+        survey_readings[weight] = predict_labels(frame.apply(answers, own, range(len(answers)), asks))
+        check_readings[weight] = predict_labels(model.predict_proba(check_texts, check_vectors))
+        row = {"zero_shot_weight": weight,
+               "chosen by": ", ".join(name for name, (w, _) in chosen.items() if w == weight),
+               "survey sample macro_f1": f1_score(sample["sentiment"], survey_readings[weight], average="macro"),
+               "survey sample accuracy": accuracy_score(sample["sentiment"], survey_readings[weight])}
+        for name in CHECK_SETS:
+            row[f"{name} macro_f1"] = f1_score(check_truth[set_of == name], check_readings[weight][set_of == name],
+                                               average="macro")
+        for name, (_, scores) in chosen.items():
+            row[f"{name} macro_f1 (the choice's own)"] = scores[weight]
+        rows.append(row)
+    by_weight = pd.DataFrame(rows)
+
+    picks = {f"{name} (w = {weight})": weight for name, (weight, _) in chosen.items()}
+    baseline = next(name for name in picks if name.startswith("held_out_texts"))
+    comparisons = []
+    for scored, truth, readings in (("survey sample, framed (150)", sample["sentiment"].to_numpy(), survey_readings),
+                                    ("the three check sets, alone (300)", check_truth, check_readings)):
+        intervals = classification_intervals(truth, {name: readings[w] for name, w in picks.items()}, baseline,
+                                             runs=args.runs)
+        comparisons += [{"scored on": scored, "weight chosen on": name,
+                         "macro_f1": f1_score(truth, readings[weight], average="macro"), **intervals[name]}
+                        for name, weight in picks.items()]
+    counts = sample["sentiment"].value_counts().to_dict()
+    out = ROOT / "benchmarks" / "results" / "answer_sentiment.md"
+    out.write_text(
+        "# Answer sentiment on the real survey: the blend's zero-shot weight\n\n"
+        "Reproduce: `.venv/bin/python benchmarks/bench_answer_sentiment.py` after the real run (see its docstring). "
+        f"The survey sample: 150 answers at random, hand-labelled ({counts}), read as served (framed by their "
+        "question); the check sets: the tests' 300 answers read alone. `(the choice's own)`: each choice's score of "
+        "the weight on its own texts, read alone (the generated answers, or RuSentiment's held-out posts).\n\n"
+        f"{markdown(by_weight)}\n\n"
+        f"## The two choices side by side ({args.runs} paired resamples; gain over the choice on held-out texts)\n\n"
+        f"{markdown(pd.DataFrame(comparisons))}\n")
+    print(out.read_text())
+
+
+if __name__ == "__main__":
+    main()
