@@ -9,7 +9,7 @@ sentiment model (the blend's head), the survey's zero-shot anchors and question 
 the blend was last chosen on, and RuSentiment's texts for its held-out split. Scored: 150 answers of the real
 survey drawn at random (seed 20261205) and hand-labelled with their question in view before any model's
 reading was seen (benchmarks/data/survey_answer_sentiments.csv, ids only: the survey's licence keeps its
-text out of the repository), read as served (each framed by its question); and the tests' three check sets
+text out of the repository), read as served (each framed by its question); and the tests' four check sets
 of answers (no question; read alone). Writes benchmarks/results/answer_sentiment.md.
 """
 
@@ -32,7 +32,8 @@ from socialml.components.text.sentiment import predict_labels
 from socialml.pipelines.clustering.nodes import BLEND_WEIGHTS, answer_sentiment_model, held_out_sentiment_texts
 
 DATA = ROOT / "data"
-CHECK_SETS = ("sentiment_check_set", "sentiment_second_check_set", "sentiment_third_check_set")
+CHECK_SETS = ("sentiment_check_set", "sentiment_second_check_set", "sentiment_third_check_set",
+              "sentiment_fourth_check_set")
 
 
 def latest(path: Path) -> Path:
@@ -106,7 +107,7 @@ def main() -> None:
     baseline = next(name for name in picks if name.startswith("held_out_texts"))
     comparisons = []
     for scored, truth, readings in (("survey sample, framed (150)", sample["sentiment"].to_numpy(), survey_readings),
-                                    ("the three check sets, alone (300)", check_truth, check_readings)):
+                                    (f"the check sets, alone ({len(check_truth)})", check_truth, check_readings)):
         intervals = classification_intervals(truth, {name: readings[w] for name, w in picks.items()}, baseline,
                                              runs=args.runs)
         comparisons += [{"scored on": scored, "weight chosen on": name,
@@ -118,7 +119,7 @@ def main() -> None:
         "# Answer sentiment on the real survey: the blend's zero-shot weight\n\n"
         "Reproduce: `.venv/bin/python benchmarks/bench_answer_sentiment.py` after the real run (see its docstring). "
         f"The survey sample: 150 answers at random, hand-labelled ({counts}), read as served (framed by their "
-        "question); the check sets: the tests' 300 answers read alone. `(the choice's own)`: each choice's score of "
+        "question); the check sets: the tests' answers read alone. `(the choice's own)`: each choice's score of "
         "the weight on its own texts, read alone (the generated answers, or RuSentiment's held-out posts).\n\n"
         f"{markdown(by_weight)}\n\n"
         f"## The two choices side by side ({args.runs} paired resamples; gain over the choice on held-out texts)\n\n"

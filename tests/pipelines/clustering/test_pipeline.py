@@ -44,10 +44,13 @@ def test_a_mistyped_question_frame_weight_stops_the_pipeline_before_it_runs(weig
         create_pipeline("intents", params)
 
 
-@pytest.mark.parametrize("nearest", [0, 11, 1.5, True, "2"])
+FEWEST_ANCHORS = min(len(phrases) for phrases in CLUSTERING["sentiment_anchors"].values())
+
+
+@pytest.mark.parametrize("nearest", [0, FEWEST_ANCHORS + 1, 1.5, True, "2"])
 def test_a_mistyped_number_of_nearest_anchors_stops_the_pipeline_before_it_runs(nearest):
     params = {**params_with(ANSWERS), "clustering": {**CLUSTERING, "zero_shot_nearest_anchors": nearest}}
-    with pytest.raises(ValueError, match=f"zero_shot_nearest_anchors must be null or a whole number from 1 to 10 "
+    with pytest.raises(ValueError, match=f"zero_shot_nearest_anchors must be null or a whole number from 1 to {FEWEST_ANCHORS} "
                                          rf"\(the fewest anchors of a sentiment\), got {nearest!r}"):
         create_pipeline("intents", params)
 
