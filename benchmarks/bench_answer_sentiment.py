@@ -37,7 +37,10 @@ CHECK_SETS = ("sentiment_check_set", "sentiment_second_check_set", "sentiment_th
 
 
 def latest(path: Path) -> Path:
-    """The newest version of a versioned dataset's file."""
+    """The newest version of a versioned dataset's file, or a stop that says which run writes it."""
+    if not path.is_dir() or not any(path.iterdir()):
+        raise SystemExit(f"{path} has no version: run `kedro run --env real --pipelines text_embedding,sentiment,"
+                         "clustering --namespaces rusentiment,survey_answers_ru` first")
     return max(path.iterdir()) / path.name
 
 
