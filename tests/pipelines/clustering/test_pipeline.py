@@ -74,6 +74,10 @@ def test_answers_of_no_known_sentiment_get_their_blend_chosen_on_the_texts_confi
     params["clustering"] = {**CLUSTERING, "sentiment_source": "rusentiment", "zero_shot_weight_chosen_on": chosen_on}
     blend = [n for n in create_pipeline("intents", params).nodes if "intents.mi_sentiment_blend_texts" in n.outputs]
     assert [(n.name, n.inputs) for n in blend] == [(f"intents.clustering.{node_name}", reads)]
+    fixed = create_pipeline("intents", {**params, "clustering": {**params["clustering"], "zero_shot_weight": 0.5}})
+    assert "intents.mi_sentiment_blend_texts" not in fixed.all_outputs() | fixed.inputs()
+    assert fixed.inputs() & {"rusentiment.mdl_sentiment_model", "params:demo_platform", "params:sentiment"} == {
+        "rusentiment.mdl_sentiment_model"}
 
 
 def test_a_mistyped_choice_of_blend_texts_stops_the_pipeline_naming_it():

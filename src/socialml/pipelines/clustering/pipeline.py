@@ -14,9 +14,9 @@ from socialml.pipelines.sources import family_pipeline, is_generated, source_lay
 from .nodes import (
     answer_gold_groups,
     answer_sentiment_model,
-    generated_labelled_answers,
     baseline_answer_clusters,
     cluster_answers,
+    generated_labelled_answers,
     held_out_sentiment_texts,
     labelled_answers,
     plot_cluster_map,
@@ -33,7 +33,7 @@ BLEND_TEXTS = {"generated_answers": ["params:demo_platform", "params:text_embedd
                "held_out_texts": ["params:sentiment"]}
 
 
-def blend_texts_node(has_truth: bool, chosen_on: str) -> Node:
+def _blend_texts_node(has_truth: bool, chosen_on: str) -> Node:
     """The node giving the texts of known sentiment that the answers' blend weight is chosen on: the
     source's own answers where it is a generated platform, else as ``zero_shot_weight_chosen_on`` says."""
     if has_truth:
@@ -73,7 +73,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         sentiment_inputs["head"] = "mdl_sentiment_model"
         if params["clustering"]["zero_shot_weight"] == "auto":  # chosen on answers of known sentiment
             sentiment_inputs["labelled"] = "mi_sentiment_blend_texts"
-            nodes.append(blend_texts_node(has_truth, chosen_on))
+            nodes.append(_blend_texts_node(has_truth, chosen_on))
     nodes += [
         node(zero_shot_sentiment_model, ["mi_sentiment_anchor_embeddings", PARAMS], "mdl_zero_shot_sentiment",
              name="zero_shot_sentiment_model", tags=["training"]),
