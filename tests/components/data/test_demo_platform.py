@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from socialml.components.data.demo_lexicon import TOPICS
 from socialml.components.data.canonical import SENTIMENTS
+from socialml.components.data.demo_lexicon import TOPICS
 from socialml.components.data.demo_platform import (
     RAW_TABLES, DemoPlatformConfig, generate_demo_platform, generate_survey_answers,
 )
