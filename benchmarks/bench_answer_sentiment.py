@@ -71,7 +71,6 @@ def main() -> None:
             pd.read_parquet(DATA / "03_primary" / "rusentiment" / "sentiment_texts.parquet"),
             pd.read_parquet(DATA / "05_model_input" / "rusentiment" / "sentiment_embeddings.parquet"), sentiment_params),
     }
-    choices["generated_answers"].attrs["encoder"] = head.embeddings_from  # parquet keeps no attrs
     chosen = {}
     for name, texts in choices.items():
         _, table = answer_sentiment_model(zero_shot, {**params, "zero_shot_weight": "auto"}, head, texts)
