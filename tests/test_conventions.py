@@ -7,7 +7,7 @@ from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from socialml.registry import held_out_set, served_models
+from socialml.registry import held_out_set, registry_gates, served_models
 from tests.conftest import PROJECT_ROOT
 
 LAYERS = {"raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting"}
@@ -112,8 +112,9 @@ def test_the_default_pipeline_needs_nothing_but_raw_data_and_parameters(env_cont
 def test_every_gated_model_has_its_held_out_parameters(env_context):
     env, context, _, _ = env_context
     params = context.params
+    gates = registry_gates(params)
     for family, aliases in served_models(params).items():
-        gate = params.get("model_registry", {}).get(family)
+        gate = gates.get(family)
         if gate is None:
             continue
         for dataset_name in aliases.values():

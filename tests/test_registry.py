@@ -8,7 +8,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from socialml.registry import held_out_set, register_and_gate, served_models
+from socialml.registry import Gate, held_out_set, register_and_gate, registry_gates, served_models
 
 HELD_OUT = '{"source": "demo", "topics.seed": 0}'
 
@@ -32,9 +32,9 @@ def logged_model() -> str:
                                        input_example=pd.DataFrame({"x": [1]})).model_id
 
 
-def gate(score: float, held_out: str = HELD_OUT, min_gain: float = 0.0):
+def gate(score: float | None, held_out: str = HELD_OUT, min_gain: float = 0.0, unscored: str = "keep"):
     return register_and_gate(logged_model(), "socialml-topics", "champion", "micro_f1", score, min_gain, held_out,
-                             {"socialml.source": "demo"})
+                             {"socialml.source": "demo"}, unscored)
 
 
 def test_only_a_better_version_takes_the_champion_alias(tracking):
@@ -60,6 +60,37 @@ def test_a_gain_below_the_minimum_or_another_held_out_set_keeps_the_champion(tra
     assert tracking.get_model_version_by_alias("socialml-topics", "champion").version == 1
 
 
+def test_a_survey_without_held_out_truth_serves_its_newest_clusterer_only_where_told(tracking):
+    first = gate(None)
+    assert first.promoted and first.reason == "no version held 'champion'"
+    kept = gate(None)
+    assert not kept.promoted and "move it by hand" in kept.reason
+    newer = gate(None, unscored="newer")
+    assert newer.promoted and "the newer serves" in newer.reason
+    other_source = gate(None, held_out='{"source": "survey"}', unscored="newer")
+    assert not other_source.promoted and "not comparable" in other_source.reason
+    assert tracking.get_model_version_by_alias("socialml-topics", "champion").version == 3
+
+
+def test_an_unscored_version_never_replaces_a_scored_one(tracking):
+    gate(0.70)
+    unscored = gate(None, unscored="newer")
+    assert not unscored.promoted and "has no micro_f1 score" in unscored.reason
+    assert tracking.get_model_version_by_alias("socialml-topics", "champion").version == 1
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"unscored": "latest"}, "option 'unscored' must be one of 'keep', 'newer', got 'latest'"),
+    ({"unscord": "newer"}, "has no option 'unscord'"),
+    ({"min_gain": "a little"}, "option 'min_gain' must be"),
+])
+def test_a_misspelt_or_mistyped_gate_option_stops_naming_the_family(options, message):
+    params = {"model_registry": {"clusters": {"name": "socialml-clusters", "metric": "nmi",
+                                              "held_out": "sources.{source}", **options}}}
+    with pytest.raises(ValueError, match=f"model_registry.clusters.*{message}"):
+        registry_gates(params)
+
+
 def test_served_models_and_held_out_sets_come_from_the_parameters():
     params = {"serving": {"topics": {"source": "demo", "model": "embedding_logreg"},
                           "cross_sell": {"source": "bank", "model": "ncf"}},
@@ -70,7 +101,7 @@ def test_served_models_and_held_out_sets_come_from_the_parameters():
     assert served["feed"] == {"control": "demo.post_feed.ranker.mdl_post_feed",
                               "test": "demo.post_feed.ranker_text.mdl_post_feed"}
     assert served["cross_sell"] == {"champion": "bank.cross_sell.ncf.mdl_cross_sell"}
-    assert json.loads(held_out_set({"held_out": "post_feed.sources.{source}.split"}, "demo", params)) == {
+    assert json.loads(held_out_set(Gate("f", "m", "post_feed.sources.{source}.split"), "demo", params)) == {
         "source": "demo", "post_feed.sources.demo.split": {"kind": "time_split", "test_share": 0.2}}
-    assert json.loads(held_out_set({"held_out": ["topics.split_shares", "topics.seed"]}, "demo", params)) == {
+    assert json.loads(held_out_set(Gate("t", "m", ["topics.split_shares", "topics.seed"]), "demo", params)) == {
         "source": "demo", "topics.split_shares": {"train": 0.6}, "topics.seed": 0}

@@ -31,6 +31,7 @@ from socialml.registry import (
     project_code,
     project_requirements,
     register_and_gate,
+    registry_gates,
     served_models,
 )
 
@@ -344,6 +345,7 @@ class MlflowArtifactsHook:
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
         self.params, self._project_path = context.params, Path(context.project_path)
+        registry_gates(self.params)  # a misspelt gate option stops here, not after the run has trained
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
@@ -402,7 +404,7 @@ class MlflowArtifactsHook:
     def _register_served_models(self, logged: dict[str, str], metrics: dict[str, float], run_id: str) -> None:
         """Register each served model this run logged, let the gate decide on its alias, and export the
         version holding the alias (``serving.exported_models``) for a service that cannot reach the registry."""
-        gates = self.params.get("model_registry") or {}
+        gates = registry_gates(self.params)
         exported = exported_models_folder(self._project_path, self.params)
         for family, aliases in served_models(self.params).items():
             gate = gates.get(family)
@@ -410,17 +412,19 @@ class MlflowArtifactsHook:
                 if gate is None or dataset_name not in logged:
                     continue
                 source = dataset_name.split(".", 1)[0]
-                score_key = self._metric_namespace(dataset_name) + gate["metric"]
-                if score_key not in metrics:
-                    logger.warning("model registry: %s has no held-out score in this run (%s)", dataset_name, score_key)
+                score_key = self._metric_namespace(dataset_name) + gate.metric
+                if score_key not in metrics:  # expected where the gate serves the newer unscored version
+                    logger.log(logging.INFO if gate.unscored == "newer" else logging.WARNING,
+                               "model registry: %s has no held-out score in this run (%s)", dataset_name, score_key)
                 decision = register_and_gate(
-                    logged[dataset_name], gate["name"], alias, gate["metric"], metrics.get(score_key),
-                    gate.get("min_gain", 0.0), held_out_set(gate, source, self.params),
-                    {"socialml.source": source, "socialml.dataset": dataset_name, "socialml.run_id": run_id})
+                    logged[dataset_name], gate.name, alias, gate.metric, metrics.get(score_key), gate.min_gain,
+                    held_out_set(gate, source, self.params),
+                    {"socialml.source": source, "socialml.dataset": dataset_name, "socialml.run_id": run_id},
+                    gate.unscored)
                 outcome = "promoted" if decision.promoted else f"version {decision.previous_version} kept"
-                mlflow.set_tag(f"socialml.gate.{gate['name']}.{alias}",
+                mlflow.set_tag(f"socialml.gate.{gate.name}.{alias}",
                                f"version {decision.version}: {outcome} ({decision.reason})")
-                export_served_model(gate["name"], alias, exported)
+                export_served_model(gate.name, alias, exported)
 
     @staticmethod
     def _log_model(dataset_name: str, model: Any) -> None:

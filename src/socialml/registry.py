@@ -7,7 +7,9 @@ version of ``model_registry.<family>.name`` (tagged with its source, run, metric
 The gate then moves the alias it serves under (``champion``; the feed's ``control`` and ``test``)
 to the new version only if its score on the family's held-out metric beats the version holding
 the alias by more than ``min_gain``, on the same held-out set (the parameters that define it, and
-the source). The decision and both scores are recorded as tags of the new version and of the run.
+the source). A source without held-out truth (a survey's answers) gives no score: ``unscored`` says
+whether such a version replaces an unscored holder (``newer``) or waits to be moved by hand (``keep``).
+The decision and both scores are recorded as tags of the new version and of the run.
 The version holding each served alias is then exported to a folder (``serving.exported_models``): what
 the service loads when no registry answers.
 """
@@ -22,10 +24,12 @@ import time
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import mlflow
 from mlflow.exceptions import MlflowException
+
+from socialml.components.core.parts import typed_options
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +69,30 @@ def project_code() -> list[str]:
     return [str(Path(__file__).parent)]
 
 
-def held_out_set(gate: dict[str, Any], source: str, params: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class Gate:
+    """One family's gate (``model_registry.<family>``): the registered model, the held-out metric that
+    decides, on which held-out set (parameter paths, ``{source}`` filled in), and what an unscored version
+    does (see the module's docstring)."""
+
+    name: str
+    metric: str
+    held_out: str | list[str]
+    min_gain: float = 0.0
+    release_name: str | None = None
+    unscored: Literal["keep", "newer"] = "keep"
+
+
+def registry_gates(params: dict[str, Any]) -> dict[str, Gate]:
+    """Family → its gate, each checked (a misspelt or mistyped option stops naming the family and option)."""
+    return {family: Gate(**typed_options(f"model_registry.{family}", Gate, options))
+            for family, options in (params.get("model_registry") or {}).items()}
+
+
+def held_out_set(gate: Gate, source: str, params: dict[str, Any]) -> str:
     """The held-out set a score is measured on: the source and the values of the parameters that define
-    its split (``gate["held_out"]``: parameter paths, ``{source}`` filled in)."""
-    paths = [gate["held_out"]] if isinstance(gate["held_out"], str) else gate["held_out"]
+    its split (``gate.held_out``: parameter paths, ``{source}`` filled in)."""
+    paths = [gate.held_out] if isinstance(gate.held_out, str) else gate.held_out
     identity: dict[str, Any] = {"source": source}
     for path in paths:
         value: Any = params
@@ -95,11 +119,13 @@ SCORE_TAG, METRIC_TAG, HELD_OUT_TAG = "socialml.score", "socialml.metric", "soci
 
 
 def register_and_gate(model_id: str, name: str, alias: str, metric: str, score: float | None, min_gain: float,
-                      held_out: str, tags: dict[str, str]) -> GateDecision:
+                      held_out: str, tags: dict[str, str],
+                      unscored: Literal["keep", "newer"] = "keep") -> GateDecision:
     """Register ``model_id`` as a new version of ``name`` and move ``alias`` to it if it beats the holder.
 
-    A version without a score (a source with no held-out truth) takes the alias only where no version
-    holds it: there is nothing to compare it with, and nothing else to serve.
+    A version without a score (a source with no held-out truth) takes the alias where no version holds
+    it, and, with ``unscored="newer"``, from a holder without a score on the same held-out set: neither
+    can be judged, and the newer one was trained on the data as it is now (a survey's new questions).
     """
     client = mlflow.MlflowClient()
     try:
@@ -114,14 +140,18 @@ def register_and_gate(model_id: str, name: str, alias: str, metric: str, score: 
     except MlflowException:
         holder = None
     previous_score = float(holder.tags[SCORE_TAG]) if holder is not None and SCORE_TAG in holder.tags else None
+    comparable = holder is not None and (holder.tags.get(HELD_OUT_TAG), holder.tags.get(METRIC_TAG)) == (held_out, metric)
     if holder is None:
         promoted, reason = True, f"no version held '{alias}'"
-    elif score is None or previous_score is None:
-        promoted, reason = False, (f"version {version} or version {holder.version} has no {metric} score to compare; "
-                                   f"'{alias}' stays; move it by hand if this version should serve")
-    elif holder.tags.get(HELD_OUT_TAG) != held_out or holder.tags.get(METRIC_TAG) != metric:
+    elif not comparable:
         promoted, reason = False, (f"not comparable with version {holder.version} (another metric or held-out set: "
                                    f"{holder.tags.get(METRIC_TAG)} on {holder.tags.get(HELD_OUT_TAG)}); "
+                                   f"'{alias}' stays; move it by hand if this version should serve")
+    elif unscored == "newer" and score is None and previous_score is None:
+        promoted, reason = True, (f"neither this version nor version {holder.version} has a {metric} score "
+                                  "(no held-out truth); the newer serves (unscored: newer)")
+    elif score is None or previous_score is None:
+        promoted, reason = False, (f"version {version} or version {holder.version} has no {metric} score to compare; "
                                    f"'{alias}' stays; move it by hand if this version should serve")
     elif score - previous_score > min_gain:
         promoted, reason = True, f"{metric} {score:.4f} beats {previous_score:.4f} by more than {min_gain}"

@@ -94,4 +94,6 @@ def _hinted(factory: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) is typing.Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(hint)))
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
