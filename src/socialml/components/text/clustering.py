@@ -298,6 +298,11 @@ class AnswerClusterer:
     # apply(texts, probabilities, question_ids, asks_for): answers read in their questions' light; None in
     # clusterers saved before questions were read (their answers are read alone)
     question_frame: Any = None
+    # What it clustered (the clustering's mo_clusters and mo_answer_clusters), kept with it so that the app
+    # shows the clusters of the model that is served, not of the latest run, which the registry's gate may
+    # not have promoted; None in clusterers saved before
+    clusters: pd.DataFrame | None = None
+    answer_clusters: pd.DataFrame | None = None
 
     def assign(self, question_ids: Sequence[Any], texts: Sequence[str], cluster_embeddings: np.ndarray,
                sentiment_embeddings: np.ndarray) -> pd.DataFrame:

@@ -200,7 +200,7 @@ def cluster_answers(answers: pd.DataFrame, cluster_embeddings: pd.DataFrame, ans
                 int((clusters["cluster"] != OUTLIER).sum()), 100 * share)
     # Serving embeds a new answer with the same encoders.
     clusterer = AnswerClusterer(questions_served, encoder_of(cluster_embeddings), encoder_of(answer_embeddings),
-                                sentiment_model, question_frame)
+                                sentiment_model, question_frame, clusters, answer_clusters)
     return answer_clusters, clusters, clusterer
 
 

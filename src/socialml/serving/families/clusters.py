@@ -61,10 +61,12 @@ class ClusterModels:
 
 
 def load(context: LoadContext) -> ClusterModels:
-    source = context.params["serving"]["clusters"]["source"]
     clusterer = context.model("clusters")
-    return ClusterModels(clusterer, context.catalog.load(f"{source}.mo_clusters"),
-                         context.catalog.load(f"{source}.mo_answer_clusters"),
+    if clusterer.clusters is None:  # saved before clusterers kept their tables: the latest run's
+        source = context.params["serving"]["clusters"]["source"]
+        clusterer.clusters = context.catalog.load(f"{source}.mo_clusters")
+        clusterer.answer_clusters = context.catalog.load(f"{source}.mo_answer_clusters")
+    return ClusterModels(clusterer, clusterer.clusters, clusterer.answer_clusters,
                          integer_ids(pd.Index(list(clusterer.questions))), context.encoders)
 
 
