@@ -1,8 +1,8 @@
 """The model set a service process (or the Streamlit app) serves: each family's loaded state.
 
-Models come from the Model Registry by alias (``serving.loading``); the tables shown beside them
-(posts, clusters, viewing histories) from the project's Kedro catalog, in whichever environment the
-process is started with.
+Models come from the Model Registry by alias (``serving.loading``), the answer clusters shown beside
+the clusterer with it; the data shown beside them (posts, viewing histories) from the project's Kedro
+catalog, in whichever environment the process is started with.
 """
 
 from __future__ import annotations
