@@ -126,6 +126,15 @@ def test_a_new_answer_is_read_in_its_questions_light_and_an_older_clusterer_read
     assert older.assign(["мешает?"], ["бюрократия"], vectors[:1], vectors[:1])["sentiment"].tolist() == ["neutral"]
 
 
+def test_an_unknown_question_is_named_with_a_bounded_list_of_the_known_ones():
+    questions = {f"q{i:03d}": {"centroids": {}, "labels": {}, "join_similarity": 0.5} for i in range(450)}
+    clusterer = AnswerClusterer(questions, None, None, _NeutralSentiment())
+    with pytest.raises(KeyError, match=r"unknown question_id 'Q9'; known \(450\): \['q000', .*'q019'\] and 430 more"):
+        clusterer.assign(["Q9"], ["ответ"], np.zeros((1, 2)), np.zeros((1, 2)))
+    few = AnswerClusterer({1: questions["q000"], 2: questions["q001"]}, None, None, _NeutralSentiment())
+    assert few.known_questions() == "known (2): [1, 2]"
+
+
 def test_describe_gives_size_keywords_and_a_representative_label():
     texts = ["хороший коллектив", "дружный коллектив", "зарплата", "хорошая зарплата"]
     emb = np.eye(4)

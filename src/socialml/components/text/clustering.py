@@ -309,7 +309,7 @@ class AnswerClusterer:
         """One row per answer: question_id, cluster, label, similarity, sentiment and its probabilities."""
         unknown = sorted({q for q in question_ids if q not in self.questions}, key=str)
         if unknown:
-            raise KeyError(f"unknown question_id {unknown[0]!r}; known: {sorted(self.questions, key=str)}")
+            raise KeyError(f"unknown question_id {unknown[0]!r}; {self.known_questions()}")
         placed = [assign(vector, self.questions[q]["centroids"], self.questions[q]["join_similarity"])
                   for q, vector in zip(question_ids, cluster_embeddings)]
         sentiment = self.sentiment.predict_proba(list(texts), sentiment_embeddings)
@@ -325,6 +325,13 @@ class AnswerClusterer:
             "sentiment": predict_labels(sentiment),
         })
         return pd.concat([frame, sentiment.add_prefix("p_").reset_index(drop=True)], axis=1)
+
+    def known_questions(self, shown: int = 20) -> str:
+        """The question ids it clustered, for an error message: all of a few, the first ``shown`` of many (a
+        survey may have hundreds)."""
+        known = sorted(self.questions, key=str)
+        more = f" and {len(known) - shown} more" if len(known) > shown else ""
+        return f"known ({len(known)}): {known[:shown]}{more}"
 
     def example_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"question_id": [next(iter(self.questions))], "answer": ["Всё нравится, спасибо"]})

@@ -82,8 +82,7 @@ def router(current: Callable[[], ClusterModels], options: ServiceOptions) -> API
         family = current()
         question_id = typed_id(body.question_id, family.integer_ids, "clusters", ["body", "question_id"])
         if question_id not in family.clusterer.questions:
-            raise HTTPException(404, f"unknown question_id {question_id!r}; known: "
-                                     f"{sorted(family.clusterer.questions, key=str)}")
+            raise HTTPException(404, f"unknown question_id {question_id!r}; {family.clusterer.known_questions()}")
         return ClusterResponse(**family.assign_answer(question_id, body.answer))
 
     return routes
