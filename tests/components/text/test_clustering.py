@@ -131,8 +131,8 @@ def test_an_unknown_question_is_named_with_a_bounded_list_of_the_known_ones():
     clusterer = AnswerClusterer(questions, None, None, _NeutralSentiment())
     with pytest.raises(KeyError, match=r"unknown question_id 'Q9'; known \(450\): \['q000', .*'q019'\] and 430 more"):
         clusterer.assign(["Q9"], ["ответ"], np.zeros((1, 2)), np.zeros((1, 2)))
-    few = AnswerClusterer({1: questions["q000"], 2: questions["q001"]}, None, None, _NeutralSentiment())
-    assert few.known_questions() == "known (2): [1, 2]"
+    few = AnswerClusterer({1036: questions["q000"], 10106: questions["q001"]}, None, None, _NeutralSentiment())
+    assert few.known_questions() == "known (2): [1036, 10106]"
 
 
 def test_describe_gives_size_keywords_and_a_representative_label():

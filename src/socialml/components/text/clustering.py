@@ -329,7 +329,7 @@ class AnswerClusterer:
     def known_questions(self, shown: int = 20) -> str:
         """The question ids it clustered, for an error message: all of a few, the first ``shown`` of many (a
         survey may have hundreds)."""
-        known = sorted(self.questions, key=str)
+        known = sorted(self.questions, key=lambda q: (isinstance(q, str), q))  # numbers as numbers
         more = f" and {len(known) - shown} more" if len(known) > shown else ""
         return f"known ({len(known)}): {known[:shown]}{more}"
 
