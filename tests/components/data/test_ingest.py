@@ -146,6 +146,8 @@ def test_label_lists_come_from_parquet_lists_and_lists_written_as_text_with_name
     ({"raw": "wide", "melt": {"columns": "ind_*"}}, "layout 'x' table 'posts' melt lacks ['id']"),
     ({"raw": "posts", "id_types": {"post_id": "uuid"}}, "option 'id_types' must be"),
     ({"raw": "posts", "checks": {"max_rejected": 0.5}}, "unknown ingestion checks ['max_rejected']"),
+    ({"raw": "forms", "answers_from_columns": {"column": "Q1"}},
+     "layout 'x' table 'posts' answers_from_columns lacks ['columns']"),
 ])
 def test_a_misspelt_or_mistyped_layout_option_is_named_before_anything_runs(spec, message):
     with pytest.raises(ValueError, match=None) as error:
@@ -329,3 +331,31 @@ def test_answers_without_a_count_column_count_once_each():
     raw = pd.DataFrame({"text": ["будильник", "погода"], "n": [3, None]})
     accepted, rejected = validate("answers", adapt("answers", counted, {"texts": raw}))
     assert accepted["count"].tolist() == [3] and rejected["reason"].str.startswith("count").all()
+
+
+GOOGLE_FORMS_CSV = (  # one row per respondent, one column per question, as Google Forms exports a survey
+    "Отметка времени,Что вам нравится в работе?,Что мешает работать?,Оцените работу от 1 до 5\n"
+    '2026/11/30 10:01:02,коллектив,"бюрократия, отчёты",4\n'
+    "2026/11/30 10:05:40,,долгие согласования,2\n"  # the first question left unanswered
+    "2026/11/30 11:12:13,гибкий график,   ,5\n"  # a blank answer is not an answer
+)
+
+
+def test_a_survey_exported_one_column_per_question_becomes_one_answer_per_answered_cell(tmp_path, caplog):
+    path = tmp_path / "forms.csv"
+    path.write_text(GOOGLE_FORMS_CSV, encoding="utf-8")
+    spec = {"raw": "forms", "keep": ["Отметка времени"], "generate_id": "answer_id",
+            "answers_from_columns": {"columns": "Что*"}}  # the open questions, not the timestamp or the score
+    check_table_layout("layout 'forms' table 'answers'", spec)
+    with caplog.at_level("INFO", logger="socialml.components.data.ingest"):
+        accepted, rejected = validate("answers", adapt("answers", spec, {"forms": CSVDataset(filepath=str(path)).load()}))
+    assert rejected.empty and "4 answers from 2 question columns; 2 cells left blank" in caplog.text
+    assert accepted[["question_id", "question_text", "answer_text"]].values.tolist() == [
+        [1, "Что вам нравится в работе?", "коллектив"], [2, "Что мешает работать?", "бюрократия, отчёты"],
+        [2, "Что мешает работать?", "долгие согласования"], [1, "Что вам нравится в работе?", "гибкий график"]]
+    assert accepted["answer_id"].tolist() == [1, 2, 3, 4] and accepted["count"].tolist() == [1] * 4
+    everything = {**spec, "answers_from_columns": {"columns": "*"}}  # every column not kept: the score too
+    assert set(validate("answers", adapt("answers", everything, {"forms": CSVDataset(filepath=str(path)).load()}))[0]
+               ["question_id"]) == {1, 2, 3}
+    with pytest.raises(MissingColumnsError, match="no question column matches 'Q\\*'"):
+        adapt("answers", {**spec, "answers_from_columns": {"columns": "Q*"}}, {"forms": CSVDataset(filepath=str(path)).load()})

@@ -15,6 +15,10 @@ A *layout* describes, per canonical table, which raw frames feed it and how thei
 ``likes_from``  ``{column, min}``: every raw row is a view; rows with column ≥ min add a like
 ``melt``        ``{columns, id, strip, held}``: wide flag columns (1/0, Yes/No, true/false; ``held`` lists
                 the values that mean held) → one row per held product
+``answers_from_columns`` ``{columns}``: a survey exported one row per respondent and one column per
+                question (Google Forms, SurveyMonkey) → one answer per answered cell: the column's header
+                is the question's text, its place among these columns (1, 2, ...) the question's id;
+                blank cells are questions left unanswered, not answers, and are counted, not kept
 ``add_ids_from`` ``{raw, column}``: ids present only in another frame (added with empty fields)
 ``leak_guard``  ``{column, split}``: rows of that split whose column value also occurs in another
                 split are rejected (the text would leak into evaluation)
@@ -33,6 +37,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 import json
+import logging
 from collections import Counter
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal
@@ -44,6 +49,7 @@ import pandera.errors as pa_errors
 from socialml.components.core.parts import typed_options
 from socialml.components.data.canonical import ID_COLUMNS, LIST_COLUMNS, TABLES, CanonicalTable
 
+logger = logging.getLogger(__name__)
 ROW = "_row"  # position of the row in its raw frame
 RAW = "_raw"  # name of the raw frame the row came from
 INT64_LIMIT = 2**63 - 1
@@ -113,6 +119,7 @@ class TableLayout:
     labels: dict[str, Any] | None = None
     likes_from: dict[str, Any] | None = None
     melt: dict[str, Any] | None = None
+    answers_from_columns: dict[str, Any] | None = None
     add_ids_from: dict[str, Any] | None = None
     leak_guard: dict[str, Any] | None = None
     id_types: dict[str, Literal["int", "string", "auto"]] | None = None
@@ -144,6 +151,11 @@ class MeltLayout:
 
 
 @dataclass(frozen=True)
+class AnswersFromColumnsLayout:
+    columns: str | list[str]
+
+
+@dataclass(frozen=True)
 class AddIdsLayout:
     raw: str
     column: str
@@ -156,7 +168,8 @@ class LeakGuardLayout:
 
 
 NESTED_LAYOUTS = {"labels": LabelsLayout, "likes_from": LikesFromLayout, "melt": MeltLayout,
-                  "add_ids_from": AddIdsLayout, "leak_guard": LeakGuardLayout}
+                  "answers_from_columns": AnswersFromColumnsLayout, "add_ids_from": AddIdsLayout,
+                  "leak_guard": LeakGuardLayout}
 
 
 def check_table_layout(what: str, spec: dict[str, Any]) -> None:
@@ -182,7 +195,7 @@ def _check_layout(what: str, layout: type, options: dict[str, Any]) -> None:
 
 def adapt(table: str, spec: dict[str, Any], raw: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Map raw frames into the canonical column names of ``table`` (no validation yet)."""
-    frames = []
+    frames, questions = [], {}  # questions: a wide survey's question columns, in order of first sight
     for raw_name, split in _raw_sources(spec).items():
         if raw_name not in raw:
             raise KeyError(f"{table}: raw frame '{raw_name}' is not an input (have {sorted(raw)})")
@@ -193,6 +206,8 @@ def adapt(table: str, spec: dict[str, Any], raw: dict[str, pd.DataFrame]) -> pd.
             raise EmptySourceError(f"{table}: raw frame '{raw_name}' has a header but no rows ({list(frame.columns)})")
         _require_columns(table, raw_name, frame, _columns_used(spec, frame))
         adapted = _map_columns(spec, frame)
+        if "answers_from_columns" in spec:
+            questions.update(dict.fromkeys(_wide_columns(spec, frame)))
         adapted[RAW] = raw_name
         adapted[ROW] = np.arange(len(frame))
         if split is not None:
@@ -201,6 +216,8 @@ def adapt(table: str, spec: dict[str, Any], raw: dict[str, pd.DataFrame]) -> pd.
     out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if "melt" in spec:
         out = _melt(spec["melt"], out)
+    if "answers_from_columns" in spec:
+        out = _answers_from_columns(table, list(questions), out)
     if "likes_from" in spec:
         out = _likes_from(spec["likes_from"], out)
     if "generate_id" in spec:
@@ -231,6 +248,8 @@ def _columns_used(spec: dict[str, Any], frame: pd.DataFrame) -> list[str]:
         used.append(spec["likes_from"]["column"])
     if "melt" in spec:
         used += _melt_columns(spec["melt"], frame)
+    if "answers_from_columns" in spec:
+        used += _wide_columns(spec, frame)
     return used
 
 
@@ -262,6 +281,9 @@ def _map_columns(spec: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
         out["topics" if "target" not in labels else labels["target"]] = _labels(labels, frame, set(mapping.values()))
     if "melt" in spec:
         for column in _melt_columns(spec["melt"], frame):
+            out[column] = frame[column]
+    if "answers_from_columns" in spec:
+        for column in _wide_columns(spec, frame):
             out[column] = frame[column]
     if "likes_from" in spec:
         out["_score"] = frame[spec["likes_from"]["column"]]
@@ -312,6 +334,30 @@ def _melt_columns(melt: dict[str, Any], frame: pd.DataFrame) -> list[str]:
     if isinstance(pattern, str):
         return [c for c in frame.columns if fnmatch.fnmatch(c, pattern)]
     return list(pattern)
+
+
+def _wide_columns(spec: dict[str, Any], frame: pd.DataFrame) -> list[str]:
+    """A wide survey's question columns in the file's order (``"*"``: every column the layout does not map or
+    keep); a rule that matches none stops."""
+    rule = spec["answers_from_columns"]
+    mapped = set(spec.get("columns", {}).values()) | set(spec.get("keep", []))
+    columns = [c for c in _melt_columns(rule, frame) if c not in mapped]
+    if not columns:
+        raise MissingColumnsError(f"answers_from_columns: no question column matches {rule['columns']!r} among "
+                                  f"{list(frame.columns)}")
+    return columns
+
+
+def _answers_from_columns(table: str, questions: list[str], frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per respondent and question column → one row per answered cell (see the module's docstring)."""
+    frame = frame.reindex(columns=[*dict.fromkeys([*frame.columns, *questions])])  # a stacked file may lack some
+    kept = [c for c in frame.columns if c not in questions]
+    long = frame.melt(id_vars=kept, value_vars=questions, var_name="question_text", value_name="answer_text")
+    long["question_id"] = long["question_text"].map({q: i for i, q in enumerate(questions, start=1)})
+    answered = long["answer_text"].notna() & long["answer_text"].astype("string").str.strip().ne("")
+    logger.info("%s: %d answers from %d question columns; %d cells left blank (unanswered)", table,
+                int(answered.sum()), len(questions), int((~answered).sum()))
+    return long[answered.to_numpy()].sort_values([RAW, ROW], kind="stable", ignore_index=True)
 
 
 def _melt(melt: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
