@@ -12,7 +12,8 @@ import yaml
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
 from socialml.components.evaluation.metrics import clustering_scores
 from socialml.components.text.clustering import (
-    CLUSTERERS, OUTLIER, REDUCERS, AnswerClusterer, ClusteringConfig, assign, bertopic_default_chain, cluster_texts,
+    CLUSTERERS, OUTLIER, REDUCERS, AnswerClusterer, ClusteringConfig, HdbscanClusterer, assign, bertopic_default_chain,
+    cluster_texts,
     describe_clusters, split_by_sentiment,
 )
 from socialml.components.text.encoders import build_encoder
@@ -81,6 +82,15 @@ def test_two_groups_of_four_answers_are_two_clusters():
     result = cluster_texts(x, np.ones(8), ClusteringConfig(clusterer={"kind": "hdbscan", "min_cluster_size": 15},
                                                            reducer={"kind": "none"}))
     assert result.labels.tolist() == [0] * 4 + [1] * 4
+
+
+def test_a_question_of_a_few_dozen_answers_is_grouped_by_linkage_and_a_stray_answer_is_left_out():
+    """Three meanings of six answers and one answer unlike any (19 texts, fewer than linkage_below): average
+    linkage finds the three; the stray one is no group of three, so an outlier until reassignment."""
+    rng = np.random.default_rng(0)
+    x = np.vstack([_blobs(rng, np.eye(8)[:3], 6), np.full((1, 8), 1 / np.sqrt(8))])
+    labels = HdbscanClusterer().fit_predict(x)
+    assert clustering_scores(np.repeat([0, 1, 2], 6), labels[:18])["ari"] == 1.0 and labels[18] == OUTLIER
 
 
 @pytest.mark.parametrize("per_group", [6, 10])
@@ -184,10 +194,13 @@ def test_the_reducer_and_the_clusterer_are_parts_checked_by_kind():
                                            "clusterer": {"kind": "hdbscan", "min_cluster_size": "4"}})
     assert config.reducer == {"kind": "none"}
     with pytest.raises(ValueError, match=r"clusterer 'hdbscan' has no option 'min_size'; "
-                                         r"its options are \['min_cluster_size', 'min_samples', 'small_question_scale'\]"):
+                                         r"its options are \['linkage_below', 'linkage_quantile', 'min_cluster_size', "
+                                         r"'min_samples', 'small_question_scale'\]"):
         ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "min_size": 4}})
     with pytest.raises(ValueError, match=r"option 'small_question_scale' must be above 0 or null, got -0.5"):
         ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "small_question_scale": -0.5}})
+    with pytest.raises(ValueError, match=r"option 'linkage_quantile' must be within \(0, 1\), got 1.5"):
+        ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "linkage_quantile": 1.5}})
     with pytest.raises(ValueError, match=r"option 'min_cluster_size' must be at least 2, got 1"):
         ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "min_cluster_size": 1}})
     with pytest.raises(ValueError, match=r"unknown clustering reducer kind 'tsne': set `kind` to one of \['none', 'umap'\]"):
