@@ -12,8 +12,8 @@ import yaml
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
 from socialml.components.evaluation.metrics import clustering_scores
 from socialml.components.text.clustering import (
-    CLUSTERERS, OUTLIER, REDUCERS, AnswerClusterer, ClusteringConfig, HdbscanClusterer, assign, bertopic_default_chain,
-    cluster_texts,
+    CLUSTERERS, OUTLIER, REDUCERS, AnswerClusterer, ClusteringConfig, HdbscanClusterer, _average_linkage, assign,
+    bertopic_default_chain, cluster_texts,
     describe_clusters, split_by_sentiment,
 )
 from socialml.components.text.encoders import build_encoder
@@ -84,13 +84,14 @@ def test_two_groups_of_four_answers_are_two_clusters():
     assert result.labels.tolist() == [0] * 4 + [1] * 4
 
 
-def test_a_question_of_a_few_dozen_answers_is_grouped_by_linkage_and_a_stray_answer_is_left_out():
-    """Three meanings of six answers and one answer unlike any (19 texts, fewer than linkage_below): average
-    linkage finds the three; the stray one is no group of three, so an outlier until reassignment."""
+def test_a_small_question_is_grouped_by_linkage_numbered_by_first_answer_and_small_groups_left_out():
+    """Two meanings of eight answers, interleaved (16 texts, fewer than linkage_below): average linkage cut at
+    the median distance finds the two, numbered as their first answers come; groups under the cluster size
+    are outliers."""
     rng = np.random.default_rng(0)
-    x = np.vstack([_blobs(rng, np.eye(8)[:3], 6), np.full((1, 8), 1 / np.sqrt(8))])
-    labels = HdbscanClusterer().fit_predict(x)
-    assert clustering_scores(np.repeat([0, 1, 2], 6), labels[:18])["ari"] == 1.0 and labels[18] == OUTLIER
+    x = _blobs(rng, np.eye(8)[:2], 8)[np.ravel(np.column_stack([np.arange(8, 16), np.arange(8)]))]  # b, a, b, a ...
+    assert HdbscanClusterer().fit_predict(x).tolist() == [0, 1] * 8
+    assert _average_linkage(x, 0.5, 9).tolist() == [OUTLIER] * 16
 
 
 @pytest.mark.parametrize("per_group", [6, 10])

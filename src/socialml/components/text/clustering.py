@@ -142,15 +142,15 @@ class HdbscanClusterer:
 
 def _average_linkage(space: np.ndarray, quantile: float, min_size: int) -> np.ndarray:
     """Average-linkage groups of cosine distance, cut at ``quantile`` of the pairwise distances; groups
-    under ``min_size`` texts are outliers (-1), numbered clusters otherwise."""
+    under ``min_size`` texts are outliers (-1), the others clusters numbered in order of their first text."""
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import pdist
 
     distances = pdist(space, "cosine")
     groups = fcluster(linkage(distances, "average"), np.quantile(distances, quantile), "distance")
-    sizes = np.bincount(groups)
-    kept = np.flatnonzero(sizes >= min_size)
-    return np.where(sizes[groups] >= min_size, np.searchsorted(kept, groups), OUTLIER).astype(int)
+    large = pd.Series(groups).map(pd.Series(groups).value_counts()).to_numpy() >= min_size
+    numbers = {group: number for number, group in enumerate(dict.fromkeys(groups[large]))}
+    return np.array([numbers[g] if keep else OUTLIER for g, keep in zip(groups, large)], dtype=int)
 
 
 def bertopic_default_chain(embeddings: np.ndarray, seed: int = 0, min_cluster_size: int = 10) -> np.ndarray:
