@@ -156,6 +156,10 @@ def test_describe_gives_size_keywords_and_a_representative_label():
     assert first["size"] == 4 and first["n_unique"] == 2 and first["share"] == pytest.approx(4 / 6)
     assert first["keywords"][0] == "коллектив"
     assert first["label"].endswith("«хороший коллектив»")
+    long_answer = "о дальнейшей судьбе компании, о направлениях её развития и проектах в России, и как быть студенту"
+    table = describe_clusters([long_answer], np.ones(1), np.array([0]), np.eye(1), {0: np.ones(1)}, ClusteringConfig())
+    assert table["label"].iloc[0].endswith("«о дальнейшей судьбе компании, о направлениях её развития и…»")
+    assert table["representative_answers"].iloc[0] == [long_answer]  # the answers themselves stay whole
 
 
 def test_paraphrases_with_emoji_and_punctuation_share_a_cluster_and_opposites_do_not(e5_folder):

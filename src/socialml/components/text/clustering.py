@@ -282,6 +282,14 @@ def assign(embedding: np.ndarray, centroids: dict[int, np.ndarray], threshold: f
     return (ids[best] if similarity[best] >= threshold else OUTLIER), float(similarity[best])
 
 
+def _shortened(text: str, limit: int = 60) -> str:
+    """A label's quote of an answer: whole up to ``limit`` characters, else cut at a word and marked (a
+    paragraph-long answer made a label the app could not show)."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,.;:—-") + "…"
+
+
 def describe_clusters(texts: list[str], weights: np.ndarray, labels: np.ndarray, embeddings: np.ndarray,
                       centroids: dict[int, np.ndarray], config: ClusteringConfig) -> pd.DataFrame:
     """Per cluster: size (people), unique answers, keywords, representative answers, a readable label."""
@@ -304,8 +312,8 @@ def describe_clusters(texts: list[str], weights: np.ndarray, labels: np.ndarray,
             order = members[np.argsort(-weights[members], kind="stable")]
         representatives = [texts[i] for i in order[: config.n_representatives]]
         size = float(weights[members].sum())
-        head = ", ".join(words[:3]) if words else representatives[0]
-        label = "outliers" if c == OUTLIER else f"{head} — «{representatives[0]}»"
+        head = ", ".join(words[:3]) if words else _shortened(representatives[0])
+        label = "outliers" if c == OUTLIER else f"{head} — «{_shortened(representatives[0])}»"
         rows.append({"cluster": int(c), "size": int(size), "n_unique": len(members), "share": size / total,
                      "keywords": words, "label": label, "representative_answers": representatives})
     return pd.DataFrame(rows)
