@@ -29,6 +29,16 @@ CONFIGURED, FIXED, BERTOPIC = "ours (configured)", "ours, min_cluster_size at ev
 METRICS = ("nmi", "ami", "ari")
 
 
+def paired_gains(paired: pd.DataFrame, ours: str, other: str, metrics) -> dict[str, object]:
+    """Mean differences ``ours`` less ``other`` per metric over the draws (rows of ``paired``: columns (metric,
+    method)), each with its 95 % bootstrap interval (draws resampled)."""
+    differences = {m: (paired[(m, ours)] - paired[(m, other)]).to_numpy() for m in metrics}
+    intervals = bootstrap_intervals(lambda rows: {m: float(d[rows].mean()) for m, d in differences.items()},
+                                    len(paired), runs=2000)
+    return {column: value for m in metrics for column, value in (
+        (f"{m} difference", differences[m].mean()), (f"{m} 95% CI", f"[{intervals[m][0]:+.3f}, {intervals[m][1]:+.3f}]"))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -57,15 +67,8 @@ def main() -> None:
     means = (frame.groupby(["n", "k", "method"], sort=False)[["clusters", *METRICS, "outlier_share"]].mean()
              .reset_index())
     small = frame[frame["n"] < 900].pivot_table(index=["n", "k", "draw"], columns="method", values=list(METRICS))
-    gains = []
-    for other in (BERTOPIC, FIXED):
-        differences = {metric: (small[(metric, CONFIGURED)] - small[(metric, other)]).to_numpy() for metric in METRICS}
-        intervals = bootstrap_intervals(lambda rows_: {m: float(d[rows_].mean()) for m, d in differences.items()},
-                                        len(small), runs=2000)
-        gains.append({"ours (configured) against": other, "draws": len(small),
-                      **{column: value for metric in METRICS for column, value in (
-                          (f"{metric} difference", differences[metric].mean()),
-                          (f"{metric} 95% CI", f"[{intervals[metric][0]:+.3f}, {intervals[metric][1]:+.3f}]"))}})
+    gains = [{"ours (configured) against": other, "draws": len(small), **paired_gains(small, CONFIGURED, other, METRICS)}
+             for other in (BERTOPIC, FIXED)]
     out = ROOT / "benchmarks" / "results" / "clustering_question_size.md"
     out.write_text(
         "# Answer clustering on questions of 12 to 1,000 answers\n\n"

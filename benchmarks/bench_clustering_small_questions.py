@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from bench_clustering import ROOT, configured, markdown, ours
-from socialml.components.evaluation.metrics import bootstrap_intervals, clustering_scores
+from bench_clustering_question_size import paired_gains
+from socialml.components.evaluation.metrics import clustering_scores
 from socialml.components.text.clustering import ClusteringConfig
 from socialml.components.text.encoders import EmbeddingCache, build_encoder
 
@@ -61,14 +62,10 @@ def main() -> None:
     gains = []
     for encoder_name, own in frame.groupby("encoder", sort=False):
         paired = own.pivot_table(index=["n", "k", "draw"], columns="method", values=["nmi", "ari"])
-        differences = {m: (paired[(m, LINKAGE)] - paired[(m, HDBSCAN)]).to_numpy() for m in ("nmi", "ari")}
-        intervals = bootstrap_intervals(lambda r: {m: float(d[r].mean()) for m, d in differences.items()},
-                                        len(paired), runs=2000)
-        gains.append({"encoder": encoder_name, "draws": len(paired),
-                      **{column: value for m in ("nmi", "ari") for column, value in (
-                          (f"{m}: HDBSCAN", paired[(m, HDBSCAN)].mean()), (f"{m}: linkage", paired[(m, LINKAGE)].mean()),
-                          (f"{m} difference", differences[m].mean()),
-                          (f"{m} 95% CI", f"[{intervals[m][0]:+.3f}, {intervals[m][1]:+.3f}]"))}})
+        means_of = {f"{m}: {name}": paired[(m, method)].mean() for m in ("nmi", "ari")
+                    for name, method in (("HDBSCAN", HDBSCAN), ("linkage", LINKAGE))}
+        gains.append({"encoder": encoder_name, "draws": len(paired), **means_of,
+                      **paired_gains(paired, LINKAGE, HDBSCAN, ("nmi", "ari"))})
     out = ROOT / "benchmarks" / "results" / "clustering_small_questions.md"
     out.write_text(
         "# Answer clustering on questions of 10 to 25 answers: average linkage against HDBSCAN\n\n"
