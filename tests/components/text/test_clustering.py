@@ -92,6 +92,8 @@ def test_a_small_question_is_grouped_by_linkage_numbered_by_first_answer_and_sma
     x = _blobs(rng, np.eye(8)[:2], 8)[np.ravel(np.column_stack([np.arange(8, 16), np.arange(8)]))]  # b, a, b, a ...
     assert HdbscanClusterer().fit_predict(x).tolist() == [0, 1] * 8
     assert _average_linkage(x, 0.5, 9).tolist() == [OUTLIER] * 16
+    with_zero = np.vstack([x, np.zeros((1, 8))])  # an encoder's vector for a text it cannot read
+    assert HdbscanClusterer().fit_predict(with_zero).tolist() == [0, 1] * 8 + [OUTLIER]
 
 
 @pytest.mark.parametrize("per_group", [6, 10])

@@ -146,7 +146,7 @@ def _average_linkage(space: np.ndarray, quantile: float, min_size: int) -> np.nd
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import pdist
 
-    distances = pdist(space, "cosine")
+    distances = np.nan_to_num(pdist(space, "cosine"), nan=1.0)  # an all-zero vector is near nothing
     groups = fcluster(linkage(distances, "average"), np.quantile(distances, quantile), "distance")
     large = pd.Series(groups).map(pd.Series(groups).value_counts()).to_numpy() >= min_size
     numbers = {group: number for number, group in enumerate(dict.fromkeys(groups[large]))}
