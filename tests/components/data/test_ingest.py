@@ -359,3 +359,14 @@ def test_a_survey_exported_one_column_per_question_becomes_one_answer_per_answer
                ["question_id"]) == {1, 2, 3}
     with pytest.raises(MissingColumnsError, match="no question column matches 'Q\\*'"):
         adapt("answers", {**spec, "answers_from_columns": {"columns": "Q*"}}, {"forms": CSVDataset(filepath=str(path)).load()})
+
+
+def test_a_form_export_where_every_question_was_left_blank_stops_naming_the_table():
+    raw = pd.DataFrame({"Отметка времени": ["2026/11/30 10:01:02", "2026/11/30 10:05:40"],
+                        "Что вам нравится?": ["", None], "Что мешает?": ["   ", None]})
+    spec = {"raw": "forms", "keep": ["Отметка времени"], "answers_from_columns": {"columns": "*"},
+            "generate_id": "answer_id"}
+    adapted = adapt("answers", spec, {"forms": raw})
+    accepted, rejected = validate("answers", adapted)
+    with pytest.raises(IngestionStopped, match="ingestion of 'answers' stopped: 0 rows accepted"):
+        enforce_checks("answers", len(adapted), len(accepted), rejected, Checks())

@@ -25,7 +25,7 @@ import pandas as pd
 
 from socialml.components.core.parts import Parts, typed_options
 from socialml.components.text.encoders import trained_encoder
-from socialml.components.text.preprocess import class_tfidf_keywords, keyword_tokens, normalise
+from socialml.components.text.preprocess import class_tfidf_keywords, keyword_tokens, normalise, shortened
 from socialml.components.text.sentiment import predict_labels
 
 OUTLIER = -1
@@ -148,7 +148,7 @@ def _average_linkage(space: np.ndarray, quantile: float, min_size: int) -> np.nd
 
     distances = np.nan_to_num(pdist(space, "cosine"), nan=1.0)  # an all-zero vector is near nothing
     groups = fcluster(linkage(distances, "average"), np.quantile(distances, quantile), "distance")
-    large = pd.Series(groups).map(pd.Series(groups).value_counts()).to_numpy() >= min_size
+    large = np.bincount(groups)[groups] >= min_size
     numbers = {group: number for number, group in enumerate(dict.fromkeys(groups[large]))}
     return np.array([numbers[g] if keep else OUTLIER for g, keep in zip(groups, large)], dtype=int)
 
@@ -282,12 +282,9 @@ def assign(embedding: np.ndarray, centroids: dict[int, np.ndarray], threshold: f
     return (ids[best] if similarity[best] >= threshold else OUTLIER), float(similarity[best])
 
 
-def _shortened(text: str, limit: int = 60) -> str:
-    """A label's quote of an answer: whole up to ``limit`` characters, else cut at a word and marked (a
-    paragraph-long answer made a label the app could not show)."""
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,.;:—-") + "…"
+# A label quotes its cluster's representative answer up to this many characters (a paragraph-long answer
+# made a label the app could not show).
+LABEL_QUOTE_CHARS = 60
 
 
 def describe_clusters(texts: list[str], weights: np.ndarray, labels: np.ndarray, embeddings: np.ndarray,
@@ -312,8 +309,8 @@ def describe_clusters(texts: list[str], weights: np.ndarray, labels: np.ndarray,
             order = members[np.argsort(-weights[members], kind="stable")]
         representatives = [texts[i] for i in order[: config.n_representatives]]
         size = float(weights[members].sum())
-        head = ", ".join(words[:3]) if words else _shortened(representatives[0])
-        label = "outliers" if c == OUTLIER else f"{head} — «{_shortened(representatives[0])}»"
+        head = ", ".join(words[:3]) if words else shortened(representatives[0], LABEL_QUOTE_CHARS)
+        label = "outliers" if c == OUTLIER else f"{head} — «{shortened(representatives[0], LABEL_QUOTE_CHARS)}»"
         rows.append({"cluster": int(c), "size": int(size), "n_unique": len(members), "share": size / total,
                      "keywords": words, "label": label, "representative_answers": representatives})
     return pd.DataFrame(rows)

@@ -28,6 +28,13 @@ def normalise(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+def shortened(text: str, limit: int) -> str:
+    """``text`` whole up to ``limit`` characters, else cut at a word within them and marked with "…"."""
+    if len(text) <= limit:
+        return text
+    return text[:limit - 1].rsplit(" ", 1)[0].rstrip(" ,.;:—-") + "…"
+
+
 def join_fields(*fields: Iterable[str | None]) -> list[str]:
     """Row-wise join of text fields, skipping empty ones ("doc. image caption. speech")."""
     return [". ".join(f.strip() for f in row if isinstance(f, str) and f.strip()) for row in zip(*fields)]

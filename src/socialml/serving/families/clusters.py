@@ -40,11 +40,19 @@ class ClusterResponse(BaseModel):
 
 @dataclass
 class ClusterModels:
-    clusterer: Any  # components.text.clustering.AnswerClusterer
-    clusters: pd.DataFrame  # per question and cluster: size, keywords, label, sentiment (for the app)
-    answer_clusters: pd.DataFrame  # per answer: cluster and map coordinates (for the app)
+    clusterer: Any  # components.text.clustering.AnswerClusterer, with the tables it clustered
     integer_ids: bool
     encoders: TextEncoders
+
+    @property
+    def clusters(self) -> pd.DataFrame:
+        """Per question and cluster: size, keywords, label, sentiment (for the app)."""
+        return self.clusterer.clusters
+
+    @property
+    def answer_clusters(self) -> pd.DataFrame:
+        """Per answer: cluster and map coordinates (for the app)."""
+        return self.clusterer.answer_clusters
 
     def assign_answer(self, question_id: int | str, answer: str) -> dict[str, Any]:
         text = normalise(answer)
@@ -66,8 +74,7 @@ def load(context: LoadContext) -> ClusterModels:
         source = context.params["serving"]["clusters"]["source"]
         clusterer.clusters = context.catalog.load(f"{source}.mo_clusters")
         clusterer.answer_clusters = context.catalog.load(f"{source}.mo_answer_clusters")
-    return ClusterModels(clusterer, clusterer.clusters, clusterer.answer_clusters,
-                         integer_ids(pd.Index(list(clusterer.questions))), context.encoders)
+    return ClusterModels(clusterer, integer_ids(pd.Index(list(clusterer.questions))), context.encoders)
 
 
 def router(current: Callable[[], ClusterModels], options: ServiceOptions) -> APIRouter:
