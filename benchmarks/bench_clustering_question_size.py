@@ -29,6 +29,12 @@ CONFIGURED, FIXED, BERTOPIC = "ours (configured)", "ours, min_cluster_size at ev
 METRICS = ("nmi", "ami", "ari")
 
 
+def drawn_question(rng: np.random.Generator, gold: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Positions of n texts (fewer if they have fewer) of k gold groups drawn at random: one question."""
+    pool = np.flatnonzero(np.isin(gold, rng.choice(np.unique(gold), k, replace=False)))
+    return rng.choice(pool, min(n, len(pool)), replace=False)
+
+
 def paired_gains(paired: pd.DataFrame, ours: str, other: str, metrics) -> dict[str, object]:
     """Mean differences ``ours`` less ``other`` per metric over the draws (rows of ``paired``: columns (metric,
     method)), each with its 95 % bootstrap interval (draws resampled)."""
@@ -54,8 +60,7 @@ def main() -> None:
     rows = []
     for n, k in QUESTIONS:
         for draw in range(args.draws):
-            pool = np.flatnonzero(np.isin(gold, rng.choice(np.unique(gold), k, replace=False)))
-            picked = rng.choice(pool, min(n, len(pool)), replace=False)
+            picked = drawn_question(rng, gold, n, k)
             question, truth = texts[picked].tolist(), gold[picked]
             for method, method_config in methods.items():
                 labels = (bertopic_default_chain(cache.encode(question)) if method_config is None

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bench_clustering import ROOT, configured, markdown, ours
-from bench_clustering_question_size import paired_gains
+from bench_clustering_question_size import drawn_question, paired_gains
 from socialml.components.evaluation.metrics import clustering_scores
 from socialml.components.text.clustering import ClusteringConfig
 from socialml.components.text.encoders import EmbeddingCache, build_encoder
@@ -48,8 +48,7 @@ def main() -> None:
         for n in SIZES:
             for k in GROUPS:
                 for draw in range(args.draws):
-                    pool = np.flatnonzero(np.isin(gold, rng.choice(np.unique(gold), k, replace=False)))
-                    picked = rng.choice(pool, min(n, len(pool)), replace=False)
+                    picked = drawn_question(rng, gold, n, k)
                     question, truth = texts[picked].tolist(), gold[picked]
                     for method, method_config in methods.items():
                         labels = ours(question, cache.encode, method_config)
