@@ -16,6 +16,7 @@ from socialml.components.data.ingest import EmptySourceError
 from socialml.components.evaluation.tables import comparison_table
 from socialml.hooks import (
     HOST_TAG, PID_TAG, DurableRunHook, MissingRunInputError, RunInputsHook, RunSummaryHook, close_orphaned_runs,
+    unserved_note,
 )
 
 
@@ -57,7 +58,8 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     caplog.set_level(logging.INFO, logger="socialml.hooks")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     comparison = CSVDataset(filepath=str(tmp_path / "audience_comparison.csv"))
-    catalog = DataCatalog({"demo.rpt_audience_comparison": comparison,
+    sentiment = CSVDataset(filepath=str(tmp_path / "sentiment_quality.csv"))
+    catalog = DataCatalog({"demo.rpt_audience_comparison": comparison, "tweets.rpt_sentiment_quality": sentiment,
                            "demo.prm_rejected_users": CSVDataset(filepath=str(tmp_path / "rejected.csv"))})
     hook = RunSummaryHook()
     hook.after_catalog_created(catalog)
@@ -66,6 +68,8 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
                                      "gain_low": 0.36, "gain_high": 0.4}], ["target", "roc_auc"], "audience",
                                    keys=("model", "target"))
     hook.after_dataset_saved("demo.rpt_audience_comparison", audience)
+    quality, _ = comparison_table([{"model": "head", "macro_f1": 0.7}], "macro_f1", "sentiment")
+    hook.after_dataset_saved("tweets.rpt_sentiment_quality", quality)  # a comparison by its content, not its name
     hook.after_dataset_saved("demo.prm_rejected_users", pd.DataFrame({"reason": ["age: -3 is below 0"] * 2}))
     hook.after_dataset_saved("demo.prm_users", pd.DataFrame())  # neither: not named
     nodes = [node(_first, "a", "b", name="demo.topics.finetuned.train"), node(_first, "b", "c", name="quick"),
@@ -85,7 +89,7 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     assert ("leading models (95 % bootstrap intervals; gains are paired, over the table's baseline):\n"
             f"    {leader}") in summary
     assert f"MLflow run {run.info.run_id}" in summary and "kedro mlflow ui" in summary
-    assert str(tmp_path / "audience_comparison.csv") in summary
+    assert f"{tmp_path / 'audience_comparison.csv'}, {tmp_path / 'sentiment_quality.csv'}" in summary
     assert "rows rejected at ingestion: demo.users 2" in summary and "prm_users" not in summary
     # Slowest first, in the summary; each node's seconds in MLflow (a long name cut to MLflow's 250 characters).
     assert summary.index("longest nodes: demo.topics.finetuned.train") < summary.index("x" * 300) < summary.index("quick")
@@ -130,3 +134,14 @@ def test_runs_left_running_by_dead_processes_are_closed_as_killed(tmp_path):
     statuses = {name: client.get_run(run_id).info.status for name, run_id in runs.items()}
     assert statuses == {"dead": "KILLED", "alive": "RUNNING", "other_host": "RUNNING", "untagged_new": "RUNNING",
                         "untagged_old": "KILLED"}
+
+
+def test_a_run_that_trains_a_family_but_not_its_served_model_says_nothing_was_registered():
+    logged = ["cedr.topics.tfidf_logreg.mdl_topic_classifier", "cedr.topics.embedding_logreg.mdl_topic_classifier",
+              "tweets.sentiment.mdl_sentiment_model"]
+    note = unserved_note("topics", "demo.topics.embedding_logreg.mdl_topic_classifier", logged)
+    assert note == ("model registry: nothing registered for topics: serving names demo.topics.embedding_logreg."
+                    "mdl_topic_classifier, which this run did not train; it trained cedr.topics.embedding_logreg."
+                    "mdl_topic_classifier, cedr.topics.tfidf_logreg.mdl_topic_classifier (set serving.topics to "
+                    "register one)")
+    assert unserved_note("audience", "demo.audience.catboost.mdl_audience_model", logged) is None  # not trained

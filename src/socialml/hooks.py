@@ -187,11 +187,10 @@ class RunSummaryHook:
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
-        if isinstance(data, pd.DataFrame):
-            self.leading_models += [f"{dataset_name}{f' ({group})' if group else ''}: {text}"
-                                    for group, text in leaders(data)]
+        leading = leaders(data) if isinstance(data, pd.DataFrame) else []
+        self.leading_models += [f"{dataset_name}{f' ({group})' if group else ''}: {text}" for group, text in leading]
         short_name = dataset_name.rsplit(".", 1)[-1]
-        if short_name.endswith("_comparison"):
+        if leading or short_name.endswith("_comparison"):  # rpt_sentiment_quality is one too
             self.comparisons.append(str(getattr(self._catalog.get(dataset_name), "_filepath", dataset_name)))
         elif short_name.startswith("prm_rejected_") and hasattr(data, "__len__"):
             self.rejected[dataset_name.replace(".prm_rejected_", ".")] = len(data)
@@ -231,6 +230,17 @@ class RunSummaryHook:
         if rejected:
             text += f"\n\n**Rows rejected at ingestion:** {rejected}."
         return text
+
+
+def unserved_note(family: str, served: str, logged: list[str]) -> str | None:
+    """What to say where a run trained a family's models but not the one ``serving`` names (a new source's,
+    while serving still names the demo's): nothing is registered, and a user would look for it in vain."""
+    kind = served.rsplit(".", 1)[-1]
+    trained = sorted(name for name in logged if name.endswith("." + kind))
+    if not trained:
+        return None
+    return (f"model registry: nothing registered for {family}: serving names {served}, which this run did not "
+            f"train; it trained {', '.join(trained)} (set serving.{family} to register one)")
 
 
 def node_seconds_metric(node_name: str) -> str:
@@ -409,7 +419,11 @@ class MlflowArtifactsHook:
         for family, aliases in served_models(self.params).items():
             gate = gates.get(family)
             for alias, dataset_name in aliases.items():
-                if gate is None or dataset_name not in logged:
+                if gate is None:
+                    continue
+                if dataset_name not in logged:
+                    if note := unserved_note(family, dataset_name, list(logged)):
+                        logger.info(note)
                     continue
                 source = dataset_name.split(".", 1)[0]
                 score_key = self._metric_namespace(dataset_name) + gate.metric

@@ -56,6 +56,14 @@ def served_models(params: dict[str, Any]) -> dict[str, dict[str, str]]:
     return served
 
 
+def served_families(params: dict[str, Any]) -> list[str]:
+    """The families an environment serves: those whose served models' sources are among its ``sources`` (an
+    environment of a new text source serves its topics, not the demo's feed that base's parameters name)."""
+    sources = set(params.get("sources") or {})
+    return [family for family, aliases in served_models(params).items()
+            if all(dataset.split(".", 1)[0] in sources for dataset in aliases.values())]
+
+
 def project_requirements() -> list[str]:
     """The project's pip requirements, for the environment of a logged MLflow model."""
     try:

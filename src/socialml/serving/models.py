@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from socialml.registry import exported_models_folder
+from socialml.registry import exported_models_folder, served_families
 from socialml.serving.families import FAMILIES, checked_families
 from socialml.serving.loading import LoadContext, ModelStore, ServedModel, TextEncoders
 
@@ -43,8 +43,9 @@ class ServingModels:
 
 
 def load_serving_models(project_path: str | Path = ".", env: str | None = None,
-                        families: Sequence[str] = tuple(FAMILIES), tracking_uri: str | None = None) -> ServingModels:
-    """Open a Kedro session on the project and load the ``families``' registered models.
+                        families: Sequence[str] | None = None, tracking_uri: str | None = None) -> ServingModels:
+    """Open a Kedro session on the project and load the ``families``' registered models (by default every
+    family the environment serves: ``registry.served_families``).
 
     The tracking server is the project's (``mlflow.yml``) unless ``tracking_uri`` is given. A process
     that serves the feed alone never imports a text encoder (its tokenizer and weights are most of a
@@ -52,9 +53,9 @@ def load_serving_models(project_path: str | Path = ".", env: str | None = None,
     """
     import mlflow
 
-    families = checked_families(families)
     project_path = Path(project_path).resolve()
     with project_context(project_path, env) as context:
+        families = checked_families(families) if families is not None else environment_families(context.params, env)
         if tracking_uri:  # its registry too, not the one the project's mlflow.yml names
             mlflow.set_tracking_uri(tracking_uri)
             mlflow.set_registry_uri(tracking_uri)
@@ -66,6 +67,15 @@ def load_serving_models(project_path: str | Path = ".", env: str | None = None,
     logger.info("serving %s with %s", ", ".join(families),
                 ", ".join(f"{m.name}@{m.alias} v{m.version} ({m.origin})" for m in load.served))
     return ServingModels(states, load.served, load.encoders)
+
+
+def environment_families(params: dict[str, Any], env: str | None) -> tuple[str, ...]:
+    """The families ``env`` serves; a ValueError naming the environment where it serves none."""
+    families = tuple(served_families(params))
+    if not families:
+        raise ValueError(f"environment {env or 'base'!r} serves no model family: `serving` (and post_feed.ab_test) "
+                         f"name none of its sources {sorted(params.get('sources') or {})}")
+    return families
 
 
 @contextmanager

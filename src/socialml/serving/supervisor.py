@@ -3,7 +3,8 @@
     socialml-serve [--project .] [--env ENV] [--host 127.0.0.1] [--port 8000] [--families feed,topics,...]
                    [--feed-log PATH] [--tracking-uri URI]
 
-The supervisor binds the port and starts a template process (``serving.template``), which forks a
+``--families`` defaults to the families the environment serves (each whose ``serving`` source is among
+its ``sources``). The supervisor binds the port and starts a template process (``serving.template``), which forks a
 worker (``serving.worker``): a process that loads the families' registered models, then serves HTTP
 on the inherited socket. ``POST /admin/reload`` (on the worker) asks the supervisor, over a private
 Unix socket, for a new worker: forked from the template, which has imported what the last worker
@@ -246,12 +247,14 @@ def ask_for_reload(control_path: str) -> dict[str, Any]:
     return json.loads(line) if line else {"reloaded": False, "reason": "the supervisor closed the connection"}
 
 
-def served_feed_log(project: Path, env: str | None) -> Path:
-    """The file the environment's ``ab_test`` pipeline reads the served feeds from (``raw_served_feed_log``)."""
-    from socialml.serving.models import project_context
+def environment_defaults(project: Path, env: str | None) -> tuple[Path, tuple[str, ...]]:
+    """The file the environment's ``ab_test`` pipeline reads the served feeds from (``raw_served_feed_log``),
+    and the families it serves (``models.environment_families``)."""
+    from socialml.serving.models import environment_families, project_context
 
     with project_context(project, env) as context:
-        return project / context.config_loader["catalog"]["raw_served_feed_log"]["filepath"]
+        feed_log = project / context.config_loader["catalog"]["raw_served_feed_log"]["filepath"]
+        return feed_log, environment_families(context.params, env)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -263,18 +266,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--feed-log", default=None,
                         help="JSON-lines log of served feeds (default: the environment's raw_served_feed_log, "
                              "data/01_raw/serving/feed_log.jsonl in base)")
-    parser.add_argument("--families", default=",".join(FAMILIES),
-                        help=f"comma-separated model families to serve (default: all of {','.join(FAMILIES)})")
+    parser.add_argument("--families", default=None,
+                        help=f"comma-separated model families to serve, of {','.join(FAMILIES)} (default: those the "
+                             "environment serves: each whose `serving` source is among its sources)")
     parser.add_argument("--tracking-uri", default=None,
                         help="the MLflow tracking server with the Model Registry (default: the project's mlflow.yml)")
     args = parser.parse_args(argv)
     try:
-        families = checked_families(f.strip() for f in args.families.split(",") if f.strip())
+        named = (checked_families(f.strip() for f in args.families.split(",") if f.strip())
+                 if args.families is not None else None)
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        project = Path(args.project).resolve()
+        environment_log, environment_served = environment_defaults(project, args.env)
     except ValueError as error:
         parser.error(str(error))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    project = Path(args.project).resolve()
-    feed_log = Path(args.feed_log) if args.feed_log else served_feed_log(project, args.env)
+    families = named or environment_served
+    feed_log = Path(args.feed_log) if args.feed_log else environment_log
     feed_log.parent.mkdir(parents=True, exist_ok=True)
     worker_args = ["--project", str(project), "--families", ",".join(families), "--feed-log", str(feed_log)]
     worker_args += ["--env", args.env] if args.env else []

@@ -27,7 +27,9 @@ from socialml.pipelines.sources import primary_table
 from socialml.serving.models import ServingModels, load_serving_models, project_context
 from socialml.serving.schemas import parse_id
 
-PAGES = ("Answer clusters", "Topic classifier", "User", "Client")
+# Each page and the families it shows; a page whose families the environment does not serve is not offered.
+PAGES = {"Answer clusters": ("clusters",), "Topic classifier": ("topics",), "User": ("feed", "audience"),
+         "Client": ("cross_sell",)}
 
 
 @st.cache_resource(show_spinner="Loading the trained models…")
@@ -134,26 +136,30 @@ def topics_page(current: ServingModels) -> None:
 
 
 @dataclass
-class PlatformTables:
-    """What the pages show beside the models: who a user or client is and what they did."""
+class UserTables:
+    """What the user page shows beside the models: who a user is and what they did."""
     users: pd.DataFrame  # the feed source's users, with their true attributes
     feed_events: pd.DataFrame  # the feed source's views and likes
     audience_users: pd.DataFrame  # the audience source's users (true sex and age)
     age_buckets: Callable[[pd.Series], pd.Series]
-    clients: pd.DataFrame
-    holdings: pd.DataFrame
 
 
 @st.cache_resource(show_spinner="Loading the platform's tables…")
-def platform_tables() -> PlatformTables:
+def user_tables() -> UserTables:
     with project_context(os.environ.get("SOCIALML_PROJECT", "."), os.environ.get("SOCIALML_ENV") or None) as context:
         params, load = context.params, context.catalog.load
-        feed_source = params["post_feed"]["ab_test"]["source"]
-        audience, cross_sell = (params["serving"][family]["source"] for family in ("audience", "cross_sell"))
+        feed_source, audience = params["post_feed"]["ab_test"]["source"], params["serving"]["audience"]["source"]
         edges, labels = params["audience"]["age_edges"], params["audience"]["age_labels"]
-        return PlatformTables(load(f"{feed_source}.prm_users"), load(f"{feed_source}.{primary_table('feed_events')}"),
-                              load(f"{audience}.prm_users"), lambda age: age_buckets(age, edges, labels),
-                              load(f"{cross_sell}.prm_clients"), load(f"{cross_sell}.prm_holdings"))
+        return UserTables(load(f"{feed_source}.prm_users"), load(f"{feed_source}.{primary_table('feed_events')}"),
+                          load(f"{audience}.prm_users"), lambda age: age_buckets(age, edges, labels))
+
+
+@st.cache_resource(show_spinner="Loading the clients' tables…")
+def client_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cross-sell source's clients and their holdings."""
+    with project_context(os.environ.get("SOCIALML_PROJECT", "."), os.environ.get("SOCIALML_ENV") or None) as context:
+        source = context.params["serving"]["cross_sell"]["source"]
+        return context.catalog.load(f"{source}.prm_clients"), context.catalog.load(f"{source}.prm_holdings")
 
 
 def typed_input(label: str, default: str, key: str, integer_ids: bool, what: str) -> int | str | None:
@@ -177,7 +183,7 @@ def who_they_are(profile: pd.DataFrame, unknown: str) -> None:
 def user_page(current: ServingModels) -> None:
     st.header("A user")
     feed, audience = current.family("feed"), current.family("audience")
-    tables = platform_tables()
+    tables = user_tables()
     user_id = typed_input("User id", str(tables.feed_events["user_id"].iloc[-1]), "user_id", feed.integer_ids, "feed")
     if user_id is None:
         return
@@ -225,13 +231,13 @@ def user_page(current: ServingModels) -> None:
 def client_page(current: ServingModels) -> None:
     st.header("A bank client")
     cross_sell = current.family("cross_sell")
-    tables = platform_tables()
+    clients, holdings = client_tables()
     client_id = typed_input("Client id", str(cross_sell.model.data.user_ids[0]), "client_id", cross_sell.integer_ids,
                             "cross_sell")
     if client_id is None:
         return
-    who_they_are(tables.clients[tables.clients["client_id"] == client_id], "Not in the clients table: a new client.")
-    held = tables.holdings[tables.holdings["client_id"] == client_id]
+    who_they_are(clients[clients["client_id"] == client_id], "Not in the clients table: a new client.")
+    held = holdings[holdings["client_id"] == client_id]
     st.subheader(f"Products held: {len(held)}")
     if len(held):
         st.dataframe(held.drop(columns="client_id"), hide_index=True)
@@ -242,8 +248,13 @@ def client_page(current: ServingModels) -> None:
 
 def main() -> None:
     st.set_page_config(page_title="SocialML", layout="wide")
-    page = st.sidebar.radio("Page", PAGES, key="page")
     current = models()
+    pages = [page for page, families in PAGES.items() if set(families) <= set(current.families)]
+    if not pages:
+        st.error(f"No page shows what this environment serves ({', '.join(current.families)}); the pages need "
+                 + "; ".join(f"{page}: {' and '.join(families)}" for page, families in PAGES.items()))
+        return
+    page = st.sidebar.radio("Page", pages, key="page")
     st.sidebar.caption("Models in use:  \n" + "  \n".join(f"{m.name}@{m.alias}: version {m.version} ({m.origin})"
                                                          for m in current.served))
     {"Answer clusters": clusters_page, "Topic classifier": topics_page, "User": user_page,

@@ -148,10 +148,15 @@ def test_label_lists_come_from_parquet_lists_and_lists_written_as_text_with_name
     ({"raw": "posts", "checks": {"max_rejected": 0.5}}, "unknown ingestion checks ['max_rejected']"),
     ({"raw": "forms", "answers_from_columns": {"column": "Q1"}},
      "layout 'x' table 'posts' answers_from_columns lacks ['columns']"),
+    # Posts' text is doc_text: a column named as the raw file names it would leave every post without text.
+    ({"raw": "posts", "columns": {"text": "text"}}, "layout 'x' table 'posts' columns names ['text'], not a column of posts"),
+    ({"raw": "posts", "generate_id": "id"}, "generate_id names ['id'], not a column of posts"),
+    ({"raw": "posts", "labels": {"column": "emotions", "target": "emotions"}}, "labels target names ['emotions']"),
+    ({"raw": "posts", "values": {"topic": {"1": "sport"}}}, "values names ['topic'], neither a column of posts"),
 ])
 def test_a_misspelt_or_mistyped_layout_option_is_named_before_anything_runs(spec, message):
     with pytest.raises(ValueError, match=None) as error:
-        check_table_layout("layout 'x' table 'posts'", spec)
+        check_table_layout("layout 'x' table 'posts'", "posts", spec)
     assert message in str(error.value)
 
 
@@ -346,7 +351,7 @@ def test_a_survey_exported_one_column_per_question_becomes_one_answer_per_answer
     path.write_text(GOOGLE_FORMS_CSV, encoding="utf-8")
     spec = {"raw": "forms", "keep": ["Отметка времени"], "generate_id": "answer_id",
             "answers_from_columns": {"columns": "Что*"}}  # the open questions, not the timestamp or the score
-    check_table_layout("layout 'forms' table 'answers'", spec)
+    check_table_layout("layout 'forms' table 'answers'", "answers", spec)
     with caplog.at_level("INFO", logger="socialml.components.data.ingest"):
         accepted, rejected = validate("answers", adapt("answers", spec, {"forms": CSVDataset(filepath=str(path)).load()}))
     assert rejected.empty and "4 answers from 2 question columns; 2 cells left blank" in caplog.text

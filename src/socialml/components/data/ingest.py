@@ -172,18 +172,36 @@ NESTED_LAYOUTS = {"labels": LabelsLayout, "likes_from": LikesFromLayout, "melt":
                   "leak_guard": LeakGuardLayout}
 
 
-def check_table_layout(what: str, spec: dict[str, Any]) -> None:
-    """A ValueError naming ``what`` and the option for a misspelt, missing or mistyped layout option,
-    before anything runs: a misspelt ``lables`` would otherwise leave the posts without topics."""
+def check_table_layout(what: str, table: str, spec: dict[str, Any]) -> None:
+    """A ValueError naming ``what`` and the option for a misspelt, missing or mistyped layout option, or a
+    canonical column ``table`` does not have, before anything runs: a misspelt ``lables`` would otherwise
+    leave the posts without topics, and ``columns: {text: ...}`` (posts' text is ``doc_text``) without text."""
     _check_layout(what, TableLayout, spec)
     for option, layout in NESTED_LAYOUTS.items():
         if spec.get(option) is not None:
             _check_layout(f"{what} {option}", layout, spec[option])
+    _check_canonical_names(what, table, spec)
     labels = spec.get("labels") or {}
     if labels and ("column" in labels) == ("columns" in labels):
         raise ValueError(f"{what} labels: give `column` (one column of labels) or `columns` (multi-hot columns), "
                          f"not {'both' if 'column' in labels else 'neither'}")
     Checks.from_config(spec.get("checks"))
+
+
+def _check_canonical_names(what: str, table: str, spec: dict[str, Any]) -> None:
+    canonical = list(TABLES[table].schema.columns)
+    labels = spec.get("labels") or {}
+    named = {"columns": list(spec.get("columns") or {}), "constants": list(spec.get("constants") or {}),
+             "id_types": list(spec.get("id_types") or {}),
+             "generate_id": [spec["generate_id"]] if spec.get("generate_id") else [],
+             "labels target": [labels["target"]] if "target" in labels else []}
+    for option, names in named.items():
+        if unknown := [name for name in names if name not in canonical]:
+            raise ValueError(f"{what} {option} names {unknown}, not a column of {table}: its columns are {canonical} "
+                             "(a raw column kept under its own name goes in `keep`)")
+    mapped = set(canonical) | set(spec.get("keep") or [])
+    if unknown := [name for name in spec.get("values") or {} if name not in mapped]:
+        raise ValueError(f"{what} values names {unknown}, neither a column of {table} ({canonical}) nor a kept one")
 
 
 def _check_layout(what: str, layout: type, options: dict[str, Any]) -> None:

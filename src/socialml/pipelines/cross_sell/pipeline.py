@@ -54,13 +54,14 @@ def create_release_pipeline(params: dict[str, Any]) -> Pipeline:
     """``cross_sell_release``: the served variant's training and inference bound by kedro-mlflow's
     ``pipeline_ml_factory``. ``kedro run --pipelines cross_sell_release`` trains it and logs the inference
     pipeline, with the trained model as its artifact, as one MLflow model, registered as
-    ``model_registry.cross_sell.release_name``; empty unless the served source is in this environment."""
+    ``model_registry.cross_sell.release_name``; empty unless a cross-sell model is served (``serving.cross_sell``)
+    and its source is in this environment."""
     from kedro_mlflow.pipeline import pipeline_ml_factory
 
-    spec = params["serving"]["cross_sell"]
-    source, model = spec["source"], spec["model"]
-    if source not in family_sources("cross_sell", params):
+    spec = (params.get("serving") or {}).get("cross_sell")
+    if spec is None or spec["source"] not in family_sources("cross_sell", params):
         return Pipeline([])
+    source, model = spec["source"], spec["model"]
     training = _namespaced(pipeline([
         node(fit_cross_sell, ["prm_clients", "prm_holdings", "feat_client_features", "params:spec", "params:settings"],
              "mdl_cross_sell_release", name="fit_release", tags=["training"]),

@@ -37,7 +37,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         raise ValueError(f"layout '{layout_name}' names tables that are not canonical: {sorted(unknown)}")
     tables = [t for t in INGESTION_ORDER if t in layout]
     for table in tables:
-        check_table_layout(f"layout '{layout_name}' table '{table}'", layout[table])
+        check_table_layout(f"layout '{layout_name}' table '{table}'", table, layout[table])
     nodes: list[Node] = [_generate_node()] if generate else []
     for table in tables:
         nodes.append(_ingest_node(table, layout_name, layout[table], tables))
