@@ -5,11 +5,14 @@
 A survey question often has a few dozen distinct answers (175 of the real survey's 450 have fewer than 30).
 Each draw picks k intents of ru_intents_dev (k = 2, 3, 4) and n of their utterances (n = 10, 15, 20, 25);
 the draw is clustered as one question by the configured clustering (below `linkage_below` distinct texts:
-average linkage of cosine distances cut at `linkage_quantile` of them) and by the same with
-`linkage_below: 0` (HDBSCAN at every size, as before 2026-12-06), with the configured encoder (e5 + USE)
-and with each of its parts alone. The quantile was chosen on draws of another seed (1: 0.3 / 0.4 / 0.5 gave
-NMI 0.620 / 0.664 / 0.686 with e5 + USE); these draws (seed 3) were not looked at before. Paired differences
-get 95 % bootstrap intervals (draws resampled). Writes benchmarks/results/clustering_small_questions.md.
+average linkage of cosine distances, the tree cut at the one of `linkage_quantiles` of them whose groups
+have the highest silhouette), by the same cut at the median distance always (`linkage_quantiles: [0.5]`,
+as configured from the morning of 2026-12-06 until the silhouette), and with `linkage_below: 0` (HDBSCAN at
+every size, as before), with the configured encoder (e5 + USE) and with each of its parts alone. The median
+was chosen on draws of seed 1 (0.3 / 0.4 / 0.5 gave NMI 0.620 / 0.664 / 0.686 with e5 + USE), and so were the
+silhouette's quantiles (0.3 to 0.7: NMI +0.068 [+0.032, +0.104] over the median there; 0.2 to 0.7 +0.055, 0.1
+to 0.8 +0.054); these draws are seed 3. Paired differences get 95 % bootstrap intervals (draws resampled).
+Writes benchmarks/results/clustering_small_questions.md.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from socialml.components.text.clustering import ClusteringConfig
 from socialml.components.text.encoders import EmbeddingCache, build_encoder
 
 SIZES, GROUPS, SEED = (10, 15, 20, 25), (2, 3, 4), 3
-LINKAGE, HDBSCAN = "linkage (configured)", "HDBSCAN at every size"
+LINKAGE, MEDIAN, HDBSCAN = "linkage, silhouette cut (configured)", "linkage, median cut", "HDBSCAN at every size"
 
 
 def main() -> None:
@@ -36,8 +39,9 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=10, help="questions drawn per (n, k)")
     args = parser.parse_args()
     encoder, config = configured()
-    methods = {LINKAGE: config,
-               HDBSCAN: ClusteringConfig(**{**config.__dict__, "clusterer": {**config.clusterer, "linkage_below": 0}})}
+    methods = {LINKAGE: config, **{name: ClusteringConfig(**{**config.__dict__, "clusterer": {**config.clusterer, **options}})
+                                   for name, options in ((MEDIAN, {"linkage_quantiles": [0.5]}),
+                                                         (HDBSCAN, {"linkage_below": 0}))}}
     encoders = {"e5 + USE (configured)": encoder, **{part["kind"]: part for part in encoder["parts"]}}
     intents = pd.read_csv(args.data / "ru_intents_dev" / "intents_dev.csv")
     texts, gold = intents["text"].astype(str).to_numpy(), intents["label"].to_numpy()
@@ -62,16 +66,18 @@ def main() -> None:
     for encoder_name, own in frame.groupby("encoder", sort=False):
         paired = own.pivot_table(index=["n", "k", "draw"], columns="method", values=["nmi", "ari"])
         means_of = {f"{m}: {name}": paired[(m, method)].mean() for m in ("nmi", "ari")
-                    for name, method in (("HDBSCAN", HDBSCAN), ("linkage", LINKAGE))}
-        gains.append({"encoder": encoder_name, "draws": len(paired), **means_of,
-                      **paired_gains(paired, LINKAGE, HDBSCAN, ("nmi", "ari"))})
+                    for name, method in (("HDBSCAN", HDBSCAN), ("median", MEDIAN), ("silhouette", LINKAGE))}
+        for against in (MEDIAN, HDBSCAN):
+            gains.append({"encoder": encoder_name, "against": against, "draws": len(paired), **means_of,
+                          **paired_gains(paired, LINKAGE, against, ("nmi", "ari"))})
     out = ROOT / "benchmarks" / "results" / "clustering_small_questions.md"
     out.write_text(
-        "# Answer clustering on questions of 10 to 25 answers: average linkage against HDBSCAN\n\n"
+        "# Answer clustering on questions of 10 to 25 answers: average linkage's cuts against HDBSCAN\n\n"
         "Reproduce: `.venv/bin/python benchmarks/bench_clustering_small_questions.py`. 2 CPU cores. "
         f"{args.draws} questions per (n, k) drawn from ru_intents_dev (k of 2, 3, 4 intents, n of their utterances; "
         f"seed {SEED}), the same draws for each encoder; outliers count as one cluster; no sentiment split.\n\n"
-        f"Paired differences, linkage less HDBSCAN, over all draws (95 % bootstrap intervals, draws resampled):\n\n"
+        f"Paired differences, the configured silhouette cut less the median cut and less HDBSCAN, over all draws "
+        f"(95 % bootstrap intervals, draws resampled):\n\n"
         f"{markdown(pd.DataFrame(gains))}\n\n"
         f"Means per encoder, size and method:\n\n{markdown(means)}\n")
     print(out.read_text())

@@ -117,6 +117,22 @@ def test_multi_hot_columns_become_label_lists_with_threshold():
     assert [list(t) for t in accepted["topics"]] == [["drugs", "politics"], []]
 
 
+def test_an_odd_multi_hot_cell_rejects_its_row_and_a_column_of_ids_or_times_stops_naming_it():
+    # As go_emotions ships: an id, the author and a Unix time beside the emotion columns.
+    raw = pd.DataFrame({"id": ["eew5j0j", "ed2mah1", "eeibobj"], "text": ["a", "b", "c"], "author": ["x", "y", "z"],
+                        "created_utc": [1548381039, 1548381040, 1548381041], "joy": [1, "да", 0], "anger": [0, 0, 7]})
+    spec = {"raw": "go", "columns": {"doc_text": "text"}, "keep": ["id", "author"], "generate_id": "post_id",
+            "labels": {"columns": "*"}}
+    with pytest.raises(MissingColumnsError, match="labels columns '\\*' took 'created_utc', whose values are not label "
+                                                  "scores from 0 to 1 \\(e.g. 1548381039\\)"):
+        adapt("posts", spec, {"go": raw})
+    # Kept columns are not labels; one odd cell rejects its row, naming the column and the value.
+    accepted, rejected = validate("posts", adapt("posts", {**spec, "keep": ["id", "author", "created_utc"]}, {"go": raw}))
+    assert [list(t) for t in accepted["topics"]] == [["joy"]] and "_label_problem" not in accepted
+    assert rejected["reason"].tolist() == ["joy: not a label score from 0 to 1 (got 'да')",
+                                           "anger: not a label score from 0 to 1 (got 7)"]
+
+
 def test_label_lists_come_from_parquet_lists_and_lists_written_as_text_with_names():
     # Emotions as Hugging Face data sets hold them: a list of class ids per text, in Parquet a list
     # column and in a CSV export "[0, 3]"; a text with no emotion has an empty list.

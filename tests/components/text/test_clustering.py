@@ -85,15 +85,23 @@ def test_two_groups_of_four_answers_are_two_clusters():
 
 
 def test_a_small_question_is_grouped_by_linkage_numbered_by_first_answer_and_small_groups_left_out():
-    """Two meanings of eight answers, interleaved (16 texts, fewer than linkage_below): average linkage cut at
-    the median distance finds the two, numbered as their first answers come; groups under the cluster size
-    are outliers."""
+    """Two meanings of eight answers, interleaved (16 texts, fewer than linkage_below): average linkage finds
+    the two, numbered as their first answers come; groups under the cluster size are outliers."""
     rng = np.random.default_rng(0)
     x = _blobs(rng, np.eye(8)[:2], 8)[np.ravel(np.column_stack([np.arange(8, 16), np.arange(8)]))]  # b, a, b, a ...
     assert HdbscanClusterer().fit_predict(x).tolist() == [0, 1] * 8
-    assert _average_linkage(x, 0.5, 9).tolist() == [OUTLIER] * 16
+    assert _average_linkage(x, (0.5,), 9).tolist() == [OUTLIER] * 16
     with_zero = np.vstack([x, np.zeros((1, 8))])  # an encoder's vector for a text it cannot read
     assert HdbscanClusterer().fit_predict(with_zero).tolist() == [0, 1] * 8 + [OUTLIER]
+
+
+def test_a_small_question_of_equally_distant_meanings_is_cut_where_the_groups_separate_best():
+    """Four meanings of five answers, each as far from the others: three quarters of the pairs lie across
+    meanings, so the median distance merges meanings; the cut of the highest silhouette finds all four."""
+    x = _blobs(np.random.default_rng(1), np.eye(8)[:4], 5)
+    truth = np.repeat(np.arange(4), 5)
+    assert clustering_scores(truth, HdbscanClusterer().fit_predict(x))["ari"] == 1.0
+    assert len(set(HdbscanClusterer(linkage_quantiles=(0.5,)).fit_predict(x).tolist()) - {OUTLIER}) < 4
 
 
 @pytest.mark.parametrize("per_group", [6, 10])
@@ -201,13 +209,14 @@ def test_the_reducer_and_the_clusterer_are_parts_checked_by_kind():
                                            "clusterer": {"kind": "hdbscan", "min_cluster_size": "4"}})
     assert config.reducer == {"kind": "none"}
     with pytest.raises(ValueError, match=r"clusterer 'hdbscan' has no option 'min_size'; "
-                                         r"its options are \['linkage_below', 'linkage_quantile', 'min_cluster_size', "
+                                         r"its options are \['linkage_below', 'linkage_quantiles', 'min_cluster_size', "
                                          r"'min_samples', 'small_question_scale'\]"):
         ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "min_size": 4}})
     with pytest.raises(ValueError, match=r"option 'small_question_scale' must be above 0 or null, got -0.5"):
         ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "small_question_scale": -0.5}})
-    with pytest.raises(ValueError, match=r"option 'linkage_quantile' must be within \(0, 1\), got 1.5"):
-        ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "linkage_quantile": 1.5}})
+    with pytest.raises(ValueError, match=r"option 'linkage_quantiles' must be one or more shares within \(0, 1\), "
+                                         r"got \(0.5, 1.5\)"):
+        ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "linkage_quantiles": [0.5, 1.5]}})
     with pytest.raises(ValueError, match=r"option 'min_cluster_size' must be at least 2, got 1"):
         ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "min_cluster_size": 1}})
     with pytest.raises(ValueError, match=r"unknown clustering reducer kind 'tsne': set `kind` to one of \['none', 'umap'\]"):

@@ -89,3 +89,12 @@ def test_serving_a_fine_tuned_row_without_fine_tuning_stops_naming_the_setting()
         fit_sentiment_model(corpus, to_frame(corpus["text_id"], np.zeros((30, 2)), "text_id"),
                             {"c": 4.0, "test_share": 0.2, "seed": 0, "bootstrap_runs": 20,
                              "served": "ensemble_finetuned_head_and_tfidf"})
+
+
+def test_a_corpus_of_one_sentiment_stops_naming_it():
+    # A values map that maps one raw label only (the other file's labels are rejected elsewhere) leaves one class.
+    corpus = pd.DataFrame({"text_id": range(30), "text": [f"текст {i}" for i in range(30)], "sentiment": "positive",
+                           "split": None})
+    with pytest.raises(ValueError, match="sentiment_texts: every training text is 'positive'"):
+        fit_sentiment_model(corpus, to_frame(corpus["text_id"], np.zeros((30, 2)), "text_id"),
+                            {"c": 4.0, "test_share": 0.2, "seed": 0, "bootstrap_runs": 20})

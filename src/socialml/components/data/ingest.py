@@ -11,7 +11,9 @@ A *layout* describes, per canonical table, which raw frames feed it and how thei
 ``generate_id`` canonical id column to number 1..n (for sources without ids)
 ``labels``      how to build a list column: ``{column, separator}``, ``{column}`` (one label, or a list:
                 a Parquet list or a list written as text, "[0, 3]"), or ``{columns, threshold}``
-                (multi-hot columns, ``columns: "*"`` = all unmapped); ``names`` maps label values to names
+                (multi-hot columns, ``columns: "*"`` = all neither mapped nor kept; a cell that is not a score
+                from 0 to 1 rejects its row, and "*" stops on a column of ids or times); ``names`` maps
+                label values to names
 ``likes_from``  ``{column, min}``: every raw row is a view; rows with column ≥ min add a like
 ``melt``        ``{columns, id, strip, held}``: wide flag columns (1/0, Yes/No, true/false; ``held`` lists
                 the values that mean held) → one row per held product
@@ -52,6 +54,7 @@ from socialml.components.data.canonical import ID_COLUMNS, LIST_COLUMNS, TABLES,
 logger = logging.getLogger(__name__)
 ROW = "_row"  # position of the row in its raw frame
 RAW = "_raw"  # name of the raw frame the row came from
+LABEL_PROBLEM = "_label_problem"  # why a row's multi-hot label cells are not label scores (None where they are)
 INT64_LIMIT = 2**63 - 1
 INT_TEXT = r"[+-]?\d+(?:\.0*)?"  # an integer, as text (12, -3, 12.0)
 # Ids are read as integers when at least this share are integers (the rest are rejected): string ids
@@ -296,7 +299,10 @@ def _map_columns(spec: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
         out[column] = mapped.astype(object).where(mapped.notna(), original.astype(object))
     labels = spec.get("labels")
     if labels:
-        out["topics" if "target" not in labels else labels["target"]] = _labels(labels, frame, set(mapping.values()))
+        lists, problems = _labels(labels, frame, set(mapping.values()) | set(spec.get("keep", [])))
+        out["topics" if "target" not in labels else labels["target"]] = lists
+        if problems.notna().any():
+            out[LABEL_PROBLEM] = problems
     if "melt" in spec:
         for column in _melt_columns(spec["melt"], frame):
             out[column] = frame[column]
@@ -308,16 +314,31 @@ def _map_columns(spec: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _labels(labels: dict[str, Any], frame: pd.DataFrame, mapped: set[str]) -> pd.Series:
+def _labels(labels: dict[str, Any], frame: pd.DataFrame, mapped: set[str]) -> tuple[pd.Series, pd.Series]:
+    """Each row's labels, and why a row's multi-hot cells are not label scores (None where they are)."""
+    problems = pd.Series(None, index=frame.index, dtype=object)
     if "column" in labels:
         separator, names = labels.get("separator"), {str(k): str(v) for k, v in labels.get("names", {}).items()}
         lists = [[names.get(label, label) for label in _label_list(value, separator)] for value in frame[labels["column"]]]
-        return pd.Series(lists, index=frame.index, dtype=object)
+        return pd.Series(lists, index=frame.index, dtype=object), problems
     columns = _label_columns(labels, frame, mapped)
-    scores = frame[columns].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy()
-    hot = scores >= labels.get("threshold", 0.5)
+    cells = frame[columns]
+    numbers = cells.apply(pd.to_numeric, errors="coerce")
+    blank = cells.isna() | cells.apply(lambda column: column.astype("string").str.strip().eq("")).fillna(True)
+    odd = ~blank & ~((numbers >= 0) & (numbers <= 1))
+    if labels["columns"] == "*":  # a column taken by "*" that holds ids or times is not a label column
+        for column in columns:
+            if odd[column].sum() > 0.5 * (~blank[column]).sum():
+                raise MissingColumnsError(
+                    f"labels columns '*' took '{column}', whose values are not label scores from 0 to 1 (e.g. "
+                    f"{_shown(cells.loc[odd[column], column].iloc[0])}): list the label columns, or `keep` it")
+    for position in np.flatnonzero(odd.to_numpy().any(axis=1)):
+        row = odd.iloc[position]
+        problems.iloc[position] = "; ".join(f"{column}: not a label score from 0 to 1 (got "
+                                            f"{_shown(cells.iloc[position][column])})" for column in row.index[row])
+    hot = numbers.where(~odd).fillna(0).to_numpy() >= labels.get("threshold", 0.5)
     names = np.array(columns)
-    return pd.Series([list(names[row]) for row in hot], index=frame.index, dtype=object)
+    return pd.Series([list(names[row]) for row in hot], index=frame.index, dtype=object), problems
 
 
 def _label_list(value: Any, separator: str | None) -> list[str]:
@@ -482,6 +503,9 @@ def validate(
     reasons = _Reasons()
     types = resolve_id_types(spec, frame, references, id_types or {})
     typed = _coerce(spec, frame, types, checks or Checks(), reasons)
+    if LABEL_PROBLEM in frame:
+        odd = frame[LABEL_PROBLEM].notna()
+        reasons.add(frame.index[odd], "labels: not a label score from 0 to 1", frame.loc[odd, LABEL_PROBLEM])
     # pandera runs the value checks; rows that fail are collected, not raised.
     checkable = typed[~typed.index.isin(reasons.rows())]
     try:
@@ -494,7 +518,8 @@ def validate(
     if leak_guard:
         _reject_leaks(typed, leak_guard, ok, reasons)
     accepted = typed[~typed.index.isin(reasons.rows())]
-    accepted = spec.schema.validate(accepted, lazy=False).drop(columns=[RAW, ROW]).reset_index(drop=True)
+    accepted = (spec.schema.validate(accepted, lazy=False).drop(columns=[RAW, ROW, LABEL_PROBLEM], errors="ignore")
+                .reset_index(drop=True))
     return accepted, _rejected_frame(table, frame, reasons)
 
 
@@ -771,7 +796,8 @@ def _rejected_frame(table: str, frame: pd.DataFrame, reasons: _Reasons) -> pd.Da
     index = reasons.rows()
     rows = frame.loc[index]
     key = TABLES[table].key
-    records = rows.drop(columns=[RAW, ROW]).astype(object).where(rows.notna(), None)
+    records = rows.drop(columns=[RAW, ROW, LABEL_PROBLEM], errors="ignore").astype(object)
+    records = records.where(records.notna(), None)
     return pd.DataFrame(
         {
             "table": pd.Series(table, index=range(len(index)), dtype=object),

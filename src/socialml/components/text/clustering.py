@@ -97,9 +97,10 @@ class HdbscanClusterer:
     50, the option from 900 up; null: the option always). Too few texts for two such clusters form one.
 
     A question of fewer than ``linkage_below`` distinct texts holds too few points for density: its texts
-    are grouped by average linkage of their cosine distances instead, the tree cut at the
-    ``linkage_quantile`` of those distances (a share, not a distance, so that it holds for encoders whose
-    cosines spread differently), and groups smaller than the cluster size above are left as outliers.
+    are grouped by average linkage of their cosine distances instead, the tree cut at the one of
+    ``linkage_quantiles`` of those distances whose groups have the highest silhouette (shares, not
+    distances, so that they hold for encoders whose cosines spread differently; one quantile: a fixed cut),
+    and groups smaller than the cluster size above are left as outliers.
     Measured on questions drawn from ru_intents_dev: benchmarks/results/clustering_question_size.md and
     clustering_small_questions.md (``linkage_below`` is the reducer's ``min_texts``: above it the texts are
     in UMAP's space, where a first look at 30 to 80 texts found the cut no steady gain over HDBSCAN)."""
@@ -108,7 +109,7 @@ class HdbscanClusterer:
     min_samples: int | None = None
     small_question_scale: float | None = 0.5
     linkage_below: int = 30
-    linkage_quantile: float = 0.5
+    linkage_quantiles: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
 
     def __post_init__(self) -> None:
         if self.min_cluster_size < 2:
@@ -117,9 +118,9 @@ class HdbscanClusterer:
         if self.small_question_scale is not None and not self.small_question_scale > 0:
             raise ValueError(f"clusterer 'hdbscan': option 'small_question_scale' must be above 0 or null, "
                              f"got {self.small_question_scale!r}")
-        if not 0 < self.linkage_quantile < 1:
-            raise ValueError(f"clusterer 'hdbscan': option 'linkage_quantile' must be within (0, 1), "
-                             f"got {self.linkage_quantile!r}")
+        if not self.linkage_quantiles or not all(0 < q < 1 for q in self.linkage_quantiles):
+            raise ValueError(f"clusterer 'hdbscan': option 'linkage_quantiles' must be one or more shares within "
+                             f"(0, 1), got {self.linkage_quantiles!r}")
 
     def cluster_size(self, n_texts: int) -> int:
         """HDBSCAN's min_cluster_size for a question of ``n_texts`` distinct texts."""
@@ -132,7 +133,7 @@ class HdbscanClusterer:
         if n < 2 * size:
             return np.zeros(n, dtype=int)
         if n < self.linkage_below:
-            return _average_linkage(space, self.linkage_quantile, size)
+            return _average_linkage(space, self.linkage_quantiles, size)
         import hdbscan
 
         clusterer = hdbscan.HDBSCAN(min_cluster_size=size, min_samples=self.min_samples, metric="euclidean",
@@ -140,17 +141,27 @@ class HdbscanClusterer:
         return clusterer.fit_predict(space).astype(int)
 
 
-def _average_linkage(space: np.ndarray, quantile: float, min_size: int) -> np.ndarray:
-    """Average-linkage groups of cosine distance, cut at ``quantile`` of the pairwise distances; groups
-    under ``min_size`` texts are outliers (-1), the others clusters numbered in order of their first text."""
+def _average_linkage(space: np.ndarray, quantiles: Sequence[float], min_size: int) -> np.ndarray:
+    """Average-linkage groups of cosine distance, the tree cut at the one of ``quantiles`` of the pairwise
+    distances whose groups have the highest silhouette (the first on a tie; one group or every text alone
+    scores 0); groups under ``min_size`` texts are outliers (-1), the others clusters numbered in order of
+    their first text."""
     from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import pdist
+    from scipy.spatial.distance import pdist, squareform
+    from sklearn.metrics import silhouette_score
 
     distances = np.nan_to_num(pdist(space, "cosine"), nan=1.0)  # an all-zero vector is near nothing
-    groups = fcluster(linkage(distances, "average"), np.quantile(distances, quantile), "distance")
-    large = np.bincount(groups)[groups] >= min_size
-    numbers = {group: number for number, group in enumerate(dict.fromkeys(groups[large]))}
-    return np.array([numbers[g] if keep else OUTLIER for g, keep in zip(groups, large)], dtype=int)
+    tree, square = linkage(distances, "average"), squareform(distances)
+    best, best_score = None, -np.inf
+    for quantile in quantiles:
+        groups = fcluster(tree, np.quantile(distances, quantile), "distance")
+        count = len(np.unique(groups))
+        score = silhouette_score(square, groups, metric="precomputed") if 1 < count < len(groups) else 0.0
+        if score > best_score:
+            best, best_score = groups, score
+    large = np.bincount(best)[best] >= min_size
+    numbers = {group: number for number, group in enumerate(dict.fromkeys(best[large]))}
+    return np.array([numbers[g] if keep else OUTLIER for g, keep in zip(best, large)], dtype=int)
 
 
 def bertopic_default_chain(embeddings: np.ndarray, seed: int = 0, min_cluster_size: int = 10) -> np.ndarray:

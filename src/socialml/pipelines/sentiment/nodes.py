@@ -26,6 +26,9 @@ def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame,
     train, test = train_test_rows(frame["split"], frame["sentiment"], params["test_share"], params["seed"],
                                   "sentiment_texts")
     texts, labels = frame["text"].tolist(), frame["sentiment"].to_numpy()
+    if len(trained := sorted(set(labels[train]))) < 2:
+        raise ValueError(f"sentiment_texts: every training text is {trained[0]!r}; a sentiment model needs at least "
+                         "two of positive, neutral and negative (does the layout's `values` map each raw label?)")
     train_texts = [texts[i] for i in np.flatnonzero(train)]
     head = SentimentHead(c=params["c"], seed=params["seed"], embeddings_from=encoder_of(embeddings)).fit(
         train_texts, vectors[train], labels[train])
