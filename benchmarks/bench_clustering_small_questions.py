@@ -6,9 +6,10 @@ A survey question often has a few dozen distinct answers (175 of the real survey
 Each draw picks k intents of ru_intents_dev (k = 2, 3, 4) and n of their utterances (n = 10, 15, 20, 25);
 the draw is clustered as one question by the configured clustering (below `linkage_below` distinct texts:
 average linkage of cosine distances, the tree cut at the one of `linkage_quantiles` of them whose groups
-have the highest silhouette), by the same cut at the median distance always (`linkage_quantiles: [0.5]`,
-as configured from the morning of 2026-12-06 until the silhouette), and with `linkage_below: 0` (HDBSCAN at
-every size, as before), with the configured encoder (e5 + USE) and with each of its parts alone. The median
+have the highest silhouette, of the cuts that leave two clusters), by the same cut at the median distance
+always (`linkage_quantiles: [0.5]`, as configured early on 2026-12-06), and with `linkage_below: 0`
+(HDBSCAN at every size, as before), with the configured encoder (e5 + USE) and with each of its parts
+alone. The median
 was chosen on draws of seed 1 (0.3 / 0.4 / 0.5 gave NMI 0.620 / 0.664 / 0.686 with e5 + USE), and so were the
 silhouette's quantiles (0.3 to 0.7: NMI +0.068 [+0.032, +0.104] over the median there; 0.2 to 0.7 +0.055, 0.1
 to 0.8 +0.054); these draws are seed 3. Paired differences get 95 % bootstrap intervals (draws resampled).

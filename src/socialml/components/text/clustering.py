@@ -29,6 +29,7 @@ from socialml.components.text.preprocess import class_tfidf_keywords, keyword_to
 from socialml.components.text.sentiment import predict_labels
 
 OUTLIER = -1
+SMALLEST_CLUSTER = 3  # the fewest texts a question's cluster size allows, and answers a sentiment split off holds
 
 
 class Reducer(Protocol):
@@ -46,7 +47,7 @@ class UmapReducer:
 
     components: int = 10
     neighbors: int = 15
-    min_texts: int = 30
+    min_texts: int = 100
     seed: int = 0
 
     def reduce(self, embeddings: np.ndarray) -> np.ndarray:
@@ -100,15 +101,15 @@ class HdbscanClusterer:
     are grouped by average linkage of their cosine distances instead, the tree cut at the one of
     ``linkage_quantiles`` of those distances whose groups have the highest silhouette (shares, not
     distances, so that they hold for encoders whose cosines spread differently; one quantile: a fixed cut),
-    and groups smaller than the cluster size above are left as outliers.
+    and groups smaller than the cluster size above are left as outliers. ``linkage_below`` is meant to be
+    the reducer's ``min_texts``, so that the linkage reads the encoder's own cosines, not UMAP's space.
     Measured on questions drawn from ru_intents_dev: benchmarks/results/clustering_question_size.md and
-    clustering_small_questions.md (``linkage_below`` is the reducer's ``min_texts``: above it the texts are
-    in UMAP's space, where a first look at 30 to 80 texts found the cut no steady gain over HDBSCAN)."""
+    clustering_small_questions.md."""
 
     min_cluster_size: int = 15
     min_samples: int | None = None
     small_question_scale: float | None = 0.5
-    linkage_below: int = 30
+    linkage_below: int = 100
     linkage_quantiles: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
 
     def __post_init__(self) -> None:
@@ -126,7 +127,8 @@ class HdbscanClusterer:
         """HDBSCAN's min_cluster_size for a question of ``n_texts`` distinct texts."""
         if self.small_question_scale is None:
             return self.min_cluster_size
-        return min(self.min_cluster_size, max(3, round(self.small_question_scale * math.sqrt(n_texts))))
+        scaled = round(self.small_question_scale * math.sqrt(n_texts))
+        return min(self.min_cluster_size, max(SMALLEST_CLUSTER, scaled))
 
     def fit_predict(self, space: np.ndarray) -> np.ndarray:
         n, size = len(space), self.cluster_size(len(space))
@@ -143,22 +145,20 @@ class HdbscanClusterer:
 
 def _average_linkage(space: np.ndarray, quantiles: Sequence[float], min_size: int) -> np.ndarray:
     """Average-linkage groups of cosine distance, the tree cut at the one of ``quantiles`` of the pairwise
-    distances whose groups have the highest silhouette (the first on a tie; one group or every text alone
-    scores 0); groups under ``min_size`` texts are outliers (-1), the others clusters numbered in order of
-    their first text."""
+    distances whose groups have the highest silhouette among the cuts that leave two groups of ``min_size``
+    texts or more (else at the coarsest: one cluster); groups under ``min_size`` texts are outliers (-1), the
+    others clusters numbered in order of their first text. Without that condition the best silhouette is
+    often a cut that sets two odd answers apart from all the rest, which then forms one cluster."""
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import pdist, squareform
     from sklearn.metrics import silhouette_score
 
     distances = np.nan_to_num(pdist(space, "cosine"), nan=1.0)  # an all-zero vector is near nothing
     tree, square = linkage(distances, "average"), squareform(distances)
-    best, best_score = None, -np.inf
-    for quantile in quantiles:
-        groups = fcluster(tree, np.quantile(distances, quantile), "distance")
-        count = len(np.unique(groups))
-        score = silhouette_score(square, groups, metric="precomputed") if 1 < count < len(groups) else 0.0
-        if score > best_score:
-            best, best_score = groups, score
+    cuts = [fcluster(tree, np.quantile(distances, quantile), "distance") for quantile in sorted(quantiles)]
+    splitting = [groups for groups in cuts if (np.bincount(groups) >= min_size).sum() >= 2]
+    best = (max(splitting, key=lambda groups: silhouette_score(square, groups, metric="precomputed"))
+            if splitting else cuts[-1])
     large = np.bincount(best)[best] >= min_size
     numbers = {group: number for number, group in enumerate(dict.fromkeys(best[large]))}
     return np.array([numbers[g] if keep else OUTLIER for g, keep in zip(best, large)], dtype=int)
@@ -248,14 +248,15 @@ def _member_similarity(embeddings, labels, centroids, quantile: float) -> float:
 
 
 def split_by_sentiment(labels, weights, sentiments, share: float) -> np.ndarray:
-    """Each cluster's sentiments holding at least ``share`` of its weight become clusters of their own (the
-    largest keeps the cluster's id and the smaller sentiments' texts)."""
+    """Each cluster's sentiments holding at least ``share`` of its weight, and ``SMALLEST_CLUSTER`` answers,
+    become clusters of their own (the largest keeps the cluster's id and the smaller sentiments' texts): one
+    complaint among three praises is not a cluster."""
     labels = labels.copy()
     next_id = int(labels.max()) + 1
     for c in np.unique(labels[labels != OUTLIER]):
         members = labels == c
         mass = pd.Series(weights[members]).groupby(sentiments[members]).sum()
-        large = mass[mass >= share * mass.sum()].sort_values(ascending=False, kind="stable")
+        large = mass[mass >= max(share * mass.sum(), SMALLEST_CLUSTER)].sort_values(ascending=False, kind="stable")
         for sentiment in large.index[1:]:
             labels[members & (sentiments == sentiment)] = next_id
             next_id += 1
