@@ -5,7 +5,7 @@ files, a list of class ids per text, an empty list for a text with no emotion) a
 ships them (one headerless ``;``-separated file per polarity, the polarity as 1 / -1), with a Kedro
 environment (``conf/texts``) that lays them out, points the served topic model at the emotions, and
 nothing else. No code changes: ingestion, the embeddings, the topic models and the sentiment models train
-on them, the topic model is registered, and the service serves it alone.
+on them, the topic model is registered, and the service and the app serve it alone.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import copy_project, run_kedro
+from tests.conftest import PROJECT_ROOT, copy_project, run_kedro
 from tests.test_end_to_end import latest_version
 
 pytestmark = pytest.mark.slow
@@ -86,7 +86,19 @@ def write_environment(project: Path, data: Path) -> None:
         (conf / name).write_text(yaml.safe_dump(content, allow_unicode=True))
 
 
-def test_emotions_and_tweets_of_their_own_shapes_train_and_serve_by_configuration_only(tmp_path):
+@pytest.fixture
+def own_app_caches():
+    """Streamlit's resource cache outlives an AppTest within the process: the app's models are this project's
+    only while the test runs."""
+    import streamlit as st
+
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()
+
+
+def test_emotions_and_tweets_of_their_own_shapes_train_and_serve_by_configuration_only(tmp_path, monkeypatch,
+                                                                                        own_app_caches):
     project = copy_project(tmp_path / "project")
     rng = np.random.default_rng(0)
     sizes = write_emotions(tmp_path, rng)
@@ -118,3 +130,10 @@ def test_emotions_and_tweets_of_their_own_shapes_train_and_serve_by_configuratio
     assert served.families == ("topics",)
     probabilities = served.family("topics").probabilities("боюсь даже думать, что будет", "", "")
     assert pd.Series(probabilities).idxmax() == "fear"
+    # The app offers the pages of the families served, here the topic classifier's alone.
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SOCIALML_PROJECT", str(project))
+    monkeypatch.setenv("SOCIALML_ENV", "texts")
+    app = AppTest.from_file(str(PROJECT_ROOT / "src" / "socialml" / "ui" / "app.py"), default_timeout=120).run()
+    assert not app.exception and app.sidebar.radio(key="page").options == ["Topic classifier"]

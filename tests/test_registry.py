@@ -8,7 +8,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from socialml.registry import Gate, held_out_set, register_and_gate, registry_gates, served_models
+from socialml.registry import Gate, held_out_set, register_and_gate, registry_gates, served_families, served_models
 
 HELD_OUT = '{"source": "demo", "topics.seed": 0}'
 
@@ -101,6 +101,9 @@ def test_served_models_and_held_out_sets_come_from_the_parameters():
     assert served["feed"] == {"control": "demo.post_feed.ranker.mdl_post_feed",
                               "test": "demo.post_feed.ranker_text.mdl_post_feed"}
     assert served["cross_sell"] == {"champion": "bank.cross_sell.ncf.mdl_cross_sell"}
+    # An environment serves the families whose served sources it has: here the demo's only, or the bank's only.
+    assert served_families({**params, "sources": {"demo": {}}}) == ["feed", "topics"]
+    assert served_families({**params, "sources": {"bank": {}, "tweets": {}}}) == ["cross_sell"]
     assert json.loads(held_out_set(Gate("f", "m", "post_feed.sources.{source}.split"), "demo", params)) == {
         "source": "demo", "post_feed.sources.demo.split": {"kind": "time_split", "test_share": 0.2}}
     assert json.loads(held_out_set(Gate("t", "m", ["topics.split_shares", "topics.seed"]), "demo", params)) == {

@@ -23,6 +23,9 @@ APP = PROJECT_ROOT / "src" / "socialml" / "ui" / "app.py"
 
 @pytest.fixture(scope="module")
 def app_env(trained_project: Path):
+    import streamlit as st
+
+    st.cache_resource.clear()  # it outlives an AppTest: an earlier test's app may have cached another project's models
     saved = {k: os.environ.get(k) for k in ("SOCIALML_PROJECT", "SOCIALML_ENV")}
     os.environ.update(SOCIALML_PROJECT=str(trained_project), SOCIALML_ENV="test")
     yield trained_project

@@ -247,14 +247,15 @@ def ask_for_reload(control_path: str) -> dict[str, Any]:
     return json.loads(line) if line else {"reloaded": False, "reason": "the supervisor closed the connection"}
 
 
-def environment_defaults(project: Path, env: str | None) -> tuple[Path, tuple[str, ...]]:
+def environment_defaults(project: Path, env: str | None, families: tuple[str, ...] | None
+                         ) -> tuple[Path, tuple[str, ...]]:
     """The file the environment's ``ab_test`` pipeline reads the served feeds from (``raw_served_feed_log``),
-    and the families it serves (``models.environment_families``)."""
+    and ``families``, by default those the environment serves (``models.environment_families``)."""
     from socialml.serving.models import environment_families, project_context
 
     with project_context(project, env) as context:
         feed_log = project / context.config_loader["catalog"]["raw_served_feed_log"]["filepath"]
-        return feed_log, environment_families(context.params, env)
+        return feed_log, families or environment_families(context.params, env)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -277,10 +278,9 @@ def main(argv: list[str] | None = None) -> None:
                  if args.families is not None else None)
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         project = Path(args.project).resolve()
-        environment_log, environment_served = environment_defaults(project, args.env)
+        environment_log, families = environment_defaults(project, args.env, named)
     except ValueError as error:
         parser.error(str(error))
-    families = named or environment_served
     feed_log = Path(args.feed_log) if args.feed_log else environment_log
     feed_log.parent.mkdir(parents=True, exist_ok=True)
     worker_args = ["--project", str(project), "--families", ",".join(families), "--feed-log", str(feed_log)]
