@@ -332,15 +332,22 @@ def test_unknown_checks_and_id_types_are_refused_by_name():
                  id_types={"user_id": "uuid"})
 
 
-def test_yes_no_service_flags_melt_into_holdings_of_string_clients():
+def test_yes_no_service_flags_melt_into_holdings_of_string_clients(caplog):
     raw = pd.DataFrame({"customerID": ["7590-VHVEG", "5575-GNVDE"], "PhoneService": ["No", "Yes"],
                         "StreamingTV": ["Yes", "No internet service"], "OnlineBackup": [" yes", "1"]})
     spec = {"raw": "telco", "columns": {"client_id": "customerID"}, "melt": {"columns": "*e*", "id": "client_id"}}
-    accepted, rejected = validate("holdings", adapt("holdings", spec, {"telco": raw}))
+    with caplog.at_level("WARNING", logger="socialml.components.data.ingest"):
+        accepted, rejected = validate("holdings", adapt("holdings", spec, {"telco": raw}))
     assert sorted(map(tuple, accepted[["client_id", "product_id"]].values.tolist())) == [
         ("5575-GNVDE", "OnlineBackup"), ("5575-GNVDE", "PhoneService"), ("7590-VHVEG", "OnlineBackup"),
         ("7590-VHVEG", "StreamingTV")]
-    assert rejected.empty
+    assert rejected.empty and not caplog.records  # "No internet service" is a no
+    # A column of kinds, not of flags, is read as not held, and the log says so with its values.
+    kinds = raw.assign(InternetService=["DSL", "Fiber optic"])
+    with caplog.at_level("WARNING", logger="socialml.components.data.ingest"):
+        accepted, _ = validate("holdings", adapt("holdings", spec, {"telco": kinds}))
+    assert "InternetService" not in set(accepted["product_id"])
+    assert "holdings: InternetService: 'DSL' × 1, 'Fiber optic' × 1 read as not held" in caplog.text
 
 
 def test_answers_without_a_count_column_count_once_each():

@@ -16,7 +16,8 @@ A *layout* describes, per canonical table, which raw frames feed it and how thei
                 label values to names
 ``likes_from``  ``{column, min}``: every raw row is a view; rows with column ≥ min add a like
 ``melt``        ``{columns, id, strip, held}``: wide flag columns (1/0, Yes/No, true/false; ``held`` lists
-                the values that mean held) → one row per held product
+                the values that mean held; other values are read as not held, a warning names those that
+                are no "no" either) → one row per held product
 ``answers_from_columns`` ``{columns}``: a survey exported one row per respondent and one column per
                 question (Google Forms, SurveyMonkey) → one answer per answered cell: the column's header
                 is the question's text, its place among these columns (1, 2, ...) the question's id;
@@ -61,6 +62,7 @@ INT_TEXT = r"[+-]?\d+(?:\.0*)?"  # an integer, as text (12, -3, 12.0)
 # (UUIDs, hashes, codes) are almost never all digits, while an integer column may hold a few bad values.
 INT_ID_MAJORITY = 0.5
 HELD_VALUES = ("1", "1.0", "yes", "y", "true")  # what a wide product flag says when the product is held
+NOT_HELD = r"0|0\.0|no|n|false|no .*"  # and when it is not ("No internet service", as Telco's files say)
 EPOCH_UNITS = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", float("inf")))  # by the magnitude of the values
 
 
@@ -236,7 +238,7 @@ def adapt(table: str, spec: dict[str, Any], raw: dict[str, pd.DataFrame]) -> pd.
         frames.append(adapted)
     out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if "melt" in spec:
-        out = _melt(spec["melt"], out)
+        out = _melt(spec["melt"], out, spec.get("keep", []))
     if "answers_from_columns" in spec:
         out = _answers_from_columns(table, list(questions), out)
     if "likes_from" in spec:
@@ -268,7 +270,7 @@ def _columns_used(spec: dict[str, Any], frame: pd.DataFrame) -> list[str]:
     if "likes_from" in spec:
         used.append(spec["likes_from"]["column"])
     if "melt" in spec:
-        used += _melt_columns(spec["melt"], frame)
+        used += _product_columns(spec, frame)
     if "answers_from_columns" in spec:
         used += _wide_columns(spec, frame)
     return used
@@ -304,7 +306,7 @@ def _map_columns(spec: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
         if problems.notna().any():
             out[LABEL_PROBLEM] = problems
     if "melt" in spec:
-        for column in _melt_columns(spec["melt"], frame):
+        for column in _product_columns(spec, frame):
             out[column] = frame[column]
     if "answers_from_columns" in spec:
         for column in _wide_columns(spec, frame):
@@ -375,6 +377,13 @@ def _melt_columns(melt: dict[str, Any], frame: pd.DataFrame) -> list[str]:
     return list(pattern)
 
 
+def _product_columns(spec: dict[str, Any], frame: pd.DataFrame) -> list[str]:
+    """The wide product flag columns a ``melt`` names, less those the layout maps or keeps (a pattern such as
+    ``*e*`` would match the client id's column too)."""
+    mapped = set(spec.get("columns", {}).values()) | set(spec.get("keep", []))
+    return [c for c in _melt_columns(spec["melt"], frame) if c not in mapped]
+
+
 def _wide_columns(spec: dict[str, Any], frame: pd.DataFrame) -> list[str]:
     """A wide survey's question columns in the file's order (``"*"``: every column the layout does not map or
     keep); a rule that matches none stops."""
@@ -399,15 +408,21 @@ def _answers_from_columns(table: str, questions: list[str], frame: pd.DataFrame)
     return long[answered.to_numpy()].sort_values([RAW, ROW], kind="stable", ignore_index=True)
 
 
-def _melt(melt: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+def _melt(melt: dict[str, Any], frame: pd.DataFrame, kept: list[str]) -> pd.DataFrame:
     """Wide product flag columns → one row per (client, product held)."""
-    product_columns = [c for c in frame.columns if c not in (melt["id"], RAW, ROW, "since", "split")]
+    product_columns = [c for c in frame.columns if c not in (melt["id"], RAW, ROW, "since", "split", *kept)]
     long = frame.melt(id_vars=[melt["id"], RAW, ROW, *(["since"] if "since" in frame else [])],
                       value_vars=product_columns, var_name="product_id", value_name="_held")
     flags = long["_held"].astype("string").str.strip().str.lower()
     held = flags.isin([str(v).lower() for v in melt.get("held", HELD_VALUES)]).fillna(False)
     if "held" not in melt:
         held |= pd.to_numeric(long["_held"], errors="coerce").eq(1)
+        unread = ~held & flags.notna() & flags.ne("") & ~flags.str.fullmatch(NOT_HELD).fillna(False)
+        if unread.any():  # a column of kinds ("DSL", "Fiber optic"), not of flags: said, not dropped in silence
+            values = long.loc[unread.to_numpy()].groupby("product_id")["_held"].agg(
+                lambda v: ", ".join(f"{_shown(value)} × {count}" for value, count in v.value_counts().head(3).items()))
+            logger.warning("holdings: %s read as not held, being neither a yes nor a no; `melt.held` lists the "
+                           "values that mean held", "; ".join(f"{column}: {text}" for column, text in values.items()))
     pattern = melt.get("strip")
     if pattern:
         long["product_id"] = long["product_id"].str.replace(pattern, "", regex=True)
