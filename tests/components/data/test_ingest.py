@@ -398,3 +398,19 @@ def test_a_form_export_where_every_question_was_left_blank_stops_naming_the_tabl
     accepted, rejected = validate("answers", adapted)
     with pytest.raises(IngestionStopped, match="ingestion of 'answers' stopped: 0 rows accepted"):
         enforce_checks("answers", len(adapted), len(accepted), rejected, Checks())
+
+
+def test_whole_numbers_read_as_floats_for_a_gap_in_their_column_keep_their_written_form():
+    # A gold group of class ids and a polarity of 1 / -1, each column with one blank cell: pandas reads them
+    # as 3.0 and 1.0; the group is "3", not "3.0", and the polarity still maps.
+    intents = pd.DataFrame({"text": ["поставь будильник", "какая погода", "x"], "label": [3, 17, None]})
+    spec = {"raw": "i", "columns": {"answer_text": "text", "true_group": "label"}, "generate_id": "answer_id",
+            "constants": {"question_id": 1, "question_text": "Что вы хотели сделать?"}}
+    accepted, _ = validate("answers", adapt("answers", spec, {"i": intents}))
+    assert accepted["true_group"].tolist()[:2] == ["3", "17"] and pd.isna(accepted["true_group"].iloc[2])
+    tweets = pd.DataFrame({"t": ["класс", "ужас", "без метки"], "y": [1, -1, None]})
+    spec = {"raw": "t", "columns": {"text": "t", "sentiment": "y"}, "generate_id": "text_id",
+            "values": {"sentiment": {1: "positive", -1: "negative"}}}
+    accepted, rejected = validate("sentiment_texts", adapt("sentiment_texts", spec, {"t": tweets}))
+    assert accepted["sentiment"].tolist() == ["positive", "negative"]
+    assert rejected["reason"].tolist() == ["sentiment: missing value (got None)"]

@@ -296,7 +296,7 @@ def _map_columns(spec: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
         # Keys from YAML may be ints or strings; match on the string form of both.
         lookup = {str(k): v for k, v in value_map.items()}
         original = out[column]
-        mapped = original.astype("string").str.strip().map(lookup)
+        mapped = id_text(original).map(lookup)  # 1.0, read so for a gap in the column, is the key 1
         # Unmapped values stay visible to validation as-is, so they are rejected with their value.
         out[column] = mapped.astype(object).where(mapped.notna(), original.astype(object))
     labels = spec.get("labels")
@@ -632,6 +632,8 @@ def _coerce(spec: CanonicalTable, frame: pd.DataFrame, id_types: dict[str, str],
             cast, problems = _cast_time(values, *checks.time_window())
         elif dtype in ("int64", "Int64", "float64"):
             cast, problems = _cast_number(values, integer=dtype.lower() == "int64")
+        elif pd.api.types.is_float_dtype(values):  # text read as numbers, with a gap: gold group 3.0 is "3"
+            cast, problems = id_text(values).astype(object).where(values.notna(), None), []
         else:
             cast, problems = None, []
         for mask, why in problems:
