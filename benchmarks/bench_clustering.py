@@ -18,6 +18,7 @@ Outliers count as one cluster. Embeddings go through the project's cache.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -33,6 +34,12 @@ from socialml.components.text.preprocess import normalise
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("nmi", "ami", "ari")
 SINGLE = {"e5_small": {"kind": "e5_small", "num_threads": 2, "batch_size": 64}, "use": {"kind": "use", "threads": 2}}
+
+
+def varied(config: ClusteringConfig, reducer: dict | None = None, clusterer: dict | None = None) -> ClusteringConfig:
+    """``config`` with some of its reducer's and clusterer's options changed."""
+    return dataclasses.replace(config, reducer={**config.reducer, **(reducer or {})},
+                               clusterer={**config.clusterer, **(clusterer or {})})
 
 
 def configured() -> tuple[dict, ClusteringConfig]:
@@ -113,7 +120,7 @@ def intents_table(data: Path, runs: int) -> tuple[pd.DataFrame, pd.DataFrame, pd
     cache = caches["e5_small + use (configured)"]
     vectors = cache.encode([normalise(t) for t in texts])
     for seed in (0, 1, 2):
-        seeded = ClusteringConfig(**{**config.__dict__, "reducer": {**config.reducer, "seed": seed}})
+        seeded = varied(config, reducer={"seed": seed})
         for method, fit in (("ours", lambda: ours(texts, cache.encode, seeded)),
                             ("BERTopic chain", lambda: bertopic_default_chain(vectors, seed))):
             labels, fit_s = timed(fit)
@@ -137,8 +144,8 @@ def survey_table(data: Path, runs: int) -> tuple[pd.DataFrame, pd.DataFrame]:
                lambda size=size: bertopic_default_chain(e5.encode(texts), min_cluster_size=size) for size in (10, 20)}
     configured_mark = {configured_size: " (configured)"}
     methods.update({f"ours, e5_small + use, min_cluster_size {size}{configured_mark.get(size, '')}":
-                    lambda size=size: ours(texts, configured_cache.encode, ClusteringConfig(
-                        **{**config.__dict__, "clusterer": {**config.clusterer, "min_cluster_size": size}}))
+                    lambda size=size: ours(texts, configured_cache.encode,
+                                           varied(config, clusterer={"min_cluster_size": size}))
                     for size in (configured_size, 8, 5)})
     rows, labels_of = [], {}
     for method, fit in methods.items():

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench_clustering import ROOT, configured, markdown, ours
+from bench_clustering import ROOT, configured, markdown, ours, varied
 from socialml.components.evaluation.metrics import bootstrap_intervals, clustering_scores
-from socialml.components.text.clustering import ClusteringConfig, bertopic_default_chain
+from socialml.components.text.clustering import bertopic_default_chain
 from socialml.components.text.encoders import EmbeddingCache, build_encoder
 
 QUESTIONS = [(12, 2), (30, 3), (50, 4), (100, 5), (200, 6), (200, 10), (400, 8), (400, 15), (1000, 20)]  # (n, k)
@@ -46,15 +46,19 @@ def paired_gains(paired: pd.DataFrame, ours: str, other: str, metrics) -> dict[s
         (f"{m} difference", differences[m].mean()), (f"{m} 95% CI", f"[{intervals[m][0]:+.3f}, {intervals[m][1]:+.3f}]"))}
 
 
-def main() -> None:
+def draw_arguments() -> argparse.Namespace:
+    """The shared data's folder and how many questions to draw per (n, k)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--draws", type=int, default=10, help="questions drawn per (n, k)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = draw_arguments()
     encoder, config = configured()
-    fixed = ClusteringConfig(**{**config.__dict__, "clusterer": {**config.clusterer, "small_question_scale": None}})
-    below_30 = ClusteringConfig(**{**config.__dict__, "reducer": {**config.reducer, "min_texts": 30},
-                                   "clusterer": {**config.clusterer, "linkage_below": 30}})
+    fixed = varied(config, clusterer={"small_question_scale": None})
+    below_30 = varied(config, reducer={"min_texts": 30}, clusterer={"linkage_below": 30})
     methods = {CONFIGURED: config, FIXED: fixed, LINKAGE_BELOW_30: below_30, BERTOPIC: None}
     cache = EmbeddingCache(build_encoder(encoder))
     intents = pd.read_csv(args.data / "ru_intents_dev" / "intents_dev.csv")

@@ -18,16 +18,12 @@ Writes benchmarks/results/clustering_small_questions.md.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from bench_clustering import ROOT, configured, markdown, ours
-from bench_clustering_question_size import drawn_question, paired_gains
+from bench_clustering import ROOT, configured, markdown, ours, varied
+from bench_clustering_question_size import draw_arguments, drawn_question, paired_gains
 from socialml.components.evaluation.metrics import clustering_scores
-from socialml.components.text.clustering import ClusteringConfig
 from socialml.components.text.encoders import EmbeddingCache, build_encoder
 
 SIZES, GROUPS, SEED = (10, 15, 20, 25), (2, 3, 4), 3
@@ -35,14 +31,10 @@ LINKAGE, MEDIAN, HDBSCAN = "linkage, silhouette cut (configured)", "linkage, med
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--draws", type=int, default=10, help="questions drawn per (n, k)")
-    args = parser.parse_args()
+    args = draw_arguments()
     encoder, config = configured()
-    methods = {LINKAGE: config, **{name: ClusteringConfig(**{**config.__dict__, "clusterer": {**config.clusterer, **options}})
-                                   for name, options in ((MEDIAN, {"linkage_quantiles": [0.5]}),
-                                                         (HDBSCAN, {"linkage_below": 0}))}}
+    methods = {LINKAGE: config, MEDIAN: varied(config, clusterer={"linkage_quantiles": [0.5]}),
+               HDBSCAN: varied(config, clusterer={"linkage_below": 0})}
     encoders = {"e5 + USE (configured)": encoder, **{part["kind"]: part for part in encoder["parts"]}}
     intents = pd.read_csv(args.data / "ru_intents_dev" / "intents_dev.csv")
     texts, gold = intents["text"].astype(str).to_numpy(), intents["label"].to_numpy()

@@ -32,9 +32,14 @@ PAGES = {"Answer clusters": ("clusters",), "Topic classifier": ("topics",), "Use
          "Client": ("cross_sell",)}
 
 
+def project_and_env() -> tuple[str, str | None]:
+    """The project folder and Kedro environment the app shows (SOCIALML_PROJECT, SOCIALML_ENV)."""
+    return os.environ.get("SOCIALML_PROJECT", "."), os.environ.get("SOCIALML_ENV") or None
+
+
 @st.cache_resource(show_spinner="Loading the trained models…")
 def models() -> ServingModels:
-    return load_serving_models(os.environ.get("SOCIALML_PROJECT", "."), os.environ.get("SOCIALML_ENV") or None)
+    return load_serving_models(*project_and_env())
 
 
 def natural_order(label: str) -> tuple[float, str]:
@@ -146,7 +151,7 @@ class UserTables:
 
 @st.cache_resource(show_spinner="Loading the platform's tables…")
 def user_tables() -> UserTables:
-    with project_context(os.environ.get("SOCIALML_PROJECT", "."), os.environ.get("SOCIALML_ENV") or None) as context:
+    with project_context(*project_and_env()) as context:
         params, load = context.params, context.catalog.load
         feed_source, audience = params["post_feed"]["ab_test"]["source"], params["serving"]["audience"]["source"]
         edges, labels = params["audience"]["age_edges"], params["audience"]["age_labels"]
@@ -157,7 +162,7 @@ def user_tables() -> UserTables:
 @st.cache_resource(show_spinner="Loading the clients' tables…")
 def client_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     """The cross-sell source's clients and their holdings."""
-    with project_context(os.environ.get("SOCIALML_PROJECT", "."), os.environ.get("SOCIALML_ENV") or None) as context:
+    with project_context(*project_and_env()) as context:
         source = context.params["serving"]["cross_sell"]["source"]
         return context.catalog.load(f"{source}.prm_clients"), context.catalog.load(f"{source}.prm_holdings")
 
