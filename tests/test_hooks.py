@@ -63,7 +63,7 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
                            "demo.prm_rejected_users": CSVDataset(filepath=str(tmp_path / "rejected.csv"))})
     hook = RunSummaryHook()
     hook.after_catalog_created(catalog)
-    hook.before_pipeline_run()
+    hook.before_pipeline_run({"env": "tweets"})
     audience, _ = comparison_table([{"model": "catboost", "target": "sex", "roc_auc": 0.88, "gain_vs_majority": 0.38,
                                      "gain_low": 0.36, "gain_high": 0.4}], ["target", "roc_auc"], "audience",
                                    keys=("model", "target"))
@@ -88,7 +88,7 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     leader = "demo.rpt_audience_comparison (sex): catboost, roc_auc 0.880, +0.380 [+0.360, +0.400] over majority"
     assert ("leading models (95 % bootstrap intervals; gains are paired, over the table's baseline):\n"
             f"    {leader}") in summary
-    assert f"MLflow run {run.info.run_id}" in summary and "kedro mlflow ui" in summary
+    assert f"MLflow run {run.info.run_id}" in summary and "`kedro mlflow ui --env tweets`, then" in summary
     assert f"{tmp_path / 'audience_comparison.csv'}, {tmp_path / 'sentiment_quality.csv'}" in summary
     assert "rows rejected at ingestion: demo.users 2" in summary and "prm_users" not in summary
     # Slowest first, in the summary; each node's seconds in MLflow (a long name cut to MLflow's 250 characters).
@@ -109,12 +109,12 @@ def test_a_runs_own_description_is_kept_and_an_airflow_tasks_summary_writes_none
     hook = RunSummaryHook()
     hook.after_catalog_created(DataCatalog())
     with mlflow.start_run(experiment_id=experiment, description="tuning the ranker") as run:
-        hook.before_pipeline_run()
+        hook.before_pipeline_run({"env": None})
         hook.after_pipeline_run()
     assert mlflow.get_run(run.info.run_id).data.tags["mlflow.note.content"] == "tuning the ranker"
     monkeypatch.setenv(FINISH_LATER, "1")  # one task of a DAG run: it sees only its own nodes
     with mlflow.start_run(experiment_id=experiment) as run:
-        hook.before_pipeline_run()
+        hook.before_pipeline_run({"env": None})
         hook.after_pipeline_run()
     assert "mlflow.note.content" not in mlflow.get_run(run.info.run_id).data.tags
 

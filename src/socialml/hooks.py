@@ -156,6 +156,7 @@ class RunSummaryHook:
     def __init__(self) -> None:
         self._catalog: Any = None
         self.started = time.perf_counter()
+        self.mlflow_ui = "kedro mlflow ui"
         self.comparisons: list[str] = []
         self.rejected: dict[str, int] = {}
         self.leading_models: list[str] = []
@@ -167,8 +168,11 @@ class RunSummaryHook:
         self._catalog = catalog
 
     @hook_impl
-    def before_pipeline_run(self) -> None:
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
         self.started = time.perf_counter()
+        env = run_params.get("env")
+        # The UI must open the run's own store: each environment may keep its own (mlflow_real.db, ...).
+        self.mlflow_ui = "kedro mlflow ui" + (f" --env {env}" if env and env != "base" else "")
         self.comparisons.clear()
         self.rejected.clear()
         self.leading_models.clear()
@@ -213,7 +217,7 @@ class RunSummaryHook:
             if not described and not os.environ.get(FINISH_LATER):
                 mlflow.set_tag("mlflow.note.content", self._description(finished, rejected))
             lines.append(f"MLflow run {run.info.run_id} (experiment {run.info.experiment_id}) in "
-                         f"{mlflow.get_tracking_uri()}: `kedro mlflow ui`, then http://127.0.0.1:5000/#/experiments/"
+                         f"{mlflow.get_tracking_uri()}: `{self.mlflow_ui}`, then http://127.0.0.1:5000/#/experiments/"
                          f"{run.info.experiment_id}/runs/{run.info.run_id}")
         if self.comparisons:
             lines.append("comparison tables (newest version inside each): " + ", ".join(sorted(self.comparisons)))
