@@ -203,13 +203,18 @@ def test_paraphrases_with_emoji_and_punctuation_share_a_cluster_and_opposites_do
     assert cluster_of[normalise("ужасно 😡")] != cluster_of[normalise("все супер!!!")]
 
 
-def test_a_cluster_of_mixed_sentiment_is_split_by_it_and_a_small_minority_stays():
-    labels = np.array([0] * 7 + [1] * 4)
-    sentiments = np.array(["positive"] * 4 + ["negative"] * 3 + ["neutral"] * 3 + ["negative"])
-    weights = np.array([1.0] * 10 + [0.1])  # the last negative answer is a tenth of one person's weight
+def test_praise_and_complaints_in_one_cluster_are_split_and_neutral_answers_stay_with_the_cluster():
+    labels = np.array([0] * 9 + [1] * 5 + [2] * 6)
+    sentiments = np.array(["positive"] * 4 + ["negative"] * 3 + ["neutral"] * 2    # praise, complaints, plain
+                          + ["neutral"] * 2 + ["negative"] * 3                      # plain wordings and complaints
+                          + ["positive"] * 3 + ["negative"] * 2 + ["negative"])     # the last weighs a tenth
+    weights = np.array([1.0] * 19 + [0.1])
     split = split_by_sentiment(labels, weights, sentiments, share=0.3)
-    assert split[:4].tolist() == [0] * 4 and split[4:7].tolist() == [2] * 3
-    assert split[7:].tolist() == [1] * 4  # 0.1 of 3.1 is under the share: it stays with the neutral answers
+    assert split[:4].tolist() + split[7:9].tolist() == [0] * 6 and split[4:7].tolist() == [3] * 3
+    # A complaint about one thing worded plainly or angrily is one meaning: no praise, no split.
+    assert split[9:14].tolist() == [1] * 5
+    # Complaints of 2.1 answers' weight among three praises: under the 3 answers a cluster needs.
+    assert split[14:].tolist() == [2] * 6
     # One complaint among three praises holds a quarter of its cluster, but one answer is not a cluster.
     few = split_by_sentiment(np.zeros(4, dtype=int), np.ones(4), np.array(["positive"] * 3 + ["negative"]), 0.15)
     assert few.tolist() == [0] * 4

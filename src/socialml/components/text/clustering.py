@@ -248,17 +248,19 @@ def _member_similarity(embeddings, labels, centroids, quantile: float) -> float:
 
 
 def split_by_sentiment(labels, weights, sentiments, share: float) -> np.ndarray:
-    """Each cluster's sentiments holding at least ``share`` of its weight, and ``SMALLEST_CLUSTER`` answers,
-    become clusters of their own (the largest keeps the cluster's id and the smaller sentiments' texts): one
-    complaint among three praises is not a cluster."""
+    """A cluster whose praise and complaints each hold at least ``share`` of its weight, and
+    ``SMALLEST_CLUSTER`` answers, is split in two: the smaller side becomes a cluster of its own. Neutral
+    answers stay with the cluster: a plain wording of a meaning is that meaning, and a neutral or polar
+    minority split off a one-sided cluster had only cut one meaning in two (one complaint among three
+    praises is not a cluster either)."""
     labels = labels.copy()
     next_id = int(labels.max()) + 1
     for c in np.unique(labels[labels != OUTLIER]):
         members = labels == c
         mass = pd.Series(weights[members]).groupby(sentiments[members]).sum()
-        large = mass[mass >= max(share * mass.sum(), SMALLEST_CLUSTER)].sort_values(ascending=False, kind="stable")
-        for sentiment in large.index[1:]:
-            labels[members & (sentiments == sentiment)] = next_id
+        sides = mass.reindex(["positive", "negative"], fill_value=0.0)
+        if sides.min() >= max(share * mass.sum(), SMALLEST_CLUSTER):
+            labels[members & (sentiments == sides.idxmin())] = next_id
             next_id += 1
     return labels
 
