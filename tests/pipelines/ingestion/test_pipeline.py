@@ -1,3 +1,5 @@
+import logging
+
 import pandas as pd
 import pytest
 
@@ -16,7 +18,7 @@ def params_for(source: str, layout: dict, **spec) -> dict:
             "ingestion": {"layouts": {f"{source}_layout": layout}, "checks": {}}}
 
 
-def test_one_namespaced_ingest_node_per_table_with_references_first():
+def test_one_namespaced_ingest_node_per_table_with_references_first(caplog):
     pipeline = create_pipeline("shop", params_for("shop", LAYOUT))
     names = [n.name for n in pipeline.nodes]
     assert set(names) == {"shop.ingestion.ingest_users", "shop.ingestion.ingest_posts",
@@ -29,6 +31,12 @@ def test_one_namespaced_ingest_node_per_table_with_references_first():
                                  "shop.counts_feed_events"}  # the feed log is checked and written on the engine
     posts = next(n for n in pipeline.nodes if n.name == "shop.ingestion.ingest_posts")
     assert "shop.raw_ids" in posts.inputs
+    users = next(n for n in pipeline.nodes if n.name == "shop.ingestion.ingest_users")
+    with caplog.at_level(logging.INFO, logger="socialml.pipelines.ingestion.nodes"):
+        users.run({"params:ingestion.layouts.shop_layout.users": LAYOUT["users"], "params:ingestion.checks": {},
+                   "shop.raw_user_data": pd.DataFrame({"uid": [1, 2]})})
+    # Each source has its own users or posts: the log says whose.
+    assert "shop.users: 2 candidate rows, 2 accepted, 0 rejected" in caplog.messages
     assert pipeline.all_outputs() >= {"shop.prm_users", "shop.prm_rejected_feed_events", "shop.rpt_ingestion"}
 
 

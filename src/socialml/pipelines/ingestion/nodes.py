@@ -22,26 +22,26 @@ def generate_platform(config: dict[str, Any]) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def ingest_table(table: str, spec: dict[str, Any], checks: dict[str, Any] | None = None,
+def ingest_table(table: str, spec: dict[str, Any], checks: dict[str, Any] | None = None, *, source: str = "",
                  **inputs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Adapt the raw frames (``raw_*`` inputs) into ``table``, checking keys against ``ref_*`` tables.
 
     ``rejected_ref_*`` inputs are those tables' rejected rows, so a row that points at one says why
     it went; ``checks`` (``ingestion.checks``, overridden by the table's own) stop the run when the
-    table lost too much.
+    table lost too much. ``source`` names the table's source in the log (nine sources each have posts).
     """
     raw = _strip(inputs, RAW_PREFIX)
     table_checks = Checks.from_config(checks, spec.get("checks"))
     adapted = adapt(table, spec, raw)
     accepted, rejected = validate(table, adapted, _strip(inputs, REF_PREFIX), spec.get("leak_guard"),
                                   spec.get("id_types"), table_checks, _strip(inputs, REJECTED_REF_PREFIX))
-    counts = _counts(table, sum(len(frame) for frame in raw.values()), len(adapted), len(rejected), rejected)
+    counts = _counts(table, sum(len(frame) for frame in raw.values()), len(adapted), len(rejected), rejected, source)
     enforce_checks(table, len(adapted), len(accepted), rejected, table_checks)
     return accepted, rejected, counts
 
 
 def ingest_events(table: str, spec: dict[str, Any], engine: dict[str, Any], checks: dict[str, Any] | None = None,
-                  **inputs: Any) -> tuple[Any, pd.DataFrame, dict]:
+                  *, source: str = "", **inputs: Any) -> tuple[Any, pd.DataFrame, dict]:
     """``ingest_table`` for the feed log, on the engine: the raw rows are checked where they lie, the rejected
     ones come back with their reasons, and the accepted ones are an expression that the engine writes."""
     [raw] = _strip(inputs, RAW_PREFIX).values()
@@ -49,19 +49,24 @@ def ingest_events(table: str, spec: dict[str, Any], engine: dict[str, Any], chec
     # A source read by pandas (a CSV file, a SQL table) is handed to the engine; an engine table must be its own.
     raw = built.table(raw.assign(**{ROW: range(len(raw))})) if isinstance(raw, pd.DataFrame) else built.owns(raw)
     table_checks = Checks.from_config(checks, spec.get("checks"))
-    logger.info("ingesting %s on %r", table, built)
+    logger.info("ingesting %s on %r", _logged_name(source, table), built)
     result = ingest_on_engine(table, spec, raw, built, _strip(inputs, REF_PREFIX), _strip(inputs, REJECTED_REF_PREFIX),
                               table_checks)
     accepted_rows = result.candidate_rows - result.rejected_rows
     enforce_checks(table, result.candidate_rows, accepted_rows, result.rejected, table_checks, result.rejected_rows)
     return result.accepted, result.rejected, _counts(table, result.raw_rows, result.candidate_rows,
-                                                     result.rejected_rows, result.rejected)
+                                                     result.rejected_rows, result.rejected, source)
 
 
-def _counts(table: str, raw_rows: int, candidates: int, rejected_rows: int, rejected: pd.DataFrame) -> dict:
+def _logged_name(source: str, table: str) -> str:
+    return f"{source}.{table}" if source else table
+
+
+def _counts(table: str, raw_rows: int, candidates: int, rejected_rows: int, rejected: pd.DataFrame,
+            source: str = "") -> dict:
     kinds = rejected["kinds"].explode().astype("string")
-    logger.info("%s: %d candidate rows, %d accepted, %d rejected", table, candidates, candidates - rejected_rows,
-                rejected_rows)
+    logger.info("%s: %d candidate rows, %d accepted, %d rejected", _logged_name(source, table), candidates,
+                candidates - rejected_rows, rejected_rows)
     return {
         "table": table,
         "raw_rows": raw_rows,

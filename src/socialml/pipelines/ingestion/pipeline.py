@@ -40,7 +40,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         check_table_layout(f"layout '{layout_name}' table '{table}'", table, layout[table])
     nodes: list[Node] = [_generate_node()] if generate else []
     for table in tables:
-        nodes.append(_ingest_node(table, layout_name, layout[table], tables))
+        nodes.append(_ingest_node(source, table, layout_name, layout[table], tables))
     nodes.append(
         node(build_ingestion_report, inputs=[f"counts_{t}" for t in tables], outputs="rpt_ingestion",
              name="build_ingestion_report")
@@ -73,7 +73,7 @@ def _generate_node() -> Node:
                 outputs={name: f"raw_{name}" for name in RAW_TABLES}, name="generate_demo_platform")
 
 
-def _ingest_node(table: str, layout_name: str, spec: dict[str, Any], tables: list[str]) -> Node:
+def _ingest_node(source: str, table: str, layout_name: str, spec: dict[str, Any], tables: list[str]) -> Node:
     raw_names = list(spec["raw"]) if isinstance(spec["raw"], dict) else [spec["raw"]]
     if "add_ids_from" in spec:
         raw_names.append(spec["add_ids_from"]["raw"])
@@ -86,7 +86,7 @@ def _ingest_node(table: str, layout_name: str, spec: dict[str, Any], tables: lis
     if on_engine:
         inputs["engine"] = "params:engine"
     ingest = ingest_events if on_engine else ingest_table
-    func = update_wrapper(partial(ingest, table), ingest)
+    func = update_wrapper(partial(ingest, table, source=source), ingest)
     return node(func, inputs=inputs, outputs=[f"prm_{table}@engine" if on_engine else f"prm_{table}",
                                               f"prm_rejected_{table}", f"counts_{table}"],
                 name=f"ingest_{table}")
