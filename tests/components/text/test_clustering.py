@@ -128,6 +128,24 @@ def test_a_small_question_finds_groups_smaller_than_min_cluster_size(per_group):
     assert clustering_scores(truth, fixed.labels)["ari"] < 0.5
 
 
+def test_no_cluster_holds_most_of_a_question_when_it_has_groups_inside():
+    rng = np.random.default_rng(0)
+    # Three close meanings (a family: tired, calm, anxious) and a far one; 220 texts, so HDBSCAN's path.
+    centres, sizes = [(0, 0), (1.2, 0), (0.6, 1.0), (12, 12)], [60, 60, 60, 40]
+    space = np.vstack([rng.normal(centre, 0.25, (size, 2)) for centre, size in zip(centres, sizes)])
+    family = np.arange(180)
+    unlimited = HdbscanClusterer(max_cluster_share=None).fit_predict(space)
+    assert len(set(unlimited[family])) == 1  # excess of mass keeps the family as one cluster of 82 %
+    limited = HdbscanClusterer().fit_predict(space)  # at most half of the texts in one cluster
+    clustered = limited >= 0
+    assert np.bincount(limited[clustered]).max() <= 110 and len(set(limited[clustered])) == 4
+    for group in range(3):
+        members = limited[group * 60:(group + 1) * 60]
+        assert pd.Series(members[members >= 0]).value_counts(normalize=True).iloc[0] > 0.9
+    with pytest.raises(ValueError, match="max_cluster_share"):
+        HdbscanClusterer(max_cluster_share=0)
+
+
 def test_assign_joins_the_nearest_centroid_only_when_close_enough():
     centroids = {0: np.array([1.0, 0.0]), 1: np.array([0.0, 1.0])}
     assert assign(np.array([0.9, 0.1]) / np.linalg.norm([0.9, 0.1]), centroids, 0.8)[0] == 0
@@ -226,8 +244,8 @@ def test_the_reducer_and_the_clusterer_are_parts_checked_by_kind():
                                            "clusterer": {"kind": "hdbscan", "min_cluster_size": "4"}})
     assert config.reducer == {"kind": "none"}
     with pytest.raises(ValueError, match=r"clusterer 'hdbscan' has no option 'min_size'; "
-                                         r"its options are \['linkage_below', 'linkage_quantiles', 'min_cluster_size', "
-                                         r"'min_samples', 'small_question_scale'\]"):
+                                         r"its options are \['linkage_below', 'linkage_quantiles', 'max_cluster_share', "
+                                         r"'min_cluster_size', 'min_samples', 'small_question_scale'\]"):
         ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "min_size": 4}})
     with pytest.raises(ValueError, match=r"option 'small_question_scale' must be above 0 or null, got -0.5"):
         ClusteringConfig.from_params({"clusterer": {"kind": "hdbscan", "small_question_scale": -0.5}})

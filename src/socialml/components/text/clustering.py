@@ -103,6 +103,11 @@ class HdbscanClusterer:
     distances, so that they hold for encoders whose cosines spread differently; one quantile: a fixed cut),
     and groups smaller than the cluster size above are left as outliers. ``linkage_below`` is meant to be
     the reducer's ``min_texts``, so that the linkage reads the encoder's own cosines, not UMAP's space.
+
+    No cluster HDBSCAN selects holds more than ``max_cluster_share`` of a question's distinct texts (null: no
+    limit): it takes that cluster's children in its tree instead. Excess of mass otherwise often keeps one
+    cluster of most answers to an open question ("one word for your state": 620 of 723 answers of the real
+    survey), as their many small meanings sit close together.
     Measured on questions drawn from ru_intents_dev: benchmarks/results/clustering_question_size.md and
     clustering_small_questions.md."""
 
@@ -111,6 +116,7 @@ class HdbscanClusterer:
     small_question_scale: float | None = 0.5
     linkage_below: int = 100
     linkage_quantiles: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7)
+    max_cluster_share: float | None = 0.5
 
     def __post_init__(self) -> None:
         if self.min_cluster_size < 2:
@@ -119,6 +125,9 @@ class HdbscanClusterer:
         if self.small_question_scale is not None and not self.small_question_scale > 0:
             raise ValueError(f"clusterer 'hdbscan': option 'small_question_scale' must be above 0 or null, "
                              f"got {self.small_question_scale!r}")
+        if self.max_cluster_share is not None and not 0 < self.max_cluster_share <= 1:
+            raise ValueError(f"clusterer 'hdbscan': option 'max_cluster_share' must be within (0, 1] or null, "
+                             f"got {self.max_cluster_share!r}")
         if not self.linkage_quantiles or not all(0 < q < 1 for q in self.linkage_quantiles):
             raise ValueError(f"clusterer 'hdbscan': option 'linkage_quantiles' must be one or more shares within "
                              f"(0, 1), got {self.linkage_quantiles!r}")
@@ -138,8 +147,9 @@ class HdbscanClusterer:
             return _average_linkage(space, self.linkage_quantiles, size)
         import hdbscan
 
+        largest = 0 if self.max_cluster_share is None else max(2 * size, math.ceil(self.max_cluster_share * n))
         clusterer = hdbscan.HDBSCAN(min_cluster_size=size, min_samples=self.min_samples, metric="euclidean",
-                                    cluster_selection_method="eom")
+                                    cluster_selection_method="eom", max_cluster_size=largest)
         return clusterer.fit_predict(space).astype(int)
 
 
