@@ -28,7 +28,7 @@ def ingest_table(table: str, spec: dict[str, Any], checks: dict[str, Any] | None
 
     ``rejected_ref_*`` inputs are those tables' rejected rows, so a row that points at one says why
     it went; ``checks`` (``ingestion.checks``, overridden by the table's own) stop the run when the
-    table lost too much. ``source`` names the table's source in the log (nine sources each have posts).
+    table lost too much. ``source`` names the table's source in the log (several sources may each have posts).
     """
     raw = _strip(inputs, RAW_PREFIX)
     table_checks = Checks.from_config(checks, spec.get("checks"))
