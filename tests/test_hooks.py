@@ -18,6 +18,7 @@ from socialml.hooks import (
     HOST_TAG, PID_TAG, DurableRunHook, MissingRunInputError, RunInputsHook, RunSummaryHook, close_orphaned_runs,
     unserved_note,
 )
+from tests.conftest import copy_project, kedro_env
 
 
 def test_a_zero_byte_raw_file_stops_the_run_naming_it(tmp_path):
@@ -52,6 +53,19 @@ def test_a_run_before_its_inputs_are_made_stops_naming_each_and_what_makes_it(tm
     (tmp_path / "prm_users.csv").write_text("user_id\n1\n")
     (tmp_path / "served.csv").write_text("user_id\n1\n")
     hook.before_pipeline_run(ab_test, catalog)  # everything made: the run goes ahead
+
+
+def test_a_stop_prints_its_message_without_a_traceback_and_fails_its_mlflow_run(tmp_path):
+    project = copy_project(tmp_path)  # nothing served yet: no feed log to compare the A/B groups on
+    result = subprocess.run([sys.executable, "-m", "kedro", "run", "--pipelines", "ab_test"], cwd=project,
+                            env=kedro_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert ("stopped: this run needs what has not been made yet: raw_served_feed_log (made by the model service"
+            in result.stderr.splitlines()[-1])
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    runs = mlflow.search_runs(search_all_experiments=True)
+    assert runs["status"].tolist() == ["FAILED"]  # not FINISHED, as MLflow's exit handler would call it
 
 
 def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(tmp_path, caplog):

@@ -9,6 +9,7 @@ import pickle
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from mlflow.entities import RunStatus
 
 from socialml.airflow_tasks import FINISH_LATER
 from socialml.components.core.durable import make_writes_atomic, process_alive, remove_abandoned_partials
-from socialml.components.data.ingest import EmptySourceError
+from socialml.components.data.ingest import EmptySourceError, IngestionStopped
 from socialml.components.evaluation.tables import leaders
 from socialml.registry import (
     export_served_model,
@@ -117,6 +118,27 @@ class RunInputsHook:
 
 class MissingRunInputError(RuntimeError):
     pass
+
+
+# Stops whose message says what is wrong and what to do: Kedro's 50-line traceback above it adds nothing.
+STOPS = (MissingRunInputError, EmptySourceError, IngestionStopped)
+
+
+def show_stops_without_traceback() -> None:
+    """A command ended by one of ``STOPS`` prints its message alone (exit status 1); any other error keeps
+    its traceback. Either way an MLflow run still open ends as FAILED: a stop before the first node (a
+    missing input) comes before kedro-mlflow's error hook, and MLflow's exit handler would call it FINISHED."""
+    shown = sys.excepthook
+
+    def excepthook(kind, error, traceback) -> None:
+        if mlflow.active_run() is not None:
+            mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+        if issubclass(kind, STOPS):
+            print(f"stopped: {error}", file=sys.stderr)
+        else:
+            shown(kind, error, traceback)
+
+    sys.excepthook = excepthook
 
 
 class MlflowRunLabelsHook:
