@@ -216,9 +216,9 @@ def test_the_spark_environment_aggregates_event_logs_on_spark_as_duckdb_does(tmp
     small = ("demo_platform.n_users=150,demo_platform.n_posts=120,demo_platform.n_feed_events=5000,"
              "demo_platform.n_video_views=2000,demo_platform.n_clients=200,demo_platform.id_style=string")
     result = run_kedro(project, "run", "--env", "spark", "--pipelines", "ingestion,feature_enrichment", "--params", small)
-    assert "ingesting feed_events on Spark (local[2])" in result.stdout + result.stderr
+    assert "ingesting demo.feed_events on Spark (local[2])" in result.stdout + result.stderr
     assert "feed events on Spark (local[2])" in result.stdout + result.stderr
-    assert "ingesting views on Spark (local[2])" in result.stdout + result.stderr
+    assert "ingesting demo.views on Spark (local[2])" in result.stdout + result.stderr
     assert "viewing histories on Spark (local[2])" in result.stdout + result.stderr
     primary = {table: pd.read_parquet(project / "data" / "03_primary" / "demo" / f"{table}.parquet")
                for table in ("users", "posts", "feed_events", "regions")}

@@ -106,7 +106,7 @@ class HdbscanClusterer:
 
     No cluster HDBSCAN selects holds more than ``max_cluster_share`` of a question's distinct texts (null: no
     limit): it takes that cluster's children in its tree instead. Excess of mass otherwise often keeps one
-    cluster of most answers to an open question ("one word for your state": 620 of 723 answers of the real
+    cluster of most answers to an open question ("one word for your state": 620 of 631 answers of the real
     survey), as their many small meanings sit close together.
     Measured on questions drawn from ru_intents_dev: benchmarks/results/clustering_question_size.md and
     clustering_small_questions.md."""
