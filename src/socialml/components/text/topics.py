@@ -423,7 +423,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
             if validation is not None:
                 val_loss = self._loss(validation_texts, validation_states, validation[2], loss_fn)
                 validation_losses.append(val_loss)
-                logger.info("epoch %d: validation loss %.4f", epoch, val_loss)
+                logger.info("fine-tuning epoch %d: validation loss %.4f", epoch, val_loss)
                 if val_loss < best_loss:
                     best_loss, best_epoch, stale = val_loss, epoch, 0
                     best_state = copy.deepcopy((self.encoder.state_dict(), self.head.state_dict()))
