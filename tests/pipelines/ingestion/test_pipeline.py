@@ -3,6 +3,7 @@ import logging
 import pandas as pd
 import pytest
 
+from socialml.components.data.ingest import EmptySourceError, IngestionStopped
 from socialml.pipelines.ingestion import create_pipeline, create_publish_pipeline
 from socialml.pipelines.ingestion.nodes import build_ingestion_report, ingest_table
 
@@ -35,8 +36,15 @@ def test_one_namespaced_ingest_node_per_table_with_references_first(caplog):
     with caplog.at_level(logging.INFO, logger="socialml.pipelines.ingestion.nodes"):
         users.run({"params:ingestion.layouts.shop_layout.users": LAYOUT["users"], "params:ingestion.checks": {},
                    "shop.raw_user_data": pd.DataFrame({"uid": [1, 2]})})
-    # Each source has its own users or posts: the log says whose.
+    # Each source has its own users or posts: the log and a stop say whose.
     assert "shop.users: 2 candidate rows, 2 accepted, 0 rejected" in caplog.messages
+    with pytest.raises(EmptySourceError, match=r"^shop\.users: raw frame 'user_data' has a header but no rows"):
+        users.run({"params:ingestion.layouts.shop_layout.users": LAYOUT["users"], "params:ingestion.checks": {},
+                   "shop.raw_user_data": pd.DataFrame({"uid": []})})
+    with pytest.raises(IngestionStopped, match=r"^ingestion of 'shop\.users' stopped: 1 of 2 rows rejected"):
+        users.run({"params:ingestion.layouts.shop_layout.users": LAYOUT["users"],
+                   "params:ingestion.checks": {"max_rejected_share": 0.05},
+                   "shop.raw_user_data": pd.DataFrame({"uid": ["7", "not an id"]})})
     assert pipeline.all_outputs() >= {"shop.prm_users", "shop.prm_rejected_feed_events", "shop.rpt_ingestion"}
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import pandas as pd
 
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
 from socialml.components.data.engine_ingest import ingest_on_engine
 from socialml.components.data.engines import ENGINES
-from socialml.components.data.ingest import ROW, Checks, adapt, enforce_checks, validate
+from socialml.components.data.ingest import ROW, Checks, EmptySourceError, adapt, enforce_checks, validate
 
 RAW_PREFIX, REF_PREFIX, REJECTED_REF_PREFIX = "raw_", "ref_", "rejected_ref_"
 logger = logging.getLogger(__name__)
@@ -28,15 +29,18 @@ def ingest_table(table: str, spec: dict[str, Any], checks: dict[str, Any] | None
 
     ``rejected_ref_*`` inputs are those tables' rejected rows, so a row that points at one says why
     it went; ``checks`` (``ingestion.checks``, overridden by the table's own) stop the run when the
-    table lost too much. ``source`` names the table's source in the log (several sources may each have posts).
+    table lost too much. ``source`` names the table's source in the log and in a stop (several sources may
+    each have posts).
     """
+    name = _named(source, table)
     raw = _strip(inputs, RAW_PREFIX)
     table_checks = Checks.from_config(checks, spec.get("checks"))
-    adapted = adapt(table, spec, raw)
+    with _empty_source_named(source):
+        adapted = adapt(table, spec, raw)
     accepted, rejected = validate(table, adapted, _strip(inputs, REF_PREFIX), spec.get("leak_guard"),
                                   spec.get("id_types"), table_checks, _strip(inputs, REJECTED_REF_PREFIX))
-    counts = _counts(table, sum(len(frame) for frame in raw.values()), len(adapted), len(rejected), rejected, source)
-    enforce_checks(table, len(adapted), len(accepted), rejected, table_checks)
+    counts = _counts(table, name, sum(len(frame) for frame in raw.values()), len(adapted), len(rejected), rejected)
+    enforce_checks(name, len(adapted), len(accepted), rejected, table_checks)
     return accepted, rejected, counts
 
 
@@ -44,29 +48,43 @@ def ingest_events(table: str, spec: dict[str, Any], engine: dict[str, Any], chec
                   *, source: str = "", **inputs: Any) -> tuple[Any, pd.DataFrame, dict]:
     """``ingest_table`` for the feed log, on the engine: the raw rows are checked where they lie, the rejected
     ones come back with their reasons, and the accepted ones are an expression that the engine writes."""
+    name = _named(source, table)
     [raw] = _strip(inputs, RAW_PREFIX).values()
     built = ENGINES.build(engine)
     # A source read by pandas (a CSV file, a SQL table) is handed to the engine; an engine table must be its own.
     raw = built.table(raw.assign(**{ROW: range(len(raw))})) if isinstance(raw, pd.DataFrame) else built.owns(raw)
     table_checks = Checks.from_config(checks, spec.get("checks"))
-    logger.info("ingesting %s on %r", _logged_name(source, table), built)
-    result = ingest_on_engine(table, spec, raw, built, _strip(inputs, REF_PREFIX), _strip(inputs, REJECTED_REF_PREFIX),
-                              table_checks)
+    logger.info("ingesting %s on %r", name, built)
+    with _empty_source_named(source):
+        result = ingest_on_engine(table, spec, raw, built, _strip(inputs, REF_PREFIX),
+                                  _strip(inputs, REJECTED_REF_PREFIX), table_checks)
     accepted_rows = result.candidate_rows - result.rejected_rows
-    enforce_checks(table, result.candidate_rows, accepted_rows, result.rejected, table_checks, result.rejected_rows)
-    return result.accepted, result.rejected, _counts(table, result.raw_rows, result.candidate_rows,
-                                                     result.rejected_rows, result.rejected, source)
+    enforce_checks(name, result.candidate_rows, accepted_rows, result.rejected, table_checks, result.rejected_rows)
+    return result.accepted, result.rejected, _counts(table, name, result.raw_rows, result.candidate_rows,
+                                                     result.rejected_rows, result.rejected)
 
 
-def _logged_name(source: str, table: str) -> str:
+def _named(source: str, table: str) -> str:
+    """A table as a person reads it: ``shop.users`` (the canonical name alone where no source is given)."""
     return f"{source}.{table}" if source else table
 
 
-def _counts(table: str, raw_rows: int, candidates: int, rejected_rows: int, rejected: pd.DataFrame,
-            source: str = "") -> dict:
+@contextmanager
+def _empty_source_named(source: str) -> Iterator[None]:
+    """An empty raw frame's stop, which names the canonical table, names its source too."""
+    try:
+        yield
+    except EmptySourceError as empty:
+        if not source:
+            raise
+        raise EmptySourceError(f"{source}.{empty}") from None
+
+
+def _counts(table: str, name: str, raw_rows: int, candidates: int, rejected_rows: int, rejected: pd.DataFrame
+            ) -> dict:
     kinds = rejected["kinds"].explode().astype("string")
-    logger.info("%s: %d candidate rows, %d accepted, %d rejected", _logged_name(source, table), candidates,
-                candidates - rejected_rows, rejected_rows)
+    logger.info("%s: %d candidate rows, %d accepted, %d rejected", name, candidates, candidates - rejected_rows,
+                rejected_rows)
     return {
         "table": table,
         "raw_rows": raw_rows,
