@@ -2,7 +2,8 @@
 
 The test writes what a user would: an emotions set as Hugging Face exports one (Parquet train and test
 files, a list of class ids per text, an empty list for a text with no emotion) and tweets as RuTweetCorp
-ships them (one headerless ``;``-separated file per polarity, the polarity as 1 / -1), with a Kedro
+ships them (one headerless ``;``-separated file per polarity, the polarity as 1 / -1; a sample of them kept, as
+of a corpus too large to embed whole), with a Kedro
 environment (``conf/texts``) that lays them out, points the served topic model at the emotions, and
 nothing else. No code changes: ingestion, the embeddings, the topic models and the sentiment models train
 on them, the topic model is registered, and the service and the app serve it alone.
@@ -70,7 +71,8 @@ def write_environment(project: Path, data: Path) -> None:
                                "labels": {"column": "labels", "names": EMOTIONS}, "generate_id": "post_id"}},
         "tweets": {"sentiment_texts": {"raw": {"positive": None, "negative": None},
                                        "columns": {"text_id": "id", "text": "ttext", "sentiment": "ttype"},
-                                       "values": {"sentiment": {1: "positive", -1: "negative"}}}},
+                                       "values": {"sentiment": {1: "positive", -1: "negative"}},
+                                       "sample": {"rows": 200, "seed": 0}}},  # a corpus too large to embed whole
     }
     parameters = {"sources": {"emotions": {"layout": "emotions"}, "tweets": {"layout": "tweets"}},
                   "ingestion": {"checks": {"max_rejected_share": 0.05, "min_accepted_rows": 1}, "layouts": layouts}}
@@ -116,8 +118,11 @@ def test_emotions_and_tweets_of_their_own_shapes_train_and_serve_by_configuratio
     # The tweet with a polarity of 0 is rejected, naming the column and the value; the rest is two-class sentiment.
     rejected = pd.read_parquet(project / "data" / "03_primary" / "tweets" / "rejected_sentiment_texts.parquet")
     assert len(rejected) == 1 and "sentiment" in rejected["reason"].iloc[0] and "0" in rejected["reason"].iloc[0]
+    # 200 of the 300 accepted tweets are kept by the layout's sample, counted apart from the rejected.
+    report = pd.read_csv(latest_version(project / "data" / "08_reporting" / "tweets" / "ingestion_report.csv")).iloc[0]
+    assert (report["accepted"], report["rejected"], report["sampled_out"]) == (300, 1, 100)
     quality = pd.read_csv(latest_version(project / "data" / "08_reporting" / "tweets" / "sentiment_quality.csv"))
-    assert (quality["n_test"] == 60).all() and (quality["macro_f1"] > 0.8).all()
+    assert (quality["n_test"] == 40).all() and (quality["macro_f1"] > 0.8).all()
     assert "tweets/sentiment_quality.csv" in result.stderr + result.stdout  # named in the run's closing summary
 
     # The served topic model is the emotions' own, registered under its alias; the service serves that family alone.

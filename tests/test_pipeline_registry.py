@@ -57,6 +57,26 @@ def test_a_mistyped_option_stops_the_run_before_any_node_naming_the_part_and_the
             "'n_representatives', 'outlier_reassign_quantile', 'reducer', 'sentiment_split_share']") in result.stderr
 
 
+def test_runtime_parameters_change_one_key_of_a_block_the_environment_does_not_set():
+    """Kedro alone would give `--env test` an `ingestion` block of the one key given, replacing base's layouts."""
+    from socialml.pipeline_registry import ProjectConfigLoader
+    from socialml.settings import CONFIG_LOADER_ARGS
+
+    active = ProjectConfigLoader.active
+    try:
+        loader = ProjectConfigLoader(str(PROJECT_ROOT / "conf"), env="test", **CONFIG_LOADER_ARGS, runtime_params={
+            "ingestion": {"layouts": {"demo_platform": {"sentiment_texts": {"sample": {"rows": 100}}}}},
+            "demo_platform": {"n_users": 90}})
+        parameters = loader["parameters"]
+    finally:
+        ProjectConfigLoader.active = active
+    layouts = parameters["ingestion"]["layouts"]
+    assert layouts["demo_platform"]["sentiment_texts"]["sample"] == {"rows": 100}
+    assert layouts["demo_platform"]["sentiment_texts"]["raw"] and "rusentiment" in layouts  # base's layouts stay
+    assert parameters["ingestion"]["checks"]["max_rejected_share"] == 0.05
+    assert parameters["demo_platform"]["n_users"] == 90 and parameters["demo_platform"]["n_posts"] == 150  # test's
+
+
 TRACKING_URI = """
 import sys
 import mlflow

@@ -17,6 +17,7 @@ from typing import Any
 from kedro.config import OmegaConfigLoader
 from kedro.framework.project import pipelines, settings
 from kedro.pipeline import Pipeline
+from omegaconf import OmegaConf
 
 from socialml.pipelines import (
     audience,
@@ -63,6 +64,8 @@ class ProjectConfigLoader(OmegaConfigLoader):
         pipelines.configure(__name__)
 
     def __getitem__(self, key: str) -> Any:
+        if key == "parameters" and self.runtime_params and key not in self:
+            return self._parameters_with_runtime_on_top()
         config = super().__getitem__(key)
         if key == "mlflow":
             server = config.get("server", {})
@@ -71,6 +74,23 @@ class ProjectConfigLoader(OmegaConfigLoader):
                 if server.get(name):
                     server[name] = project_relative(server[name], project_path)
         return config
+
+
+    def _parameters_with_runtime_on_top(self) -> dict[str, Any]:
+        """The environments' parameters merged as Kedro merges them, then ``--params`` merged into them key by key.
+
+        Kedro merges the runtime parameters into base's and the environment's parameters apart, before the
+        environment's top-level keys replace base's: ``--env test --params ingestion.checks.min_accepted_rows=5``
+        gave the test environment an ``ingestion`` block of that one key, which replaced base's layouts.
+        """
+        runtime = self.runtime_params
+        self._runtime_params_oc = OmegaConf.create(runtime)  # `${runtime_params:...}` in the files still resolves
+        self.runtime_params = {}
+        try:
+            config = super().__getitem__("parameters")
+        finally:
+            self.runtime_params = runtime
+        return OmegaConf.to_container(OmegaConf.merge(config, runtime))
 
 
 def project_relative(uri: str, project_path: Path) -> str:

@@ -13,6 +13,7 @@ from socialml.components.data.ingest import (
     adapt,
     check_table_layout,
     enforce_checks,
+    sample_rows,
     validate,
 )
 
@@ -169,6 +170,8 @@ def test_label_lists_come_from_parquet_lists_and_lists_written_as_text_with_name
     ({"raw": "posts", "generate_id": "id"}, "generate_id names ['id'], not a column of posts"),
     ({"raw": "posts", "labels": {"column": "emotions", "target": "emotions"}}, "labels target names ['emotions']"),
     ({"raw": "posts", "values": {"topic": {"1": "sport"}}}, "values names ['topic'], neither a column of posts"),
+    ({"raw": "posts", "sample": {"rows": 0}}, "layout 'x' table 'posts' sample: sample rows must be at least 1, got 0"),
+    ({"raw": "posts", "sample": {"n": 100}}, "layout 'x' table 'posts' sample lacks ['rows']"),
 ])
 def test_a_misspelt_or_mistyped_layout_option_is_named_before_anything_runs(spec, message):
     with pytest.raises(ValueError, match=None) as error:
@@ -183,6 +186,18 @@ def test_leak_guard_rejects_training_texts_seen_in_evaluation_splits():
     accepted, rejected = validate("posts", adapt("posts", spec, raw), leak_guard=spec["leak_guard"])
     assert accepted[["doc_text", "split"]].values.tolist() == [["a", "train"], ["b", "test"]]
     assert rejected["reason"].str.contains("leak").all() and rejected["raw"].tolist() == ["train_file"]
+
+
+def test_a_sample_keeps_each_splits_share_in_file_order_and_the_same_rows_for_the_same_seed():
+    frame = pd.DataFrame({"text_id": range(1000), "split": ["train"] * 800 + ["test"] * 190 + [None] * 10})
+    kept = sample_rows(frame, {"rows": 100, "seed": 3})
+    assert kept["split"].fillna("none").value_counts().to_dict() == {"train": 80, "test": 19, "none": 1}
+    assert kept["text_id"].is_monotonic_increasing and kept.index.tolist() == list(range(100))
+    assert kept.equals(sample_rows(frame, {"rows": 100, "seed": 3}))
+    assert not kept.equals(sample_rows(frame, {"rows": 100, "seed": 4}))
+    assert sample_rows(frame, {"rows": 1000}) is frame  # a table within the sample is kept whole
+    tiny_split = sample_rows(frame.iloc[790:], {"rows": 2})  # 10 train, 190 test, 10 without a split
+    assert set(tiny_split["split"].fillna("none")) == {"train", "test", "none"}  # every split keeps a row
 
 
 def test_wide_product_flags_melt_into_holdings():

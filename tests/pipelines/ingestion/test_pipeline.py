@@ -74,13 +74,34 @@ def test_ingest_table_counts_what_it_rejects():
         "feed_events", LAYOUT["feed_events"], {"max_rejected_share": 1.0}, raw_feed=raw,
         ref_users=pd.DataFrame({"user_id": [1]}), ref_posts=pd.DataFrame({"post_id": [1]}))
     assert counts == {"table": "feed_events", "raw_rows": 3, "candidate_rows": 3, "accepted": 1, "rejected": 2,
-                      "duplicates": 1, "dangling_ids": 1}
+                      "duplicates": 1, "dangling_ids": 1, "sampled_out": 0}
     assert len(accepted) == 1 and len(rejected) == 2
+
+
+def test_a_sample_thins_the_accepted_rows_after_the_checks_and_is_counted_apart_from_the_rejected(caplog):
+    spec = {"raw": "texts", "columns": {"text_id": "id", "text": "t", "sentiment": "s"}, "sample": {"rows": 50}}
+    raw = pd.DataFrame({"id": range(101), "t": [f"text {i}" for i in range(101)], "s": ["positive"] * 100 + ["odd"]})
+    with caplog.at_level(logging.INFO, logger="socialml.pipelines.ingestion.nodes"):
+        accepted, rejected, counts = ingest_table("sentiment_texts", spec, {"max_rejected_share": 0.05},
+                                                  source="tweets", raw_texts=raw)
+    assert len(accepted) == 50 and len(rejected) == 1 and "odd" in rejected["reason"].iloc[0]
+    assert (counts["accepted"], counts["rejected"], counts["sampled_out"]) == (100, 1, 50)
+    assert "tweets.sentiment_texts: 50 of the 100 accepted rows kept by the layout's sample {'rows': 50}" in caplog.messages
+    assert build_ingestion_report(counts)["balanced"].all()  # rejected + accepted still add up to the candidates
+
+
+def test_a_sample_of_a_table_others_refer_to_or_of_the_feed_log_is_refused():
+    sampled_users = {**LAYOUT, "users": {**LAYOUT["users"], "sample": {"rows": 10}}}
+    with pytest.raises(ValueError, match=r"table 'users' sample: \['feed_events'\] refer to users"):
+        create_pipeline("s", params_for("s", sampled_users))
+    sampled_feed = {**LAYOUT, "feed_events": {**LAYOUT["feed_events"], "sample": {"rows": 10}}}
+    with pytest.raises(ValueError, match="feed_events is ingested on its engine, which does not sample"):
+        create_pipeline("s", params_for("s", sampled_feed))
 
 
 def test_report_refuses_counts_that_do_not_add_up():
     good = {"table": "users", "raw_rows": 2, "candidate_rows": 2, "accepted": 1, "rejected": 1, "duplicates": 0,
-            "dangling_ids": 0}
+            "dangling_ids": 0, "sampled_out": 0}
     assert build_ingestion_report(good)["balanced"].all()
     with pytest.raises(AssertionError, match="rows were lost"):
         build_ingestion_report({**good, "accepted": 0})

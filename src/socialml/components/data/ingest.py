@@ -25,6 +25,10 @@ A *layout* describes, per canonical table, which raw frames feed it and how thei
 ``add_ids_from`` ``{raw, column}``: ids present only in another frame (added with empty fields)
 ``leak_guard``  ``{column, split}``: rows of that split whose column value also occurs in another
                 split are rejected (the text would leak into evaluation)
+``sample``      ``{rows, seed}``: at most ``rows`` of the accepted rows are kept, drawn at random (each split
+                keeps its share, at least one row), in their file order: a corpus too large to embed in an hour
+                is tried on a part of it; the report counts the rows left out (``sampled_out``), apart from
+                the rejected
 ``id_types``    id column → ``int`` | ``string`` | ``auto`` (default: integers when the values are,
                 strings otherwise; a column that refers to another table takes that table's type)
 ``checks``      this table's overrides of the ingestion checks (see :class:`Checks`)
@@ -127,6 +131,7 @@ class TableLayout:
     answers_from_columns: dict[str, Any] | None = None
     add_ids_from: dict[str, Any] | None = None
     leak_guard: dict[str, Any] | None = None
+    sample: dict[str, Any] | None = None
     id_types: dict[str, Literal["int", "string", "auto"]] | None = None
     checks: dict[str, Any] | None = None
 
@@ -172,9 +177,19 @@ class LeakGuardLayout:
     split: str
 
 
+@dataclass(frozen=True)
+class SampleLayout:
+    rows: int
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.rows < 1:
+            raise ValueError(f"sample rows must be at least 1, got {self.rows}")
+
+
 NESTED_LAYOUTS = {"labels": LabelsLayout, "likes_from": LikesFromLayout, "melt": MeltLayout,
                   "answers_from_columns": AnswersFromColumnsLayout, "add_ids_from": AddIdsLayout,
-                  "leak_guard": LeakGuardLayout}
+                  "leak_guard": LeakGuardLayout, "sample": SampleLayout}
 
 
 def check_table_layout(what: str, table: str, spec: dict[str, Any]) -> None:
@@ -213,7 +228,10 @@ def _check_layout(what: str, layout: type, options: dict[str, Any]) -> None:
     missing = [f.name for f in fields(layout) if f.default is MISSING and f.name not in options]
     if missing:
         raise ValueError(f"{what} lacks {missing}; its options are {[f.name for f in fields(layout)]}")
-    typed_options(what, layout, options)
+    try:
+        layout(**typed_options(what, layout, options))
+    except ValueError as invalid:  # a value out of range (sample rows 0), said where the layout is
+        raise ValueError(f"{what}: {invalid}") from None
 
 
 def adapt(table: str, spec: dict[str, Any], raw: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -536,6 +554,19 @@ def validate(
     accepted = (spec.schema.validate(accepted, lazy=False).drop(columns=[RAW, ROW, LABEL_PROBLEM], errors="ignore")
                 .reset_index(drop=True))
     return accepted, _rejected_frame(table, frame, reasons)
+
+
+def sample_rows(frame: pd.DataFrame, sample: dict[str, Any]) -> pd.DataFrame:
+    """At most ``sample['rows']`` rows of ``frame`` drawn at random, in their order; each split keeps its share
+    (rounded down, at least one row), so a source's own test split stays a test split."""
+    options = SampleLayout(**sample)
+    if len(frame) <= options.rows:
+        return frame
+    share = options.rows / len(frame)
+    rng = np.random.default_rng(options.seed)
+    splits = frame.groupby("split", sort=False, dropna=False).indices.values() if "split" in frame else [np.arange(len(frame))]
+    drawn = [rng.choice(rows, size=max(1, int(len(rows) * share)), replace=False) for rows in splits]
+    return frame.iloc[np.sort(np.concatenate(drawn))].reset_index(drop=True)
 
 
 def enforce_checks(table: str, candidates: int, accepted: int, rejected: pd.DataFrame, checks: Checks,

@@ -50,4 +50,6 @@ def data_quality_metrics(quality: pd.DataFrame, ingestion_report: pd.DataFrame) 
         metrics[f"{row.table}/rejected"] = float(row.rejected)
         metrics[f"{row.table}/duplicates"] = float(row.duplicates)
         metrics[f"{row.table}/rejected_share"] = float(row.rejected / max(row.candidate_rows, 1))
+        if row.sampled_out:
+            metrics[f"{row.table}/sampled_out"] = float(row.sampled_out)
     return metric_payload("", metrics)

@@ -11,7 +11,15 @@ import pandas as pd
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
 from socialml.components.data.engine_ingest import ingest_on_engine
 from socialml.components.data.engines import ENGINES
-from socialml.components.data.ingest import ROW, Checks, EmptySourceError, adapt, enforce_checks, validate
+from socialml.components.data.ingest import (
+    ROW,
+    Checks,
+    EmptySourceError,
+    adapt,
+    enforce_checks,
+    sample_rows,
+    validate,
+)
 
 RAW_PREFIX, REF_PREFIX, REJECTED_REF_PREFIX = "raw_", "ref_", "rejected_ref_"
 logger = logging.getLogger(__name__)
@@ -30,7 +38,7 @@ def ingest_table(table: str, spec: dict[str, Any], checks: dict[str, Any] | None
     ``rejected_ref_*`` inputs are those tables' rejected rows, so a row that points at one says why
     it went; ``checks`` (``ingestion.checks``, overridden by the table's own) stop the run when the
     table lost too much. ``source`` names the table's source in the log and in a stop (several sources may
-    each have posts).
+    each have posts). A layout's ``sample`` then keeps a part of the accepted rows.
     """
     name = _named(source, table)
     raw = _strip(inputs, RAW_PREFIX)
@@ -41,6 +49,12 @@ def ingest_table(table: str, spec: dict[str, Any], checks: dict[str, Any] | None
                                   spec.get("id_types"), table_checks, _strip(inputs, REJECTED_REF_PREFIX))
     counts = _counts(table, name, sum(len(frame) for frame in raw.values()), len(adapted), len(rejected), rejected)
     enforce_checks(name, len(adapted), len(accepted), rejected, table_checks)
+    if spec.get("sample"):
+        kept = sample_rows(accepted, spec["sample"])
+        counts["sampled_out"] = len(accepted) - len(kept)
+        logger.info("%s: %d of the %d accepted rows kept by the layout's sample %s", name, len(kept), len(accepted),
+                    spec["sample"])
+        accepted = kept
     return accepted, rejected, counts
 
 
@@ -93,6 +107,7 @@ def _counts(table: str, name: str, raw_rows: int, candidates: int, rejected_rows
         "rejected": rejected_rows,
         "duplicates": int(kinds.str.startswith("duplicate of an earlier row").sum()),
         "dangling_ids": int(kinds.str.contains(r": not in |was rejected", regex=True).sum()),
+        "sampled_out": 0,  # accepted rows a layout's sample left out of the table
     }
 
 
@@ -101,7 +116,7 @@ def _strip(inputs: dict[str, pd.DataFrame], prefix: str) -> dict[str, pd.DataFra
 
 
 def build_ingestion_report(*counts: dict) -> pd.DataFrame:
-    """One row per table: candidate rows = accepted + rejected, always."""
+    """One row per table: candidate rows = accepted + rejected, always (the table holds accepted − sampled_out)."""
     report = pd.DataFrame(list(counts))
     report["balanced"] = report["candidate_rows"] == report["accepted"] + report["rejected"]
     if not report["balanced"].all():

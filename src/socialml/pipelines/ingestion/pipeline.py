@@ -38,6 +38,8 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     tables = [t for t in INGESTION_ORDER if t in layout]
     for table in tables:
         check_table_layout(f"layout '{layout_name}' table '{table}'", table, layout[table])
+        if layout[table].get("sample"):
+            _check_sample(layout_name, table, tables)
     nodes: list[Node] = [_generate_node()] if generate else []
     for table in tables:
         nodes.append(_ingest_node(source, table, layout_name, layout[table], tables))
@@ -54,6 +56,18 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
         | ({"params:engine"} if set(tables) & set(ENGINE_TABLES) else set()),
         tags=["ingestion"],
     )
+
+
+def _check_sample(layout_name: str, table: str, tables: list[str]) -> None:
+    """A sample may thin a table that nothing else of the source refers to: rows pointing at a row left out
+    would be rejected as dangling. The feed log is sampled where it lies, on its engine, or not at all."""
+    referring = [other for other in tables if table in TABLES[other].references.values()]
+    if referring:
+        raise ValueError(f"layout '{layout_name}' table '{table}' sample: {referring} refer to {table}, and their rows "
+                         f"would point at rows the sample leaves out; sample a table nothing refers to")
+    if table in ENGINE_TABLES:
+        raise ValueError(f"layout '{layout_name}' table '{table}' sample: {table} is ingested on its engine, "
+                         "which does not sample; filter its source instead")
 
 
 def create_publish_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
