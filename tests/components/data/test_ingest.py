@@ -195,6 +195,7 @@ def test_a_sample_keeps_each_splits_share_in_file_order_and_the_same_rows_for_th
     assert kept["text_id"].is_monotonic_increasing and kept.index.tolist() == list(range(100))
     assert kept.equals(sample_rows(frame, {"rows": 100, "seed": 3}))
     assert not kept.equals(sample_rows(frame, {"rows": 100, "seed": 4}))
+    assert sample_rows(frame, {"rows": "100", "seed": 3}).equals(kept)  # a number written as text in YAML
     assert sample_rows(frame, {"rows": 1000}) is frame  # a table within the sample is kept whole
     tiny_split = sample_rows(frame.iloc[790:], {"rows": 2})  # 10 train, 190 test, 10 without a split
     assert set(tiny_split["split"].fillna("none")) == {"train", "test", "none"}  # every split keeps a row

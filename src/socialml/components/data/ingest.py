@@ -559,7 +559,7 @@ def validate(
 def sample_rows(frame: pd.DataFrame, sample: dict[str, Any]) -> pd.DataFrame:
     """At most ``sample['rows']`` rows of ``frame`` drawn at random, in their order; each split keeps its share
     (rounded down, at least one row), so a source's own test split stays a test split."""
-    options = SampleLayout(**sample)
+    options = SampleLayout(**typed_options("sample", SampleLayout, sample))  # rows: "10000" in YAML is 10000
     if len(frame) <= options.rows:
         return frame
     share = options.rows / len(frame)
