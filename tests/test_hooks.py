@@ -86,6 +86,8 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     hook.after_dataset_saved("tweets.rpt_sentiment_quality", quality)  # a comparison by its content, not its name
     hook.after_dataset_saved("demo.prm_rejected_users", pd.DataFrame({"reason": ["age: -3 is below 0"] * 2}))
     hook.after_dataset_saved("demo.prm_users", pd.DataFrame())  # neither: not named
+    hook.after_dataset_saved("tweets.counts_sentiment_texts", {"accepted": 300, "sampled_out": 100})
+    hook.after_dataset_saved("demo.counts_users", {"accepted": 8, "sampled_out": 0})  # nothing left out: not named
     nodes = [node(_first, "a", "b", name="demo.topics.finetuned.train"), node(_first, "b", "c", name="quick"),
              node(_first, "c", "d", name="x" * 300)]
     for step, seconds in zip(nodes, (0.3, 0.0, 0.1)):
@@ -105,6 +107,8 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     assert f"MLflow run {run.info.run_id}" in summary and "`kedro mlflow ui --env tweets`, then" in summary
     assert f"{tmp_path / 'audience_comparison.csv'}, {tmp_path / 'sentiment_quality.csv'}" in summary
     assert "rows rejected at ingestion: demo.users 2" in summary and "prm_users" not in summary
+    assert "accepted rows left out by a layout's sample: tweets.sentiment_texts 100 of 300" in summary
+    assert "demo.users 0" not in summary
     # Slowest first, in the summary; each node's seconds in MLflow (a long name cut to MLflow's 250 characters).
     assert summary.index("longest nodes: demo.topics.finetuned.train") < summary.index("x" * 300) < summary.index("quick")
     metrics = mlflow.get_run(run.info.run_id).data.metrics
@@ -115,6 +119,7 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     description = mlflow.get_run(run.info.run_id).data.tags["mlflow.note.content"]
     assert description.startswith("**Run finished in ") and f"- {leader}" in description
     assert "**Rows rejected at ingestion:** demo.users 2." in description
+    assert "**Accepted rows left out by a layout's sample:** tweets.sentiment_texts 100 of 300." in description
 
 
 def test_a_runs_own_description_is_kept_and_an_airflow_tasks_summary_writes_none(tmp_path, monkeypatch):

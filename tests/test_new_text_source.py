@@ -121,6 +121,7 @@ def test_emotions_and_tweets_of_their_own_shapes_train_and_serve_by_configuratio
     # 200 of the 300 accepted tweets are kept by the layout's sample, counted apart from the rejected.
     report = pd.read_csv(latest_version(project / "data" / "08_reporting" / "tweets" / "ingestion_report.csv")).iloc[0]
     assert (report["accepted"], report["rejected"], report["sampled_out"]) == (300, 1, 100)
+    assert "accepted rows left out by a layout's sample: tweets.sentiment_texts 100 of 300" in result.stderr + result.stdout
     quality = pd.read_csv(latest_version(project / "data" / "08_reporting" / "tweets" / "sentiment_quality.csv"))
     assert (quality["n_test"] == 40).all() and (quality["macro_f1"] > 0.8).all()
     assert "tweets/sentiment_quality.csv" in result.stderr + result.stdout  # named in the run's closing summary

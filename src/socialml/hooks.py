@@ -166,7 +166,8 @@ class MlflowRunLabelsHook:
 class RunSummaryHook:
     """Ends each run with what a user looks for next: wall time, the longest nodes, which model leads each
     comparison (with its interval and its gain over the baseline), the MLflow run and where to open it, the
-    comparison tables written, and how many rows each ingested table rejected (dataset loads and saves are
+    comparison tables written, how many rows each ingested table rejected and how many a layout's sample left
+    out (dataset loads and saves are
     at DEBUG, conf/logging.yml, so this is where the run's outputs are named). The MLflow run gets the same
     summary as its description, unless it has one already or the run is an Airflow DAG's (its tasks are
     separate processes; none sees the whole run). Each node is logged by its full name as it starts, and its
@@ -181,6 +182,7 @@ class RunSummaryHook:
         self.mlflow_ui = "kedro mlflow ui"
         self.comparisons: list[str] = []
         self.rejected: dict[str, int] = {}
+        self.sampled_out: dict[str, str] = {}
         self.leading_models: list[str] = []
         self._node_started: dict[str, float] = {}
         self.node_seconds: dict[str, float] = {}
@@ -197,6 +199,7 @@ class RunSummaryHook:
         self.mlflow_ui = "kedro mlflow ui" + (f" --env {env}" if env and env != "base" else "")
         self.comparisons.clear()
         self.rejected.clear()
+        self.sampled_out.clear()
         self.leading_models.clear()
         self._node_started.clear()
         self.node_seconds.clear()
@@ -220,6 +223,8 @@ class RunSummaryHook:
             self.comparisons.append(str(getattr(self._catalog.get(dataset_name), "_filepath", dataset_name)))
         elif short_name.startswith("prm_rejected_") and hasattr(data, "__len__"):
             self.rejected[dataset_name.replace(".prm_rejected_", ".")] = len(data)
+        elif short_name.startswith("counts_") and isinstance(data, dict) and data.get("sampled_out"):
+            self.sampled_out[dataset_name.replace(".counts_", ".")] = f"{data['sampled_out']} of {data['accepted']}"
 
     @hook_impl
     def after_pipeline_run(self) -> None:
@@ -232,12 +237,13 @@ class RunSummaryHook:
             lines.append(f"leading models ({LEADERS_HEADING}):"
                          + "".join(f"\n    {leader}" for leader in self.leading_models))
         rejected = ", ".join(f"{table} {count}" for table, count in sorted(self.rejected.items()))
+        sampled_out = ", ".join(f"{table} {count}" for table, count in sorted(self.sampled_out.items()))
         run = mlflow.active_run()
         if run is not None:
             mlflow.log_metrics({node_seconds_metric(name): seconds for name, seconds in self.node_seconds.items()})
             described = "mlflow.note.content" in mlflow.get_run(run.info.run_id).data.tags
             if not described and not os.environ.get(FINISH_LATER):
-                mlflow.set_tag("mlflow.note.content", self._description(finished, rejected))
+                mlflow.set_tag("mlflow.note.content", self._description(finished, rejected, sampled_out))
             lines.append(f"MLflow run {run.info.run_id} (experiment {run.info.experiment_id}) in "
                          f"{mlflow.get_tracking_uri()}: `{self.mlflow_ui}`, then http://127.0.0.1:5000/#/experiments/"
                          f"{run.info.experiment_id}/runs/{run.info.run_id}")
@@ -245,16 +251,21 @@ class RunSummaryHook:
             lines.append("comparison tables (newest version inside each): " + ", ".join(sorted(self.comparisons)))
         if rejected:
             lines.append("rows rejected at ingestion: " + rejected)
+        if sampled_out:
+            lines.append("accepted rows left out by a layout's sample: " + sampled_out)
         logger.info("\n  ".join(lines))
 
-    def _description(self, finished: str, rejected: str) -> str:
-        """The run's summary as Markdown for the MLflow run page: wall time, leading models, rejected rows."""
+    def _description(self, finished: str, rejected: str, sampled_out: str) -> str:
+        """The run's summary as Markdown for the MLflow run page: wall time, leading models, rejected and
+        sampled-out rows."""
         text = f"**{finished.capitalize()}.**"
         if self.leading_models:
             text += (f"\n\n**Leading models** ({LEADERS_HEADING}; the whole tables are among the artifacts):\n\n"
                      + "\n".join(f"- {leader}" for leader in self.leading_models))
         if rejected:
             text += f"\n\n**Rows rejected at ingestion:** {rejected}."
+        if sampled_out:
+            text += f"\n\n**Accepted rows left out by a layout's sample:** {sampled_out}."
         return text
 
 
