@@ -75,7 +75,6 @@ class ProjectConfigLoader(OmegaConfigLoader):
                     server[name] = project_relative(server[name], project_path)
         return config
 
-
     def _parameters_with_runtime_on_top(self) -> dict[str, Any]:
         """The environments' parameters merged as Kedro merges them, then ``--params`` merged into them key by key.
 

@@ -564,7 +564,8 @@ def sample_rows(frame: pd.DataFrame, sample: dict[str, Any]) -> pd.DataFrame:
         return frame
     share = options.rows / len(frame)
     rng = np.random.default_rng(options.seed)
-    splits = frame.groupby("split", sort=False, dropna=False).indices.values() if "split" in frame else [np.arange(len(frame))]
+    splits = (frame.groupby("split", sort=False, dropna=False).indices.values() if "split" in frame
+              else [np.arange(len(frame))])
     drawn = [rng.choice(rows, size=max(1, int(len(rows) * share)), replace=False) for rows in splits]
     return frame.iloc[np.sort(np.concatenate(drawn))].reset_index(drop=True)
 
