@@ -8,7 +8,12 @@ from socialml.components.audience.models import age_buckets, build_audience_mode
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
 from socialml.components.data.features import viewer_history
 from socialml.components.evaluation.metrics import audience_scores
-from socialml.pipelines.audience.nodes import compare_audience_models, cross_validate_audience, prepare_audience_targets
+from socialml.pipelines.audience.nodes import (
+    compare_audience_models,
+    cross_validate_audience,
+    fit_audience_model,
+    prepare_audience_targets,
+)
 
 PARAMS = {"age_edges": [18, 25, 35, 45, 50, 56], "age_labels": ["<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"],
           "protocol": {"kind": "kfold", "folds": 3, "seed": 0}}
@@ -307,3 +312,16 @@ def test_deepsets_scores_do_not_depend_on_how_far_a_set_is_padded():
         for target, head in network.heads.items():
             torch.testing.assert_close(short[target][:1], head(nothing))
             assert short[target][0].abs().max() < 10
+
+
+def test_the_served_model_answers_age_buckets_in_age_order_and_one_pickled_before_that_still_answers(history):
+    views, items, targets = history
+    fitted = fit_audience_model(views, items, viewer_history(views, items), targets, {"kind": "item_bag"}, PARAMS)
+    user = targets["user_id"].iloc[0]
+    frame = fitted.predict_frame(views[views["user_id"] == user].drop(columns="rating"))
+    age_columns = [c.removeprefix("age/") for c in frame.columns if c.startswith("age/")]
+    assert age_columns == [a for a in PARAMS["age_labels"] if a in age_columns] and age_columns[0] == "<18"
+    assert frame["user_id"].tolist() == [user] and frame.filter(like="age/").sum(axis=1).round(6).tolist() == [1.0]
+    del fitted.__dict__["age_labels"]  # as unpickled from a run before the order was kept
+    older = pickle.loads(pickle.dumps(fitted)).predict_frame(views[views["user_id"] == user])
+    assert sorted(older.columns) == sorted(frame.columns)

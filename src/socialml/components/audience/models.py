@@ -442,14 +442,22 @@ class FittedAudience:
     """A fitted audience model with the item table it reads: what is served, logged and registered.
 
     ``predict_frame`` (its MLflow face) takes views (user_id, item_id, timestamp, watch_seconds) and
-    answers one row per user with a ``<target>/<class>`` probability column per target and class.
+    answers one row per user with a ``<target>/<class>`` probability column per target and class, the age
+    buckets in age order (``age_labels``), not as text sorts them ("<18" after "56+").
     """
 
-    def __init__(self, model: Any, items: pd.DataFrame) -> None:
-        self.model, self.items = model, items
+    age_labels: list[str] | None = None  # a model pickled before it keeps its classifiers' order
+
+    def __init__(self, model: Any, items: pd.DataFrame, age_labels: list[str] | None = None) -> None:
+        self.model, self.items, self.age_labels = model, items, age_labels
 
     def predict_proba(self, views: pd.DataFrame) -> dict[str, pd.DataFrame]:
-        return self.model.predict_proba(views, self.items)
+        probabilities = self.model.predict_proba(views, self.items)
+        if self.age_labels and "age" in probabilities:
+            age = probabilities["age"]
+            probabilities["age"] = age[[a for a in self.age_labels if a in age]
+                                       + [a for a in age if a not in self.age_labels]]
+        return probabilities
 
     def example_frame(self) -> pd.DataFrame:
         items = self.items["item_id"].head(3).tolist()

@@ -104,7 +104,7 @@ def fit_audience_model(views: pd.DataFrame, items: pd.DataFrame, history: pd.Dat
     """The model serving uses: trained on every user with targets, with the item table it reads."""
     model = build_audience_model(spec, age_labels=params["age_labels"])
     model.fit(views[views["user_id"].isin(targets["user_id"])], items, targets, history)
-    return FittedAudience(model, items)
+    return FittedAudience(model, items, params["age_labels"])
 
 
 def compare_audience_models(targets: pd.DataFrame, params: dict[str, Any], **predictions: pd.DataFrame):
