@@ -16,7 +16,16 @@ from omegaconf import OmegaConf
 from socialml.components.data import features
 from socialml.datasets import EngineParquetDataset
 from socialml.pipelines.ingestion.nodes import ingest_events
-from tests.conftest import SHARED_DATA, TEST_DATA, copy_project, drawn_share, kedro_env, render_in_chromium, run_kedro
+from tests.conftest import (
+    PROJECT_ROOT,
+    SHARED_DATA,
+    TEST_DATA,
+    copy_project,
+    drawn_share,
+    kedro_env,
+    render_in_chromium,
+    run_kedro,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -181,6 +190,26 @@ def test_run_is_tracked_in_mlflow_with_parameters_metrics_and_reports(test_run):
     probabilities = model.predict(pd.DataFrame({"doc_text": ["Наша команда выиграла матч"], "image2text": [""],
                                                 "speech2text": [""]}))
     assert probabilities.shape == (1, 6) and probabilities.idxmax(axis=1).iloc[0] == "sport"
+
+
+def test_the_documented_batch_scoring_runs_against_the_registry(test_run, tmp_path, monkeypatch, capsys):
+    """docs/serving.md's block, run as written but for the test environment's store and data folder."""
+    docs = (PROJECT_ROOT / "docs" / "serving.md").read_text()
+    block = docs.split("## Scoring a batch without the service", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    block = (block.replace("sqlite:///mlflow.db", f"sqlite:///{test_run / 'data' / 'mlflow_test.db'}")
+             .replace('"data/03_primary/', f'"{test_run / TEST_DATA / "03_primary"}/'))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "docs/serving.md", "exec"), {})
+    printed = capsys.readouterr().out
+    for name, columns in (("socialml-topics", "['doc_text', 'image2text', 'speech2text']"),
+                          ("socialml-clusters", "['question_id', 'answer']"),
+                          ("socialml-audience", "['user_id', 'item_id', 'timestamp', 'watch_seconds']"),
+                          ("socialml-cross-sell", "['client_id']"), ("socialml-feed", "['user_id', 'request_time']")):
+        assert f"{name} {columns}" in printed
+    scored = pd.read_csv(tmp_path / "topic_scores.csv")
+    posts = pd.read_parquet(test_run / TEST_DATA / "03_primary" / "demo" / "posts.parquet")
+    assert scored["post_id"].tolist() == posts["post_id"].tolist()
+    assert scored["predicted_topics"].ne("[]").mean() > 0.5  # most posts have a topic above its threshold
 
 
 def test_every_chart_is_in_mlflow_as_a_picture_with_drawn_content(test_run, tmp_path):
