@@ -12,7 +12,8 @@ import yaml
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
 from socialml.components.evaluation.metrics import clustering_scores
 from socialml.components.text.clustering import (
-    CLUSTERERS, OUTLIER, REDUCERS, AnswerClusterer, ClusteringConfig, HdbscanClusterer, _average_linkage, assign,
+    CLUSTERERS, OUTLIER, REDUCERS, AnswerClusterer, ClusteringConfig, HdbscanClusterer, UmapReducer, _average_linkage,
+    assign,
     bertopic_default_chain, cluster_texts,
     describe_clusters, split_by_sentiment,
 )
@@ -258,6 +259,22 @@ def test_the_reducer_and_the_clusterer_are_parts_checked_by_kind():
         ClusteringConfig.from_params({"reducer": {"kind": "tsne"}})
     with pytest.raises(ValueError, match="answer clustering: option 'n_keywords' must be int, got 'five'"):
         ClusteringConfig.from_params({"n_keywords": "five"})
+    with pytest.raises(ValueError, match=r"reducer 'umap': option 'layouts' must be at least 1, got 0"):
+        ClusteringConfig.from_params({"reducer": {"kind": "umap", "layouts": 0}})
+
+
+def test_umap_layouts_side_by_side_each_on_one_scale_and_the_first_is_one_layout_alone():
+    rng = np.random.default_rng(0)
+    embeddings = _blobs(rng, rng.normal(size=(4, 16)), 40)
+    one = UmapReducer(components=3, seed=5).reduce(embeddings)
+    three = UmapReducer(components=3, seed=5, layouts=3).reduce(embeddings)
+    assert one.shape == (160, 3) and three.shape == (160, 9)
+    centred = one - one.mean(axis=0)
+    assert np.allclose(three[:, :3], centred / centred.std(), atol=1e-5)  # seed 5 leads, standardised
+    assert not np.allclose(three[:, 3:6], three[:, :3], atol=1e-2)  # seeds 6 and 7 lay the texts out otherwise
+    assert np.allclose([three[:, k:k + 3].std() for k in (0, 3, 6)], 1.0)
+    labels = CLUSTERERS.build({"kind": "hdbscan", "min_cluster_size": 10}).fit_predict(three)
+    assert clustering_scores(np.repeat(np.arange(4), 40), labels)["ari"] > 0.9  # the blobs, read from all three
 
 
 def test_umap_is_loaded_after_torch_so_torch_keeps_its_own_openmp_runtime():
