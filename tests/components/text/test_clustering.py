@@ -261,6 +261,8 @@ def test_the_reducer_and_the_clusterer_are_parts_checked_by_kind():
         ClusteringConfig.from_params({"n_keywords": "five"})
     with pytest.raises(ValueError, match=r"reducer 'umap': option 'layouts' must be at least 1, got 0"):
         ClusteringConfig.from_params({"reducer": {"kind": "umap", "layouts": 0}})
+    with pytest.raises(ValueError, match=r"reducer 'umap': option 'epochs' must be at least 1 or null, got 0"):
+        ClusteringConfig.from_params({"reducer": {"kind": "umap", "epochs": 0}})
 
 
 def test_umap_layouts_side_by_side_each_on_one_scale_and_the_first_is_one_layout_alone():

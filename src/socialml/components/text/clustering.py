@@ -46,26 +46,30 @@ class UmapReducer:
     """UMAP (cosine) to ``components`` dimensions; questions with fewer than ``min_texts`` texts stay as they are.
 
     ``layouts`` > 1: that many layouts (seeds ``seed``, ``seed`` + 1, ...), each standardised, side by side, so
-    the clusterer reads their consensus: one seed's layout can join or cut a meaning where the others do not
-    (on ru_intents_dev one layout's NMI ranges 0.659 to 0.676 over six seeds, three side by side 0.670 to 0.673;
-    benchmarks/results/clustering.md), at that many times UMAP's time."""
+    the clusterer reads their consensus: one seed's layout can join or cut a meaning where the others do not.
+    On ru_intents_dev three layouts narrow NMI over five seeds from 0.659-0.676 to 0.669-0.673 at three times
+    UMAP's time, which the configuration does not spend (BERTopic's chain fits in a third of it);
+    ``epochs`` (null: UMAP's own) trades the layouts' care for time (benchmarks/results/clustering.md)."""
 
     components: int = 10
     neighbors: int = 15
     min_texts: int = 100
     seed: int = 0
     layouts: int = 1
+    epochs: int | None = None  # each layout's optimisation epochs; null: UMAP's (500 below 10,000 texts, else 200)
 
     def __post_init__(self) -> None:
         if self.layouts < 1:
             raise ValueError(f"clustering reducer 'umap': option 'layouts' must be at least 1, got {self.layouts!r}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"clustering reducer 'umap': option 'epochs' must be at least 1 or null, got {self.epochs!r}")
 
     def reduce(self, embeddings: np.ndarray) -> np.ndarray:
         n = len(embeddings)
         if n < self.min_texts:
             return embeddings
         spaces = [umap_module().UMAP(n_components=min(self.components, n - 2), n_neighbors=min(self.neighbors, n - 1),
-                                     min_dist=0.0, metric="cosine", random_state=self.seed + k,
+                                     min_dist=0.0, metric="cosine", random_state=self.seed + k, n_epochs=self.epochs,
                                      n_jobs=1).fit_transform(embeddings) for k in range(self.layouts)]
         if self.layouts == 1:
             return spaces[0]
