@@ -195,8 +195,8 @@ def _average_linkage(space: np.ndarray, quantiles: Sequence[float], min_size: in
 def bertopic_default_chain(embeddings: np.ndarray, seed: int = 0, min_cluster_size: int = 10) -> np.ndarray:
     """BERTopic's default clustering, the baseline answer clusterings are compared with: UMAP (cosine) to 5
     dimensions, HDBSCAN with ``min_cluster_size`` 10, outliers kept as outliers. Fewer texts than that are
-    all outliers, as the chain finds no topic in them."""
-    space = UmapReducer(components=5, neighbors=15, min_texts=30, seed=seed).reduce(embeddings)
+    all outliers, as the chain finds no topic in them. Its UMAP runs UMAP's own number of epochs, as BERTopic's."""
+    space = UmapReducer(components=5, neighbors=15, min_texts=30, seed=seed, epochs=None).reduce(embeddings)
     if len(space) < max(2, min_cluster_size):
         return np.full(len(space), OUTLIER)
     import hdbscan
