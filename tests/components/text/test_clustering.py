@@ -13,7 +13,7 @@ from socialml.components.data.demo_platform import DemoPlatformConfig, generate_
 from socialml.components.evaluation.metrics import clustering_scores
 from socialml.components.text.clustering import (
     CLUSTERERS, OUTLIER, REDUCERS, AnswerClusterer, ClusteringConfig, HdbscanClusterer, UmapReducer, _average_linkage,
-    assign,
+    assign, umap_module,
     bertopic_default_chain, cluster_texts,
     describe_clusters, split_by_sentiment,
 )
@@ -47,6 +47,15 @@ def test_bertopics_default_chain_finds_separated_groups_keeps_its_outliers_and_f
     assert clustering_scores(np.repeat([0, 1, 2, 3, 4], [40, 40, 40, 40, 3]), labels)["ari"] > 0.9
     assert np.array_equal(labels, bertopic_default_chain(x, seed=0))  # the seed fixes it
     assert (bertopic_default_chain(x[:9]) == OUTLIER).all()  # fewer texts than its smallest topic
+    import hdbscan
+
+    # BERTopic's own settings, UMAP's epochs among them: the project's reducer options do not leak into the baseline.
+    # Points without groups, where the labels follow every detail of the layout.
+    noise = rng.normal(size=(150, 16))
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    space = umap_module().UMAP(n_components=5, n_neighbors=15, min_dist=0.0, metric="cosine", random_state=0,
+                               n_jobs=1).fit_transform(noise)
+    assert np.array_equal(bertopic_default_chain(noise, seed=0), hdbscan.HDBSCAN(min_cluster_size=10).fit_predict(space))
 
 
 def test_an_outlier_joins_only_when_as_close_as_the_members_are_whatever_the_encoders_scale_of_cosines():
