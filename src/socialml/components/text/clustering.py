@@ -47,10 +47,11 @@ class UmapReducer:
 
     ``layouts`` > 1: that many layouts (seeds ``seed``, ``seed`` + 1, ...), each standardised, side by side, so
     the clusterer reads their consensus: one seed's layout can join or cut a meaning where the others do not.
-    On ru_intents_dev three layouts narrowed NMI over five seeds from 0.659-0.676 to 0.669-0.673 at three times
-    UMAP's time, which the configuration does not spend (BERTopic's chain fits in a third of it). ``epochs``
-    (null: UMAP's own, 500 below 10,000 texts): 200 fit ru_intents_dev in 3.4 s against 7.4 s, with the same
-    NMI over five seeds and over 50 questions of 100 to 1,000 texts drawn from it (benchmarks/results/clustering.md)."""
+    On ru_intents_dev three layouts of 500 epochs narrowed NMI over five seeds from 0.659-0.676 to 0.669-0.673
+    at three times UMAP's time, and three of 200 epochs did not: not configured. ``epochs`` (null: UMAP's own,
+    500 below 10,000 texts): 200 fit ru_intents_dev in 3.1 s against 7.4 s (BERTopic's chain 6.5 s), median NMI
+    over five seeds 0.675 against 0.669, and tie over 50 questions of 100 to 1,000 texts drawn from it
+    (benchmarks/results/clustering.md)."""
 
     components: int = 10
     neighbors: int = 15
