@@ -77,6 +77,23 @@ def test_runtime_parameters_change_one_key_of_a_block_the_environment_does_not_s
     assert parameters["demo_platform"]["n_users"] == 90 and parameters["demo_platform"]["n_posts"] == 150  # test's
 
 
+def test_runtime_parameters_still_resolve_inside_the_parameter_files(tmp_path):
+    from socialml.pipeline_registry import ProjectConfigLoader
+    from socialml.settings import CONFIG_LOADER_ARGS
+
+    (tmp_path / "base").mkdir()
+    (tmp_path / "test").mkdir()
+    (tmp_path / "base" / "parameters.yml").write_text("model: {c: '${runtime_params:c, 1.0}', folds: 3}\n")
+    (tmp_path / "test" / "parameters.yml").write_text("other: 1\n")
+    active = ProjectConfigLoader.active
+    try:
+        parameters = ProjectConfigLoader(str(tmp_path), env="test", **CONFIG_LOADER_ARGS,
+                                         runtime_params={"c": 4.0, "model": {"folds": 5}})["parameters"]
+    finally:
+        ProjectConfigLoader.active = active
+    assert parameters["model"] == {"c": 4.0, "folds": 5} and parameters["other"] == 1 and parameters["c"] == 4.0
+
+
 TRACKING_URI = """
 import sys
 import mlflow
