@@ -167,11 +167,11 @@ class RunSummaryHook:
     """Ends each run with what a user looks for next: wall time, the longest nodes, which model leads each
     comparison (with its interval and its gain over the baseline), the MLflow run and where to open it, the
     comparison tables written, how many rows each ingested table rejected and how many a layout's sample left
-    out (dataset loads and saves are at DEBUG, conf/logging.yml, so this is where the run's outputs are
-    named). The MLflow run gets the same summary as its description, unless it has one already or the run
-    is an Airflow DAG's (its tasks are separate processes; none sees the whole run). Each node is logged by its full name as it starts, and its
-    wall time goes to the MLflow run (metrics ``node_seconds.<node>``): a model's fit time is that of its
-    node tagged ``training``."""
+    out (dataset loads and saves are at DEBUG, conf/logging.yml, so this is where the run's outputs are named).
+    The MLflow run gets the same summary as its description, unless it has one already or the run is an Airflow
+    DAG's (its tasks are separate processes; none sees the whole run). Each node is logged by its full name as
+    it starts, and its wall time goes to the MLflow run (metrics ``node_seconds.<node>``): a model's fit time is
+    that of its node tagged ``training``."""
 
     LONGEST_NODES = 5
 

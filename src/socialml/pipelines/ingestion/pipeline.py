@@ -60,7 +60,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
 
 def _check_sample(layout_name: str, table: str, tables: list[str]) -> None:
     """A sample may thin a table that nothing else of the source refers to: rows pointing at a row left out
-    would be rejected as dangling. The feed log is sampled where it lies, on its engine, or not at all."""
+    would be rejected as dangling. The feed log, ingested on its engine, is not sampled."""
     referring = [other for other in tables if table in TABLES[other].references.values()]
     if referring:
         raise ValueError(f"layout '{layout_name}' table '{table}' sample: {referring} refer to {table}, and their rows "
