@@ -52,6 +52,21 @@ def test_one_request_at_a_time_ranks_as_the_batch_does(feed):
         np.testing.assert_allclose(one.score, expected["score"], rtol=1e-6)
 
 
+def test_request_times_in_any_unit_and_past_2262_rank_every_published_post(feed, capfd):
+    log, posts, users, _ = feed
+    model = PostFeedModel(**RANKER).fit(log, posts, users)
+    user = np.array([log["user_id"].iloc[0]])
+    newest = posts["created_at"].max().to_datetime64()
+    at_newest = model.rank_posts(user, np.array([newest]), k=5)
+    for later in (np.datetime64("2262-04-12", "us"), np.datetime64("9999-12-31T23:59:59", "s")):
+        assert len(model.rank_posts(user, np.array([later]), k=5).post_id) == 5
+    assert model.rank_posts(user, np.array([newest.astype("datetime64[s]")]), k=5).post_id.tolist() == \
+        at_newest.post_id.tolist()  # the unit alone changes nothing
+    capfd.readouterr()
+    assert model.rank_posts(user, np.array([pd.Timestamp("1970-01-01")], dtype=object), k=5).post_id.size == 0
+    assert capfd.readouterr() == ("", "")  # nothing to score: CatBoost is not asked (it prints then)
+
+
 def test_an_unknown_user_gets_a_cold_start_feed(feed):
     log, posts, users, _ = feed
     registered_without_events = users["user_id"].iloc[0]

@@ -111,5 +111,7 @@ def compare_ab_groups(feed_log: pd.DataFrame, feed_events: pd.DataFrame, ab_test
                              timestamp=pd.to_datetime(feed_log["timestamp"], format="ISO8601"))
     hits = served_hits(served, feed_events, settings["positive_action"], ab_test["horizon_hours"])
     result = compare_groups(hits)
-    result.update({"control_model": ab_test["control"], "test_model": ab_test["test"]})
-    return result, metric_payload("ab_test", result), ab_test_figure(result)
+    # JSON has no NaN: a rate or test that cannot be computed (a group without feeds, no hit at all) is null.
+    report = {key: None if np.isnan(value) else value for key, value in result.items()}
+    report.update({"control_model": ab_test["control"], "test_model": ab_test["test"]})
+    return report, metric_payload("ab_test", result), ab_test_figure(result)

@@ -115,8 +115,10 @@ def _sequences(events: pd.DataFrame, users: pd.Index, posts: pd.Index) -> list[n
 
 
 def seconds(times: np.ndarray) -> np.ndarray:
-    """Seconds since the epoch of datetime64 values, as floats (NaN for missing times)."""
-    values = np.asarray(times).astype("datetime64[s]")
+    """Seconds since the epoch of datetime64 values or timestamps, as floats (NaN for missing times). Each
+    value keeps its own unit until seconds: a time past 2262 (pandas' nanosecond range) would wrap around
+    in nanoseconds to one before 1900, before every post."""
+    values = np.asarray(times, dtype="datetime64").astype("datetime64[s]")
     out = values.astype(np.int64).astype(np.float64)
     out[np.isnat(values)] = np.nan
     return out

@@ -125,8 +125,7 @@ class PostFeedModel:
         if self.history_ is None:
             raise RuntimeError("fit the post feed model before recommending")
         rows = self.history_.rows(user_ids)
-        candidates, x, _ = self._features(self.history_, self.generators_, rows,
-                                          seconds(np.asarray(times, dtype="datetime64[ns]")))
+        candidates, x, _ = self._features(self.history_, self.generators_, rows, seconds(times))
         return self._top(candidates.request_pos, candidates.cols, self.ranker_.score(x), k)
 
     def example_frame(self) -> pd.DataFrame:
@@ -191,8 +190,7 @@ class PostFeedModel:
     def explain(self, user_ids: np.ndarray, times: np.ndarray) -> pd.DataFrame:
         """What the ranker sees when serving: one row per (request, candidate) with the features and score."""
         rows = self.history_.rows(user_ids)
-        candidates, x, names = self._features(self.history_, self.generators_, rows,
-                                              seconds(np.asarray(times, dtype="datetime64[ns]")))
+        candidates, x, names = self._features(self.history_, self.generators_, rows, seconds(times))
         pos = candidates.request_pos
         served = pd.DataFrame({"user_id": np.asarray(user_ids)[pos], "request_time": np.asarray(times)[pos],
                                "post_id": self.history_.posts[candidates.cols], "score": self.ranker_.score(x)})

@@ -45,6 +45,8 @@ class CatBoostRanker:
         return self
 
     def score(self, x: np.ndarray) -> np.ndarray:
+        if not len(x):  # no post published before the request: CatBoost would print to stderr
+            return np.zeros(0)
         return self.model_.predict(x, thread_count=1)
 
     def feature_importance(self) -> pd.DataFrame:
