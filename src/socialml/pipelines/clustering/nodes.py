@@ -26,7 +26,8 @@ from socialml.components.text.clustering import (
 )
 from socialml.components.text.preprocess import normalise
 from socialml.components.text.sentiment import (
-    SENTIMENT_COLOURS, BlendedSentiment, DeniedTroubleSentiment, QuestionFrame, ZeroShotSentiment, predict_labels,
+    SENTIMENT_COLOURS, BlendedSentiment, DeniedTroubleSentiment, EmojiSentiment, QuestionFrame, ZeroShotSentiment,
+    predict_labels,
 )
 from socialml.components.text.vectors import encoder_of, require_encoder, to_matrix, vector_columns
 from socialml.pipelines.text_embedding.nodes import embed_answers
@@ -93,15 +94,16 @@ def _with_vectors(labels: pd.DataFrame, vectors: pd.DataFrame, source: pd.DataFr
 
 
 def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any], head=None,
-                           labelled: pd.DataFrame | None = None) -> tuple[DeniedTroubleSentiment, pd.DataFrame]:
+                           labelled: pd.DataFrame | None = None) -> tuple[EmojiSentiment, pd.DataFrame]:
     """The labelled source's head blended with zero-shot anchors (zero-shot alone where no labels exist),
-    answers that deny a trouble read as praise (``denied_trouble``), and how each zero-shot weight
-    scored. ``zero_shot_weight: auto`` takes the weight with the best macro-F1 on ``labelled`` (ties: the
+    answers that deny a trouble read as praise (``denied_trouble``), their emoji heard (``emoji``), and how each
+    zero-shot weight scored. ``zero_shot_weight: auto`` takes the weight with the best macro-F1 on ``labelled`` (ties: the
     lower log-loss), scored as served but for the question frame: an answer's own reading must stand where
     its question asks for neither the good nor the bad (``QuestionFrame`` moves only neutral probability,
     and scored with it the choice hid the blend's misreadings). A number fixes the weight."""
-    def served(models: list, weights: list[float]) -> DeniedTroubleSentiment:
-        return DeniedTroubleSentiment(BlendedSentiment(models, weights), **params["denied_trouble"])
+    def served(models: list, weights: list[float]) -> EmojiSentiment:
+        return EmojiSentiment(DeniedTroubleSentiment(BlendedSentiment(models, weights), **params["denied_trouble"]),
+                              **params["emoji"])
 
     if head is None:
         return served([zero_shot], [1.0]), pd.DataFrame({"zero_shot_weight": [1.0], "chosen": [True]})
@@ -114,10 +116,10 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
     require_encoder(head.embeddings_from, labelled, "the answer sentiment model")
     texts, vectors, truth = labelled["text"].tolist(), to_matrix(labelled), labelled["sentiment"].to_numpy()
     head_p, zero_shot_p = head.predict_proba(texts, vectors), zero_shot.predict_proba(texts, vectors)
-    rule = DeniedTroubleSentiment(head, **params["denied_trouble"])  # its adjust reads no model
+    rules = served([head], [1.0])  # the rules' adjust reads no model
     rows = []
     for weight in BLEND_WEIGHTS:
-        blended = rule.adjust(texts, (1 - weight) * head_p + weight * zero_shot_p)
+        blended = rules.adjust(texts, rules.model.adjust(texts, (1 - weight) * head_p + weight * zero_shot_p))
         ordered = sorted(blended.columns)  # log_loss reads the columns in sorted label order
         probabilities = np.clip(blended[ordered].to_numpy(dtype=float), 1e-15, None)  # the rule leaves zeros
         rows.append({"zero_shot_weight": weight, "texts": len(texts),
