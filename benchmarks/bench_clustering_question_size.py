@@ -6,7 +6,8 @@ A survey question has tens to hundreds of answers (the real survey's median is 4
 5,000. Each draw picks k intents at random and n of their utterances; the draw is clustered as one question
 by our clustering (the configured encoder and algorithm), by the same with ``min_cluster_size`` at every
 size (``small_question_scale: null``), with UMAP and HDBSCAN from 30 texts, without the cap on a cluster's
-share of the texts (``max_cluster_share: null``), and by BERTopic's default chain. NMI, AMI and ARI are averaged over
+share of the texts (``max_cluster_share: null``), with UMAP reading the embeddings as they are
+(``standardise: false``), and by BERTopic's default chain. NMI, AMI and ARI are averaged over
 the draws of each (n, k); the paired differences over all draws below 900 texts (where the scale changes
 anything) get 95 % bootstrap intervals (draws resampled). Writes
 benchmarks/results/clustering_question_size.md.
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench_clustering import ROOT, configured, markdown, ours, varied
+from bench_clustering import ROOT, UNSTANDARDISED, configured, markdown, ours, varied
 from socialml.components.evaluation.metrics import bootstrap_intervals, clustering_scores
 from socialml.components.text.clustering import bertopic_default_chain
 from socialml.components.text.encoders import EmbeddingCache, build_encoder
@@ -62,7 +63,9 @@ def main() -> None:
     fixed = varied(config, clusterer={"small_question_scale": None})
     below_30 = varied(config, reducer={"min_texts": 30}, clusterer={"linkage_below": 30})
     uncapped = varied(config, clusterer={"max_cluster_share": None})
-    methods = {CONFIGURED: config, FIXED: fixed, LINKAGE_BELOW_30: below_30, UNCAPPED: uncapped, BERTOPIC: None}
+    as_they_are = varied(config, reducer={"standardise": False})
+    methods = {CONFIGURED: config, FIXED: fixed, LINKAGE_BELOW_30: below_30, UNCAPPED: uncapped,
+               UNSTANDARDISED: as_they_are, BERTOPIC: None}
     cache = EmbeddingCache(build_encoder(encoder))
     intents = pd.read_csv(args.data / "ru_intents_dev" / "intents_dev.csv")
     texts, gold = intents["text"].astype(str).to_numpy(), intents["label"].to_numpy()
@@ -83,7 +86,7 @@ def main() -> None:
              .reset_index())
     small = frame[frame["n"] < 900].pivot_table(index=["n", "k", "draw"], columns="method", values=list(METRICS))
     gains = [{"ours (configured) against": other, "draws": len(small), **paired_gains(small, CONFIGURED, other, METRICS)}
-             for other in (BERTOPIC, FIXED, LINKAGE_BELOW_30, UNCAPPED)]
+             for other in (BERTOPIC, FIXED, LINKAGE_BELOW_30, UNCAPPED, UNSTANDARDISED)]
     out = ROOT / "benchmarks" / "results" / "clustering_question_size.md"
     out.write_text(
         "# Answer clustering on questions of 12 to 1,000 answers\n\n"

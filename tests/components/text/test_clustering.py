@@ -274,6 +274,25 @@ def test_the_reducer_and_the_clusterer_are_parts_checked_by_kind():
         ClusteringConfig.from_params({"reducer": {"kind": "umap", "epochs": 0}})
 
 
+def test_umap_reads_each_dimension_standardised_so_a_narrow_encoders_groups_count_beside_a_wide_one():
+    """Two encoders side by side: the first's vectors lie in a narrow cone around a common direction (as e5's
+    do) and hold the groups; the second's spread over the whole sphere without any. Read as they are, the
+    second decides every cosine; each dimension standardised over the texts, the first counts as much."""
+    rng = np.random.default_rng(0)
+    narrow = np.vstack([np.full(16, 3.0) + 0.15 * centre + 0.03 * rng.normal(size=(40, 16))
+                        for centre in rng.normal(size=(3, 16))])
+    wide = rng.normal(size=(120, 16))
+    x = np.hstack([narrow / np.linalg.norm(narrow, axis=1, keepdims=True),
+                   wide / np.linalg.norm(wide, axis=1, keepdims=True)]) / np.sqrt(2)
+    truth = np.repeat([0, 1, 2], 40)
+    scores = {}
+    for standardise in (False, True):
+        config = ClusteringConfig(clusterer={"kind": "hdbscan", "min_cluster_size": 10, "linkage_below": 0},
+                                  reducer={"kind": "umap", "min_texts": 30, "standardise": standardise})
+        scores[standardise] = clustering_scores(truth, cluster_texts(x, np.ones(len(x)), config).labels)["ari"]
+    assert scores[True] > 0.95 and scores[False] < 0.2, scores
+
+
 def test_umap_layouts_side_by_side_each_on_one_scale_and_the_first_is_one_layout_alone():
     rng = np.random.default_rng(0)
     embeddings = _blobs(rng, rng.normal(size=(4, 16)), 40)
