@@ -162,6 +162,8 @@ def test_an_answers_emoji_move_its_neutral_probability_to_their_side():
         EmojiSentiment(KeywordSentiment(), positive=["👍"], negative=["👍🏻"])
     with pytest.raises(ValueError, match="weight"):
         EmojiSentiment(KeywordSentiment(), weight=1.5)
+    with pytest.raises(ValueError, match="lists of emoji"):
+        EmojiSentiment(KeywordSentiment(), positive="👍🔥")
     with pytest.raises(ValueError, match="empty entry"):
         EmojiSentiment(KeywordSentiment(), positive=["\ufe0f"])
 

@@ -284,7 +284,7 @@ class EmojiSentiment(_RawTextPredictor):
     """``model`` with an answer's emoji heard.
 
     Sentence encoders read an emoji as next to nothing: "😡", "👎" and "👍" alone came out neutral at 0.93 to
-    0.97, and "ипотека 😄" too. The answer's emoji from ``positive`` and ``negative`` vote (each occurrence
+    0.98, and "ипотека 😄" too. The answer's emoji from ``positive`` and ``negative`` vote (each occurrence
     once); where one side wins, ``weight`` of the answer's neutral probability moves to it, so words with a
     sentiment of their own keep it ("отлично работает 🤬" stays praise). An answer of emoji alone (no letter or
     digit) has no words to weigh against them: all of its neutral probability moves. Emoji in neither list
@@ -294,6 +294,8 @@ class EmojiSentiment(_RawTextPredictor):
                  weight: float = 0.5) -> None:
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
             raise ValueError(f"emoji weight must be a number between 0 and 1, got {weight!r}")
+        if isinstance(positive, str) or isinstance(negative, str):
+            raise ValueError("emoji positive and negative must be lists of emoji, got a string")
         self.model, self.weight, self.embeddings_from = model, float(weight), model.embeddings_from
         sides = {"positive": {_EMOJI_VARIANTS.sub("", e) for e in positive},
                  "negative": {_EMOJI_VARIANTS.sub("", e) for e in negative}}

@@ -96,11 +96,11 @@ def _with_vectors(labels: pd.DataFrame, vectors: pd.DataFrame, source: pd.DataFr
 def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any], head=None,
                            labelled: pd.DataFrame | None = None) -> tuple[EmojiSentiment, pd.DataFrame]:
     """The labelled source's head blended with zero-shot anchors (zero-shot alone where no labels exist),
-    answers that deny a trouble read as praise (``denied_trouble``), their emoji heard (``emoji``), and how each
-    zero-shot weight scored. ``zero_shot_weight: auto`` takes the weight with the best macro-F1 on ``labelled`` (ties: the
-    lower log-loss), scored as served but for the question frame: an answer's own reading must stand where
-    its question asks for neither the good nor the bad (``QuestionFrame`` moves only neutral probability,
-    and scored with it the choice hid the blend's misreadings). A number fixes the weight."""
+    answers that deny a trouble read as praise (``denied_trouble``), their emoji heard (``emoji``), and how
+    each zero-shot weight scored. ``zero_shot_weight: auto`` takes the weight with the best macro-F1 on
+    ``labelled`` (ties: the lower log-loss), scored as served but for the question frame: an answer's own
+    reading must stand where its question asks for neither the good nor the bad (``QuestionFrame`` moves only
+    neutral probability, and scored with it the choice hid the blend's misreadings). A number fixes the weight."""
     def served(models: list, weights: list[float]) -> EmojiSentiment:
         return EmojiSentiment(DeniedTroubleSentiment(BlendedSentiment(models, weights), **params["denied_trouble"]),
                               **params["emoji"])
@@ -121,7 +121,7 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
     for weight in BLEND_WEIGHTS:
         blended = rules.adjust(texts, rules.model.adjust(texts, (1 - weight) * head_p + weight * zero_shot_p))
         ordered = sorted(blended.columns)  # log_loss reads the columns in sorted label order
-        probabilities = np.clip(blended[ordered].to_numpy(dtype=float), 1e-15, None)  # the rule leaves zeros
+        probabilities = np.clip(blended[ordered].to_numpy(dtype=float), 1e-15, None)  # the rules leave zeros
         rows.append({"zero_shot_weight": weight, "texts": len(texts),
                      "macro_f1": f1_score(truth, predict_labels(blended), average="macro"),
                      "log_loss": log_loss(truth, probabilities / probabilities.sum(axis=1, keepdims=True),
