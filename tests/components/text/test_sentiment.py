@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from socialml.components.text.sentiment import (
-    BlendedSentiment, DeniedTroubleSentiment, EmojiSentiment, FineTunedSentiment, QuestionFrame, SentimentHead, ZeroShotSentiment,
-    negated_clause, predict_labels,
+    BlendedSentiment, DeniedTroubleSentiment, EmojiSentiment, FineTunedSentiment, QuestionFrame, SentimentHead,
+    ZeroShotSentiment, negated_clause, predict_labels,
 )
 
 TEXTS = ["супер, класс", "отлично!", "ужасно", "кошмар 😡", "завтра в 10", "встреча у метро"] * 5
