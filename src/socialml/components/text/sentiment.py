@@ -315,18 +315,25 @@ class EmojiSentiment(_RawTextPredictor):
 
     def adjust(self, texts: Sequence[str], probabilities: pd.DataFrame) -> pd.DataFrame:
         """``probabilities`` of ``texts`` with the neutral probability moved as the answers' emoji say."""
-        out = probabilities.reset_index(drop=True).copy()
         polarity = self.polarity(texts)
         emoji_only = np.array([re.search(r"[^\W_]", text) is None for text in texts], dtype=bool)
         share = np.where(emoji_only, 1.0, self.weight) * (polarity != 0)
-        moved = out["neutral"].to_numpy(dtype=float) * share
-        out["neutral"] -= moved
-        out["positive"] += np.where(polarity > 0, moved, 0.0)
-        out["negative"] += np.where(polarity < 0, moved, 0.0)
-        return out
+        side = np.where(polarity > 0, SENTIMENTS.index("positive"), SENTIMENTS.index("negative"))
+        return moved_from_neutral(probabilities, share, np.eye(len(SENTIMENTS))[side])
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None) -> pd.DataFrame:
         return self.adjust(texts, self.model.predict_proba(texts, embeddings))
+
+
+def moved_from_neutral(probabilities: pd.DataFrame, share: np.ndarray, towards: np.ndarray) -> pd.DataFrame:
+    """``probabilities`` (a row per text) with ``share`` of each row's neutral probability moved to the
+    distribution ``towards`` (a row per text, columns in ``SENTIMENTS`` order): what emoji and a question's
+    frame both do, so that an answer with a sentiment of its own keeps it."""
+    own = probabilities.reset_index(drop=True)[list(SENTIMENTS)].to_numpy(dtype=float)
+    neutral = SENTIMENTS.index("neutral")
+    away = towards - np.eye(len(SENTIMENTS))[neutral]
+    return pd.DataFrame(own + np.asarray(share, dtype=float)[:, None] * own[:, [neutral]] * away,
+                        columns=list(SENTIMENTS))
 
 
 def predict_labels(probabilities: pd.DataFrame) -> np.ndarray:
@@ -379,8 +386,7 @@ class QuestionFrame(_RawTextPredictor):
         columns = list(SENTIMENTS)
         own = probabilities.reset_index(drop=True)[columns].to_numpy(dtype=float)
         asks = asks_for.loc[list(question_ids), columns].to_numpy(dtype=float)
-        neutral = columns.index("neutral")
-        moved = own + self.weight * own[:, [neutral]] * (asks - np.eye(len(columns))[neutral])
+        moved = moved_from_neutral(probabilities, np.full(len(own), self.weight), asks).to_numpy(copy=True)
         opposite = {"positive": "negative", "neutral": "neutral", "negative": "positive"}
         reversed_asks = asks[:, [columns.index(opposite[c]) for c in columns]]
         nothing = self.says_nothing(texts)
