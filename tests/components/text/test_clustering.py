@@ -291,6 +291,10 @@ def test_umap_reads_each_dimension_standardised_so_a_narrow_encoders_groups_coun
                                   reducer={"kind": "umap", "min_texts": 30, "standardise": standardise})
         scores[standardise] = clustering_scores(truth, cluster_texts(x, np.ones(len(x)), config).labels)["ari"]
     assert scores[True] > 0.95 and scores[False] < 0.2, scores
+    # A dimension every text shares (an encoder's unused component) has no spread to scale by: left at zero.
+    constant = np.hstack([x, np.full((len(x), 1), 0.5)])
+    space = UmapReducer(components=3, min_texts=30).reduce(constant)
+    assert np.isfinite(space).all() and space.shape == (120, 3)
 
 
 def test_umap_layouts_side_by_side_each_on_one_scale_and_the_first_is_one_layout_alone():
