@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from socialml.components.audience.models import age_buckets, build_audience_model, history_features
+from socialml.components.audience.models import age_buckets, build_audience_model, history_features, numbered_order
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_demo_platform
 from socialml.components.data.features import viewer_history
 from socialml.components.evaluation.metrics import audience_scores
@@ -324,4 +324,11 @@ def test_the_served_model_answers_age_buckets_in_age_order_and_one_pickled_befor
     assert frame["user_id"].tolist() == [user] and frame.filter(like="age/").sum(axis=1).round(6).tolist() == [1.0]
     del fitted.__dict__["age_labels"]  # as unpickled from a run before the order was kept
     older = pickle.loads(pickle.dumps(fitted)).predict_frame(views[views["user_id"] == user])
-    assert sorted(older.columns) == sorted(frame.columns)
+    assert older.columns.tolist() == frame.columns.tolist()  # in age order all the same
+
+
+def test_buckets_without_their_labels_fall_in_the_order_of_their_first_number():
+    assert numbered_order(["56+", "18-24", "<18", "25-34", "unknown", "45-49", "50-55", "35-44"]) == [
+        "<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+", "unknown"]
+    assert numbered_order(["100+", "9-17", "<9"]) == ["<9", "9-17", "100+"]  # numbers, not text
+    assert numbered_order([]) == []

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import numpy as np
@@ -438,25 +440,37 @@ class DeepSetsAudience:
         return state
 
 
+def numbered_order(buckets: Iterable[str]) -> list[str]:
+    """Bucket labels by the first number in each, a "<" bucket before the bucket starting at its number
+    ("<18", "18-24", ..., "56+"); labels without a number last, as text sorts them."""
+    def key(bucket: str) -> tuple[float, str]:
+        number = re.search(r"\d+(?:\.\d+)?", bucket)
+        bound = float(number.group()) if number else math.inf
+        return (bound - 0.5 if bucket.lstrip().startswith("<") else bound, bucket)
+
+    return sorted(buckets, key=key)
+
+
 class FittedAudience:
     """A fitted audience model with the item table it reads: what is served, logged and registered.
 
     ``predict_frame`` (its MLflow face) takes views (user_id, item_id, timestamp, watch_seconds) and
     answers one row per user with a ``<target>/<class>`` probability column per target and class, the age
-    buckets in age order (``age_labels``), not as text sorts them ("<18" after "56+").
+    buckets in age order (``age_labels``), not as text sorts them ("<18" after "56+"). A model pickled
+    before it kept ``age_labels`` orders them by the first number in each ("<18" before "18-24").
     """
 
-    age_labels: list[str] | None = None  # a model pickled before it keeps its classifiers' order
+    age_labels: list[str] | None = None  # a model pickled before it kept them falls back to numbered_order
 
     def __init__(self, model: Any, items: pd.DataFrame, age_labels: list[str] | None = None) -> None:
         self.model, self.items, self.age_labels = model, items, age_labels
 
     def predict_proba(self, views: pd.DataFrame) -> dict[str, pd.DataFrame]:
         probabilities = self.model.predict_proba(views, self.items)
-        if self.age_labels and "age" in probabilities:
+        if "age" in probabilities:
             age = probabilities["age"]
-            probabilities["age"] = age[[a for a in self.age_labels if a in age]
-                                       + [a for a in age if a not in self.age_labels]]
+            order = self.age_labels or numbered_order(age.columns)
+            probabilities["age"] = age[[a for a in order if a in age] + [a for a in age if a not in order]]
         return probabilities
 
     def example_frame(self) -> pd.DataFrame:
