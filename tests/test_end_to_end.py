@@ -388,8 +388,8 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
     assert set(against["model"]) == {"answer_clustering", "bertopic_default_chain"}
     for source in ("sensitive_topics_multilabel", "telegram_news_topics"):
         comparison = pd.read_csv(latest_version(outputs / "08_reporting" / source / "topics_comparison.csv"))
-        assert {"tfidf_logreg", "finetuned_e5_top2", "finetuned_mlp_head_tfidf_ensemble",
-                "embedding_tfidf_logreg_oof"} <= set(comparison["model"])
+        assert {"tfidf_logreg", "finetuned_e5_top2", "finetuned_mlp_head_tfidf_ensemble", "embedding_tfidf_logreg_oof",
+                "standardised_mlp_head_tfidf_ensemble"} <= set(comparison["model"])
         assert comparison.set_index("model").loc["embedding_tfidf_logreg_oof", "threshold_folds"] == 5
     assert (outputs / "04_feature" / "santander_sample" / "client_features.parquet").exists()
     assert (outputs / "05_model_input" / "karpov_social" / "post_embeddings_pca.parquet").exists()

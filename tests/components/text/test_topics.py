@@ -185,6 +185,55 @@ def test_mlp_trains_every_epoch_when_validation_cannot_rank_them():
     assert with_empty.predict_proba(TEXTS[:0], embeddings[:0]).shape == (0, 3)
 
 
+def _narrow_groups_beside_wide_noise(seed: int, n: int = 180) -> tuple[np.ndarray, np.ndarray]:
+    """Labels held by a narrow encoder's vectors (a cone around one direction, as e5's) beside a wide encoder's
+    that carry none (spread over the sphere), each unit norm as the project's concat encoder joins them."""
+    rng = np.random.default_rng(seed)
+    groups = rng.integers(0, 3, n)
+    narrow = np.full(16, 3.0) + 0.05 * np.random.default_rng(99).normal(size=(3, 16))[groups] \
+        + 0.03 * rng.normal(size=(n, 16))
+    wide = rng.normal(size=(n, 16))
+    x = np.hstack([narrow / np.linalg.norm(narrow, axis=1, keepdims=True),
+                   wide / np.linalg.norm(wide, axis=1, keepdims=True)]) / np.sqrt(2)
+    return np.eye(3, dtype=np.int8)[groups], x.astype(np.float32)
+
+
+@pytest.mark.parametrize("spec", [{"kind": "head", "features": "embedding"},
+                                  {"kind": "head", "features": "both"},
+                                  {"kind": "mlp", "hidden": 16, "epochs": 60, "learning_rate": 0.01,
+                                   "batch_size": 16, "seeds": 1}])
+def test_standardised_embeddings_let_a_narrow_encoders_labels_count_beside_a_wide_ones(spec):
+    y, x = _narrow_groups_beside_wide_noise(0)
+    y_new, x_new = _narrow_groups_beside_wide_noise(1, 60)
+    texts, new_texts = ["пост"] * len(x), ["пост"] * len(x_new)
+    accuracy = {}
+    for standardise in (False, True):
+        model = build_topic_classifier({**spec, "standardise": standardise}).fit(texts, x, y, LABELS)
+        probabilities = model.predict_proba(new_texts, x_new).to_numpy()
+        accuracy[standardise] = (probabilities.argmax(axis=1) == y_new.argmax(axis=1)).mean()
+        # the training texts' centre and spread, not the batch's own: one post alone reads as in a batch
+        np.testing.assert_allclose(model.predict_proba(new_texts[:1], x_new[:1]).to_numpy(), probabilities[:1],
+                                   rtol=1e-5, atol=1e-6)
+    assert accuracy[True] > 0.95 and accuracy[False] < 0.6, accuracy
+
+
+def test_a_topic_model_pickled_before_standardising_existed_reads_embeddings_as_they_are():
+    y, embeddings = _noisy_embeddings(0)
+    model = MlpTopicClassifier(hidden=8, epochs=3, seeds=1).fit(TEXTS, embeddings, y, LABELS)
+    state = pickle.loads(pickle.dumps(model)).__dict__
+    del state["standardiser"], state["standardise"]
+    legacy = MlpTopicClassifier.__new__(MlpTopicClassifier)
+    legacy.__dict__.update(state)
+    np.testing.assert_allclose(legacy.predict_proba(TEXTS, embeddings), model.predict_proba(TEXTS, embeddings))
+
+
+def test_standardise_is_refused_where_there_are_no_embeddings_to_standardise():
+    with pytest.raises(ValueError, match="features 'tfidf' has none"):
+        build_topic_classifier({"kind": "head", "features": "tfidf", "standardise": True})
+    with pytest.raises(ValueError, match="option 'standardise' must be"):
+        build_topic_classifier({"kind": "mlp", "standardise": "sometimes"})
+
+
 def test_ensemble_is_the_weighted_mean_of_its_members():
     y, embeddings = _noisy_embeddings(0)
     model = build_topic_classifier({"kind": "ensemble", "weights": {"words": 3, "network": 1}, "members": {

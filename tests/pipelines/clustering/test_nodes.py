@@ -117,6 +117,26 @@ def test_the_blends_weight_is_scored_with_the_answers_emoji_heard():
     assert table["macro_f1"].max() < 0.3
 
 
+@pytest.mark.parametrize(("emoji_truth", "expected"), [("as_voted", 1.0), ("neutral", 0.0)])
+def test_the_emoji_weight_is_chosen_on_labelled_texts_with_the_zero_shot_weight(emoji_truth, expected):
+    """Words read neutral beside an emoji: where the labels follow the emoji the whole neutral share moves (1.0,
+    the lowest log-loss of the weights that read them right), where they do not it stays (0.0)."""
+    texts = ["ипотека 👍", "ипотека 👎", "ипотека"] * 10
+    truth = np.tile(["positive", "negative", "neutral"] if emoji_truth == "as_voted" else ["neutral"] * 3, 10)
+    neutral = pd.DataFrame([[0.1, 0.8, 0.1]] * 30, columns=["positive", "neutral", "negative"])  # emoji unread
+    labelled = to_frame(texts, _vectors(30), "text", E5).assign(sentiment=truth)
+    auto = {**PARAMS, "zero_shot_weight": "auto", "emoji": {**PARAMS["emoji"], "weight": "auto"}}
+    model, table = answer_sentiment_model(FixedSentiment(neutral), auto, FixedSentiment(neutral), labelled)
+    assert len(table) == 11 * 5 and table.loc[table["chosen"], "emoji_weight"].tolist() == [expected]
+    assert model.weight == expected and table.loc[table["chosen"], "macro_f1"].iloc[0] == 1.0
+    # Zero-shot alone (no labelled source's head): the emoji weight is still chosen, over its grid alone.
+    alone, table = answer_sentiment_model(FixedSentiment(neutral), auto, None, labelled)
+    assert table["zero_shot_weight"].tolist() == [1.0] * 5 and alone.weight == expected
+    assert alone.model.model.weights == [1.0]
+    with pytest.raises(ValueError, match="emoji.weight: auto needs labelled texts"):
+        answer_sentiment_model(FixedSentiment(neutral), auto, None)
+
+
 def test_labelled_answers_are_the_answers_with_a_known_sentiment_and_a_vector():
     answers = pd.DataFrame({"answer_id": ["a1", "a2", "a3"], "question_id": ["q"] * 3, "question_text": ["?"] * 3,
                             "answer_text": ["Хорошо!", "плохо", "без вектора"], "count": [1, 1, 1]})

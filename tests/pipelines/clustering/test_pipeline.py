@@ -74,10 +74,32 @@ def test_answers_of_no_known_sentiment_get_their_blend_chosen_on_the_texts_confi
     params["clustering"] = {**CLUSTERING, "sentiment_source": "rusentiment", "zero_shot_weight_chosen_on": chosen_on}
     blend = [n for n in create_pipeline("intents", params).nodes if "intents.mi_sentiment_blend_texts" in n.outputs]
     assert [(n.name, n.inputs) for n in blend] == [(f"intents.clustering.{node_name}", reads)]
-    fixed = create_pipeline("intents", {**params, "clustering": {**params["clustering"], "zero_shot_weight": 0.5}})
+    numbers = {"zero_shot_weight": 0.5, "emoji": {**CLUSTERING["emoji"], "weight": 0.5}}
+    fixed = create_pipeline("intents", {**params, "clustering": {**params["clustering"], **numbers}})
     assert "intents.mi_sentiment_blend_texts" not in fixed.all_outputs() | fixed.inputs()
     assert fixed.inputs() & {"rusentiment.mdl_sentiment_model", "params:demo_platform", "params:sentiment"} == {
         "rusentiment.mdl_sentiment_model"}
+
+
+def test_an_emoji_weight_set_to_auto_is_chosen_on_texts_of_known_sentiment_even_without_a_sentiment_source():
+    emoji = {**CLUSTERING["emoji"], "weight": "auto"}
+    params = {**params_with(ANSWERS), "clustering": {**CLUSTERING, "emoji": emoji, "zero_shot_weight": 0.5}}
+    choice = next(n for n in create_pipeline("intents", params).nodes if n.name.endswith(".answer_sentiment_model"))
+    assert choice.inputs == ["intents.mdl_zero_shot_sentiment", "params:clustering", "intents.mi_sentiment_blend_texts"]
+    fixed = {**params, "clustering": {**params["clustering"], "emoji": {**emoji, "weight": 0.5}}}
+    assert "intents.mi_sentiment_blend_texts" not in create_pipeline("intents", fixed).all_outputs()
+    held_out = {**params, "clustering": {**params["clustering"], "zero_shot_weight_chosen_on": "held_out_texts"}}
+    with pytest.raises(ValueError, match="emoji.weight: auto is chosen on held-out sentiment texts .* source 'intents' "
+                                         "has no sentiment source"):
+        create_pipeline("intents", held_out)
+
+
+@pytest.mark.parametrize("weight", [1.5, "sometimes", None, True])
+def test_a_mistyped_emoji_weight_stops_the_pipeline_before_it_runs(weight):
+    params = {**params_with(ANSWERS), "clustering": {**CLUSTERING, "emoji": {**CLUSTERING["emoji"], "weight": weight}}}
+    with pytest.raises(ValueError, match=r'clustering.emoji.weight \(a number, or "auto"\) must be a number between 0 '
+                                         f"and 1, got {weight!r}"):
+        create_pipeline("intents", params)
 
 
 def test_a_mistyped_choice_of_blend_texts_stops_the_pipeline_naming_it():

@@ -27,6 +27,7 @@ from socialml.components.core.parts import Parts, typed_options
 from socialml.components.text.encoders import trained_encoder
 from socialml.components.text.preprocess import class_tfidf_keywords, keyword_tokens, normalise, shortened
 from socialml.components.text.sentiment import predict_labels
+from socialml.components.text.vectors import Standardiser
 
 OUTLIER = -1
 SMALLEST_CLUSTER = 3  # the fewest texts a question's cluster size allows, and answers a sentiment split off holds
@@ -79,9 +80,8 @@ class UmapReducer:
         n = len(embeddings)
         if n < self.min_texts:
             return embeddings
-        if self.standardise:
-            spread = embeddings.std(axis=0)
-            embeddings = (embeddings - embeddings.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
+        if self.standardise:  # UMAP's cosine reads the standardiser's overall scale as no change
+            embeddings = Standardiser.fit(embeddings).transform(embeddings)
         spaces = [umap_module().UMAP(n_components=min(self.components, n - 2), n_neighbors=min(self.neighbors, n - 1),
                                      min_dist=0.0, metric="cosine", random_state=self.seed + k, n_epochs=self.epochs,
                                      n_jobs=1).fit_transform(embeddings) for k in range(self.layouts)]

@@ -292,11 +292,10 @@ class EmojiSentiment(_RawTextPredictor):
 
     def __init__(self, model: Any, positive: Sequence[str] = (), negative: Sequence[str] = (),
                  weight: float = 0.5) -> None:
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
-            raise ValueError(f"emoji weight must be a number between 0 and 1, got {weight!r}")
         if isinstance(positive, str) or isinstance(negative, str):
             raise ValueError("emoji positive and negative must be lists of emoji, got a string")
-        self.model, self.weight, self.embeddings_from = model, float(weight), model.embeddings_from
+        self.model, self.embeddings_from = model, model.embeddings_from
+        self.weight = checked_share("clustering.emoji.weight", weight)
         sides = {"positive": {_EMOJI_VARIANTS.sub("", e) for e in positive},
                  "negative": {_EMOJI_VARIANTS.sub("", e) for e in negative}}
         if both := sides["positive"] & sides["negative"]:
@@ -340,10 +339,11 @@ def predict_labels(probabilities: pd.DataFrame) -> np.ndarray:
     return probabilities.idxmax(axis=1).to_numpy()
 
 
-def checked_frame_weight(weight: Any) -> float:
-    """``question_frame.weight`` as a float, or a stop that names it (the pipeline checks it before any node)."""
+def checked_share(option: str, weight: Any) -> float:
+    """``weight`` as a float if it is a number between 0 and 1, or a stop that names ``option`` (the pipeline
+    checks its weights before any node runs)."""
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
-        raise ValueError(f"question_frame.weight must be a number between 0 and 1, got {weight!r}")
+        raise ValueError(f"{option} must be a number between 0 and 1, got {weight!r}")
     return float(weight)
 
 
@@ -361,7 +361,8 @@ class QuestionFrame(_RawTextPredictor):
 
     def __init__(self, reader: ZeroShotSentiment, weight: float = 0.75,
                  nothing_words: Sequence[str] = (), filler_words: Sequence[str] = ()) -> None:
-        self.reader, self.weight, self.embeddings_from = reader, checked_frame_weight(weight), reader.embeddings_from
+        self.reader, self.weight = reader, checked_share("question_frame.weight", weight)
+        self.embeddings_from = reader.embeddings_from
         self.nothing_words = frozenset(w.replace("ё", "е") for w in nothing_words)
         self.filler_words = frozenset(w.replace("ё", "е") for w in filler_words)
 

@@ -34,6 +34,7 @@ from socialml.components.core.parts import Parts
 from socialml.components.core.progress import progress
 from socialml.components.evaluation.metrics import multilabel_f1, multilabel_scores
 from socialml.components.text.encoders import default_cache_dir, pretrained_tokenizer, rebuilt_e5_folder
+from socialml.components.text.vectors import Standardiser
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +141,10 @@ class _ThresholdedClassifier:
     threshold_folds: int = 0  # >= 2: thresholds tuned on the training texts' out-of-fold probabilities too
     embeddings_from: dict[str, Any] | None = None  # the encoder record, when the model needs sentence embeddings
     needs_embeddings: bool  # whether fit and predict_proba read the texts' sentence embeddings
+    standardiser: Standardiser | None = None  # fitted on the training embeddings where a model standardises them
+
+    def _standardised(self, embeddings: np.ndarray) -> np.ndarray:
+        return embeddings if self.standardiser is None else self.standardiser.transform(embeddings)
 
     def example_frame(self) -> pd.DataFrame:
         """An input ``predict_frame`` takes (MLflow's input example and signature)."""
@@ -181,16 +186,21 @@ class _ThresholdedClassifier:
 class HeadTopicClassifier(_ThresholdedClassifier):
     """One-vs-rest heads over ``features``: "tfidf", "embedding" or "both". ``threshold_folds`` >= 2 (here
     and in the MLP) has the topics pipeline tune the thresholds on the training texts' out-of-fold
-    probabilities as well as validation's, at the cost of that many more fits (benchmarks/results/topic_ensemble.md)."""
+    probabilities as well as validation's, at the cost of that many more fits (benchmarks/results/topic_ensemble.md).
+    ``standardise``: the heads read the embeddings centred and scaled per dimension over the training texts, as
+    the MLP can (``Standardiser``)."""
 
     def __init__(self, features: str = "embedding", head: str = "logreg", c: float = 4.0,
-                 head_options: dict[str, Any] | None = None, threshold_folds: int = 0, seed: int = 0) -> None:
+                 head_options: dict[str, Any] | None = None, threshold_folds: int = 0, seed: int = 0,
+                 standardise: bool = False) -> None:
         if features not in ("tfidf", "embedding", "both") or head not in ("logreg", "catboost", "lightgbm"):
             raise ValueError(f"unknown features {features!r} or head {head!r}")
         if head != "logreg" and features != "embedding":
             raise ValueError("tree heads take dense embedding features; use the logreg head with TF-IDF")
         self.threshold_folds = checked_threshold_folds(threshold_folds)
-        self.features, self.head, self.c, self.seed = features, head, c, seed
+        if standardise and features == "tfidf":
+            raise ValueError("standardise reads the embeddings; features 'tfidf' has none")
+        self.features, self.head, self.c, self.seed, self.standardise = features, head, c, seed, standardise
         self.head_options = head_options or {}
 
     @property
@@ -204,7 +214,7 @@ class HeadTopicClassifier(_ThresholdedClassifier):
         if self.features in ("embedding", "both"):
             if embeddings is None:
                 raise ValueError("this classifier needs the texts' embeddings")
-            parts.append(sparse.csr_matrix(embeddings))
+            parts.append(sparse.csr_matrix(self._standardised(embeddings)))
         x = sparse.hstack(parts).tocsr() if len(parts) > 1 else parts[0]
         return x if self.head == "logreg" or not sparse.issparse(x) else x.toarray()
 
@@ -236,6 +246,7 @@ class HeadTopicClassifier(_ThresholdedClassifier):
                 TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=200_000),
                 TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True, max_features=200_000),
             ).fit(texts)
+        self.standardiser = Standardiser.fit(embeddings) if self.standardise and embeddings is not None else None
         x = self._x(texts, embeddings)
         self.heads = []
         for j in progress(range(len(self.labels)), desc=f"fitting {self.head} heads", leave=False):
@@ -530,17 +541,20 @@ class MlpTopicClassifier(_ThresholdedClassifier):
     Labels share the hidden layer, which one-vs-rest heads cannot. Each of ``seeds`` networks keeps the
     weights of its epoch with the best macro PR-AUC on validation (the last epoch without
     validation, or with no label present in it) and stops after ``patience`` epochs without gain;
-    probabilities are their mean.
+    probabilities are their mean. ``standardise``: the network reads each dimension centred and scaled over
+    the training texts (``Standardiser``), so that a narrow encoder beside a wide one (e5 beside USE) has its
+    share (benchmarks/results/telegram.md).
     """
 
     needs_embeddings = True
 
     def __init__(self, hidden: int = 512, dropout: float = 0.3, epochs: int = 40, learning_rate: float = 1e-3,
                  weight_decay: float = 1e-4, batch_size: int = 64, seeds: int = 3, patience: int = 10,
-                 threshold_folds: int = 0, seed: int = 0) -> None:
+                 threshold_folds: int = 0, seed: int = 0, standardise: bool = False) -> None:
         if hidden < 1 or seeds < 1 or epochs < 1 or not 0 <= dropout < 1:
             raise ValueError("the MLP topic classifier needs hidden, seeds and epochs >= 1 and dropout in [0, 1)")
         self.threshold_folds = checked_threshold_folds(threshold_folds)
+        self.standardise = standardise
         self.hidden, self.dropout, self.epochs, self.learning_rate = hidden, dropout, epochs, learning_rate
         self.weight_decay, self.batch_size, self.seeds, self.patience, self.seed = (
             weight_decay, batch_size, seeds, patience, seed)
@@ -550,11 +564,15 @@ class MlpTopicClassifier(_ThresholdedClassifier):
         if embeddings is None:
             raise ValueError("this classifier needs the texts' embeddings")
         self.labels, self.thresholds = list(labels), np.full(len(labels), 0.5)
-        x = _writable_float32(embeddings)  # converted once for every seed and epoch
+        self.standardiser = Standardiser.fit(embeddings) if self.standardise else None
+        x = self._features(embeddings)  # converted once for every seed and epoch
         if validation is not None and validation[1] is not None:
-            validation = (validation[0], _writable_float32(validation[1]), validation[2])
+            validation = (validation[0], self._features(validation[1]), validation[2])
         self.networks = [self._train(x, y, validation, self.seed + k) for k in range(self.seeds)]
         return self
+
+    def _features(self, embeddings: np.ndarray) -> np.ndarray:
+        return _writable_float32(self._standardised(embeddings))
 
     def _train(self, x: np.ndarray, y: np.ndarray, validation, seed: int):
         import torch
@@ -577,7 +595,7 @@ class MlpTopicClassifier(_ThresholdedClassifier):
                 optimiser.step()
             if not stop_early:
                 continue
-            probabilities = self._probabilities([network], validation[1])
+            probabilities = self._probabilities([network], validation[1])  # standardised by fit
             score = multilabel_scores(validation[2], probabilities, self.thresholds, self.labels)[0]["macro_pr_auc"]
             if score > best_score:
                 best_score, best_state, stale = score, copy.deepcopy(network.state_dict()), 0
@@ -600,7 +618,7 @@ class MlpTopicClassifier(_ThresholdedClassifier):
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:
         if embeddings is None:
             raise ValueError("this classifier needs the texts' embeddings")
-        return pd.DataFrame(self._probabilities(self.networks, embeddings), columns=self.labels)
+        return pd.DataFrame(self._probabilities(self.networks, self._features(embeddings)), columns=self.labels)
 
 
 class EnsembleTopicClassifier(_ThresholdedClassifier):

@@ -6,6 +6,7 @@ models trained on it keep the record, and ``require_encoder`` refuses vectors of
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,3 +47,28 @@ def require_encoder(trained_on: dict[str, Any] | None, frame: pd.DataFrame, mode
 
 def _describe(record: dict[str, Any] | None) -> str:
     return "an unrecorded encoder" if record is None else repr(record["identity"])
+
+
+@dataclass(frozen=True)
+class Standardiser:
+    """Each dimension centred on the fitted rows' mean and scaled to unit spread, over √dimensions so that a row
+    keeps about unit norm. Sentence encoders put their vectors in a narrow cone (e5's cosines 0.81 ± 0.04 on
+    ru_intents_dev, USE's 0.08 ± 0.10): side by side, the wide one decides every distance and dot product
+    until each dimension has its share. A dimension without spread is left at zero."""
+
+    centre: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, vectors: np.ndarray) -> "Standardiser":
+        vectors = np.asarray(vectors, dtype=np.float64)
+        spread = vectors.std(axis=0)
+        scale = np.where(spread > 0, spread, 1.0) * np.sqrt(vectors.shape[1])
+        return cls(vectors.mean(axis=0), scale)
+
+    def transform(self, vectors: np.ndarray) -> np.ndarray:
+        if np.shape(vectors)[1:] != self.centre.shape:
+            raise ValueError(f"vectors of {np.shape(vectors)[1:]} dimensions given to a standardiser fitted on "
+                             f"{self.centre.shape}")
+        # in float64: a narrow dimension's spread is a few thousandths of its mean
+        return ((np.asarray(vectors, dtype=np.float64) - self.centre) / self.scale).astype(np.float32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
@@ -34,6 +35,7 @@ from socialml.pipelines.text_embedding.nodes import embed_answers
 
 logger = logging.getLogger(__name__)
 BLEND_WEIGHTS = [round(w, 1) for w in np.linspace(0, 1, 11)]
+EMOJI_WEIGHTS = [0.0, 0.25, 0.5, 0.75, 1.0]
 # The two clusterings of rpt_clustering_comparison: the project's, and BERTopic's default chain as the baseline.
 CLUSTERING, BASELINE_CLUSTERING = "answer_clustering", "bertopic_default_chain"
 
@@ -97,43 +99,62 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
                            labelled: pd.DataFrame | None = None) -> tuple[EmojiSentiment, pd.DataFrame]:
     """The labelled source's head blended with zero-shot anchors (zero-shot alone where no labels exist),
     answers that deny a trouble read as praise (``denied_trouble``), their emoji heard (``emoji``), and how
-    each zero-shot weight scored. ``zero_shot_weight: auto`` takes the weight with the best macro-F1 on
-    ``labelled`` (ties: the lower log-loss), scored as served but for the question frame: an answer's own
-    reading must stand where its question asks for neither the good nor the bad (``QuestionFrame`` moves only
-    neutral probability, and scored with it the choice hid the blend's misreadings). A number fixes the weight."""
-    def served(models: list, weights: list[float]) -> EmojiSentiment:
+    each pair of weights scored. ``zero_shot_weight: auto`` and ``emoji.weight: auto`` take the weights with
+    the best macro-F1 on ``labelled`` (ties: the lower log-loss, then the lower weights), scored as served but
+    for the question frame: an answer's own reading must stand where its question asks for neither the good
+    nor the bad (``QuestionFrame`` moves only neutral probability, and scored with it the choice hid the
+    blend's misreadings). A number fixes a weight."""
+    def served(zero_shot_weight: float, emoji_weight: float) -> EmojiSentiment:
+        models, weights = ([zero_shot], [1.0]) if head is None else ([head, zero_shot], [1 - zero_shot_weight,
+                                                                                          zero_shot_weight])
         return EmojiSentiment(DeniedTroubleSentiment(BlendedSentiment(models, weights), **params["denied_trouble"]),
-                              **params["emoji"])
+                              **{**params["emoji"], "weight": emoji_weight})
 
-    if head is None:
-        return served([zero_shot], [1.0]), pd.DataFrame({"zero_shot_weight": [1.0], "chosen": [True]})
-    weight = params["zero_shot_weight"]
-    if weight != "auto":
-        return (served([head, zero_shot], [1 - weight, weight]),
-                pd.DataFrame({"zero_shot_weight": [float(weight)], "chosen": [True]}))
+    zero_shot_weights = [1.0] if head is None else _weights(params["zero_shot_weight"], BLEND_WEIGHTS)
+    emoji_weights = _weights(emoji_weight_option(params), EMOJI_WEIGHTS)
+    if len(zero_shot_weights) == len(emoji_weights) == 1:
+        return (served(zero_shot_weights[0], emoji_weights[0]), pd.DataFrame(
+            {"zero_shot_weight": zero_shot_weights, "emoji_weight": emoji_weights, "chosen": [True]}))
     if labelled is None or labelled.empty:
-        raise ValueError("zero_shot_weight: auto needs labelled texts to choose on; give a number instead")
-    require_encoder(head.embeddings_from, labelled, "the answer sentiment model")
+        raise ValueError("zero_shot_weight or emoji.weight: auto needs labelled texts to choose on; give a number "
+                         "instead")
+    require_encoder(zero_shot.embeddings_from if head is None else head.embeddings_from, labelled,
+                    "the answer sentiment model")
     texts, vectors, truth = labelled["text"].tolist(), to_matrix(labelled), labelled["sentiment"].to_numpy()
-    head_p, zero_shot_p = head.predict_proba(texts, vectors), zero_shot.predict_proba(texts, vectors)
-    rules = served([head], [1.0])  # the rules' adjust reads no model
+    zero_shot_p = zero_shot.predict_proba(texts, vectors)
+    head_p = zero_shot_p if head is None else head.predict_proba(texts, vectors)
     rows = []
-    for weight in BLEND_WEIGHTS:
-        blended = rules.adjust(texts, rules.model.adjust(texts, (1 - weight) * head_p + weight * zero_shot_p))
-        ordered = sorted(blended.columns)  # log_loss reads the columns in sorted label order
-        probabilities = np.clip(blended[ordered].to_numpy(dtype=float), 1e-15, None)  # the rules leave zeros
-        rows.append({"zero_shot_weight": weight, "texts": len(texts),
-                     "macro_f1": f1_score(truth, predict_labels(blended), average="macro"),
-                     "log_loss": log_loss(truth, probabilities / probabilities.sum(axis=1, keepdims=True),
-                                          labels=ordered)})
+    for emoji_weight in emoji_weights:
+        rules = served(1.0, emoji_weight)  # the rules' adjust reads no model
+        for weight in zero_shot_weights:
+            blended = rules.adjust(texts, rules.model.adjust(texts, (1 - weight) * head_p + weight * zero_shot_p))
+            ordered = sorted(blended.columns)  # log_loss reads the columns in sorted label order
+            probabilities = np.clip(blended[ordered].to_numpy(dtype=float), 1e-15, None)  # the rules leave zeros
+            rows.append({"zero_shot_weight": weight, "emoji_weight": emoji_weight, "texts": len(texts),
+                         "macro_f1": f1_score(truth, predict_labels(blended), average="macro"),
+                         "log_loss": log_loss(truth, probabilities / probabilities.sum(axis=1, keepdims=True),
+                                              labels=ordered)})
     table = pd.DataFrame(rows)
-    best = table.sort_values(["macro_f1", "log_loss"], ascending=[False, True]).index[0]
+    best = table.sort_values(["macro_f1", "log_loss", "zero_shot_weight", "emoji_weight"],
+                             ascending=[False, True, True, True]).index[0]
     table["chosen"] = table.index == best
-    weight = float(table.loc[best, "zero_shot_weight"])
-    logger.info("answer sentiment: zero-shot weight %.1f (macro-F1 %.3f on %d labelled texts read alone, before "
-                "their questions' frame; head alone %.3f, zero-shot alone %.3f)", weight, table.loc[best, "macro_f1"],
-                len(texts), table["macro_f1"].iloc[0], table["macro_f1"].iloc[-1])
-    return served([head, zero_shot], [1 - weight, weight]), table
+    weight, emoji_weight = (float(table.loc[best, column]) for column in ("zero_shot_weight", "emoji_weight"))
+    logger.info("answer sentiment: zero-shot weight %.1f, emoji weight %.2f (macro-F1 %.3f on %d labelled texts "
+                "read alone, before their questions' frame; head alone %.3f, zero-shot alone %.3f)", weight,
+                emoji_weight, table.loc[best, "macro_f1"], len(texts),
+                table.loc[table["zero_shot_weight"] == 0.0, "macro_f1"].max(),
+                table.loc[table["zero_shot_weight"] == 1.0, "macro_f1"].max())
+    return served(weight, emoji_weight), table
+
+
+def emoji_weight_option(params: dict[str, Any]) -> float | str:
+    """``clustering.emoji.weight`` as given ("auto" or a number), ``EmojiSentiment``'s default where unset."""
+    return params["emoji"].get("weight", inspect.signature(EmojiSentiment).parameters["weight"].default)
+
+
+def _weights(option: float | str, grid: list[float]) -> list[float]:
+    """The weights to choose among: every one of ``grid`` for "auto", else the number given."""
+    return list(grid) if option == "auto" else [float(option)]
 
 
 def _asks_for(question_frame: QuestionFrame, question_embeddings: pd.DataFrame) -> pd.DataFrame:

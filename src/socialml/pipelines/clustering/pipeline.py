@@ -8,7 +8,7 @@ from kedro.pipeline import Node, Pipeline, node
 
 from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.text.clustering import ClusteringConfig
-from socialml.components.text.sentiment import checked_frame_weight, checked_nearest_anchors
+from socialml.components.text.sentiment import checked_nearest_anchors, checked_share
 from socialml.pipelines.sources import family_pipeline, is_generated, source_layout, source_tables
 
 from .nodes import (
@@ -16,6 +16,7 @@ from .nodes import (
     answer_sentiment_model,
     baseline_answer_clusters,
     cluster_answers,
+    emoji_weight_option,
     generated_labelled_answers,
     held_out_sentiment_texts,
     labelled_answers,
@@ -53,7 +54,10 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     if "answers" not in tables:
         return Pipeline([])
     ClusteringConfig.from_params(params["clustering"]["algorithm"])  # a mistyped option fails now, not mid-run
-    checked_frame_weight(params["question_frame"]["weight"])
+    checked_share("question_frame.weight", params["question_frame"]["weight"])
+    emoji_weight = emoji_weight_option(params["clustering"])
+    if emoji_weight != "auto":
+        checked_share('clustering.emoji.weight (a number, or "auto")', emoji_weight)
     anchors = params["clustering"]["sentiment_anchors"]
     missing = [sentiment for sentiment in SENTIMENTS if not anchors.get(sentiment)]
     if missing:
@@ -71,9 +75,15 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     nodes = []
     if sentiment_source is not None:
         sentiment_inputs["head"] = "mdl_sentiment_model"
-        if params["clustering"]["zero_shot_weight"] == "auto":  # chosen on answers of known sentiment
-            sentiment_inputs["labelled"] = "mi_sentiment_blend_texts"
-            nodes.append(_blend_texts_node(has_truth, chosen_on))
+    # Weights set to auto are chosen on answers of known sentiment; the zero-shot's only beside a head.
+    if emoji_weight == "auto" or (sentiment_source is not None and params["clustering"]["zero_shot_weight"] == "auto"):
+        if sentiment_source is None and not has_truth and chosen_on == "held_out_texts":
+            raise ValueError(f"clustering.emoji.weight: auto is chosen on held-out sentiment texts "
+                             f"(zero_shot_weight_chosen_on: held_out_texts), but source '{source}' has no sentiment "
+                             "source: set clustering.sentiment_source, choose on generated_answers, or give the "
+                             "weight as a number")
+        sentiment_inputs["labelled"] = "mi_sentiment_blend_texts"
+        nodes.append(_blend_texts_node(has_truth, chosen_on))
     nodes += [
         node(zero_shot_sentiment_model, ["mi_sentiment_anchor_embeddings", PARAMS], "mdl_zero_shot_sentiment",
              name="zero_shot_sentiment_model", tags=["training"]),
