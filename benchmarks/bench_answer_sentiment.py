@@ -1,5 +1,6 @@
-"""The real survey's answers read for sentiment at each zero-shot weight of the answers' blend, and the weight
-each choice of texts (`clustering.zero_shot_weight_chosen_on`) picks.
+"""The real survey's answers read for sentiment at each zero-shot weight of the answers' blend, and the weights
+each choice of texts (`clustering.zero_shot_weight_chosen_on`) picks (the zero-shot's and the emoji's,
+`emoji.weight: auto`; the rows vary the first at the emoji weight the configured choice picks).
 
     .venv/bin/python benchmarks/bench_answer_sentiment.py [--data ../shared/data] [--runs 1000]
 
@@ -9,7 +10,7 @@ sentiment model (the blend's head), the survey's zero-shot anchors and question 
 the blend was last chosen on, and RuSentiment's texts for its held-out split. Scored: 150 answers of the real
 survey drawn at random (seed 20261205) and hand-labelled with their question in view before any model's
 reading was seen (benchmarks/data/survey_answer_sentiments.csv, ids only: the survey's licence keeps its
-text out of the repository), read as served (each framed by its question); and the tests' four check sets
+text out of the repository), read as served (each framed by its question); and the tests' five check sets
 of answers (no question; read alone). Writes benchmarks/results/answer_sentiment.md.
 """
 
@@ -33,7 +34,7 @@ from socialml.pipelines.clustering.nodes import BLEND_WEIGHTS, answer_sentiment_
 
 DATA = ROOT / "data"
 CHECK_SETS = ("sentiment_check_set", "sentiment_second_check_set", "sentiment_third_check_set",
-              "sentiment_fourth_check_set")
+              "sentiment_fourth_check_set", "sentiment_emoji_check_set")
 
 
 def latest(path: Path) -> Path:
@@ -74,8 +75,14 @@ def main() -> None:
     chosen = {}
     for name, texts in choices.items():
         _, table = answer_sentiment_model(zero_shot, {**params, "zero_shot_weight": "auto"}, head, texts)
-        chosen[name] = (float(table.loc[table["chosen"], "zero_shot_weight"].iloc[0]),
-                        table.set_index("zero_shot_weight")["macro_f1"])
+        pick = table[table["chosen"]].iloc[0]
+        chosen[name] = (float(pick["zero_shot_weight"]), float(pick["emoji_weight"]),
+                        table[table["emoji_weight"] == pick["emoji_weight"]].set_index("zero_shot_weight")["macro_f1"])
+    rows_emoji_weight = chosen[params["zero_shot_weight_chosen_on"]][1]
+
+    def served(zero_shot_weight: float, emoji_weight: float):
+        weights = {"zero_shot_weight": zero_shot_weight, "emoji": {**params["emoji"], "weight": emoji_weight}}
+        return answer_sentiment_model(zero_shot, {**params, **weights}, head)[0]
 
     sample = labelled_sample(args.data)
     answers, questions = sample["text"].tolist(), sample["question"].tolist()
@@ -87,42 +94,47 @@ def main() -> None:
     check_truth = np.concatenate([check_sets[name]["sentiment"].to_numpy() for name in CHECK_SETS])
     set_of = np.concatenate([[name] * len(check_sets[name]) for name in CHECK_SETS])
 
-    rows, survey_readings, check_readings = [], {}, {}
-    for weight in BLEND_WEIGHTS:
-        model, _ = answer_sentiment_model(zero_shot, {**params, "zero_shot_weight": weight}, head)
+    survey_readings, check_readings = {}, {}
+    pairs = {(weight, rows_emoji_weight) for weight in BLEND_WEIGHTS} | {(w, e) for w, e, _ in chosen.values()}
+    for pair in sorted(pairs):
+        model = served(*pair)
         own = model.predict_proba(answers, answer_vectors)
-        survey_readings[weight] = predict_labels(frame.apply(answers, own, range(len(answers)), asks))
-        check_readings[weight] = predict_labels(model.predict_proba(check_texts, check_vectors))
+        survey_readings[pair] = predict_labels(frame.apply(answers, own, range(len(answers)), asks))
+        check_readings[pair] = predict_labels(model.predict_proba(check_texts, check_vectors))
+    rows = []
+    for weight in BLEND_WEIGHTS:
+        pair = (weight, rows_emoji_weight)
         row = {"zero_shot_weight": weight,
-               "chosen by": ", ".join(name for name, (w, _) in chosen.items() if w == weight),
-               "survey sample macro_f1": f1_score(sample["sentiment"], survey_readings[weight], average="macro"),
-               "survey sample accuracy": accuracy_score(sample["sentiment"], survey_readings[weight])}
+               "chosen by": ", ".join(name for name, (w, e, _) in chosen.items() if (w, e) == pair),
+               "survey sample macro_f1": f1_score(sample["sentiment"], survey_readings[pair], average="macro"),
+               "survey sample accuracy": accuracy_score(sample["sentiment"], survey_readings[pair])}
         for name in CHECK_SETS:
-            row[f"{name} macro_f1"] = f1_score(check_truth[set_of == name], check_readings[weight][set_of == name],
+            row[f"{name} macro_f1"] = f1_score(check_truth[set_of == name], check_readings[pair][set_of == name],
                                                average="macro")
-        for name, (_, scores) in chosen.items():
+        for name, (_, _, scores) in chosen.items():
             row[f"{name} macro_f1 (the choice's own)"] = scores[weight]
         rows.append(row)
     by_weight = pd.DataFrame(rows)
 
-    picks = {f"{name} (w = {weight})": weight for name, (weight, _) in chosen.items()}
+    picks = {f"{name} (w = {weight}, emoji {emoji})": (weight, emoji) for name, (weight, emoji, _) in chosen.items()}
     baseline = next(name for name in picks if name.startswith("held_out_texts"))
     comparisons = []
     for scored, truth, readings in (("survey sample, framed (150)", sample["sentiment"].to_numpy(), survey_readings),
                                     (f"the check sets, alone ({len(check_truth)})", check_truth, check_readings)):
-        intervals = classification_intervals(truth, {name: readings[w] for name, w in picks.items()}, baseline,
+        intervals = classification_intervals(truth, {name: readings[pair] for name, pair in picks.items()}, baseline,
                                              runs=args.runs)
-        comparisons += [{"scored on": scored, "weight chosen on": name,
-                         "macro_f1": f1_score(truth, readings[weight], average="macro"), **intervals[name]}
-                        for name, weight in picks.items()]
+        comparisons += [{"scored on": scored, "weights chosen on": name,
+                         "macro_f1": f1_score(truth, readings[pair], average="macro"), **intervals[name]}
+                        for name, pair in picks.items()]
     counts = sample["sentiment"].value_counts().to_dict()
     out = ROOT / "benchmarks" / "results" / "answer_sentiment.md"
     out.write_text(
-        "# Answer sentiment on the real survey: the blend's zero-shot weight\n\n"
+        "# Answer sentiment on the real survey: the blend's zero-shot and emoji weights\n\n"
         "Reproduce: `.venv/bin/python benchmarks/bench_answer_sentiment.py` after the real run (see its docstring). "
         f"The survey sample: 150 answers at random, hand-labelled ({counts}), read as served (framed by their "
         "question); the check sets: the tests' answers read alone. `(the choice's own)`: each choice's score of "
-        "the weight on its own texts, read alone (the generated answers, or RuSentiment's held-out posts).\n\n"
+        "the weight on its own texts, read alone (the generated answers, or RuSentiment's held-out posts). The rows' "
+        f"emoji weight: {rows_emoji_weight} (the configured choice's).\n\n"
         f"{markdown(by_weight)}\n\n"
         f"## The two choices side by side ({args.runs} paired resamples; gain over the choice on held-out texts)\n\n"
         f"{markdown(pd.DataFrame(comparisons))}\n")

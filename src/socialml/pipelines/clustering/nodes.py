@@ -139,11 +139,11 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
                              ascending=[False, True, True, True]).index[0]
     table["chosen"] = table.index == best
     weight, emoji_weight = (float(table.loc[best, column]) for column in ("zero_shot_weight", "emoji_weight"))
+    alone = "" if head is None else "; head alone %.3f, zero-shot alone %.3f at their best emoji weight" % tuple(
+        table.loc[table["zero_shot_weight"] == w, "macro_f1"].max() for w in (0.0, 1.0))
     logger.info("answer sentiment: zero-shot weight %.1f, emoji weight %.2f (macro-F1 %.3f on %d labelled texts "
-                "read alone, before their questions' frame; head alone %.3f, zero-shot alone %.3f)", weight,
-                emoji_weight, table.loc[best, "macro_f1"], len(texts),
-                table.loc[table["zero_shot_weight"] == 0.0, "macro_f1"].max(),
-                table.loc[table["zero_shot_weight"] == 1.0, "macro_f1"].max())
+                "read alone, before their questions' frame%s)", weight, emoji_weight, table.loc[best, "macro_f1"],
+                len(texts), alone)
     return served(weight, emoji_weight), table
 
 
