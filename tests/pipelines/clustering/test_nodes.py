@@ -137,6 +137,18 @@ def test_the_emoji_weight_is_chosen_on_labelled_texts_with_the_zero_shot_weight(
         answer_sentiment_model(FixedSentiment(neutral), auto, None)
 
 
+def test_labelled_texts_without_an_emoji_leave_the_emoji_weight_at_its_default():
+    """Every emoji weight reads such texts alike: nothing on them speaks for turning the rule off (0) or up."""
+    truth = np.tile(["positive", "negative", "neutral"], 10)
+    read = pd.DataFrame([[0.8 if c == t else 0.1 for c in ["positive", "neutral", "negative"]] for t in truth],
+                        columns=["positive", "neutral", "negative"])
+    labelled = to_frame(["хорошо", "плохо", "обычно"] * 10, _vectors(30), "text", E5).assign(sentiment=truth)
+    auto = {**PARAMS, "zero_shot_weight": "auto", "emoji": {**PARAMS["emoji"], "weight": "auto"}}
+    model, table = answer_sentiment_model(FixedSentiment(read), auto, FixedSentiment(read), labelled)
+    assert table.groupby("zero_shot_weight")[["macro_f1", "log_loss"]].nunique().eq(1).all().all()  # a tie
+    assert model.weight == 0.5 and table.loc[table["chosen"], "emoji_weight"].tolist() == [0.5]
+
+
 def test_labelled_answers_are_the_answers_with_a_known_sentiment_and_a_vector():
     answers = pd.DataFrame({"answer_id": ["a1", "a2", "a3"], "question_id": ["q"] * 3, "question_text": ["?"] * 3,
                             "answer_text": ["Хорошо!", "плохо", "без вектора"], "count": [1, 1, 1]})

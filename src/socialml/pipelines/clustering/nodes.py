@@ -36,6 +36,7 @@ from socialml.pipelines.text_embedding.nodes import embed_answers
 logger = logging.getLogger(__name__)
 BLEND_WEIGHTS = [round(w, 1) for w in np.linspace(0, 1, 11)]
 EMOJI_WEIGHTS = [0.0, 0.25, 0.5, 0.75, 1.0]
+EMOJI_DEFAULT_WEIGHT = inspect.signature(EmojiSentiment).parameters["weight"].default
 # The two clusterings of rpt_clustering_comparison: the project's, and BERTopic's default chain as the baseline.
 CLUSTERING, BASELINE_CLUSTERING = "answer_clustering", "bertopic_default_chain"
 
@@ -100,7 +101,8 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
     """The labelled source's head blended with zero-shot anchors (zero-shot alone where no labels exist),
     answers that deny a trouble read as praise (``denied_trouble``), their emoji heard (``emoji``), and how
     each pair of weights scored. ``zero_shot_weight: auto`` and ``emoji.weight: auto`` take the weights with
-    the best macro-F1 on ``labelled`` (ties: the lower log-loss, then the lower weights), scored as served but
+    the best macro-F1 on ``labelled`` (ties: the lower log-loss, the lower zero-shot weight, the emoji weight
+    nearest ``EmojiSentiment``'s default, so texts without an emoji leave it there), scored as served but
     for the question frame: an answer's own reading must stand where its question asks for neither the good
     nor the bad (``QuestionFrame`` moves only neutral probability, and scored with it the choice hid the
     blend's misreadings). A number fixes a weight."""
@@ -135,8 +137,8 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
                          "log_loss": log_loss(truth, probabilities / probabilities.sum(axis=1, keepdims=True),
                                               labels=ordered)})
     table = pd.DataFrame(rows)
-    best = table.sort_values(["macro_f1", "log_loss", "zero_shot_weight", "emoji_weight"],
-                             ascending=[False, True, True, True]).index[0]
+    best = table.assign(from_default=(table["emoji_weight"] - EMOJI_DEFAULT_WEIGHT).abs()).sort_values(
+        ["macro_f1", "log_loss", "zero_shot_weight", "from_default"], ascending=[False, True, True, True]).index[0]
     table["chosen"] = table.index == best
     weight, emoji_weight = (float(table.loc[best, column]) for column in ("zero_shot_weight", "emoji_weight"))
     alone = "" if head is None else "; head alone %.3f, zero-shot alone %.3f at their best emoji weight" % tuple(
@@ -149,7 +151,7 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
 
 def emoji_weight_option(params: dict[str, Any]) -> float | str:
     """``clustering.emoji.weight`` as given ("auto" or a number), ``EmojiSentiment``'s default where unset."""
-    return params["emoji"].get("weight", inspect.signature(EmojiSentiment).parameters["weight"].default)
+    return params["emoji"].get("weight", EMOJI_DEFAULT_WEIGHT)
 
 
 def _weights(option: float | str, grid: list[float]) -> list[float]:
