@@ -58,7 +58,7 @@ class UmapReducer:
     texts. e5's unit vectors lie in a narrow cone (cosines 0.81 ± 0.04 between ru_intents_dev's texts; USE's
     0.08 ± 0.10), so beside USE's in a concatenation they spread less than half as far from their mean (0.43
     against 0.96) and USE decides nearly every cosine; standardised, each part has its share and the cone is
-    gone. On ru_intents_dev over ten UMAP seeds: median NMI 0.683 against 0.672, paired +0.012 [+0.010, +0.017];
+    gone. On ru_intents_dev over ten UMAP seeds: median NMI 0.685 against 0.672, paired +0.014 [+0.009, +0.019];
     over 80 questions of 12 to 900 texts drawn from it +0.014 [+0.005, +0.024]. One encoder alone gains nothing
     from it (benchmarks/results/clustering.md)."""
 

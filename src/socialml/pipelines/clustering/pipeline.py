@@ -78,7 +78,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     # Weights set to auto are chosen on answers of known sentiment; the zero-shot's only beside a head.
     if emoji_weight == "auto" or (sentiment_source is not None and params["clustering"]["zero_shot_weight"] == "auto"):
         if sentiment_source is None and not has_truth and chosen_on == "held_out_texts":
-            raise ValueError(f"clustering.emoji.weight: auto is chosen on held-out sentiment texts "
+            raise ValueError("clustering.emoji.weight: auto is chosen on held-out sentiment texts "
                              f"(zero_shot_weight_chosen_on: held_out_texts), but source '{source}' has no sentiment "
                              "source: set clustering.sentiment_source, choose on generated_answers, or give the "
                              "weight as a number")
