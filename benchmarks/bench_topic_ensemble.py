@@ -5,11 +5,13 @@
 Protocol of ../shared/BASELINES.md (as bench_text.py): train on v1 minus the texts of v2_val and v2_test,
 early stopping and per-label thresholds on v2_val, scores on v2_test. For each encoder it fits the
 members of ``conf/real``'s ensembles once each (``embedding_tfidf_logreg``, ``embedding_mlp``,
-``tfidf_logreg`` and ``finetuned_e5_top2``), and scores each member and the equal-weight means of the
-first two, the first three and all four, with 95 % bootstrap intervals over the test texts. Each is scored
-twice: with per-label thresholds tuned on v2_val, and with those thresholds shrunk toward one common cut by
-the share that cross-validation on v2_val picks (``topics.threshold_shrinkage: cv``). Paired intervals give
-each ensemble's gain over ``embedding_tfidf_logreg`` and each model's gain from the shrinkage.
+``tfidf_logreg``, ``finetuned_e5_top2``, and the first two reading the embeddings standardised), and scores
+each member and the equal-weight means of the first two, the first three and all four (and of the
+standardised three and four), with 95 % bootstrap intervals over the test texts. Each is scored twice: with
+per-label thresholds tuned on v2_val, and with those thresholds shrunk toward one common cut by the share
+that cross-validation on v2_val picks (``topics.threshold_shrinkage: cv``). Paired intervals give each
+ensemble's gain over ``embedding_tfidf_logreg``, each model's gain from the shrinkage, and each standardised
+model's gain over the same model reading the embeddings as they are.
 Embeddings come from the project's cache (``concat`` is e5_small and USE side by side, as bench_text.py
 computes it). Writes benchmarks/results/topic_ensemble.md.
 """
@@ -31,17 +33,25 @@ from socialml.components.text.topics import best_thresholds, build_topic_classif
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "topic_ensemble.md"
-ENSEMBLE = {"kind": "ensemble", "members": {
-    "embedding_tfidf_logreg": {"kind": "head", "features": "both", "head": "logreg", "c": 4.0},
-    "embedding_mlp": {"kind": "mlp"},
-    "tfidf_logreg": {"kind": "head", "features": "tfidf", "head": "logreg", "c": 4.0},
-    # conf/real's fine-tuned e5 as configured there: its top two layers trained, the rest frozen.
-    "finetuned_e5_top2": yaml.safe_load((ROOT / "conf/real/parameters_topics.yml").read_text())["topics"]["models"][
-        "finetuned_e5_top2"]}}
+REAL_MODELS = yaml.safe_load((ROOT / "conf/real/parameters_topics.yml").read_text())["topics"]["models"]
+# conf/real's members as configured there (the fine-tuned e5: its top two layers trained, the rest frozen).
+ENSEMBLE = {"kind": "ensemble", "members": {name: REAL_MODELS[name] for name in (
+    "embedding_tfidf_logreg", "embedding_mlp", "tfidf_logreg", "finetuned_e5_top2",
+    "embedding_tfidf_logreg_standardised", "embedding_mlp_standardised")}}
 REFERENCE = "embedding_tfidf_logreg"
-ENSEMBLES = {"ensemble (mean of the first two)": ["embedding_tfidf_logreg", "embedding_mlp"],
-             "ensemble (mean of the first three)": ["embedding_tfidf_logreg", "embedding_mlp", "tfidf_logreg"],
-             "ensemble (mean of all four)": list(ENSEMBLE["members"])}
+FOUR = ["embedding_tfidf_logreg", "embedding_mlp", "tfidf_logreg", "finetuned_e5_top2"]
+STANDARDISED_FOUR = ["embedding_tfidf_logreg_standardised", "embedding_mlp_standardised", "tfidf_logreg",
+                     "finetuned_e5_top2"]
+ENSEMBLES = {"ensemble (mean of the first two)": FOUR[:2],
+             "ensemble (mean of the first three)": FOUR[:3],
+             "ensemble (mean of all four)": FOUR,
+             "standardised ensemble (mean of three)": STANDARDISED_FOUR[:3],
+             "standardised ensemble (mean of four)": STANDARDISED_FOUR}
+# Each model reading the embeddings standardised against the same reading them as they are.
+STANDARDISED = {"embedding_tfidf_logreg_standardised": "embedding_tfidf_logreg",
+                "embedding_mlp_standardised": "embedding_mlp",
+                "standardised ensemble (mean of three)": "ensemble (mean of the first three)",
+                "standardised ensemble (mean of four)": "ensemble (mean of all four)"}
 
 
 def vectors(encoder: str, texts: list[str]) -> np.ndarray:
@@ -85,6 +95,8 @@ def main() -> None:
         comparisons = [(f"{name}, {thresholds}", (name, thresholds), (REFERENCE, "per label"))
                        for name in ENSEMBLES for thresholds in ("per label", "cv")]
         comparisons += [(f"{name}, cv against per label", (name, "cv"), (name, "per label")) for name in probabilities]
+        comparisons += [(f"{name} against {raw}, {thresholds}", (name, thresholds), (raw, thresholds))
+                        for name, raw in STANDARDISED.items() for thresholds in ("per label", "cv")]
         for title, ours_key, base_key in comparisons:
             def gain(rows_: np.ndarray, ours_key=ours_key, base_key=base_key) -> dict[str, float]:
                 ours = multilabel_f1(y_test[rows_], predicted[ours_key][rows_])
@@ -98,12 +110,15 @@ def main() -> None:
         print(pd.DataFrame(rows).to_string(), pd.DataFrame(gains).to_string(), sep="\n", flush=True)
     RESULTS.write_text(
         "# Sensitive topics: the MLP topic classifier and its ensembles\n\n"
-        "Reproduce: `.venv/bin/python benchmarks/bench_topic_ensemble.py`. 2 CPU cores, no GPU. v2_test "
+        f"Reproduce: `.venv/bin/python benchmarks/bench_topic_ensemble.py --encoders {args.encoders}`. 2 CPU cores, "
+        "no GPU. v2_test "
         f"({len(test)} texts, 18 labels); micro/macro-F1 with 95 % bootstrap intervals over the test texts "
         "(200 resamples); fit times exclude embedding (the fine-tuned model embeds nothing in advance: its time is all its own).\n\n"
         f"{pd.DataFrame(rows).astype(object).fillna('').to_markdown(index=False)}\n\n"
-        f"Each ensemble minus `{REFERENCE}` with per-label thresholds, and each model with thresholds shrunk as "
-        "CV on v2_val picks minus the same model with per-label thresholds, paired over the same resamples:\n\n"
+        f"Each ensemble minus `{REFERENCE}` with per-label thresholds, each model with thresholds shrunk as "
+        "CV on v2_val picks minus the same model with per-label thresholds, and each model reading e5 + USE "
+        "standardised (`standardise: true`) minus the same reading them as they are, paired over the same "
+        "resamples:\n\n"
         f"{pd.DataFrame(gains).to_markdown(index=False)}\n")
     print(f"wrote {RESULTS}")
 
