@@ -54,13 +54,14 @@ class UmapReducer:
     over five seeds 0.675 against 0.669, and tie over 50 questions of 100 to 1,000 texts drawn from it
     (benchmarks/results/clustering.md).
 
-    ``standardise``: UMAP reads each dimension centred and scaled to unit variance over the question's own
-    texts. e5's unit vectors lie in a narrow cone (cosines 0.81 ± 0.04 between ru_intents_dev's texts; USE's
-    0.08 ± 0.10), so beside USE's in a concatenation they spread less than half as far from their mean (0.43
-    against 0.96) and USE decides nearly every cosine; standardised, each part has its share and the cone is
-    gone. On ru_intents_dev over ten UMAP seeds: median NMI 0.685 against 0.672, paired +0.014 [+0.009, +0.019];
-    over 80 questions of 12 to 900 texts drawn from it +0.014 [+0.005, +0.024]. One encoder alone gains nothing
-    from it (benchmarks/results/clustering.md)."""
+    ``standardise``: UMAP reads each dimension centred and scaled over the question's own texts
+    (``Standardiser``; its overall scale is nothing to UMAP's cosine). e5's unit vectors lie in a narrow cone
+    (cosines 0.81 ± 0.04 between ru_intents_dev's texts; USE's 0.08 ± 0.10), so beside USE's in a
+    concatenation they spread less than half as far from their mean (0.43 against 0.96) and USE decides nearly
+    every cosine; standardised, each part has its share and the cone is gone. On ru_intents_dev over ten UMAP
+    seeds: median NMI 0.685 against 0.672, paired +0.014 [+0.009, +0.019]; over 80 questions of 12 to 900
+    texts drawn from it +0.014 [+0.005, +0.024]. One encoder alone gains nothing from it
+    (benchmarks/results/clustering.md)."""
 
     components: int = 10
     neighbors: int = 15
@@ -80,7 +81,7 @@ class UmapReducer:
         n = len(embeddings)
         if n < self.min_texts:
             return embeddings
-        if self.standardise:  # UMAP's cosine reads the standardiser's overall scale as no change
+        if self.standardise:
             embeddings = Standardiser.fit(embeddings).transform(embeddings)
         spaces = [umap_module().UMAP(n_components=min(self.components, n - 2), n_neighbors=min(self.neighbors, n - 1),
                                      min_dist=0.0, metric="cosine", random_state=self.seed + k, n_epochs=self.epochs,

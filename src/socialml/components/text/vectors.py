@@ -52,7 +52,7 @@ def _describe(record: dict[str, Any] | None) -> str:
 @dataclass(frozen=True)
 class Standardiser:
     """Each dimension centred on the fitted rows' mean and scaled to unit spread, over √dimensions so that a row
-    keeps about unit norm. Sentence encoders put their vectors in a narrow cone (e5's cosines 0.81 ± 0.04 on
+    keeps about unit norm. Some sentence encoders put their vectors in a narrow cone (e5's cosines 0.81 ± 0.04 on
     ru_intents_dev, USE's 0.08 ± 0.10): side by side, the wide one decides every distance and dot product
     until each dimension has its share. A dimension without spread is left at zero."""
 
