@@ -25,3 +25,13 @@ def test_standardiser_leaves_a_dimension_without_spread_at_zero_and_refuses_othe
     assert np.isfinite(x).all() and x[0, 1] == 0.0
     with pytest.raises(ValueError, match=r"vectors of \(3,\) dimensions given to a standardiser fitted on \(2,\)"):
         standardiser.transform(np.ones((1, 3)))
+
+
+def test_one_broken_vector_among_many_stops_the_fit_naming_its_row():
+    vectors = np.random.default_rng(0).normal(size=(1000, 8))
+    vectors[617, 3] = np.nan
+    with pytest.raises(ValueError, match=r"1 of 1000 vectors hold a NaN or an infinite value \(the first at row 617\)"):
+        Standardiser.fit(vectors)
+    vectors[617, 3] = np.inf
+    with pytest.raises(ValueError, match="1 of 1000"):
+        Standardiser.fit(vectors)

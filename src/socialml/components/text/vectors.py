@@ -62,6 +62,11 @@ class Standardiser:
     @classmethod
     def fit(cls, vectors: np.ndarray) -> "Standardiser":
         vectors = np.asarray(vectors, dtype=np.float64)
+        broken = ~np.isfinite(vectors).all(axis=1)
+        if broken.any():  # one would turn every centre, and so every vector, into NaN
+            raise ValueError(f"{int(broken.sum())} of {len(vectors)} vectors hold a NaN or an infinite value "
+                             f"(the first at row {int(np.flatnonzero(broken)[0])}): the encoder's output is broken; "
+                             "re-embed those texts")
         spread = vectors.std(axis=0)
         scale = np.where(spread > 0, spread, 1.0) * np.sqrt(vectors.shape[1])
         return cls(vectors.mean(axis=0), scale)
