@@ -10,11 +10,13 @@ from socialml.components.recsys.post_feed import PostFeedModel
 from socialml.components.recsys.sasrec import SASRec
 
 
-def test_sasrec_predicts_the_next_item_of_a_sequence_it_has_seen_the_pattern_of():
+@pytest.mark.parametrize("loss", [{"loss": "bce"}, {"loss": "cross_entropy"},
+                                  {"loss": "cross_entropy", "negatives": 8}], ids=["bce", "softmax", "sampled"])
+def test_sasrec_predicts_the_next_item_of_a_sequence_it_has_seen_the_pattern_of(loss):
     rng = np.random.default_rng(0)
     # Every user walks the same cycle of 30 items from a random start: the next item is the last + 1.
     walks = [(np.arange(rng.integers(5, 20)) + rng.integers(0, 30)) % 30 for _ in range(300)]
-    model = SASRec(factors=32, epochs=60, max_length=20, dropout=0.1, batch_size=64).fit(walks, 30)
+    model = SASRec(factors=32, epochs=60, max_length=20, dropout=0.1, batch_size=64, **loss).fit(walks, 30)
     assert model.losses_[-1] < model.losses_[0] / 10
     probes = [np.array([3, 4, 5, 6]), np.array([27, 28]), np.array([15, 16, 17, 18, 19, 20])]
     scores = model.score(probes)
@@ -24,6 +26,12 @@ def test_sasrec_predicts_the_next_item_of_a_sequence_it_has_seen_the_pattern_of(
     assert not model.score([np.array([], dtype=int)]).any()  # nothing known: no preference
     saved = pickle.loads(pickle.dumps(model))  # as Kedro's pickle dataset and MLflow store it
     np.testing.assert_array_equal(saved.score(probes), model.score(probes))
+
+
+@pytest.mark.parametrize("options", [{"negatives": 5}, {"loss": "cross_entropy", "negatives": -1}])
+def test_sasrec_refuses_negatives_it_would_not_draw(options):
+    with pytest.raises(ValueError, match="negatives"):
+        SASRec(epochs=1, **options).fit([np.array([0, 1, 2])], 3)
 
 
 def test_sasrec_is_a_post_feed_generator_over_likes_in_time_order(feed):
