@@ -354,6 +354,7 @@ LIGHTER_TRAINING = [f"{key}=20" for key in (
     "cross_sell.sources.santander_sample.models.catboost_per_product.iterations",
     "cross_sell.sources.santander_sample.models.catboost_chain.iterations")] + [
     "post_feed.sources.movielens_100k.models.sasrec.generators.sasrec.epochs=2",
+    "post_feed.sources.movielens_100k.models.sasrec_softmax.generators.sasrec.epochs=2",
     "topics.models.finetuned_e5_top2.epochs=1", "topics.models.finetuned_e5_top2.max_length=32",
     "sentiment.finetune.epochs=1", "sentiment.finetune.max_length=32", "audience.protocol.folds=2"]
 
@@ -398,7 +399,7 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
     for source in ("karpov_social", "movielens_100k"):
         feed = pd.read_csv(latest_version(outputs / "08_reporting" / source / "post_feed_comparison.csv"))
         assert {"popularity", "ranker"} <= set(feed["model"])
-    assert "sasrec" in set(feed["model"])  # the last source of the loop: movielens_100k
+    assert {"sasrec", "sasrec_softmax"} <= set(feed["model"])  # the last source of the loop: movielens_100k
     cross_sell = pd.read_csv(latest_version(outputs / "08_reporting" / "santander_sample" / "cross_sell_comparison.csv"))
     assert "catboost_per_product" in set(cross_sell["model"])
 
