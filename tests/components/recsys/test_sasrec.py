@@ -34,6 +34,12 @@ def test_sasrec_refuses_negatives_it_would_not_draw(options):
         SASRec(epochs=1, **options).fit([np.array([0, 1, 2])], 3)
 
 
+def test_sasrec_does_not_read_a_drawn_item_as_a_negative_where_it_is_the_next_item():
+    # One item in the catalogue: every draw is the next item itself, so nothing is left to tell it from.
+    model = SASRec(epochs=2, factors=8, max_length=4, loss="cross_entropy", negatives=4).fit([np.array([0, 0, 0])] * 3, 1)
+    assert model.losses_ == [0.0, 0.0]
+
+
 def test_sasrec_is_a_post_feed_generator_over_likes_in_time_order(feed):
     log, posts, users, _ = feed
     model = PostFeedModel(generators={"sasrec": {"kind": "sasrec", "factors": 8, "epochs": 2, "max_length": 16}}
