@@ -40,6 +40,15 @@ def test_sasrec_does_not_read_a_drawn_item_as_a_negative_where_it_is_the_next_it
     assert model.losses_ == [0.0, 0.0]
 
 
+@pytest.mark.parametrize("loss", ["bce", "cross_entropy"])
+def test_sasrec_trains_when_a_user_had_every_item(loss):
+    # No item is left to sample as the original loss's negative for the second user: it learns from its
+    # positives alone instead of drawing forever.
+    for users in ([np.array([0, 1]), np.array([0, 1, 2])], [np.array([0, 1, 2])]):
+        model = SASRec(epochs=2, factors=8, max_length=4, loss=loss).fit(users, 3)
+        assert len(model.losses_) == 2 and np.isfinite(model.losses_).all()
+
+
 def test_sasrec_is_a_post_feed_generator_over_likes_in_time_order(feed):
     log, posts, users, _ = feed
     model = PostFeedModel(generators={"sasrec": {"kind": "sasrec", "factors": 8, "epochs": 2, "max_length": 16}}

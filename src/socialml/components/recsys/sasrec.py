@@ -89,10 +89,12 @@ class SASRec:
         if self.loss == "bce":
             negative = torch.as_tensor(self._negatives(rng, targets, held, n_items), device=device)[real]
             positive_logits = (states * self.network_.items(positive)).sum(-1)
-            negative_logits = (states * self.network_.items(negative)).sum(-1)
+            negative_logits = (states * self.network_.items(negative)).sum(-1)[negative != PAD]
             bce = torch.nn.functional.binary_cross_entropy_with_logits
-            return bce(positive_logits, torch.ones_like(positive_logits)) + \
-                bce(negative_logits, torch.zeros_like(negative_logits))
+            loss = bce(positive_logits, torch.ones_like(positive_logits))
+            if len(negative_logits):  # a batch of users who had every item has no negative to read
+                loss = loss + bce(negative_logits, torch.zeros_like(negative_logits))
+            return loss
         if not self.negatives:
             return torch.nn.functional.cross_entropy(states @ self.network_.items.weight[1:].T, positive - 1)
         drawn = torch.as_tensor(rng.integers(1, n_items + 1, self.negatives), device=device)
@@ -129,9 +131,13 @@ class SASRec:
 
     @staticmethod
     def _negatives(rng: np.random.Generator, targets: np.ndarray, held: list[set[int]], n_items: int) -> np.ndarray:
-        """A random item the user never had for every real target position (shifted like the targets)."""
+        """A random item the user never had for every real target position (shifted like the targets); PAD
+        (no negative) for a user who had every item."""
         negatives = rng.integers(1, n_items + 1, targets.shape)
         for row, items in enumerate(held):
+            if len(items) >= n_items:
+                negatives[row] = PAD
+                continue
             clash = np.isin(negatives[row] - 1, list(items))
             while clash.any():  # users hold few of the items: this ends after a round or two
                 negatives[row, clash] = rng.integers(1, n_items + 1, int(clash.sum()))
