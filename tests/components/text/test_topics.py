@@ -234,6 +234,66 @@ def test_standardise_is_refused_where_there_are_no_embeddings_to_standardise():
         build_topic_classifier({"kind": "mlp", "standardise": "sometimes"})
 
 
+def test_a_head_refitted_with_validation_learns_its_posts_and_keeps_thresholds_and_held_out_probabilities():
+    y = label_matrix(TOPICS, LABELS)
+    train, validation = (TEXTS[:30], None, y[:30]), (TEXTS[30:], None, y[30:])
+    model = build_topic_classifier({"kind": "head", "features": "tfidf", "refit_with_validation": True})
+    model.fit(*train, LABELS)
+    model.tune_thresholds(*validation, shrinkage=0.5)
+    thresholds, before = model.thresholds.copy(), model.predict_proba(validation[0]).to_numpy()
+    model.refit(train, validation)
+    np.testing.assert_array_equal(model.thresholds, thresholds)
+    assert model.threshold_shrinkage == 0.5
+    # The bigram "матч выборы" occurs in validation's posts only: the refitted TF-IDF knows it.
+    assert "матч выборы" in model.tfidf.transformer_list[0][1].vocabulary_
+    after = model.predict_proba(validation[0]).to_numpy()
+    assert not np.allclose(after, before)
+    np.testing.assert_allclose(model.held_out_proba(validation[0]).to_numpy(), before)
+    np.testing.assert_allclose(model.held_out_proba(TEXTS[:3]).to_numpy(), model.predict_proba(TEXTS[:3]).to_numpy())
+    restored = pickle.loads(pickle.dumps(model))  # the held-out probabilities travel with the model
+    np.testing.assert_allclose(restored.held_out_proba(validation[0]).to_numpy(), before)
+
+
+def test_an_mlp_refitted_with_validation_trains_each_seed_for_its_best_epoch_count():
+    y, embeddings = _noisy_embeddings(0)
+    _, validation_embeddings = _noisy_embeddings(1)
+    options = {"hidden": 16, "epochs": 60, "learning_rate": 0.01, "batch_size": 8, "seeds": 2, "patience": 3}
+    model = MlpTopicClassifier(**options, refit_with_validation=True)
+    model.fit(TEXTS, embeddings, y, LABELS, validation=(TEXTS, validation_embeddings, y))
+    assert len(model.best_epochs) == 2 and all(1 <= epochs < 60 for epochs in model.best_epochs)
+    model.refit((TEXTS, embeddings, y), (TEXTS[::-1], validation_embeddings[::-1], y[::-1]))
+    # Each seed's network is the one trained without validation for that seed's best epoch count.
+    both = (np.vstack([embeddings, validation_embeddings[::-1]]), np.vstack([y, y[::-1]]))
+    for k, epochs in enumerate(model.best_epochs):
+        alone = MlpTopicClassifier(**{**options, "epochs": epochs, "seeds": 1, "seed": k})
+        alone.fit([*TEXTS, *TEXTS], both[0], both[1], LABELS)
+        np.testing.assert_allclose(MlpTopicClassifier._probabilities([model.networks[k]], embeddings),
+                                   alone.predict_proba(TEXTS, embeddings).to_numpy(), atol=1e-6)
+
+
+def test_refitting_with_validation_is_an_option_of_heads_and_mlps_only():
+    with pytest.raises(ValueError, match="refit_with_validation"):
+        build_topic_classifier({"kind": "finetune", "model": "e5_small", "refit_with_validation": True})
+    with pytest.raises(ValueError, match="refit_with_validation"):
+        build_topic_classifier({"kind": "ensemble", "of_models": ["a"], "refit_with_validation": True})
+
+
+def test_an_ensemble_of_refitted_members_tunes_on_their_probabilities_from_before_the_refit():
+    y = label_matrix(TOPICS, LABELS)
+    train, validation = (TEXTS[:30], None, y[:30]), (TEXTS[30:], None, y[30:])
+    members = {}
+    for name, c in (("weak", 0.05), ("strong", 4.0)):
+        members[name] = HeadTopicClassifier(features="tfidf", c=c, refit_with_validation=True).fit(*train, LABELS)
+        members[name].tune_thresholds(*validation)
+    before = {name: m.predict_proba(validation[0]).to_numpy() for name, m in members.items()}
+    for member in members.values():
+        member.refit(train, validation)
+    ensemble = build_topic_classifier({"kind": "ensemble", "of_models": ["weak", "strong"]}).use_trained(members)
+    np.testing.assert_allclose(ensemble.held_out_proba(validation[0]).to_numpy(), (before["weak"] + before["strong"]) / 2)
+    ensemble.tune_thresholds(*validation)
+    np.testing.assert_array_equal(ensemble.thresholds, best_thresholds(validation[2], (before["weak"] + before["strong"]) / 2))
+
+
 def test_ensemble_is_the_weighted_mean_of_its_members():
     y, embeddings = _noisy_embeddings(0)
     model = build_topic_classifier({"kind": "ensemble", "weights": {"words": 3, "network": 1}, "members": {

@@ -3,7 +3,9 @@ import pytest
 import pandas as pd
 
 from socialml.components.text.vectors import to_frame
-from socialml.pipelines.topics.nodes import evaluate_topic_model, prepare_topic_dataset, train_topic_model
+from socialml.pipelines.topics.nodes import (
+    combine_topic_models, evaluate_topic_model, prepare_topic_dataset, train_topic_model,
+)
 
 PARAMS = {"split_shares": {"train": 0.6, "validation": 0.2, "test": 0.2}, "seed": 0, "min_label_count": 5}
 
@@ -114,3 +116,30 @@ def test_a_model_with_threshold_folds_tunes_a_topic_absent_from_validation_on_th
     assert plain.thresholds[awe] == 0.5 and folded.thresholds[awe] != 0.5
     assert np.array_equal(plain.predict_proba(["трепет"]).to_numpy(), folded.predict_proba(["трепет"]).to_numpy())
     assert evaluate_topic_model(folded, dataset, embeddings)[0]["summary"]["threshold_folds"] == 4
+
+
+def test_models_refitted_with_validation_keep_the_cuts_of_the_model_before_and_so_do_their_ensemble():
+    # Validation's posts name their emotion with a word of their own ("ярость" for anger): only a model
+    # refitted with them knows it; cuts, and the ensemble's cuts tuned on its members, are those of before.
+    emotions = [["joy"], ["anger"], ["fear"], []] * 40
+    split = ["train"] * 80 + ["validation"] * 40 + ["test"] * 40
+    posts = _emotion_posts(emotions, split)
+    validation = posts["split"] == "validation"
+    posts.loc[validation, "doc_text"] = posts.loc[validation, "doc_text"].str.replace("злость", "ярость")
+    dataset = prepare_topic_dataset(posts, PARAMS)
+    embeddings = to_frame(dataset["post_id"], np.zeros((len(dataset), 2)), "post_id")
+    spec = {"kind": "head", "features": "tfidf"}
+    trained = {refit: {name: train_topic_model(dataset, embeddings, {**spec, "c": c, "refit_with_validation": refit},
+                                               {**PARAMS, "threshold_shrinkage": 0.0})
+                       for name, c in (("weak", 0.1), ("strong", 4.0))} for refit in (False, True)}
+    anger = trained[True]["strong"].labels.index("anger")
+    assert trained[True]["strong"].predict_proba(["ярость"]).iloc[0, anger] > trained[False]["strong"].predict_proba(
+        ["ярость"]).iloc[0, anger] + 0.1
+    np.testing.assert_array_equal(trained[True]["strong"].thresholds, trained[False]["strong"].thresholds)
+    ensemble = {"kind": "ensemble", "of_models": ["weak", "strong"]}
+    combined = {refit: combine_topic_models(dataset, embeddings, ensemble, PARAMS,
+                                            **{f"trained_{name}": m for name, m in models.items()})
+                for refit, models in trained.items()}
+    np.testing.assert_array_equal(combined[True].thresholds, combined[False].thresholds)
+    assert evaluate_topic_model(trained[True]["strong"], dataset, embeddings)[0]["summary"]["refit_with_validation"]
+    assert not evaluate_topic_model(combined[True], dataset, embeddings)[0]["summary"]["refit_with_validation"]

@@ -13,6 +13,10 @@ probabilities where a model's ``threshold_folds`` asks):
 * ``EnsembleTopicClassifier``: the weighted mean of other kinds' probabilities, members trained inside it
   or models trained already (the pipeline's other variants).
 
+A head or MLP with ``refit_with_validation`` is fitted once more on training and validation together after
+its thresholds are tuned (``refit``), keeping those thresholds and validation's probabilities from before
+(``held_out_proba``), so that an ensemble of it still tunes its own thresholds on held-out probabilities.
+
 Every kind's ``fit`` takes the texts, their embeddings (``None`` for kinds that read texts only), the
 label matrix, the labels and, optionally, ``validation`` = (texts, embeddings, labels), and says in
 ``needs_embeddings`` whether it reads embeddings.
@@ -21,6 +25,7 @@ label matrix, the labels and, optionally, ``validation`` = (texts, embeddings, l
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import time
 from typing import Any, Sequence
@@ -134,11 +139,22 @@ def out_of_fold_probabilities(spec: dict[str, Any], texts: Sequence[str], embedd
     return probabilities
 
 
+def texts_digest(texts: Sequence[str]) -> str:
+    """A fingerprint of ``texts`` in their order, the same in every process (``hash`` of a str is not)."""
+    digest = hashlib.sha256(str(len(texts)).encode())
+    for text in texts:
+        digest.update(b"\0" + str(text).encode("utf-8"))
+    return digest.hexdigest()
+
+
 class _ThresholdedClassifier:
     labels: list[str]
     thresholds: np.ndarray
     threshold_shrinkage: float = 0.0  # how far the per-label thresholds were moved toward one common cut
     threshold_folds: int = 0  # >= 2: thresholds tuned on the training texts' out-of-fold probabilities too
+    refit_with_validation: bool = False  # fitted again on training and validation once the thresholds are tuned
+    # (digest of the validation texts, their probabilities from the model fitted without them), set by refit
+    validation_probabilities: tuple[str, np.ndarray] | None = None
     embeddings_from: dict[str, Any] | None = None  # the encoder record, when the model needs sentence embeddings
     needs_embeddings: bool  # whether fit and predict_proba read the texts' sentence embeddings
     standardiser: Standardiser | None = None  # fitted on the training embeddings where a model standardises them
@@ -170,7 +186,7 @@ class _ThresholdedClassifier:
         share that ``cross_validated_shrinkage`` picks on these rows) toward one common cut. ``out_of_fold``
         (probabilities, labels) adds the training texts' out-of-fold probabilities to validation's
         (``out_of_fold_probabilities``)."""
-        probabilities = self.predict_proba(texts, embeddings).to_numpy()
+        probabilities = self.held_out_proba(texts, embeddings).to_numpy()
         if out_of_fold is not None:
             probabilities, y = np.vstack([out_of_fold[0], probabilities]), np.vstack([out_of_fold[1], y])
         if checked_shrinkage(shrinkage) == "cv":
@@ -182,17 +198,41 @@ class _ThresholdedClassifier:
         hot = self.predict_proba(texts, embeddings).to_numpy() >= self.thresholds
         return [[self.labels[j] for j in np.flatnonzero(row)] for row in hot]
 
+    def held_out_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:
+        """Probabilities of ``texts`` from a model not fitted on them: after ``refit``, validation's texts get
+        the probabilities the model gave them before it saw them; any other texts ``predict_proba``'s."""
+        if self.validation_probabilities is not None and self.validation_probabilities[0] == texts_digest(texts):
+            return pd.DataFrame(self.validation_probabilities[1], columns=self.labels)
+        return self.predict_proba(texts, embeddings)
+
+    def refit(self, train: tuple[Sequence[str], np.ndarray | None, np.ndarray],
+              validation: tuple[Sequence[str], np.ndarray | None, np.ndarray]):
+        """Fitted again on ``train`` and ``validation`` together (each texts, embeddings, label matrix), with
+        the thresholds tuned before kept: the served model learns from every labelled post it can, while
+        validation's probabilities from before stay for whatever is tuned on them later (``held_out_proba``)."""
+        held_out = (texts_digest(validation[0]), self.held_out_proba(validation[0], validation[1]).to_numpy())
+        thresholds, shrinkage = self.thresholds, self.threshold_shrinkage
+        texts = [*train[0], *validation[0]]
+        embeddings = None if train[1] is None else np.vstack([train[1], validation[1]])
+        self._fit_without_validation(texts, embeddings, np.vstack([train[2], validation[2]]))
+        self.thresholds, self.threshold_shrinkage, self.validation_probabilities = thresholds, shrinkage, held_out
+        return self
+
+    def _fit_without_validation(self, texts: Sequence[str], embeddings: np.ndarray | None, y: np.ndarray) -> None:
+        raise ValueError(f"a {type(self).__name__} cannot be refitted on validation")
+
 
 class HeadTopicClassifier(_ThresholdedClassifier):
     """One-vs-rest heads over ``features``: "tfidf", "embedding" or "both". ``threshold_folds`` >= 2 (here
     and in the MLP) has the topics pipeline tune the thresholds on the training texts' out-of-fold
     probabilities as well as validation's, at the cost of that many more fits (benchmarks/results/topic_ensemble.md).
     ``standardise``: the heads read the embeddings centred and scaled per dimension over the training texts, as
-    the MLP can (``Standardiser``)."""
+    the MLP can (``Standardiser``). ``refit_with_validation``: the pipeline refits the heads on training and
+    validation together once the thresholds are tuned (``refit``)."""
 
     def __init__(self, features: str = "embedding", head: str = "logreg", c: float = 4.0,
                  head_options: dict[str, Any] | None = None, threshold_folds: int = 0, seed: int = 0,
-                 standardise: bool = False) -> None:
+                 standardise: bool = False, refit_with_validation: bool = False) -> None:
         if features not in ("tfidf", "embedding", "both") or head not in ("logreg", "catboost", "lightgbm"):
             raise ValueError(f"unknown features {features!r} or head {head!r}")
         if head != "logreg" and features != "embedding":
@@ -201,7 +241,7 @@ class HeadTopicClassifier(_ThresholdedClassifier):
         if standardise and features == "tfidf":
             raise ValueError("standardise reads the embeddings; features 'tfidf' has none")
         self.features, self.head, self.c, self.seed, self.standardise = features, head, c, seed, standardise
-        self.head_options = head_options or {}
+        self.head_options, self.refit_with_validation = head_options or {}, refit_with_validation
 
     @property
     def needs_embeddings(self) -> bool:
@@ -257,6 +297,9 @@ class HeadTopicClassifier(_ThresholdedClassifier):
             self.heads.append(self._new_head().fit(x, column))
         self.thresholds = np.full(len(self.labels), 0.5)
         return self
+
+    def _fit_without_validation(self, texts: Sequence[str], embeddings: np.ndarray | None, y: np.ndarray) -> None:
+        self.fit(texts, embeddings, y, self.labels)
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:
         x = self._x(texts, embeddings)
@@ -530,9 +573,8 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
 
 def _writable_float32(array) -> np.ndarray:
     """The array as float32, copied only where it must be: pandas hands out read-only arrays, which
-    torch.from_numpy warns about."""
-    array = np.asarray(array, np.float32)
-    return array if array.flags.writeable else array.copy()
+    torch.from_numpy warns about, and a reversed view has negative strides, which it refuses."""
+    return np.require(array, np.float32, ["C_CONTIGUOUS", "WRITEABLE"])
 
 
 class MlpTopicClassifier(_ThresholdedClassifier):
@@ -543,18 +585,21 @@ class MlpTopicClassifier(_ThresholdedClassifier):
     validation, or with no label present in it) and stops after ``patience`` epochs without gain;
     probabilities are their mean. ``standardise``: the network reads each dimension centred and scaled over
     the training texts (``Standardiser``), so that a narrow encoder beside a wide one (e5 beside USE) has its
-    share (benchmarks/results/telegram.md).
+    share (benchmarks/results/telegram.md). ``refit_with_validation``: once the thresholds are tuned, each
+    network is trained again on training and validation together, for as many epochs as its best one
+    took (``refit``).
     """
 
     needs_embeddings = True
 
     def __init__(self, hidden: int = 512, dropout: float = 0.3, epochs: int = 40, learning_rate: float = 1e-3,
                  weight_decay: float = 1e-4, batch_size: int = 64, seeds: int = 3, patience: int = 10,
-                 threshold_folds: int = 0, seed: int = 0, standardise: bool = False) -> None:
+                 threshold_folds: int = 0, seed: int = 0, standardise: bool = False,
+                 refit_with_validation: bool = False) -> None:
         if hidden < 1 or seeds < 1 or epochs < 1 or not 0 <= dropout < 1:
             raise ValueError("the MLP topic classifier needs hidden, seeds and epochs >= 1 and dropout in [0, 1)")
         self.threshold_folds = checked_threshold_folds(threshold_folds)
-        self.standardise = standardise
+        self.standardise, self.refit_with_validation = standardise, refit_with_validation
         self.hidden, self.dropout, self.epochs, self.learning_rate = hidden, dropout, epochs, learning_rate
         self.weight_decay, self.batch_size, self.seeds, self.patience, self.seed = (
             weight_decay, batch_size, seeds, patience, seed)
@@ -568,13 +613,21 @@ class MlpTopicClassifier(_ThresholdedClassifier):
         x = self._features(embeddings)  # converted once for every seed and epoch
         if validation is not None and validation[1] is not None:
             validation = (validation[0], self._features(validation[1]), validation[2])
-        self.networks = [self._train(x, y, validation, self.seed + k) for k in range(self.seeds)]
+        trained = [self._train(x, y, validation, self.seed + k, self.epochs) for k in range(self.seeds)]
+        self.networks, self.best_epochs = [network for network, _ in trained], [epochs for _, epochs in trained]
         return self
+
+    def _fit_without_validation(self, texts: Sequence[str], embeddings: np.ndarray | None, y: np.ndarray) -> None:
+        """Each seed's network trained afresh for its best epoch count: there is nothing left to stop on."""
+        self.standardiser = Standardiser.fit(embeddings) if self.standardise else None
+        x = self._features(embeddings)
+        self.networks = [self._train(x, y, None, self.seed + k, epochs)[0] for k, epochs in enumerate(self.best_epochs)]
 
     def _features(self, embeddings: np.ndarray) -> np.ndarray:
         return _writable_float32(self._standardised(embeddings))
 
-    def _train(self, x: np.ndarray, y: np.ndarray, validation, seed: int):
+    def _train(self, x: np.ndarray, y: np.ndarray, validation, seed: int, epochs: int):
+        """The network at its best epoch on ``validation`` (its last without), and how many epochs that was."""
         import torch
 
         torch.manual_seed(seed)
@@ -586,8 +639,8 @@ class MlpTopicClassifier(_ThresholdedClassifier):
         generator = torch.Generator().manual_seed(seed)
         # A validation set with no label present cannot rank epochs: then every epoch is trained.
         stop_early = validation is not None and validation[1] is not None and np.asarray(validation[2]).any()
-        best_score, best_state, stale = -np.inf, None, 0
-        for _ in progress(range(self.epochs), desc=f"MLP topic classifier (seed {seed})", unit="epoch", leave=False):
+        best_score, best_state, best_epoch, stale = -np.inf, None, epochs, 0
+        for epoch in progress(range(epochs), desc=f"MLP topic classifier (seed {seed})", unit="epoch", leave=False):
             network.train()
             for batch in torch.randperm(len(features), generator=generator).split(self.batch_size):
                 optimiser.zero_grad()
@@ -598,14 +651,14 @@ class MlpTopicClassifier(_ThresholdedClassifier):
             probabilities = self._probabilities([network], validation[1])  # standardised by fit
             score = multilabel_scores(validation[2], probabilities, self.thresholds, self.labels)[0]["macro_pr_auc"]
             if score > best_score:
-                best_score, best_state, stale = score, copy.deepcopy(network.state_dict()), 0
+                best_score, best_state, best_epoch, stale = score, copy.deepcopy(network.state_dict()), epoch + 1, 0
             else:
                 stale += 1
                 if stale > self.patience:
                     break
         if best_state is not None:
             network.load_state_dict(best_state)
-        return network.eval()
+        return network.eval(), best_epoch
 
     @staticmethod
     def _probabilities(networks, embeddings: np.ndarray) -> np.ndarray:
@@ -674,6 +727,12 @@ class EnsembleTopicClassifier(_ThresholdedClassifier):
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:
         return sum(self.weights[name] * member.predict_proba(texts, embeddings)
+                   for name, member in self.members.items())
+
+    def held_out_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:
+        """The mean of the members' held-out probabilities: a member refitted on validation gives validation's
+        from before, so the ensemble's thresholds are not tuned on texts its members were fitted on."""
+        return sum(self.weights[name] * member.held_out_proba(texts, embeddings)
                    for name, member in self.members.items())
 
 

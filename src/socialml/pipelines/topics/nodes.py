@@ -80,7 +80,8 @@ def train_topic_model(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dic
     if model.threshold_folds:
         out_of_fold = (out_of_fold_probabilities(spec, texts, vectors, y, labels, validation, model.threshold_folds,
                                                  params["seed"]), y)
-    return _with_thresholds(model, embeddings, validation, params, out_of_fold)
+    model = _with_thresholds(model, embeddings, validation, params, out_of_fold)
+    return model.refit((texts, vectors, y), validation) if model.refit_with_validation else model
 
 
 def combine_topic_models(dataset: pd.DataFrame, embeddings: pd.DataFrame, spec: dict[str, Any],
@@ -120,7 +121,8 @@ def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame
     curves = precision_recall_figure(y[:, :len(model.labels)], learnt_probabilities, model.thresholds, model.labels,
                                      f"Precision-recall per topic on {len(texts)} test posts (circles: tuned thresholds)")
     scores = {"summary": {"test_posts": len(texts), "threshold_shrinkage": model.threshold_shrinkage,
-                          "threshold_folds": model.threshold_folds, "topics_not_learnt": len(not_learnt), **summary},
+                          "threshold_folds": model.threshold_folds, "refit_with_validation": model.refit_with_validation,
+                          "topics_not_learnt": len(not_learnt), **summary},
               "per_label": per_label}
     training = getattr(model, "training_record", None)  # a model trained in epochs (kind finetune)
     if training:
