@@ -54,8 +54,9 @@ def test_topics_too_rare_to_learn_are_named_and_scored_as_never_predicted(caplog
     model = train_topic_model(dataset, embeddings, {"kind": "head", "features": "tfidf"}, PARAMS)
     scores, predicted, _ = evaluate_topic_model(model, dataset, embeddings)
     assert model.labels == ["anger", "fear", "joy"]
-    assert list(predicted.columns) == ["post_id", "anger", "fear", "joy", "awe", "grief"]
+    assert list(predicted.columns) == ["post_id", "anger", "fear", "joy", "awe", "grief", "top_topic"]
     assert predicted[["awe", "grief"]].sum().sum() == 0
+    assert set(predicted["top_topic"]) <= {"anger", "fear", "joy"}  # a topic never learnt is never the top one
     rows = {row["label"]: row for row in scores["per_label"]}
     assert rows["grief"]["support"] == 2 and rows["grief"]["f1"] == 0 and np.isnan(rows["grief"]["pr_auc"])
     assert np.isnan(rows["awe"]["threshold"])

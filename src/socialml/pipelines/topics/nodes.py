@@ -10,7 +10,8 @@ import pandas as pd
 
 from socialml.components.evaluation.charts import precision_recall_figure
 from socialml.components.evaluation.metrics import (
-    bootstrap_intervals, comparison_reference, interval_columns, multilabel_f1, multilabel_scores,
+    bootstrap_intervals, classification_intervals, comparison_reference, interval_columns, multilabel_f1,
+    multilabel_scores,
 )
 from socialml.components.evaluation.protocols import train_validation_test
 from socialml.components.evaluation.tables import comparison_table, learning_curve_payload
@@ -19,6 +20,8 @@ from socialml.components.text.topics import build_topic_classifier, label_matrix
 from socialml.components.text.vectors import encoder_of, require_encoder, to_matrix
 
 logger = logging.getLogger(__name__)
+
+TOP_TOPIC = "top_topic"  # the test predictions' column of each post's most probable topic
 
 
 def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
@@ -104,7 +107,8 @@ def _with_thresholds(model, embeddings: pd.DataFrame, validation: tuple, params:
 
 def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame
                          ) -> tuple[dict[str, Any], pd.DataFrame, Any]:
-    """Test scores, the test posts' predicted labels (post_id and a 0/1 column per label), and each
+    """Test scores, the test posts' predicted labels (post_id, a 0/1 column per label and the most probable
+    topic, ``TOP_TOPIC``), and each
     label's precision-recall curve with its tuned threshold marked. Topics too rare in training to be
     learnt are scored as never predicted (no threshold), so they count against the model, not vanish."""
     if model.embeddings_from is not None:
@@ -118,6 +122,7 @@ def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame
     summary, per_label = multilabel_scores(y, probabilities, thresholds, labels)
     predicted = pd.DataFrame((probabilities >= thresholds).astype("int8"), columns=labels)
     predicted.insert(0, "post_id", dataset.loc[dataset["split"] == "test", "post_id"].to_numpy())
+    predicted[TOP_TOPIC] = np.asarray(model.labels)[learnt_probabilities.argmax(axis=1)]
     curves = precision_recall_figure(y[:, :len(model.labels)], learnt_probabilities, model.thresholds, model.labels,
                                      f"Precision-recall per topic on {len(texts)} test posts (circles: tuned thresholds)")
     scores = {"summary": {"test_posts": len(texts), "threshold_shrinkage": model.threshold_shrinkage,
@@ -133,10 +138,12 @@ def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame
 def topic_intervals(dataset: pd.DataFrame, params: dict[str, Any], **predictions: pd.DataFrame
                     ) -> dict[str, dict[str, float]]:
     """Per model, 95 % bootstrap intervals (test posts resampled, the same draws for every model) of micro
-    and macro F1, and its micro-F1 gain over the baseline (``topics.baseline``, else the first model)."""
+    and macro F1, and its micro-F1 gain over the baseline (``topics.baseline``, else the first model). Where
+    every test post has one topic (BASELINES.md's protocol for such data), the top topic's macro-F1 and
+    accuracy too, with the top-1 macro-F1 gain (``top1_`` columns)."""
     baseline, runs = comparison_reference(params, list(predictions))
     test = dataset[dataset["split"] == "test"]
-    labels = [c for c in predictions[baseline] if c != "post_id"]
+    labels = [c for c in predictions[baseline] if c not in ("post_id", TOP_TOPIC)]
     y = label_matrix(test["topics"], labels)
     predicted = {name: frame.set_index("post_id").loc[test["post_id"], labels].to_numpy(dtype=bool)
                  for name, frame in predictions.items()}
@@ -148,6 +155,12 @@ def topic_intervals(dataset: pd.DataFrame, params: dict[str, Any], **predictions
 
         intervals = bootstrap_intervals(score, len(y), runs=runs)
         out[name] = interval_columns(intervals, score(np.arange(len(y)))["gain"], baseline)
+    if len(test) and test["topics"].map(len).eq(1).all():
+        truth = test["topics"].str[0].to_numpy()
+        tops = {name: frame.set_index("post_id").loc[test["post_id"], TOP_TOPIC].to_numpy()
+                for name, frame in predictions.items()}
+        for name, columns in classification_intervals(truth, tops, baseline, runs).items():
+            out[name] |= {f"top1_{column}": value for column, value in columns.items()}
     return out
 
 
