@@ -356,6 +356,8 @@ LIGHTER_TRAINING = [f"{key}=20" for key in (
     "post_feed.sources.movielens_100k.models.sasrec.generators.sasrec.epochs=2",
     "post_feed.sources.movielens_100k.models.sasrec_softmax.generators.sasrec.epochs=2",
     "topics.models.finetuned_e5_top2.epochs=1", "topics.models.finetuned_e5_top2.max_length=32",
+    *[f"topics.models.{mlp}.epochs=5" for mlp in ("embedding_mlp", "embedding_mlp_standardised",
+                                                  "embedding_mlp_standardised_refit")],
     "sentiment.finetune.epochs=1", "sentiment.finetune.max_length=32", "audience.protocol.folds=2"]
 
 
@@ -377,7 +379,7 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
                 pd.read_csv(file, nrows=rows, dtype=str, keep_default_na=False).to_csv(sample / source.name / file.name,
                                                                                        index=False)
     project = copy_project(tmp_path / "project")
-    # About 5 minutes on 2 cores (308 s on 2026-12-04): every pipeline of the real configuration, fine-tuning included.
+    # About 6 minutes on 2 cores (382 s on 2026-12-06): every pipeline of the real configuration, fine-tuning included.
     run_kedro(project, "run", "--env", "real", "--params", ",".join([f"data_root={sample}", *LIGHTER_TRAINING]),
               timeout=1800)
     outputs = project / "data"
@@ -390,8 +392,12 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
     for source in ("sensitive_topics_multilabel", "telegram_news_topics"):
         comparison = pd.read_csv(latest_version(outputs / "08_reporting" / source / "topics_comparison.csv"))
         assert {"tfidf_logreg", "finetuned_e5_top2", "finetuned_mlp_head_tfidf_ensemble", "embedding_tfidf_logreg_oof",
-                "standardised_mlp_head_tfidf_ensemble"} <= set(comparison["model"])
-        assert comparison.set_index("model").loc["embedding_tfidf_logreg_oof", "threshold_folds"] == 5
+                "standardised_mlp_head_tfidf_ensemble", "standardised_mlp_head_tfidf_ensemble_refit"} <= set(comparison["model"])
+        rows = comparison.set_index("model")
+        assert rows.loc["embedding_tfidf_logreg_oof", "threshold_folds"] == 5
+        assert rows.loc["embedding_mlp_standardised_refit", "refit_with_validation"]
+        assert not rows.loc["embedding_mlp_standardised", "refit_with_validation"]
+    assert {"top1_macro_f1_low", "top1_gain_low"} <= set(comparison.columns)  # telegram: one topic a post
     assert (outputs / "04_feature" / "santander_sample" / "client_features.parquet").exists()
     assert (outputs / "05_model_input" / "karpov_social" / "post_embeddings_pca.parquet").exists()
     audience = pd.read_csv(latest_version(outputs / "08_reporting" / "movielens_100k" / "audience_comparison.csv"))
