@@ -609,8 +609,7 @@ class MlpTopicClassifier(_ThresholdedClassifier):
         if embeddings is None:
             raise ValueError("this classifier needs the texts' embeddings")
         self.labels, self.thresholds = list(labels), np.full(len(labels), 0.5)
-        self.standardiser = Standardiser.fit(embeddings) if self.standardise else None
-        x = self._features(embeddings)  # converted once for every seed and epoch
+        x = self._training_features(embeddings)  # converted once for every seed and epoch
         if validation is not None and validation[1] is not None:
             validation = (validation[0], self._features(validation[1]), validation[2])
         trained = [self._train(x, y, validation, self.seed + k, self.epochs) for k in range(self.seeds)]
@@ -619,9 +618,13 @@ class MlpTopicClassifier(_ThresholdedClassifier):
 
     def _fit_without_validation(self, texts: Sequence[str], embeddings: np.ndarray | None, y: np.ndarray) -> None:
         """Each seed's network trained afresh for its best epoch count: there is nothing left to stop on."""
-        self.standardiser = Standardiser.fit(embeddings) if self.standardise else None
-        x = self._features(embeddings)
+        x = self._training_features(embeddings)
         self.networks = [self._train(x, y, None, self.seed + k, epochs)[0] for k, epochs in enumerate(self.best_epochs)]
+
+    def _training_features(self, embeddings: np.ndarray) -> np.ndarray:
+        """The training embeddings as the networks read them, the standardiser fitted on them first."""
+        self.standardiser = Standardiser.fit(embeddings) if self.standardise else None
+        return self._features(embeddings)
 
     def _features(self, embeddings: np.ndarray) -> np.ndarray:
         return _writable_float32(self._standardised(embeddings))

@@ -143,10 +143,10 @@ def topic_intervals(dataset: pd.DataFrame, params: dict[str, Any], **predictions
     accuracy too, with the top-1 macro-F1 gain (``top1_`` columns)."""
     baseline, runs = comparison_reference(params, list(predictions))
     test = dataset[dataset["split"] == "test"]
-    labels = [c for c in predictions[baseline] if c not in ("post_id", TOP_TOPIC)]
+    aligned = {name: frame.set_index("post_id").loc[test["post_id"]] for name, frame in predictions.items()}
+    labels = [c for c in aligned[baseline] if c != TOP_TOPIC]
     y = label_matrix(test["topics"], labels)
-    predicted = {name: frame.set_index("post_id").loc[test["post_id"], labels].to_numpy(dtype=bool)
-                 for name, frame in predictions.items()}
+    predicted = {name: frame[labels].to_numpy(dtype=bool) for name, frame in aligned.items()}
     out = {}
     for name, matrix in predicted.items():
         def score(rows: np.ndarray, matrix: np.ndarray = matrix) -> dict[str, float]:
@@ -157,8 +157,7 @@ def topic_intervals(dataset: pd.DataFrame, params: dict[str, Any], **predictions
         out[name] = interval_columns(intervals, score(np.arange(len(y)))["gain"], baseline)
     if len(test) and test["topics"].map(len).eq(1).all():
         truth = test["topics"].str[0].to_numpy()
-        tops = {name: frame.set_index("post_id").loc[test["post_id"], TOP_TOPIC].to_numpy()
-                for name, frame in predictions.items()}
+        tops = {name: frame[TOP_TOPIC].to_numpy() for name, frame in aligned.items()}
         for name, columns in classification_intervals(truth, tops, baseline, runs).items():
             out[name] |= {f"top1_{column}": value for column, value in columns.items()}
     return out
