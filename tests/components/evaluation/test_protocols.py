@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -64,6 +65,31 @@ def test_a_source_split_into_train_and_test_only_gets_validation_rows_from_its_t
     assert (split[800:] == "test").all()  # the source's test rows stay test
     assert (split[:800] == "validation").sum() == 200  # 0.2 / (0.6 + 0.2) of its training rows
     assert (split == train_validation_test(given, {"train": 0.6, "validation": 0.2, "test": 0.2}, 0)).all()
+
+
+def test_a_stratified_split_shares_out_every_stratum_rare_ones_included():
+    # An unstratified draw of 60/20/20 leaves a topic of 10 posts with 0 test posts about 1 time in 9.
+    rng = np.random.default_rng(3)
+    strata = pd.Series(rng.choice(["common", "middle", "rare"], 5000, p=[0.9, 0.098, 0.002]))
+    shares = {"train": 0.6, "validation": 0.2, "test": 0.2}
+    split = train_validation_test(pd.Series([None] * 5000), shares, 0, strata=strata)
+    counts = pd.crosstab(strata, split)
+    expected = pd.DataFrame({part: strata.value_counts() * share for part, share in shares.items()})
+    assert ((counts - expected.loc[counts.index, counts.columns]).abs() <= 2).all().all()
+    assert (split == train_validation_test(pd.Series([None] * 5000), shares, 0, strata=strata)).all()
+    assert not (split == train_validation_test(pd.Series([None] * 5000), shares, 1, strata=strata)).all()
+    singletons = train_validation_test(pd.Series([None] * 10), shares, 0, strata=pd.Series([str(i) for i in range(10)]))
+    assert set(singletons) == set(shares)  # strata of one row each are drawn over every part, not all to train
+    with pytest.raises(ValueError, match="strata have 3 values for 10 rows"):
+        train_validation_test(pd.Series([None] * 10), shares, 0, strata=pd.Series(["a"] * 3))
+
+
+def test_validation_drawn_from_a_source_train_split_is_stratified_too():
+    given = pd.Series(["train"] * 800 + ["test"] * 200)
+    strata = pd.Series(["a"] * 790 + ["b"] * 10 + ["a"] * 200)
+    split = train_validation_test(given, {"train": 0.6, "validation": 0.2, "test": 0.2}, 0, strata=strata)
+    assert (split[800:] == "test").all()
+    assert abs((split[:790] == "validation").sum() - 197.5) <= 2 and 2 <= (split[790:800] == "validation").sum() <= 3
 
 
 @pytest.mark.parametrize("given, message", [

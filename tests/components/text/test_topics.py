@@ -129,6 +129,41 @@ def test_heads_learn_multi_label_topics(features, head):
     assert ["sport", "politics"] in model.predict(TEXTS[-1:], embeddings[-1:])
 
 
+def test_a_head_asked_for_a_softmax_fits_one_where_posts_have_at_most_one_topic_and_binary_heads_elsewhere():
+    model = build_topic_classifier({"kind": "head", "features": "tfidf", "softmax_if_single_label": True})
+    model.fit(TEXTS[:30], None, label_matrix(TOPICS[:30], LABELS), LABELS)  # one topic a post
+    assert model.softmax is not None and model.heads == []
+    proba = model.predict_proba(["матч гол команда", "мем кот"])
+    assert list(proba.columns) == LABELS and list(proba.idxmax(axis=1)) == ["sport", "humor"]
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)  # the topics compete for each post
+    # four posts with no topic: a class of their own inside, left out of the output
+    model.fit(TEXTS[:30] + ["обычный день"] * 4, None, label_matrix(TOPICS[:30] + [[]] * 4, LABELS), LABELS)
+    assert list(model.softmax.classes_) == [0, 1, 2, 3]
+    proba = model.predict_proba(["матч гол команда", "обычный день"])
+    assert list(proba.columns) == LABELS and proba.iloc[0].idxmax() == "sport" and proba.iloc[1].sum() < 0.5
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(restored.predict_proba(["мем кот"]).to_numpy(), model.predict_proba(["мем кот"]).to_numpy())
+    # multi-label posts (the last six carry two topics): the binary head per topic, as without the option
+    model.fit(TEXTS, None, label_matrix(TOPICS, LABELS), LABELS)
+    assert model.softmax is None and len(model.heads) == 3
+    assert ["sport", "politics"] in model.predict(TEXTS[-1:])
+    # a training set of one topic has nothing to compete: its column is a constant, as a binary head's is
+    model.fit(TEXTS[:10], None, label_matrix(TOPICS[:10], LABELS), LABELS)
+    assert model.softmax is None and model.heads[0] == 1.0
+    with pytest.raises(ValueError, match="softmax_if_single_label takes the logreg head, not 'catboost'"):
+        build_topic_classifier({"kind": "head", "head": "catboost", "softmax_if_single_label": True})
+
+
+def test_a_head_pickled_before_the_softmax_option_existed_predicts_with_its_binary_heads():
+    model = HeadTopicClassifier(features="tfidf").fit(TEXTS, None, label_matrix(TOPICS, LABELS), LABELS)
+    state = pickle.loads(pickle.dumps(model)).__dict__
+    for attribute in ("softmax", "softmax_if_single_label"):
+        state.pop(attribute)
+    old = HeadTopicClassifier.__new__(HeadTopicClassifier)
+    old.__dict__.update(state)
+    np.testing.assert_allclose(old.predict_proba(TEXTS[:3]).to_numpy(), model.predict_proba(TEXTS[:3]).to_numpy())
+
+
 def test_tree_heads_refuse_sparse_tfidf_features():
     with pytest.raises(ValueError, match="tree heads"):
         HeadTopicClassifier(features="tfidf", head="catboost")

@@ -21,7 +21,8 @@ def test_an_emotion_corpus_split_into_train_and_test_only_trains_with_validation
         "image2text": "", "speech2text": "", "topics": emotions,
         "split": ["train"] * 240 + ["test"] * 60})
     dataset = prepare_topic_dataset(posts, PARAMS)
-    assert dataset["split"].value_counts().to_dict() == {"train": 180, "validation": 60, "test": 60}
+    counts = dataset["split"].value_counts()
+    assert counts["test"] == 60 and abs(counts["validation"] - 60) <= 1  # a quarter of train, stratified by emotion
     assert (dataset["split"].iloc[240:] == "test").all()
     embeddings = to_frame(dataset["post_id"], np.zeros((300, 2)), "post_id")
     model = train_topic_model(dataset, embeddings, {"kind": "head", "features": "tfidf"}, PARAMS)
@@ -86,6 +87,17 @@ def test_posts_without_text_are_left_out_and_counted(caplog):
         dataset = prepare_topic_dataset(posts, PARAMS)
     assert len(dataset) == 58 and not dataset["post_id"].isin(["p0", "p2"]).any()
     assert "2 of 60 posts have no text in any field and are left out (1 of them with topics)" in caplog.text
+
+
+def test_a_random_split_shares_out_each_topic_by_the_rarest_topic_of_each_post():
+    # awe: 10 posts, each also carrying joy; an unstratified 60/20/20 draw leaves it out of test 1 time in 9.
+    emotions = [["joy"], ["anger"], ["fear"], []] * 100 + [["joy", "awe"]] * 10
+    dataset = prepare_topic_dataset(_emotion_posts(emotions, [None] * 410), PARAMS)
+    awe = dataset.loc[dataset["topics"].map(lambda labels: "awe" in labels), "split"].value_counts()
+    assert abs(awe["train"] - 6) <= 1 and abs(awe["validation"] - 2) <= 1 and abs(awe["test"] - 2) <= 1
+    for topic in ["anger", "fear"]:
+        counts = dataset.loc[dataset["topics"].map(lambda labels: topic in labels), "split"].value_counts()
+        assert abs(counts["test"] - 20) <= 2 and abs(counts["train"] - 60) <= 2
 
 
 @pytest.mark.parametrize("rows", [0, 3])  # a header-only table; posts whose every field is empty

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 TOPIC_SPLITS = ("train", "validation", "test")
+_GOLDEN_RATIO_CONJUGATE = (np.sqrt(5.0) - 1.0) / 2.0  # the step of the most evenly spread sequence mod 1
 
 
 @dataclass(frozen=True)
@@ -122,27 +123,53 @@ def train_test_rows(given_split: pd.Series, labels: pd.Series, test_share: float
     return train, test
 
 
-def train_validation_test(given_split: pd.Series, shares: dict[str, float], seed: int, table: str = "rows"
-                          ) -> np.ndarray:
+def train_validation_test(given_split: pd.Series, shares: dict[str, float], seed: int, table: str = "rows",
+                          strata: pd.Series | None = None) -> np.ndarray:
     """The split of each row: the source's own where it has one, else seeded random with the given shares.
     A source split into train and test only gets its validation rows drawn from its training rows (the
-    validation share of train + validation). ``table`` names the rows in the stop raised when a part is empty."""
+    validation share of train + validation). With ``strata`` (one value per row, e.g. a post's rarest topic)
+    every random draw is stratified: each stratum is spread over the parts in the shares, to a row or two.
+    ``table`` names the rows in the stop raised when a part is empty."""
     own_split = given_split.notna().any()
     if own_split:
         split = given_split.to_numpy(dtype=object).copy()
     else:
-        rng = np.random.default_rng(seed)
-        split = rng.choice(TOPIC_SPLITS, len(given_split), p=[shares[s] for s in TOPIC_SPLITS])
+        split = _draw_parts(TOPIC_SPLITS, [shares[s] for s in TOPIC_SPLITS], seed, strata, len(given_split))
     unknown = set(split) - set(TOPIC_SPLITS)
     if unknown:
         raise ValueError(f"{table} have splits {sorted(map(str, unknown))}; expected {TOPIC_SPLITS}")
     if own_split and not (split == "validation").any():
         training = np.flatnonzero(split == "train")
         share = shares["validation"] / (shares["train"] + shares["validation"])
-        drawn = np.random.default_rng(seed).choice(training, int(round(len(training) * share)), replace=False)
+        if strata is None:
+            drawn = np.random.default_rng(seed).choice(training, int(round(len(training) * share)), replace=False)
+        else:
+            parts = _draw_parts(("train", "validation"), [1 - share, share], seed,
+                                strata.iloc[training].reset_index(drop=True), len(training))
+            drawn = training[parts == "validation"]
         split[drawn] = "validation"
     _require_parts({part: split == part for part in TOPIC_SPLITS}, given_split, table)
     return split
+
+
+def _draw_parts(parts: tuple[str, ...], shares: list[float], seed: int, strata: pd.Series | None, rows: int
+                ) -> np.ndarray:
+    """A seeded random part per row. Unstratified: independent draws. Stratified: rows ordered by stratum
+    (at random within one) take their parts from a golden-ratio sequence, which gives every run of
+    consecutive rows each part in its share to within a row or two; so small strata spread over the parts
+    (a stratum of one row is drawn like any row) and large ones split in the shares."""
+    rng = np.random.default_rng(seed)
+    if strata is None:
+        return rng.choice(parts, rows, p=shares)
+    if len(strata) != rows:
+        raise ValueError(f"strata have {len(strata)} values for {rows} rows")
+    order = np.lexsort((rng.random(rows), pd.factorize(strata.astype(str), sort=True)[0]))
+    sequence = (rng.random() + np.arange(rows) * _GOLDEN_RATIO_CONJUGATE) % 1.0
+    drawn = np.empty(rows, dtype=object)
+    bounds = np.cumsum(shares) / np.sum(shares)
+    drawn[order] = np.asarray(parts, dtype=object)[np.minimum(np.searchsorted(bounds, sequence, side="right"),
+                                                              len(parts) - 1)]
+    return drawn
 
 
 def _require_parts(parts: dict[str, np.ndarray], given_split: pd.Series, table: str) -> None:

@@ -228,15 +228,25 @@ class HeadTopicClassifier(_ThresholdedClassifier):
     probabilities as well as validation's, at the cost of that many more fits (benchmarks/results/topic_ensemble.md).
     ``standardise``: the heads read the embeddings centred and scaled per dimension over the training texts, as
     the MLP can (``Standardiser``). ``refit_with_validation``: the pipeline refits the heads on training and
-    validation together once the thresholds are tuned (``refit``)."""
+    validation together once the thresholds are tuned (``refit``). ``softmax_if_single_label`` (logreg):
+    where no training post has two topics (single-label sources such as Telegram news), one softmax
+    regression over the topics, whose classes compete for each post as they do in the data, replaces the
+    binary head per topic; posts with no topic are a class of their own there, left out of the output."""
+
+    softmax_if_single_label: bool = False
+    softmax: Any = None  # the one softmax regression, where fitted in place of the binary heads
 
     def __init__(self, features: str = "embedding", head: str = "logreg", c: float = 4.0,
                  head_options: dict[str, Any] | None = None, threshold_folds: int = 0, seed: int = 0,
-                 standardise: bool = False, refit_with_validation: bool = False) -> None:
+                 standardise: bool = False, refit_with_validation: bool = False,
+                 softmax_if_single_label: bool = False) -> None:
         if features not in ("tfidf", "embedding", "both") or head not in ("logreg", "catboost", "lightgbm"):
             raise ValueError(f"unknown features {features!r} or head {head!r}")
         if head != "logreg" and features != "embedding":
             raise ValueError("tree heads take dense embedding features; use the logreg head with TF-IDF")
+        if softmax_if_single_label and head != "logreg":
+            raise ValueError(f"softmax_if_single_label takes the logreg head, not {head!r}")
+        self.softmax_if_single_label = softmax_if_single_label
         self.threshold_folds = checked_threshold_folds(threshold_folds)
         if standardise and features == "tfidf":
             raise ValueError("standardise reads the embeddings; features 'tfidf' has none")
@@ -288,13 +298,17 @@ class HeadTopicClassifier(_ThresholdedClassifier):
             ).fit(texts)
         self.standardiser = Standardiser.fit(embeddings) if self.standardise and embeddings is not None else None
         x = self._x(texts, embeddings)
-        self.heads = []
-        for j in progress(range(len(self.labels)), desc=f"fitting {self.head} heads", leave=False):
-            column = y[:, j]
-            if column.min() == column.max():  # a label absent (or always present) in training
-                self.heads.append(float(column.max()))
-                continue
-            self.heads.append(self._new_head().fit(x, column))
+        self.heads, self.softmax = [], None
+        classes = np.where(y.any(axis=1), y.argmax(axis=1), len(self.labels))  # len(labels): no topic
+        if self.softmax_if_single_label and y.sum(axis=1).max() <= 1 and len(np.unique(classes)) > 1:
+            self.softmax = self._new_head().fit(x, classes)
+        else:
+            for j in progress(range(len(self.labels)), desc=f"fitting {self.head} heads", leave=False):
+                column = y[:, j]
+                if column.min() == column.max():  # a label absent (or always present) in training
+                    self.heads.append(float(column.max()))
+                    continue
+                self.heads.append(self._new_head().fit(x, column))
         self.thresholds = np.full(len(self.labels), 0.5)
         return self
 
@@ -303,6 +317,10 @@ class HeadTopicClassifier(_ThresholdedClassifier):
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:
         x = self._x(texts, embeddings)
+        if self.softmax is not None:
+            probabilities = np.zeros((x.shape[0], len(self.labels) + 1))
+            probabilities[:, self.softmax.classes_] = self.softmax.predict_proba(x)
+            return pd.DataFrame(probabilities[:, :-1], columns=self.labels)
         columns = [np.full(x.shape[0], head) if isinstance(head, float) else head.predict_proba(x)[:, 1]
                    for head in self.heads]
         return pd.DataFrame(np.column_stack(columns), columns=self.labels)

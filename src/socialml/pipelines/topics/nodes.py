@@ -25,7 +25,8 @@ TOP_TOPIC = "top_topic"  # the test predictions' column of each post's most prob
 
 
 def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """Posts with their joined text, topic list and split (the source's own split, else a seeded random one).
+    """Posts with their joined text, topic list and split (the source's own split, else a seeded random one
+    stratified by each post's rarest topic, so that every topic's posts are shared out in the split's shares).
     Posts without any text have nothing to classify: they are left out and counted in the log."""
     data = pd.DataFrame({"post_id": posts["post_id"],
                          "text": join_fields(posts["doc_text"], posts["image2text"], posts["speech2text"]),
@@ -38,7 +39,8 @@ def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
                     int((~has_text).sum()), len(data), int(data.loc[~has_text, "topics"].map(len).gt(0).sum()))
     data = data[has_text].reset_index(drop=True)
     given = posts.set_index("post_id")["split"].reindex(data["post_id"]).reset_index(drop=True)
-    data["split"] = train_validation_test(given, params["split_shares"], params["seed"], "posts")
+    data["split"] = train_validation_test(given, params["split_shares"], params["seed"], "posts",
+                                          strata=rarest_topic(data["topics"]))
     min_count, train_counts = params["min_label_count"], training_topic_counts(data)
     learnt = topic_labels(data, min_count)
     if not learnt:
@@ -49,6 +51,12 @@ def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
                        "learnt; the test scores count them as never predicted: %s", len(rare), len(rare) + len(learnt),
                        min_count, ", ".join(f"{label} ({int(train_counts.get(label, 0))})" for label in rare))
     return data
+
+
+def rarest_topic(topics: pd.Series) -> pd.Series:
+    """Each post's least frequent topic over all posts (ties: the first in sorted order); "" for none."""
+    counts = topics.explode().value_counts()
+    return topics.map(lambda labels: min(sorted(labels), key=lambda label: counts[label]) if len(labels) else "")
 
 
 def training_topic_counts(dataset: pd.DataFrame) -> pd.Series:
@@ -127,6 +135,7 @@ def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame
                                      f"Precision-recall per topic on {len(texts)} test posts (circles: tuned thresholds)")
     scores = {"summary": {"test_posts": len(texts), "threshold_shrinkage": model.threshold_shrinkage,
                           "threshold_folds": model.threshold_folds, "refit_with_validation": model.refit_with_validation,
+                          "softmax": getattr(model, "softmax", None) is not None,  # one over the topics, not a head each
                           "topics_not_learnt": len(not_learnt), **summary},
               "per_label": per_label}
     training = getattr(model, "training_record", None)  # a model trained in epochs (kind finetune)
