@@ -397,6 +397,11 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
         assert rows.loc["embedding_tfidf_logreg_oof", "threshold_folds"] == 5
         assert rows.loc["embedding_mlp_standardised_refit", "refit_with_validation"]
         assert not rows.loc["embedding_mlp_standardised", "refit_with_validation"]
+        # one softmax over Telegram's single-label topics; sensitive topics' posts can have two: binary heads
+        softmax_fitted = source == "telegram_news_topics"
+        assert rows.loc["embedding_tfidf_logreg_standardised_softmax_refit", "softmax"] == softmax_fitted
+        assert not rows.loc["embedding_tfidf_logreg_standardised_refit", "softmax"]
+        assert "standardised_softmax_mlp_head_tfidf_ensemble_refit" in rows.index
     assert {"top1_macro_f1_low", "top1_gain_low"} <= set(comparison.columns)  # telegram: one topic a post
     assert (outputs / "04_feature" / "santander_sample" / "client_features.parquet").exists()
     assert (outputs / "05_model_input" / "karpov_social" / "post_embeddings_pca.parquet").exists()

@@ -132,7 +132,7 @@ def test_heads_learn_multi_label_topics(features, head):
 def test_a_head_asked_for_a_softmax_fits_one_where_posts_have_at_most_one_topic_and_binary_heads_elsewhere():
     model = build_topic_classifier({"kind": "head", "features": "tfidf", "softmax_if_single_label": True})
     model.fit(TEXTS[:30], None, label_matrix(TOPICS[:30], LABELS), LABELS)  # one topic a post
-    assert model.softmax is not None and model.heads == []
+    assert model.fitted_softmax and model.heads == []
     proba = model.predict_proba(["матч гол команда", "мем кот"])
     assert list(proba.columns) == LABELS and list(proba.idxmax(axis=1)) == ["sport", "humor"]
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)  # the topics compete for each post
@@ -145,11 +145,11 @@ def test_a_head_asked_for_a_softmax_fits_one_where_posts_have_at_most_one_topic_
     np.testing.assert_allclose(restored.predict_proba(["мем кот"]).to_numpy(), model.predict_proba(["мем кот"]).to_numpy())
     # multi-label posts (the last six carry two topics): the binary head per topic, as without the option
     model.fit(TEXTS, None, label_matrix(TOPICS, LABELS), LABELS)
-    assert model.softmax is None and len(model.heads) == 3
+    assert not model.fitted_softmax and len(model.heads) == 3
     assert ["sport", "politics"] in model.predict(TEXTS[-1:])
     # a training set of one topic has nothing to compete: its column is a constant, as a binary head's is
     model.fit(TEXTS[:10], None, label_matrix(TOPICS[:10], LABELS), LABELS)
-    assert model.softmax is None and model.heads[0] == 1.0
+    assert not model.fitted_softmax and model.heads[0] == 1.0
     with pytest.raises(ValueError, match="softmax_if_single_label takes the logreg head, not 'catboost'"):
         build_topic_classifier({"kind": "head", "head": "catboost", "softmax_if_single_label": True})
 

@@ -58,6 +58,13 @@ THRESHOLD_GRID = np.linspace(0.05, 0.95, 19)
 SHRINKAGE_CANDIDATES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
+def single_label_classes(y: np.ndarray) -> np.ndarray | None:
+    """Each row's topic index (``len(labels)`` for a row with none) where no row has two topics and at least
+    two classes occur, so one softmax over the topics can be fitted; else None."""
+    classes = np.where(y.any(axis=1), y.argmax(axis=1), y.shape[1])
+    return classes if len(y) and y.sum(axis=1).max() <= 1 and len(np.unique(classes)) > 1 else None
+
+
 def checked_shrinkage(shrinkage: float | str) -> float | str:
     """``shrinkage`` if it is a share in [0, 1] or "cv"; otherwise a ValueError saying what is allowed."""
     if shrinkage == "cv" or (isinstance(shrinkage, (int, float)) and not isinstance(shrinkage, bool)
@@ -153,6 +160,7 @@ class _ThresholdedClassifier:
     threshold_shrinkage: float = 0.0  # how far the per-label thresholds were moved toward one common cut
     threshold_folds: int = 0  # >= 2: thresholds tuned on the training texts' out-of-fold probabilities too
     refit_with_validation: bool = False  # fitted again on training and validation once the thresholds are tuned
+    fitted_softmax: bool = False  # whether the fit was one softmax over the topics (single-label texts)
     # (digest of the validation texts, their probabilities from the model fitted without them), set by refit
     validation_probabilities: tuple[str, np.ndarray] | None = None
     embeddings_from: dict[str, Any] | None = None  # the encoder record, when the model needs sentence embeddings
@@ -257,6 +265,10 @@ class HeadTopicClassifier(_ThresholdedClassifier):
     def needs_embeddings(self) -> bool:
         return self.features != "tfidf"
 
+    @property
+    def fitted_softmax(self) -> bool:
+        return self.softmax is not None
+
     def _x(self, texts: Sequence[str], embeddings: np.ndarray | None):
         parts = []
         if self.features in ("tfidf", "both"):
@@ -299,8 +311,8 @@ class HeadTopicClassifier(_ThresholdedClassifier):
         self.standardiser = Standardiser.fit(embeddings) if self.standardise and embeddings is not None else None
         x = self._x(texts, embeddings)
         self.heads, self.softmax = [], None
-        classes = np.where(y.any(axis=1), y.argmax(axis=1), len(self.labels))  # len(labels): no topic
-        if self.softmax_if_single_label and y.sum(axis=1).max() <= 1 and len(np.unique(classes)) > 1:
+        classes = single_label_classes(y) if self.softmax_if_single_label else None
+        if classes is not None:
             self.softmax = self._new_head().fit(x, classes)
         else:
             for j in progress(range(len(self.labels)), desc=f"fitting {self.head} heads", leave=False):

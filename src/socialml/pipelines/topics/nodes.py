@@ -135,7 +135,7 @@ def evaluate_topic_model(model, dataset: pd.DataFrame, embeddings: pd.DataFrame
                                      f"Precision-recall per topic on {len(texts)} test posts (circles: tuned thresholds)")
     scores = {"summary": {"test_posts": len(texts), "threshold_shrinkage": model.threshold_shrinkage,
                           "threshold_folds": model.threshold_folds, "refit_with_validation": model.refit_with_validation,
-                          "softmax": getattr(model, "softmax", None) is not None,  # one over the topics, not a head each
+                          "softmax": model.fitted_softmax,  # one over the topics, not a binary output each
                           "topics_not_learnt": len(not_learnt), **summary},
               "per_label": per_label}
     training = getattr(model, "training_record", None)  # a model trained in epochs (kind finetune)
