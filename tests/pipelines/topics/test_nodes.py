@@ -7,7 +7,8 @@ from socialml.pipelines.topics.nodes import (
     combine_topic_models, evaluate_topic_model, prepare_topic_dataset, train_topic_model,
 )
 
-PARAMS = {"split_shares": {"train": 0.6, "validation": 0.2, "test": 0.2}, "seed": 0, "min_label_count": 5}
+PARAMS = {"split_shares": {"train": 0.6, "validation": 0.2, "test": 0.2}, "seed": 0, "min_label_count": 5,
+          "split_strata": "rarest_topic"}
 
 
 def test_an_emotion_corpus_split_into_train_and_test_only_trains_with_validation_drawn_from_train():
@@ -98,6 +99,10 @@ def test_a_random_split_shares_out_each_topic_by_the_rarest_topic_of_each_post()
     for topic in ["anger", "fear"]:
         counts = dataset.loc[dataset["topics"].map(lambda labels: topic in labels), "split"].value_counts()
         assert abs(counts["test"] - 20) <= 2 and abs(counts["train"] - 60) <= 2
+    unstratified = prepare_topic_dataset(_emotion_posts(emotions, [None] * 410), {**PARAMS, "split_strata": "none"})
+    assert (unstratified["split"] != dataset["split"]).any()  # the independent draws of before
+    with pytest.raises(ValueError, match="topics.split_strata must be one of rarest_topic, none; got 'topic'"):
+        prepare_topic_dataset(_emotion_posts(emotions, [None] * 410), {**PARAMS, "split_strata": "topic"})
 
 
 @pytest.mark.parametrize("rows", [0, 3])  # a header-only table; posts whose every field is empty

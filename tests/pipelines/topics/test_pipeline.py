@@ -14,7 +14,8 @@ MODELS = {"words": {"kind": "head", "features": "tfidf"}, "vectors": {"kind": "h
 
 def _topics_params(models: dict) -> dict:
     return {"topics": {"sources": ["demo"], "models": models, "min_label_count": 5, "seed": 0,
-                       "split_shares": {"train": 0.6, "validation": 0.2, "test": 0.2}, "bootstrap_runs": 20}}
+                       "split_shares": {"train": 0.6, "validation": 0.2, "test": 0.2}, "split_strata": "rarest_topic",
+                       "bootstrap_runs": 20}}
 
 
 def test_an_ensemble_of_trained_models_averages_them_without_training_them_again(tmp_path):

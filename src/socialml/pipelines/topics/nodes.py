@@ -25,8 +25,9 @@ TOP_TOPIC = "top_topic"  # the test predictions' column of each post's most prob
 
 
 def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """Posts with their joined text, topic list and split (the source's own split, else a seeded random one
-    stratified by each post's rarest topic, so that every topic's posts are shared out in the split's shares).
+    """Posts with their joined text, topic list and split (the source's own split, else a seeded random one,
+    stratified by each post's rarest topic by default so that every topic's posts are shared out in the
+    split's shares: ``split_strata``).
     Posts without any text have nothing to classify: they are left out and counted in the log."""
     data = pd.DataFrame({"post_id": posts["post_id"],
                          "text": join_fields(posts["doc_text"], posts["image2text"], posts["speech2text"]),
@@ -40,7 +41,7 @@ def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
     data = data[has_text].reset_index(drop=True)
     given = posts.set_index("post_id")["split"].reindex(data["post_id"]).reset_index(drop=True)
     data["split"] = train_validation_test(given, params["split_shares"], params["seed"], "posts",
-                                          strata=rarest_topic(data["topics"]))
+                                          strata=split_strata(data["topics"], params["split_strata"]))
     min_count, train_counts = params["min_label_count"], training_topic_counts(data)
     learnt = topic_labels(data, min_count)
     if not learnt:
@@ -51,6 +52,16 @@ def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
                        "learnt; the test scores count them as never predicted: %s", len(rare), len(rare) + len(learnt),
                        min_count, ", ".join(f"{label} ({int(train_counts.get(label, 0))})" for label in rare))
     return data
+
+
+SPLIT_STRATA = ("rarest_topic", "none")
+
+
+def split_strata(topics: pd.Series, strata: str) -> pd.Series | None:
+    """What a random split is stratified by (``topics.split_strata``): each post's rarest topic, or nothing."""
+    if strata not in SPLIT_STRATA:
+        raise ValueError(f"topics.split_strata must be one of {', '.join(SPLIT_STRATA)}; got {strata!r}")
+    return rarest_topic(topics) if strata == "rarest_topic" else None
 
 
 def rarest_topic(topics: pd.Series) -> pd.Series:
