@@ -108,3 +108,6 @@ def test_served_models_and_held_out_sets_come_from_the_parameters():
         "source": "demo", "post_feed.sources.demo.split": {"kind": "time_split", "test_share": 0.2}}
     assert json.loads(held_out_set(Gate("t", "m", ["topics.split_shares", "topics.seed"]), "demo", params)) == {
         "source": "demo", "topics.split_shares": {"train": 0.6}, "topics.seed": 0}
+    # a parameter the environment leaves unset (read with a default) is part of the identity as None
+    assert json.loads(held_out_set(Gate("t", "m", ["topics.seed", "topics.split_strata"]), "demo", params)) == {
+        "source": "demo", "topics.seed": 0, "topics.split_strata": None}

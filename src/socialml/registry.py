@@ -99,13 +99,15 @@ def registry_gates(params: dict[str, Any]) -> dict[str, Gate]:
 
 def held_out_set(gate: Gate, source: str, params: dict[str, Any]) -> str:
     """The held-out set a score is measured on: the source and the values of the parameters that define
-    its split (``gate.held_out``: parameter paths, ``{source}`` filled in)."""
+    its split (``gate.held_out``: parameter paths, ``{source}`` filled in). A parameter an environment does
+    not set (one added after its configuration was written, read with a default) counts as None: a score
+    is then compared only with scores of environments that leave it unset too."""
     paths = [gate.held_out] if isinstance(gate.held_out, str) else gate.held_out
     identity: dict[str, Any] = {"source": source}
     for path in paths:
         value: Any = params
         for key in path.format(source=source).split("."):
-            value = value[key]
+            value = value.get(key) if isinstance(value, dict) else None
         identity[path.format(source=source)] = value
     return json.dumps(identity, sort_keys=True, default=str)
 

@@ -99,6 +99,8 @@ def test_a_random_split_shares_out_each_topic_by_the_rarest_topic_of_each_post()
     for topic in ["anger", "fear"]:
         counts = dataset.loc[dataset["topics"].map(lambda labels: topic in labels), "split"].value_counts()
         assert abs(counts["test"] - 20) <= 2 and abs(counts["train"] - 60) <= 2
+    unset = {key: value for key, value in PARAMS.items() if key != "split_strata"}  # a configuration from before
+    assert (prepare_topic_dataset(_emotion_posts(emotions, [None] * 410), unset)["split"] == dataset["split"]).all()
     unstratified = prepare_topic_dataset(_emotion_posts(emotions, [None] * 410), {**PARAMS, "split_strata": "none"})
     assert (unstratified["split"] != dataset["split"]).any()  # the independent draws of before
     with pytest.raises(ValueError, match="topics.split_strata must be one of rarest_topic, none; got 'topic'"):

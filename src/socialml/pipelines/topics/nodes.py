@@ -41,7 +41,7 @@ def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
     data = data[has_text].reset_index(drop=True)
     given = posts.set_index("post_id")["split"].reindex(data["post_id"]).reset_index(drop=True)
     data["split"] = train_validation_test(given, params["split_shares"], params["seed"], "posts",
-                                          strata=split_strata(data["topics"], params["split_strata"]))
+                                          strata=split_strata(data["topics"], params.get("split_strata", "rarest_topic")))
     min_count, train_counts = params["min_label_count"], training_topic_counts(data)
     learnt = topic_labels(data, min_count)
     if not learnt:
@@ -58,7 +58,8 @@ SPLIT_STRATA = ("rarest_topic", "none")
 
 
 def split_strata(topics: pd.Series, strata: str) -> pd.Series | None:
-    """What a random split is stratified by (``topics.split_strata``): each post's rarest topic, or nothing."""
+    """What a random split is stratified by (``topics.split_strata``; an environment written before it existed
+    gets the default, rarest_topic): each post's rarest topic, or nothing."""
     if strata not in SPLIT_STRATA:
         raise ValueError(f"topics.split_strata must be one of {', '.join(SPLIT_STRATA)}; got {strata!r}")
     return rarest_topic(topics) if strata == "rarest_topic" else None
