@@ -22,6 +22,7 @@ from socialml.components.text.vectors import encoder_of, require_encoder, to_mat
 logger = logging.getLogger(__name__)
 
 TOP_TOPIC = "top_topic"  # the test predictions' column of each post's most probable topic
+SPLIT_STRATA = ("rarest_topic", "none")  # what a random split can be stratified by (topics.split_strata)
 
 
 def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
@@ -40,8 +41,8 @@ def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
                     int((~has_text).sum()), len(data), int(data.loc[~has_text, "topics"].map(len).gt(0).sum()))
     data = data[has_text].reset_index(drop=True)
     given = posts.set_index("post_id")["split"].reindex(data["post_id"]).reset_index(drop=True)
-    data["split"] = train_validation_test(given, params["split_shares"], params["seed"], "posts",
-                                          strata=split_strata(data["topics"], params.get("split_strata", "rarest_topic")))
+    strata = split_strata(data["topics"], params.get("split_strata", "rarest_topic"))
+    data["split"] = train_validation_test(given, params["split_shares"], params["seed"], "posts", strata=strata)
     min_count, train_counts = params["min_label_count"], training_topic_counts(data)
     learnt = topic_labels(data, min_count)
     if not learnt:
@@ -52,9 +53,6 @@ def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
                        "learnt; the test scores count them as never predicted: %s", len(rare), len(rare) + len(learnt),
                        min_count, ", ".join(f"{label} ({int(train_counts.get(label, 0))})" for label in rare))
     return data
-
-
-SPLIT_STRATA = ("rarest_topic", "none")
 
 
 def split_strata(topics: pd.Series, strata: str) -> pd.Series | None:
