@@ -130,9 +130,11 @@ def e5_folder():
     return rebuilt_e5_folder(default_cache_dir() / "models")
 
 
-def render_in_chromium(url: str, until: str, profile: Path, timeout: float = 120) -> tuple[str, bytes]:
+def render_in_chromium(url: str, until: str, profile: Path, timeout: float = 120,
+                       click: str | None = None) -> tuple[str, bytes]:
     """Open ``url`` in headless Chromium over the DevTools protocol; once the page's text contains
-    ``until`` and the app has stopped running, return that text and a PNG screenshot."""
+    ``until`` and the app has stopped running, return that text and a PNG screenshot. With ``click``,
+    first click the label of that text (a Streamlit radio's page) once the app is idle."""
     import base64
     import json
 
@@ -168,13 +170,24 @@ def render_in_chromium(url: str, until: str, profile: Path, timeout: float = 120
         # While the page is still loading there may be no body yet: read that as empty text.
         script = ("[document.body ? document.body.innerText : '', "
                   "document.querySelector('[data-testid=\"stStatusWidget\"]') === null]")
-        while True:
-            evaluated = call("Runtime.evaluate", expression=script, returnByValue=True)["result"]
-            text, idle = evaluated.get("value", ["", False])  # no value: evaluated mid-navigation
-            if until in text and idle:
-                break
-            assert time.monotonic() < deadline, f"the page never showed {until!r}: {text[:500]!r}"
-            time.sleep(1)
+
+        def wait_for(shown: str) -> str:
+            while True:
+                evaluated = call("Runtime.evaluate", expression=script, returnByValue=True)["result"]
+                text, idle = evaluated.get("value", ["", False])  # no value: evaluated mid-navigation
+                if shown in text and idle:
+                    return text
+                assert time.monotonic() < deadline, f"the page never showed {shown!r}: {text[:500]!r}"
+                time.sleep(1)
+
+        if click is not None:
+            wait_for(click)
+            clicked = call("Runtime.evaluate", returnByValue=True, expression=(
+                f"(() => {{ const label = [...document.querySelectorAll('label')]"
+                f".find(l => l.innerText.trim() === {json.dumps(click)}); if (label) label.click(); return !!label; }})()"))
+            assert clicked["result"].get("value"), f"no label {click!r} to click"
+            time.sleep(1)  # the click's rerun starts
+        text = wait_for(until)
         time.sleep(2)  # charts draw after the last script run
         png = base64.b64decode(call("Page.captureScreenshot", format="png")["data"])
         socket_.close()

@@ -80,8 +80,9 @@ def test_user_page_shows_who_the_user_is_what_they_did_their_feed_and_audience(a
     subheaders = [s.value for s in app.subheader]
     assert subheaders[0] == "Who they are" and any(s.startswith("Feed: group") for s in subheaders)
     assert "gender" in app.dataframe[0].value.columns  # the true attributes
-    feed = frame_with(app, {"id", "text", "topic"})
+    feed = frame_with(app, {"id", "text", "topic", "seen before"})
     assert len(feed) == 5 and not app.warning  # a user with a history: no cold-start flag
+    assert feed["seen before"].dtype == bool
     history = frame_with(app, {"timestamp", "action", "post_id"})
     assert 0 < len(history) <= 10 and history["timestamp"].is_monotonic_decreasing
     assert any(s.startswith("What they did: ") and "views" in s for s in subheaders)
@@ -100,7 +101,8 @@ def test_an_unknown_user_is_flagged_as_a_cold_start(app_env):
     assert not app.exception
     assert "Not in the platform's users table" in app.info[0].value
     assert app.warning and "Cold start" in app.warning[0].value
-    assert len(frame_with(app, {"id", "text", "topic"})) == 5
+    feed = frame_with(app, {"id", "text", "topic", "seen before"})
+    assert len(feed) == 5 and not feed["seen before"].any()
     assert any(s.value == "What they did: nothing yet" for s in app.subheader)
 
 
@@ -133,11 +135,15 @@ def test_pages_render_in_headless_chromium(app_env, tmp_path):
                     break
             except httpx.TransportError:
                 time.sleep(0.5)
-        text, png = render_in_chromium(f"http://127.0.0.1:{port}/", until="Cluster sizes", profile=tmp_path)
-        (tmp_path / "app.png").write_bytes(png)
-        assert "Answer clusters" in text and "Cluster sizes" in text
-        assert "Traceback" not in text and "Error" not in text
-        assert len(png) > 30_000  # a rendered page with a map and charts, not a skeleton
+        # Each page opened by clicking its name in the sidebar, as a person would; `until` is text only it shows.
+        for page, until in [(None, "Cluster sizes"), ("Topic classifier", "Predicted topics"), ("User", "What they did"),
+                            ("Client", "Products to offer")]:
+            profile = tmp_path / (page or "first page")
+            profile.mkdir()
+            text, png = render_in_chromium(f"http://127.0.0.1:{port}/", until=until, profile=profile, click=page)
+            (profile / "app.png").write_bytes(png)
+            assert "Traceback" not in text and "Error" not in text, (page, text[:1000])
+            assert len(png) > 30_000, page  # a rendered page with its charts and tables, not a skeleton
     finally:
         server.terminate()
         server.wait(timeout=30)

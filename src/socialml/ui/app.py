@@ -194,15 +194,18 @@ def user_page(current: ServingModels) -> None:
         return
     who_they_are(tables.users[tables.users["user_id"] == user_id], "Not in the platform's users table: a new user.")
 
+    events = tables.feed_events[tables.feed_events["user_id"] == user_id]
     # Naive UTC, as the service takes "now" for a feed request.
     answer = feed.recommend_posts(user_id, pd.Timestamp.now(tz="UTC").tz_localize(None), 5)
     st.subheader(f"Feed: group {answer.group}, model {answer.model}")
     if answer.cold_start:
         st.warning("Cold start: the model has no event of this user, so these posts are ranked by the posts' "
                    "own features and popularity, not by the user's history.")
-    st.dataframe(pd.DataFrame(answer.posts), hide_index=True)
+    posts = pd.DataFrame(answer.posts)
+    # The feed never repeats a liked post (post_feed's `exclude`), but may show one the user only viewed.
+    posts["seen before"] = posts["id"].isin(events["post_id"])
+    st.dataframe(posts, hide_index=True)
 
-    events = tables.feed_events[tables.feed_events["user_id"] == user_id]
     counts = events["action"].value_counts()
     st.subheader("What they did: " + (", ".join(f"{n} {action}s" for action, n in counts.items()) or "nothing yet"))
     if len(events):
