@@ -131,8 +131,12 @@ def test_topics_take_a_text_or_three_fields_and_refuse_empty_ones(service):
     assert set(body["probabilities"]) >= {"sport", "politics"} and body["probabilities"]["sport"] > 0.5
     fields = httpx.post(f"{url}/topics", json={"doc_text": "", "image2text": "футболисты на поле", "speech2text": ""})
     assert fields.status_code == 200
-    for bad in ({}, {"text": "   "}, {"doc_text": 5}):
+    for bad in ({}, {"text": "   "}, {"doc_text": 5}, {"text": "\u0000", "image2text": "\u200b"}):
         assert httpx.post(f"{url}/topics", json=bad).status_code == 422
+    both = httpx.post(f"{url}/topics", json={"text": "матч", "doc_text": "выборы"})
+    assert both.status_code == 422 and "not both" in both.json()["detail"][0]["msg"]
+    with_caption = httpx.post(f"{url}/topics", json={"text": "матч", "image2text": "футболисты на поле"})
+    assert with_caption.status_code == 200
     broken = httpx.post(f"{url}/topics", content=b"{not json", headers={"content-type": "application/json"})
     assert broken.status_code == 422 and "detail" in broken.json()
 
@@ -153,7 +157,8 @@ def test_answers_are_assigned_to_a_cluster_with_sentiment(service):
         assert framed.json()["sentiment"] == expected, (question_text, answer, framed.json())
     unknown = httpx.post(f"{url}/clusters/assign", json={"question_id": "Q1", "answer": "да"})
     assert unknown.status_code == 404 and "unknown question_id" in unknown.json()["detail"]
-    assert httpx.post(f"{url}/clusters/assign", json={"question_id": question, "answer": "  "}).status_code == 422
+    for blank in ("  ", "\u0000\u0000", "\t\u200b\n"):  # white space, NULs, a zero-width space: nothing to read
+        assert httpx.post(f"{url}/clusters/assign", json={"question_id": question, "answer": blank}).status_code == 422
 
 
 def test_audience_probabilities_come_from_a_viewing_history(service):

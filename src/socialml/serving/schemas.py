@@ -35,6 +35,11 @@ def typed_id(text: str | int, integer_ids: bool, what: str, where: list) -> int 
         raise RequestValidationError([{"loc": where, "msg": str(error), "type": "id_type"}]) from None
 
 
+def blank(text: str | None) -> bool:
+    """Nothing to read: empty, white space, or control characters only (a NUL-filled field is no text)."""
+    return not "".join(ch for ch in (text or "") if ch.isprintable()).strip()
+
+
 def integer_ids(ids: pd.Index) -> bool:
     """Whether a source's ids are integers (else strings)."""
     return pd.api.types.is_integer_dtype(ids)

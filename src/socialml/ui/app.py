@@ -25,7 +25,7 @@ from socialml.components.text.clustering import OUTLIER
 from socialml.components.text.sentiment import SENTIMENT_COLOURS
 from socialml.pipelines.sources import primary_table
 from socialml.serving.models import ServingModels, load_serving_models, project_context
-from socialml.serving.schemas import parse_id
+from socialml.serving.schemas import blank, parse_id
 
 # Each page and the families it shows; a page whose families the environment does not serve is not offered.
 PAGES = {"Answer clusters": ("clusters",), "Topic classifier": ("topics",), "User": ("feed", "audience"),
@@ -113,7 +113,7 @@ def topics_page(current: ServingModels) -> None:
         speech2text = st.text_input("Speech transcript (optional)", key="speech2text")
         submitted = st.form_submit_button("Classify")
     if submitted:
-        if not any(t.strip() for t in (doc_text, image2text, speech2text)):
+        if all(map(blank, (doc_text, image2text, speech2text))):
             st.error("Enter some text in at least one field.")
         else:
             history.append(_classified(topics, thresholds, doc_text, image2text, speech2text))

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from socialml.components.text.preprocess import normalise
 from socialml.serving.loading import LoadContext, ServiceOptions, TextEncoders
-from socialml.serving.schemas import Id, integer_ids, typed_id
+from socialml.serving.schemas import Id, blank, integer_ids, typed_id
 
 
 class ClusterRequest(BaseModel):
@@ -20,7 +20,7 @@ class ClusterRequest(BaseModel):
 
     @model_validator(mode="after")
     def not_blank(self) -> ClusterRequest:
-        if not self.answer.strip():
+        if blank(self.answer):
             raise ValueError("answer is blank")
         return self
 

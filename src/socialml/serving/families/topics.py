@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from socialml.components.text.preprocess import join_fields
 from socialml.serving.loading import LoadContext, ServiceOptions, TextEncoders
+from socialml.serving.schemas import blank
 
 
 class TopicsRequest(BaseModel):
@@ -22,9 +23,16 @@ class TopicsRequest(BaseModel):
 
     @model_validator(mode="after")
     def some_text(self) -> TopicsRequest:
-        if not any(f.strip() for f in (self.text or "", self.doc_text, self.image2text, self.speech2text)):
+        if all(map(blank, (self.text, self.doc_text, self.image2text, self.speech2text))):
             raise ValueError("give `text` or at least one of doc_text, image2text, speech2text, not all empty")
+        # `text` is the post's own text under another name: with both, one of them would be dropped unread.
+        if not blank(self.text) and not blank(self.doc_text):
+            raise ValueError("give the post's text as `text` or as `doc_text`, not both")
         return self
+
+    @property
+    def post_text(self) -> str:
+        return self.doc_text if blank(self.text) else self.text
 
 
 class TopicsResponse(BaseModel):
@@ -71,8 +79,7 @@ def router(current: Callable[[], TopicModels], options: ServiceOptions) -> APIRo
         """Every topic's probability from the champion of socialml-topics; `predicted` lists the topics
         whose probability reaches the threshold tuned for that topic on the validation posts."""
         family = current()
-        doc_text = body.text if body.text is not None and body.text.strip() else body.doc_text
-        probabilities = family.probabilities(doc_text, body.image2text, body.speech2text)
+        probabilities = family.probabilities(body.post_text, body.image2text, body.speech2text)
         thresholds = family.thresholds()
         return TopicsResponse(probabilities={k: float(v) for k, v in probabilities.items()},
                               predicted=[k for k, v in probabilities.items() if v >= thresholds[k]],
