@@ -129,6 +129,30 @@ def test_heads_learn_multi_label_topics(features, head):
     assert ["sport", "politics"] in model.predict(TEXTS[-1:], embeddings[-1:])
 
 
+def test_logistic_heads_fit_in_worker_processes_as_they_would_one_after_another(monkeypatch):
+    import joblib
+
+    labels = LABELS + ["science"]  # a topic no post has: a constant, not a regression
+    y = label_matrix(TOPICS, labels)
+    pools = []
+
+    class RecordedParallel(joblib.Parallel):
+        def __init__(self, n_jobs, **options):
+            pools.append(n_jobs)
+            super().__init__(n_jobs=n_jobs, **options)
+
+    monkeypatch.setattr(joblib, "Parallel", RecordedParallel)
+    monkeypatch.setattr(joblib, "cpu_count", lambda: 2)
+    two_at_a_time = HeadTopicClassifier(features="tfidf").fit(TEXTS, None, y, labels)
+    monkeypatch.setattr(joblib, "cpu_count", lambda: 1)
+    one_by_one = HeadTopicClassifier(features="tfidf").fit(TEXTS, None, y, labels)
+    assert pools == [2]  # one core: no pool at all
+    assert two_at_a_time.heads[3] == one_by_one.heads[3] == 0.0
+    for pooled, alone in zip(two_at_a_time.heads[:3], one_by_one.heads[:3]):
+        np.testing.assert_allclose(pooled.coef_, alone.coef_)
+    np.testing.assert_allclose(two_at_a_time.predict_proba(TEXTS).to_numpy(), one_by_one.predict_proba(TEXTS).to_numpy())
+
+
 def test_a_head_asked_for_a_softmax_fits_one_where_posts_have_at_most_one_topic_and_binary_heads_elsewhere():
     model = build_topic_classifier({"kind": "head", "features": "tfidf", "softmax_if_single_label": True})
     model.fit(TEXTS[:30], None, label_matrix(TOPICS[:30], LABELS), LABELS)  # one topic a post

@@ -315,14 +315,27 @@ class HeadTopicClassifier(_ThresholdedClassifier):
         if classes is not None:
             self.softmax = self._new_head().fit(x, classes)
         else:
-            for j in progress(range(len(self.labels)), desc=f"fitting {self.head} heads", leave=False):
-                column = y[:, j]
-                if column.min() == column.max():  # a label absent (or always present) in training
-                    self.heads.append(float(column.max()))
-                    continue
-                self.heads.append(self._new_head().fit(x, column))
+            self.heads = self._fit_heads(x, y)
         self.thresholds = np.full(len(self.labels), 0.5)
         return self
+
+    def _fit_heads(self, x, y: np.ndarray) -> list:
+        """A head per topic; a topic absent from training (or on every text) is its constant instead. Logistic
+        regressions fit on one core each, so they fit one per core at a time, in worker processes (threads
+        share the GIL: 36 s → 29 s for Telegram's 12 heads on 2 cores, processes 15 s, the same coefficients);
+        the boosted heads use every core themselves and fit one after another."""
+        from joblib import Parallel, cpu_count, delayed
+
+        constant = {j: float(y[:, j].max()) for j in range(y.shape[1]) if y[:, j].min() == y[:, j].max()}
+        learnt = [j for j in range(y.shape[1]) if j not in constant]
+        workers = min(len(learnt), cpu_count()) if self.head == "logreg" else 1
+        if workers > 1:
+            fitted = Parallel(n_jobs=workers, backend="loky", return_as="generator")(
+                delayed(self._new_head().fit)(x, y[:, j]) for j in learnt)
+        else:
+            fitted = (self._new_head().fit(x, y[:, j]) for j in learnt)
+        heads = dict(zip(learnt, progress(fitted, desc=f"fitting {self.head} heads", total=len(learnt), leave=False)))
+        return [constant[j] if j in constant else heads[j] for j in range(y.shape[1])]
 
     def _fit_without_validation(self, texts: Sequence[str], embeddings: np.ndarray | None, y: np.ndarray) -> None:
         self.fit(texts, embeddings, y, self.labels)
