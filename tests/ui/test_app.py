@@ -15,6 +15,8 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from socialml.pipelines.sources import primary_table
+from socialml.serving.models import project_context
 from tests.conftest import PROJECT_ROOT, kedro_env, render_in_chromium
 
 pytestmark = pytest.mark.slow
@@ -82,7 +84,12 @@ def test_user_page_shows_who_the_user_is_what_they_did_their_feed_and_audience(a
     assert "gender" in app.dataframe[0].value.columns  # the true attributes
     feed = frame_with(app, {"id", "text", "topic", "seen before"})
     assert len(feed) == 5 and not app.warning  # a user with a history: no cold-start flag
-    assert feed["seen before"].dtype == bool
+    with project_context(str(app_env), "test") as context:
+        source = context.params["post_feed"]["ab_test"]["source"]
+        events = context.catalog.load(f"{source}.{primary_table('feed_events')}")
+    user = app.text_input(key="user_id").value
+    seen = set(events.loc[events["user_id"].astype(str) == user, "post_id"])
+    assert seen and feed["seen before"].tolist() == [post in seen for post in feed["id"]]
     history = frame_with(app, {"timestamp", "action", "post_id"})
     assert 0 < len(history) <= 10 and history["timestamp"].is_monotonic_decreasing
     assert any(s.startswith("What they did: ") and "views" in s for s in subheaders)
