@@ -1,9 +1,13 @@
 import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import httpx
 import mlflow
 import pandas as pd
 import pytest
@@ -164,3 +168,31 @@ def test_a_run_that_trains_a_family_but_not_its_served_model_says_nothing_was_re
                     "mdl_topic_classifier, cedr.topics.tfidf_logreg.mdl_topic_classifier (set serving.topics to "
                     "register one)")
     assert unserved_note("audience", "demo.audience.catboost.mdl_audience_model", logged) is None  # not trained
+
+
+@pytest.mark.slow
+def test_kedro_mlflow_ui_starts_from_the_environment_without_activating_it(tmp_path):
+    project = copy_project(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # README command 1 runs .venv/bin/kedro without activating .venv: its bin folder is not on PATH.
+    scripts = Path(sys.executable).parent
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p) != scripts)
+    ui = subprocess.Popen([str(scripts / "kedro"), "mlflow", "ui", "--port", str(port), "--host", "127.0.0.1"],
+                          cwd=project, env={**kedro_env(), "PATH": path}, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert ui.poll() is None, ui.stderr.read()[-3000:]  # FileNotFoundError: 'mlflow', before the fix
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the MLflow UI did not answer in 2 minutes"
+            time.sleep(1)
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)
+        ui.wait(timeout=30)

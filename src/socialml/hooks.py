@@ -124,6 +124,16 @@ class MissingRunInputError(RuntimeError):
 STOPS = (MissingRunInputError, EmptySourceError, IngestionStopped)
 
 
+def find_environment_scripts() -> None:
+    """Put the running interpreter's scripts folder (``.venv/bin``) first on PATH, as activating the environment
+    would. README command 1 runs ``.venv/bin/kedro`` without activating it; ``kedro mlflow ui`` then starts
+    ``mlflow`` by name (kedro-mlflow), which is found only there, and stopped with FileNotFoundError."""
+    scripts = str(Path(sys.executable).parent)
+    searched = os.environ.get("PATH", "").split(os.pathsep)
+    if scripts not in searched:
+        os.environ["PATH"] = os.pathsep.join([scripts, *filter(None, searched)])
+
+
 def show_stops_without_traceback() -> None:
     """A command ended by one of ``STOPS`` prints its message alone (exit status 1); any other error keeps
     its traceback. Either way an MLflow run still open ends as FAILED: a stop before the first node (a

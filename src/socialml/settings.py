@@ -6,11 +6,12 @@ silence_known_messages()  # before the hooks import MLflow
 
 from socialml.hooks import (
     DurableRunHook, MlflowArtifactsHook, MlflowRunLabelsHook, MlflowRunStatusHook, RunInputsHook, RunSummaryHook,
-    show_stops_without_traceback,
+    find_environment_scripts, show_stops_without_traceback,
 )
 from socialml.pipeline_registry import ProjectConfigLoader
 
 show_stops_without_traceback()
+find_environment_scripts()
 
 # Hooks run last-registered first: the summary is registered first so that it ends the run's log.
 HOOKS = (RunSummaryHook(), DurableRunHook(), RunInputsHook(), MlflowRunStatusHook(), MlflowRunLabelsHook(),
