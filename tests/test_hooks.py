@@ -109,6 +109,8 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     assert ("leading models (95 % bootstrap intervals; gains are paired, over the table's baseline):\n"
             f"    {leader}") in summary
     assert f"MLflow run {run.info.run_id}" in summary and "`kedro mlflow ui --env tweets`, then" in summary
+    # the run's page in MLflow's model-training view (MLflow 3 opens on its GenAI pages otherwise)
+    assert f"/runs/{run.info.run_id}?workflowType=machine_learning" in summary
     assert f"{tmp_path / 'audience_comparison.csv'}, {tmp_path / 'sentiment_quality.csv'}" in summary
     assert "rows rejected at ingestion: demo.users 2" in summary and "prm_users" not in summary
     assert "accepted rows left out by a layout's sample: tweets.sentiment_texts 100 of 300" in summary
@@ -124,6 +126,8 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     assert description.startswith("**Run finished in ") and f"- {leader}" in description
     assert "**Rows rejected at ingestion:** demo.users 2." in description
     assert "**Accepted rows left out by a layout's sample:** tweets.sentiment_texts 100 of 300." in description
+
+
 
 
 def test_a_runs_own_description_is_kept_and_an_airflow_tasks_summary_writes_none(tmp_path, monkeypatch):

@@ -173,6 +173,10 @@ class MlflowRunLabelsHook:
                          "socialml.git_commit": _git_commit(), "socialml.data_root": self.data_root})
 
 
+# MLflow 3's UI opens on its GenAI pages (traces, prompts) unless told otherwise; these runs train models.
+MODEL_TRAINING_VIEW = "?workflowType=machine_learning"
+
+
 class RunSummaryHook:
     """Ends each run with what a user looks for next: wall time, the longest nodes, which model leads each
     comparison (with its interval and its gain over the baseline), the MLflow run and where to open it, the
@@ -255,7 +259,7 @@ class RunSummaryHook:
                 mlflow.set_tag("mlflow.note.content", self._description(finished, rejected, sampled_out))
             lines.append(f"MLflow run {run.info.run_id} (experiment {run.info.experiment_id}) in "
                          f"{mlflow.get_tracking_uri()}: `{self.mlflow_ui}`, then http://127.0.0.1:5000/#/experiments/"
-                         f"{run.info.experiment_id}/runs/{run.info.run_id}")
+                         f"{run.info.experiment_id}/runs/{run.info.run_id}{MODEL_TRAINING_VIEW}")
         if self.comparisons:
             lines.append("comparison tables (newest version inside each): " + ", ".join(sorted(self.comparisons)))
         if rejected:
