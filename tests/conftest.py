@@ -186,7 +186,6 @@ def render_in_chromium(url: str, until: str, profile: Path, timeout: float = 120
                 f"(() => {{ const label = [...document.querySelectorAll('label')]"
                 f".find(l => l.innerText.trim() === {json.dumps(click)}); if (label) label.click(); return !!label; }})()"))
             assert clicked["result"].get("value"), f"no label {click!r} to click"
-            time.sleep(1)  # the click's rerun starts
         text = wait_for(until)
         time.sleep(2)  # charts draw after the last script run
         png = base64.b64decode(call("Page.captureScreenshot", format="png")["data"])
