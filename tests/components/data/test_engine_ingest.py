@@ -37,6 +37,7 @@ def hostile_feed() -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict[str, pd.
         ("2024-01-03", f"{USER}000000000001", "7", "v"),  # unknown post
         ("2024-01-03", f"{USER}000000000001", "1", "share"),  # action not allowed
         ("2024-01-04 08:30", f"{USER}000000000002", "+2", "l"),  # fine
+        ("2024-01-04", f"{USER}00000000000\ufffd", "1", "v"),  # a byte that was not UTF-8 in the user id
     ]
     raw = pd.DataFrame(rows, columns=["ts", "uid", "pid", "what"])
     users = pd.DataFrame({"user_id": [f"{USER}00000000000{i}" for i in (1, 2)]})
@@ -81,6 +82,7 @@ def test_the_engine_accepts_and_rejects_what_pandas_does_with_the_same_reasons(k
     assert reasons[5].startswith("timestamp: outside the plausible time window") and "'2999-12-31'" in reasons[5]
     assert reasons[9] == (f"user_id: user {USER}000000000003 was rejected (age: fails in_range(5, 110) (got 300))")
     assert reasons[11] == "post_id: not in posts (got 7)"
+    assert reasons[14] == f"user_id: bytes that are not UTF-8 (got '{USER}00000000000\ufffd')"
     assert engine_accepted["timestamp"].tolist()[1] == pd.Timestamp("2024-01-01 21:00")  # +03:00 read as UTC
 
 

@@ -340,6 +340,30 @@ def test_a_table_that_lost_too_much_stops_the_run_naming_reasons_and_examples():
         enforce_checks("feed_events", len(adapted), len(accepted), rejected, Checks(max_rejected_share=1, min_accepted_rows=100))
 
 
+def test_a_file_in_another_encoding_stops_saying_how_to_read_it(tmp_path):
+    path = tmp_path / "posts.csv"  # Excel's "CSV" of a Russian sheet: cp1251, not UTF-8
+    path.write_bytes("id,text,topic\n1,Цены растут,экономика\n2,Матч перенесли,спорт\n3,2024,спорт\n".encode("cp1251"))
+    raw = CSVDataset(filepath=str(path), load_args={"encoding_errors": "replace"}).load()
+    adapted = adapt("posts", POSTS_SPEC, {"posts": raw})
+    accepted, rejected = validate("posts", adapted)
+    assert accepted.empty  # the third post's text is digits, its topic was Cyrillic: nothing is left readable
+    assert rejected.set_index("row").at[2, "reason"] == "topics: bytes that are not UTF-8 (got ['\ufffd\ufffd\ufffd\ufffd\ufffd'])"
+    with pytest.raises(IngestionStopped, match=r"another encoding: give its catalog entry load_args: \{encoding: cp1251\}"):
+        enforce_checks("posts", len(adapted), len(accepted), rejected, Checks())
+    read_as_written = CSVDataset(filepath=str(path), load_args={"encoding": "cp1251"}).load()
+    accepted, rejected = validate("posts", adapt("posts", POSTS_SPEC, {"posts": read_as_written}))
+    assert rejected.empty and accepted["doc_text"].tolist()[:2] == ["Цены растут", "Матч перенесли"]
+
+
+def test_a_table_that_lost_too_much_for_other_reasons_gets_no_encoding_hint():
+    feed = pd.DataFrame({"ts": ["3000-01-01"] * 2, "uid": [1, 1], "pid": [1, 2], "action": "view"})
+    adapted = adapt("feed_events", FEED_SPEC, {"feed": feed})
+    accepted, rejected = validate("feed_events", adapted, {"users": pd.DataFrame({"user_id": [1]})})
+    with pytest.raises(IngestionStopped) as stop:
+        enforce_checks("feed_events", len(adapted), len(accepted), rejected, Checks())
+    assert "encoding" not in str(stop.value)
+
+
 def test_unknown_checks_and_id_types_are_refused_by_name():
     with pytest.raises(ValueError, match=r"unknown ingestion checks \['max_rejected'\]"):
         Checks.from_config({"max_rejected": 0.1})

@@ -29,7 +29,8 @@ def _not_blank(series):
     return series.astype("string").str.strip().str.len().fillna(0) > 0
 
 
-UTF8 = pa.Check(_valid_utf8, element_wise=False, name="valid_utf8", error="bytes that are not UTF-8")
+NOT_UTF8 = "bytes that are not UTF-8"
+UTF8 = pa.Check(_valid_utf8, element_wise=False, name="valid_utf8", error=NOT_UTF8)
 NOT_BLANK = pa.Check(_not_blank, element_wise=False, name="not_blank", error="empty text")
 
 
@@ -42,7 +43,10 @@ def _labels() -> pa.Column:
     """A list of labels per row (may be empty): parquet stores it as a list column."""
     is_list = pa.Check(lambda v: isinstance(v, (list, tuple, np.ndarray)), element_wise=True, name="label_list",
                        error="not a list of labels")
-    return pa.Column(None, checks=is_list, nullable=False)
+    readable = pa.Check(lambda v: not isinstance(v, (list, tuple, np.ndarray))
+                        or not any(REPLACEMENT_CHAR in str(label) for label in v),
+                        element_wise=True, name="labels_utf8", error=NOT_UTF8)
+    return pa.Column(None, checks=[is_list, readable], nullable=False)
 
 
 def _id() -> pa.Column:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from socialml.components.data.canonical import ID_COLUMNS, TABLES, CanonicalTable
+from socialml.components.data.canonical import ID_COLUMNS, NOT_UTF8, REPLACEMENT_CHAR, TABLES, CanonicalTable
 from socialml.components.data.engines import Engine
 from socialml.components.data.ingest import (
     EPOCH_UNITS,
@@ -291,7 +291,7 @@ def _cast_id(values: Any, kind: str) -> tuple[Any, list, Any]:
     text = _id_text(values)
     missing = text.isnull()
     if kind == "string":
-        return text, [], missing
+        return text, [(text.contains(REPLACEMENT_CHAR), NOT_UTF8)], missing
     integer = text.re_search(f"^{INT_TEXT}$")
     digits = text.re_replace(r"\.0*$", "")
     cast = digits.try_cast("int64")

@@ -54,7 +54,14 @@ import pandas as pd
 import pandera.errors as pa_errors
 
 from socialml.components.core.parts import typed_options
-from socialml.components.data.canonical import ID_COLUMNS, LIST_COLUMNS, TABLES, CanonicalTable
+from socialml.components.data.canonical import (
+    ID_COLUMNS,
+    LIST_COLUMNS,
+    NOT_UTF8,
+    REPLACEMENT_CHAR,
+    TABLES,
+    CanonicalTable,
+)
 
 logger = logging.getLogger(__name__)
 ROW = "_row"  # position of the row in its raw frame
@@ -589,9 +596,13 @@ def enforce_checks(table: str, candidates: int, accepted: int, rejected: pd.Data
     kinds = Counter(kind for kinds in rejected.get("kinds", pd.Series(dtype=object)) for kind in kinds)
     top = "; ".join(f"'{kind}' × {count:,}" for kind, count in kinds.most_common(3)) or "none"
     examples = "\n".join(f"  {r.raw} row {r.row}: {r.reason} {r.record}" for r in rejected.head(2).itertuples())
+    # A whole file in another encoding (Excel's Russian CSVs are cp1251) fails this way row by row.
+    encoding = (f"Rows with {NOT_UTF8} usually mean a file in another encoding: give its catalog entry "
+                f"load_args: {{encoding: cp1251}} (or the file's own encoding).\n"
+                if any(kind.endswith(NOT_UTF8) for kind, _ in kinds.most_common(3)) else "")
     raise IngestionStopped(
         f"ingestion of '{table}' stopped: {' and '.join(problems)}.\nMost frequent reasons: {top}.\n"
-        f"Examples:\n{examples or '  (no rejected rows)'}\n"
+        f"Examples:\n{examples or '  (no rejected rows)'}\n{encoding}"
         f"Fix the source or the layout, or relax ingestion.checks for this table in parameters_ingestion.yml."
     )
 
@@ -684,7 +695,8 @@ def _cast_id(values: pd.Series, kind: str) -> tuple[pd.Series, list, pd.Series]:
     text = id_text(values)
     missing = text.isna()
     if kind == "string":
-        return text.astype(object).where(~missing, None), [], missing
+        garbled = text.str.contains(REPLACEMENT_CHAR, regex=False).fillna(False)
+        return text.astype(object).where(~missing, None), [(garbled, NOT_UTF8)], missing
     integer = text.str.fullmatch(INT_TEXT).fillna(False)
     digits = text.where(integer).str.replace(r"\.0*$", "", regex=True).str.removeprefix("+")  # Arrow refuses '+2'
     # Over 18 digits may not fit int64: those few are checked one by one.
