@@ -355,6 +355,17 @@ def test_a_file_in_another_encoding_stops_saying_how_to_read_it(tmp_path):
     assert rejected.empty and accepted["doc_text"].tolist()[:2] == ["Цены растут", "Матч перенесли"]
 
 
+def test_a_file_split_by_semicolons_read_as_commas_stops_naming_the_separator(tmp_path):
+    path = tmp_path / "posts.csv"  # Excel in a Russian locale separates by ";"
+    path.write_text("id;text;topic\n1;Цены растут;экономика\n", encoding="utf-8")
+    with pytest.raises(MissingColumnsError, match=r"it has \['id;text;topic'\]\. Its one column's name holds ';': "
+                                                  r"give the file's catalog entry load_args: \{sep: ';'\}"):
+        adapt("posts", POSTS_SPEC, {"posts": CSVDataset(filepath=str(path)).load()})
+    with pytest.raises(MissingColumnsError) as stop:  # a comma file that lacks a column gets no such hint
+        adapt("posts", POSTS_SPEC, {"posts": pd.DataFrame({"id": [1], "text": ["a;b"]})})
+    assert "sep" not in str(stop.value)
+
+
 def test_a_table_that_lost_too_much_for_other_reasons_gets_no_encoding_hint():
     feed = pd.DataFrame({"ts": ["3000-01-01"] * 2, "uid": [1, 1], "pid": [1, 2], "action": "view"})
     adapted = adapt("feed_events", FEED_SPEC, {"feed": feed})

@@ -304,9 +304,14 @@ def _columns_used(spec: dict[str, Any], frame: pd.DataFrame) -> list[str]:
 def _require_columns(table: str, raw_name: str, frame: pd.DataFrame, needed: list[str]) -> None:
     missing = [c for c in needed if c not in frame.columns]
     if missing:
+        # One column whose name holds a separator: the file is split by something other than the reader's.
+        only = str(frame.columns[0]) if len(frame.columns) == 1 else ""
+        separator = next((sep for sep in (";", "\t", "|") if sep in only), None)
+        hint = (f" Its one column's name holds {separator!r}: give the file's catalog entry load_args: "
+                f"{{sep: {separator!r}}}." if separator else "")
         raise MissingColumnsError(
             f"{table}: raw frame '{raw_name}' lacks required column(s) {missing}; "
-            f"it has {list(frame.columns)}. Fix the file or the layout in parameters_ingestion.yml."
+            f"it has {list(frame.columns)}.{hint} Fix the file or the layout in parameters_ingestion.yml."
         )
 
 
