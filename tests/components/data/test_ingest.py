@@ -172,6 +172,7 @@ def test_label_lists_come_from_parquet_lists_and_lists_written_as_text_with_name
     ({"raw": "posts", "values": {"topic": {"1": "sport"}}}, "values names ['topic'], neither a column of posts"),
     ({"raw": "posts", "sample": {"rows": 0}}, "layout 'x' table 'posts' sample: sample rows must be at least 1, got 0"),
     ({"raw": "posts", "sample": {"n": 100}}, "layout 'x' table 'posts' sample lacks ['rows']"),
+    ({"raw": "posts", "dayfirst": "sometimes"}, "option 'dayfirst' must be"),
 ])
 def test_a_misspelt_or_mistyped_layout_option_is_named_before_anything_runs(spec, message):
     with pytest.raises(ValueError, match=None) as error:
@@ -373,6 +374,40 @@ def test_a_table_that_lost_too_much_for_other_reasons_gets_no_encoding_hint():
     with pytest.raises(IngestionStopped) as stop:
         enforce_checks("feed_events", len(adapted), len(accepted), rejected, Checks())
     assert "encoding" not in str(stop.value)
+
+
+def _feed_at(times: list[str], dayfirst: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    feed = pd.DataFrame({"ts": times, "uid": 1, "pid": range(len(times)), "action": "view"})
+    return validate("feed_events", adapt("feed_events", FEED_SPEC, {"feed": feed}), dayfirst=dayfirst,
+                    checks=Checks(time_max="2030-01-01"))
+
+
+def test_dotted_dates_are_day_first_in_every_row_of_a_column():
+    # Read one by one, 07.12.2026 was 12 July beside 13.12.2026 as 13 December.
+    accepted, rejected = _feed_at(["07.12.2026 10:00", "13.12.2026 10:00", "01.02.26", "2026-11-30T09:00:00Z"])
+    assert rejected.empty
+    assert accepted["timestamp"].tolist() == [pd.Timestamp("2026-12-07 10:00"), pd.Timestamp("2026-12-13 10:00"),
+                                              pd.Timestamp("2026-02-01"), pd.Timestamp("2026-11-30 09:00")]
+
+
+def test_slashed_dates_take_the_order_their_column_shows_and_a_date_only_read_the_other_way_is_rejected():
+    accepted, rejected = _feed_at(["07/12/2026", "25/12/2026", "31/12/2026", "12/25/2026"])  # two say day first
+    assert accepted["timestamp"].tolist() == [pd.Timestamp("2026-12-07"), pd.Timestamp("2026-12-25"),
+                                              pd.Timestamp("2026-12-31")]
+    assert rejected["reason"].tolist() == [
+        "timestamp: day and month only read in the other order than the column's dates (got '12/25/2026')"]
+    accepted, _ = _feed_at(["07/12/2026", "12/25/2026"])  # a US export: month first
+    assert accepted["timestamp"].tolist() == [pd.Timestamp("2026-07-12"), pd.Timestamp("2026-12-25")]
+
+
+def test_slashed_dates_that_show_no_order_are_month_first_with_a_warning_unless_the_layout_says(caplog):
+    with caplog.at_level("WARNING"):
+        accepted, _ = _feed_at(["07/12/2026", "01/02/2026"])
+    assert accepted["timestamp"].tolist() == [pd.Timestamp("2026-07-12"), pd.Timestamp("2026-01-02")]
+    assert "feed_events.timestamp: dates such as '07/12/2026' read month first" in caplog.text
+    assert "`dayfirst: true`" in caplog.text
+    accepted, _ = _feed_at(["07/12/2026", "01/02/2026"], dayfirst=True)
+    assert accepted["timestamp"].tolist() == [pd.Timestamp("2026-12-07"), pd.Timestamp("2026-02-01")]
 
 
 def test_unknown_checks_and_id_types_are_refused_by_name():

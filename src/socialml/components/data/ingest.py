@@ -32,6 +32,9 @@ A *layout* describes, per canonical table, which raw frames feed it and how thei
 ``id_types``    id column → ``int`` | ``string`` | ``auto`` (default: integers when the values are,
                 strings otherwise; a column that refers to another table takes that table's type)
 ``checks``      this table's overrides of the ingestion checks (see :class:`Checks`)
+``dayfirst``    ``true`` | ``false``: how numeric dates that are not ISO 8601 (07.12.2026, 12/07/2026) order day
+                and month; default: one order per column, the one its unambiguous dates (a number above 12)
+                show, else day first for dotted dates and month first for others (a warning says so)
 
 Every raw row ends in the canonical table or in the rejected table with its reason, and every
 check is per row: a reason names the column and the raw value, and a row rejected because the
@@ -64,6 +67,8 @@ from socialml.components.data.canonical import (
 )
 
 logger = logging.getLogger(__name__)
+# A numeric date with day and month in either order: 07.12.2026, 12/07/26, 7-12-2026 (then a time, or nothing)
+NUMERIC_DATE = r"^(\d{1,2})([./-])(\d{1,2})\2(?:\d{4}|\d{2})(?!\d)"
 ROW = "_row"  # position of the row in its raw frame
 RAW = "_raw"  # name of the raw frame the row came from
 LABEL_PROBLEM = "_label_problem"  # why a row's multi-hot label cells are not label scores (None where they are)
@@ -141,6 +146,7 @@ class TableLayout:
     sample: dict[str, Any] | None = None
     id_types: dict[str, Literal["int", "string", "auto"]] | None = None
     checks: dict[str, Any] | None = None
+    dayfirst: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -537,17 +543,19 @@ def validate(
     id_types: dict[str, str] | None = None,
     checks: Checks | None = None,
     rejected_references: dict[str, pd.DataFrame] | None = None,
+    dayfirst: bool | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split an adapted frame into (accepted canonical rows, rejected rows with reasons).
 
     ``references`` are the accepted tables this one's foreign keys point to, ``rejected_references``
-    their rejected rows (so a row pointing at a rejected row says why that one went).
+    their rejected rows (so a row pointing at a rejected row says why that one went); ``dayfirst`` is
+    the layout's order of numeric dates (None: each column's own, see :func:`_read_dates`).
     """
     spec = TABLES[table]
     references = references or {}
     reasons = _Reasons()
     types = resolve_id_types(spec, frame, references, id_types or {})
-    typed = _coerce(spec, frame, types, checks or Checks(), reasons)
+    typed = _coerce(spec, frame, types, checks or Checks(), reasons, dayfirst)
     if LABEL_PROBLEM in frame:
         odd = frame[LABEL_PROBLEM].notna()
         reasons.add(frame.index[odd], "labels: not a label score from 0 to 1", frame.loc[odd, LABEL_PROBLEM])
@@ -665,7 +673,7 @@ def resolve_id_types(spec: CanonicalTable, frame: pd.DataFrame, references: dict
 
 
 def _coerce(spec: CanonicalTable, frame: pd.DataFrame, id_types: dict[str, str], checks: Checks,
-            reasons: _Reasons) -> pd.DataFrame:
+            reasons: _Reasons, dayfirst: bool | None = None) -> pd.DataFrame:
     """Cast ids, numbers and timestamps element-wise; a value that does not fit rejects its row."""
     typed = frame.copy()
     for name, column in spec.schema.columns.items():
@@ -677,7 +685,7 @@ def _coerce(spec: CanonicalTable, frame: pd.DataFrame, id_types: dict[str, str],
         if name in ID_COLUMNS:
             cast, problems, missing = _cast_id(values, id_types[name])
         elif dtype.startswith("datetime"):
-            cast, problems = _cast_time(values, *checks.time_window())
+            cast, problems = _cast_time(values, *checks.time_window(), dayfirst=dayfirst, column=f"{spec.name}.{name}")
         elif dtype in ("int64", "Int64", "float64"):
             cast, problems = _cast_number(values, integer=dtype.lower() == "int64")
         elif pd.api.types.is_float_dtype(values):  # text read as numbers, with a gap: gold group 3.0 is "3"
@@ -728,14 +736,17 @@ def _cast_number(values: pd.Series, integer: bool) -> tuple[pd.Series, list]:
     return numbers.where(in_range).astype("Int64"), problems
 
 
-def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp) -> tuple[pd.Series, list]:
-    """Timestamps as naive UTC; numbers are unix time (unit by magnitude), text is parsed as dates.
+def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, dayfirst: bool | None = None,
+               column: str = "timestamp") -> tuple[pd.Series, list]:
+    """Timestamps as naive UTC; numbers are unix time (unit by magnitude), text is parsed as dates
+    (ISO 8601 first, then :func:`_read_dates`).
 
     Anything outside [lower, upper] is rejected per row, before it can overflow the storage type.
     """
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     outside = pd.Series(False, index=values.index)
     unreadable = pd.Series(False, index=values.index)
+    disordered = pd.Series(False, index=values.index)
 
     def place(stamps: pd.Series) -> None:  # any resolution; out of the window before it can overflow ns
         beyond = stamps.notna() & ((stamps < lower) | (stamps > upper))
@@ -761,9 +772,10 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp) -> t
             parsed = pd.to_datetime(strings, errors="coerce", format="ISO8601", utc=True)
             retry = parsed.isna()
             if retry.any():
-                parsed[retry] = pd.to_datetime(strings[retry], errors="coerce", format="mixed", utc=True)
+                parsed[retry], swapped = _read_dates(strings[retry], dayfirst, column)
+                disordered[swapped.index[swapped.to_numpy()]] = True
             place(parsed.dt.tz_convert(None))
-            failed = parsed.index[parsed.isna().to_numpy()]
+            failed = parsed.index[(parsed.isna() & ~disordered[parsed.index]).to_numpy()]
             beyond = pd.Series([_beyond_storage(v) for v in strings[failed]], index=failed, dtype=bool)
             outside[failed] = beyond
             unreadable[failed] = ~beyond
@@ -771,7 +783,40 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp) -> t
     outside |= known & ((out < lower) | (out > upper))
     out = out.mask(outside)
     window = f"outside the plausible time window {lower:%Y-%m-%d} to {upper:%Y-%m-%d %H:%M}"
-    return out, [(unreadable, "not a date or time"), (outside, window)]
+    return out, [(unreadable, "not a date or time"), (outside, window),
+                 (disordered, "day and month only read in the other order than the column's dates")]
+
+
+def _read_dates(strings: pd.Series, dayfirst: bool | None, column: str) -> tuple[pd.Series, pd.Series]:
+    """Dates that are not ISO 8601, as UTC (unreadable ones NaT), and which of them only read in the other order.
+
+    Numeric day-month dates are read in one order for the whole column: parsed one by one, "07.12.2026"
+    came out as 12 July beside "13.12.2026" as 13 December. The order is ``dayfirst`` where the layout
+    gives it, else what the column's unambiguous dates show (a first number above 12 means day first),
+    else day first for dots (the order wherever dates are dotted) and month first for slashes and dashes,
+    with a warning. A date that only reads in the other order is unreadable, not swapped.
+    """
+    parts = strings.str.extract(NUMERIC_DATE)
+    numeric = parts[0].notna()
+    parsed = pd.to_datetime(strings.where(~numeric), errors="coerce", format="mixed", utc=True)
+    swapped = pd.Series(False, index=strings.index)
+    if not numeric.any():
+        return parsed, swapped
+    first, second, separators = parts.loc[numeric, 0].astype(int), parts.loc[numeric, 2].astype(int), parts.loc[numeric, 1]
+    if dayfirst is None:
+        day_first_shown, month_first_shown = int((first > 12).sum()), int((second > 12).sum())
+        dayfirst = (day_first_shown > month_first_shown if day_first_shown != month_first_shown
+                    else bool((separators == ".").mean() >= 0.5))
+        if not day_first_shown and not month_first_shown and not dayfirst:
+            logger.warning("%s: dates such as %r read month first (no day above 12 shows the order); give the "
+                           "table's layout `dayfirst: true` if they are day first", column, strings[numeric].iloc[0])
+    day, month = (first, second) if dayfirst else (second, first)
+    read = pd.to_datetime(strings[numeric], errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
+    # dateutil swaps day and month where the asked order is impossible (13/12/2026 month first)
+    agrees = (read.dt.day == day) & (read.dt.month == month)
+    parsed[numeric] = read.where(agrees)
+    swapped[numeric] = read.notna() & ~agrees
+    return parsed, swapped
 
 
 def _epoch_unit(numbers: pd.Series) -> tuple[str, float]:

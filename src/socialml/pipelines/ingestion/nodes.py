@@ -46,7 +46,8 @@ def ingest_table(table: str, spec: dict[str, Any], checks: dict[str, Any] | None
     with _empty_source_named(source):
         adapted = adapt(table, spec, raw)
     accepted, rejected = validate(table, adapted, _strip(inputs, REF_PREFIX), spec.get("leak_guard"),
-                                  spec.get("id_types"), table_checks, _strip(inputs, REJECTED_REF_PREFIX))
+                                  spec.get("id_types"), table_checks, _strip(inputs, REJECTED_REF_PREFIX),
+                                  spec.get("dayfirst"))
     counts = _counts(table, name, sum(len(frame) for frame in raw.values()), len(adapted), len(rejected), rejected)
     enforce_checks(name, len(adapted), len(accepted), rejected, table_checks)
     if spec.get("sample"):
