@@ -367,13 +367,22 @@ def test_a_file_split_by_semicolons_read_as_commas_stops_naming_the_separator(tm
     assert "sep" not in str(stop.value)
 
 
+def test_numbers_with_a_decimal_comma_stop_saying_how_to_read_them():
+    users = pd.DataFrame({"uid": [1, 2, 3], "sex": [0, 1, 0], "age": ["25,5", "31", "40,0"], "country": "RU"})
+    adapted = adapt("users", USERS_SPEC, {"user_data": users})
+    accepted, rejected = validate("users", adapted)
+    assert rejected["reason"].tolist() == ["age: not a number (got '25,5')", "age: not a number (got '40,0')"]
+    with pytest.raises(IngestionStopped, match=r"decimal comma: give the file's catalog entry load_args: \{decimal: ','\}"):
+        enforce_checks("users", len(adapted), len(accepted), rejected, Checks())
+
+
 def test_a_table_that_lost_too_much_for_other_reasons_gets_no_encoding_hint():
     feed = pd.DataFrame({"ts": ["3000-01-01"] * 2, "uid": [1, 1], "pid": [1, 2], "action": "view"})
     adapted = adapt("feed_events", FEED_SPEC, {"feed": feed})
     accepted, rejected = validate("feed_events", adapted, {"users": pd.DataFrame({"user_id": [1]})})
     with pytest.raises(IngestionStopped) as stop:
         enforce_checks("feed_events", len(adapted), len(accepted), rejected, Checks())
-    assert "encoding" not in str(stop.value)
+    assert "encoding" not in str(stop.value) and "decimal" not in str(stop.value)
 
 
 def _feed_at(times: list[str], dayfirst: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -68,6 +68,7 @@ from socialml.components.data.canonical import (
 
 logger = logging.getLogger(__name__)
 # A numeric date with day and month in either order: 07.12.2026, 12/07/26, 7-12-2026 (then a time, or nothing)
+DECIMAL_COMMA = r"not a number \(got '[-+]?\d+,\d+'\)"
 NUMERIC_DATE = r"^(\d{1,2})([./-])(\d{1,2})\2(?:\d{4}|\d{2})(?!\d)"
 ROW = "_row"  # position of the row in its raw frame
 RAW = "_raw"  # name of the raw frame the row came from
@@ -609,15 +610,26 @@ def enforce_checks(table: str, candidates: int, accepted: int, rejected: pd.Data
     kinds = Counter(kind for kinds in rejected.get("kinds", pd.Series(dtype=object)) for kind in kinds)
     top = "; ".join(f"'{kind}' × {count:,}" for kind, count in kinds.most_common(3)) or "none"
     examples = "\n".join(f"  {r.raw} row {r.row}: {r.reason} {r.record}" for r in rejected.head(2).itertuples())
-    # A whole file in another encoding (Excel's Russian CSVs are cp1251) fails this way row by row.
-    encoding = (f"Rows with {NOT_UTF8} usually mean a file in another encoding: give its catalog entry "
-                f"load_args: {{encoding: cp1251}} (or the file's own encoding).\n"
-                if any(kind.endswith(NOT_UTF8) for kind, _ in kinds.most_common(3)) else "")
     raise IngestionStopped(
         f"ingestion of '{table}' stopped: {' and '.join(problems)}.\nMost frequent reasons: {top}.\n"
-        f"Examples:\n{examples or '  (no rejected rows)'}\n{encoding}"
+        f"Examples:\n{examples or '  (no rejected rows)'}\n{_reading_hints(kinds, rejected)}"
         f"Fix the source or the layout, or relax ingestion.checks for this table in parameters_ingestion.yml."
     )
+
+
+def _reading_hints(kinds: Counter, rejected: pd.DataFrame) -> str:
+    """How to read the file, where the commonest reasons are those of a file read with the wrong options:
+    a whole file in another encoding (Excel's Russian CSVs are cp1251), or numbers with a decimal comma."""
+    top = [kind for kind, _ in kinds.most_common(3)]
+    hints = []
+    if any(kind.endswith(NOT_UTF8) for kind in top):
+        hints.append(f"Rows with {NOT_UTF8} usually mean a file in another encoding: give its catalog entry "
+                     f"load_args: {{encoding: cp1251}} (or the file's own encoding).")
+    if (any(kind.endswith("not a number") for kind in top)
+            and rejected.get("reason", pd.Series(dtype=str)).str.contains(DECIMAL_COMMA, regex=True).any()):
+        hints.append("Numbers such as '4,5' have a decimal comma: give the file's catalog entry "
+                     "load_args: {decimal: ','} (with sep: ';' where the file is split by semicolons).")
+    return "".join(hint + "\n" for hint in hints)
 
 
 def id_text(values: pd.Series) -> pd.Series:
