@@ -372,7 +372,8 @@ def test_numbers_with_a_decimal_comma_stop_saying_how_to_read_them():
     adapted = adapt("users", USERS_SPEC, {"user_data": users})
     accepted, rejected = validate("users", adapted)
     assert rejected["reason"].tolist() == ["age: not a number (got '25,5')", "age: not a number (got '40,0')"]
-    with pytest.raises(IngestionStopped, match=r"decimal comma: give the file's catalog entry load_args: \{decimal: ','\}"):
+    with pytest.raises(IngestionStopped, match=r"decimal comma: give the file's catalog entry load_args: "
+                                               r"\{decimal: ','\}"):
         enforce_checks("users", len(adapted), len(accepted), rejected, Checks())
 
 
