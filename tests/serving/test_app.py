@@ -183,6 +183,8 @@ def test_cross_sell_ranks_unheld_products_and_answers_unknown_clients(service):
     unknown = httpx.get(f"{url}/cross-sell/7590-VHVEG").json()
     assert unknown["client_id"] == "7590-VHVEG" and not unknown["known_client"] and len(unknown["products"]) == 5
     assert httpx.get(f"{url}/cross-sell/{'x' * 201}").status_code == 422
+    slashed = httpx.get(f"{url}/cross-sell/BR%2F0042").json()  # an unknown client whose id holds a slash
+    assert slashed["client_id"] == "BR/0042" and not slashed["known_client"] and len(slashed["products"]) == 5
 
 
 def test_reload_starts_a_new_worker_without_dropping_requests(service):

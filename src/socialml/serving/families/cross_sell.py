@@ -50,7 +50,8 @@ def load(context: LoadContext) -> CrossSellModels:
 def router(current: Callable[[], CrossSellModels], options: ServiceOptions) -> APIRouter:
     routes = APIRouter(tags=["cross_sell"])
 
-    @routes.get("/cross-sell/{client_id}", response_model=CrossSellResponse,
+    # ":path": an id with a slash ("BR/0042", sent as BR%2F0042) is a client too, not a missing route
+    @routes.get("/cross-sell/{client_id:path}", response_model=CrossSellResponse,
                 summary="Products to offer a client; an unknown client gets the most held ones")
     def cross_sell(client_id: IdText, limit: Annotated[int, Query(ge=1, le=100)] = 5) -> CrossSellResponse:
         """Products the client does not hold yet, ranked by the champion of socialml-cross-sell."""
