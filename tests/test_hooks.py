@@ -53,10 +53,29 @@ def test_a_run_before_its_inputs_are_made_stops_naming_each_and_what_makes_it(tm
     with pytest.raises(MissingRunInputError, match=r"prm_users \(made by `kedro run --pipelines ingestion`\); "
                                                    r"served_log \(made by the service\)"):
         hook.before_pipeline_run(ab_test, catalog)
-    hook.before_pipeline_run(ingestion, catalog)  # a missing raw source is left to its own error
+    with pytest.raises(MissingRunInputError, match=r"these raw files are not there: raw_users \(.*raw_users.csv\)"):
+        hook.before_pipeline_run(ingestion, catalog)
+    (tmp_path / "raw_users.csv").write_text("user_id\n1\n")
+    hook.before_pipeline_run(ingestion, catalog)
     (tmp_path / "prm_users.csv").write_text("user_id\n1\n")
     (tmp_path / "served.csv").write_text("user_id\n1\n")
     hook.before_pipeline_run(ab_test, catalog)  # everything made: the run goes ahead
+
+
+def test_a_run_whose_raw_files_are_not_all_there_stops_before_any_node_naming_them_and_the_sources_that_have_theirs(
+        tmp_path, monkeypatch):
+    ingestion = sum((pipeline([node(_first, "raw_feed", "prm_feed", name="ingest_feed")], namespace=source)
+                     for source in ("shop", "bank", "forum")), pipeline([]))
+    monkeypatch.setattr("kedro.framework.project.pipelines", {"__default__": ingestion, "ingestion": ingestion})
+    catalog = DataCatalog({f"{source}.raw_feed": CSVDataset(filepath=str(tmp_path / source / "feed.csv"))
+                           for source in ("shop", "bank", "forum")})
+    (tmp_path / "bank").mkdir()
+    (tmp_path / "bank" / "feed.csv").write_text("a\n1\n")
+    with pytest.raises(MissingRunInputError) as stop:
+        RunInputsHook().before_pipeline_run(ingestion, catalog)
+    assert str(stop.value).startswith(f"these raw files are not there: forum.raw_feed ({tmp_path}/forum/feed.csv); "
+                                      f"shop.raw_feed ({tmp_path}/shop/feed.csv).")
+    assert str(stop.value).endswith("or run the sources that have theirs: --namespaces bank")
 
 
 def test_a_stop_prints_its_message_without_a_traceback_and_fails_its_mlflow_run(tmp_path):

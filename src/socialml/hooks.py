@@ -90,20 +90,43 @@ class DurableRunHook:
 class RunInputsHook:
     """A run that needs what another step makes stops before it starts, naming each missing input and the
     step that makes it: a registered pipeline, or what a dataset's ``metadata.socialml.made_by`` says
-    (the served feed log). Raw sources are left to their own error, which names the file."""
+    (the served feed log). A raw file that is not there stops it too, with every other one missing and the
+    sources that could run without them: not an hour later, when the first node that reads it starts."""
 
     @hook_impl
     def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
         from kedro.framework.project import pipelines
 
         outputs = {name: made.all_outputs() for name, made in pipelines.items() if name != "__default__"}
-        missing = []
+        missing, absent_files = [], {}
         for name in sorted(pipeline.inputs()):
             made_by = self._made_by(name, catalog, outputs)
             if made_by is not None and not catalog.exists(name):
                 missing.append(f"{name} (made by {made_by})")
+            elif made_by is None and self._file(name, catalog) is not None and not catalog.exists(name):
+                absent_files[name] = self._file(name, catalog)
         if missing:
             raise MissingRunInputError("this run needs what has not been made yet: " + "; ".join(missing))
+        if absent_files:
+            raise MissingRunInputError(self._absent_files_message(pipeline, absent_files))
+
+    @staticmethod
+    def _file(name: str, catalog: Any) -> str | None:
+        if name.startswith("params:") or name == "parameters":
+            return None
+        path = getattr(catalog.get(name), "_filepath", None)  # file datasets; a database table has none
+        return None if path is None else str(path)
+
+    @staticmethod
+    def _absent_files_message(pipeline: Any, absent_files: dict[str, str]) -> str:
+        files = "; ".join(f"{name} ({path})" for name, path in absent_files.items())
+        sources = {node.namespace.split(".")[0] for node in pipeline.nodes if node.namespace}
+        lacking = {name.split(".")[0] for name in absent_files if "." in name}
+        others = sorted(sources - lacking)
+        rest = (f", or run the sources that have theirs: --namespaces {','.join(others)}" if others and lacking
+                else "")
+        return (f"these raw files are not there: {files}. Put them there (or give --params data_root=<folder> "
+                f"where the environment reads it){rest}")
 
     @staticmethod
     def _made_by(name: str, catalog: Any, outputs: dict[str, set[str]]) -> str | None:
