@@ -103,8 +103,8 @@ class RunInputsHook:
             made_by = self._made_by(name, catalog, outputs)
             if made_by is not None and not catalog.exists(name):
                 missing.append(f"{name} (made by {made_by})")
-            elif made_by is None and self._file(name, catalog) is not None and not catalog.exists(name):
-                absent_files[name] = self._file(name, catalog)
+            elif made_by is None and (path := self._file(name, catalog)) is not None and not catalog.exists(name):
+                absent_files[name] = path
         if missing:
             raise MissingRunInputError("this run needs what has not been made yet: " + "; ".join(missing))
         if absent_files:

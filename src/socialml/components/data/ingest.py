@@ -68,8 +68,8 @@ from socialml.components.data.canonical import (
 
 logger = logging.getLogger(__name__)
 # A numeric date with day and month in either order: 07.12.2026, 12/07/26, 7-12-2026 (then a time, or nothing)
-DECIMAL_COMMA = r"not a number \(got '[-+]?\d+,\d+'\)"
 NUMERIC_DATE = r"^(\d{1,2})([./-])(\d{1,2})\2(?:\d{4}|\d{2})(?!\d)"
+DECIMAL_COMMA = r"not a number \(got '[-+]?\d+,\d+'\)"  # a rejection of a number such as 4,5
 ROW = "_row"  # position of the row in its raw frame
 RAW = "_raw"  # name of the raw frame the row came from
 LABEL_PROBLEM = "_label_problem"  # why a row's multi-hot label cells are not label scores (None where they are)
@@ -697,7 +697,7 @@ def _coerce(spec: CanonicalTable, frame: pd.DataFrame, id_types: dict[str, str],
         if name in ID_COLUMNS:
             cast, problems, missing = _cast_id(values, id_types[name])
         elif dtype.startswith("datetime"):
-            cast, problems = _cast_time(values, *checks.time_window(), dayfirst=dayfirst, column=f"{spec.name}.{name}")
+            cast, problems = _cast_time(values, *checks.time_window(), dayfirst, f"{spec.name}.{name}")
         elif dtype in ("int64", "Int64", "float64"):
             cast, problems = _cast_number(values, integer=dtype.lower() == "int64")
         elif pd.api.types.is_float_dtype(values):  # text read as numbers, with a gap: gold group 3.0 is "3"
@@ -814,11 +814,11 @@ def _read_dates(strings: pd.Series, dayfirst: bool | None, column: str) -> tuple
     swapped = pd.Series(False, index=strings.index)
     if not numeric.any():
         return parsed, swapped
-    first, second, separators = parts.loc[numeric, 0].astype(int), parts.loc[numeric, 2].astype(int), parts.loc[numeric, 1]
+    first, second = parts.loc[numeric, 0].astype(int), parts.loc[numeric, 2].astype(int)
     if dayfirst is None:
         day_first_shown, month_first_shown = int((first > 12).sum()), int((second > 12).sum())
         dayfirst = (day_first_shown > month_first_shown if day_first_shown != month_first_shown
-                    else bool((separators == ".").mean() >= 0.5))
+                    else bool((parts.loc[numeric, 1] == ".").mean() >= 0.5))
         if not day_first_shown and not month_first_shown and not dayfirst:
             logger.warning("%s: dates such as %r read month first (no day above 12 shows the order); give the "
                            "table's layout `dayfirst: true` if they are day first", column, strings[numeric].iloc[0])
