@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from kedro_datasets.pandas import CSVDataset
+from kedro_datasets.pandas import CSVDataset, ExcelDataset
 
 from socialml.components.data.ingest import (
     Checks,
@@ -485,6 +485,22 @@ def test_a_survey_exported_one_column_per_question_becomes_one_answer_per_answer
                ["question_id"]) == {1, 2, 3}
     with pytest.raises(MissingColumnsError, match="no question column matches 'Q\\*'"):
         adapt("answers", {**spec, "answers_from_columns": {"columns": "Q*"}}, {"forms": CSVDataset(filepath=str(path)).load()})
+
+
+def test_a_form_export_saved_as_an_excel_workbook_unpivots_into_answers(tmp_path):
+    # As Google Forms or SurveyMonkey download it: real date cells, a score column, blank cells, Cyrillic headers.
+    path = tmp_path / "survey.xlsx"
+    pd.DataFrame({"Отметка времени": pd.to_datetime(["2026-11-30 10:01:02", "2026-11-30 10:05:40"]),
+                  "Что вам нравится?": ["скорость", None], "Что мешает?": ["реклама", "ничего"], "Оценка": [5, 4]},
+                 ).to_excel(path, sheet_name="Ответы", index=False)
+    raw = ExcelDataset(filepath=str(path), load_args={"sheet_name": "Ответы"}).load()
+    spec = {"raw": "forms", "keep": ["Отметка времени", "Оценка"], "answers_from_columns": {"columns": "Что*"},
+            "generate_id": "answer_id"}
+    accepted, rejected = validate("answers", adapt("answers", spec, {"forms": raw}))
+    assert rejected.empty
+    assert accepted[["question_id", "question_text", "answer_text"]].values.tolist() == [
+        [1, "Что вам нравится?", "скорость"], [2, "Что мешает?", "реклама"], [2, "Что мешает?", "ничего"]]
+    assert accepted["Оценка"].tolist() == [5, 5, 4]
 
 
 def test_a_form_export_where_every_question_was_left_blank_stops_naming_the_table():
