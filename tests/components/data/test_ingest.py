@@ -379,6 +379,13 @@ def test_numbers_with_a_decimal_comma_stop_saying_how_to_read_them():
         enforce_checks("users", len(adapted), len(accepted), rejected, Checks())
 
 
+def test_a_column_named_with_other_spaces_or_case_is_pointed_out():
+    raw = pd.DataFrame({"id ": [1], "Text": ["a"], "topic": ["b"]})
+    with pytest.raises(MissingColumnsError, match=r"lacks required column\(s\) \['id', 'text'\].*"
+                                                  r"The file spells 'id' as 'id '\. The file spells 'text' as 'Text'\."):
+        adapt("posts", POSTS_SPEC, {"posts": raw})
+
+
 def test_a_table_that_lost_too_much_for_other_reasons_gets_no_encoding_hint():
     feed = pd.DataFrame({"ts": ["3000-01-01"] * 2, "uid": [1, 1], "pid": [1, 2], "action": "view"})
     adapted = adapt("feed_events", FEED_SPEC, {"feed": feed})

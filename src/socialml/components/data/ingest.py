@@ -316,6 +316,9 @@ def _require_columns(table: str, raw_name: str, frame: pd.DataFrame, needed: lis
         separator = next((sep for sep in (";", "\t", "|") if sep in only), None)
         hint = (f" Its one column's name holds {separator!r}: give the file's catalog entry load_args: "
                 f"{{sep: {separator!r}}}." if separator else "")
+        # 'user_id ' or 'User_ID' in the header: name it in the layout as the file spells it
+        alike = {m: c for m in missing for c in map(str, frame.columns) if c.strip().lower() == m.strip().lower()}
+        hint += "".join(f" The file spells {m!r} as {c!r}." for m, c in alike.items())
         raise MissingColumnsError(
             f"{table}: raw frame '{raw_name}' lacks required column(s) {missing}; "
             f"it has {list(frame.columns)}.{hint} Fix the file or the layout in parameters_ingestion.yml."
