@@ -7,6 +7,8 @@ No code changes: ingestion, enrichment, embeddings, the post feed and cross-sell
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import copy_project, run_kedro
+from tests.conftest import copy_project, kedro_env, run_kedro
 from tests.test_end_to_end import latest_version
 
 pytestmark = pytest.mark.slow
@@ -134,3 +136,18 @@ def test_an_unseen_shop_with_string_ids_and_damaged_rows_runs_by_configuration_o
     models = project / "data" / "06_models" / "shop"
     assert latest_version(models / "post_feed" / "ranker.pkl").stat().st_size > 0
     assert latest_version(models / "cross_sell" / "catboost_per_product.pkl").stat().st_size > 0
+
+
+def test_a_shop_log_without_the_positive_action_stops_the_run_naming_what_the_log_has(tmp_path):
+    project = copy_project(tmp_path / "project")
+    data = tmp_path / "shop_data"
+    data.mkdir()
+    write_shop(data)
+    events = pd.read_csv(data / "events.csv")
+    events.assign(event="open").to_csv(data / "events.csv", index=False)  # views only: nobody marked a favourite
+    write_environment(project, data)
+    result = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "shop"], cwd=project, env=kedro_env(),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(
+        "stopped: feed_events: no event is a 'like' (the log's actions: {'view': ")

@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
 
+from socialml.components.core.errors import DataStop
 from socialml.components.core.parts import typed_options
 from socialml.components.data.canonical import (
     ID_COLUMNS,
@@ -83,15 +84,15 @@ NOT_HELD = r"0|0\.0|no|n|false|no .*"  # and when it is not ("No internet servic
 EPOCH_UNITS = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", float("inf")))  # by the magnitude of the values
 
 
-class MissingColumnsError(ValueError):
+class MissingColumnsError(DataStop):
     """A raw frame lacks columns that the layout maps: the run must stop, not guess."""
 
 
-class EmptySourceError(ValueError):
+class EmptySourceError(DataStop):
     """A raw frame has no rows (or not even a header): the run stops and says so."""
 
 
-class IngestionStopped(ValueError):
+class IngestionStopped(DataStop):
     """A table lost more rows than its checks allow: the run stops at ingestion, naming the table."""
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 from socialml.components.audience.models import (
     TARGETS, FittedAudience, age_buckets, build_audience_model, sex_strata,
 )
+from socialml.components.core.errors import DataStop
 from socialml.components.core.progress import progress
 from socialml.components.evaluation.charts import confusion_figure
 from socialml.components.evaluation.metrics import (
@@ -42,10 +43,10 @@ def prepare_audience_targets(users: pd.DataFrame, views: pd.DataFrame, params: d
     for target, column in COLUMN_OF_TARGET.items():
         known = targets[target].dropna()
         if known.empty:
-            raise ValueError(f"users: column {column!r} is empty for all {len(viewers)} users with views, so "
+            raise DataStop(f"users: column {column!r} is empty for all {len(viewers)} users with views, so "
                              f"the {target} model has no one to learn from")
         if known.nunique() < 2:
-            raise ValueError(f"users: column {column!r} is {known.iloc[0]!r} for every user that has one "
+            raise DataStop(f"users: column {column!r} is {known.iloc[0]!r} for every user that has one "
                              f"({len(known)} users), so there is nothing for the {target} model to tell apart")
     return targets.assign(fold=assign_folds(sex_strata(targets), params["protocol"]))
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from socialml.components.core.errors import DataStop
 from socialml.components.evaluation.charts import learning_curve_figure
 from socialml.components.evaluation.metrics import (
     bootstrap_intervals, comparison_reference, hidden_item_ranks, hidden_item_summary, interval_columns,
@@ -25,7 +26,7 @@ def hide_held_out_products(holdings: pd.DataFrame, settings: dict[str, Any]) -> 
     protocol = settings["evaluation"]
     visible, hidden = hide_one_product(holdings, protocol["min_products"], protocol["seed"])
     if hidden.empty:
-        raise ValueError(f"no client holds {protocol['min_products']} or more products: nothing to hide and score")
+        raise DataStop(f"holdings: no client holds {protocol['min_products']} or more products: nothing to hide and score")
     logger.info("cross-sell: %d products hidden, %d holdings visible", len(hidden), len(visible))
     return visible, hidden
 

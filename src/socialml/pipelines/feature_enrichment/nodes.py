@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from socialml.components.core.errors import DataStop
 from socialml.components.data import features
 from socialml.components.data.engines import ENGINES
 from socialml.components.data.features import FeatureSnapshots
@@ -29,7 +30,7 @@ def build_feed_snapshots(users, feed_events, posts, params: dict[str, Any], engi
                   else built.run(built.owns(feed_events).select("timestamp"))["timestamp"])
     times = source_snapshot_times(timestamps, feed_settings) if feed_settings else [timestamps.max()]
     if not times or any(pd.isna(t) for t in times):
-        raise ValueError("prm_feed_events has no event time to compute features as of: the feed log is empty")
+        raise DataStop("prm_feed_events has no event time to compute features as of: the feed log is empty")
     logger.info("feature snapshots as of %s; aggregating %d feed events on %r", ", ".join(str(t) for t in times),
                 len(timestamps), built)
     snapshots = FeatureSnapshots.build(users, feed_events, posts, times, regions, params["user_prior_strength"],

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from socialml.components.core.errors import DataStop
 from socialml.components.data.features import FeatureSnapshots
 from socialml.components.evaluation.ab_test import compare_groups, served_hits
 from socialml.components.evaluation.charts import ab_test_figure
@@ -25,10 +26,15 @@ logger = logging.getLogger(__name__)
 def split_post_feed(feed_events: pd.DataFrame, settings: dict[str, Any]
                     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The history models learn from, the held-out requests, and each request's relevant posts."""
-    split = split_feed(feed_events, settings["split"], settings["positive_action"])
+    positive = settings["positive_action"]
+    if not feed_events["action"].eq(positive).any():
+        actions = feed_events["action"].value_counts().to_dict()
+        raise DataStop(f"feed_events: no event is a '{positive}' (the log's actions: {actions}), and the post feed "
+                       f"learns what users '{positive}': set post_feed's positive_action to one the log has")
+    split = split_feed(feed_events, settings["split"], positive)
     if split.requests.empty:
-        raise ValueError(f"the split {settings['split']} leaves no request with a '{settings['positive_action']}' "
-                         "after the cut: move the cut earlier")
+        raise DataStop(f"the split {settings['split']} leaves no request with a '{positive}' after the cut: "
+                       "move the cut earlier")
     logger.info("post feed split: %d history events, %d requests, %d relevant posts",
                 len(split.history), len(split.requests), len(split.targets))
     return split.history, split.requests, split.targets
@@ -106,7 +112,7 @@ def compare_ab_groups(feed_log: pd.DataFrame, feed_events: pd.DataFrame, ab_test
     of actions the platform recorded since).
     """
     if feed_log.empty:
-        raise ValueError("the feed log is empty: serve some feeds (socialml-serve) before comparing the groups")
+        raise DataStop("the feed log is empty: serve some feeds (socialml-serve) before comparing the groups")
     served = feed_log.assign(request_id=np.arange(len(feed_log)),
                              timestamp=pd.to_datetime(feed_log["timestamp"], format="ISO8601"))
     hits = served_hits(served, feed_events, settings["positive_action"], ab_test["horizon_hours"])

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from socialml.components.core.errors import DataStop
 from socialml.components.evaluation.charts import confusion_figure
 from socialml.components.evaluation.metrics import classification_intervals, classification_scores, comparison_reference
 from socialml.components.evaluation.protocols import train_test_rows
@@ -27,7 +28,7 @@ def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame,
                                   "sentiment_texts")
     texts, labels = frame["text"].tolist(), frame["sentiment"].to_numpy()
     if len(trained := sorted(set(labels[train]))) < 2:
-        raise ValueError(f"sentiment_texts: every training text is {trained[0]!r}; a sentiment model needs at least "
+        raise DataStop(f"sentiment_texts: every training text is {trained[0]!r}; a sentiment model needs at least "
                          "two of positive, neutral and negative (does the layout's `values` map each raw label?)")
     train_texts = [texts[i] for i in np.flatnonzero(train)]
     head = SentimentHead(c=params["c"], seed=params["seed"], embeddings_from=encoder_of(embeddings)).fit(

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from socialml.components.core.errors import DataStop
 from socialml.components.evaluation.charts import precision_recall_figure
 from socialml.components.evaluation.metrics import (
     bootstrap_intervals, classification_intervals, comparison_reference, interval_columns, multilabel_f1,
@@ -35,7 +36,7 @@ def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
                          "topics": posts["topics"].map(list)})
     has_text = data["text"].fillna("").astype(str).str.len() > 0  # an empty table's column is not text-typed
     if not has_text.any():
-        raise ValueError(f"posts: none of the {len(data)} posts has text in any field, so there is nothing to classify")
+        raise DataStop(f"posts: none of the {len(data)} posts has text in any field, so there is nothing to classify")
     if not has_text.all():
         logger.info("topics: %d of %d posts have no text in any field and are left out (%d of them with topics)",
                     int((~has_text).sum()), len(data), int(data.loc[~has_text, "topics"].map(len).gt(0).sum()))
@@ -46,7 +47,7 @@ def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
     min_count, train_counts = params["min_label_count"], training_topic_counts(data)
     learnt = topic_labels(data, min_count)
     if not learnt:
-        raise ValueError(f"posts: no topic occurs {min_count} times among the {int((data['split'] == 'train').sum())} "
+        raise DataStop(f"posts: no topic occurs {min_count} times among the {int((data['split'] == 'train').sum())} "
                          "training posts (topics.min_label_count), so there is nothing to learn")
     if rare := [label for label in every_topic(data) if label not in learnt]:
         logger.warning("topics: %d of %d topics occur fewer than %d times among the training posts and are not "
