@@ -23,7 +23,7 @@ from mlflow.entities import RunStatus
 
 from socialml.airflow_tasks import FINISH_LATER
 from socialml.components.core.durable import make_writes_atomic, process_alive, remove_abandoned_partials
-from socialml.components.core.errors import DataStop
+from socialml.components.core.errors import DataStop, SettingsError
 from socialml.components.data.ingest import EmptySourceError
 from socialml.components.evaluation.tables import leaders
 from socialml.registry import (
@@ -145,7 +145,7 @@ class MissingRunInputError(RuntimeError):
 
 
 # Stops whose message says what is wrong and what to do: Kedro's 50-line traceback above it adds nothing.
-STOPS = (MissingRunInputError, DataStop)
+STOPS = (MissingRunInputError, DataStop, SettingsError)
 
 
 def find_environment_scripts() -> None:

@@ -1,4 +1,4 @@
-"""The one kind of error a run ends with on purpose, because of the data rather than the code."""
+"""The errors a run ends with on purpose, because of its data or its settings rather than the code."""
 
 from __future__ import annotations
 
@@ -8,4 +8,11 @@ class DataStop(ValueError):
 
     Its message names the table or setting and what to do, so a command ended by one prints the message
     alone, without a traceback (``socialml.hooks.show_stops_without_traceback``).
+    """
+
+
+class SettingsError(ValueError):
+    """A setting that is misspelt, mistyped or out of range; the message names it and what it may be.
+
+    Raised while the pipelines are built, before any node runs, and printed alone like a :class:`DataStop`.
     """

@@ -16,6 +16,8 @@ from typing import Any, Callable, Generic, Mapping, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from socialml.components.core.errors import SettingsError
+
 T = TypeVar("T")
 
 
@@ -46,7 +48,7 @@ class Parts(Generic[T]):
     def _name(self, kind: Any) -> str:
         if kind not in self.kinds:
             given = f"{self.role} has no kind" if kind is None else f"unknown {self.role} kind {kind!r}"
-            raise ValueError(f"{given}: set `kind` to one of {sorted(self.kinds)}")
+            raise SettingsError(f"{given}: set `kind` to one of {sorted(self.kinds)}")
         return kind
 
     def _factory(self, kind: str) -> Callable[..., T]:
@@ -68,13 +70,13 @@ def typed_options(what: str, factory: Callable[..., Any], options: Mapping[str, 
     allowed = declared_options(factory)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise ValueError(f"{what} has no option {', '.join(map(repr, unknown))}; its options are {sorted(allowed)}")
+        raise SettingsError(f"{what} has no option {', '.join(map(repr, unknown))}; its options are {sorted(allowed)}")
     typed = {}
     for name, value in options.items():
         try:
             typed[name] = TypeAdapter(allowed[name]).validate_python(value)
         except ValidationError:
-            raise ValueError(f"{what}: option '{name}' must be {_describe(allowed[name])}, got {value!r}") from None
+            raise SettingsError(f"{what}: option '{name}' must be {_describe(allowed[name])}, got {value!r}") from None
     return typed
 
 

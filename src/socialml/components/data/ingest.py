@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
 
-from socialml.components.core.errors import DataStop
+from socialml.components.core.errors import DataStop, SettingsError
 from socialml.components.core.parts import typed_options
 from socialml.components.data.canonical import (
     ID_COLUMNS,
@@ -242,11 +242,12 @@ def _check_canonical_names(what: str, table: str, spec: dict[str, Any]) -> None:
 def _check_layout(what: str, layout: type, options: dict[str, Any]) -> None:
     missing = [f.name for f in fields(layout) if f.default is MISSING and f.name not in options]
     if missing:
-        raise ValueError(f"{what} lacks {missing}; its options are {[f.name for f in fields(layout)]}")
+        raise SettingsError(f"{what} lacks {missing}; its options are {[f.name for f in fields(layout)]}")
+    typed = typed_options(what, layout, options)  # its errors name the layout already
     try:
-        layout(**typed_options(what, layout, options))
+        layout(**typed)
     except ValueError as invalid:  # a value out of range (sample rows 0), said where the layout is
-        raise ValueError(f"{what}: {invalid}") from None
+        raise SettingsError(f"{what}: {invalid}") from None
 
 
 def adapt(table: str, spec: dict[str, Any], raw: dict[str, pd.DataFrame]) -> pd.DataFrame:
