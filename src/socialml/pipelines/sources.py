@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable
 from kedro.pipeline import Pipeline, node, pipeline
 from kedro.pipeline.node import Node
 
+from socialml.components.core.errors import SettingsError
 from socialml.components.data.engine_ingest import ENGINE_TABLES
 
 
@@ -26,7 +27,7 @@ def source_layout(source: str, params: dict[str, Any]) -> dict[str, Any]:
     layouts = params.get("ingestion", {}).get("layouts", {})
     name = params["sources"][source]["layout"]
     if name not in layouts:
-        raise KeyError(f"source '{source}' uses layout '{name}', not in ingestion.layouts: {sorted(layouts)}")
+        raise SettingsError(f"source '{source}' uses layout '{name}', not in ingestion.layouts: {sorted(layouts)}")
     return layouts[name]
 
 

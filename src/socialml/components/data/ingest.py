@@ -117,10 +117,10 @@ class Checks:
             merged.update(config or {})
         unknown = set(merged) - {f.name for f in fields(cls)}
         if unknown:
-            raise ValueError(f"unknown ingestion checks {sorted(unknown)}; known: {[f.name for f in fields(cls)]}")
+            raise SettingsError(f"unknown ingestion checks {sorted(unknown)}; known: {[f.name for f in fields(cls)]}")
         checks = cls(**merged)
         if not 0 <= checks.max_rejected_share <= 1:
-            raise ValueError(f"max_rejected_share must be within [0, 1], got {checks.max_rejected_share}")
+            raise SettingsError(f"max_rejected_share must be within [0, 1], got {checks.max_rejected_share}")
         return checks
 
     def time_window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -218,8 +218,8 @@ def check_table_layout(what: str, table: str, spec: dict[str, Any]) -> None:
     _check_canonical_names(what, table, spec)
     labels = spec.get("labels") or {}
     if labels and ("column" in labels) == ("columns" in labels):
-        raise ValueError(f"{what} labels: give `column` (one column of labels) or `columns` (multi-hot columns), "
-                         f"not {'both' if 'column' in labels else 'neither'}")
+        raise SettingsError(f"{what} labels: give `column` (one column of labels) or `columns` (multi-hot columns), "
+                            f"not {'both' if 'column' in labels else 'neither'}")
     Checks.from_config(spec.get("checks"))
 
 
@@ -232,11 +232,11 @@ def _check_canonical_names(what: str, table: str, spec: dict[str, Any]) -> None:
              "labels target": [labels["target"]] if "target" in labels else []}
     for option, names in named.items():
         if unknown := [name for name in names if name not in canonical]:
-            raise ValueError(f"{what} {option} names {unknown}, not a column of {table}: its columns are {canonical} "
-                             "(a raw column kept under its own name goes in `keep`)")
+            raise SettingsError(f"{what} {option} names {unknown}, not a column of {table}: its columns are "
+                                f"{canonical} (a raw column kept under its own name goes in `keep`)")
     mapped = set(canonical) | set(spec.get("keep") or [])
     if unknown := [name for name in spec.get("values") or {} if name not in mapped]:
-        raise ValueError(f"{what} values names {unknown}, neither a column of {table} ({canonical}) nor a kept one")
+        raise SettingsError(f"{what} values names {unknown}, neither a column of {table} ({canonical}) nor a kept one")
 
 
 def _check_layout(what: str, layout: type, options: dict[str, Any]) -> None:
@@ -673,7 +673,7 @@ def resolve_id_types(spec: CanonicalTable, frame: pd.DataFrame, references: dict
     """The type of each id column: declared, else the referenced table's, else inferred from the values."""
     unknown = {c: t for c, t in declared.items() if t not in ("int", "string", "auto")}
     if unknown:
-        raise ValueError(f"{spec.name}: id_types must be int, string or auto, got {unknown}")
+        raise SettingsError(f"{spec.name}: id_types must be int, string or auto, got {unknown}")
     types = {}
     for column in ID_COLUMNS:
         if column not in frame:

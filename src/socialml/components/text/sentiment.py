@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from socialml.components.core.errors import SettingsError
 from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.text.encoders import trained_encoder
 from socialml.components.text.preprocess import is_known_word, normalise, word_forms
@@ -88,8 +89,8 @@ def checked_nearest_anchors(nearest_anchors: Any, fewest_anchors: int) -> int | 
     """``clustering.zero_shot_nearest_anchors``, or a stop that names it (the pipeline checks it before any node)."""
     if nearest_anchors is not None and (isinstance(nearest_anchors, bool) or not isinstance(nearest_anchors, int)
                                         or not 1 <= nearest_anchors <= fewest_anchors):
-        raise ValueError(f"clustering.zero_shot_nearest_anchors must be null or a whole number from 1 to "
-                         f"{fewest_anchors} (the fewest anchors of a sentiment), got {nearest_anchors!r}")
+        raise SettingsError(f"clustering.zero_shot_nearest_anchors must be null or a whole number from 1 to "
+                            f"{fewest_anchors} (the fewest anchors of a sentiment), got {nearest_anchors!r}")
     return nearest_anchors
 
 
@@ -343,7 +344,7 @@ def checked_share(option: str, weight: Any) -> float:
     """``weight`` as a float if it is a number between 0 and 1, or a stop that names ``option`` (the pipeline
     checks its weights before any node runs)."""
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
-        raise ValueError(f"{option} must be a number between 0 and 1, got {weight!r}")
+        raise SettingsError(f"{option} must be a number between 0 and 1, got {weight!r}")
     return float(weight)
 
 

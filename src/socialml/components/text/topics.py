@@ -35,6 +35,7 @@ import pandas as pd
 from scipy import sparse
 
 from socialml.components.core.devices import torch_device
+from socialml.components.core.errors import SettingsError
 from socialml.components.core.parts import Parts
 from socialml.components.core.progress import progress
 from socialml.components.evaluation.metrics import multilabel_f1, multilabel_scores
@@ -66,11 +67,11 @@ def single_label_classes(y: np.ndarray) -> np.ndarray | None:
 
 
 def checked_shrinkage(shrinkage: float | str) -> float | str:
-    """``shrinkage`` if it is a share in [0, 1] or "cv"; otherwise a ValueError saying what is allowed."""
+    """``shrinkage`` if it is a share in [0, 1] or "cv"; otherwise a SettingsError saying what is allowed."""
     if shrinkage == "cv" or (isinstance(shrinkage, (int, float)) and not isinstance(shrinkage, bool)
                              and 0 <= shrinkage <= 1):
         return shrinkage
-    raise ValueError(f'threshold shrinkage must be a share in [0, 1] or "cv", got {shrinkage!r}')
+    raise SettingsError(f'threshold shrinkage must be a share in [0, 1] or "cv", got {shrinkage!r}')
 
 
 def best_thresholds(y: np.ndarray, probabilities: np.ndarray, shrinkage: float = 0.0) -> np.ndarray:

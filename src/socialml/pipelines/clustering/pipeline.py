@@ -6,6 +6,7 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline, node
 
+from socialml.components.core.errors import SettingsError
 from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.text.clustering import ClusteringConfig
 from socialml.components.text.sentiment import checked_nearest_anchors, checked_share
@@ -61,7 +62,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     anchors = params["clustering"]["sentiment_anchors"]
     missing = [sentiment for sentiment in SENTIMENTS if not anchors.get(sentiment)]
     if missing:
-        raise ValueError(f"clustering.sentiment_anchors has no phrases for {missing}; every sentiment needs some")
+        raise SettingsError(f"clustering.sentiment_anchors has no phrases for {missing}; every sentiment needs some")
     checked_nearest_anchors(params["clustering"]["zero_shot_nearest_anchors"],
                             min(len(anchors[sentiment]) for sentiment in SENTIMENTS))
     sentiment_source = source if "sentiment_texts" in tables else params["clustering"].get("sentiment_source")
@@ -70,7 +71,8 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     has_truth = is_generated(source, params)
     chosen_on = params["clustering"]["zero_shot_weight_chosen_on"]
     if chosen_on not in BLEND_TEXTS:
-        raise ValueError(f"clustering.zero_shot_weight_chosen_on must be one of {list(BLEND_TEXTS)}, got {chosen_on!r}")
+        raise SettingsError(f"clustering.zero_shot_weight_chosen_on must be one of {list(BLEND_TEXTS)}, "
+                            f"got {chosen_on!r}")
     sentiment_inputs = {"zero_shot": "mdl_zero_shot_sentiment", "params": PARAMS}
     nodes = []
     if sentiment_source is not None:
@@ -78,10 +80,10 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     # Weights set to auto are chosen on answers of known sentiment; the zero-shot's only beside a head.
     if emoji_weight == "auto" or (sentiment_source is not None and params["clustering"]["zero_shot_weight"] == "auto"):
         if sentiment_source is None and not has_truth and chosen_on == "held_out_texts":
-            raise ValueError("clustering.emoji.weight: auto is chosen on held-out sentiment texts "
-                             f"(zero_shot_weight_chosen_on: held_out_texts), but source '{source}' has no sentiment "
-                             "source: set clustering.sentiment_source, choose on generated_answers, or give the "
-                             "weight as a number")
+            raise SettingsError("clustering.emoji.weight: auto is chosen on held-out sentiment texts "
+                                f"(zero_shot_weight_chosen_on: held_out_texts), but source '{source}' has no sentiment "
+                                "source: set clustering.sentiment_source, choose on generated_answers, or give the "
+                                "weight as a number")
         sentiment_inputs["labelled"] = "mi_sentiment_blend_texts"
         nodes.append(_blend_texts_node(has_truth, chosen_on))
     nodes += [

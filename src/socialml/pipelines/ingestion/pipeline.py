@@ -7,6 +7,7 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline, node
 
+from socialml.components.core.errors import SettingsError
 from socialml.components.data.canonical import INGESTION_ORDER, TABLES
 from socialml.components.data.demo_platform import RAW_TABLES
 from socialml.components.data.engine_ingest import ENGINE_TABLES
@@ -34,7 +35,7 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     layout, generate = source_layout(source, params), is_generated(source, params)
     unknown = set(layout) - set(TABLES)
     if unknown:
-        raise ValueError(f"layout '{layout_name}' names tables that are not canonical: {sorted(unknown)}")
+        raise SettingsError(f"layout '{layout_name}' names tables that are not canonical: {sorted(unknown)}")
     tables = [t for t in INGESTION_ORDER if t in layout]
     for table in tables:
         check_table_layout(f"layout '{layout_name}' table '{table}'", table, layout[table])
@@ -63,11 +64,11 @@ def _check_sample(layout_name: str, table: str, tables: list[str]) -> None:
     would be rejected as dangling. The feed log, ingested on its engine, is not sampled."""
     referring = [other for other in tables if table in TABLES[other].references.values()]
     if referring:
-        raise ValueError(f"layout '{layout_name}' table '{table}' sample: {referring} refer to {table}, and their rows "
-                         f"would point at rows the sample leaves out; sample a table nothing refers to")
+        raise SettingsError(f"layout '{layout_name}' table '{table}' sample: {referring} refer to {table}, and their "
+                            "rows would point at rows the sample leaves out; sample a table nothing refers to")
     if table in ENGINE_TABLES:
-        raise ValueError(f"layout '{layout_name}' table '{table}' sample: {table} is ingested on its engine, "
-                         "which does not sample; filter its source instead")
+        raise SettingsError(f"layout '{layout_name}' table '{table}' sample: {table} is ingested on its engine, "
+                            "which does not sample; filter its source instead")
 
 
 def create_publish_pipeline(source: str, params: dict[str, Any]) -> Pipeline:

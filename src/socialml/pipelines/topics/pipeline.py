@@ -10,6 +10,7 @@ from typing import Any
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from socialml.components.core.errors import SettingsError
 from socialml.components.text.topics import TOPIC_CLASSIFIERS, checked_shrinkage
 from socialml.pipelines.sources import checked_models, comparison_nodes, family_pipeline, family_sources
 
@@ -47,8 +48,8 @@ def _check_ensembles_of_models(models: dict[str, dict[str, Any]]) -> None:
     for name, spec in models.items():
         for member in spec.get("of_models") or []:
             if member not in models or member == name or models[member].get("of_models"):
-                raise ValueError(f"topics model {name!r}: of_models entry {member!r} must name another model of "
-                                 f"topics.models that is not itself made of_models; the models are {sorted(models)}")
+                raise SettingsError(f"topics model {name!r}: of_models entry {member!r} must name another model of "
+                                    f"topics.models that is not itself made of_models; the models are {sorted(models)}")
 
 
 def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
