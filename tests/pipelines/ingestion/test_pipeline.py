@@ -3,6 +3,7 @@ import logging
 import pandas as pd
 import pytest
 
+from socialml.components.core.errors import SettingsError
 from socialml.components.data.ingest import EmptySourceError, IngestionStopped
 from socialml.pipelines.ingestion import create_pipeline, create_publish_pipeline
 from socialml.pipelines.ingestion.nodes import build_ingestion_report, ingest_table
@@ -110,5 +111,5 @@ def test_report_refuses_counts_that_do_not_add_up():
 def test_an_environment_that_replaces_the_ingestion_block_without_checks_is_told_what_to_copy():
     params = params_for("s", LAYOUT)
     del params["ingestion"]["checks"]
-    with pytest.raises(KeyError, match="lack ingestion.checks.*copy them from conf/base/parameters_ingestion.yml"):
+    with pytest.raises(SettingsError, match="lack ingestion.checks.*copy them from conf/base/parameters_ingestion.yml"):
         create_pipeline("s", params)

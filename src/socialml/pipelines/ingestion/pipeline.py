@@ -29,9 +29,9 @@ def create_pipeline(source: str, params: dict[str, Any]) -> Pipeline:
     """Ingestion of every canonical table the source's layout fills (after the demo generator if ``generate``)."""
     layout_name = params["sources"][source]["layout"]
     if "checks" not in params["ingestion"]:
-        raise KeyError("the parameters lack ingestion.checks: an environment that sets `ingestion:` replaces "
-                       "base's whole block, so give `checks` beside its `layouts` (copy them from "
-                       "conf/base/parameters_ingestion.yml)")
+        raise SettingsError("the parameters lack ingestion.checks: an environment that sets `ingestion:` replaces "
+                            "base's whole block, so give `checks` beside its `layouts` (copy them from "
+                            "conf/base/parameters_ingestion.yml)")
     layout, generate = source_layout(source, params), is_generated(source, params)
     unknown = set(layout) - set(TABLES)
     if unknown:
