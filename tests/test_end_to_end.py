@@ -429,14 +429,16 @@ def test_postgres_source_is_ingested_through_sql_datasets(tmp_path, postgres_url
     assert len(users) == 150
 
 
-def test_a_missing_source_file_stops_the_run_naming_the_file(tmp_path):
+def test_a_missing_source_file_stops_the_run_before_any_node_naming_the_file(tmp_path):
     project = copy_project(tmp_path)
     result = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "real", "--pipelines", "ingestion", "--params",
                              f"data_root={tmp_path / 'empty'}"], cwd=project, env=kedro_env(), capture_output=True,
                             text=True, timeout=300)
-    assert result.returncode != 0
-    assert "No such file or directory" in result.stdout + result.stderr
-    assert str(tmp_path / "empty") in result.stdout + result.stderr
+    assert result.returncode == 1 and "Running node" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    stop = result.stderr.splitlines()[-1]
+    assert stop.startswith("stopped: these raw files are not there: karpov_social.raw_feed_data (")
+    assert f"movielens_100k.raw_u_data ({tmp_path / 'empty'}/movielens_100k/u.data)" in stop
 
 
 def test_the_cross_sell_release_is_one_mlflow_model_of_training_and_inference(test_run):
