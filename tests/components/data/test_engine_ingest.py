@@ -144,6 +144,24 @@ def test_views_are_checked_on_the_engine_as_in_pandas(kind):
     assert engine_accepted["rating"].isna().all() and engine_accepted["watch_seconds"].isna().tolist() == [False, True, False]
 
 
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
+def test_long_ids_read_as_floats_are_rejected_on_the_engine_as_in_pandas(kind):
+    """Telegram-sized user ids in a column with a blank cell: pandas reads them as floats, which cannot hold 19
+    digits, so two users would become one id."""
+    raw = pd.DataFrame({"ts": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"],
+                        "uid": [1234567890123456789, None, 1234567890123456788, 42], "pid": ["1"] * 4,
+                        "what": ["v"] * 4})
+    references = {"users": pd.DataFrame({"user_id": pd.array([42], dtype="Int64")}),
+                  "posts": pd.DataFrame({"post_id": pd.array([1], dtype="Int64")})}
+    accepted, rejected = in_pandas(raw, SPEC, references, {})
+    engine_accepted, result = on_engine(kind, raw, SPEC, references, {})
+    assert_same(engine_accepted, result.rejected, accepted, rejected)
+    assert accepted["user_id"].tolist() == [42]
+    reasons = dict(zip(result.rejected["row"], result.rejected["reason"]))
+    assert reasons[0] == reasons[2] and reasons[0].startswith(
+        "user_id: read as a float, too long to keep its digits; read its column as text")
+
+
 def test_a_log_that_lost_too_much_stops_naming_the_table_and_the_true_count():
     """Only the allowed share of rejected rows (plus one) comes back to memory; the stop still counts them all."""
     raw = pd.DataFrame({"ts": ["2024-01-01"] * 50 + ["not a time"] * 950, "uid": [str(i) for i in range(1000)],

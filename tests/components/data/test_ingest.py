@@ -429,6 +429,30 @@ def test_slashed_dates_that_show_no_order_are_month_first_with_a_warning_unless_
     assert accepted["timestamp"].tolist() == [pd.Timestamp("2026-12-07"), pd.Timestamp("2026-02-01")]
 
 
+def test_long_ids_that_a_blank_cell_made_floats_are_rejected_not_merged_and_read_as_text_are_kept(tmp_path):
+    path = tmp_path / "users.csv"
+    path.write_text("uid,age\n1234567890123456789,30\n,40\n1234567890123456788,25\n")
+    spec = {"raw": "u", "columns": {"user_id": "uid", "age": "age"}}
+    accepted, rejected = validate("users", adapt("users", spec, {"u": CSVDataset(filepath=str(path)).load()}))
+    assert accepted.empty  # not one user …768 standing for both, the second rejected as its duplicate
+    assert rejected["reason"].tolist()[0] == (
+        "user_id: read as a float, too long to keep its digits; read its column as text "
+        "(load_args: {dtype: {<column>: str}}) (got 1.2345678901234568e+18)")
+    as_text = CSVDataset(filepath=str(path), load_args={"dtype": {"uid": str}}).load()
+    accepted, _ = validate("users", adapt("users", spec, {"u": as_text}))
+    assert accepted["user_id"].tolist() == [1234567890123456789, 1234567890123456788]  # every digit kept
+
+
+def test_a_table_whose_every_row_is_rejected_stops_at_its_checks_not_at_the_schema():
+    raw = pd.DataFrame({"uid": ["1", "2"], "age": ["x", "y"]})  # no gender column: an untyped optional one
+    adapted = adapt("users", {"raw": "u", "columns": {"user_id": "uid", "age": "age"}}, {"u": raw})
+    accepted, rejected = validate("users", adapted)
+    assert accepted.empty
+    assert rejected["reason"].tolist() == ["age: not a number (got 'x')", "age: not a number (got 'y')"]
+    with pytest.raises(IngestionStopped, match="0 rows accepted"):
+        enforce_checks("users", len(adapted), len(accepted), rejected, Checks())
+
+
 def test_unknown_checks_and_id_types_are_refused_by_name():
     with pytest.raises(ValueError, match=r"unknown ingestion checks \['max_rejected'\]"):
         Checks.from_config({"max_rejected": 0.1})

@@ -22,8 +22,10 @@ from socialml.components.data.canonical import ID_COLUMNS, NOT_UTF8, REPLACEMENT
 from socialml.components.data.engines import Engine
 from socialml.components.data.ingest import (
     EPOCH_UNITS,
+    FLOAT_EXACT,
     INT64_LIMIT,
     INT_TEXT,
+    LOST_DIGITS,
     RAW,
     ROW,
     Checks,
@@ -290,14 +292,16 @@ def _cast_id(values: Any, kind: str) -> tuple[Any, list, Any]:
         return values.cast("int64"), [], values.isnull()
     text = _id_text(values)
     missing = text.isnull()
+    lost = [(values.abs() > FLOAT_EXACT, LOST_DIGITS)] if values.type().is_floating() else []
     if kind == "string":
-        return text, [(text.contains(REPLACEMENT_CHAR), NOT_UTF8)], missing
+        return text, [(text.contains(REPLACEMENT_CHAR), NOT_UTF8), *lost], missing
     integer = text.re_search(f"^{INT_TEXT}$")
     digits = text.re_replace(r"\.0*$", "")
     cast = digits.try_cast("int64")
     # Integer text that does not fit: what try_cast could not store (over 18 digits only).
     too_big = integer & cast.isnull() & (digits.re_replace(r"^[+-]", "").length() > 18)
-    return cast, [(~missing & ~integer, "not an integer id"), (too_big, "does not fit a 64-bit integer id")], missing
+    return cast, [(~missing & ~integer, "not an integer id"), (too_big, "does not fit a 64-bit integer id"), *lost
+                  ], missing
 
 
 def _cast_number(values: Any, integer: bool) -> tuple[Any, list]:

@@ -76,6 +76,11 @@ RAW = "_raw"  # name of the raw frame the row came from
 LABEL_PROBLEM = "_label_problem"  # why a row's multi-hot label cells are not label scores (None where they are)
 INT64_LIMIT = 2**63 - 1
 INT_TEXT = r"[+-]?\d+(?:\.0*)?"  # an integer, as text (12, -3, 12.0)
+# A float holds every whole number up to 2**53 exactly; an id read as a float beyond it (pandas reads a column of
+# long ids with one blank cell as floats) has lost digits, and two ids may have become one.
+FLOAT_EXACT = 2**53
+LOST_DIGITS = ("read as a float, too long to keep its digits; read its column as text "
+               "(load_args: {dtype: {<column>: str}})")
 # Ids are read as integers when at least this share are integers (the rest are rejected): string ids
 # (UUIDs, hashes, codes) are almost never all digits, while an integer column may hold a few bad values.
 INT_ID_MAJORITY = 0.5
@@ -565,10 +570,12 @@ def validate(
     if LABEL_PROBLEM in frame:
         odd = frame[LABEL_PROBLEM].notna()
         reasons.add(frame.index[odd], "labels: not a label score from 0 to 1", frame.loc[odd, LABEL_PROBLEM])
-    # pandera runs the value checks; rows that fail are collected, not raised.
+    # pandera runs the value checks; rows that fail are collected, not raised. With every row rejected already
+    # there is nothing to check (and an empty frame's untyped optional columns would fail pandera's dtypes).
     checkable = typed[~typed.index.isin(reasons.rows())]
     try:
-        spec.schema.validate(checkable, lazy=True)
+        if len(checkable):
+            spec.schema.validate(checkable, lazy=True)
     except pa_errors.SchemaErrors as errors:
         _collect_failures(errors.failure_cases, reasons, table)
     ok = ~frame.index.isin(reasons.rows())
@@ -577,8 +584,9 @@ def validate(
     if leak_guard:
         _reject_leaks(typed, leak_guard, ok, reasons)
     accepted = typed[~typed.index.isin(reasons.rows())]
-    accepted = (spec.schema.validate(accepted, lazy=False).drop(columns=[RAW, ROW, LABEL_PROBLEM], errors="ignore")
-                .reset_index(drop=True))
+    if len(accepted):
+        accepted = spec.schema.validate(accepted, lazy=False)
+    accepted = accepted.drop(columns=[RAW, ROW, LABEL_PROBLEM], errors="ignore").reset_index(drop=True)
     return accepted, _rejected_frame(table, frame, reasons)
 
 
@@ -724,9 +732,10 @@ def _cast_id(values: pd.Series, kind: str) -> tuple[pd.Series, list, pd.Series]:
         return values.astype("Int64"), [], values.isna()
     text = id_text(values)
     missing = text.isna()
+    lost = (values.abs() > FLOAT_EXACT).fillna(False) if pd.api.types.is_float_dtype(values) else missing & False
     if kind == "string":
         garbled = text.str.contains(REPLACEMENT_CHAR, regex=False).fillna(False)
-        return text.astype(object).where(~missing, None), [(garbled, NOT_UTF8)], missing
+        return text.astype(object).where(~missing, None), [(garbled, NOT_UTF8), (lost, LOST_DIGITS)], missing
     integer = text.str.fullmatch(INT_TEXT).fillna(False)
     digits = text.where(integer).str.replace(r"\.0*$", "", regex=True).str.removeprefix("+")  # Arrow refuses '+2'
     # Over 18 digits may not fit int64: those few are checked one by one.
@@ -735,7 +744,8 @@ def _cast_id(values: pd.Series, kind: str) -> tuple[pd.Series, list, pd.Series]:
     if long.any():
         too_big[long] = [abs(int(d)) > INT64_LIMIT for d in digits[long]]
     cast = digits.where(integer & ~too_big).astype("Int64")
-    return cast, [(~missing & ~integer, "not an integer id"), (too_big, "does not fit a 64-bit integer id")], missing
+    return cast, [(~missing & ~integer, "not an integer id"), (too_big, "does not fit a 64-bit integer id"),
+                  (lost, LOST_DIGITS)], missing
 
 
 def _cast_number(values: pd.Series, integer: bool) -> tuple[pd.Series, list]:
