@@ -732,7 +732,8 @@ def _cast_id(values: pd.Series, kind: str) -> tuple[pd.Series, list, pd.Series]:
         return values.astype("Int64"), [], values.isna()
     text = id_text(values)
     missing = text.isna()
-    lost = (values.abs() > FLOAT_EXACT).fillna(False) if pd.api.types.is_float_dtype(values) else missing & False
+    lost = (values.abs() > FLOAT_EXACT if pd.api.types.is_float_dtype(values)
+            else pd.Series(False, index=values.index))
     if kind == "string":
         garbled = text.str.contains(REPLACEMENT_CHAR, regex=False).fillna(False)
         return text.astype(object).where(~missing, None), [(garbled, NOT_UTF8), (lost, LOST_DIGITS)], missing
