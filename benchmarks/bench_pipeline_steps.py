@@ -113,7 +113,8 @@ def comparison_table(child: str, steps: dict[str, str], base: str, runs: int, *a
     return pd.DataFrame(rows)
 
 
-def compare_and_write(results: Path, title: str, child: str, steps: dict[str, str], *arguments: str) -> None:
+def compare_and_write(results: Path, title: str, child: str, steps: dict[str, str], *arguments: str,
+                      needs: str = "after `kedro run`") -> None:
     """The command line's ``--base`` and ``--runs``, the steps' comparison table, written to ``results``."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", required=True, help="the revision to compare with (a commit, tag or branch)")
@@ -122,7 +123,7 @@ def compare_and_write(results: Path, title: str, child: str, steps: dict[str, st
     table = comparison_table(child, steps, args.base, args.runs, *arguments)
     results.write_text(
         f"# {title}\n\n"
-        f"Reproduce (after `kedro run`): `.venv/bin/python benchmarks/{Path(sys.argv[0]).name} --base {args.base} "
+        f"Reproduce ({needs}): `.venv/bin/python benchmarks/{Path(sys.argv[0]).name} --base {args.base} "
         f"--runs {args.runs}`. 2 CPU cores. Each timing is a fresh process; the two trees alternate.\n\n"
         f"{table.to_markdown(index=False)}\n")
     print(results.read_text())

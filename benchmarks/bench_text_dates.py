@@ -1,0 +1,43 @@
+"""Reading text dates at ingestion (``ingest._cast_time``), at an earlier revision and at this checkout.
+
+    .venv/bin/python benchmarks/bench_text_dates.py --base REV [--runs 3]
+
+200,000 timestamps of one log written three ways: ISO 8601 (read by the fast first pass at both revisions),
+day-first with dots as Russian exports write them, and month-first with slashes. Both trees run on this
+checkout's .venv, each timing a fresh process, the trees alternating (bench_pipeline_steps.compare_and_write).
+
+Writes benchmarks/results/text_dates.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench_pipeline_steps import compare_and_write
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "text_dates.md"
+ROWS = 200_000
+CHILD = """
+import json, sys, time
+import numpy as np
+import pandas as pd
+from socialml.components.data.ingest import _cast_time
+
+written, rows = sys.argv[1], int(sys.argv[2])
+times = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.random.default_rng(0).integers(0, 300 * 86400, rows), unit="s")
+text = pd.Series(times.strftime(written))
+start = time.perf_counter()
+read, _ = _cast_time(text, pd.Timestamp("2000-01-01"), pd.Timestamp("2030-01-01"))
+seconds = time.perf_counter() - start
+assert read.notna().all()
+print(json.dumps({"seconds": seconds}))
+"""
+STEPS = {"ISO 8601 (2024-03-07T14:05:09)": "%Y-%m-%dT%H:%M:%S",
+         "dotted, day first (07.03.2024 14:05:09)": "%d.%m.%Y %H:%M:%S",
+         "slashes, month first (03/07/2024 14:05)": "%m/%d/%Y %H:%M"}
+
+
+if __name__ == "__main__":
+    compare_and_write(RESULTS, f"Text dates at ingestion ({ROWS:,} of them), at an earlier revision and at this "
+                      "checkout", CHILD, STEPS, str(ROWS), needs="no data needed")
