@@ -162,6 +162,21 @@ def test_long_ids_read_as_floats_are_rejected_on_the_engine_as_in_pandas(kind):
         "user_id: read as a float, too long to keep its digits; read its column as text")
 
 
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
+def test_watch_time_written_as_a_clock_is_read_as_seconds_on_the_engine_as_in_pandas(kind):
+    """YouTube-style exports: "0:12:34" (h:mm:ss), "4:13" (m:ss) beside plain seconds; "1:99" is no time."""
+    spec = {"raw": "video_views", "columns": {"user_id": "uid", "item_id": "vid", "timestamp": "at",
+                                              "watch_seconds": "watched"}}
+    raw = pd.DataFrame({"uid": ["u1"] * 5, "vid": ["v1"] * 5, "at": [f"2024-01-0{day} 20:00" for day in range(1, 6)],
+                        "watched": ["0:12:34", "4:13", "75", "1:99", "10:00:00"]})
+    references = {"users": pd.DataFrame({"user_id": ["u1"]}), "items": pd.DataFrame({"item_id": ["v1"]})}
+    accepted, rejected = in_pandas(raw, spec, references, {}, table="views")
+    engine_accepted, result = on_engine(kind, raw, spec, references, {}, table="views")
+    assert_same(engine_accepted, result.rejected, accepted, rejected)
+    assert accepted["watch_seconds"].tolist() == [754.0, 253.0, 75.0, 36000.0]
+    assert rejected["reason"].tolist() == ["watch_seconds: not a number (got '1:99')"]
+
+
 def test_a_log_that_lost_too_much_stops_naming_the_table_and_the_true_count():
     """Only the allowed share of rejected rows (plus one) comes back to memory; the stop still counts them all."""
     raw = pd.DataFrame({"ts": ["2024-01-01"] * 50 + ["not a time"] * 950, "uid": [str(i) for i in range(1000)],

@@ -16,6 +16,10 @@ import pandera.pandas as pa
 SENTIMENTS = ("positive", "neutral", "negative")
 ACTIONS = ("view", "like")
 LIST_COLUMNS = ("topics", "categories")
+# Durations in seconds, which video platforms also export as clock text: "1:02:03" (h:mm:ss) or "4:13" (m:ss).
+DURATION_COLUMNS = ("watch_seconds", "duration_s")
+CLOCK_HMS = r"^(\d+):([0-5]\d):([0-5]\d)$"
+CLOCK_MS = r"^(\d+):([0-5]\d)$"
 # Columns that hold ids: integer or string per source, never cast to a number behind the user's back.
 ID_COLUMNS = ("user_id", "post_id", "item_id", "client_id", "answer_id", "question_id", "text_id")
 REPLACEMENT_CHAR = "\ufffd"  # what a byte that is not UTF-8 becomes when read with errors="replace"

@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from socialml.components.data.canonical import ID_COLUMNS, NOT_UTF8, REPLACEMENT_CHAR, TABLES, CanonicalTable
+from socialml.components.data.canonical import (
+    CLOCK_HMS,
+    CLOCK_MS,
+    DURATION_COLUMNS,
+    ID_COLUMNS,
+    NOT_UTF8,
+    REPLACEMENT_CHAR,
+    TABLES,
+    CanonicalTable,
+)
 from socialml.components.data.engines import Engine
 from socialml.components.data.ingest import (
     EPOCH_UNITS,
@@ -167,7 +176,8 @@ def _checked(schema: CanonicalTable, adapted: ir.Table, id_types: dict[str, str]
             cast, problems = _cast_time(adapted, name, lower, upper, engine)
             missing = values.isnull()
         elif str(column.dtype) in ("int64", "Int64", "float64"):
-            cast, problems = _cast_number(values, integer=str(column.dtype).lower() == "int64")
+            readable = _clock_seconds(values) if name in DURATION_COLUMNS else values
+            cast, problems = _cast_number(readable, integer=str(column.dtype).lower() == "int64")
             missing = values.isnull()
         else:
             cast, problems, missing = values.cast("string"), [], values.isnull()
@@ -302,6 +312,23 @@ def _cast_id(values: Any, kind: str) -> tuple[Any, list, Any]:
     too_big = integer & cast.isnull() & (digits.re_replace(r"^[+-]", "").length() > 18)
     return cast, [(~missing & ~integer, "not an integer id"), (too_big, "does not fit a 64-bit integer id"), *lost
                   ], missing
+
+
+def _clock_seconds(values: Any) -> Any:
+    """``ingest._clock_seconds`` on the engine: clock text as seconds (as text, which ``_cast_number`` reads)."""
+    import ibis
+
+    if values.type().is_numeric():
+        return values
+    text = _trimmed(values.cast("string"))
+
+    def part(pattern: str, index: int) -> Any:
+        return text.re_extract(pattern, index).try_cast("float64")
+
+    hms = part(CLOCK_HMS, 1) * 3600 + part(CLOCK_HMS, 2) * 60 + part(CLOCK_HMS, 3)
+    ms = part(CLOCK_MS, 1) * 60 + part(CLOCK_MS, 2)
+    return ibis.cases((text.re_search(CLOCK_HMS), hms.cast("string")), (text.re_search(CLOCK_MS), ms.cast("string")),
+                      else_=text)
 
 
 def _cast_number(values: Any, integer: bool) -> tuple[Any, list]:

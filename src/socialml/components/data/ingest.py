@@ -60,6 +60,9 @@ import pandera.errors as pa_errors
 from socialml.components.core.errors import DataStop, SettingsError
 from socialml.components.core.parts import typed_options
 from socialml.components.data.canonical import (
+    CLOCK_HMS,
+    CLOCK_MS,
+    DURATION_COLUMNS,
     ID_COLUMNS,
     LIST_COLUMNS,
     NOT_UTF8,
@@ -713,7 +716,8 @@ def _coerce(spec: CanonicalTable, frame: pd.DataFrame, id_types: dict[str, str],
         elif dtype.startswith("datetime"):
             cast, problems = _cast_time(values, *checks.time_window(), dayfirst, f"{spec.name}.{name}")
         elif dtype in ("int64", "Int64", "float64"):
-            cast, problems = _cast_number(values, integer=dtype.lower() == "int64")
+            readable = _clock_seconds(values) if name in DURATION_COLUMNS else values
+            cast, problems = _cast_number(readable, integer=dtype.lower() == "int64")
         elif pd.api.types.is_float_dtype(values):  # text read as numbers, with a gap: gold group 3.0 is "3"
             cast, problems = id_text(values).astype(object).where(values.notna(), None), []
         else:
@@ -748,6 +752,17 @@ def _cast_id(values: pd.Series, kind: str) -> tuple[pd.Series, list, pd.Series]:
     cast = digits.where(integer & ~too_big).astype("Int64")
     return cast, [(~missing & ~integer, "not an integer id"), (too_big, "does not fit a 64-bit integer id"),
                   (lost, LOST_DIGITS)], missing
+
+
+def _clock_seconds(values: pd.Series) -> pd.Series:
+    """A duration column with its clock text ("1:02:03", "4:13") as seconds; numbers and other text as they were."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values
+    text = values.astype("string").str.strip()
+    hms = text.str.extract(CLOCK_HMS).astype("float64")
+    ms = text.str.extract(CLOCK_MS).astype("float64")
+    seconds = (hms[0] * 3600 + hms[1] * 60 + hms[2]).fillna(ms[0] * 60 + ms[1])
+    return values.astype(object).where(seconds.isna(), seconds)
 
 
 def _cast_number(values: pd.Series, integer: bool) -> tuple[pd.Series, list]:
