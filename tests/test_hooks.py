@@ -78,6 +78,21 @@ def test_a_run_whose_raw_files_are_not_all_there_stops_before_any_node_naming_th
     assert str(stop.value).endswith("or run the sources that have theirs: --namespaces bank")
 
 
+def test_raw_inputs_read_from_a_database_are_checked_by_their_query_file_only(tmp_path, monkeypatch):
+    from kedro_datasets.pandas import SQLQueryDataset, SQLTableDataset
+
+    ingestion = pipeline([node(_first, ["raw_users", "raw_feed"], "prm_users", name="ingest")])
+    monkeypatch.setattr("kedro.framework.project.pipelines", {"__default__": ingestion, "ingestion": ingestion})
+    database = {"con": f"sqlite:///{tmp_path / 'platform.db'}"}
+    query = tmp_path / "users.sql"
+    catalog = DataCatalog({"raw_users": SQLQueryDataset(filepath=str(query), credentials=database),
+                           "raw_feed": SQLTableDataset(table_name="feed", credentials=database)})
+    with pytest.raises(MissingRunInputError, match=r"raw files are not there: raw_users \(.*users.sql\)\."):
+        RunInputsHook().before_pipeline_run(ingestion, catalog)
+    query.write_text("select 1 as user_id")
+    RunInputsHook().before_pipeline_run(ingestion, catalog)  # the table is the database's to answer for
+
+
 def test_a_stop_prints_its_message_without_a_traceback_and_fails_its_mlflow_run(tmp_path):
     project = copy_project(tmp_path)  # nothing served yet: no feed log to compare the A/B groups on
     result = subprocess.run([sys.executable, "-m", "kedro", "run", "--pipelines", "ab_test"], cwd=project,

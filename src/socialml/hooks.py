@@ -104,7 +104,7 @@ class RunInputsHook:
             made_by = self._made_by(name, catalog, outputs)
             if made_by is not None and not catalog.exists(name):
                 missing.append(f"{name} (made by {made_by})")
-            elif made_by is None and (path := self._file(name, catalog)) is not None and not catalog.exists(name):
+            elif made_by is None and (path := self._absent_file(name, catalog)) is not None:
                 absent_files[name] = path
         if missing:
             raise MissingRunInputError("this run needs what has not been made yet: " + "; ".join(missing))
@@ -112,11 +112,14 @@ class RunInputsHook:
             raise MissingRunInputError(self._absent_files_message(pipeline, absent_files))
 
     @staticmethod
-    def _file(name: str, catalog: Any) -> str | None:
+    def _absent_file(name: str, catalog: Any) -> str | None:
+        """The path of a file dataset whose file is not there. Asked of its file system, not of ``exists()``,
+        which some datasets (a query read from a .sql file) do not implement; a database table has no file."""
         if name.startswith("params:") or name == "parameters":
             return None
-        path = getattr(catalog.get(name), "_filepath", None)  # file datasets; a database table has none
-        return None if path is None else str(path)
+        dataset = catalog.get(name)
+        path, files = getattr(dataset, "_filepath", None), getattr(dataset, "_fs", None)
+        return None if path is None or files is None or files.exists(str(path)) else str(path)
 
     @staticmethod
     def _absent_files_message(pipeline: Any, absent_files: dict[str, str]) -> str:
