@@ -386,6 +386,16 @@ def test_a_column_named_with_other_spaces_or_case_is_pointed_out():
         adapt("posts", POSTS_SPEC, {"posts": raw})
 
 
+def test_a_column_whose_values_the_layout_does_not_map_stops_showing_the_map_to_write():
+    raw = pd.DataFrame({"uid": [1, 2, 3, 4], "sex": ["F", "M", "F", None], "age": [20, 30, 300, 40]})
+    adapted = adapt("users", {"raw": "u", "columns": {"user_id": "uid", "gender": "sex", "age": "age"}}, {"u": raw})
+    accepted, rejected = validate("users", adapted)
+    with pytest.raises(IngestionStopped, match=r"The file's values of gender are not among \['female', 'male'\]: map "
+                                               r"them in the table's layout, values: \{gender: \{'F': \.\.\., 'M': "
+                                               r"\.\.\.\}\}\."):
+        enforce_checks("users", len(adapted), len(accepted), rejected, Checks())
+
+
 def test_a_table_that_lost_too_much_for_other_reasons_gets_no_encoding_hint():
     feed = pd.DataFrame({"ts": ["3000-01-01"] * 2, "uid": [1, 1], "pid": [1, 2], "action": "view"})
     adapted = adapt("feed_events", FEED_SPEC, {"feed": feed})

@@ -48,6 +48,7 @@ import ast
 import fnmatch
 import json
 import logging
+import re
 import warnings
 from collections import Counter
 from dataclasses import MISSING, dataclass, fields
@@ -635,17 +636,25 @@ def enforce_checks(table: str, candidates: int, accepted: int, rejected: pd.Data
 
 
 def _reading_hints(kinds: Counter, rejected: pd.DataFrame) -> str:
-    """How to read the file, where the commonest reasons are those of a file read with the wrong options:
-    a whole file in another encoding (Excel's Russian CSVs are cp1251), or numbers with a decimal comma."""
+    """What to change, where the commonest reasons are those of a file read with the wrong options (a whole
+    file in another encoding: Excel's Russian CSVs are cp1251; numbers with a decimal comma) or of a column
+    whose values the layout does not map yet (gender as F / M)."""
     top = [kind for kind, _ in kinds.most_common(3)]
+    reasons = rejected.get("reason", pd.Series(dtype=str))
     hints = []
     if any(kind.endswith(NOT_UTF8) for kind in top):
         hints.append(f"Rows with {NOT_UTF8} usually mean a file in another encoding: give its catalog entry "
                      f"load_args: {{encoding: cp1251}} (or the file's own encoding).")
-    if (any(kind.endswith("not a number") for kind in top)
-            and rejected.get("reason", pd.Series(dtype=str)).str.contains(DECIMAL_COMMA, regex=True).any()):
+    if any(kind.endswith("not a number") for kind in top) and reasons.str.contains(DECIMAL_COMMA, regex=True).any():
         hints.append("Numbers such as '4,5' have a decimal comma: give the file's catalog entry "
                      "load_args: {decimal: ','} (with sep: ';' where the file is split by semicolons).")
+    for kind in top:
+        if unmapped := re.fullmatch(r"(\w+): fails isin\((.*)\)", kind):
+            column, allowed = unmapped.groups()
+            seen = reasons.str.extract(rf"(?:^|; ){column}: fails isin\(.*?\) \(got (.*?)\)(?:;|$)")[0].dropna()
+            values = ", ".join(f"{value}: ..." for value in seen.unique()[:10])
+            hints.append(f"The file's values of {column} are not among {allowed}: map them in the table's layout, "
+                         f"values: {{{column}: {{{values}}}}}.")
     return "".join(hint + "\n" for hint in hints)
 
 
