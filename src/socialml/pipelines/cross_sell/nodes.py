@@ -26,7 +26,8 @@ def hide_held_out_products(holdings: pd.DataFrame, settings: dict[str, Any]) -> 
     protocol = settings["evaluation"]
     visible, hidden = hide_one_product(holdings, protocol["min_products"], protocol["seed"])
     if hidden.empty:
-        raise DataStop(f"holdings: no client holds {protocol['min_products']} or more products: nothing to hide and score")
+        raise DataStop(f"holdings: no client holds {protocol['min_products']} or more products: nothing to hide "
+                       "and score")
     logger.info("cross-sell: %d products hidden, %d holdings visible", len(hidden), len(visible))
     return visible, hidden
 
