@@ -1,4 +1,5 @@
-"""Reading text dates at ingestion (``ingest._cast_time``), at an earlier revision and at this checkout.
+"""Reading text dates at ingestion in pandas (``ingest._cast_time``: posts' ``created_at``, holdings' ``since``; the
+event logs are read by the engine), at an earlier revision and at this checkout.
 
     .venv/bin/python benchmarks/bench_text_dates.py --base REV [--runs 3]
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from socialml.components.core.errors import SettingsError
 from socialml.components.data.engine_ingest import ingest_on_engine
 from socialml.components.data.engines import ENGINES
 from socialml.components.data.ingest import ROW, Checks, EmptySourceError, IngestionStopped, adapt, validate
@@ -197,6 +198,12 @@ def test_a_layout_the_engine_cannot_read_is_refused_by_name():
         on_engine("duckdb", raw, {**SPEC, "melt": {"columns": "*"}}, {}, {})
     with pytest.raises(ValueError, match=r"lacks required column\(s\) \['what'\]"):
         on_engine("duckdb", raw.drop(columns="what"), SPEC, {}, {})
+    with pytest.raises(SettingsError, match=r"this layout has \['dayfirst'\]"):  # the engine reads ISO 8601 only
+        on_engine("duckdb", raw, {**SPEC, "dayfirst": True}, {}, {})
+    dotted = raw.assign(ts="07.12.2024")
+    _, result = on_engine("duckdb", dotted, SPEC, {"users": pd.DataFrame({"user_id": pd.array([1], dtype="Int64")}),
+                                                   "posts": pd.DataFrame({"post_id": pd.array([1], dtype="Int64")})}, {})
+    assert result.rejected["reason"].tolist() == ["timestamp: not a date or time (got '07.12.2024')"]
 
 
 def test_raw_rows_are_numbered_by_their_place_in_the_file_and_tables_are_written_whole(tmp_path):

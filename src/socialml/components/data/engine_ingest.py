@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from socialml.components.core.errors import SettingsError
 from socialml.components.data.canonical import (
     CLOCK_HMS,
     CLOCK_MS,
@@ -84,8 +85,8 @@ def adapt_on_engine(table: str, spec: dict[str, Any], raw: ir.Table) -> ir.Table
     """Map one raw table (numbered by its ``_row`` column) into ``table``'s canonical columns, unchecked."""
     unsupported = set(spec) - LAYOUT_OPTIONS
     if unsupported or not isinstance(spec["raw"], str):
-        raise ValueError(f"{table}: ingestion on the engine reads one raw frame with the layout options "
-                         f"{sorted(LAYOUT_OPTIONS)}; this layout has {sorted(unsupported) or spec['raw']}")
+        raise SettingsError(f"{table}: ingestion on the engine reads one raw frame with the layout options "
+                            f"{sorted(LAYOUT_OPTIONS)}; this layout has {sorted(unsupported) or spec['raw']}")
     raw_name = spec["raw"]
     likes_from = spec.get("likes_from")
     needed = list(spec.get("columns", {}).values()) + ([likes_from["column"]] if likes_from else [])
