@@ -11,7 +11,9 @@ import pytest
 from socialml.components.core.errors import SettingsError
 from socialml.components.data.engine_ingest import ingest_on_engine
 from socialml.components.data.engines import ENGINES
-from socialml.components.data.ingest import ROW, Checks, EmptySourceError, IngestionStopped, adapt, validate
+from socialml.components.data.ingest import (
+    ROW, Checks, EmptySourceError, IngestionStopped, adapt, enforce_checks, validate,
+)
 from socialml.datasets import EngineParquetDataset
 
 SPEC = {"raw": "feed", "columns": {"timestamp": "ts", "user_id": "uid", "post_id": "pid", "action": "what"},
@@ -204,6 +206,9 @@ def test_a_layout_the_engine_cannot_read_is_refused_by_name():
     _, result = on_engine("duckdb", dotted, SPEC, {"users": pd.DataFrame({"user_id": pd.array([1], dtype="Int64")}),
                                                    "posts": pd.DataFrame({"post_id": pd.array([1], dtype="Int64")})}, {})
     assert result.rejected["reason"].tolist() == ["timestamp: not a date or time (got '07.12.2024')"]
+    with pytest.raises(IngestionStopped, match=r"Dates such as '07.12.2024' are read in pandas tables but not on the "
+                                               r"engine.*write them as ISO 8601"):
+        enforce_checks("feed_events", result.candidate_rows, 0, result.rejected, CHECKS)
 
 
 def test_raw_rows_are_numbered_by_their_place_in_the_file_and_tables_are_written_whole(tmp_path):

@@ -648,6 +648,10 @@ def _reading_hints(kinds: Counter, rejected: pd.DataFrame) -> str:
     if any(kind.endswith("not a number") for kind in top) and reasons.str.contains(DECIMAL_COMMA, regex=True).any():
         hints.append("Numbers such as '4,5' have a decimal comma: give the file's catalog entry "
                      "load_args: {decimal: ','} (with sep: ';' where the file is split by semicolons).")
+    if (any(kind.endswith("not a date or time") for kind in top)
+            and reasons.str.contains(r"not a date or time \(got '\d{1,2}[./-]\d{1,2}[./-]\d", regex=True).any()):
+        hints.append("Dates such as '07.12.2024' are read in pandas tables but not on the engine, which ingests the "
+                     "event logs (feed_events, views): write them as ISO 8601 (2024-12-07 10:00) or unix times.")
     for kind in top:
         if unmapped := re.fullmatch(r"(\w+): fails isin\((.*)\)", kind):
             column, allowed = unmapped.groups()
