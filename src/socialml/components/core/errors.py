@@ -14,5 +14,6 @@ class DataStop(ValueError):
 class SettingsError(ValueError):
     """A setting that is misspelt, mistyped or out of range; the message names it and what it may be.
 
-    Raised while the pipelines are built, before any node runs, and printed alone like a :class:`DataStop`.
+    Raised while the pipelines are built where it can be, before any node runs, and printed alone like a
+    :class:`DataStop`.
     """
