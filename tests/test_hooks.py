@@ -162,8 +162,6 @@ def test_a_run_ends_with_a_summary_naming_its_mlflow_run_tables_and_rejections(t
     assert "**Accepted rows left out by a layout's sample:** tweets.sentiment_texts 100 of 300." in description
 
 
-
-
 def test_a_runs_own_description_is_kept_and_an_airflow_tasks_summary_writes_none(tmp_path, monkeypatch):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = mlflow.create_experiment("described")

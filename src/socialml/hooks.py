@@ -115,7 +115,7 @@ class RunInputsHook:
     def _absent_file(name: str, catalog: Any) -> str | None:
         """The path of a file dataset whose file is not there. Asked of its file system, not of ``exists()``,
         which some datasets (a query read from a .sql file) do not implement; a database table has no file."""
-        if name.startswith("params:") or name == "parameters":
+        if _is_parameter(name):
             return None
         dataset = catalog.get(name)
         path, files = getattr(dataset, "_filepath", None), getattr(dataset, "_fs", None)
@@ -134,7 +134,7 @@ class RunInputsHook:
 
     @staticmethod
     def _made_by(name: str, catalog: Any, outputs: dict[str, set[str]]) -> str | None:
-        if name.startswith("params:") or name == "parameters":
+        if _is_parameter(name):
             return None
         metadata = getattr(catalog.get(name), "metadata", None) or {}
         if "made_by" in metadata.get("socialml", {}):
@@ -145,6 +145,10 @@ class RunInputsHook:
 
 class MissingRunInputError(RuntimeError):
     pass
+
+
+def _is_parameter(name: str) -> bool:
+    return name.startswith("params:") or name == "parameters"
 
 
 # Stops whose message says what is wrong and what to do: Kedro's 50-line traceback above it adds nothing.

@@ -202,7 +202,10 @@ def test_a_layout_the_engine_cannot_read_is_refused_by_name():
         on_engine("duckdb", raw.drop(columns="what"), SPEC, {}, {})
     with pytest.raises(SettingsError, match=r"this layout has \['dayfirst'\]"):  # the engine reads ISO 8601 only
         on_engine("duckdb", raw, {**SPEC, "dayfirst": True}, {}, {})
-    dotted = raw.assign(ts="07.12.2024")
+
+
+def test_dotted_dates_are_rejected_on_the_engine_and_the_stop_says_to_write_iso_8601():
+    dotted = pd.DataFrame({"ts": ["07.12.2024"], "uid": [1], "pid": [1], "what": ["v"]})
     _, result = on_engine("duckdb", dotted, SPEC, {"users": pd.DataFrame({"user_id": pd.array([1], dtype="Int64")}),
                                                    "posts": pd.DataFrame({"post_id": pd.array([1], dtype="Int64")})}, {})
     assert result.rejected["reason"].tolist() == ["timestamp: not a date or time (got '07.12.2024')"]
