@@ -413,8 +413,11 @@ def _feed_at(times: list[str], dayfirst: bool | None = None) -> tuple[pd.DataFra
 
 def test_dotted_dates_are_day_first_in_every_row_of_a_column():
     # Read one by one, 07.12.2026 was 12 July beside 13.12.2026 as 13 December.
-    accepted, rejected = _feed_at(["07.12.2026 10:00", "13.12.2026 10:00", "01.02.26", "2026-11-30T09:00:00Z"])
-    assert rejected.empty
+    accepted, rejected = _feed_at(["07.12.2026 10:00", "13.12.2026 10:00", "01.02.26", "2026-11-30T09:00:00Z",
+                                   "31.12.3000"])
+    # a far-future dotted date is out of the time window, not unreadable and not read the other way round
+    assert rejected["reason"].tolist() == ["timestamp: outside the plausible time window 2000-01-01 to "
+                                           "2030-01-01 00:00 (got '31.12.3000')"]
     assert accepted["timestamp"].tolist() == [pd.Timestamp("2026-12-07 10:00"), pd.Timestamp("2026-12-13 10:00"),
                                               pd.Timestamp("2026-02-01"), pd.Timestamp("2026-11-30 09:00")]
 
