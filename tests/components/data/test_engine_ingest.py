@@ -64,7 +64,7 @@ def on_engine(kind: str, raw: pd.DataFrame, spec: dict, references: dict, reject
 def in_pandas(raw: pd.DataFrame, spec: dict, references: dict, rejected_references: dict, checks: Checks = CHECKS,
               table: str = "feed_events"):
     return validate(table, adapt(table, spec, {spec["raw"]: raw}), references, checks=checks,
-                    rejected_references=rejected_references)
+                    rejected_references=rejected_references, dayfirst=spec.get("dayfirst"))
 
 
 def assert_same(engine_accepted: pd.DataFrame, engine_rejected: pd.DataFrame, accepted: pd.DataFrame,
@@ -200,17 +200,65 @@ def test_a_layout_the_engine_cannot_read_is_refused_by_name():
         on_engine("duckdb", raw, {**SPEC, "melt": {"columns": "*"}}, {}, {})
     with pytest.raises(ValueError, match=r"lacks required column\(s\) \['what'\]"):
         on_engine("duckdb", raw.drop(columns="what"), SPEC, {}, {})
-    with pytest.raises(SettingsError, match=r"this layout has \['dayfirst'\]"):  # the engine reads ISO 8601 only
-        on_engine("duckdb", raw, {**SPEC, "dayfirst": True}, {}, {})
+    with pytest.raises(SettingsError, match=r"this layout has \['sample'\]"):
+        on_engine("duckdb", raw, {**SPEC, "sample": {"rows": 1}}, {}, {})
 
 
-def test_dotted_dates_are_rejected_on_the_engine_and_the_stop_says_to_write_iso_8601():
-    dotted = pd.DataFrame({"ts": ["07.12.2024"], "uid": [1], "pid": [1], "what": ["v"]})
-    _, result = on_engine("duckdb", dotted, SPEC, {"users": pd.DataFrame({"user_id": pd.array([1], dtype="Int64")}),
-                                                   "posts": pd.DataFrame({"post_id": pd.array([1], dtype="Int64")})}, {})
-    assert result.rejected["reason"].tolist() == ["timestamp: not a date or time (got '07.12.2024')"]
-    with pytest.raises(IngestionStopped, match=r"Dates such as '07.12.2024' are read in pandas tables but not on the "
-                                               r"engine.*write them as ISO 8601"):
+def dated_feed(times: list[str]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """A feed log of one user viewing a post at each of ``times``, and its users and posts."""
+    raw = pd.DataFrame({"ts": times, "uid": 1, "pid": range(len(times)), "what": "v"})
+    return raw, {"users": pd.DataFrame({"user_id": pd.array([1], dtype="Int64")}),
+                 "posts": pd.DataFrame({"post_id": pd.array(range(len(times)), dtype="Int64")})}
+
+
+NUMERIC_DATES = {  # a column of a log as exported, and what its timestamps read (None: rejected)
+    "dotted, Excel's Russian export": (
+        ["07.12.2026 10:00", "13.12.2026 10:00", "01.02.26", "2026-11-30T09:00:00Z", "7.12.2026 9:05:30.250",
+         "07.12.2026, 18:30", "31.02.2026", "31.12.3000", "01.02.99", "07.12.2026 10:60"], None,
+        ["2026-12-07 10:00", "2026-12-13 10:00", "2026-02-01", "2026-11-30 09:00", "2026-12-07 09:05:30.25",
+         "2026-12-07 18:30", None, None, None, None]),
+    "slashes whose days show day first": (
+        ["07/12/2026", "25/12/2026", "31/12/2026", "12/25/2026"], None,
+        ["2026-12-07", "2026-12-25", "2026-12-31", None]),
+    "a US export, 12-hour clock": (
+        ["12/7/2026 3:04 PM", "12/25/2026 12:00 AM", "1/2/26", "12/7/2026 13:04 PM", "12/7/2026 24:00"], None,
+        ["2026-12-07 15:04", "2026-12-25", "2026-01-02", None, None]),
+    "slashes the layout says are day first": (["07/12/2026", "01-02-2026 23:59:59"], True,
+                                              ["2026-12-07", "2026-02-01 23:59:59"]),
+}
+
+
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
+@pytest.mark.parametrize("case", NUMERIC_DATES)
+def test_numeric_dates_read_on_the_engine_in_one_order_per_column_as_pandas_reads_them(kind, case):
+    times, dayfirst, expected = NUMERIC_DATES[case]
+    raw, references = dated_feed(times)
+    spec = {**SPEC, **({"dayfirst": dayfirst} if dayfirst is not None else {})}
+    accepted, rejected = in_pandas(raw, spec, references, {})
+    engine_accepted, result = on_engine(kind, raw, spec, references, {})
+    assert accepted["timestamp"].tolist() == [pd.Timestamp(t) for t in expected if t]
+    assert rejected["row"].tolist() == [row for row, t in enumerate(expected) if t is None]
+    assert_same(engine_accepted, result.rejected, accepted, rejected)
+
+
+def test_a_date_only_read_the_other_way_round_is_rejected_as_such_and_one_without_an_order_warns(caplog):
+    raw, references = dated_feed(["07/12/2026", "25/12/2026", "31/12/2026", "12/25/2026", "Dec 7 2026"])
+    _, result = on_engine("duckdb", raw, SPEC, references, {})
+    assert result.rejected["reason"].tolist() == [
+        "timestamp: day and month only read in the other order than the column's dates (got '12/25/2026')",
+        "timestamp: not a date or time (got 'Dec 7 2026')"]
+    raw, references = dated_feed(["07/12/2026", "01/02/2026"])
+    with caplog.at_level("WARNING"):
+        engine_accepted, _ = on_engine("duckdb", raw, SPEC, references, {})
+    assert engine_accepted["timestamp"].tolist() == [pd.Timestamp("2026-07-12"), pd.Timestamp("2026-01-02")]
+    assert "feed_events.timestamp: dates such as '07/12/2026' read month first" in caplog.text
+
+
+def test_a_log_stopped_by_timestamps_the_engine_cannot_read_says_which_it_reads():
+    raw, references = dated_feed(["Dec 7, 2026 10:00", "Dec 8, 2026 11:00"])
+    _, result = on_engine("duckdb", raw, SPEC, references, {})
+    with pytest.raises(IngestionStopped, match=r"timestamps such as 'Dec 7, 2026 10:00' are read on the engine, "
+                                               r"which takes ISO 8601 .*numeric dates \(07.12.2024 10:00"):
         enforce_checks("feed_events", result.candidate_rows, 0, result.rejected, CHECKS)
 
 

@@ -6,8 +6,10 @@ that point at no user or post. Only the rejected rows come back to pandas, where
 ``ingest.validate`` words them; the accepted rows stay an expression that the engine writes straight to parquet.
 
 A layout for these tables may use ``raw`` (one frame), ``columns``, ``constants``, ``values``, ``likes_from``,
-``id_types`` and ``checks``. Text timestamps are read as ISO 8601 (with or without a UTC offset), numbers as unix
-time in the unit their magnitude suggests; a timestamp in another text format is rejected as not a date or time.
+``id_types``, ``checks`` and ``dayfirst``. Text timestamps are read as ISO 8601 (with or without a UTC offset) or
+as numeric dates in one order per column, as pandas' ingestion reads them (07.12.2026, 12/7/26, with a time of
+day such as 10:05, 10:05:30.250 or 3:04 PM); numbers as unix time in the unit their magnitude suggests. A timestamp
+in another text format is rejected as not a date or time.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from socialml.components.data.canonical import (
 )
 from socialml.components.data.engines import Engine
 from socialml.components.data.ingest import (
+    DISORDERED_WHY,
     EPOCH_UNITS,
     FLOAT_EXACT,
     INT64_LIMIT,
@@ -47,6 +50,7 @@ from socialml.components.data.ingest import (
     _rejection_by_key,
     _shown,
     id_text,
+    numeric_date_order,
     resolve_id_types,
 )
 
@@ -54,8 +58,14 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
 ENGINE_TABLES = ("feed_events", "views")
-LAYOUT_OPTIONS = {"raw", "columns", "constants", "values", "likes_from", "id_types", "checks"}
+LAYOUT_OPTIONS = {"raw", "columns", "constants", "values", "likes_from", "id_types", "checks", "dayfirst"}
+# A numeric date as pandas' ingestion reads it (ingest.NUMERIC_DATE), and its time of day, in at most nine groups
+# (DuckDB's limit) and without a back reference (RE2 has none): the middle group holds both separators.
+NUMERIC_DATE_TIME = (r"^(\d{1,2})(\.\d{1,2}\.|/\d{1,2}/|-\d{1,2}-)(\d{4}|\d{2})"
+                     r"(?:(?:[ T]|, )(\d{1,2}):(\d{1,2})(?::(\d{1,2})(\.\d+)?)?(?: ?([AaPp][Mm]))?)?$")
 PART = "_part"  # 0: a raw row; 1: the like that a high rating adds (likes_from)
+TEXT_TIME = "_text_time_"  # prefix of the timestamp a text column reads as
+DISORDERED = "_disordered_"  # prefix of the flag of a numeric date that only reads in the other order
 TYPED = "_typed_"  # prefix of a column's cast value beside its raw one
 ID_SAMPLE_ROWS = 100_000  # ids whose type is neither declared nor referenced are inferred from this many rows
 DATA_TYPES = {"datetime64[ns]": "timestamp", "float64": "float64", "int64": "int64", "Int64": "int64"}  # else text
@@ -137,7 +147,7 @@ def ingest_on_engine(table: str, spec: dict[str, Any], raw: ir.Table, engine: En
     id_columns = [c for c in ID_COLUMNS if c in adapted.columns]
     sample = engine.run(adapted.select(id_columns).limit(ID_SAMPLE_ROWS)) if id_columns else pd.DataFrame()
     id_types = resolve_id_types(schema, sample, references, spec.get("id_types") or {})
-    cast, cast_flags = _checked(schema, adapted, id_types, checks, engine)
+    cast, cast_flags = _checked(schema, adapted, id_types, checks, engine, spec.get("dayfirst"))
     checked, flags = _with_key_checks(schema, cast, cast_flags, references, engine)
     any_flag = _any([checked[flag.name] for flag in flags])
     allowed = int(checks.max_rejected_share * candidates)
@@ -154,7 +164,7 @@ def ingest_on_engine(table: str, spec: dict[str, Any], raw: ir.Table, engine: En
 
 
 def _checked(schema: CanonicalTable, adapted: ir.Table, id_types: dict[str, str], checks: Checks,
-             engine: Engine) -> tuple[ir.Table, list[_Flag]]:
+             engine: Engine, dayfirst: bool | None = None) -> tuple[ir.Table, list[_Flag]]:
     """Each canonical column cast (``_typed_<column>``) beside one boolean column per way a value can fail."""
     import ibis
 
@@ -166,6 +176,9 @@ def _checked(schema: CanonicalTable, adapted: ir.Table, id_types: dict[str, str]
         tests[label] = test.fill_null(False)
         flags.append(_Flag(label, f"{name}: {why}", shown))
 
+    for name, column in schema.schema.columns.items():
+        if name in adapted.columns and str(column.dtype).startswith("datetime") and _is_text(adapted[name]):
+            adapted = _with_text_times(adapted, name, dayfirst, f"{schema.name}.{name}", engine)
     for name, column in schema.schema.columns.items():
         if name not in adapted.columns:  # optional and not in this source: empty
             typed[name] = ibis.null().cast(DATA_TYPES.get(str(column.dtype), "string"))
@@ -193,7 +206,9 @@ def _checked(schema: CanonicalTable, adapted: ir.Table, id_types: dict[str, str]
         for check in column.checks if name in adapted.columns else []:
             flag(name, cast_ok & typed[name].notnull() & ~_passes(check, typed[name]), _describe(check.error),
                  TYPED + name)
-    return adapted.mutate(**{TYPED + name: value for name, value in typed.items()}, **tests), flags
+    checked = adapted.mutate(**{TYPED + name: value for name, value in typed.items()}, **tests)
+    # The text times' steps are not fetched: an unchecked one (year 3000) overflows pandas' nanoseconds.
+    return checked.drop(*[c for c in checked.columns if c.startswith((TEXT_TIME, DISORDERED))]), flags
 
 
 def _with_key_checks(schema: CanonicalTable, checked: ir.Table, flags: list[_Flag],
@@ -352,9 +367,10 @@ def _where(condition: Any, value: Any) -> Any:
     return ibis.cases((condition, value), else_=ibis.null(value.type()))
 
 
-def _cast_time(table: ir.Table, name: str, lower: pd.Timestamp, upper: pd.Timestamp,
-               engine: Engine) -> tuple[Any, list]:
-    """(naive UTC timestamps, problems), as ``ingest._cast_time``: typed times, unix numbers or ISO 8601 text."""
+def _cast_time(table: ir.Table, name: str, lower: pd.Timestamp, upper: pd.Timestamp, engine: Engine
+               ) -> tuple[Any, list]:
+    """(naive UTC timestamps, problems), as ``ingest._cast_time``: typed times, unix numbers, or text as
+    :func:`_with_text_times` read it."""
     import ibis
 
     values = table[name]
@@ -376,12 +392,76 @@ def _cast_time(table: ir.Table, name: str, lower: pd.Timestamp, upper: pd.Timest
         return stamps, [(numbers.isinf(), "not a date or time"), (finite & ~plausible, window)]
     if values.type().is_timestamp():
         stamps = values if values.type().timezone is None else values.cast("timestamp")
-        unreadable = ibis.literal(False)
+        unreadable, disordered = ibis.literal(False), ibis.literal(False)
     else:
-        stamps = _trimmed(values.cast("string")).try_cast("timestamp('UTC')").cast("timestamp")
-        unreadable = values.notnull() & stamps.isnull()
+        stamps, disordered = table[TEXT_TIME + name], table[DISORDERED + name]
+        unreadable = values.notnull() & stamps.isnull() & ~disordered
     outside = stamps.notnull() & ((stamps < lower.to_pydatetime()) | (stamps > upper.to_pydatetime()))
-    return _where(~outside, stamps), [(unreadable, "not a date or time"), (outside, window)]
+    problems = [(unreadable, "not a date or time"), (outside, window), (disordered, DISORDERED_WHY)]
+    return _where(~outside, stamps), problems
+
+
+def _is_text(values: Any) -> bool:
+    return not values.type().is_numeric() and not values.type().is_timestamp()
+
+
+def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: str, engine: Engine) -> ir.Table:
+    """``table`` with the timestamps that the text of its column ``name`` reads as (``_text_time_<name>``, null
+    where it reads as none) and which of its numeric dates only read in the other order (``_disordered_<name>``).
+
+    ISO 8601 text, and numeric dates as ``ingest._read_dates`` reads them: one order for the whole column,
+    ``dayfirst`` where the layout gives it, else the one :func:`ingest.numeric_date_order` takes from the
+    column (one aggregate on the engine). Built in stages, each reading the columns of the one before:
+    written as one expression, every use of a regex group extracted it again (126 kB of SQL, 6.5× slower).
+    """
+    import ibis
+
+    text = _trimmed(table[name].cast("string"))
+    groups = ("first", "middle", "year", "hour", "minute", "second", "fraction", "half")
+    parts = table.mutate(_text=text, _numeric=text.re_search(NUMERIC_DATE_TIME),
+                         **{f"_{group}": text.re_extract(NUMERIC_DATE_TIME, i) for i, group in enumerate(groups, 1)})
+    parts = parts.mutate(_after=parts["_middle"].re_replace(r"\D", ""))  # the number between the separators
+    numeric, first, after, year, half = (parts[f"_{part}"] for part in ("numeric", "first", "after", "year", "half"))
+    if dayfirst is None:
+        shown = engine.run(parts.filter(numeric).aggregate(
+            rows=numeric.count(), day_first=(first.cast("int64") > 12).cast("int64").sum(),
+            month_first=(after.cast("int64") > 12).cast("int64").sum(),
+            dotted=(parts["_middle"].substr(0, 1) == ".").cast("int64").sum())).iloc[0]
+        if not shown["rows"]:  # ISO 8601 or unreadable: no regex to run on every row
+            return table.mutate(**{TEXT_TIME + name: _utc_stamp(text), DISORDERED + name: ibis.literal(False)})
+        dayfirst = numeric_date_order(
+            int(shown["day_first"]), int(shown["month_first"]), int(shown["dotted"]) / int(shown["rows"]), column,
+            lambda: engine.run(parts.filter(numeric).select("_text").limit(1))["_text"].iloc[0])
+    # Two-digit years as dateutil reads them: this century, unless that is 50 years or more ahead.
+    this_year = pd.Timestamp.now().year
+    short = year.try_cast("int64") + this_year // 100 * 100
+    full_year = ibis.cases((year.length() == 2, ibis.cases((short >= this_year + 50, short - 100), else_=short)),
+                           else_=year.try_cast("int64")).cast("string").lpad(4, "0")
+    hours = parts["_hour"].try_cast("int64").fill_null(0)
+    twelve_hour = half.length() > 0
+    # Hours the casts would carry over (DuckDB reads 24:00 as the next day) are unreadable, as in pandas.
+    hours = ibis.cases((twelve_hour & ((hours < 1) | (hours > 12)), ibis.null("int64")),
+                       (twelve_hour, hours % 12 + ibis.cases((half.upper() == "PM", 12), else_=0)),
+                       (hours > 23, ibis.null("int64")), else_=hours)
+    clock = (hours.cast("string").lpad(2, "0") + ":" + parts["_minute"].lpad(2, "0") + ":"
+             + parts["_second"].lpad(2, "0") + parts["_fraction"].substr(0, 7))  # to the microsecond, as pandas
+    dates = parts.mutate(_year=full_year, _clock=clock)
+
+    def stamp(day: str, month: str) -> Any:
+        return _utc_stamp(dates["_year"] + "-" + dates[month].lpad(2, "0") + "-" + dates[day].lpad(2, "0") + " "
+                          + dates["_clock"])
+
+    day, month = ("_first", "_after") if dayfirst else ("_after", "_first")
+    read = dates.mutate(_read=stamp(day, month), _other=stamp(month, day))
+    # Numeric dates first: DuckDB's cast reads 1/2/26 as 26 February of the year 1.
+    return read.select(*table.columns, **{
+        TEXT_TIME + name: ibis.cases((read["_numeric"], read["_read"]), else_=_utc_stamp(read["_text"])),
+        DISORDERED + name: read["_numeric"] & read["_read"].isnull() & read["_other"].notnull()})
+
+
+def _utc_stamp(text: Any) -> Any:
+    """ISO 8601 text as a naive UTC timestamp, null where it is not one."""
+    return text.try_cast("timestamp('UTC')").cast("timestamp")
 
 
 def _epoch_unit(magnitude: float | None) -> tuple[str, float]:

@@ -51,6 +51,7 @@ import logging
 import re
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal
 
@@ -73,6 +74,10 @@ from socialml.components.data.canonical import (
 )
 
 logger = logging.getLogger(__name__)
+# One resolution for text dates read in parts (pandas gives each part its own): years 3000 and 1600 fit it,
+# so they are rejected as outside the time window rather than overflowing.
+DATE_UNIT = "us"
+DISORDERED_WHY = "day and month only read in the other order than the column's dates"
 # A numeric date with day and month in either order: 07.12.2026, 12/07/26, 7-12-2026 (then a time, or nothing)
 NUMERIC_DATE = r"^(\d{1,2})([./-])(\d{1,2})\2(?:\d{4}|\d{2})(?!\d)"
 DECIMAL_COMMA = r"not a number \(got '[-+]?\d+,\d+'\)"  # a rejection of a number such as 4,5
@@ -648,10 +653,11 @@ def _reading_hints(kinds: Counter, rejected: pd.DataFrame) -> str:
     if any(kind.endswith("not a number") for kind in top) and reasons.str.contains(DECIMAL_COMMA, regex=True).any():
         hints.append("Numbers such as '4,5' have a decimal comma: give the file's catalog entry "
                      "load_args: {decimal: ','} (with sep: ';' where the file is split by semicolons).")
-    if (any(kind.endswith("not a date or time") for kind in top)
-            and reasons.str.contains(r"not a date or time \(got '\d{1,2}[./-]\d{1,2}[./-]\d", regex=True).any()):
-        hints.append("Dates such as '07.12.2024' are read in pandas tables but not on the engine, which ingests the "
-                     "event logs (feed_events, views): write them as ISO 8601 (2024-12-07 10:00) or unix times.")
+    if "timestamp: not a date or time" in top:  # an event log's, read on the engine
+        example = reasons.str.extract(r"timestamp: not a date or time \(got (.*?)\)(?:;|$)")[0].dropna().head(1)
+        hints.append(f"Event logs' timestamps such as {''.join(example)} are read on the engine, which takes ISO 8601 "
+                     f"(2024-12-07 10:00), numeric dates (07.12.2024 10:00, 12/7/24 3:04 PM) and unix times: "
+                     f"write them in one of those.")
     for kind in top:
         if unmapped := re.fullmatch(r"(\w+): fails isin\((.*)\)", kind):
             column, allowed = unmapped.groups()
@@ -829,6 +835,7 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, dayf
             parsed = pd.to_datetime(strings, errors="coerce", format="ISO8601", utc=True)
             retry = parsed.isna()
             if retry.any():
+                parsed = parsed.dt.as_unit(DATE_UNIT)  # "2026-11-30" read to the second, "07.12.2026 9:05:30.250" not
                 parsed[retry], swapped = _read_dates(strings[retry], dayfirst, column)
                 disordered[swapped.index[swapped.to_numpy()]] = True
             place(parsed.dt.tz_convert(None))
@@ -841,7 +848,7 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, dayf
     out = out.mask(outside)
     window = f"outside the plausible time window {lower:%Y-%m-%d} to {upper:%Y-%m-%d %H:%M}"
     return out, [(unreadable, "not a date or time"), (outside, window),
-                 (disordered, "day and month only read in the other order than the column's dates")]
+                 (disordered, DISORDERED_WHY)]
 
 
 def _read_dates(strings: pd.Series, dayfirst: bool | None, column: str) -> tuple[pd.Series, pd.Series]:
@@ -861,12 +868,9 @@ def _read_dates(strings: pd.Series, dayfirst: bool | None, column: str) -> tuple
         return parsed, swapped
     first, second = parts.loc[numeric, 0].astype(int), parts.loc[numeric, 2].astype(int)
     if dayfirst is None:
-        day_first_shown, month_first_shown = int((first > 12).sum()), int((second > 12).sum())
-        dayfirst = (day_first_shown > month_first_shown if day_first_shown != month_first_shown
-                    else bool((parts.loc[numeric, 1] == ".").mean() >= 0.5))
-        if not day_first_shown and not month_first_shown and not dayfirst:
-            logger.warning("%s: dates such as %r read month first (no day above 12 shows the order); give the "
-                           "table's layout `dayfirst: true` if they are day first", column, strings[numeric].iloc[0])
+        dayfirst = numeric_date_order(int((first > 12).sum()), int((second > 12).sum()),
+                                      float((parts.loc[numeric, 1] == ".").mean()), column,
+                                      lambda: strings[numeric].iloc[0])
     day, month = (first, second) if dayfirst else (second, first)
     read = _parse_dates(strings[numeric], dayfirst)
     # dateutil swaps day and month where the asked order is impossible (13/12/2026 month first)
@@ -876,15 +880,30 @@ def _read_dates(strings: pd.Series, dayfirst: bool | None, column: str) -> tuple
     return parsed, swapped
 
 
+def numeric_date_order(day_first_shown: int, month_first_shown: int, dotted_share: float, column: str,
+                       example: Callable[[], str]) -> bool:
+    """Whether a column's numeric dates are day first: the order more of its unambiguous dates show (a first
+    number above 12 means day first, a second one month first), else day first where most are dotted (the order
+    wherever dates are dotted) and month first otherwise, with a warning naming ``example``, one of its dates."""
+    if day_first_shown != month_first_shown:
+        return day_first_shown > month_first_shown
+    dayfirst = dotted_share >= 0.5
+    if not day_first_shown and not dayfirst:
+        logger.warning("%s: dates such as %r read month first (no day above 12 shows the order); give the "
+                       "table's layout `dayfirst: true` if they are day first", column, example())
+    return dayfirst
+
+
 def _parse_dates(strings: pd.Series, dayfirst: bool) -> pd.Series:
-    """Text dates as UTC: in the format pandas infers from the first of them (200,000 dates in 0.3 s), then
-    any that do not fit it one by one (8 s for as many), so a column may mix formats."""
+    """Text dates as UTC in microseconds: in the format pandas infers from the first of them (200,000 dates in
+    0.3 s), then any that do not fit it one by one (8 s for as many), so a column may mix formats."""
     with warnings.catch_warnings():  # "could not infer format": then every date is read one by one anyway
         warnings.filterwarnings("ignore", message="Could not infer format", category=UserWarning)
-        parsed = pd.to_datetime(strings, errors="coerce", dayfirst=dayfirst, utc=True)
+        parsed = pd.to_datetime(strings, errors="coerce", dayfirst=dayfirst, utc=True).dt.as_unit(DATE_UNIT)
     retry = parsed.isna() & strings.notna()
     if retry.any():
-        parsed[retry] = pd.to_datetime(strings[retry], errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
+        parsed[retry] = pd.to_datetime(strings[retry], errors="coerce", format="mixed", dayfirst=dayfirst,
+                                       utc=True).dt.as_unit(DATE_UNIT)
     return parsed
 
 
