@@ -25,7 +25,8 @@ SERVICES = ["PhoneService", "MultipleLines", "OnlineSecurity", "OnlineBackup", "
 
 
 def write_shop(folder: Path, seed: int = 0) -> dict[str, int]:
-    """Raw files of a shop: UUID users, hashed item ids, ISO event times, "7590-VHVEG" customers, Yes/No services."""
+    """Raw files of a shop: UUID users, hashed item ids, event times as Excel's Russian export writes them
+    (07.02.2025 14:05:09), "7590-VHVEG" customers, Yes/No services."""
     rng = np.random.default_rng(seed)
     users = [str(uuid.UUID(int=int(rng.integers(2**62)))) for _ in range(60)]
     items = [f"{int(rng.integers(16**8)):08x}" for _ in range(40)]
@@ -39,7 +40,7 @@ def write_shop(folder: Path, seed: int = 0) -> dict[str, int]:
     user_pos = rng.integers(0, 60, n)
     item_pos = np.where(rng.random(n) < 0.6, taste[user_pos] + 5 * rng.integers(0, 8, n), rng.integers(0, 40, n))
     times = pd.Timestamp("2025-02-01") + pd.to_timedelta(np.sort(rng.uniform(0, 60 * 86400, n)), unit="s")
-    events = pd.DataFrame({"event_time": times.strftime("%Y-%m-%dT%H:%M:%S"), "visitor": np.array(users)[user_pos],
+    events = pd.DataFrame({"event_time": times.strftime("%d.%m.%Y %H:%M:%S"), "visitor": np.array(users)[user_pos],
                            "sku": np.array(items)[item_pos],
                            "event": np.where(rng.random(n) < 0.25, "favourite", "open")})
     damaged = pd.DataFrame({"event_time": ["3000-01-01T00:00:00", "вчера", events["event_time"].iloc[0]],
@@ -122,6 +123,9 @@ def test_an_unseen_shop_with_string_ids_and_damaged_rows_runs_by_configuration_o
     assert "timestamp: not a date or time (got 'вчера')" in reasons
     assert "user_id: not in users (got 'not-a-known-visitor')" in reasons
     assert sum(r.startswith("duplicate of an earlier row") for r in reasons) == 2
+    feed_times = pd.read_parquet(project / "data" / "03_primary" / "shop" / "feed_events.parquet")["timestamp"]
+    # day first in every row (read one by one, 07.02.2025 would have been 2 July beside 13.02.2025 as 13 February)
+    assert feed_times.between(pd.Timestamp("2025-02-01"), pd.Timestamp("2025-04-02")).all()
     clients = pd.read_parquet(project / "data" / "03_primary" / "shop" / "clients.parquet")
     assert len(clients) == 150 and clients["client_id"].str.fullmatch(r"\d{4}-[A-Z]{5}").all()
     rejected_clients = pd.read_parquet(project / "data" / "03_primary" / "shop" / "rejected_clients.parquet")
