@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import PROJECT_ROOT, kedro_env
 
 LIST_NODES = """
@@ -57,6 +59,18 @@ def test_a_mistyped_option_stops_the_run_before_any_node_naming_the_part_and_the
     assert result.stderr.splitlines()[-1] == (
         "stopped: answer clustering has no option 'n_keyword'; its options are ['clusterer', 'n_keywords', "
         "'n_representatives', 'outlier_reassign_quantile', 'reducer', 'sentiment_split_share']")
+
+
+@pytest.mark.parametrize(("parameter", "stop"), [
+    ("clustering.algorithm.clusterer.min_cluster_size=1",
+     "clusterer 'hdbscan': option 'min_cluster_size' must be at least 2, got 1"),
+    ("demo_platform.n_users=-5", "demo_platform.n_users must be positive, got -5"),
+])
+def test_an_option_out_of_range_stops_the_run_with_one_line_naming_it(parameter, stop):
+    result = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "test", "--params", parameter],
+                            cwd=PROJECT_ROOT, env=kedro_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == f"stopped: {stop}"
 
 
 def test_runtime_parameters_change_one_key_of_a_block_the_environment_does_not_set():

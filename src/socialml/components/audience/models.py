@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from socialml.components.core.devices import torch_device
+from socialml.components.core.errors import DataStop, SettingsError
 from socialml.components.core.parts import Parts
 from socialml.components.core.progress import progress
 from socialml.components.data.features import viewer_history
@@ -57,7 +58,7 @@ def history_time(views: pd.DataFrame, history: pd.DataFrame | None) -> pd.Timest
         return views["timestamp"].max()
     as_of = history["as_of"].max()
     if views["timestamp"].max() > as_of:
-        raise ValueError(f"feat_viewer_history is as of {as_of} but the views run to {views['timestamp'].max()}: "
+        raise DataStop(f"feat_viewer_history is as of {as_of} but the views run to {views['timestamp'].max()}: "
                          "run the feature_enrichment pipeline again")
     return as_of
 
@@ -72,7 +73,7 @@ def history_features(views: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timesta
     rows = history.drop(columns="as_of").set_index("user_id")
     missing = users.difference(rows.index)
     if len(missing):
-        raise ValueError(f"feat_viewer_history has no row for {len(missing)} users with views (first: "
+        raise DataStop(f"feat_viewer_history has no row for {len(missing)} users with views (first: "
                          f"{missing[0]!r}): run the feature_enrichment pipeline again")
     return rows.loc[users]
 
@@ -96,7 +97,7 @@ def training_classes(values: pd.Series, target: str) -> list:
     """The classes of ``target`` among the training users that have it (sorted); none stops the fit."""
     classes = sorted(values.dropna().unique())
     if not classes:
-        raise ValueError(f"audience: no value of {target} among the {len(values)} training users, so its model "
+        raise DataStop(f"audience: no value of {target} among the {len(values)} training users, so its model "
                          "cannot be fitted")
     return classes
 
@@ -131,7 +132,7 @@ class MajorityAudience:
 class BoostingAudience:
     def __init__(self, library: str = "catboost", svd_components: int = 32, options: dict | None = None, seed: int = 0):
         if library not in ("catboost", "lightgbm"):
-            raise ValueError(f"library must be catboost or lightgbm, got {library!r}")
+            raise SettingsError(f"library must be catboost or lightgbm, got {library!r}")
         self.library, self.svd_components, self.options, self.seed = library, svd_components, options or {}, seed
 
     def features(self, views: pd.DataFrame, items: pd.DataFrame,
@@ -209,7 +210,7 @@ class CumulativeLogistic:
         seen = set(y)
         unknown = sorted(seen - set(self.order))
         if unknown:
-            raise ValueError(f"ordinal age: classes {unknown} are not in the configured order {self.order}")
+            raise SettingsError(f"ordinal age: classes {unknown} are not in the configured order {self.order}")
         self.classes_ = np.array([label for label in self.order if label in seen], dtype=object)
         rank = pd.Series(y).map({label: i for i, label in enumerate(self.classes_)}).to_numpy()
         self.thresholds = []
@@ -236,7 +237,7 @@ class ItemBagAudience:
                  age_model: Literal["multinomial", "ordinal"] = "multinomial", age_labels: list[str] | None = None,
                  seed: int = 0):
         if age_model == "ordinal" and not age_labels:
-            raise ValueError("item_bag with age_model: ordinal needs age_labels, the buckets in age order")
+            raise SettingsError("item_bag with age_model: ordinal needs age_labels, the buckets in age order")
         self.c, self.weight, self.age_model, self.age_labels, self.seed = c, weight, age_model, age_labels, seed
 
     def _matrix(self, views: pd.DataFrame, item_index: pd.Index | None = None):
@@ -247,7 +248,8 @@ class ItemBagAudience:
         from sklearn.feature_extraction.text import TfidfTransformer
 
         if self.weight == "rating" and views["rating"].isna().all():
-            raise ValueError("item_bag with weight: rating needs views with a rating; these have none (use weight: views)")
+            raise SettingsError("item_bag with weight: rating needs views with a rating; these have none "
+                                "(use weight: views)")
         matrix, users, self.item_index = self._matrix(views)
         self.tfidf = TfidfTransformer(sublinear_tf=True).fit(matrix)
         x = self.tfidf.transform(matrix)
@@ -284,7 +286,7 @@ class StackedAudience:
         for spec in self.base_specs:
             AUDIENCE_MODELS.check(spec)
         if folds < 2:
-            raise ValueError(f"stacked audience needs folds >= 2 for out-of-fold base scores, got {folds}")
+            raise SettingsError(f"stacked audience needs folds >= 2 for out-of-fold base scores, got {folds}")
         self.folds, self.options, self.seed = folds, options or {}, seed
 
     def _base(self, spec: dict[str, Any]):

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from socialml.components.core.errors import SettingsError
 from socialml.components.data import demo_lexicon as lex
 
 SECONDS_PER_DAY = 86_400
@@ -59,16 +60,17 @@ class DemoPlatformConfig:
 
     def __post_init__(self) -> None:
         if self.id_style not in ("int", "string"):
-            raise ValueError(f"id_style must be int or string, got '{self.id_style}'")
+            raise SettingsError(f"demo_platform.id_style must be int or string, got '{self.id_style}'")
         if self.n_questions > len(lex.SURVEY_QUESTIONS):
-            raise ValueError(
-                f"n_questions={self.n_questions}: the demo lexicon has {len(lex.SURVEY_QUESTIONS)} questions"
+            raise SettingsError(
+                f"demo_platform.n_questions={self.n_questions}: the demo lexicon has {len(lex.SURVEY_QUESTIONS)} "
+                "questions"
             )
         for name, value in asdict(self).items():
             if name.startswith("n_") and value < 1:
-                raise ValueError(f"{name} must be positive, got {value}")
+                raise SettingsError(f"demo_platform.{name} must be positive, got {value}")
             if name.endswith(("_share", "_noise", "_signal")) and not 0 <= value <= 1:
-                raise ValueError(f"{name} must be within [0, 1], got {value}")
+                raise SettingsError(f"demo_platform.{name} must be within [0, 1], got {value}")
 
 
 def generate_demo_platform(config: DemoPlatformConfig) -> dict[str, pd.DataFrame]:

@@ -8,13 +8,15 @@ import math
 import numpy as np
 import pandas as pd
 
+from socialml.components.core.errors import SettingsError
+
 GROUPS = ("control", "test")
 
 
 def assign_group(user_id: int | str, salt: str, test_share: float) -> str:
     """Stable per user and salt: the first 8 bytes of sha256(salt:user_id) as a fraction of 2^64."""
     if not 0 <= test_share <= 1:
-        raise ValueError(f"test_share must be within [0, 1], got {test_share}")
+        raise SettingsError(f"test_share must be within [0, 1], got {test_share}")
     digest = hashlib.sha256(f"{salt}:{user_id}".encode()).digest()
     return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_share else "control"
 

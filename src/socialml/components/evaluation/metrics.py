@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from socialml.components.core.errors import DataStop, SettingsError
 from socialml.components.core.progress import progress
 
 
@@ -50,7 +51,7 @@ def comparison_reference(settings: Mapping[str, Any], models: Sequence[str]) -> 
     bootstrap's resamples: ``bootstrap_runs``, else ``BOOTSTRAP_RUNS``), checked against the models."""
     baseline = settings.get("baseline", models[0])
     if baseline not in models:
-        raise ValueError(f"baseline {baseline!r} is not among the models compared {sorted(models)}")
+        raise SettingsError(f"baseline {baseline!r} is not among the models compared {sorted(models)}")
     return baseline, int(settings.get("bootstrap_runs", BOOTSTRAP_RUNS))
 
 
@@ -380,7 +381,7 @@ def question_clustering_scores(clusters: pd.DataFrame, truth: pd.DataFrame) -> t
     data = clusters.merge(truth[[c for c in ("answer_id", "group", "true_sentiment") if c in truth]],
                           on="answer_id", validate="one_to_one")
     if data.empty:
-        raise ValueError("no clustered answer has a gold group: check the answers' ids against the gold table's")
+        raise DataStop("no clustered answer has a gold group: check the answers' ids against the gold table's")
     report = pd.DataFrame([{"question_id": q, "answers": len(g), **clustering_scores(g["group"], g["cluster"])}
                            for q, g in data.groupby("question_id")])
     summary = {name: float(report[name].mean()) for name in ("nmi", "ami", "ari", "outlier_share")}

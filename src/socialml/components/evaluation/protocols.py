@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from socialml.components.core.errors import DataStop, SettingsError
+
 TOPIC_SPLITS = ("train", "validation", "test")
 _GOLDEN_RATIO_CONJUGATE = (np.sqrt(5.0) - 1.0) / 2.0  # the step of the most evenly spread sequence mod 1
 
@@ -54,7 +56,7 @@ def split_feed(events: pd.DataFrame, protocol: dict[str, Any], positive_action: 
         held_out = pd.MultiIndex.from_frame(last[["user_id", "post_id"]])
         history = events[~pd.MultiIndex.from_frame(events[["user_id", "post_id"]]).isin(held_out)]
     else:
-        raise ValueError(f"unknown feed protocol '{kind}': use time_split or leave_last_out")
+        raise SettingsError(f"unknown feed protocol '{kind}': use time_split or leave_last_out")
     return FeedSplit(history.reset_index(drop=True), requests, targets.reset_index(drop=True))
 
 
@@ -67,7 +69,7 @@ def history_ends(timestamps: pd.Series, protocol: dict[str, Any], splits: int) -
     """The last event time of a history, then of each of ``splits`` ``time_split`` histories peeled off
     it in turn (as ``split_feed`` peels them): the times whose features a model fitted on it reads."""
     if protocol["kind"] != "time_split":
-        raise ValueError(f"only a time_split has a cut to compute features as of, not '{protocol['kind']}'")
+        raise SettingsError(f"only a time_split has a cut to compute features as of, not '{protocol['kind']}'")
     ends = [timestamps.max()]
     for _ in range(splits):
         timestamps = timestamps[timestamps < time_cut(timestamps, protocol)]
@@ -99,7 +101,7 @@ def assign_folds(labels: pd.Series, protocol: dict[str, Any]) -> np.ndarray:
     if protocol["kind"] == "holdout":
         rng = np.random.default_rng(protocol["seed"])
         return (rng.random(len(labels)) < protocol["test_share"]).astype(int)
-    raise ValueError(f"protocol.kind must be kfold or holdout, got {protocol['kind']!r}")
+    raise SettingsError(f"protocol.kind must be kfold or holdout, got {protocol['kind']!r}")
 
 
 def scored_folds(folds: np.ndarray, protocol: dict[str, Any]) -> list[int]:
@@ -137,7 +139,7 @@ def train_validation_test(given_split: pd.Series, shares: dict[str, float], seed
         split = _draw_parts(TOPIC_SPLITS, [shares[s] for s in TOPIC_SPLITS], seed, strata, len(given_split))
     unknown = set(split) - set(TOPIC_SPLITS)
     if unknown:
-        raise ValueError(f"{table} have splits {sorted(map(str, unknown))}; expected {TOPIC_SPLITS}")
+        raise DataStop(f"{table} have splits {sorted(map(str, unknown))}; expected {TOPIC_SPLITS}")
     if own_split and not (split == "validation").any():
         training = np.flatnonzero(split == "train")
         share = shares["validation"] / (shares["train"] + shares["validation"])
@@ -177,5 +179,5 @@ def _require_parts(parts: dict[str, np.ndarray], given_split: pd.Series, table: 
     if empty:
         origin = (f"the source's split column has {given_split.value_counts(dropna=False).to_dict()}"
                   if given_split.notna().any() else f"a random split of {len(given_split)} rows")
-        raise ValueError(f"{table}: no {' or '.join(empty)} rows: {origin}. Give the source more rows, or a split "
+        raise DataStop(f"{table}: no {' or '.join(empty)} rows: {origin}. Give the source more rows, or a split "
                          "column with every part (or none, for a random split).")

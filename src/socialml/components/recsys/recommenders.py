@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from socialml.components.core.devices import torch_device
+from socialml.components.core.errors import SettingsError
 from socialml.components.core.parts import Parts
 from socialml.components.core.progress import progress
 
@@ -386,7 +387,8 @@ class PerItemBoostingRecommender:
 
     def __post_init__(self) -> None:
         if self.chain_folds == 1 or self.chain_folds < 0:
-            raise ValueError(f"per_item_boosting chain_folds must be 0 (no second stage) or >= 2, got {self.chain_folds}")
+            raise SettingsError(f"per_item_boosting chain_folds must be 0 (no second stage) or >= 2, "
+                                f"got {self.chain_folds}")
 
     def _values(self, data: Interactions) -> np.ndarray:
         # Standardised once per data set: serving scores one client at a time.

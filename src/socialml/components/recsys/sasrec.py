@@ -17,6 +17,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from socialml.components.core.devices import torch_device
+from socialml.components.core.errors import DataStop, SettingsError
 from socialml.components.core.progress import progress
 
 PAD = 0  # item ids are shifted by one: 0 pads a short sequence on the left
@@ -45,14 +46,14 @@ class SASRec:
         import torch
 
         if self.negatives < 0 or (self.negatives and self.loss != "cross_entropy"):
-            raise ValueError(f"SASRec's negatives={self.negatives}: a count of 0 or more, with loss: cross_entropy")
+            raise SettingsError(f"SASRec's negatives={self.negatives}: a count of 0 or more, with loss: cross_entropy")
         torch.manual_seed(self.seed)
         torch.set_num_threads(self.threads)
         device = torch.device(torch_device(self.device))
         rng = np.random.default_rng(self.seed)
         trainable = [np.asarray(s) for s in sequences if len(s) >= 2]
         if not trainable:
-            raise ValueError("SASRec needs at least one user with two or more interactions")
+            raise DataStop("SASRec needs at least one user with two or more interactions")
         inputs = self._padded([s[:-1] for s in trainable])
         targets = self._padded([s[1:] for s in trainable])
         held = [set(s.tolist()) for s in trainable]

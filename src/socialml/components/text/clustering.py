@@ -23,6 +23,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 import pandas as pd
 
+from socialml.components.core.errors import SettingsError
 from socialml.components.core.parts import Parts, typed_options
 from socialml.components.text.encoders import trained_encoder
 from socialml.components.text.preprocess import class_tfidf_keywords, keyword_tokens, normalise, shortened
@@ -73,9 +74,10 @@ class UmapReducer:
 
     def __post_init__(self) -> None:
         if self.layouts < 1:
-            raise ValueError(f"clustering reducer 'umap': option 'layouts' must be at least 1, got {self.layouts!r}")
+            raise SettingsError(f"clustering reducer 'umap': option 'layouts' must be at least 1, got {self.layouts!r}")
         if self.epochs is not None and self.epochs < 1:
-            raise ValueError(f"clustering reducer 'umap': option 'epochs' must be at least 1 or null, got {self.epochs!r}")
+            raise SettingsError(f"clustering reducer 'umap': option 'epochs' must be at least 1 or null, "
+                                f"got {self.epochs!r}")
 
     def reduce(self, embeddings: np.ndarray) -> np.ndarray:
         n = len(embeddings)
@@ -152,16 +154,16 @@ class HdbscanClusterer:
 
     def __post_init__(self) -> None:
         if self.min_cluster_size < 2:
-            raise ValueError(f"clusterer 'hdbscan': option 'min_cluster_size' must be at least 2, "
+            raise SettingsError(f"clusterer 'hdbscan': option 'min_cluster_size' must be at least 2, "
                              f"got {self.min_cluster_size!r}")
         if self.small_question_scale is not None and not self.small_question_scale > 0:
-            raise ValueError(f"clusterer 'hdbscan': option 'small_question_scale' must be above 0 or null, "
+            raise SettingsError(f"clusterer 'hdbscan': option 'small_question_scale' must be above 0 or null, "
                              f"got {self.small_question_scale!r}")
         if self.max_cluster_share is not None and not 0 < self.max_cluster_share <= 1:
-            raise ValueError(f"clusterer 'hdbscan': option 'max_cluster_share' must be within (0, 1] or null, "
+            raise SettingsError(f"clusterer 'hdbscan': option 'max_cluster_share' must be within (0, 1] or null, "
                              f"got {self.max_cluster_share!r}")
         if not self.linkage_quantiles or not all(0 < q < 1 for q in self.linkage_quantiles):
-            raise ValueError(f"clusterer 'hdbscan': option 'linkage_quantiles' must be one or more shares within "
+            raise SettingsError(f"clusterer 'hdbscan': option 'linkage_quantiles' must be one or more shares within "
                              f"(0, 1), got {self.linkage_quantiles!r}")
 
     def cluster_size(self, n_texts: int) -> int:
@@ -241,7 +243,7 @@ class ClusteringConfig:
         """Checked like every part: unknown or mistyped options (here, of the reducer and the clusterer) fail now."""
         config = cls(**typed_options("answer clustering", cls, params))
         if not 0.0 <= config.outlier_reassign_quantile <= 1.0:
-            raise ValueError(f"answer clustering: option 'outlier_reassign_quantile' must be in [0, 1], "
+            raise SettingsError(f"answer clustering: option 'outlier_reassign_quantile' must be in [0, 1], "
                              f"got {config.outlier_reassign_quantile!r}")
         REDUCERS.build(config.reducer)  # built, so that their values are checked too
         CLUSTERERS.build(config.clusterer)

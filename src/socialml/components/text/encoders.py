@@ -30,6 +30,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from socialml.components.core.devices import torch_device
+from socialml.components.core.errors import SettingsError
 from socialml.components.core.durable import AtomicFile
 from socialml.components.core.parts import Parts
 from socialml.components.core.progress import progress
@@ -70,7 +71,7 @@ class TransformersEncoder:
         import torch
 
         if pooling not in ("mean", "cls"):
-            raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
+            raise SettingsError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         if num_threads:
             torch.set_num_threads(num_threads)
         self.device = torch_device(device)
@@ -259,7 +260,7 @@ class ConcatEncoder:
 
     def __init__(self, parts: list[dict[str, Any]]) -> None:
         if len(parts) < 2:
-            raise ValueError(f"encoder 'concat' needs at least two parts, got {len(parts)}")
+            raise SettingsError(f"encoder 'concat' needs at least two parts, got {len(parts)}")
         self.parts = [build_encoder(part) for part in parts]
         self.cacheable = all(getattr(part, "cacheable", True) for part in self.parts)
         self.name = "concat(" + "+".join(part.name for part in self.parts) + ")"

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from socialml.components.core.errors import SettingsError
+from socialml.components.core.errors import DataStop, SettingsError
 from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.text.encoders import trained_encoder
 from socialml.components.text.preprocess import is_known_word, normalise, word_forms
@@ -66,7 +66,7 @@ class SentimentHead(_RawTextPredictor):
 
         unknown = set(labels) - set(SENTIMENTS)
         if unknown:
-            raise ValueError(f"unknown sentiment labels {sorted(unknown)}; expected {SENTIMENTS}")
+            raise DataStop(f"unknown sentiment labels {sorted(unknown)}; expected {SENTIMENTS}")
         from sklearn.pipeline import make_union
 
         vectorisers = [TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 5), min_df=2, sublinear_tf=True,
@@ -109,7 +109,7 @@ class ZeroShotSentiment(_RawTextPredictor):
                  embeddings_from: dict[str, Any] | None = None, nearest_anchors: int | None = None) -> None:
         missing = set(SENTIMENTS) - set(anchor_embeddings)
         if missing:
-            raise ValueError(f"zero-shot sentiment needs anchors for {sorted(missing)}")
+            raise SettingsError(f"zero-shot sentiment needs anchors for {sorted(missing)}")
         checked_nearest_anchors(nearest_anchors, min(len(anchor_embeddings[s]) for s in SENTIMENTS))
         self.anchors = {s: anchor_embeddings[s] / np.linalg.norm(anchor_embeddings[s], axis=1, keepdims=True)
                         for s in SENTIMENTS}
@@ -177,7 +177,7 @@ class BlendedSentiment(_RawTextPredictor):
 
     def __init__(self, models: list, weights: list[float]) -> None:
         if len(models) != len(weights) or not models or sum(weights) <= 0:
-            raise ValueError("need one positive weight per model")
+            raise SettingsError("need one positive weight per model")
         records = [m.embeddings_from for m in models if m.embeddings_from]
         identities = {record["identity"] for record in records}
         if len(identities) > 1:
@@ -251,7 +251,7 @@ class DeniedTroubleSentiment(_RawTextPredictor):
 
     def __init__(self, model: Any, words: Sequence[str] = (), max_words: int = 5) -> None:
         if not isinstance(max_words, int) or max_words < 1:
-            raise ValueError(f"max_words must be a whole number >= 1, got {max_words!r}")
+            raise SettingsError(f"max_words must be a whole number >= 1, got {max_words!r}")
         self.model, self.max_words, self.embeddings_from = model, max_words, model.embeddings_from
         self.forms = frozenset(form for word in words for form in word_forms(word.lower()))
 
@@ -294,15 +294,15 @@ class EmojiSentiment(_RawTextPredictor):
     def __init__(self, model: Any, positive: Sequence[str] = (), negative: Sequence[str] = (),
                  weight: float = 0.5) -> None:
         if isinstance(positive, str) or isinstance(negative, str):
-            raise ValueError("emoji positive and negative must be lists of emoji, got a string")
+            raise SettingsError("emoji positive and negative must be lists of emoji, got a string")
         self.model, self.embeddings_from = model, model.embeddings_from
         self.weight = checked_share("clustering.emoji.weight", weight)
         sides = {"positive": {_EMOJI_VARIANTS.sub("", e) for e in positive},
                  "negative": {_EMOJI_VARIANTS.sub("", e) for e in negative}}
         if both := sides["positive"] & sides["negative"]:
-            raise ValueError(f"emoji listed as both positive and negative: {sorted(both)}")
+            raise SettingsError(f"emoji listed as both positive and negative: {sorted(both)}")
         if empty := [side for side, emoji in sides.items() if "" in emoji]:
-            raise ValueError(f"the {empty[0]} emoji list holds an empty entry")
+            raise SettingsError(f"the {empty[0]} emoji list holds an empty entry")
         self.sides = sides
 
     def polarity(self, texts: Sequence[str]) -> np.ndarray:

@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import sparse
 
 from socialml.components.core.devices import torch_device
-from socialml.components.core.errors import SettingsError
+from socialml.components.core.errors import DataStop, SettingsError
 from socialml.components.core.parts import Parts
 from socialml.components.core.progress import progress
 from socialml.components.evaluation.metrics import multilabel_f1, multilabel_scores
@@ -79,7 +79,7 @@ def best_thresholds(y: np.ndarray, probabilities: np.ndarray, shrinkage: float =
     label never occurs), moved a ``shrinkage`` share of the way to the one cut that maximises micro-F1 over
     all labels: a rare label's own cut, tuned on a handful of positives, overfits them."""
     if not 0.0 <= shrinkage <= 1.0:
-        raise ValueError(f"threshold shrinkage must be in [0, 1], got {shrinkage}")
+        raise SettingsError(f"threshold shrinkage must be in [0, 1], got {shrinkage}")
     y = np.asarray(y, dtype=bool)
     positives = y.sum(axis=0)
     true_positives = np.empty((y.shape[1], len(THRESHOLD_GRID)))
@@ -120,7 +120,7 @@ def cross_validated_shrinkage(y: np.ndarray, probabilities: np.ndarray, folds: i
 def checked_threshold_folds(folds: int) -> int:
     """``threshold_folds`` if it is 0 (thresholds on validation only) or at least 2."""
     if folds == 1 or folds < 0:
-        raise ValueError(f"threshold_folds must be 0 (validation only) or at least 2, got {folds}")
+        raise SettingsError(f"threshold_folds must be 0 (validation only) or at least 2, got {folds}")
     return folds
 
 
@@ -134,7 +134,7 @@ def out_of_fold_probabilities(spec: dict[str, Any], texts: Sequence[str], embedd
 
     texts, probabilities = list(texts), np.zeros(y.shape)
     if len(texts) < folds:
-        raise ValueError(f"threshold_folds {folds} needs at least {folds} training texts, there are {len(texts)}")
+        raise DataStop(f"threshold_folds {folds} needs at least {folds} training texts, there are {len(texts)}")
 
     def part(rows: np.ndarray):
         return [texts[i] for i in rows], None if embeddings is None else embeddings[rows]
@@ -250,15 +250,15 @@ class HeadTopicClassifier(_ThresholdedClassifier):
                  standardise: bool = False, refit_with_validation: bool = False,
                  softmax_if_single_label: bool = False) -> None:
         if features not in ("tfidf", "embedding", "both") or head not in ("logreg", "catboost", "lightgbm"):
-            raise ValueError(f"unknown features {features!r} or head {head!r}")
+            raise SettingsError(f"unknown features {features!r} or head {head!r}")
         if head != "logreg" and features != "embedding":
-            raise ValueError("tree heads take dense embedding features; use the logreg head with TF-IDF")
+            raise SettingsError("tree heads take dense embedding features; use the logreg head with TF-IDF")
         if softmax_if_single_label and head != "logreg":
-            raise ValueError(f"softmax_if_single_label takes the logreg head, not {head!r}")
+            raise SettingsError(f"softmax_if_single_label takes the logreg head, not {head!r}")
         self.softmax_if_single_label = softmax_if_single_label
         self.threshold_folds = checked_threshold_folds(threshold_folds)
         if standardise and features == "tfidf":
-            raise ValueError("standardise reads the embeddings; features 'tfidf' has none")
+            raise SettingsError("standardise reads the embeddings; features 'tfidf' has none")
         self.features, self.head, self.c, self.seed, self.standardise = features, head, c, seed, standardise
         self.head_options, self.refit_with_validation = head_options or {}, refit_with_validation
 
@@ -382,11 +382,13 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
                  num_threads: int | None = None, max_train_steps: int | None = None, seed: int = 0,
                  trainable_layers: int | None = None, max_train_minutes: float | None = None) -> None:
         if trainable_layers is not None and trainable_layers < 1:
-            raise ValueError(f"finetune: option 'trainable_layers' must be at least 1 or null (all), got {trainable_layers}")
+            raise SettingsError(f"finetune: option 'trainable_layers' must be at least 1 or null (all), "
+                                f"got {trainable_layers}")
         if epochs < 1:
-            raise ValueError(f"finetune: option 'epochs' must be at least 1, got {epochs}")
+            raise SettingsError(f"finetune: option 'epochs' must be at least 1, got {epochs}")
         if max_train_minutes is not None and not max_train_minutes > 0:
-            raise ValueError(f"finetune: option 'max_train_minutes' must be positive or null (no limit), got {max_train_minutes}")
+            raise SettingsError(f"finetune: option 'max_train_minutes' must be positive or null (no limit), "
+                                f"got {max_train_minutes}")
         self.model_option = model  # as given: a pickle of a partly trained model finds its base by it
         self.model_name, self.epochs, self.learning_rate = _model_folder(model), epochs, learning_rate
         self.batch_size, self.max_length, self.patience, self.prefix = batch_size, max_length, patience, prefix
@@ -402,7 +404,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
         try:
             return self.encoder.encoder.layer
         except AttributeError:
-            raise ValueError(f"finetune: 'trainable_layers' needs a BERT-style encoder (embeddings, encoder.layer); "
+            raise SettingsError(f"finetune: 'trainable_layers' needs a BERT-style encoder (embeddings, encoder.layer); "
                              f"{self.model_name} has {type(self.encoder).__name__}") from None
 
     def _first_trained_layer(self) -> int:
@@ -641,7 +643,7 @@ class MlpTopicClassifier(_ThresholdedClassifier):
                  threshold_folds: int = 0, seed: int = 0, standardise: bool = False,
                  refit_with_validation: bool = False) -> None:
         if hidden < 1 or seeds < 1 or epochs < 1 or not 0 <= dropout < 1:
-            raise ValueError("the MLP topic classifier needs hidden, seeds and epochs >= 1 and dropout in [0, 1)")
+            raise SettingsError("the MLP topic classifier needs hidden, seeds and epochs >= 1 and dropout in [0, 1)")
         self.threshold_folds = checked_threshold_folds(threshold_folds)
         self.standardise, self.refit_with_validation = standardise, refit_with_validation
         self.hidden, self.dropout, self.epochs, self.learning_rate = hidden, dropout, epochs, learning_rate
@@ -730,14 +732,14 @@ class EnsembleTopicClassifier(_ThresholdedClassifier):
     def __init__(self, members: dict[str, dict[str, Any]] | None = None, weights: dict[str, float] | None = None,
                  of_models: list[str] | None = None) -> None:
         if bool(members) == bool(of_models):
-            raise ValueError("an ensemble topic classifier needs members (parameters to train) or of_models "
+            raise SettingsError("an ensemble topic classifier needs members (parameters to train) or of_models "
                              "(names of trained models), one of the two")
         if any(spec.get("kind") == "ensemble" for spec in (members or {}).values()):
-            raise ValueError("an ensemble's members cannot be ensembles")
+            raise SettingsError("an ensemble's members cannot be ensembles")
         names = list(members or of_models)
         weights = weights or {name: 1.0 for name in names}
         if set(weights) != set(names) or min(weights.values()) < 0 or sum(weights.values()) <= 0:
-            raise ValueError(f"ensemble weights {weights} must be non-negative, not all 0, one per member "
+            raise SettingsError(f"ensemble weights {weights} must be non-negative, not all 0, one per member "
                              f"{sorted(names)}")
         self.of_models = of_models
         self.members = {name: build_topic_classifier(spec) for name, spec in (members or {}).items()}

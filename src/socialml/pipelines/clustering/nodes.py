@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score, log_loss
 
+from socialml.components.core.errors import SettingsError
 from socialml.components.core.progress import progress
 from socialml.components.data.canonical import SENTIMENTS
 from socialml.components.data.demo_platform import DemoPlatformConfig, generate_survey_answers
@@ -118,7 +119,7 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
         return (served(zero_shot_weights[0], emoji_weights[0]), pd.DataFrame(
             {"zero_shot_weight": zero_shot_weights, "emoji_weight": emoji_weights, "chosen": [True]}))
     if labelled is None or labelled.empty:
-        raise ValueError("zero_shot_weight or emoji.weight: auto needs labelled texts to choose on; give a number "
+        raise SettingsError("zero_shot_weight or emoji.weight: auto needs labelled texts to choose on; give a number "
                          "instead")
     require_encoder(zero_shot.embeddings_from if head is None else head.embeddings_from, labelled,
                     "the answer sentiment model")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from socialml.components.core.errors import DataStop
+from socialml.components.core.errors import DataStop, SettingsError
 from socialml.components.evaluation.charts import confusion_figure
 from socialml.components.evaluation.metrics import classification_intervals, classification_scores, comparison_reference
 from socialml.components.evaluation.protocols import train_test_rows
@@ -45,7 +45,7 @@ def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame,
                        "ensemble_finetuned_head_and_tfidf": BlendedSentiment([head, baseline, finetuned], [1.0] * 3)}
     served = params.get("served", HEAD_AND_TFIDF)
     if served not in candidates:
-        raise ValueError(f"sentiment.served is {served!r}, not one of the compared models {sorted(candidates)} "
+        raise SettingsError(f"sentiment.served is {served!r}, not one of the compared models {sorted(candidates)} "
                          "(the fine-tuned rows need sentiment.finetune)")
     model = candidates[served]
     predictions = {name: predict_labels(candidate.predict_proba(test_texts, vectors[test]))

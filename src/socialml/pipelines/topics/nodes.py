@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from socialml.components.core.errors import DataStop
+from socialml.components.core.errors import DataStop, SettingsError
 from socialml.components.evaluation.charts import precision_recall_figure
 from socialml.components.evaluation.metrics import (
     bootstrap_intervals, classification_intervals, comparison_reference, interval_columns, multilabel_f1,
@@ -60,7 +60,7 @@ def split_strata(topics: pd.Series, strata: str) -> pd.Series | None:
     """What a random split is stratified by (``topics.split_strata``; an environment written before it existed
     gets the default, rarest_topic): each post's rarest topic, or nothing."""
     if strata not in SPLIT_STRATA:
-        raise ValueError(f"topics.split_strata must be one of {', '.join(SPLIT_STRATA)}; got {strata!r}")
+        raise SettingsError(f"topics.split_strata must be one of {', '.join(SPLIT_STRATA)}; got {strata!r}")
     return rarest_topic(topics) if strata == "rarest_topic" else None
 
 

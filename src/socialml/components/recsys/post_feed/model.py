@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from socialml.components.core.errors import DataStop, SettingsError
 from socialml.components.core.progress import progress
 from socialml.components.data.features import FeatureSnapshots
 from socialml.components.evaluation.protocols import history_ends, split_feed, time_cut
@@ -67,9 +68,9 @@ class PostFeedModel:
 
     def __post_init__(self) -> None:
         if self.exclude not in ("positives", "seen", "none"):
-            raise ValueError(f"exclude must be positives, seen or none, got '{self.exclude}'")
+            raise SettingsError(f"exclude must be positives, seen or none, got '{self.exclude}'")
         if not self.generators:
-            raise ValueError("a post feed needs at least one candidate generator")
+            raise SettingsError("a post feed needs at least one candidate generator")
         for spec in self.generators.values():
             GENERATORS.check(spec)
         if self.ranker is not None:
@@ -80,9 +81,9 @@ class PostFeedModel:
         """``snapshots``: user and post features as of ``snapshot_times(history["timestamp"])`` (from the
         enrichment pipeline); without them each window's features are computed from its events."""
         if self.use_text and post_vectors is None:
-            raise ValueError("use_text is set but no post embeddings were given")
+            raise SettingsError("use_text is set but no post embeddings were given")
         if snapshots is not None and not self.reads_snapshots():
-            raise ValueError(f"a ranker learning on a {self.protocol['kind']} split has no cut to read feature "
+            raise SettingsError(f"a ranker learning on a {self.protocol['kind']} split has no cut to read feature "
                              "snapshots as of: fit without snapshots")
         vectors = post_vectors if self.use_text else None
         self.ranker_ = (FirstGeneratorOrder(rank_column=len(self.generators)) if self.ranker is None
@@ -212,7 +213,7 @@ class PostFeedModel:
             groups.append(request_pos[useful] + offset)  # request ids unique across the splits
             offset += len(requests)
         if not sum(len(label) for label in labels):
-            raise ValueError("no training request has a relevant post among its candidates: "
+            raise DataStop("no training request has a relevant post among its candidates: "
                              "raise `candidates` or check the protocol's split")
         ranker = RANKERS.build(self.ranker, seed=self.seed, threads=self.threads)
         return ranker.fit(np.vstack(xs), np.concatenate(labels), np.concatenate(groups), names)
