@@ -59,7 +59,7 @@ def history_time(views: pd.DataFrame, history: pd.DataFrame | None) -> pd.Timest
     as_of = history["as_of"].max()
     if views["timestamp"].max() > as_of:
         raise DataStop(f"feat_viewer_history is as of {as_of} but the views run to {views['timestamp'].max()}: "
-                         "run the feature_enrichment pipeline again")
+                       "run the feature_enrichment pipeline again")
     return as_of
 
 
@@ -74,7 +74,7 @@ def history_features(views: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timesta
     missing = users.difference(rows.index)
     if len(missing):
         raise DataStop(f"feat_viewer_history has no row for {len(missing)} users with views (first: "
-                         f"{missing[0]!r}): run the feature_enrichment pipeline again")
+                       f"{missing[0]!r}): run the feature_enrichment pipeline again")
     return rows.loc[users]
 
 
@@ -98,7 +98,7 @@ def training_classes(values: pd.Series, target: str) -> list:
     classes = sorted(values.dropna().unique())
     if not classes:
         raise DataStop(f"audience: no value of {target} among the {len(values)} training users, so its model "
-                         "cannot be fitted")
+                       "cannot be fitted")
     return classes
 
 

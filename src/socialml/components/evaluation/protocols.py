@@ -180,4 +180,4 @@ def _require_parts(parts: dict[str, np.ndarray], given_split: pd.Series, table: 
         origin = (f"the source's split column has {given_split.value_counts(dropna=False).to_dict()}"
                   if given_split.notna().any() else f"a random split of {len(given_split)} rows")
         raise DataStop(f"{table}: no {' or '.join(empty)} rows: {origin}. Give the source more rows, or a split "
-                         "column with every part (or none, for a random split).")
+                       "column with every part (or none, for a random split).")

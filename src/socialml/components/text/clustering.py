@@ -155,16 +155,16 @@ class HdbscanClusterer:
     def __post_init__(self) -> None:
         if self.min_cluster_size < 2:
             raise SettingsError(f"clusterer 'hdbscan': option 'min_cluster_size' must be at least 2, "
-                             f"got {self.min_cluster_size!r}")
+                                f"got {self.min_cluster_size!r}")
         if self.small_question_scale is not None and not self.small_question_scale > 0:
             raise SettingsError(f"clusterer 'hdbscan': option 'small_question_scale' must be above 0 or null, "
-                             f"got {self.small_question_scale!r}")
+                                f"got {self.small_question_scale!r}")
         if self.max_cluster_share is not None and not 0 < self.max_cluster_share <= 1:
             raise SettingsError(f"clusterer 'hdbscan': option 'max_cluster_share' must be within (0, 1] or null, "
-                             f"got {self.max_cluster_share!r}")
+                                f"got {self.max_cluster_share!r}")
         if not self.linkage_quantiles or not all(0 < q < 1 for q in self.linkage_quantiles):
             raise SettingsError(f"clusterer 'hdbscan': option 'linkage_quantiles' must be one or more shares within "
-                             f"(0, 1), got {self.linkage_quantiles!r}")
+                                f"(0, 1), got {self.linkage_quantiles!r}")
 
     def cluster_size(self, n_texts: int) -> int:
         """HDBSCAN's min_cluster_size for a question of ``n_texts`` distinct texts."""
@@ -244,7 +244,7 @@ class ClusteringConfig:
         config = cls(**typed_options("answer clustering", cls, params))
         if not 0.0 <= config.outlier_reassign_quantile <= 1.0:
             raise SettingsError(f"answer clustering: option 'outlier_reassign_quantile' must be in [0, 1], "
-                             f"got {config.outlier_reassign_quantile!r}")
+                                f"got {config.outlier_reassign_quantile!r}")
         REDUCERS.build(config.reducer)  # built, so that their values are checked too
         CLUSTERERS.build(config.clusterer)
         return config

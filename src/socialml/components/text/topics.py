@@ -405,7 +405,7 @@ class FineTunedTopicClassifier(_ThresholdedClassifier):
             return self.encoder.encoder.layer
         except AttributeError:
             raise SettingsError(f"finetune: 'trainable_layers' needs a BERT-style encoder (embeddings, encoder.layer); "
-                             f"{self.model_name} has {type(self.encoder).__name__}") from None
+                                f"{self.model_name} has {type(self.encoder).__name__}") from None
 
     def _first_trained_layer(self) -> int:
         return max(0, len(self._layers()) - self.trainable_layers)
@@ -733,14 +733,14 @@ class EnsembleTopicClassifier(_ThresholdedClassifier):
                  of_models: list[str] | None = None) -> None:
         if bool(members) == bool(of_models):
             raise SettingsError("an ensemble topic classifier needs members (parameters to train) or of_models "
-                             "(names of trained models), one of the two")
+                                "(names of trained models), one of the two")
         if any(spec.get("kind") == "ensemble" for spec in (members or {}).values()):
             raise SettingsError("an ensemble's members cannot be ensembles")
         names = list(members or of_models)
         weights = weights or {name: 1.0 for name in names}
         if set(weights) != set(names) or min(weights.values()) < 0 or sum(weights.values()) <= 0:
             raise SettingsError(f"ensemble weights {weights} must be non-negative, not all 0, one per member "
-                             f"{sorted(names)}")
+                                f"{sorted(names)}")
         self.of_models = of_models
         self.members = {name: build_topic_classifier(spec) for name, spec in (members or {}).items()}
         total = sum(weights.values())

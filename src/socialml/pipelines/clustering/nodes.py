@@ -120,7 +120,7 @@ def answer_sentiment_model(zero_shot: ZeroShotSentiment, params: dict[str, Any],
             {"zero_shot_weight": zero_shot_weights, "emoji_weight": emoji_weights, "chosen": [True]}))
     if labelled is None or labelled.empty:
         raise SettingsError("zero_shot_weight or emoji.weight: auto needs labelled texts to choose on; give a number "
-                         "instead")
+                            "instead")
     require_encoder(zero_shot.embeddings_from if head is None else head.embeddings_from, labelled,
                     "the answer sentiment model")
     texts, vectors, truth = labelled["text"].tolist(), to_matrix(labelled), labelled["sentiment"].to_numpy()

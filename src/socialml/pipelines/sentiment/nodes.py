@@ -29,7 +29,7 @@ def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame,
     texts, labels = frame["text"].tolist(), frame["sentiment"].to_numpy()
     if len(trained := sorted(set(labels[train]))) < 2:
         raise DataStop(f"sentiment_texts: every training text is {trained[0]!r}; a sentiment model needs at least "
-                         "two of positive, neutral and negative (does the layout's `values` map each raw label?)")
+                       "two of positive, neutral and negative (does the layout's `values` map each raw label?)")
     train_texts = [texts[i] for i in np.flatnonzero(train)]
     head = SentimentHead(c=params["c"], seed=params["seed"], embeddings_from=encoder_of(embeddings)).fit(
         train_texts, vectors[train], labels[train])
@@ -46,7 +46,7 @@ def fit_sentiment_model(sentiment_texts: pd.DataFrame, embeddings: pd.DataFrame,
     served = params.get("served", HEAD_AND_TFIDF)
     if served not in candidates:
         raise SettingsError(f"sentiment.served is {served!r}, not one of the compared models {sorted(candidates)} "
-                         "(the fine-tuned rows need sentiment.finetune)")
+                            "(the fine-tuned rows need sentiment.finetune)")
     model = candidates[served]
     predictions = {name: predict_labels(candidate.predict_proba(test_texts, vectors[test]))
                    for name, candidate in candidates.items()}

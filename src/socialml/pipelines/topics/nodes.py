@@ -48,7 +48,7 @@ def prepare_topic_dataset(posts: pd.DataFrame, params: dict[str, Any]) -> pd.Dat
     learnt = topic_labels(data, min_count)
     if not learnt:
         raise DataStop(f"posts: no topic occurs {min_count} times among the {int((data['split'] == 'train').sum())} "
-                         "training posts (topics.min_label_count), so there is nothing to learn")
+                       "training posts (topics.min_label_count), so there is nothing to learn")
     if rare := [label for label in every_topic(data) if label not in learnt]:
         logger.warning("topics: %d of %d topics occur fewer than %d times among the training posts and are not "
                        "learnt; the test scores count them as never predicted: %s", len(rare), len(rare) + len(learnt),

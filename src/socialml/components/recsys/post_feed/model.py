@@ -84,7 +84,7 @@ class PostFeedModel:
             raise SettingsError("use_text is set but no post embeddings were given")
         if snapshots is not None and not self.reads_snapshots():
             raise SettingsError(f"a ranker learning on a {self.protocol['kind']} split has no cut to read feature "
-                             "snapshots as of: fit without snapshots")
+                                "snapshots as of: fit without snapshots")
         vectors = post_vectors if self.use_text else None
         self.ranker_ = (FirstGeneratorOrder(rank_column=len(self.generators)) if self.ranker is None
                         else self._fit_ranker(history, posts, users, vectors, snapshots))
@@ -214,7 +214,7 @@ class PostFeedModel:
             offset += len(requests)
         if not sum(len(label) for label in labels):
             raise DataStop("no training request has a relevant post among its candidates: "
-                             "raise `candidates` or check the protocol's split")
+                           "raise `candidates` or check the protocol's split")
         ranker = RANKERS.build(self.ranker, seed=self.seed, threads=self.threads)
         return ranker.fit(np.vstack(xs), np.concatenate(labels), np.concatenate(groups), names)
 
