@@ -211,7 +211,9 @@ def dated_feed(times: list[str]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]
                  "posts": pd.DataFrame({"post_id": pd.array(range(len(times)), dtype="Int64")})}
 
 
-NUMERIC_DATES = {  # a column of a log as exported, and what its timestamps read (None: rejected)
+# A column of a log as exported, and what its timestamps read (None: rejected). The first one's ISO date read to
+# the second beside a dotted one to the millisecond once crashed pandas' reader (two resolutions in one column).
+NUMERIC_DATES = {
     "dotted, Excel's Russian export": (
         ["07.12.2026 10:00", "13.12.2026 10:00", "01.02.26", "2026-11-30T09:00:00Z", "7.12.2026 9:05:30.250",
          "07.12.2026, 18:30", "31.02.2026", "31.12.3000", "01.02.99", "07.12.2026 10:60"], None,
