@@ -8,8 +8,8 @@ that point at no user or post. Only the rejected rows come back to pandas, where
 A layout for these tables may use ``raw`` (one frame), ``columns``, ``constants``, ``values``, ``likes_from``,
 ``id_types``, ``checks`` and ``dayfirst``. Text timestamps are read as ISO 8601 (with or without a UTC offset) or
 as numeric dates in one order per column, as pandas' ingestion reads them (07.12.2026, 12/7/26, with a time of
-day such as 10:05, 10:05:30.250 or 3:04 PM); numbers as unix time in the unit their magnitude suggests. A timestamp
-in another text format is rejected as not a date or time.
+day such as 10:05, 10:05:30.250 or 3:04 PM, and a UTC offset); numbers as unix time in the unit their magnitude
+suggests. A timestamp in another text format is rejected as not a date or time.
 """
 
 from __future__ import annotations
@@ -59,10 +59,12 @@ if TYPE_CHECKING:
 
 ENGINE_TABLES = ("feed_events", "views")
 LAYOUT_OPTIONS = {"raw", "columns", "constants", "values", "likes_from", "id_types", "checks", "dayfirst"}
-# A numeric date as pandas' ingestion reads it (ingest.NUMERIC_DATE), and its time of day, in at most nine groups
-# (DuckDB's limit) and without a back reference (RE2 has none): the middle group holds both separators.
+# A numeric date as pandas' ingestion reads it (ingest.NUMERIC_DATE), and its time of day and UTC offset, in at
+# most nine groups (DuckDB's limit) and without a back reference (RE2 has none): the middle group holds both
+# separators.
 NUMERIC_DATE_TIME = (r"^(\d{1,2})(\.\d{1,2}\.|/\d{1,2}/|-\d{1,2}-)(\d{4}|\d{2})"
-                     r"(?:(?:[ T]|, )(\d{1,2}):(\d{1,2})(?::(\d{1,2})(\.\d+)?)?(?: ?([AaPp][Mm]))?)?$")
+                     r"(?:(?:[ T]|, )(\d{1,2}):(\d{1,2})(?::(\d{1,2})(\.\d+)?)?(?: ?([AaPp][Mm]))?"
+                     r"(?: ?([+-]\d{2}(?::?\d{2})?|[Zz]|UTC|GMT))?)?$")
 PART = "_part"  # 0: a raw row; 1: the like that a high rating adds (likes_from)
 TEXT_TIME = "_text_time_"  # prefix of the timestamp a text column reads as
 DISORDERED = "_disordered_"  # prefix of the flag of a numeric date that only reads in the other order
@@ -417,7 +419,7 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
     import ibis
 
     text = _trimmed(table[name].cast("string"))
-    groups = ("first", "middle", "year", "hour", "minute", "second", "fraction", "half")
+    groups = ("first", "middle", "year", "hour", "minute", "second", "fraction", "half", "zone")
     parts = table.mutate(_text=text, _numeric=text.re_search(NUMERIC_DATE_TIME),
                          **{f"_{group}": text.re_extract(NUMERIC_DATE_TIME, i) for i, group in enumerate(groups, 1)})
     parts = parts.mutate(_after=parts["_middle"].re_replace(r"\D", ""))  # the number between the separators
@@ -443,8 +445,12 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
     hours = ibis.cases((twelve_hour & ((hours < 1) | (hours > 12)), ibis.null("int64")),
                        (twelve_hour, hours % 12 + ibis.cases((half.upper() == "PM", 12), else_=0)),
                        (hours > 23, ibis.null("int64")), else_=hours)
+    zone = parts["_zone"]
+    offset = ibis.cases((zone.length() == 0, ""), (zone.upper().isin(["Z", "UTC", "GMT"]), "Z"),
+                        else_=zone.substr(0, 3) + ":" + ibis.cases((zone.length() > 3, zone.right(2)), else_="00"))
     clock = (hours.cast("string").lpad(2, "0") + ":" + parts["_minute"].lpad(2, "0") + ":"
-             + parts["_second"].lpad(2, "0") + parts["_fraction"].substr(0, 7))  # to the microsecond, as pandas
+             + parts["_second"].lpad(2, "0") + parts["_fraction"].substr(0, 7)  # to the microsecond, as pandas
+             + offset)
     dates = parts.mutate(_year=full_year, _clock=clock)
 
     def stamp(day: str, month: str) -> Any:

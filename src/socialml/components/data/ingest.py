@@ -873,8 +873,13 @@ def _read_dates(strings: pd.Series, dayfirst: bool | None, column: str) -> tuple
                                       lambda: strings[numeric].iloc[0])
     day, month = (first, second) if dayfirst else (second, first)
     read = _parse_dates(strings[numeric], dayfirst)
-    # dateutil swaps day and month where the asked order is impossible (13/12/2026 month first)
-    agrees = (read.dt.day == day) & (read.dt.month == month)
+    # dateutil swaps day and month where the asked order is impossible (13/12/2026 month first). The read is in
+    # UTC: "12.12.2026 23:30 -05:00" is the 13th there, so a day either side agrees too (a swapped read is
+    # another month, unless day and month are equal and it is no swap).
+    agrees = pd.Series(False, index=read.index)
+    for days in (0, -1, 1):
+        shifted = read + pd.Timedelta(days=days).as_unit(DATE_UNIT)  # a nanosecond shift overflows year 3000
+        agrees |= (shifted.dt.day == day) & (shifted.dt.month == month)
     parsed[numeric] = read.where(agrees)
     swapped[numeric] = read.notna() & ~agrees
     return parsed, swapped
