@@ -73,6 +73,14 @@ def test_an_option_out_of_range_stops_the_run_with_one_line_naming_it(parameter,
     assert result.stderr.splitlines()[-1] == f"stopped: {stop}"
 
 
+def test_a_misspelt_environment_stops_the_run_naming_the_environments():
+    result = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "reel"], cwd=PROJECT_ROOT,
+                            env=kedro_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("stopped: there is no environment 'reel': conf/ has [") and "'real'" in last
+
+
 def test_runtime_parameters_change_one_key_of_a_block_the_environment_does_not_set():
     """Kedro alone would give `--env test` an `ingestion` block of the one key given, replacing base's layouts."""
     from socialml.pipeline_registry import ProjectConfigLoader

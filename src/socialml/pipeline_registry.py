@@ -19,6 +19,7 @@ from kedro.framework.project import pipelines, settings
 from kedro.pipeline import Pipeline
 from omegaconf import OmegaConf
 
+from socialml.components.core.errors import SettingsError
 from socialml.pipelines import (
     audience,
     clustering,
@@ -60,8 +61,17 @@ class ProjectConfigLoader(OmegaConfigLoader):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._require_environment()
         ProjectConfigLoader.active = self
         pipelines.configure(__name__)
+
+    def _require_environment(self) -> None:
+        """A misspelt ``--env`` stops here, naming the environments: Kedro would read base alone, and the run
+        would end in an MLflow traceback about a file store (base's tracking URI names its environment)."""
+        conf = Path(self.conf_source)
+        if self.env and conf.is_dir() and not (conf / self.env).is_dir():
+            environments = sorted(path.name for path in conf.iterdir() if path.is_dir() and path.name != self.base_env)
+            raise SettingsError(f"there is no environment {self.env!r}: {conf.name}/ has {environments}")
 
     def __getitem__(self, key: str) -> Any:
         if key == "parameters" and self.runtime_params and key not in self:

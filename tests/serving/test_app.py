@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from socialml.components.evaluation.ab_test import assign_group
-from tests.conftest import TEST_DATA, kedro_env, render_in_chromium, run_kedro
+from tests.conftest import PROJECT_ROOT, TEST_DATA, kedro_env, render_in_chromium, run_kedro
 
 pytestmark = pytest.mark.slow
 AB = {"salt": "socialml-feed-ab", "test_share": 0.5}  # conf/test/parameters_post_feed.yml
@@ -334,6 +334,18 @@ def test_unknown_families_are_refused_by_name():
     result = subprocess.run([sys.executable, "-m", "socialml.serving.supervisor", "--families", "feed,recsys"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "unknown families ['recsys']" in result.stderr
+
+
+@pytest.mark.parametrize(("arguments", "refusal"), [
+    (["--env", "reel"], "there is no environment 'reel': conf/ has ["),
+    (["--project", "{tmp}"], "{tmp} is not a Kedro project (it has no pyproject.toml)"),
+])
+def test_a_misspelt_environment_or_a_folder_that_is_no_project_is_refused_in_one_line(arguments, refusal, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "socialml.serving.supervisor",
+                             *(a.format(tmp=tmp_path) for a in arguments)],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert refusal.format(tmp=tmp_path) in result.stderr.splitlines()[-1]
 
 
 def test_fuzzing_the_openapi_schema_finds_no_server_error(service):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from socialml.components.core.errors import SettingsError
 from socialml.registry import exported_models_folder, served_families
 from socialml.serving.families import FAMILIES, checked_families
 from socialml.serving.loading import LoadContext, ModelStore, ServedModel, TextEncoders
@@ -86,6 +87,9 @@ def project_context(project_path: str | Path = ".", env: str | None = None) -> I
     from kedro.framework.startup import bootstrap_project
 
     project_path = Path(project_path).resolve()
+    if not (project_path / "pyproject.toml").is_file():
+        raise SettingsError(f"{project_path} is not a Kedro project (it has no pyproject.toml): give the "
+                            f"project's folder as --project, or start from it")
     bootstrap_project(project_path)
     with KedroSession.create(project_path=project_path, env=env) as session:
         yield session.load_context()
