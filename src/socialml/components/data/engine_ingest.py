@@ -423,7 +423,7 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
     parts = table.mutate(_text=text, _numeric=text.re_search(NUMERIC_DATE_TIME),
                          **{f"_{group}": text.re_extract(NUMERIC_DATE_TIME, i) for i, group in enumerate(groups, 1)})
     parts = parts.mutate(_after=parts["_middle"].re_replace(r"\D", ""))  # the number between the separators
-    numeric, first, after, year, half = (parts[f"_{part}"] for part in ("numeric", "first", "after", "year", "half"))
+    numeric, first, after, year = (parts[f"_{part}"] for part in ("numeric", "first", "after", "year"))
     if dayfirst is None:
         shown = engine.run(parts.filter(numeric).aggregate(
             rows=numeric.count(), day_first=(first.cast("int64") > 12).cast("int64").sum(),
@@ -434,24 +434,7 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
         dayfirst = numeric_date_order(
             int(shown["day_first"]), int(shown["month_first"]), int(shown["dotted"]) / int(shown["rows"]), column,
             lambda: engine.run(parts.filter(numeric).select("_text").limit(1))["_text"].iloc[0])
-    # Two-digit years as dateutil reads them: this century, unless that is 50 years or more ahead.
-    this_year = pd.Timestamp.now().year
-    short = year.try_cast("int64") + this_year // 100 * 100
-    full_year = ibis.cases((year.length() == 2, ibis.cases((short >= this_year + 50, short - 100), else_=short)),
-                           else_=year.try_cast("int64")).cast("string").lpad(4, "0")
-    hours = parts["_hour"].try_cast("int64").fill_null(0)
-    twelve_hour = half.length() > 0
-    # Hours the casts would carry over (DuckDB reads 24:00 as the next day) are unreadable, as in pandas.
-    hours = ibis.cases((twelve_hour & ((hours < 1) | (hours > 12)), ibis.null("int64")),
-                       (twelve_hour, hours % 12 + ibis.cases((half.upper() == "PM", 12), else_=0)),
-                       (hours > 23, ibis.null("int64")), else_=hours)
-    zone = parts["_zone"]
-    offset = ibis.cases((zone.length() == 0, ""), (zone.upper().isin(["Z", "UTC", "GMT"]), "Z"),
-                        else_=zone.substr(0, 3) + ":" + ibis.cases((zone.length() > 3, zone.right(2)), else_="00"))
-    clock = (hours.cast("string").lpad(2, "0") + ":" + parts["_minute"].lpad(2, "0") + ":"
-             + parts["_second"].lpad(2, "0") + parts["_fraction"].substr(0, 7)  # to the microsecond, as pandas
-             + offset)
-    dates = parts.mutate(_year=full_year, _clock=clock)
+    dates = parts.mutate(_year=_full_year(year), _clock=_clock_text(parts))
 
     def stamp(day: str, month: str) -> Any:
         return _utc_stamp(dates["_year"] + "-" + dates[month].lpad(2, "0") + "-" + dates[day].lpad(2, "0") + " "
@@ -463,6 +446,35 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
     return read.select(*table.columns, **{
         TEXT_TIME + name: ibis.cases((read["_numeric"], read["_read"]), else_=_utc_stamp(read["_text"])),
         DISORDERED + name: read["_numeric"] & read["_read"].isnull() & read["_other"].notnull()})
+
+
+def _full_year(year: Any) -> Any:
+    """A date's year of two or four digits as four, the two-digit ones as dateutil reads them: this century,
+    unless that is 50 years or more ahead."""
+    import ibis
+
+    this_year = pd.Timestamp.now().year
+    short = year.try_cast("int64") + this_year // 100 * 100
+    return ibis.cases((year.length() == 2, ibis.cases((short >= this_year + 50, short - 100), else_=short)),
+                      else_=year.try_cast("int64")).cast("string").lpad(4, "0")
+
+
+def _clock_text(parts: ir.Table) -> Any:
+    """The time of day of :func:`_with_text_times`' parts as ISO 8601 text (``10:05:30.25+03:00``), midnight
+    where none is given; null where the hour cannot be one."""
+    import ibis
+
+    hours, half, zone = parts["_hour"].try_cast("int64").fill_null(0), parts["_half"], parts["_zone"]
+    twelve_hour = half.length() > 0
+    # Hours the casts would carry over (DuckDB reads 24:00 as the next day) are unreadable, as in pandas.
+    hours = ibis.cases((twelve_hour & ((hours < 1) | (hours > 12)), ibis.null("int64")),
+                       (twelve_hour, hours % 12 + ibis.cases((half.upper() == "PM", 12), else_=0)),
+                       (hours > 23, ibis.null("int64")), else_=hours)
+    offset = ibis.cases((zone.length() == 0, ""), (zone.upper().isin(["Z", "UTC", "GMT"]), "Z"),
+                        else_=zone.substr(0, 3) + ":" + ibis.cases((zone.length() > 3, zone.right(2)), else_="00"))
+    return (hours.cast("string").lpad(2, "0") + ":" + parts["_minute"].lpad(2, "0") + ":"
+            + parts["_second"].lpad(2, "0") + parts["_fraction"].substr(0, 7)  # to the microsecond, as pandas
+            + offset)
 
 
 def _utc_stamp(text: Any) -> Any:
