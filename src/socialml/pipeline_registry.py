@@ -66,8 +66,8 @@ class ProjectConfigLoader(OmegaConfigLoader):
         pipelines.configure(__name__)
 
     def _require_environment(self) -> None:
-        """A misspelt ``--env`` stops here, naming the environments: Kedro would read base alone, and the run
-        would end in an MLflow traceback about a file store (base's tracking URI names its environment)."""
+        """A misspelt ``--env`` stops here, naming the environments: without this check the run ended in an
+        MLflow traceback about its file store, which says nothing of the environment."""
         conf = Path(self.conf_source)
         if self.env and conf.is_dir() and not (conf / self.env).is_dir():
             environments = sorted(path.name for path in conf.iterdir() if path.is_dir() and path.name != self.base_env)
