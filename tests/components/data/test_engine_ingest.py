@@ -213,7 +213,7 @@ def dated_feed(times: list[str]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]
 
 # A column of a log as exported, and what its timestamps read (None: rejected). The first one's ISO date read to
 # the second beside a dotted one to the millisecond once crashed pandas' reader (two resolutions in one column).
-NUMERIC_DATES = {
+TEXT_TIMES = {
     "dotted, Excel's Russian export": (
         ["07.12.2026 10:00", "13.12.2026 10:00", "01.02.26", "2026-11-30T09:00:00Z", "7.12.2026 9:05:30.250",
          "07.12.2026, 18:30", "31.02.2026", "31.12.3000", "01.02.99", "07.12.2026 10:60"], None,
@@ -229,15 +229,18 @@ NUMERIC_DATES = {
     "with a UTC offset": (["07.12.2026 10:00 +03:00", "13.12.2026 10:00:00+0300", "07.12.2026 10:00 UTC",
                            "12.12.2026 23:30 -05:00"], None,
                           ["2026-12-07 07:00", "2026-12-13 07:00", "2026-12-07 10:00", "2026-12-13 04:30"]),
+    "unix times written as text, as a JSON export has them": (  # the unit is the median's: seconds here
+        ["1764201600", "1764288000", "2026-11-30 10:00", "1764374400000"], None,
+        ["2025-11-27", "2025-11-28", "2026-11-30 10:00", None]),
     "slashes the layout says are day first": (["07/12/2026", "01-02-2026 23:59:59"], True,
                                               ["2026-12-07", "2026-02-01 23:59:59"]),
 }
 
 
 @pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
-@pytest.mark.parametrize("case", NUMERIC_DATES)
-def test_numeric_dates_read_on_the_engine_in_one_order_per_column_as_pandas_reads_them(kind, case):
-    times, dayfirst, expected = NUMERIC_DATES[case]
+@pytest.mark.parametrize("case", TEXT_TIMES)
+def test_text_times_read_on_the_engine_as_pandas_reads_them_numeric_dates_in_one_order_per_column(kind, case):
+    times, dayfirst, expected = TEXT_TIMES[case]
     raw, references = dated_feed(times)
     spec = {**SPEC, **({"dayfirst": dayfirst} if dayfirst is not None else {})}
     accepted, rejected = in_pandas(raw, spec, references, {})

@@ -8,8 +8,8 @@ that point at no user or post. Only the rejected rows come back to pandas, where
 A layout for these tables may use ``raw`` (one frame), ``columns``, ``constants``, ``values``, ``likes_from``,
 ``id_types``, ``checks`` and ``dayfirst``. Text timestamps are read as ISO 8601 (with or without a UTC offset) or
 as numeric dates in one order per column, as pandas' ingestion reads them (07.12.2026, 12/7/26, with a time of
-day such as 10:05, 10:05:30.250 or 3:04 PM, and a UTC offset); numbers as unix time in the unit their magnitude
-suggests. A timestamp in another text format is rejected as not a date or time.
+day such as 10:05, 10:05:30.250 or 3:04 PM, and a UTC offset); numbers, typed or written as text, as unix time
+in the unit their magnitude suggests. A timestamp in another text format is rejected as not a date or time.
 """
 
 from __future__ import annotations
@@ -371,36 +371,52 @@ def _where(condition: Any, value: Any) -> Any:
 
 def _cast_time(table: ir.Table, name: str, lower: pd.Timestamp, upper: pd.Timestamp, engine: Engine
                ) -> tuple[Any, list]:
-    """(naive UTC timestamps, problems), as ``ingest._cast_time``: typed times, unix numbers, or text as
-    :func:`_with_text_times` read it."""
+    """(naive UTC timestamps, problems), as ``ingest._cast_time``: typed times, unix numbers (typed, or written
+    as text as a JSON export's "1701950400"), or text as :func:`_with_text_times` read it."""
     import ibis
 
     values = table[name]
     window = f"outside the plausible time window {lower:%Y-%m-%d} to {upper:%Y-%m-%d %H:%M}"
     if values.type().is_numeric():
         numbers = values.cast("float64")
-        finite = numbers.notnull() & ~numbers.isnan() & ~numbers.isinf()
-        magnitude = engine.run(table.filter(finite).aggregate(magnitude=numbers.abs().median()))["magnitude"].iloc[0]
-        unit, scale = _epoch_unit(magnitude)
-        seconds = numbers / scale
-        plausible = finite & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
-        whole_units = _where(plausible, numbers).floor()  # whole units, as pandas reads unix time
-        micros = whole_units * int(1e6 / scale) if scale <= 1e6 else whole_units // int(scale / 1e6)
-        # Seconds, then the microseconds as an interval: Spark makes timestamps from unix seconds only.
-        # DuckDB's to_timestamp gives a TIMESTAMPTZ that Ibis types as naive (so a plain cast to naive is
-        # dropped) and that its parquet writer stores with a UTC zone: the two casts make it naive UTC there.
-        stamps = ((micros // 1_000_000).as_timestamp("s") + (micros % 1_000_000).as_interval("us")
-                  ).cast("timestamp('UTC')").cast("timestamp")
-        return stamps, [(numbers.isinf(), "not a date or time"), (finite & ~plausible, window)]
+        stamps, _, implausible = _unix_times(table, numbers, lower, upper, engine)
+        return stamps, [(numbers.isinf(), "not a date or time"), (implausible, window)]
+    implausible, disordered = ibis.literal(False), ibis.literal(False)
     if values.type().is_timestamp():
         stamps = values if values.type().timezone is None else values.cast("timestamp")
-        unreadable, disordered = ibis.literal(False), ibis.literal(False)
+        unreadable = ibis.literal(False)
     else:
-        stamps, disordered = table[TEXT_TIME + name], table[DISORDERED + name]
-        unreadable = values.notnull() & stamps.isnull() & ~disordered
-    outside = stamps.notnull() & ((stamps < lower.to_pydatetime()) | (stamps > upper.to_pydatetime()))
+        unix, is_number, implausible = _unix_times(table, _trimmed(values.cast("string")).try_cast("float64"),
+                                                   lower, upper, engine)
+        read, disordered = table[TEXT_TIME + name], table[DISORDERED + name]
+        stamps = ibis.cases((is_number, unix), else_=read)
+        unreadable = values.notnull() & ~is_number & read.isnull() & ~disordered
+    outside = implausible | (stamps.notnull() & ((stamps < lower.to_pydatetime()) | (stamps > upper.to_pydatetime())))
     problems = [(unreadable, "not a date or time"), (outside, window), (disordered, DISORDERED_WHY)]
     return _where(~outside, stamps), problems
+
+
+def _unix_times(table: ir.Table, numbers: Any, lower: pd.Timestamp, upper: pd.Timestamp, engine: Engine
+                ) -> tuple[Any, Any, Any]:
+    """(naive UTC timestamps of ``numbers`` as unix time in the unit the magnitude of their median suggests, which
+    of them are finite numbers, which of those lie outside [lower, upper]), as ``ingest._cast_time`` reads them."""
+    import ibis
+
+    finite = numbers.notnull() & ~numbers.isnan() & ~numbers.isinf()
+    magnitude = engine.run(table.filter(finite).aggregate(magnitude=numbers.abs().median()))["magnitude"].iloc[0]
+    if magnitude is None or np.isnan(magnitude):  # no number: the other rows' expressions stay as they were
+        return ibis.null("timestamp"), ibis.literal(False), ibis.literal(False)
+    unit, scale = _epoch_unit(magnitude)
+    seconds = numbers / scale
+    plausible = finite & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
+    whole_units = _where(plausible, numbers).floor()  # whole units, as pandas reads unix time
+    micros = whole_units * int(1e6 / scale) if scale <= 1e6 else whole_units // int(scale / 1e6)
+    # Seconds, then the microseconds as an interval: Spark makes timestamps from unix seconds only.
+    # DuckDB's to_timestamp gives a TIMESTAMPTZ that Ibis types as naive (so a plain cast to naive is
+    # dropped) and that its parquet writer stores with a UTC zone: the two casts make it naive UTC there.
+    stamps = ((micros // 1_000_000).as_timestamp("s") + (micros % 1_000_000).as_interval("us")
+              ).cast("timestamp('UTC')").cast("timestamp")
+    return stamps, finite, finite & ~plausible
 
 
 def _is_text(values: Any) -> bool:
@@ -482,9 +498,8 @@ def _utc_stamp(text: Any) -> Any:
     return text.try_cast("timestamp('UTC')").cast("timestamp")
 
 
-def _epoch_unit(magnitude: float | None) -> tuple[str, float]:
-    magnitude = 0.0 if magnitude is None or np.isnan(magnitude) else float(magnitude)
+def _epoch_unit(magnitude: float) -> tuple[str, float]:
     for (unit, limit), scale in zip(EPOCH_UNITS, (1, 1e3, 1e6, 1e9)):
-        if magnitude < limit:
+        if float(magnitude) < limit:
             return unit, scale
     raise AssertionError("unreachable")
