@@ -232,6 +232,10 @@ TEXT_TIMES = {
     "unix times written as text, as a JSON export has them": (  # the unit is the median's: seconds here
         ["1764201600", "1764288000", "2026-11-30 10:00", "1764374400000"], None,
         ["2025-11-27", "2025-11-28", "2026-11-30 10:00", None]),
+    "year first, with slashes or dots as some locales write it, and ISO 8601's forms": (
+        ["2026/11/30 10:00", "2026.11.30", "2026-11-30T10:00", "2026-11-30T10:00:00.123+03:00",
+         "2026-11-30 10:00:00 UTC"], None,
+        ["2026-11-30 10:00", "2026-11-30", "2026-11-30 10:00", "2026-11-30 07:00:00.123", "2026-11-30 10:00"]),
     "slashes the layout says are day first": (["07/12/2026", "01-02-2026 23:59:59"], True,
                                               ["2026-12-07", "2026-02-01 23:59:59"]),
 }

@@ -65,6 +65,7 @@ LAYOUT_OPTIONS = {"raw", "columns", "constants", "values", "likes_from", "id_typ
 NUMERIC_DATE_TIME = (r"^(\d{1,2})(\.\d{1,2}\.|/\d{1,2}/|-\d{1,2}-)(\d{4}|\d{2})"
                      r"(?:(?:[ T]|, )(\d{1,2}):(\d{1,2})(?::(\d{1,2})(\.\d+)?)?(?: ?([AaPp][Mm]))?"
                      r"(?: ?([+-]\d{2}(?::?\d{2})?|[Zz]|UTC|GMT))?)?$")
+YEAR_FIRST_DATE = r"^\d{4}[./]\d{1,2}[./]\d{1,2}"  # a date with the year first and dots or slashes
 PART = "_part"  # 0: a raw row; 1: the like that a high rating adds (likes_from)
 TEXT_TIME = "_text_time_"  # prefix of the timestamp a text column reads as
 DISORDERED = "_disordered_"  # prefix of the flag of a numeric date that only reads in the other order
@@ -437,16 +438,22 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
     text = _trimmed(table[name].cast("string"))
     groups = ("first", "middle", "year", "hour", "minute", "second", "fraction", "half", "zone")
     parts = table.mutate(_text=text, _numeric=text.re_search(NUMERIC_DATE_TIME),
+                         _year_first=text.re_extract(YEAR_FIRST_DATE, 0),
                          **{f"_{group}": text.re_extract(NUMERIC_DATE_TIME, i) for i, group in enumerate(groups, 1)})
-    parts = parts.mutate(_after=parts["_middle"].re_replace(r"\D", ""))  # the number between the separators
+    # 2026/11/30 and 2026.11.30 as ISO 8601's 2026-11-30, which Spark's cast alone reads (DuckDB's reads slashes)
+    year_first = parts["_year_first"]
+    parts = parts.mutate(_after=parts["_middle"].re_replace(r"\D", ""),  # the number between the separators
+                         _iso=ibis.cases((year_first.length() > 0, year_first.translate("./", "--")
+                                          + parts["_text"].substr(year_first.length())), else_=parts["_text"]))
     numeric, first, after, year = (parts[f"_{part}"] for part in ("numeric", "first", "after", "year"))
     if dayfirst is None:
         shown = engine.run(parts.filter(numeric).aggregate(
             rows=numeric.count(), day_first=(first.cast("int64") > 12).cast("int64").sum(),
             month_first=(after.cast("int64") > 12).cast("int64").sum(),
             dotted=(parts["_middle"].substr(0, 1) == ".").cast("int64").sum())).iloc[0]
-        if not shown["rows"]:  # ISO 8601 or unreadable: no regex to run on every row
-            return table.mutate(**{TEXT_TIME + name: _utc_stamp(text), DISORDERED + name: ibis.literal(False)})
+        if not shown["rows"]:  # ISO 8601 or unreadable: the numeric dates' parts are not computed
+            return parts.select(*table.columns, **{TEXT_TIME + name: _utc_stamp(parts["_iso"]),
+                                                   DISORDERED + name: ibis.literal(False)})
         dayfirst = numeric_date_order(
             int(shown["day_first"]), int(shown["month_first"]), int(shown["dotted"]) / int(shown["rows"]), column,
             lambda: engine.run(parts.filter(numeric).select("_text").limit(1))["_text"].iloc[0])
@@ -460,7 +467,7 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
     read = dates.mutate(_read=stamp(day, month), _other=stamp(month, day))
     # Numeric dates first: DuckDB's cast reads 1/2/26 as 26 February of the year 1.
     return read.select(*table.columns, **{
-        TEXT_TIME + name: ibis.cases((read["_numeric"], read["_read"]), else_=_utc_stamp(read["_text"])),
+        TEXT_TIME + name: ibis.cases((read["_numeric"], read["_read"]), else_=_utc_stamp(read["_iso"])),
         DISORDERED + name: read["_numeric"] & read["_read"].isnull() & read["_other"].notnull()})
 
 
