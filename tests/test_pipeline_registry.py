@@ -81,6 +81,18 @@ def test_a_misspelt_environment_stops_the_run_naming_the_environments():
     assert last.startswith("stopped: there is no environment 'reel': conf/ has [") and "'real'" in last
 
 
+@pytest.mark.parametrize(("selection", "stop"), [
+    (["--namespaces", "demo_platfrom"], "stopped: Pipeline does not contain nodes with the following namespaces: "
+                                        "['demo_platfrom']; the namespaces are ['demo']"),
+    (["--pipelines", "nosuch"], "stopped: Failed to find the pipeline named 'nosuch'."),
+])
+def test_a_selection_that_matches_nothing_stops_in_one_line_naming_the_namespaces_there_are(selection, stop):
+    result = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "test", *selection], cwd=PROJECT_ROOT,
+                            env=kedro_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(stop)
+
+
 def test_runtime_parameters_change_one_key_of_a_block_the_environment_does_not_set():
     """Kedro alone would give `--env test` an `ingestion` block of the one key given, replacing base's layouts."""
     from socialml.pipeline_registry import ProjectConfigLoader

@@ -153,6 +153,9 @@ def _is_parameter(name: str) -> bool:
 
 # Stops whose message says what is wrong and what to do: Kedro's 50-line traceback above it adds nothing.
 STOPS = (MissingRunInputError, DataStop, SettingsError)
+# Where Kedro refuses a selection that matches nothing (--pipelines, --namespaces, --nodes, --tags): its message
+# says what is wrong, and its traceback says nothing more.
+KEDRO_SELECTION = ("kedro/framework/session/session.py", "kedro/pipeline/pipeline.py")
 
 
 def find_environment_scripts() -> None:
@@ -176,10 +179,27 @@ def show_stops_without_traceback() -> None:
             mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
         if issubclass(kind, STOPS):
             print(f"stopped: {error}", file=sys.stderr)
+        elif issubclass(kind, ValueError) and _raised_in(traceback, KEDRO_SELECTION):
+            known = f"; the namespaces are {_namespaces()}" if "namespaces" in str(error) else ""
+            print(f"stopped: {error}{known}", file=sys.stderr)
         else:
             shown(kind, error, traceback)
 
     sys.excepthook = excepthook
+
+
+def _raised_in(traceback: Any, files: tuple[str, ...]) -> bool:
+    """Whether the innermost frame of ``traceback`` is in one of ``files`` (paths' ends)."""
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    return traceback is not None and Path(traceback.tb_frame.f_code.co_filename).as_posix().endswith(files)
+
+
+def _namespaces() -> list[str]:
+    """The top-level namespaces of the project's default pipeline, as ``--namespaces`` takes them."""
+    from kedro.framework.project import pipelines
+
+    return sorted({node.namespace.split(".")[0] for node in pipelines["__default__"].nodes if node.namespace})
 
 
 class MlflowRunLabelsHook:
