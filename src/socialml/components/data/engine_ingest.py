@@ -34,7 +34,6 @@ from socialml.components.data.canonical import (
 from socialml.components.data.engines import Engine
 from socialml.components.data.ingest import (
     DISORDERED_WHY,
-    EPOCH_UNITS,
     FLOAT_EXACT,
     INT64_LIMIT,
     INT_TEXT,
@@ -49,6 +48,7 @@ from socialml.components.data.ingest import (
     _rejected_frame,
     _rejection_by_key,
     _shown,
+    epoch_unit,
     id_text,
     numeric_date_order,
     resolve_id_types,
@@ -407,7 +407,7 @@ def _unix_times(table: ir.Table, numbers: Any, lower: pd.Timestamp, upper: pd.Ti
     magnitude = engine.run(table.filter(finite).aggregate(magnitude=numbers.abs().median()))["magnitude"].iloc[0]
     if magnitude is None or np.isnan(magnitude):  # no number: the other rows' expressions stay as they were
         return ibis.null("timestamp"), ibis.literal(False), ibis.literal(False)
-    unit, scale = _epoch_unit(magnitude)
+    unit, scale = epoch_unit(magnitude)
     seconds = numbers / scale
     plausible = finite & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
     whole_units = _where(plausible, numbers).floor()  # whole units, as pandas reads unix time
@@ -503,10 +503,3 @@ def _clock_text(parts: ir.Table) -> Any:
 def _utc_stamp(text: Any) -> Any:
     """ISO 8601 text as a naive UTC timestamp, null where it is not one."""
     return text.try_cast("timestamp('UTC')").cast("timestamp")
-
-
-def _epoch_unit(magnitude: float) -> tuple[str, float]:
-    for (unit, limit), scale in zip(EPOCH_UNITS, (1, 1e3, 1e6, 1e9)):
-        if float(magnitude) < limit:
-            return unit, scale
-    raise AssertionError("unreachable")

@@ -824,7 +824,7 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, dayf
         numbers = numbers.astype("float64").where(lambda x: np.isfinite(x))
         is_number = numbers.notna()
         if is_number.any():
-            unit, scale = _epoch_unit(numbers[is_number])
+            unit, scale = epoch_unit(numbers[is_number].abs().median())
             seconds = numbers / scale
             inside = is_number & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
             out[inside] = pd.to_datetime(numbers[inside].astype("int64"), unit=unit)
@@ -912,10 +912,10 @@ def _parse_dates(strings: pd.Series, dayfirst: bool) -> pd.Series:
     return parsed
 
 
-def _epoch_unit(numbers: pd.Series) -> tuple[str, float]:
-    magnitude = float(numbers.abs().median())
+def epoch_unit(magnitude: float) -> tuple[str, float]:
+    """The unit of unix times whose typical size is ``magnitude`` (their median's), and its scale to seconds."""
     for (unit, limit), scale in zip(EPOCH_UNITS, (1, 1e3, 1e6, 1e9)):
-        if magnitude < limit:
+        if float(magnitude) < limit:
             return unit, scale
     raise AssertionError("unreachable")
 
