@@ -3,8 +3,9 @@ revision and at this checkout.
 
     .venv/bin/python benchmarks/bench_engine_dates.py --base REV [--runs 3]
 
-500,000 feed events whose timestamps are text written three ways: ISO 8601, day-first with dots as Russian
-exports write them, and a US export's month-first slashes on a 12-hour clock. Each run ingests the log on
+500,000 feed events whose timestamps are text written four ways: ISO 8601, day-first with dots as Russian
+exports write them, a US export's month-first slashes on a 12-hour clock, RFC 2822's month names (RSS, e-mail) and Russian month
+names as Russian exports write them. Each run ingests the log on
 DuckDB (casts, checks, duplicates, unknown users and posts) and counts the accepted rows; it prints how many
 were accepted, so a revision that rejects a format shows it. Both trees run on this checkout's .venv, each timing
 a fresh process, the trees alternating (bench_pipeline_steps.compare_and_write).
@@ -32,7 +33,12 @@ from socialml.components.data.ingest import ROW, Checks
 written, rows = sys.argv[1], int(sys.argv[2])
 rng = np.random.default_rng(0)
 times = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 300 * 86400, rows), unit="s")
-raw = pd.DataFrame({"ts": times.strftime(written), "uid": rng.integers(0, 1000, rows), "pid": np.arange(rows),
+texts = pd.Series(times.strftime(written))
+if "г." in written:  # strftime's month names are English
+    texts = texts.replace({"Jan": "янв.", "Feb": "февр.", "Mar": "мар.", "Apr": "апр.", "May": "мая", "Jun": "июня",
+                           "Jul": "июля", "Aug": "авг.", "Sep": "сент.", "Oct": "окт.", "Nov": "нояб.", "Dec": "дек."},
+                          regex=True)
+raw = pd.DataFrame({"ts": texts, "uid": rng.integers(0, 1000, rows), "pid": np.arange(rows),
                     "what": "v", ROW: np.arange(rows)})
 spec = {"raw": "feed", "columns": {"timestamp": "ts", "user_id": "uid", "post_id": "pid", "action": "what"},
         "values": {"action": {"v": "view"}}}
@@ -48,7 +54,9 @@ print(json.dumps({"seconds": seconds}))
 """
 STEPS = {"ISO 8601 (2024-03-07 14:05:09)": "%Y-%m-%d %H:%M:%S",
          "dotted, day first (07.03.2024 14:05:09)": "%d.%m.%Y %H:%M:%S",
-         "slashes, month first, 12-hour clock (03/07/2024 02:05 PM)": "%m/%d/%Y %I:%M %p"}
+         "slashes, month first, 12-hour clock (03/07/2024 02:05 PM)": "%m/%d/%Y %I:%M %p",
+         "month names, RFC 2822 (Thu, 07 Mar 2024 14:05:09 +0000)": "%a, %d %b %Y %H:%M:%S +0000",
+         "Russian month names (07 мар. 2024 г. 14:05)": "%d %b %Y г. %H:%M"}
 
 
 if __name__ == "__main__":

@@ -73,6 +73,17 @@ def test_an_option_out_of_range_stops_the_run_with_one_line_naming_it(parameter,
     assert result.stderr.splitlines()[-1] == f"stopped: {stop}"
 
 
+def test_a_stop_prints_its_traceback_above_its_line_when_asked():
+    """SOCIALML_TRACEBACK=1 brings back the traceback a stop leaves out (a Kedro bug raised where Kedro checks a
+    selection would otherwise lose its)."""
+    for switch, traceback in (("1", True), ("0", False)):
+        result = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "test", "--pipelines", "nosuch"],
+                                cwd=PROJECT_ROOT, env={**kedro_env(), "SOCIALML_TRACEBACK": switch},
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 1 and ("Traceback" in result.stderr) is traceback
+        assert result.stderr.splitlines()[-1].startswith("stopped: Failed to find the pipeline named 'nosuch'.")
+
+
 def test_a_misspelt_environment_stops_the_run_naming_the_environments():
     result = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "reel"], cwd=PROJECT_ROOT,
                             env=kedro_env(), capture_output=True, text=True, timeout=300)

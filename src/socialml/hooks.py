@@ -156,6 +156,7 @@ STOPS = (MissingRunInputError, DataStop, SettingsError)
 # Where Kedro refuses a selection that matches nothing (--pipelines, --namespaces, --nodes, --tags): its message
 # says what is wrong, and its traceback says nothing more.
 KEDRO_SELECTION = ("kedro/framework/session/session.py", "kedro/pipeline/pipeline.py")
+TRACEBACK_SWITCH = "SOCIALML_TRACEBACK"  # set to 1: stops print their traceback too
 
 
 def find_environment_scripts() -> None:
@@ -170,20 +171,26 @@ def find_environment_scripts() -> None:
 
 def show_stops_without_traceback() -> None:
     """A command ended by one of ``STOPS`` prints its message alone (exit status 1); any other error keeps
-    its traceback. Either way an MLflow run still open ends as FAILED: a stop before the first node (a
-    missing input) comes before kedro-mlflow's error hook, and MLflow's exit handler would call it FINISHED."""
+    its traceback. ``SOCIALML_TRACEBACK=1`` in the environment prints a stop's traceback above its line too
+    (the selection stops are told apart by where they were raised: a Kedro bug raised there would lose its).
+    Either way an MLflow run still open ends as FAILED: a stop before the first node (a missing input) comes
+    before kedro-mlflow's error hook, and MLflow's exit handler would call it FINISHED."""
     shown = sys.excepthook
 
     def excepthook(kind, error, traceback) -> None:
         if mlflow.active_run() is not None:
             mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
         if issubclass(kind, STOPS):
-            print(f"stopped: {error}", file=sys.stderr)
+            line = f"stopped: {error}"
         elif issubclass(kind, ValueError) and _raised_in(traceback, KEDRO_SELECTION):
             known = f"; the namespaces are {_namespaces()}" if "namespaces" in str(error) else ""
-            print(f"stopped: {error}{known}", file=sys.stderr)
+            line = f"stopped: {error}{known}"
         else:
             shown(kind, error, traceback)
+            return
+        if os.environ.get(TRACEBACK_SWITCH, "") not in ("", "0"):
+            shown(kind, error, traceback)
+        print(line, file=sys.stderr)
 
     sys.excepthook = excepthook
 

@@ -238,6 +238,21 @@ TEXT_TIMES = {
         ["2026-11-30 10:00", "2026-11-30", "2026-11-30 10:00", "2026-11-30 07:00:00.123", "2026-11-30 10:00"]),
     "slashes the layout says are day first": (["07/12/2026", "01-02-2026 23:59:59"], True,
                                               ["2026-12-07", "2026-02-01 23:59:59"]),
+    "English month names, as US exports, RSS (RFC 2822) and Twitter (ctime) write them": (
+        ["Dec 7, 2026 3:04 PM", "7 December 2026 10:00", "07-Dec-26", "Mon, 07 Dec 2026 10:00:00 +0000",
+         "Mon Dec  7 10:00:00 +0300 2026", "Sept 7th, 2026", "monday, DECEMBER 7, 2026, 11:00", "Decem 7 2026",
+         "31 Feb 2026", "Dec 7, 2026 at noon"], None,
+        ["2026-12-07 15:04", "2026-12-07 10:00", "2026-12-07", "2026-12-07 10:00", "2026-12-07 07:00", "2026-09-07",
+         "2026-12-07 11:00", None, None, None]),
+    "Russian month names, as Russian exports and VK write them": (
+        ["7 декабря 2026 г. 10:00", "пн, 07 дек. 2026 10:00", "1 Мая 2026 года", "7 дек 2026 в 15:04",
+         "Понедельник, 7 декабря 2026, 10:00 +03:00", "7 сент. 26", "7 декаб 2026", "вчера в 10:00"], None,
+        ["2026-12-07 10:00", "2026-12-07 10:00", "2026-05-01", "2026-12-07 15:04", "2026-12-07 07:00", "2026-09-07",
+         None, None]),
+    # in words day first, beside numeric dates month first: each read in its own order
+    "month names beside numeric dates of the other order": (
+        ["12/7/2026", "12/25/2026", "1 Dec 2026", "Dec 2, 2026"], None,
+        ["2026-12-07", "2026-12-25", "2026-12-01", "2026-12-02"]),
 }
 
 
@@ -255,11 +270,11 @@ def test_text_times_read_on_the_engine_as_pandas_reads_them_numeric_dates_in_one
 
 
 def test_a_date_only_read_the_other_way_round_is_rejected_as_such_and_one_without_an_order_warns(caplog):
-    raw, references = dated_feed(["07/12/2026", "25/12/2026", "31/12/2026", "12/25/2026", "Dec 7 2026"])
+    raw, references = dated_feed(["07/12/2026", "25/12/2026", "31/12/2026", "12/25/2026", "вчера в 10:00"])
     _, result = on_engine("duckdb", raw, SPEC, references, {})
     assert result.rejected["reason"].tolist() == [
         "timestamp: day and month only read in the other order than the column's dates (got '12/25/2026')",
-        "timestamp: not a date or time (got 'Dec 7 2026')"]
+        "timestamp: not a date or time (got 'вчера в 10:00')"]
     raw, references = dated_feed(["07/12/2026", "01/02/2026"])
     with caplog.at_level("WARNING"):
         engine_accepted, _ = on_engine("duckdb", raw, SPEC, references, {})
@@ -268,9 +283,9 @@ def test_a_date_only_read_the_other_way_round_is_rejected_as_such_and_one_withou
 
 
 def test_a_log_stopped_by_timestamps_the_engine_cannot_read_says_which_it_reads():
-    raw, references = dated_feed(["Dec 7, 2026 10:00", "Dec 8, 2026 11:00"])
+    raw, references = dated_feed(["вчера в 10:00", "сегодня в 11:00"])
     _, result = on_engine("duckdb", raw, SPEC, references, {})
-    with pytest.raises(IngestionStopped, match=r"timestamps such as 'Dec 7, 2026 10:00' are read on the engine, "
+    with pytest.raises(IngestionStopped, match=r"timestamps such as 'вчера в 10:00' are read on the engine, "
                                                r"which takes ISO 8601 .*numeric dates \(07.12.2024 10:00"):
         enforce_checks("feed_events", result.candidate_rows, 0, result.rejected, CHECKS)
 

@@ -38,8 +38,13 @@ from socialml.components.data.ingest import (
     INT64_LIMIT,
     INT_TEXT,
     LOST_DIGITS,
+    CTIME_DATE,
+    MONTH_NUMBERS,
     RAW,
     ROW,
+    RUSSIAN_YEAR,
+    WEEKDAY,
+    WORDS_DATE,
     Checks,
     EmptySourceError,
     MissingColumnsError,
@@ -428,18 +433,19 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
     """``table`` with the timestamps that the text of its column ``name`` reads as (``_text_time_<name>``, null
     where it reads as none) and which of its numeric dates only read in the other order (``_disordered_<name>``).
 
-    ISO 8601 text, and numeric dates as ``ingest._read_dates`` reads them: one order for the whole column,
-    ``dayfirst`` where the layout gives it, else the one :func:`ingest.numeric_date_order` takes from the
-    column (one aggregate on the engine). Built in stages, each reading the columns of the one before:
-    written as one expression, every use of a regex group extracted it again (126 kB of SQL, 6.5× slower).
+    ISO 8601 text, dates with English month names, and numeric dates as ``ingest._read_dates`` reads them: one
+    order for the whole column, ``dayfirst`` where the layout gives it, else the one
+    :func:`ingest.numeric_date_order` takes from the column (one aggregate on the engine). Built in stages, each
+    reading the columns of the one before: written as one expression, every use of a regex group extracted it
+    again (126 kB of SQL, 6.5× slower).
     """
     import ibis
 
-    text = _trimmed(table[name].cast("string"))
+    worded = _with_words_read(table, _trimmed(table[name].cast("string")))
+    text, words = worded["_text"], worded["_words"]
     groups = ("first", "middle", "year", "hour", "minute", "second", "fraction", "half", "zone")
-    parts = table.mutate(_text=text, _numeric=text.re_search(NUMERIC_DATE_TIME),
-                         _year_first=text.re_extract(YEAR_FIRST_DATE, 0),
-                         **{f"_{group}": text.re_extract(NUMERIC_DATE_TIME, i) for i, group in enumerate(groups, 1)})
+    parts = worded.mutate(_numeric=text.re_search(NUMERIC_DATE_TIME), _year_first=text.re_extract(YEAR_FIRST_DATE, 0),
+                          **{f"_{group}": text.re_extract(NUMERIC_DATE_TIME, i) for i, group in enumerate(groups, 1)})
     # 2026/11/30 and 2026.11.30 as ISO 8601's 2026-11-30, which Spark's cast alone reads (DuckDB's reads slashes)
     year_first = parts["_year_first"]
     parts = parts.mutate(_after=parts["_middle"].re_replace(r"\D", ""),  # the number between the separators
@@ -448,27 +454,59 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
     numeric, first, after, year = (parts[f"_{part}"] for part in ("numeric", "first", "after", "year"))
     if dayfirst is None:
         shown = engine.run(parts.filter(numeric).aggregate(
-            rows=numeric.count(), day_first=(first.cast("int64") > 12).cast("int64").sum(),
-            month_first=(after.cast("int64") > 12).cast("int64").sum(),
-            dotted=(parts["_middle"].substr(0, 1) == ".").cast("int64").sum())).iloc[0]
-        if not shown["rows"]:  # ISO 8601 or unreadable: the numeric dates' parts are not computed
+            rows=(~words).cast("int64").sum(), words=words.cast("int64").sum(),
+            day_first=(~words & (first.cast("int64") > 12)).cast("int64").sum(),
+            month_first=(~words & (after.cast("int64") > 12)).cast("int64").sum(),
+            dotted=(~words & (parts["_middle"].substr(0, 1) == ".")).cast("int64").sum())).iloc[0].fillna(0)
+        if not shown["rows"] and not shown["words"]:  # ISO 8601 or unreadable: numeric dates' parts not computed
             return parts.select(*table.columns, **{TEXT_TIME + name: _utc_stamp(parts["_iso"]),
                                                    DISORDERED + name: ibis.literal(False)})
-        dayfirst = numeric_date_order(
+        dayfirst = not shown["rows"] or numeric_date_order(
             int(shown["day_first"]), int(shown["month_first"]), int(shown["dotted"]) / int(shown["rows"]), column,
-            lambda: engine.run(parts.filter(numeric).select("_text").limit(1))["_text"].iloc[0])
+            lambda: engine.run(parts.filter(numeric & ~words).select("_text").limit(1))["_text"].iloc[0])
     dates = parts.mutate(_year=_full_year(year), _clock=_clock_text(parts))
 
-    def stamp(day: str, month: str) -> Any:
-        return _utc_stamp(dates["_year"] + "-" + dates[month].lpad(2, "0") + "-" + dates[day].lpad(2, "0") + " "
-                          + dates["_clock"])
+    def stamp(day: Any, month: Any) -> Any:
+        return _utc_stamp(dates["_year"] + "-" + month.lpad(2, "0") + "-" + day.lpad(2, "0") + " " + dates["_clock"])
 
-    day, month = ("_first", "_after") if dayfirst else ("_after", "_first")
+    # Dates in words were rewritten day first, whatever the order of the column's numeric ones.
+    day, month = (dates["_first"], dates["_after"]) if dayfirst else (
+        ibis.cases((dates["_words"], dates["_first"]), else_=dates["_after"]),
+        ibis.cases((dates["_words"], dates["_after"]), else_=dates["_first"]))
     read = dates.mutate(_read=stamp(day, month), _other=stamp(month, day))
     # Numeric dates first: DuckDB's cast reads 1/2/26 as 26 February of the year 1.
     return read.select(*table.columns, **{
         TEXT_TIME + name: ibis.cases((read["_numeric"], read["_read"]), else_=_utc_stamp(read["_iso"])),
-        DISORDERED + name: read["_numeric"] & read["_read"].isnull() & read["_other"].notnull()})
+        DISORDERED + name: read["_numeric"] & ~read["_words"] & read["_read"].isnull() & read["_other"].notnull()})
+
+
+def _with_words_read(table: ir.Table, text: Any) -> ir.Table:
+    """``table`` with ``text`` as ``_text``, its dates in words (``ingest.WORDS_DATE``, ``ingest.CTIME_DATE``)
+    rewritten as dotted day-first numeric dates with their time of day as written ("Dec 7, 2026 3:04 PM" as
+    "7.12.2026 3:04 PM"), flagged in ``_words``.
+
+    Once a row matches, its parts are found by small patterns (the day is its first number, the month its first
+    three letters in a row, ...): extracting the groups of the whole pattern took ten times as long.
+    """
+    import ibis
+
+    lower = text.lower()
+    named = table.mutate(_text=text, _in_words=lower.re_search(WORDS_DATE), _in_ctime=lower.re_search(CTIME_DATE))
+    words = named["_in_words"] | named["_in_ctime"]
+    named = named.mutate(_words=words, _bare=ibis.cases((words, lower.re_replace(f"^{WEEKDAY}", "")), else_=""))
+    bare, original = named["_bare"], named["_text"]
+    after_year = bare.re_extract(rf"^\D*\d+\D+\d+(?:{RUSSIAN_YEAR})?(.*)$", 1)  # a time, in WORDS_DATE's dates
+    # The time of day and zone in the case written (dateutil reads "UTC" and "PM", not "utc"; "pm" and "z" too)
+    written_time = ibis.cases((named["_in_ctime"], " " + original.re_extract(r"(\d{1,2}:\d{2}.*\S) +\d{4}$", 1)),
+                              else_=original.right(after_year.length()).re_replace("^ [вВ] ", " "))  # RUSSIAN_AT
+    parts = named.mutate(
+        _w_day=bare.re_extract(r"^\D*(\d{1,2})", 1), _w_month=bare.re_extract(r"[a-zа-яё]{3}", 0),
+        _w_year=ibis.cases((named["_in_ctime"], bare.right(4)), else_=bare.re_extract(r"^\D*\d+\D+(\d+)", 1)),
+        _w_time=written_time)
+    month = ibis.cases(*((parts["_w_month"] == start, str(number)) for start, number in MONTH_NUMBERS.items()))
+    rewritten = parts["_w_day"] + "." + month + "." + parts["_w_year"] + parts["_w_time"]
+    return parts.select(*table.columns, _words=parts["_words"],
+                        _text=ibis.cases((parts["_words"], rewritten), else_=parts["_text"]))
 
 
 def _full_year(year: Any) -> Any:

@@ -80,6 +80,30 @@ DATE_UNIT = "us"
 DISORDERED_WHY = "day and month only read in the other order than the column's dates"
 # A numeric date with day and month in either order: 07.12.2026, 12/07/26, 7-12-2026 (then a time, or nothing)
 NUMERIC_DATE = r"^(\d{1,2})([./-])(\d{1,2})\2(?:\d{4}|\d{2})(?!\d)"
+# Russian month names and weekdays as Russian exports write them ("7 декабря 2026 г.", "пн, 07 дек. 2026 10:00"):
+# read as the English names that dateutil reads here and engine_ingest.WORDS_DATE on the engine.
+RUSSIAN_MONTHS = (r"янв(?:ар[ья])?|фев(?:р(?:ал[ья])?)?|мар(?:та?)?|апр(?:ел[ья])?|ма[йя]|июн[ья]?|июл[ья]?"
+                  r"|авг(?:уста?)?|сен(?:т(?:ябр[ья])?)?|окт(?:ябр[ья])?|ноя(?:б(?:р[ья])?)?|дек(?:абр[ья])?")
+RUSSIAN_WEEKDAYS = r"понедельник|вторник|среда|четверг|пятница|суббота|воскресенье|пн|вт|ср|чт|пт|сб|вс"
+RUSSIAN_YEAR = r" (?:года|г\.?)"  # "2026 года" and "2026 г." after a date's year (the longer first: matched by parts)
+RUSSIAN_AT = " в "  # "7 дек 2026 в 10:00", as VK writes it
+# Dates with month names, matched in lower case (Java's (?i) knows no Cyrillic), as dateutil reads English ones (a
+# weekday before, ignored as there; "Sept", "7th", "Dec.") and Russian ones translated (_russian_in_english):
+# "Dec 7, 2026 3:04 PM", "7 декабря 2026 г. 10:00", "07-Dec-26", RFC 2822's "Mon, 07 Dec 2026 10:00:00 +0000".
+# The engine reads these and ctime's (Twitter's) "Mon Dec 07 10:00:00 +0000 2026" as numeric dates day first.
+WEEKDAY = rf"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*|{RUSSIAN_WEEKDAYS})\.?,? +"
+MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+         rf"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|{RUSSIAN_MONTHS})\.?")
+DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+WORDS_DATE = (rf"^(?:{WEEKDAY})?(?:{DAY}[ -]{MONTH}|{MONTH}[ -]{DAY}),?[ -](?:\d{{4}}|\d{{2}})(?:{RUSSIAN_YEAR})?"
+              rf"(?:(?:[ t]|, |{RUSSIAN_AT}).*)?$")  # the day and the month either way round, the year, a time
+CTIME_DATE = (rf"^(?:{WEEKDAY})?{MONTH} +\d{{1,2}} +\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?"
+              r"(?: +(?:[+-]\d{4}|utc|gmt|z))? +\d{4}$")  # the month, the day, a time and zone, the year
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+# A month name's first three letters (lower case) → its number
+MONTH_NUMBERS = {**{name: number for number, name in enumerate(MONTHS, 1)}, "май": 5, **{
+    name: number for number, name in enumerate(
+        ("янв", "фев", "мар", "апр", "мая", "июн", "июл", "авг", "сен", "окт", "ноя", "дек"), 1)}}
 DECIMAL_COMMA = r"not a number \(got '[-+]?\d+,\d+'\)"  # a rejection of a number such as 4,5
 ROW = "_row"  # position of the row in its raw frame
 RAW = "_raw"  # name of the raw frame the row came from
@@ -656,8 +680,8 @@ def _reading_hints(kinds: Counter, rejected: pd.DataFrame) -> str:
     if "timestamp: not a date or time" in top:  # an event log's, read on the engine
         example = reasons.str.extract(r"timestamp: not a date or time \(got (.*?)\)(?:;|$)")[0].dropna().head(1)
         hints.append(f"Event logs' timestamps such as {''.join(example)} are read on the engine, which takes ISO 8601 "
-                     f"(2024-12-07 10:00), numeric dates (07.12.2024 10:00, 12/7/24 3:04 PM) and unix times: "
-                     f"write them in one of those.")
+                     f"(2024-12-07 10:00), numeric dates (07.12.2024 10:00, 12/7/24 3:04 PM), month names "
+                     f"(Dec 7, 2024 3:04 PM; 7 дек. 2024 г. 10:00) and unix times: write them in one of those.")
     for kind in top:
         if unmapped := re.fullmatch(r"(\w+): fails isin\((.*)\)", kind):
             column, allowed = unmapped.groups()
@@ -836,6 +860,7 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, dayf
             retry = parsed.isna()
             if retry.any():
                 parsed = parsed.dt.as_unit(DATE_UNIT)  # "2026-11-30" read to the second, "07.12.2026 9:05:30.250" not
+                strings[retry] = _russian_in_english(strings[retry])
                 parsed[retry], swapped = _read_dates(strings[retry], dayfirst, column)
                 disordered[swapped.index[swapped.to_numpy()]] = True
             place(parsed.dt.tz_convert(None))
@@ -883,6 +908,22 @@ def _read_dates(strings: pd.Series, dayfirst: bool | None, column: str) -> tuple
     parsed[numeric] = read.where(agrees)
     swapped[numeric] = read.notna() & ~agrees
     return parsed, swapped
+
+
+def _russian_in_english(strings: pd.Series) -> pd.Series:
+    """Dates with Russian month names and weekdays in the forms the engine reads (WORDS_DATE, CTIME_DATE), their
+    names in English (dateutil reads English alone): "пн, 7 декабря 2026 г. 10:00" as "7 dec 2026 10:00"."""
+    lower = strings.str.lower()
+    russian = lower.str.contains("[а-яё]", regex=True) & (lower.str.match(WORDS_DATE) | lower.str.match(CTIME_DATE))
+    if not russian.any():
+        return strings
+    translated = (strings[russian]
+                  .str.replace(rf"(?i)^{WEEKDAY}", "", regex=True)
+                  .str.replace(rf"(?i)(?<![а-яё])({RUSSIAN_MONTHS})\.?(?![а-яё])",
+                               lambda match: MONTHS[MONTH_NUMBERS[match.group(1)[:3].lower()] - 1], regex=True)
+                  .str.replace(rf"(?i)(\d){RUSSIAN_YEAR}(?![а-яё])", r"\1", regex=True)
+                  .str.replace(RUSSIAN_AT, " ", case=False, regex=False))
+    return strings.where(~russian, translated)
 
 
 def numeric_date_order(day_first_shown: int, month_first_shown: int, dotted_share: float, column: str,
