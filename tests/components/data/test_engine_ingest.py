@@ -269,6 +269,20 @@ def test_text_times_read_on_the_engine_as_pandas_reads_them_numeric_dates_in_one
     assert_same(engine_accepted, result.rejected, accepted, rejected)
 
 
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
+def test_a_date_and_a_time_exported_apart_are_read_as_one_on_the_engine_as_in_pandas(kind):
+    raw, references = dated_feed(["-"] * 6)
+    raw = raw.drop(columns=["ts"]).assign(day=["07.12.2026", "13.12.2026", "07.12.2026", None, " ", "Dec 7, 2026"],
+                                          time=["10:00", "23:59:59", None, "10:00", "10:00", "3:04 PM"])
+    spec = {**SPEC, "columns": {**SPEC["columns"], "timestamp": ["day", "time"]}}
+    accepted, rejected = in_pandas(raw, spec, references, {})
+    engine_accepted, result = on_engine(kind, raw, spec, references, {})
+    assert accepted["timestamp"].tolist() == [pd.Timestamp(t) for t in ("2026-12-07 10:00", "2026-12-13 23:59:59",
+                                                                        "2026-12-07 15:04")]
+    assert rejected["row"].tolist() == [2, 3, 4]  # a part blank: no timestamp, not midnight
+    assert_same(engine_accepted, result.rejected, accepted, rejected)
+
+
 def test_a_date_only_read_the_other_way_round_is_rejected_as_such_and_one_without_an_order_warns(caplog):
     raw, references = dated_feed(["07/12/2026", "25/12/2026", "31/12/2026", "12/25/2026", "вчера в 10:00"])
     _, result = on_engine("duckdb", raw, SPEC, references, {})

@@ -173,6 +173,9 @@ def test_label_lists_come_from_parquet_lists_and_lists_written_as_text_with_name
     ({"raw": "posts", "sample": {"rows": 0}}, "layout 'x' table 'posts' sample: sample rows must be at least 1, got 0"),
     ({"raw": "posts", "sample": {"n": 100}}, "layout 'x' table 'posts' sample lacks ['rows']"),
     ({"raw": "posts", "dayfirst": "sometimes"}, "option 'dayfirst' must be"),
+    ({"raw": "posts", "columns": {"created_at": ["day"]}},
+     "columns: created_at must be a raw column's name or a list of two or more names"),
+    ({"raw": "posts", "columns": {"created_at": ["day", 10]}}, "got ['day', 10]"),
 ])
 def test_a_misspelt_or_mistyped_layout_option_is_named_before_anything_runs(spec, message):
     with pytest.raises(ValueError, match=None) as error:
@@ -420,6 +423,25 @@ def test_dotted_dates_are_day_first_in_every_row_of_a_column():
                                            "2030-01-01 00:00 (got '31.12.3000')"]
     assert accepted["timestamp"].tolist() == [pd.Timestamp("2026-12-07 10:00"), pd.Timestamp("2026-12-13 10:00"),
                                               pd.Timestamp("2026-02-01"), pd.Timestamp("2026-11-30 09:00")]
+
+
+def test_a_date_and_a_time_exported_apart_are_read_as_one_timestamp_and_a_blank_part_leaves_none():
+    """Excel's date cells arrive typed (a datetime at midnight) and its time cells as times; a CSV has text. A
+    post's time may be missing; a part blank leaves it so (a date without its time is not midnight)."""
+    import datetime
+
+    raw = pd.DataFrame({"id": [1, 2, 3, 4], "text": ["a", "b", "c", "d"],
+                        "day": pd.to_datetime(["2026-11-07", "2026-11-13", "2026-11-14", None]),
+                        "time": [datetime.time(10, 0), datetime.time(23, 59, 30), None, datetime.time(9, 0)]})
+    spec = {"raw": "p", "columns": {"post_id": "id", "doc_text": "text", "created_at": ["day", "time"]}}
+    accepted, rejected = validate("posts", adapt("posts", spec, {"p": raw}))
+    assert accepted["created_at"].tolist()[:2] == [pd.Timestamp("2026-11-07 10:00"), pd.Timestamp("2026-11-13 23:59:30")]
+    assert accepted["created_at"].iloc[2:].isna().all() and rejected.empty
+    as_text = raw.assign(day=["7 ноября 2026 г.", "13.11.2026", "14.11.2026", "31.11.2026"],
+                         time=["10:00", "23:59:30", "", "9:00 PM"])
+    accepted, rejected = validate("posts", adapt("posts", spec, {"p": as_text}))
+    assert accepted["created_at"].tolist()[:2] == [pd.Timestamp("2026-11-07 10:00"), pd.Timestamp("2026-11-13 23:59:30")]
+    assert rejected["reason"].tolist() == ["created_at: not a date or time (got '31.11.2026 9:00 PM')"]
 
 
 def test_slashed_dates_take_the_order_their_column_shows_and_a_date_only_read_the_other_way_is_rejected():

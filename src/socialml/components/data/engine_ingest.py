@@ -55,6 +55,7 @@ from socialml.components.data.ingest import (
     _shown,
     epoch_unit,
     id_text,
+    mapped_columns,
     numeric_date_order,
     resolve_id_types,
 )
@@ -107,7 +108,7 @@ def adapt_on_engine(table: str, spec: dict[str, Any], raw: ir.Table) -> ir.Table
                             f"{sorted(LAYOUT_OPTIONS)}; this layout has {sorted(unsupported) or spec['raw']}")
     raw_name = spec["raw"]
     likes_from = spec.get("likes_from")
-    needed = list(spec.get("columns", {}).values()) + ([likes_from["column"]] if likes_from else [])
+    needed = mapped_columns(spec) + ([likes_from["column"]] if likes_from else [])
     missing = [column for column in needed if column not in raw.columns]
     if missing:
         raise MissingColumnsError(
@@ -118,7 +119,8 @@ def adapt_on_engine(table: str, spec: dict[str, Any], raw: ir.Table) -> ir.Table
                          f"(its catalog entry needs `row_numbers: {ROW}`)")
     import ibis
 
-    columns: dict[str, Any] = {canonical: raw[source] for canonical, source in spec.get("columns", {}).items()}
+    columns: dict[str, Any] = {canonical: raw[source] if isinstance(source, str) else _joined(raw, source)
+                               for canonical, source in spec.get("columns", {}).items()}
     columns |= {column: ibis.literal(value) for column, value in spec.get("constants", {}).items()}
     for column, value_map in spec.get("values", {}).items():
         # Unmapped values pass as they are, so validation rejects them quoting the value.
@@ -138,6 +140,17 @@ def adapt_on_engine(table: str, spec: dict[str, Any], raw: ir.Table) -> ir.Table
     likes = rows.filter(rows["_score"] >= likes_from["min"]).mutate(action=ibis.literal("like"),
                                                                      **{PART: ibis.literal(1)}).drop("_score")
     return views.union(likes)
+
+
+def _joined(raw: ir.Table, parts: list[str]) -> Any:
+    """Raw columns read as one, as ``ingest._joined`` reads them: their texts joined by a space, null where any
+    part is blank; a part typed as a date and time gives its date."""
+    import ibis
+
+    texts = [raw[part].date().cast("string") if raw[part].type().is_timestamp() else _id_text(raw[part])
+             for part in parts]
+    return ibis.cases((_any([text.isnull() for text in texts]), ibis.null("string")),
+                      else_=ibis.literal(" ").join(texts))
 
 
 def ingest_on_engine(table: str, spec: dict[str, Any], raw: ir.Table, engine: Engine,

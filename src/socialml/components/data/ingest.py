@@ -4,7 +4,9 @@ A *layout* describes, per canonical table, which raw frames feed it and how thei
 (see ``conf/base/parameters_ingestion.yml``). Each table spec may hold:
 
 ``raw``         a raw frame name, or a mapping raw name → split label (frames are stacked)
-``columns``     canonical column → raw column
+``columns``     canonical column → raw column, or a list of raw columns read as one, their texts joined by a space
+                (a date and a time exported apart: ``timestamp: [Дата, Время]``; a row with any of them blank has
+                none; a part typed as a date and time gives its date)
 ``keep``        raw columns to keep under their own names (free-form features)
 ``constants``   canonical column → constant value
 ``values``      canonical column → {raw value: canonical value}
@@ -255,6 +257,11 @@ def check_table_layout(what: str, table: str, spec: dict[str, Any]) -> None:
         if spec.get(option) is not None:
             _check_layout(f"{what} {option}", layout, spec[option])
     _check_canonical_names(what, table, spec)
+    for canonical, source in (spec.get("columns") or {}).items():
+        if not isinstance(source, str) and not (isinstance(source, list) and len(source) >= 2
+                                                and all(isinstance(part, str) for part in source)):
+            raise SettingsError(f"{what} columns: {canonical} must be a raw column's name or a list of two or more "
+                                f"names (read as one, joined by a space), got {source!r}")
     labels = spec.get("labels") or {}
     if labels and ("column" in labels) == ("columns" in labels):
         raise SettingsError(f"{what} labels: give `column` (one column of labels) or `columns` (multi-hot columns), "
@@ -335,8 +342,14 @@ def _label_columns(labels: dict[str, Any], frame: pd.DataFrame, mapped: set[str]
     return list(columns)
 
 
+def mapped_columns(spec: dict[str, Any]) -> list[str]:
+    """The raw columns a layout's ``columns`` read (each part of a joined one) and those it keeps."""
+    sources = [[source] if isinstance(source, str) else source for source in (spec.get("columns") or {}).values()]
+    return [column for parts in sources for column in parts] + list(spec.get("keep") or [])
+
+
 def _columns_used(spec: dict[str, Any], frame: pd.DataFrame) -> list[str]:
-    used = list(spec.get("columns", {}).values()) + list(spec.get("keep", []))
+    used = mapped_columns(spec)
     labels = spec.get("labels")
     if labels:
         used += [labels["column"]] if "column" in labels else _label_columns(labels, frame, set(used))
@@ -367,8 +380,9 @@ def _require_columns(table: str, raw_name: str, frame: pd.DataFrame, needed: lis
 
 
 def _map_columns(spec: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
-    mapping: dict[str, str] = spec.get("columns", {})
-    out = pd.DataFrame({canonical: frame[source] for canonical, source in mapping.items()}, index=frame.index)
+    mapping: dict[str, str | list[str]] = spec.get("columns", {})
+    out = pd.DataFrame({canonical: frame[source] if isinstance(source, str) else _joined(frame[source])
+                        for canonical, source in mapping.items()}, index=frame.index)
     for column in spec.get("keep", []):
         out[column] = frame[column]
     for column, value in spec.get("constants", {}).items():
@@ -382,7 +396,7 @@ def _map_columns(spec: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
         out[column] = mapped.astype(object).where(mapped.notna(), original.astype(object))
     labels = spec.get("labels")
     if labels:
-        lists, problems = _labels(labels, frame, set(mapping.values()) | set(spec.get("keep", [])))
+        lists, problems = _labels(labels, frame, set(mapped_columns(spec)))
         out["topics" if "target" not in labels else labels["target"]] = lists
         if problems.notna().any():
             out[LABEL_PROBLEM] = problems
@@ -395,6 +409,18 @@ def _map_columns(spec: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
     if "likes_from" in spec:
         out["_score"] = frame[spec["likes_from"]["column"]]
     return out.reset_index(drop=True)
+
+
+def _joined(parts: pd.DataFrame) -> pd.Series:
+    """Raw columns read as one: their texts joined by a space ("07.12.2026" and "10:00" as "07.12.2026 10:00"),
+    missing where any part is blank (a date without its time is not midnight). A part typed as a date and time,
+    as Excel's dates are read, gives its date."""
+    texts = [parts.iloc[:, i].dt.strftime("%Y-%m-%d") if pd.api.types.is_datetime64_any_dtype(parts.iloc[:, i])
+             else id_text(parts.iloc[:, i]) for i in range(parts.shape[1])]
+    joined = texts[0].astype("string")
+    for text in texts[1:]:
+        joined = joined + " " + text.astype("string")
+    return joined.astype(object).where(joined.notna(), None)
 
 
 def _labels(labels: dict[str, Any], frame: pd.DataFrame, mapped: set[str]) -> tuple[pd.Series, pd.Series]:
@@ -461,7 +487,7 @@ def _melt_columns(melt: dict[str, Any], frame: pd.DataFrame) -> list[str]:
 def _product_columns(spec: dict[str, Any], frame: pd.DataFrame) -> list[str]:
     """The wide product flag columns a ``melt`` names, less those the layout maps or keeps (a pattern such as
     ``*e*`` would match the client id's column too)."""
-    mapped = set(spec.get("columns", {}).values()) | set(spec.get("keep", []))
+    mapped = set(mapped_columns(spec))
     return [c for c in _melt_columns(spec["melt"], frame) if c not in mapped]
 
 
@@ -469,7 +495,7 @@ def _wide_columns(spec: dict[str, Any], frame: pd.DataFrame) -> list[str]:
     """A wide survey's question columns in the file's order (``"*"``: every column the layout does not map or
     keep); a rule that matches none stops."""
     rule = spec["answers_from_columns"]
-    mapped = set(spec.get("columns", {}).values()) | set(spec.get("keep", []))
+    mapped = set(mapped_columns(spec))
     columns = [c for c in _melt_columns(rule, frame) if c not in mapped]
     if not columns:
         raise MissingColumnsError(f"answers_from_columns: no question column matches {rule['columns']!r} among "
