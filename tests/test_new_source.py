@@ -25,8 +25,9 @@ SERVICES = ["PhoneService", "MultipleLines", "OnlineSecurity", "OnlineBackup", "
 
 
 def write_shop(folder: Path, seed: int = 0) -> dict[str, int]:
-    """Raw files of a shop: UUID users, hashed item ids, event times as Excel's Russian export writes them
-    (07.02.2025 14:05:09), "7590-VHVEG" customers, Yes/No services."""
+    """Raw files of a shop: UUID users, hashed item ids listed on a date with a Russian month name and a time
+    apart ("1 января 2025 г.", "12:30"), event times as Excel's Russian export writes them (07.02.2025 14:05:09),
+    "7590-VHVEG" customers, Yes/No services."""
     rng = np.random.default_rng(seed)
     users = [str(uuid.UUID(int=int(rng.integers(2**62)))) for _ in range(60)]
     items = [f"{int(rng.integers(16**8)):08x}" for _ in range(40)]
@@ -34,7 +35,7 @@ def write_shop(folder: Path, seed: int = 0) -> dict[str, int]:
         folder / "users.csv", index=False)
     pd.DataFrame({"sku": items, "title": [f"товар {i} категории {i % 5}" for i in range(40)],
                   "category": [f"cat{i % 5}" for i in range(40)],
-                  "listed": pd.Timestamp("2025-01-01")}).to_csv(folder / "items.csv", index=False)
+                  "listed": "1 января 2025 г.", "at": "12:30"}).to_csv(folder / "items.csv", index=False)
     n = 3000
     taste = rng.integers(0, 5, 60)
     user_pos = rng.integers(0, 60, n)
@@ -67,7 +68,7 @@ def write_environment(project: Path, data: Path) -> None:
     layout = {
         "users": {"raw": "users", "columns": {"user_id": "uid", "age": "age", "gender": "sex"},
                   "values": {"gender": {"F": "female", "M": "male"}}},
-        "posts": {"raw": "items", "columns": {"post_id": "sku", "doc_text": "title", "created_at": "listed"},
+        "posts": {"raw": "items", "columns": {"post_id": "sku", "doc_text": "title", "created_at": ["listed", "at"]},
                   "labels": {"column": "category"}},
         "feed_events": {"raw": "events", "columns": {"timestamp": "event_time", "user_id": "visitor", "post_id": "sku",
                                                      "action": "event"},
@@ -126,6 +127,8 @@ def test_an_unseen_shop_with_string_ids_and_damaged_rows_runs_by_configuration_o
     feed_times = pd.read_parquet(project / "data" / "03_primary" / "shop" / "feed_events.parquet")["timestamp"]
     # day first in every row (read one by one, 07.02.2025 would have been 2 July beside 13.02.2025 as 13 February)
     assert feed_times.between(pd.Timestamp("2025-02-01"), pd.Timestamp("2025-04-02")).all()
+    posts = pd.read_parquet(project / "data" / "03_primary" / "shop" / "posts.parquet")
+    assert len(posts) == 40 and posts["created_at"].eq(pd.Timestamp("2025-01-01 12:30")).all()
     clients = pd.read_parquet(project / "data" / "03_primary" / "shop" / "clients.parquet")
     assert len(clients) == 150 and clients["client_id"].str.fullmatch(r"\d{4}-[A-Z]{5}").all()
     rejected_clients = pd.read_parquet(project / "data" / "03_primary" / "shop" / "rejected_clients.parquet")
