@@ -514,6 +514,18 @@ def test_yes_no_service_flags_melt_into_holdings_of_string_clients(caplog):
     assert "holdings: InternetService: 'DSL' × 1, 'Fiber optic' × 1 read as not held" in caplog.text
 
 
+def test_counts_of_units_melt_into_holdings_and_fractions_are_said_not_dropped_in_silence(caplog):
+    """A client × service table of counts (accounts, cards): any whole number from 1 is held, 0 is not."""
+    raw = pd.DataFrame({"client": ["a", "b", "c"], "accounts": [2, 0, 1], "cards": ["3", "0", None],
+                        "loans": [0.5, 0.0, 1.0]})
+    spec = {"raw": "bank", "columns": {"client_id": "client"}, "melt": {"columns": "*", "id": "client_id"}}
+    with caplog.at_level("WARNING", logger="socialml.components.data.ingest"):
+        accepted, rejected = validate("holdings", adapt("holdings", spec, {"bank": raw}))
+    assert sorted(map(tuple, accepted[["client_id", "product_id"]].values.tolist())) == [
+        ("a", "accounts"), ("a", "cards"), ("c", "accounts"), ("c", "loans")]
+    assert rejected.empty and "holdings: loans: 0.5 × 1 read as not held" in caplog.text
+
+
 def test_answers_without_a_count_column_count_once_each():
     spec = {"raw": "texts", "columns": {"answer_text": "text"}, "generate_id": "answer_id",
             "constants": {"question_id": 1, "question_text": "Что вы хотели сделать?"}}

@@ -17,9 +17,9 @@ A *layout* describes, per canonical table, which raw frames feed it and how thei
                 from 0 to 1 rejects its row, and "*" stops on a column of ids or times); ``names`` maps
                 label values to names
 ``likes_from``  ``{column, min}``: every raw row is a view; rows with column ≥ min add a like
-``melt``        ``{columns, id, strip, held}``: wide flag columns (1/0, Yes/No, true/false; ``held`` lists
-                the values that mean held; other values are read as not held, a warning names those that
-                are no "no" either) → one row per held product
+``melt``        ``{columns, id, strip, held}``: wide flag columns (1/0, Yes/No, true/false, or counts of units:
+                any whole number from 1 is held; ``held`` lists the values that mean held instead; other values
+                are read as not held, a warning names those that are no "no" either) → one row per held product
 ``answers_from_columns`` ``{columns}``: a survey exported one row per respondent and one column per
                 question (Google Forms, SurveyMonkey) → one answer per answered cell: the column's header
                 is the question's text, its place among these columns (1, 2, ...) the question's id;
@@ -523,7 +523,8 @@ def _melt(melt: dict[str, Any], frame: pd.DataFrame, kept: list[str]) -> pd.Data
     flags = long["_held"].astype("string").str.strip().str.lower()
     held = flags.isin([str(v).lower() for v in melt.get("held", HELD_VALUES)]).fillna(False)
     if "held" not in melt:
-        held |= pd.to_numeric(long["_held"], errors="coerce").eq(1)
+        counts = pd.to_numeric(long["_held"], errors="coerce")
+        held |= counts.ge(1) & counts.mod(1).eq(0)  # a flag of 1, or a count of units (2 accounts, 3 cards)
         unread = ~held & flags.notna() & flags.ne("") & ~flags.str.fullmatch(NOT_HELD).fillna(False)
         if unread.any():  # a column of kinds ("DSL", "Fiber optic"), not of flags: said, not dropped in silence
             values = long.loc[unread.to_numpy()].groupby("product_id")["_held"].agg(
