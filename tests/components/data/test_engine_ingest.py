@@ -232,6 +232,10 @@ TEXT_TIMES = {
     "unix times written as text, as a JSON export has them": (  # the unit is the median's: seconds here
         ["1764201600", "1764288000", "2026-11-30 10:00", "1764374400000"], None,
         ["2025-11-27", "2025-11-28", "2026-11-30 10:00", None]),
+    # days since 1899-12-30, the fraction the time of day (to the millisecond); the last would be the year 1900
+    "Excel's serial dates, as a workbook's date cells formatted General export": (
+        ["46363.416666666664", "46363", "46363.5", "100"], None,
+        ["2026-12-07 10:00", "2026-12-07", "2026-12-07 12:00", None]),
     "year first, with slashes or dots as some locales write it, and ISO 8601's forms": (
         ["2026/11/30 10:00", "2026.11.30", "2026-11-30T10:00", "2026-11-30T10:00:00.123+03:00",
          "2026-11-30 10:00:00 UTC"], None,
@@ -266,6 +270,19 @@ def test_text_times_read_on_the_engine_as_pandas_reads_them_numeric_dates_in_one
     engine_accepted, result = on_engine(kind, raw, spec, references, {})
     assert accepted["timestamp"].tolist() == [pd.Timestamp(t) for t in expected if t]
     assert rejected["row"].tolist() == [row for row, t in enumerate(expected) if t is None]
+    assert_same(engine_accepted, result.rejected, accepted, rejected)
+
+
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
+def test_excel_serial_dates_read_as_numbers_are_days_on_the_engine_as_in_pandas(kind):
+    raw, references = dated_feed([46363 + 10 / 24, 46363.0, 46363.999988426, 100.0, np.nan])
+    accepted, rejected = in_pandas(raw, SPEC, references, {})
+    engine_accepted, result = on_engine(kind, raw, SPEC, references, {})
+    assert accepted["timestamp"].tolist() == [pd.Timestamp(t) for t in ("2026-12-07 10:00", "2026-12-07",
+                                                                        "2026-12-07 23:59:59")]
+    assert rejected["reason"].tolist() == [
+        "timestamp: outside the plausible time window 2000-01-01 to 2030-01-01 00:00 (got 100.0)",
+        "timestamp: missing value (got None)"]
     assert_same(engine_accepted, result.rejected, accepted, rejected)
 
 

@@ -33,13 +33,15 @@ from socialml.components.data.canonical import (
 )
 from socialml.components.data.engines import Engine
 from socialml.components.data.ingest import (
+    CTIME_DATE,
     DISORDERED_WHY,
+    EXCEL_EPOCH,
     FLOAT_EXACT,
     INT64_LIMIT,
     INT_TEXT,
     LOST_DIGITS,
-    CTIME_DATE,
     MONTH_NUMBERS,
+    MS_PER_DAY,
     RAW,
     ROW,
     RUSSIAN_YEAR,
@@ -58,6 +60,7 @@ from socialml.components.data.ingest import (
     mapped_columns,
     numeric_date_order,
     resolve_id_types,
+    unix_seconds,
 )
 
 if TYPE_CHECKING:
@@ -426,10 +429,13 @@ def _unix_times(table: ir.Table, numbers: Any, lower: pd.Timestamp, upper: pd.Ti
     if magnitude is None or np.isnan(magnitude):  # no number: the other rows' expressions stay as they were
         return ibis.null("timestamp"), ibis.literal(False), ibis.literal(False)
     unit, scale = epoch_unit(magnitude)
-    seconds = numbers / scale
+    seconds = unix_seconds(numbers, unit, scale)
     plausible = finite & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
-    whole_units = _where(plausible, numbers).floor()  # whole units, as pandas reads unix time
-    micros = whole_units * int(1e6 / scale) if scale <= 1e6 else whole_units // int(scale / 1e6)
+    if unit == "excel":  # to the millisecond, as pandas reads Excel's serial dates
+        micros = ((_where(plausible, numbers) - EXCEL_EPOCH) * MS_PER_DAY).round().cast("int64") * 1000
+    else:
+        whole_units = _where(plausible, numbers).floor()  # whole units, as pandas reads unix time
+        micros = whole_units * int(1e6 / scale) if scale <= 1e6 else whole_units // int(scale / 1e6)
     # Seconds, then the microseconds as an interval: Spark makes timestamps from unix seconds only.
     # DuckDB's to_timestamp gives a TIMESTAMPTZ that Ibis types as naive (so a plain cast to naive is
     # dropped) and that its parquet writer stores with a UTC zone: the two casts make it naive UTC there.

@@ -122,7 +122,12 @@ LOST_DIGITS = ("read as a float, too long to keep its digits; read its column as
 INT_ID_MAJORITY = 0.5
 HELD_VALUES = ("1", "1.0", "yes", "y", "true")  # what a wide product flag says when the product is held
 NOT_HELD = r"0|0\.0|no|n|false|no .*"  # and when it is not ("No internet service", as Telco's files say)
-EPOCH_UNITS = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", float("inf")))  # by the magnitude of the values
+# Numbers read as times, by the magnitude of their median: below 1e6 Excel's serial dates (days since 1899-12-30, the
+# fraction the time of day, as a workbook's date cells formatted General are read and exported; as unix seconds they
+# would all lie in January 1970), then unix time in seconds, milliseconds, microseconds or nanoseconds.
+EPOCH_UNITS = (("excel", 1e6), ("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", float("inf")))
+EXCEL_EPOCH = 25569  # 1970-01-01 as an Excel serial date
+MS_PER_DAY = 86_400_000
 
 
 class MissingColumnsError(DataStop):
@@ -708,7 +713,8 @@ def _reading_hints(kinds: Counter, rejected: pd.DataFrame) -> str:
         example = reasons.str.extract(r"timestamp: not a date or time \(got (.*?)\)(?:;|$)")[0].dropna().head(1)
         hints.append(f"Event logs' timestamps such as {''.join(example)} are read on the engine, which takes ISO 8601 "
                      f"(2024-12-07 10:00), numeric dates (07.12.2024 10:00, 12/7/24 3:04 PM), month names "
-                     f"(Dec 7, 2024 3:04 PM; 7 дек. 2024 г. 10:00) and unix times: write them in one of those.")
+                     f"(Dec 7, 2024 3:04 PM; 7 дек. 2024 г. 10:00), unix times and Excel's serial dates: write them "
+                     f"in one of those.")
     for kind in top:
         if unmapped := re.fullmatch(r"(\w+): fails isin\((.*)\)", kind):
             column, allowed = unmapped.groups()
@@ -876,9 +882,13 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, dayf
         is_number = numbers.notna()
         if is_number.any():
             unit, scale = epoch_unit(numbers[is_number].abs().median())
-            seconds = numbers / scale
+            seconds = unix_seconds(numbers, unit, scale)
             inside = is_number & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
-            out[inside] = pd.to_datetime(numbers[inside].astype("int64"), unit=unit)
+            if unit == "excel":  # to the millisecond, as Excel keeps times: 10:00 is 0.41666… of a day
+                millis = ((numbers[inside] - EXCEL_EPOCH) * MS_PER_DAY).round()
+                out[inside] = pd.to_datetime(millis.astype("int64"), unit="ms")
+            else:
+                out[inside] = pd.to_datetime(numbers[inside].astype("int64"), unit=unit)
             outside |= is_number & ~inside
         text = values.notna() & ~is_number
         if text.any():
@@ -981,11 +991,17 @@ def _parse_dates(strings: pd.Series, dayfirst: bool) -> pd.Series:
 
 
 def epoch_unit(magnitude: float) -> tuple[str, float]:
-    """The unit of unix times whose typical size is ``magnitude`` (their median's), and its scale to seconds."""
-    for (unit, limit), scale in zip(EPOCH_UNITS, (1, 1e3, 1e6, 1e9)):
+    """The unit of times given as numbers whose typical size is ``magnitude`` (their median's), and how many of
+    it make a second (EPOCH_UNITS)."""
+    for (unit, limit), scale in zip(EPOCH_UNITS, (1 / 86_400, 1, 1e3, 1e6, 1e9)):
         if float(magnitude) < limit:
             return unit, scale
     raise AssertionError("unreachable")
+
+
+def unix_seconds(numbers: Any, unit: str, scale: float) -> Any:
+    """Times given as numbers in ``unit`` (:func:`epoch_unit`) as unix seconds: a pandas Series or an Ibis column."""
+    return (numbers - EXCEL_EPOCH) * 86_400 if unit == "excel" else numbers / scale
 
 
 def _beyond_storage(text: str) -> bool:
