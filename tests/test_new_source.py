@@ -26,8 +26,9 @@ SERVICES = ["PhoneService", "MultipleLines", "OnlineSecurity", "OnlineBackup", "
 
 def write_shop(folder: Path, seed: int = 0) -> dict[str, int]:
     """Raw files of a shop: UUID users, hashed item ids listed on a date with a Russian month name and a time
-    apart ("1 января 2025 г.", "12:30"), event times as Excel's Russian export writes them (07.02.2025 14:05:09),
-    "7590-VHVEG" customers, Yes/No services."""
+    apart ("1 января 2025 г.", "12:30"), an event log split into a file per month (its damaged rows in the last)
+    with times as Excel's Russian export writes them (07.02.2025 14:05:09), "7590-VHVEG" customers, Yes/No
+    services."""
     rng = np.random.default_rng(seed)
     users = [str(uuid.UUID(int=int(rng.integers(2**62)))) for _ in range(60)]
     items = [f"{int(rng.integers(16**8)):08x}" for _ in range(40)]
@@ -47,7 +48,10 @@ def write_shop(folder: Path, seed: int = 0) -> dict[str, int]:
     damaged = pd.DataFrame({"event_time": ["3000-01-01T00:00:00", "вчера", events["event_time"].iloc[0]],
                             "visitor": [users[0], users[1], "not-a-known-visitor"], "sku": items[:3],
                             "event": ["open", "open", "open"]})
-    pd.concat([events, damaged, events.head(2)], ignore_index=True).to_csv(folder / "events.csv", index=False)
+    log = pd.concat([events, damaged, events.head(2)], ignore_index=True)
+    (folder / "events").mkdir()
+    for month, rows in log.groupby(np.minimum(np.arange(len(log)) // 1000, 2)):  # the damaged rows in the last
+        rows.to_csv(folder / "events" / f"2025-0{month + 2}.csv", index=False)
     customers = [f"{int(rng.integers(10_000)):04d}-{''.join(rng.choice(list('ABCDEFGHIJKLMNOPQRSTUVWXYZ'), 5))}"
                  for _ in range(150)]
     pd.DataFrame({"customerID": customers + [" ", customers[0]], "tenure": list(rng.integers(1, 72, 150)) + [5, 6],
@@ -64,7 +68,9 @@ def write_environment(project: Path, data: Path) -> None:
     conf = project / "conf" / "shop"
     conf.mkdir()
     catalog = {f"shop.raw_{name}": {"type": "pandas.CSVDataset", "filepath": str(data / f"{name}.csv")}
-               for name in ("users", "items", "events", "customers", "services")}
+               for name in ("users", "items", "customers", "services")}
+    catalog["shop.raw_events"] = {"type": "partitions.PartitionedDataset", "path": str(data / "events"),
+                                  "dataset": "pandas.CSVDataset", "filename_suffix": ".csv"}
     layout = {
         "users": {"raw": "users", "columns": {"user_id": "uid", "age": "age", "gender": "sex"},
                   "values": {"gender": {"F": "female", "M": "male"}}},
@@ -124,6 +130,7 @@ def test_an_unseen_shop_with_string_ids_and_damaged_rows_runs_by_configuration_o
     assert "timestamp: not a date or time (got 'вчера')" in reasons
     assert "user_id: not in users (got 'not-a-known-visitor')" in reasons
     assert sum(r.startswith("duplicate of an earlier row") for r in reasons) == 2
+    assert set(rejected["raw"]) == {"events/2025-04"}  # each rejected row names its file (the last month's)
     feed_times = pd.read_parquet(project / "data" / "03_primary" / "shop" / "feed_events.parquet")["timestamp"]
     # day first in every row (read one by one, 07.02.2025 would have been 2 July beside 13.02.2025 as 13 February)
     assert feed_times.between(pd.Timestamp("2025-02-01"), pd.Timestamp("2025-04-02")).all()
@@ -150,8 +157,8 @@ def test_a_shop_log_without_the_positive_action_stops_the_run_naming_what_the_lo
     data = tmp_path / "shop_data"
     data.mkdir()
     write_shop(data)
-    events = pd.read_csv(data / "events.csv")
-    events.assign(event="open").to_csv(data / "events.csv", index=False)  # views only: nobody marked a favourite
+    for month in (data / "events").iterdir():  # views only: nobody marked a favourite
+        pd.read_csv(month).assign(event="open").to_csv(month, index=False)
     write_environment(project, data)
     result = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "shop"], cwd=project, env=kedro_env(),
                             capture_output=True, text=True, timeout=600)

@@ -3,7 +3,8 @@
 A *layout* describes, per canonical table, which raw frames feed it and how their columns map
 (see ``conf/base/parameters_ingestion.yml``). Each table spec may hold:
 
-``raw``         a raw frame name, or a mapping raw name → split label (frames are stacked)
+``raw``         a raw frame name, or a mapping raw name → split label (frames are stacked); a frame read from a
+                folder of files (Kedro's PartitionedDataset) is its files stacked in name order
 ``columns``     canonical column → raw column, or a list of raw columns read as one, their texts joined by a space
                 (a date and a time exported apart: ``timestamp: [Дата, Время]``; a row with any of them blank has
                 none; a part typed as a date and time gives its date)
@@ -53,7 +54,7 @@ import logging
 import re
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Literal
 
@@ -333,6 +334,59 @@ def adapt(table: str, spec: dict[str, Any], raw: dict[str, pd.DataFrame]) -> pd.
     if "add_ids_from" in spec:
         out = _add_ids(spec["add_ids_from"], out, raw, table)
     return _complete(table, out)
+
+
+def partition_frames(table: str, name: str, partitions: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
+    """A raw frame read from a folder of files (Kedro's ``PartitionedDataset``: partition id → its loader) as one
+    frame per file, named ``<frame>/<partition>``, in the partitions' name order (a log split by month, in date
+    order where its files are named by date)."""
+    frames = {}
+    for partition, load in sorted(partitions.items()):
+        try:
+            frames[f"{name}/{partition}"] = load() if callable(load) else load
+        except Exception as unreadable:  # a file of no bytes: pandas finds no columns
+            raise DataStop(f"{table}: raw frame '{name}': its file '{partition}' cannot be read "
+                           f"({type(unreadable).__name__}: {unreadable})") from unreadable
+    # A file with a header alone is a day or a month without rows, not a damaged source: nothing to stack.
+    files = {file: frame for file, frame in frames.items() if len(frame)}
+    if len(files) < len(frames):
+        logger.info("%s: raw frame '%s': %d of its %d files have no rows", table, name, len(frames) - len(files),
+                    len(frames))
+    if not files:
+        raise EmptySourceError(f"{table}: raw frame '{name}' is a folder of {len(frames)} files without rows")
+    return files
+
+
+def expand_partitions(table: str, spec: dict[str, Any], raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``spec`` and ``raw`` with each raw frame read from a folder of files (:func:`partition_frames`) in its
+    files' place: they are stacked in that order, each with its split, and a rejected row names its file."""
+    folders = {name: partition_frames(table, name, frames) for name, frames in raw.items() if isinstance(frames, Mapping)}
+    if not folders:
+        return spec, raw
+    if (spec.get("add_ids_from") or {}).get("raw") in folders:
+        raise SettingsError(f"{table}: add_ids_from reads one file; raw frame '{spec['add_ids_from']['raw']}' is a "
+                            f"folder of {len(folders[spec['add_ids_from']['raw']])}")
+    sources: dict[str, str | None] = {}
+    for name, split in _raw_sources(spec).items():
+        sources |= dict.fromkeys(folders.get(name, [name]), split)
+    files = {name: frame for name, frame in raw.items() if name not in folders}
+    for frames in folders.values():
+        files |= frames
+    return {**spec, "raw": sources}, files
+
+
+def stacked_partitions(table: str, name: str, partitions: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.Series]:
+    """A folder's files (:func:`partition_frames`) as one frame, and the row each file starts at there (by file
+    name), for :func:`rows_in_files`."""
+    frames = partition_frames(table, name, partitions)
+    starts = pd.Series(np.cumsum([0, *map(len, frames.values())])[:-1], index=list(frames), dtype="int64")
+    return pd.concat(frames.values(), ignore_index=True), starts
+
+
+def rows_in_files(rejected: pd.DataFrame, starts: pd.Series) -> pd.DataFrame:
+    """Rejected rows of :func:`stacked_partitions`' frame, each naming its file and its row there."""
+    files = starts.index[np.searchsorted(starts.to_numpy(), rejected["row"].to_numpy(), side="right") - 1]
+    return rejected.assign(raw=list(files), row=rejected["row"].to_numpy() - starts[files].to_numpy())
 
 
 def _raw_sources(spec: dict[str, Any]) -> dict[str, str | None]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -17,7 +18,10 @@ from socialml.components.data.ingest import (
     EmptySourceError,
     adapt,
     enforce_checks,
+    expand_partitions,
+    rows_in_files,
     sample_rows,
+    stacked_partitions,
     validate,
 )
 
@@ -41,9 +45,9 @@ def ingest_table(table: str, spec: dict[str, Any], checks: dict[str, Any] | None
     each have posts). A layout's ``sample`` then keeps a part of the accepted rows.
     """
     name = _named(source, table)
-    raw = _strip(inputs, RAW_PREFIX)
     table_checks = Checks.from_config(checks, spec.get("checks"))
     with _empty_source_named(source):
+        spec, raw = expand_partitions(table, spec, _strip(inputs, RAW_PREFIX))
         adapted = adapt(table, spec, raw)
     accepted, rejected = validate(table, adapted, _strip(inputs, REF_PREFIX), spec.get("leak_guard"),
                                   spec.get("id_types"), table_checks, _strip(inputs, REJECTED_REF_PREFIX),
@@ -64,15 +68,20 @@ def ingest_events(table: str, spec: dict[str, Any], engine: dict[str, Any], chec
     """``ingest_table`` for the feed log, on the engine: the raw rows are checked where they lie, the rejected
     ones come back with their reasons, and the accepted ones are an expression that the engine writes."""
     name = _named(source, table)
-    [raw] = _strip(inputs, RAW_PREFIX).values()
+    [(raw_name, raw)] = _strip(inputs, RAW_PREFIX).items()
     built = ENGINES.build(engine)
-    # A source read by pandas (a CSV file, a SQL table) is handed to the engine; an engine table must be its own.
-    raw = built.table(raw.assign(**{ROW: range(len(raw))})) if isinstance(raw, pd.DataFrame) else built.owns(raw)
-    table_checks = Checks.from_config(checks, spec.get("checks"))
-    logger.info("ingesting %s on %r", name, built)
+    starts = None
     with _empty_source_named(source):
+        if isinstance(raw, Mapping):  # a folder of files, stacked; a rejected row still names its file
+            raw, starts = stacked_partitions(table, raw_name, raw)
+        # A source read by pandas (a CSV file, a SQL table) is handed to the engine; an engine table must be its own.
+        raw = built.table(raw.assign(**{ROW: range(len(raw))})) if isinstance(raw, pd.DataFrame) else built.owns(raw)
+        table_checks = Checks.from_config(checks, spec.get("checks"))
+        logger.info("ingesting %s on %r", name, built)
         result = ingest_on_engine(table, spec, raw, built, _strip(inputs, REF_PREFIX),
                                   _strip(inputs, REJECTED_REF_PREFIX), table_checks)
+    if starts is not None:
+        result.rejected = rows_in_files(result.rejected, starts)
     accepted_rows = result.candidate_rows - result.rejected_rows
     enforce_checks(name, result.candidate_rows, accepted_rows, result.rejected, table_checks, result.rejected_rows)
     return result.accepted, result.rejected, _counts(table, name, result.raw_rows, result.candidate_rows,
