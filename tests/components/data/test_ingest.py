@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from kedro_datasets.pandas import CSVDataset, ExcelDataset
 
+from socialml.components.core.errors import SettingsError
 from socialml.components.data.ingest import (
     Checks,
     EmptySourceError,
@@ -13,6 +14,7 @@ from socialml.components.data.ingest import (
     adapt,
     check_table_layout,
     enforce_checks,
+    expand_partitions,
     sample_rows,
     validate,
 )
@@ -606,3 +608,17 @@ def test_whole_numbers_read_as_floats_for_a_gap_in_their_column_keep_their_writt
     accepted, rejected = validate("sentiment_texts", adapt("sentiment_texts", spec, {"t": tweets}))
     assert accepted["sentiment"].tolist() == ["positive", "negative"]
     assert rejected["reason"].tolist() == ["sentiment: missing value (got None)"]
+
+
+def test_a_folder_of_files_is_stacked_with_each_split_and_ids_from_a_folder_are_refused():
+    """expand_partitions: each file in its folder's place, with its split; add_ids_from reads one file."""
+    spec = {"raw": {"train": "train", "test": "test"}, "columns": {"doc_text": "text"}, "generate_id": "post_id"}
+    raw = {"train": {"b": lambda: pd.DataFrame({"text": ["b"]}), "a": pd.DataFrame({"text": ["a"]})},
+           "test": pd.DataFrame({"text": ["c"]})}
+    expanded, frames = expand_partitions("posts", spec, raw)
+    assert expanded["raw"] == {"train/a": "train", "train/b": "train", "test": "test"}
+    accepted, _ = validate("posts", adapt("posts", expanded, frames))
+    assert accepted[["doc_text", "split"]].values.tolist() == [["a", "train"], ["b", "train"], ["c", "test"]]
+    with pytest.raises(SettingsError, match=r"posts: add_ids_from reads one file; raw frame 'ids' is a folder of 1"):
+        expand_partitions("posts", {"raw": "posts", "add_ids_from": {"raw": "ids", "column": "pid"}},
+                          {"posts": pd.DataFrame({"pid": [1]}), "ids": {"x": pd.DataFrame({"pid": [2]})}})
