@@ -3,9 +3,9 @@ revision and at this checkout.
 
     .venv/bin/python benchmarks/bench_engine_dates.py --base REV [--runs 3]
 
-500,000 feed events whose timestamps are text written four ways: ISO 8601, day-first with dots as Russian
-exports write them, a US export's month-first slashes on a 12-hour clock, RFC 2822's month names (RSS, e-mail) and Russian month
-names as Russian exports write them. Each run ingests the log on
+500,000 feed events whose timestamps are text written five ways: ISO 8601, day-first with dots as Russian
+exports write them, a US export's month-first slashes on a 12-hour clock, RFC 2822's month names (RSS, e-mail)
+and Russian month names as Russian exports write them. Each run ingests the log on
 DuckDB (casts, checks, duplicates, unknown users and posts) and counts the accepted rows; it prints how many
 were accepted, so a revision that rejects a format shows it. Both trees run on this checkout's .venv, each timing
 a fresh process, the trees alternating (bench_pipeline_steps.compare_and_write).

@@ -56,7 +56,8 @@ def test_a_folder_without_rows_or_with_an_unreadable_file_stops_naming_it(tmp_pa
         return ingest_table("feed_events", LOG, CHECKS, source="shop", raw_feed=partitions, **REFERENCES)
 
     headers = write_months(tmp_path / "headers", {"2026-01": "t,uid,pid,a\n", "2026-02": "t,uid,pid,a\n"})
-    with pytest.raises(EmptySourceError, match=r"shop.feed_events: raw frame 'feed' is a folder of 2 files without rows"):
+    with pytest.raises(EmptySourceError,
+                       match=r"shop.feed_events: raw frame 'feed' is a folder of 2 files without rows"):
         ingest(headers.load())
     with pytest.raises(EmptySourceError, match=r"raw frame 'feed' is a folder of 0 files without rows"):
         ingest({})

@@ -452,8 +452,8 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
     """``table`` with the timestamps that the text of its column ``name`` reads as (``_text_time_<name>``, null
     where it reads as none) and which of its numeric dates only read in the other order (``_disordered_<name>``).
 
-    ISO 8601 text, dates with English month names, and numeric dates as ``ingest._read_dates`` reads them: one
-    order for the whole column, ``dayfirst`` where the layout gives it, else the one
+    ISO 8601 text, dates with English or Russian month names, and numeric dates as ``ingest._read_dates`` reads
+    them: one order for the whole column, ``dayfirst`` where the layout gives it, else the one
     :func:`ingest.numeric_date_order` takes from the column (one aggregate on the engine). Built in stages, each
     reading the columns of the one before: written as one expression, every use of a regex group extracted it
     again (126 kB of SQL, 6.5× slower).

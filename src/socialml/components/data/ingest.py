@@ -360,7 +360,8 @@ def partition_frames(table: str, name: str, partitions: Mapping[str, Any]) -> di
 def expand_partitions(table: str, spec: dict[str, Any], raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``spec`` and ``raw`` with each raw frame read from a folder of files (:func:`partition_frames`) in its
     files' place: they are stacked in that order, each with its split, and a rejected row names its file."""
-    folders = {name: partition_frames(table, name, frames) for name, frames in raw.items() if isinstance(frames, Mapping)}
+    folders = {name: partition_frames(table, name, frames)
+               for name, frames in raw.items() if isinstance(frames, Mapping)}
     if not folders:
         return spec, raw
     if (spec.get("add_ids_from") or {}).get("raw") in folders:

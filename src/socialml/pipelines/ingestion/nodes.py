@@ -70,13 +70,13 @@ def ingest_events(table: str, spec: dict[str, Any], engine: dict[str, Any], chec
     name = _named(source, table)
     [(raw_name, raw)] = _strip(inputs, RAW_PREFIX).items()
     built = ENGINES.build(engine)
+    table_checks = Checks.from_config(checks, spec.get("checks"))
     starts = None
     with _empty_source_named(source):
         if isinstance(raw, Mapping):  # a folder of files, stacked; a rejected row still names its file
             raw, starts = stacked_partitions(table, raw_name, raw)
         # A source read by pandas (a CSV file, a SQL table) is handed to the engine; an engine table must be its own.
         raw = built.table(raw.assign(**{ROW: range(len(raw))})) if isinstance(raw, pd.DataFrame) else built.owns(raw)
-        table_checks = Checks.from_config(checks, spec.get("checks"))
         logger.info("ingesting %s on %r", name, built)
         result = ingest_on_engine(table, spec, raw, built, _strip(inputs, REF_PREFIX),
                                   _strip(inputs, REJECTED_REF_PREFIX), table_checks)
