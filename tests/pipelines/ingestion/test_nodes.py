@@ -64,3 +64,19 @@ def test_a_folder_without_rows_or_with_an_unreadable_file_stops_naming_it(tmp_pa
     broken = write_months(tmp_path / "broken", {"2026-01": "t,uid,pid,a\n2026-01-05,1,1,view\n", "2026-02": ""})
     with pytest.raises(DataStop, match=r"feed_events: raw frame 'feed': its file '2026-02' cannot be read"):
         ingest(broken.load())
+
+
+def test_a_workbook_read_whole_is_its_sheets_stacked_and_a_rejected_row_names_its_sheet(tmp_path):
+    """ExcelDataset with `load_args: {sheet_name: null}` gives every sheet by name, as a folder gives its files."""
+    from kedro_datasets.pandas import ExcelDataset
+
+    path = tmp_path / "log.xlsx"
+    with pd.ExcelWriter(path) as workbook:
+        pd.DataFrame({"t": ["2026-01-05"], "uid": [1], "pid": [1], "a": ["view"]}).to_excel(
+            workbook, sheet_name="январь", index=False)
+        pd.DataFrame({"t": ["2026-02-01", "2026-02-02"], "uid": [2, 9], "pid": [2, 2], "a": ["view"] * 2}).to_excel(
+            workbook, sheet_name="февраль", index=False)
+    sheets = ExcelDataset(filepath=str(path), load_args={"sheet_name": None}).load()
+    accepted, rejected, counts = ingest_table("feed_events", LOG, CHECKS, raw_feed=sheets, **REFERENCES)
+    assert len(accepted) == 2 and counts["raw_rows"] == 3
+    assert rejected[["raw", "row"]].values.tolist() == [["feed/февраль", 1]]
