@@ -1004,15 +1004,17 @@ def _read_dates(strings: pd.Series, dayfirst: bool | None, column: str) -> tuple
 
 def _russian_in_english(strings: pd.Series) -> pd.Series:
     """Dates with Russian month names and weekdays in the forms the engine reads (WORDS_DATE, CTIME_DATE), their
-    names in English (dateutil reads English alone): "пн, 7 декабря 2026 г. 10:00" as "7 dec 2026 10:00"."""
+    names in English (dateutil reads English alone): "пн, 7 декабря 2026 г. 10:00" as "7 Dec 2026 10:00"."""
     lower = strings.str.lower()
-    russian = lower.str.contains("[а-яё]", regex=True) & (lower.str.match(WORDS_DATE) | lower.str.match(CTIME_DATE))
-    if not russian.any():
+    cyrillic = lower.str.contains("[а-яё]", regex=True)
+    if not cyrillic.any():  # the column's dates are numeric or English: nothing to match
         return strings
+    russian = cyrillic & (lower.str.match(WORDS_DATE) | lower.str.match(CTIME_DATE))
     translated = (strings[russian]
                   .str.replace(rf"(?i)^{WEEKDAY}", "", regex=True)
                   .str.replace(rf"(?i)(?<![а-яё])({RUSSIAN_MONTHS})\.?(?![а-яё])",
-                               lambda match: MONTHS[MONTH_NUMBERS[match.group(1)[:3].lower()] - 1], regex=True)
+                               lambda match: MONTHS[MONTH_NUMBERS[match.group(1)[:3].lower()] - 1].title(),
+                               regex=True)  # "Dec": pandas infers the format of "dec" from none and reads each alone
                   .str.replace(rf"(?i)(\d){RUSSIAN_YEAR}(?![а-яё])", r"\1", regex=True)
                   .str.replace(RUSSIAN_AT, " ", case=False, regex=False))
     return strings.where(~russian, translated)
