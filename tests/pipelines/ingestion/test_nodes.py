@@ -22,13 +22,15 @@ def write_months(folder, months: dict[str, str]) -> PartitionedDataset:
 
 @pytest.fixture
 def months(tmp_path) -> PartitionedDataset:
-    """A log split by month: its files' names sort in date order (not in the order they were written); March's
-    second row repeats January's first, a row of February names an unknown user, April has a header alone."""
+    """A log split by month: its files' names sort in date order, numbers by their value (not in the order they
+    were written, nor as text: 2026-10 after 2026-3); March's second row repeats January's first, a row of
+    February names an unknown user, April has a header alone."""
     return write_months(tmp_path / "feed", {
-        "2026-03": "t,uid,pid,a\n2026-03-01,2,3,view\n2026-01-05,1,1,view\n",
-        "2026-01": "t,uid,pid,a\n2026-01-05,1,1,view\n2026-01-06,1,2,like\n",
-        "2026-02": "t,uid,pid,a\n2026-02-01,9,1,view\n2026-02-02,2,2,view\n",
-        "2026-04": "t,uid,pid,a\n"})
+        "2026-3": "t,uid,pid,a\n2026-03-01,2,3,view\n2026-01-05,1,1,view\n",
+        "2026-1": "t,uid,pid,a\n2026-01-05,1,1,view\n2026-01-06,1,2,like\n",
+        "2026-10": "t,uid,pid,a\n2026-10-01,1,3,view\n",
+        "2026-2": "t,uid,pid,a\n2026-02-01,9,1,view\n2026-02-02,2,2,view\n",
+        "2026-4": "t,uid,pid,a\n"})
 
 
 @pytest.mark.parametrize("on_engine", [False, True])
@@ -41,10 +43,10 @@ def test_a_log_split_by_month_is_stacked_in_name_order_and_a_rejected_row_names_
     else:
         accepted, rejected, counts = ingest_table("feed_events", LOG, CHECKS, raw_feed=partitions, **REFERENCES)
     assert accepted["timestamp"].dt.strftime("%Y-%m-%d").tolist() == ["2026-01-05", "2026-01-06", "2026-02-02",
-                                                                       "2026-03-01"]
-    assert rejected[["raw", "row"]].values.tolist() == [["feed/2026-02", 0], ["feed/2026-03", 1]]
+                                                                       "2026-03-01", "2026-10-01"]
+    assert rejected[["raw", "row"]].values.tolist() == [["feed/2026-2", 0], ["feed/2026-3", 1]]
     assert rejected["reason"].str.startswith("user_id: not in users").tolist() == [True, False]
-    assert (counts["raw_rows"], counts["accepted"], counts["rejected"]) == (6, 4, 2)
+    assert (counts["raw_rows"], counts["accepted"], counts["rejected"]) == (7, 5, 2)
 
 
 @pytest.mark.parametrize("on_engine", [False, True])

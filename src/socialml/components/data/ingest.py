@@ -338,10 +338,10 @@ def adapt(table: str, spec: dict[str, Any], raw: dict[str, pd.DataFrame]) -> pd.
 
 def partition_frames(table: str, name: str, partitions: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     """A raw frame read from a folder of files (Kedro's ``PartitionedDataset``: partition id → its loader) as one
-    frame per file, named ``<frame>/<partition>``, in the partitions' name order (a log split by month, in date
-    order where its files are named by date)."""
+    frame per file, named ``<frame>/<partition>``, in the partitions' name order, numbers by their value
+    (``2025-2`` before ``2025-10``: a log split by month, in date order where its files are named by date)."""
     frames = {}
-    for partition, load in sorted(partitions.items()):
+    for partition, load in sorted(partitions.items(), key=lambda item: _natural_order(item[0])):
         try:
             frames[f"{name}/{partition}"] = load() if callable(load) else load
         except Exception as unreadable:  # a file of no bytes: pandas finds no columns
@@ -355,6 +355,11 @@ def partition_frames(table: str, name: str, partitions: Mapping[str, Any]) -> di
     if not files:
         raise EmptySourceError(f"{table}: raw frame '{name}' is a folder of {len(frames)} files without rows")
     return files
+
+
+def _natural_order(name: str) -> list[tuple[int, int | str]]:
+    """A key that sorts names with numbers by the numbers' values: part_2 before part_10."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part]
 
 
 def expand_partitions(table: str, spec: dict[str, Any], raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
