@@ -232,10 +232,11 @@ TEXT_TIMES = {
     "unix times written as text, as a JSON export has them": (  # the unit is the median's: seconds here
         ["1764201600", "1764288000", "2026-11-30 10:00", "1764374400000"], None,
         ["2025-11-27", "2025-11-28", "2026-11-30 10:00", None]),
-    # days since 1899-12-30, the fraction the time of day (to the millisecond); the last would be the year 1900
+    # days since 1899-12-30, the fraction the time of day (to the millisecond); the last two would be the years
+    # 1900 and 2995
     "Excel's serial dates, as a workbook's date cells formatted General export": (
-        ["46363.416666666664", "46363", "46363.5", "100"], None,
-        ["2026-12-07 10:00", "2026-12-07", "2026-12-07 12:00", None]),
+        ["46363.416666666664", "46363", "46363.5", "100", "400000"], None,
+        ["2026-12-07 10:00", "2026-12-07", "2026-12-07 12:00", None, None]),
     "year first, with slashes or dots as some locales write it, and ISO 8601's forms": (
         ["2026/11/30 10:00", "2026.11.30", "2026-11-30T10:00", "2026-11-30T10:00:00.123+03:00",
          "2026-11-30 10:00:00 UTC"], None,
@@ -245,14 +246,15 @@ TEXT_TIMES = {
     "English month names, as US exports, RSS (RFC 2822) and Twitter (ctime) write them": (
         ["Dec 7, 2026 3:04 PM", "7 December 2026 10:00", "07-Dec-26", "Mon, 07 Dec 2026 10:00:00 +0000",
          "Mon Dec  7 10:00:00 +0300 2026", "Sept 7th, 2026", "monday, DECEMBER 7, 2026, 11:00", "Decem 7 2026",
-         "31 Feb 2026", "Dec 7, 2026 at noon"], None,
+         "31 Feb 2026", "Dec 7, 2026 at noon", "Dec 7, 3000 10:00"], None,
         ["2026-12-07 15:04", "2026-12-07 10:00", "2026-12-07", "2026-12-07 10:00", "2026-12-07 07:00", "2026-09-07",
-         "2026-12-07 11:00", None, None, None]),
+         "2026-12-07 11:00", None, None, None, None]),
     "Russian month names, as Russian exports and VK write them": (
         ["7 декабря 2026 г. 10:00", "пн, 07 дек. 2026 10:00", "1 Мая 2026 года", "7 дек 2026 в 15:04",
-         "Понедельник, 7 декабря 2026, 10:00 +03:00", "7 сент. 26", "7 декаб 2026", "вчера в 10:00"], None,
+         "Понедельник, 7 декабря 2026, 10:00 +03:00", "7 сент. 26", "7 декаб 2026", "вчера в 10:00",
+         "7 декабря 3000 г."], None,
         ["2026-12-07 10:00", "2026-12-07 10:00", "2026-05-01", "2026-12-07 15:04", "2026-12-07 07:00", "2026-09-07",
-         None, None]),
+         None, None, None]),
     # in words day first, beside numeric dates month first: each read in its own order
     "month names beside numeric dates of the other order": (
         ["12/7/2026", "12/25/2026", "1 Dec 2026", "Dec 2, 2026"], None,

@@ -35,13 +35,11 @@ from socialml.components.data.engines import Engine
 from socialml.components.data.ingest import (
     CTIME_DATE,
     DISORDERED_WHY,
-    EXCEL_EPOCH,
     FLOAT_EXACT,
     INT64_LIMIT,
     INT_TEXT,
     LOST_DIGITS,
     MONTH_NUMBERS,
-    MS_PER_DAY,
     RAW,
     ROW,
     RUSSIAN_YEAR,
@@ -60,6 +58,7 @@ from socialml.components.data.ingest import (
     mapped_columns,
     numeric_date_order,
     resolve_id_types,
+    unix_micros,
     unix_seconds,
 )
 
@@ -431,11 +430,7 @@ def _unix_times(table: ir.Table, numbers: Any, lower: pd.Timestamp, upper: pd.Ti
     unit, scale = epoch_unit(magnitude)
     seconds = unix_seconds(numbers, unit, scale)
     plausible = finite & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
-    if unit == "excel":  # to the millisecond, as pandas reads Excel's serial dates
-        micros = ((_where(plausible, numbers) - EXCEL_EPOCH) * MS_PER_DAY).round().cast("int64") * 1000
-    else:
-        whole_units = _where(plausible, numbers).floor()  # whole units, as pandas reads unix time
-        micros = whole_units * int(1e6 / scale) if scale <= 1e6 else whole_units // int(scale / 1e6)
+    micros = unix_micros(_where(plausible, numbers), unit, scale).cast("int64")
     # Seconds, then the microseconds as an interval: Spark makes timestamps from unix seconds only.
     # DuckDB's to_timestamp gives a TIMESTAMPTZ that Ibis types as naive (so a plain cast to naive is
     # dropped) and that its parquet writer stores with a UTC zone: the two casts make it naive UTC there.
@@ -509,10 +504,12 @@ def _with_words_read(table: ir.Table, text: Any) -> ir.Table:
     """
     import ibis
 
-    lower = text.lower()
-    named = table.mutate(_text=text, _in_words=lower.re_search(WORDS_DATE), _in_ctime=lower.re_search(CTIME_DATE))
+    named = table.mutate(_text=text, _lower=text.lower())
+    lower = named["_lower"]
+    named = named.mutate(_in_words=lower.re_search(WORDS_DATE), _in_ctime=lower.re_search(CTIME_DATE))
     words = named["_in_words"] | named["_in_ctime"]
-    named = named.mutate(_words=words, _bare=ibis.cases((words, lower.re_replace(f"^{WEEKDAY}", "")), else_=""))
+    named = named.mutate(_words=words, _bare=ibis.cases((words, named["_lower"].re_replace(f"^{WEEKDAY}", "")),
+                                                        else_=""))
     bare, original = named["_bare"], named["_text"]
     after_year = bare.re_extract(rf"^\D*\d+\D+\d+(?:{RUSSIAN_YEAR})?(.*)$", 1)  # a time, in WORDS_DATE's dates
     # The time of day and zone in the case written (dateutil reads "UTC" and "PM", not "utc"; "pm" and "z" too)

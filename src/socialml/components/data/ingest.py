@@ -944,11 +944,7 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, dayf
             unit, scale = epoch_unit(numbers[is_number].abs().median())
             seconds = unix_seconds(numbers, unit, scale)
             inside = is_number & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
-            if unit == "excel":  # to the millisecond, as Excel keeps times: 10:00 is 0.41666… of a day
-                millis = ((numbers[inside] - EXCEL_EPOCH) * MS_PER_DAY).round()
-                out[inside] = pd.to_datetime(millis.astype("int64"), unit="ms")
-            else:
-                out[inside] = pd.to_datetime(numbers[inside].astype("int64"), unit=unit)
+            out[inside] = pd.to_datetime(unix_micros(numbers[inside], unit, scale).astype("int64"), unit="us")
             outside |= is_number & ~inside
         text = values.notna() & ~is_number
         if text.any():
@@ -1064,6 +1060,16 @@ def epoch_unit(magnitude: float) -> tuple[str, float]:
 def unix_seconds(numbers: Any, unit: str, scale: float) -> Any:
     """Times given as numbers in ``unit`` (:func:`epoch_unit`) as unix seconds: a pandas Series or an Ibis column."""
     return (numbers - EXCEL_EPOCH) * 86_400 if unit == "excel" else numbers / scale
+
+
+def unix_micros(numbers: Any, unit: str, scale: float) -> Any:
+    """The whole microseconds since 1970 that pandas and the engine read times given as numbers as: Excel's days to
+    the millisecond, as Excel keeps times (10:00 is 0.41666… of a day); unix times in whole units of theirs. A
+    pandas Series or an Ibis column."""
+    if unit == "excel":
+        return ((numbers - EXCEL_EPOCH) * MS_PER_DAY).round() * 1000
+    whole_units = numbers // 1
+    return whole_units * (1e6 / scale) if scale <= 1e6 else whole_units // (scale / 1e6)
 
 
 def _beyond_storage(text: str) -> bool:
