@@ -3,9 +3,10 @@ revision and at this checkout.
 
     .venv/bin/python benchmarks/bench_engine_dates.py --base REV [--runs 3]
 
-500,000 feed events whose timestamps are text written five ways: ISO 8601, day-first with dots as Russian
-exports write them, a US export's month-first slashes on a 12-hour clock, RFC 2822's month names (RSS, e-mail)
-and Russian month names as Russian exports write them. Each run ingests the log on
+500,000 feed events whose timestamps are text written seven ways: ISO 8601, day-first with dots as Russian
+exports write them, a US export's month-first slashes on a 12-hour clock, RFC 2822's month names (RSS, e-mail),
+Russian month names as Russian exports write them, and times with a zone (Moscow time by name, "UTC+3").
+Each run ingests the log on
 DuckDB (casts, checks, duplicates, unknown users and posts) and counts the accepted rows; it prints how many
 were accepted, so a revision that rejects a format shows it. Both trees run on this checkout's .venv, each timing
 a fresh process, the trees alternating (bench_pipeline_steps.compare_and_write).
@@ -56,7 +57,9 @@ STEPS = {"ISO 8601 (2024-03-07 14:05:09)": "%Y-%m-%d %H:%M:%S",
          "dotted, day first (07.03.2024 14:05:09)": "%d.%m.%Y %H:%M:%S",
          "slashes, month first, 12-hour clock (03/07/2024 02:05 PM)": "%m/%d/%Y %I:%M %p",
          "month names, RFC 2822 (Thu, 07 Mar 2024 14:05:09 +0000)": "%a, %d %b %Y %H:%M:%S +0000",
-         "Russian month names (07 мар. 2024 г. 14:05)": "%d %b %Y г. %H:%M"}
+         "Russian month names (07 мар. 2024 г. 14:05)": "%d %b %Y г. %H:%M",
+         "Moscow time by name (07.03.2024 14:05 МСК)": "%d.%m.%Y %H:%M МСК",
+         "UTC and an offset (2024-03-07 14:05 UTC+3)": "%Y-%m-%d %H:%M UTC+3"}
 
 
 if __name__ == "__main__":

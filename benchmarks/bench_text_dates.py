@@ -3,9 +3,10 @@ event logs are read by the engine), at an earlier revision and at this checkout.
 
     .venv/bin/python benchmarks/bench_text_dates.py --base REV [--runs 3]
 
-200,000 timestamps of one log written five ways: ISO 8601 (read by the fast first pass at both revisions),
+200,000 timestamps of one log written seven ways: ISO 8601 (read by the fast first pass at both revisions),
 day-first with dots as Russian exports write them, month-first with slashes, English month names on a 12-hour
-clock, and Russian month names. Each run prints how many it read, so a revision that rejects a format shows it.
+clock, Russian month names, and times with a zone (Moscow time by name, "UTC+3"). Each run prints how many it
+read, so a revision that rejects a format shows it.
 Both trees run on this checkout's .venv, each timing a fresh process, the trees alternating
 (bench_pipeline_steps.compare_and_write).
 
@@ -44,7 +45,9 @@ STEPS = {"ISO 8601 (2024-03-07T14:05:09)": "%Y-%m-%dT%H:%M:%S",
          "dotted, day first (07.03.2024 14:05:09)": "%d.%m.%Y %H:%M:%S",
          "slashes, month first (03/07/2024 14:05)": "%m/%d/%Y %H:%M",
          "English month names (Mar 07, 2024 02:05 PM)": "%b %d, %Y %I:%M %p",
-         "Russian month names (07 мар. 2024 г. 14:05)": "%d %b %Y г. %H:%M"}
+         "Russian month names (07 мар. 2024 г. 14:05)": "%d %b %Y г. %H:%M",
+         "Moscow time by name (07.03.2024 14:05 МСК)": "%d.%m.%Y %H:%M МСК",
+         "UTC and an offset (2024-03-07 14:05 UTC+3)": "%Y-%m-%d %H:%M UTC+3"}
 
 
 if __name__ == "__main__":

@@ -255,6 +255,16 @@ TEXT_TIMES = {
          "7 декабря 3000 г."], None,
         ["2026-12-07 10:00", "2026-12-07 10:00", "2026-05-01", "2026-12-07 15:04", "2026-12-07 07:00", "2026-09-07",
          None, None, None]),
+    # "UTC+3" as people mean it (dateutil read it POSIX's way: 13:00); Moscow time plus four hours is UTC+7. Names of
+    # several zones (CST), offsets beyond ±14 h and zones by their IANA name (which DuckDB's cast alone read) are
+    # rejected; a space before an offset (which DuckDB's cast did not read) is not.
+    "time zones written after the time, by offset or by name": (
+        ["2026-12-07 10:00 UTC+3", "07.12.2026 10:00 МСК", "Dec 7, 2026 3:04 PM EST", "Mon Dec  7 10:00:00 MSK 2026",
+         "7 дек 2026 в 15:04 (МСК+4)", "2026-12-07 10:00 +0300", "2026-12-07T10:00:00 gmt-05:00",
+         "13.12.2026 01:00 +05:30", "2026-12-07 10:00 CST", "07.12.2026 10:00 UTC+25", "2026-12-07 10:00 Europe/Moscow",
+         "2026-12-31 23:00 -02:00"], None,
+        ["2026-12-07 07:00", "2026-12-07 07:00", "2026-12-07 20:04", "2026-12-07 07:00", "2026-12-07 08:04",
+         "2026-12-07 07:00", "2026-12-07 15:00", "2026-12-12 19:30", None, None, None, "2027-01-01 01:00"]),
     # in words day first, beside numeric dates month first: each read in its own order
     "month names beside numeric dates of the other order": (
         ["12/7/2026", "12/25/2026", "1 Dec 2026", "Dec 2, 2026"], None,

@@ -6,10 +6,11 @@ that point at no user or post. Only the rejected rows come back to pandas, where
 ``ingest.validate`` words them; the accepted rows stay an expression that the engine writes straight to parquet.
 
 A layout for these tables may use ``raw`` (one frame), ``columns``, ``constants``, ``values``, ``likes_from``,
-``id_types``, ``checks`` and ``dayfirst``. Text timestamps are read as ISO 8601 (with or without a UTC offset) or
-as numeric dates in one order per column, as pandas' ingestion reads them (07.12.2026, 12/7/26, with a time of
-day such as 10:05, 10:05:30.250 or 3:04 PM, and a UTC offset); numbers, typed or written as text, as unix time
-in the unit their magnitude suggests. A timestamp in another text format is rejected as not a date or time.
+``id_types``, ``checks`` and ``dayfirst``. Text timestamps are read as ISO 8601, as numeric dates in one order per
+column, or with month names, as pandas' ingestion reads them (07.12.2026, 12/7/26, Dec 7, 2026, with a time of
+day such as 10:05, 10:05:30.250 or 3:04 PM, and a zone: +03:00, UTC+3, MSK); numbers, typed or written as text,
+as unix time in the unit their magnitude suggests. A timestamp in another text format is rejected as not a date
+or time.
 """
 
 from __future__ import annotations
@@ -39,12 +40,16 @@ from socialml.components.data.ingest import (
     INT64_LIMIT,
     INT_TEXT,
     LOST_DIGITS,
+    MAX_ZONE_MINUTES,
     MONTH_NUMBERS,
     RAW,
     ROW,
     RUSSIAN_YEAR,
     WEEKDAY,
     WORDS_DATE,
+    ZONE_MINUTES,
+    ZONE_NAME,
+    ZONED_TIME,
     Checks,
     EmptySourceError,
     MissingColumnsError,
@@ -67,12 +72,14 @@ if TYPE_CHECKING:
 
 ENGINE_TABLES = ("feed_events", "views")
 LAYOUT_OPTIONS = {"raw", "columns", "constants", "values", "likes_from", "id_types", "checks", "dayfirst"}
-# A numeric date as pandas' ingestion reads it (ingest.NUMERIC_DATE), and its time of day and UTC offset, in at
-# most nine groups (DuckDB's limit) and without a back reference (RE2 has none): the middle group holds both
-# separators.
+# A numeric date as pandas' ingestion reads it (ingest.NUMERIC_DATE), and its time of day (its zone taken off
+# before: ingest.ZONED_TIME), in at most nine groups (DuckDB's limit) and without a back reference (RE2 has none):
+# the middle group holds both separators.
 NUMERIC_DATE_TIME = (r"^(\d{1,2})(\.\d{1,2}\.|/\d{1,2}/|-\d{1,2}-)(\d{4}|\d{2})"
-                     r"(?:(?:[ T]|, )(\d{1,2}):(\d{1,2})(?::(\d{1,2})(\.\d+)?)?(?: ?([AaPp][Mm]))?"
-                     r"(?: ?([+-]\d{2}(?::?\d{2})?|[Zz]|UTC|GMT))?)?$")
+                     r"(?:(?:[ T]|, )(\d{1,2}):(\d{1,2})(?::(\d{1,2})(\.\d+)?)?(?: ?([AaPp][Mm]))?)?$")
+# ISO 8601 as the engine's cast reads it, once the zone is taken off: DuckDB's cast also reads zone names
+# ("10:00 CST" as Chicago's, "10:00 Europe/Moscow"), which pandas and Spark do not.
+ISO_DATE_TIME = r"^\d{4}-\d{1,2}-\d{1,2}(?:[ Tt]\d{1,2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)?$"
 YEAR_FIRST_DATE = r"^\d{4}[./]\d{1,2}[./]\d{1,2}"  # a date with the year first and dots or slashes
 PART = "_part"  # 0: a raw row; 1: the like that a high rating adds (likes_from)
 TEXT_TIME = "_text_time_"  # prefix of the timestamp a text column reads as
@@ -455,9 +462,10 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
     """
     import ibis
 
-    worded = _with_words_read(table, _trimmed(table[name].cast("string")))
+    zoned = _with_zones_apart(table, _trimmed(table[name].cast("string")))
+    worded = _with_words_read(zoned, zoned["_local"])
     text, words = worded["_text"], worded["_words"]
-    groups = ("first", "middle", "year", "hour", "minute", "second", "fraction", "half", "zone")
+    groups = ("first", "middle", "year", "hour", "minute", "second", "fraction", "half")
     parts = worded.mutate(_numeric=text.re_search(NUMERIC_DATE_TIME), _year_first=text.re_extract(YEAR_FIRST_DATE, 0),
                           **{f"_{group}": text.re_extract(NUMERIC_DATE_TIME, i) for i, group in enumerate(groups, 1)})
     # 2026/11/30 and 2026.11.30 as ISO 8601's 2026-11-30, which Spark's cast alone reads (DuckDB's reads slashes)
@@ -465,6 +473,8 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
     parts = parts.mutate(_after=parts["_middle"].re_replace(r"\D", ""),  # the number between the separators
                          _iso=ibis.cases((year_first.length() > 0, year_first.translate("./", "--")
                                           + parts["_text"].substr(year_first.length())), else_=parts["_text"]))
+    parts = parts.mutate(_iso=_where(parts["_iso"].re_search(ISO_DATE_TIME), parts["_iso"]))
+    ahead = parts["_ahead"].as_interval("m")  # the zone's minutes ahead of UTC
     numeric, first, after, year = (parts[f"_{part}"] for part in ("numeric", "first", "after", "year"))
     if dayfirst is None:
         shown = engine.run(parts.filter(numeric).aggregate(
@@ -473,7 +483,7 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
             month_first=(~words & (after.cast("int64") > 12)).cast("int64").sum(),
             dotted=(~words & (parts["_middle"].substr(0, 1) == ".")).cast("int64").sum())).iloc[0].fillna(0)
         if not shown["rows"] and not shown["words"]:  # ISO 8601 or unreadable: numeric dates' parts not computed
-            return parts.select(*table.columns, **{TEXT_TIME + name: _utc_stamp(parts["_iso"]),
+            return parts.select(*table.columns, **{TEXT_TIME + name: _utc_stamp(parts["_iso"]) - ahead,
                                                    DISORDERED + name: ibis.literal(False)})
         dayfirst = not shown["rows"] or numeric_date_order(
             int(shown["day_first"]), int(shown["month_first"]), int(shown["dotted"]) / int(shown["rows"]), column,
@@ -490,8 +500,31 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
     read = dates.mutate(_read=stamp(day, month), _other=stamp(month, day))
     # Numeric dates first: DuckDB's cast reads 1/2/26 as 26 February of the year 1.
     return read.select(*table.columns, **{
-        TEXT_TIME + name: ibis.cases((read["_numeric"], read["_read"]), else_=_utc_stamp(read["_iso"])),
+        TEXT_TIME + name: ibis.cases((read["_numeric"], read["_read"]), else_=_utc_stamp(read["_iso"])) - ahead,
         DISORDERED + name: read["_numeric"] & ~read["_words"] & read["_read"].isnull() & read["_other"].notnull()})
+
+
+def _with_zones_apart(table: ir.Table, text: Any) -> ir.Table:
+    """``table`` with ``text`` as ``_local``, the zone after its time of day (``ingest.ZONED_TIME``) taken off, and
+    the minutes that zone lies ahead of UTC as ``_ahead`` (0 where none is written, null where the offset cannot be
+    one), as ``ingest.zones_apart`` gives them."""
+    import ibis
+
+    lower = text.lower()
+    found = table.mutate(_original=text, _lower=lower, _zoned=lower.re_search(ZONED_TIME))
+    zoned, lower = found["_zoned"], found["_lower"]
+    parts = found.mutate(_zone=ibis.cases((zoned, lower.re_extract(ZONED_TIME, 2)), else_=""),
+                         _local=ibis.cases((zoned, found["_original"].substr(0, lower.re_extract(ZONED_TIME, 1).length())
+                                            + lower.re_extract(ZONED_TIME, 3)), else_=found["_original"]))
+    zone = parts["_zone"]
+    named = zone.re_extract(f"^({ZONE_NAME})", 1)
+    offset = r"([+-])(\d{1,2}?):?(\d{2})?$"  # "+0300" is 03 and 00, "+3" 3, "+530" 5 and 30
+    hours, minutes = (zone.re_extract(offset, group).try_cast("int64").fill_null(0) for group in (2, 3))
+    written = ibis.cases((zone.re_extract(offset, 1) == "-", -(hours * 60 + minutes)), else_=hours * 60 + minutes)
+    ahead = ibis.cases(*((named == name, minutes_ahead) for name, minutes_ahead in ZONE_MINUTES.items()),
+                       else_=0) + written
+    return parts.select(*table.columns, _local=parts["_local"],
+                        _ahead=_where((minutes < 60) & (ahead.abs() <= MAX_ZONE_MINUTES), ahead))
 
 
 def _with_words_read(table: ir.Table, text: Any) -> ir.Table:
@@ -537,21 +570,18 @@ def _full_year(year: Any) -> Any:
 
 
 def _clock_text(parts: ir.Table) -> Any:
-    """The time of day of :func:`_with_text_times`' parts as ISO 8601 text (``10:05:30.25+03:00``), midnight
+    """The time of day of :func:`_with_text_times`' parts as ISO 8601 text (``10:05:30.25``), midnight
     where none is given; null where the hour cannot be one."""
     import ibis
 
-    hours, half, zone = parts["_hour"].try_cast("int64").fill_null(0), parts["_half"], parts["_zone"]
+    hours, half = parts["_hour"].try_cast("int64").fill_null(0), parts["_half"]
     twelve_hour = half.length() > 0
     # Hours the casts would carry over (DuckDB reads 24:00 as the next day) are unreadable, as in pandas.
     hours = ibis.cases((twelve_hour & ((hours < 1) | (hours > 12)), ibis.null("int64")),
                        (twelve_hour, hours % 12 + ibis.cases((half.upper() == "PM", 12), else_=0)),
                        (hours > 23, ibis.null("int64")), else_=hours)
-    offset = ibis.cases((zone.length() == 0, ""), (zone.upper().isin(["Z", "UTC", "GMT"]), "Z"),
-                        else_=zone.substr(0, 3) + ":" + ibis.cases((zone.length() > 3, zone.right(2)), else_="00"))
     return (hours.cast("string").lpad(2, "0") + ":" + parts["_minute"].lpad(2, "0") + ":"
-            + parts["_second"].lpad(2, "0") + parts["_fraction"].substr(0, 7)  # to the microsecond, as pandas
-            + offset)
+            + parts["_second"].lpad(2, "0") + parts["_fraction"].substr(0, 7))  # to the microsecond, as pandas
 
 
 def _utc_stamp(text: Any) -> Any:

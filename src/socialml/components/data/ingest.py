@@ -100,8 +100,22 @@ MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|a
 DAY = r"\d{1,2}(?:st|nd|rd|th)?"
 WORDS_DATE = (rf"^(?:{WEEKDAY})?(?:{DAY}[ -]{MONTH}|{MONTH}[ -]{DAY}),?[ -](?:\d{{4}}|\d{{2}})(?:{RUSSIAN_YEAR})?"
               rf"(?:(?:[ t]|, |{RUSSIAN_AT}).*)?$")  # the day and the month either way round, the year, a time
-CTIME_DATE = (rf"^(?:{WEEKDAY})?{MONTH} +\d{{1,2}} +\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?"
-              r"(?: +(?:[+-]\d{4}|utc|gmt|z))? +\d{4}$")  # the month, the day, a time and zone, the year
+# the month, the day, a time (its zone read apart: ZONED_TIME), the year
+CTIME_DATE = rf"^(?:{WEEKDAY})?{MONTH} +\d{{1,2}} +\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)? +\d{{4}}$"
+# Time zones written after a time of day, as minutes ahead of UTC: UTC and GMT with an offset as people mean it
+# ("UTC+3" is three hours ahead; dateutil read it POSIX's way, three behind), Moscow time and Moscow time plus hours
+# as Russian regions write it ("МСК+4" is UTC+7), and the abbreviations that name one offset each. Others (CST, IST,
+# BST: each names several zones) are not read, in pandas tables and on the engine alike.
+ZONE_MINUTES = {"z": 0, "utc": 0, "gmt": 0, "msk": 180, "мск": 180, "wet": 0, "west": 60, "cet": 60, "cest": 120,
+                "eet": 120, "eest": 180, "est": -300, "edt": -240, "mst": -420, "mdt": -360, "pst": -480, "pdt": -420,
+                "akst": -540, "akdt": -480, "hst": -600, "hkt": 480, "sgt": 480, "awst": 480, "jst": 540, "kst": 540,
+                "aest": 600, "aedt": 660, "nzst": 720, "nzdt": 780}
+ZONE_NAME = f"(?:{'|'.join(ZONE_MINUTES)})"
+ZONE = rf"(?:(?:{ZONE_NAME} ?)?[+-]\d{{1,2}}(?::?\d{{2}})?|{ZONE_NAME})"  # +03:00, -0500, UTC+3, МСК+4, EST
+# A date whose time of day has a zone after it (in brackets or not; before ctime's year): the text before the zone,
+# the zone, and ctime's year. Matched in lower case.
+ZONED_TIME = rf"^(.*\d:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?: ?[ap]m)?) ?\(?({ZONE})\)?( \d{{4}})?$"
+MAX_ZONE_MINUTES = 14 * 60  # the farthest a zone lies from UTC (Kiribati's +14:00)
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 # A month name's first three letters (lower case) → its number
 MONTH_NUMBERS = {**{name: number for number, name in enumerate(MONTHS, 1)}, "май": 5, **{
@@ -953,8 +967,9 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, dayf
             retry = parsed.isna()
             if retry.any():
                 parsed = parsed.dt.as_unit(DATE_UNIT)  # "2026-11-30" read to the second, "07.12.2026 9:05:30.250" not
-                strings[retry] = _russian_in_english(strings[retry])
-                parsed[retry], swapped = _read_dates(strings[retry], dayfirst, column)
+                local, minutes_ahead = zones_apart(strings[retry])
+                read, swapped = _read_dates(_russian_in_english(local), dayfirst, column)
+                parsed[retry] = read - pd.to_timedelta(minutes_ahead, unit="m")  # an offset out of range: NaT
                 disordered[swapped.index[swapped.to_numpy()]] = True
             place(parsed.dt.tz_convert(None))
             failed = parsed.index[(parsed.isna() & ~disordered[parsed.index]).to_numpy()]
@@ -991,13 +1006,9 @@ def _read_dates(strings: pd.Series, dayfirst: bool | None, column: str) -> tuple
                                       lambda: strings[numeric].iloc[0])
     day, month = (first, second) if dayfirst else (second, first)
     read = _parse_dates(strings[numeric], dayfirst)
-    # dateutil swaps day and month where the asked order is impossible (13/12/2026 month first). The read is in
-    # UTC: "12.12.2026 23:30 -05:00" is the 13th there, so a day either side agrees too (a swapped read is
-    # another month, unless day and month are equal and it is no swap).
-    agrees = pd.Series(False, index=read.index)
-    for days in (0, -1, 1):
-        shifted = read + pd.Timedelta(days=days).as_unit(DATE_UNIT)  # a nanosecond shift overflows year 3000
-        agrees |= (shifted.dt.day == day) & (shifted.dt.month == month)
+    # dateutil swaps day and month where the asked order is impossible (13/12/2026 month first); the dates' zones
+    # are taken off before (zones_apart), so the day read is the day written.
+    agrees = (read.dt.day == day) & (read.dt.month == month)
     parsed[numeric] = read.where(agrees)
     swapped[numeric] = read.notna() & ~agrees
     return parsed, swapped
@@ -1019,6 +1030,24 @@ def _russian_in_english(strings: pd.Series) -> pd.Series:
                   .str.replace(rf"(?i)(\d){RUSSIAN_YEAR}(?![а-яё])", r"\1", regex=True)
                   .str.replace(RUSSIAN_AT, " ", case=False, regex=False))
     return strings.where(~russian, translated)
+
+
+def zones_apart(strings: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Dates with the zone after their time of day (ZONED_TIME) taken off, and the minutes it lies ahead of UTC (0
+    where none is written; NaN where the offset cannot be one, as "UTC+25" or "+03:75")."""
+    parts = strings.str.extract(f"(?i){ZONED_TIME}")
+    zoned = parts[1].notna()
+    minutes_ahead = pd.Series(0.0, index=strings.index)
+    if not zoned.any():
+        return strings, minutes_ahead
+    zone = parts.loc[zoned, 1].str.lower()
+    named = zone.str.extract(f"^({ZONE_NAME})")[0].map(ZONE_MINUTES).fillna(0)
+    offset = zone.str.extract(r"([+-])(\d{1,2}?):?(\d{2})?$")  # "+0300" is 03 and 00, "+3" 3, "+530" 5 and 30
+    hours, minutes = offset[1].astype(float).fillna(0), offset[2].astype(float).fillna(0)
+    written = (hours * 60 + minutes).where(offset[0] != "-", -(hours * 60 + minutes))
+    ahead = named + written
+    minutes_ahead[zoned] = ahead.where((minutes < 60) & (ahead.abs() <= MAX_ZONE_MINUTES))
+    return strings.where(~zoned, parts[0] + parts[2].fillna("")), minutes_ahead
 
 
 def numeric_date_order(day_first_shown: int, month_first_shown: int, dotted_share: float, column: str,
@@ -1076,11 +1105,13 @@ def _beyond_storage(text: str) -> bool:
     """Whether a date that pandas could not store is a real date (year 1600 or 3000), not garbage."""
     from dateutil import parser
 
-    try:
-        parser.parse(text)
-    except (ValueError, OverflowError):
-        return False
-    return True
+    with warnings.catch_warnings():  # a zone it does not know ("10:00 CST") is read without one, then stored
+        warnings.simplefilter("ignore", parser.UnknownTimezoneWarning)
+        try:
+            year = parser.parse(text).year
+        except (ValueError, OverflowError):
+            return False
+    return not pd.Timestamp.min.year < year < pd.Timestamp.max.year
 
 
 def _collect_failures(cases: pd.DataFrame, reasons: _Reasons, table: str) -> None:
