@@ -64,7 +64,8 @@ def on_engine(kind: str, raw: pd.DataFrame, spec: dict, references: dict, reject
 def in_pandas(raw: pd.DataFrame, spec: dict, references: dict, rejected_references: dict, checks: Checks = CHECKS,
               table: str = "feed_events"):
     return validate(table, adapt(table, spec, {spec["raw"]: raw}), references, checks=checks,
-                    rejected_references=rejected_references, dayfirst=spec.get("dayfirst"))
+                    rejected_references=rejected_references, dayfirst=spec.get("dayfirst"),
+                    time_zone=spec.get("time_zone"))
 
 
 def assert_same(engine_accepted: pd.DataFrame, engine_rejected: pd.DataFrame, accepted: pd.DataFrame,
@@ -282,6 +283,40 @@ def test_text_times_read_on_the_engine_as_pandas_reads_them_numeric_dates_in_one
     engine_accepted, result = on_engine(kind, raw, spec, references, {})
     assert accepted["timestamp"].tolist() == [pd.Timestamp(t) for t in expected if t]
     assert rejected["row"].tolist() == [row for row, t in enumerate(expected) if t is None]
+    assert_same(engine_accepted, result.rejected, accepted, rejected)
+
+
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
+def test_times_without_a_zone_are_the_layout_s_local_time_on_the_engine_as_in_pandas(kind):
+    # Berlin's clocks went forward on 29 March 2026 at 02:00 and back on 25 October at 03:00: 02:30 was skipped
+    # on the one day and lived twice on the other, and is rejected; a time that names its zone keeps it.
+    raw, references = dated_feed(["2026-03-29 01:59", "2026-03-29 02:30", "2026-03-29 03:00", "25.10.2026 01:59",
+                                  "25.10.2026 02:30", "25.10.2026 03:00", "2026-12-07", "Dec 7, 2026 3:04 PM",
+                                  "2026-12-07T10:00:00Z", "07.12.2026 10:00 МСК"])
+    spec = {**SPEC, "time_zone": "Europe/Berlin"}
+    accepted, rejected = in_pandas(raw, spec, references, {})
+    engine_accepted, result = on_engine(kind, raw, spec, references, {})
+    assert accepted["timestamp"].tolist() == [pd.Timestamp(t) for t in (
+        "2026-03-29 00:59", "2026-03-29 01:00", "2026-10-24 23:59", "2026-10-25 02:00", "2026-12-06 23:00",
+        "2026-12-07 14:04", "2026-12-07 10:00", "2026-12-07 07:00")]
+    assert rejected["reason"].tolist() == [
+        f"timestamp: a local time that Europe/Berlin skipped or lived twice (its clocks changed) (got '{t}')"
+        for t in ("2026-03-29 02:30", "25.10.2026 02:30")]
+    assert_same(engine_accepted, result.rejected, accepted, rejected)
+
+
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
+@pytest.mark.parametrize(("times", "expected"), [
+    ([46363 + 10 / 24, 46364.0], ["2026-12-07 07:00", "2026-12-07 21:00"]),  # Excel's days: local
+    ([1764201600, 1764288000], ["2025-11-27", "2025-11-28"]),  # unix times: UTC whatever the layout says
+])
+def test_a_layout_s_fixed_offset_applies_to_excel_dates_not_to_unix_times_on_the_engine_as_in_pandas(kind, times,
+                                                                                                        expected):
+    raw, references = dated_feed(times)
+    spec = {**SPEC, "time_zone": "+03:00"}
+    accepted, rejected = in_pandas(raw, spec, references, {})
+    engine_accepted, result = on_engine(kind, raw, spec, references, {})
+    assert accepted["timestamp"].tolist() == [pd.Timestamp(t) for t in expected]
     assert_same(engine_accepted, result.rejected, accepted, rejected)
 
 

@@ -178,6 +178,9 @@ def test_label_lists_come_from_parquet_lists_and_lists_written_as_text_with_name
     ({"raw": "posts", "columns": {"created_at": ["day"]}},
      "columns: created_at must be a raw column's name or a list of two or more names"),
     ({"raw": "posts", "columns": {"created_at": ["day", 10]}}, "got ['day', 10]"),
+    ({"raw": "posts", "time_zone": "Europe/Moskow"},
+     "layout 'x' table 'posts': time_zone 'Europe/Moskow' is neither a zone's IANA name"),
+    ({"raw": "posts", "time_zone": "UTC+15"}, "time_zone 'UTC+15' lies more than 14 hours from UTC"),
 ])
 def test_a_misspelt_or_mistyped_layout_option_is_named_before_anything_runs(spec, message):
     with pytest.raises(ValueError, match=None) as error:
@@ -290,6 +293,23 @@ def test_millisecond_epochs_are_read_by_their_magnitude():
     feed = pd.DataFrame({"ts": [1_700_000_000_000, 1_700_000_001_000], "uid": [1, 1], "pid": [1, 2], "action": "view"})
     accepted, _ = validate("feed_events", adapt("feed_events", FEED_SPEC, {"feed": feed}))
     assert accepted["timestamp"].tolist() == [pd.Timestamp("2023-11-14 22:13:20"), pd.Timestamp("2023-11-14 22:13:21")]
+
+
+def test_typed_times_without_a_zone_are_the_layout_s_local_time_with_its_history_and_zoned_ones_keep_theirs():
+    """A workbook's cells are typed times without a zone. Moscow kept summer time until 2011 (UTC+4 in July 2010)
+    and has been UTC+3 since 2014; a time typed with its zone is not moved."""
+    cells = pd.to_datetime(["2010-07-01 12:00", "2010-12-01 12:00", "2026-07-01 12:00"])
+    raw = pd.DataFrame({"id": [1, 2, 3], "text": ["a", "b", "c"], "at": cells})
+    spec = {"raw": "p", "columns": {"post_id": "id", "doc_text": "text", "created_at": "at"},
+            "time_zone": "Europe/Moscow"}
+    accepted, rejected = validate("posts", adapt("posts", spec, {"p": raw}), time_zone=spec["time_zone"])
+    assert accepted["created_at"].tolist() == [pd.Timestamp(t) for t in ("2010-07-01 08:00", "2010-12-01 09:00",
+                                                                         "2026-07-01 09:00")]
+    zoned = raw.assign(at=cells.tz_localize("Asia/Tokyo"))
+    accepted, _ = validate("posts", adapt("posts", spec, {"p": zoned}), time_zone=spec["time_zone"])
+    assert accepted["created_at"].tolist() == [pd.Timestamp(t) for t in ("2010-07-01 03:00", "2010-12-01 03:00",
+                                                                         "2026-07-01 03:00")]
+    assert rejected.empty
 
 
 def test_values_that_do_not_fit_the_storage_type_are_rejected():

@@ -6,7 +6,7 @@ that point at no user or post. Only the rejected rows come back to pandas, where
 ``ingest.validate`` words them; the accepted rows stay an expression that the engine writes straight to parquet.
 
 A layout for these tables may use ``raw`` (one frame), ``columns``, ``constants``, ``values``, ``likes_from``,
-``id_types``, ``checks`` and ``dayfirst``. Text timestamps are read as ISO 8601, as numeric dates in one order per
+``id_types``, ``checks``, ``dayfirst`` and ``time_zone``. Text timestamps are read as ISO 8601, as numeric dates in one order per
 column, or with month names, as pandas' ingestion reads them (07.12.2026, 12/7/26, Dec 7, 2026, with a time of
 day such as 10:05, 10:05:30.250 or 3:04 PM, and a zone: +03:00, UTC+3, MSK); numbers, typed or written as text,
 as unix time in the unit their magnitude suggests. A timestamp in another text format is rejected as not a date
@@ -52,6 +52,7 @@ from socialml.components.data.ingest import (
     ZONED_TIME,
     Checks,
     EmptySourceError,
+    LocalTime,
     MissingColumnsError,
     _describe,
     _Reasons,
@@ -71,7 +72,8 @@ if TYPE_CHECKING:
     import ibis.expr.types as ir
 
 ENGINE_TABLES = ("feed_events", "views")
-LAYOUT_OPTIONS = {"raw", "columns", "constants", "values", "likes_from", "id_types", "checks", "dayfirst"}
+LAYOUT_OPTIONS = {"raw", "columns", "constants", "values", "likes_from", "id_types", "checks", "dayfirst",
+                  "time_zone"}
 # A numeric date as pandas' ingestion reads it (ingest.NUMERIC_DATE), and its time of day (its zone taken off
 # before: ingest.ZONED_TIME), in at most nine groups (DuckDB's limit) and without a back reference (RE2 has none):
 # the middle group holds both separators.
@@ -84,6 +86,7 @@ YEAR_FIRST_DATE = r"^\d{4}[./]\d{1,2}[./]\d{1,2}"  # a date with the year first 
 PART = "_part"  # 0: a raw row; 1: the like that a high rating adds (likes_from)
 TEXT_TIME = "_text_time_"  # prefix of the timestamp a text column reads as
 DISORDERED = "_disordered_"  # prefix of the flag of a numeric date that only reads in the other order
+ZONED = "_zoned_"  # prefix of the flag of a text time that names its zone
 TYPED = "_typed_"  # prefix of a column's cast value beside its raw one
 ID_SAMPLE_ROWS = 100_000  # ids whose type is neither declared nor referenced are inferred from this many rows
 DATA_TYPES = {"datetime64[ns]": "timestamp", "float64": "float64", "int64": "int64", "Int64": "int64"}  # else text
@@ -177,7 +180,7 @@ def ingest_on_engine(table: str, spec: dict[str, Any], raw: ir.Table, engine: En
     id_columns = [c for c in ID_COLUMNS if c in adapted.columns]
     sample = engine.run(adapted.select(id_columns).limit(ID_SAMPLE_ROWS)) if id_columns else pd.DataFrame()
     id_types = resolve_id_types(schema, sample, references, spec.get("id_types") or {})
-    cast, cast_flags = _checked(schema, adapted, id_types, checks, engine, spec.get("dayfirst"))
+    cast, cast_flags = _checked(schema, adapted, id_types, checks, engine, spec.get("dayfirst"), spec.get("time_zone"))
     checked, flags = _with_key_checks(schema, cast, cast_flags, references, engine)
     any_flag = _any([checked[flag.name] for flag in flags])
     allowed = int(checks.max_rejected_share * candidates)
@@ -194,7 +197,8 @@ def ingest_on_engine(table: str, spec: dict[str, Any], raw: ir.Table, engine: En
 
 
 def _checked(schema: CanonicalTable, adapted: ir.Table, id_types: dict[str, str], checks: Checks,
-             engine: Engine, dayfirst: bool | None = None) -> tuple[ir.Table, list[_Flag]]:
+             engine: Engine, dayfirst: bool | None = None, time_zone: str | None = None
+             ) -> tuple[ir.Table, list[_Flag]]:
     """Each canonical column cast (``_typed_<column>``) beside one boolean column per way a value can fail."""
     import ibis
 
@@ -217,7 +221,7 @@ def _checked(schema: CanonicalTable, adapted: ir.Table, id_types: dict[str, str]
         if name in ID_COLUMNS:
             cast, problems, missing = _cast_id(values, id_types[name])
         elif str(column.dtype).startswith("datetime"):
-            cast, problems = _cast_time(adapted, name, lower, upper, engine)
+            cast, problems = _cast_time(adapted, name, lower, upper, engine, time_zone)
             missing = values.isnull()
         elif str(column.dtype) in ("int64", "Int64", "float64"):
             readable = _clock_seconds(values) if name in DURATION_COLUMNS else values
@@ -238,7 +242,7 @@ def _checked(schema: CanonicalTable, adapted: ir.Table, id_types: dict[str, str]
                  TYPED + name)
     checked = adapted.mutate(**{TYPED + name: value for name, value in typed.items()}, **tests)
     # The text times' steps are not fetched: an unchecked one (year 3000) overflows pandas' nanoseconds.
-    return checked.drop(*[c for c in checked.columns if c.startswith((TEXT_TIME, DISORDERED))]), flags
+    return checked.drop(*[c for c in checked.columns if c.startswith((TEXT_TIME, DISORDERED, ZONED))]), flags
 
 
 def _with_key_checks(schema: CanonicalTable, checked: ir.Table, flags: list[_Flag],
@@ -397,43 +401,66 @@ def _where(condition: Any, value: Any) -> Any:
     return ibis.cases((condition, value), else_=ibis.null(value.type()))
 
 
-def _cast_time(table: ir.Table, name: str, lower: pd.Timestamp, upper: pd.Timestamp, engine: Engine
-               ) -> tuple[Any, list]:
+def _cast_time(table: ir.Table, name: str, lower: pd.Timestamp, upper: pd.Timestamp, engine: Engine,
+               time_zone: str | None = None) -> tuple[Any, list]:
     """(naive UTC timestamps, problems), as ``ingest._cast_time``: typed times, unix numbers (typed, or written
-    as text as a JSON export's "1701950400"), or text as :func:`_with_text_times` read it."""
+    as text as a JSON export's "1701950400"), or text as :func:`_with_text_times` read it; times that name no zone
+    (other than unix times) are ``time_zone``'s (``ingest.LocalTime``), UTC where it is None."""
     import ibis
 
     values = table[name]
     window = f"outside the plausible time window {lower:%Y-%m-%d} to {upper:%Y-%m-%d %H:%M}"
+    implausible, disordered, unreadable = ibis.literal(False), ibis.literal(False), ibis.literal(False)
     if values.type().is_numeric():
         numbers = values.cast("float64")
-        stamps, _, implausible = _unix_times(table, numbers, lower, upper, engine)
-        return stamps, [(numbers.isinf(), "not a date or time"), (implausible, window)]
-    implausible, disordered = ibis.literal(False), ibis.literal(False)
-    if values.type().is_timestamp():
+        stamps, is_number, implausible, excel = _unix_times(table, numbers, lower, upper, engine)
+        local, unreadable = is_number & excel, numbers.isinf()
+    elif values.type().is_timestamp():
         stamps = values if values.type().timezone is None else values.cast("timestamp")
-        unreadable = ibis.literal(False)
+        local = ibis.literal(values.type().timezone is None)
     else:
-        unix, is_number, implausible = _unix_times(table, _trimmed(values.cast("string")).try_cast("float64"),
-                                                   lower, upper, engine)
+        unix, is_number, implausible, excel = _unix_times(
+            table, _trimmed(values.cast("string")).try_cast("float64"), lower, upper, engine)
         read, disordered = table[TEXT_TIME + name], table[DISORDERED + name]
         stamps = ibis.cases((is_number, unix), else_=read)
+        local = ibis.cases((is_number, excel), else_=~table[ZONED + name])
         unreadable = values.notnull() & ~is_number & read.isnull() & ~disordered
+    problems = [(unreadable, "not a date or time"), (disordered, DISORDERED_WHY)]
+    if time_zone is not None:
+        zone = LocalTime.of(time_zone, lower, upper)
+        local = local & stamps.notnull()
+        stamps = ibis.cases((local, _local_to_utc(stamps, zone)), else_=stamps)
+        problems.append((local & stamps.isnull(), zone.why_not))
     outside = implausible | (stamps.notnull() & ((stamps < lower.to_pydatetime()) | (stamps > upper.to_pydatetime())))
-    problems = [(unreadable, "not a date or time"), (outside, window), (disordered, DISORDERED_WHY)]
-    return _where(~outside, stamps), problems
+    return _where(~outside, stamps), [*problems[:1], (outside, window), *problems[1:]]
+
+
+def _local_to_utc(stamps: Any, zone: LocalTime) -> Any:
+    """Naive local times of ``zone`` as naive UTC, null where they lie in none of its stretches, as
+    ``LocalTime.to_utc`` gives them in pandas."""
+    import ibis
+
+    branches = []
+    for start, end, minutes in zip(zone.starts, zone.ends, zone.minutes_ahead):
+        if start is not None:  # after a change of the clocks: the times it skipped or lived twice
+            branches.append((stamps < start.to_pydatetime(), ibis.null("timestamp")))
+        shifted = stamps - ibis.interval(minutes=minutes)
+        if end is not None:
+            branches.append((stamps < end.to_pydatetime(), shifted))
+    return ibis.cases(*branches, else_=shifted) if branches else shifted
 
 
 def _unix_times(table: ir.Table, numbers: Any, lower: pd.Timestamp, upper: pd.Timestamp, engine: Engine
-                ) -> tuple[Any, Any, Any]:
+                ) -> tuple[Any, Any, Any, bool]:
     """(naive UTC timestamps of ``numbers`` as unix time in the unit the magnitude of their median suggests, which
-    of them are finite numbers, which of those lie outside [lower, upper]), as ``ingest._cast_time`` reads them."""
+    of them are finite numbers, which of those lie outside [lower, upper], whether they are Excel's serial dates,
+    which name no zone), as ``ingest._cast_time`` reads them."""
     import ibis
 
     finite = numbers.notnull() & ~numbers.isnan() & ~numbers.isinf()
     magnitude = engine.run(table.filter(finite).aggregate(magnitude=numbers.abs().median()))["magnitude"].iloc[0]
     if magnitude is None or np.isnan(magnitude):  # no number: the other rows' expressions stay as they were
-        return ibis.null("timestamp"), ibis.literal(False), ibis.literal(False)
+        return ibis.null("timestamp"), ibis.literal(False), ibis.literal(False), False
     unit, scale = epoch_unit(magnitude)
     seconds = unix_seconds(numbers, unit, scale)
     plausible = finite & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
@@ -443,7 +470,7 @@ def _unix_times(table: ir.Table, numbers: Any, lower: pd.Timestamp, upper: pd.Ti
     # dropped) and that its parquet writer stores with a UTC zone: the two casts make it naive UTC there.
     stamps = ((micros // 1_000_000).as_timestamp("s") + (micros % 1_000_000).as_interval("us")
               ).cast("timestamp('UTC')").cast("timestamp")
-    return stamps, finite, finite & ~plausible
+    return stamps, finite, finite & ~plausible, unit == "excel"
 
 
 def _is_text(values: Any) -> bool:
@@ -452,7 +479,8 @@ def _is_text(values: Any) -> bool:
 
 def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: str, engine: Engine) -> ir.Table:
     """``table`` with the timestamps that the text of its column ``name`` reads as (``_text_time_<name>``, null
-    where it reads as none) and which of its numeric dates only read in the other order (``_disordered_<name>``).
+    where it reads as none), which of its numeric dates only read in the other order (``_disordered_<name>``) and
+    which name their zone (``_zoned_<name>``).
 
     ISO 8601 text, dates with English or Russian month names, and numeric dates as ``ingest._read_dates`` reads
     them: one order for the whole column, ``dayfirst`` where the layout gives it, else the one
@@ -484,7 +512,8 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
             dotted=(~words & (parts["_middle"].substr(0, 1) == ".")).cast("int64").sum())).iloc[0].fillna(0)
         if not shown["rows"] and not shown["words"]:  # ISO 8601 or unreadable: numeric dates' parts not computed
             return parts.select(*table.columns, **{TEXT_TIME + name: _utc_stamp(parts["_iso"]) - ahead,
-                                                   DISORDERED + name: ibis.literal(False)})
+                                                   DISORDERED + name: ibis.literal(False),
+                                                   ZONED + name: parts["_zoned"]})
         dayfirst = not shown["rows"] or numeric_date_order(
             int(shown["day_first"]), int(shown["month_first"]), int(shown["dotted"]) / int(shown["rows"]), column,
             lambda: engine.run(parts.filter(numeric & ~words).select("_text").limit(1))["_text"].iloc[0])
@@ -501,7 +530,8 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
     # Numeric dates first: DuckDB's cast reads 1/2/26 as 26 February of the year 1.
     return read.select(*table.columns, **{
         TEXT_TIME + name: ibis.cases((read["_numeric"], read["_read"]), else_=_utc_stamp(read["_iso"])) - ahead,
-        DISORDERED + name: read["_numeric"] & ~read["_words"] & read["_read"].isnull() & read["_other"].notnull()})
+        DISORDERED + name: read["_numeric"] & ~read["_words"] & read["_read"].isnull() & read["_other"].notnull(),
+        ZONED + name: read["_zoned"]})
 
 
 def _with_zones_apart(table: ir.Table, text: Any) -> ir.Table:
@@ -523,7 +553,7 @@ def _with_zones_apart(table: ir.Table, text: Any) -> ir.Table:
     written = ibis.cases((zone.re_extract(offset, 1) == "-", -(hours * 60 + minutes)), else_=hours * 60 + minutes)
     ahead = ibis.cases(*((named == name, minutes_ahead) for name, minutes_ahead in ZONE_MINUTES.items()),
                        else_=0) + written
-    return parts.select(*table.columns, _local=parts["_local"],
+    return parts.select(*table.columns, _local=parts["_local"], _zoned=zoned,
                         _ahead=_where((minutes < 60) & (ahead.abs() <= MAX_ZONE_MINUTES), ahead))
 
 

@@ -38,6 +38,9 @@ A *layout* describes, per canonical table, which raw frames feed it and how thei
 ``dayfirst``    ``true`` | ``false``: how numeric dates that are not ISO 8601 (07.12.2026, 12/07/2026) order day
                 and month; default: one order per column, the one its unambiguous dates (a number above 12)
                 show, else day first for dotted dates and month first for others (a warning says so)
+``time_zone``   the zone the table's times were written in where they name none (``Europe/Moscow``, ``+03:00``,
+                ``MSK``): text times without a zone, typed times without one (a workbook's cells) and Excel's
+                serial dates are read as its local time; unix times are UTC whatever it says. Default: UTC
 
 Every raw row ends in the canonical table or in the rejected table with its reason, and every
 check is per row: a reason names the column and the raw value, and a row rejected because the
@@ -210,6 +213,11 @@ class TableLayout:
     id_types: dict[str, Literal["int", "string", "auto"]] | None = None
     checks: dict[str, Any] | None = None
     dayfirst: bool | None = None
+    time_zone: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.time_zone is not None:
+            LocalTime.of(self.time_zone, pd.Timestamp("2000-01-01"), pd.Timestamp("2000-01-02"))
 
 
 @dataclass(frozen=True)
@@ -695,18 +703,20 @@ def validate(
     checks: Checks | None = None,
     rejected_references: dict[str, pd.DataFrame] | None = None,
     dayfirst: bool | None = None,
+    time_zone: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split an adapted frame into (accepted canonical rows, rejected rows with reasons).
 
     ``references`` are the accepted tables this one's foreign keys point to, ``rejected_references``
     their rejected rows (so a row pointing at a rejected row says why that one went); ``dayfirst`` is
-    the layout's order of numeric dates (None: each column's own, see :func:`_read_dates`).
+    the layout's order of numeric dates (None: each column's own, see :func:`_read_dates`), ``time_zone`` the zone
+    of times that name none (None: UTC, see :class:`LocalTime`).
     """
     spec = TABLES[table]
     references = references or {}
     reasons = _Reasons()
     types = resolve_id_types(spec, frame, references, id_types or {})
-    typed = _coerce(spec, frame, types, checks or Checks(), reasons, dayfirst)
+    typed = _coerce(spec, frame, types, checks or Checks(), reasons, dayfirst, time_zone)
     if LABEL_PROBLEM in frame:
         odd = frame[LABEL_PROBLEM].notna()
         reasons.add(frame.index[odd], "labels: not a label score from 0 to 1", frame.loc[odd, LABEL_PROBLEM])
@@ -787,8 +797,8 @@ def _reading_hints(kinds: Counter, rejected: pd.DataFrame) -> str:
         example = reasons.str.extract(r"timestamp: not a date or time \(got (.*?)\)(?:;|$)")[0].dropna().head(1)
         hints.append(f"Event logs' timestamps such as {''.join(example)} are read on the engine, which takes ISO 8601 "
                      f"(2024-12-07 10:00), numeric dates (07.12.2024 10:00, 12/7/24 3:04 PM), month names "
-                     f"(Dec 7, 2024 3:04 PM; 7 дек. 2024 г. 10:00), unix times and Excel's serial dates: write them "
-                     f"in one of those.")
+                     f"(Dec 7, 2024 3:04 PM; 7 дек. 2024 г. 10:00), a zone after the time (+03:00, UTC+3, МСК, EST; not "
+                     f"CST, IST or Europe/Moscow), unix times and Excel's serial dates: write them in one of those.")
     for kind in top:
         if unmapped := re.fullmatch(r"(\w+): fails isin\((.*)\)", kind):
             column, allowed = unmapped.groups()
@@ -852,7 +862,7 @@ def resolve_id_types(spec: CanonicalTable, frame: pd.DataFrame, references: dict
 
 
 def _coerce(spec: CanonicalTable, frame: pd.DataFrame, id_types: dict[str, str], checks: Checks,
-            reasons: _Reasons, dayfirst: bool | None = None) -> pd.DataFrame:
+            reasons: _Reasons, dayfirst: bool | None = None, time_zone: str | None = None) -> pd.DataFrame:
     """Cast ids, numbers and timestamps element-wise; a value that does not fit rejects its row."""
     typed = frame.copy()
     for name, column in spec.schema.columns.items():
@@ -864,7 +874,7 @@ def _coerce(spec: CanonicalTable, frame: pd.DataFrame, id_types: dict[str, str],
         if name in ID_COLUMNS:
             cast, problems, missing = _cast_id(values, id_types[name])
         elif dtype.startswith("datetime"):
-            cast, problems = _cast_time(values, *checks.time_window(), dayfirst, f"{spec.name}.{name}")
+            cast, problems = _cast_time(values, *checks.time_window(), dayfirst, f"{spec.name}.{name}", time_zone)
         elif dtype in ("int64", "Int64", "float64"):
             readable = _clock_seconds(values) if name in DURATION_COLUMNS else values
             cast, problems = _cast_number(readable, integer=dtype.lower() == "int64")
@@ -931,9 +941,10 @@ def _cast_number(values: pd.Series, integer: bool) -> tuple[pd.Series, list]:
 
 
 def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, dayfirst: bool | None = None,
-               column: str = "timestamp") -> tuple[pd.Series, list]:
+               column: str = "timestamp", time_zone: str | None = None) -> tuple[pd.Series, list]:
     """Timestamps as naive UTC; numbers are unix time (unit by magnitude), text is parsed as dates
-    (ISO 8601 first, then :func:`_read_dates`).
+    (ISO 8601 first, then :func:`_read_dates`). Times that name no zone are ``time_zone``'s (:class:`LocalTime`),
+    UTC where it is None.
 
     Anything outside [lower, upper] is rejected per row, before it can overflow the storage type.
     """
@@ -941,6 +952,7 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, dayf
     outside = pd.Series(False, index=values.index)
     unreadable = pd.Series(False, index=values.index)
     disordered = pd.Series(False, index=values.index)
+    local = pd.Series(False, index=values.index)  # times written without a zone, other than unix times
 
     def place(stamps: pd.Series) -> None:  # any resolution; out of the window before it can overflow ns
         beyond = stamps.notna() & ((stamps < lower) | (stamps > upper))
@@ -949,7 +961,9 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, dayf
         out[inside.index] = inside.astype("datetime64[ns]")
 
     if pd.api.types.is_datetime64_any_dtype(values):
-        place(values.dt.tz_convert(None) if getattr(values.dt, "tz", None) is not None else values)
+        zoned = getattr(values.dt, "tz", None) is not None
+        place(values.dt.tz_convert(None) if zoned else values)
+        local[:] = not zoned
     else:
         numbers = pd.to_numeric(values, errors="coerce") if not pd.api.types.is_numeric_dtype(values) else values
         numbers = numbers.astype("float64").where(lambda x: np.isfinite(x))
@@ -960,28 +974,37 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, dayf
             inside = is_number & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
             out[inside] = pd.to_datetime(unix_micros(numbers[inside], unit, scale).astype("int64"), unit="us")
             outside |= is_number & ~inside
+            local |= is_number & (unit == "excel")
         text = values.notna() & ~is_number
         if text.any():
             strings = values[text].astype(str).str.strip()
             parsed = pd.to_datetime(strings, errors="coerce", format="ISO8601", utc=True)
             retry = parsed.isna()
+            if time_zone is not None:  # ISO 8601 names a zone with Z or an offset after the time
+                local[text] = ~retry & ~strings.str.contains(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)? ?(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$")
             if retry.any():
                 parsed = parsed.dt.as_unit(DATE_UNIT)  # "2026-11-30" read to the second, "07.12.2026 9:05:30.250" not
-                local, minutes_ahead = zones_apart(strings[retry])
-                read, swapped = _read_dates(_russian_in_english(local), dayfirst, column)
+                naive, minutes_ahead, zoned = zones_apart(strings[retry])
+                read, swapped = _read_dates(_russian_in_english(naive), dayfirst, column)
                 parsed[retry] = read - pd.to_timedelta(minutes_ahead, unit="m")  # an offset out of range: NaT
                 disordered[swapped.index[swapped.to_numpy()]] = True
+                local[zoned.index] = ~zoned
             place(parsed.dt.tz_convert(None))
             failed = parsed.index[(parsed.isna() & ~disordered[parsed.index]).to_numpy()]
             beyond = pd.Series([_beyond_storage(v) for v in strings[failed]], index=failed, dtype=bool)
             outside[failed] = beyond
             unreadable[failed] = ~beyond
+    problems = []
+    if time_zone is not None:
+        zone, written = LocalTime.of(time_zone, lower, upper), local & out.notna()
+        out[written] = zone.to_utc(out[written])
+        problems.append((written & out.isna(), zone.why_not))
     known = out.notna()
     outside |= known & ((out < lower) | (out > upper))
     out = out.mask(outside)
     window = f"outside the plausible time window {lower:%Y-%m-%d} to {upper:%Y-%m-%d %H:%M}"
     return out, [(unreadable, "not a date or time"), (outside, window),
-                 (disordered, DISORDERED_WHY)]
+                 (disordered, DISORDERED_WHY), *problems]
 
 
 def _read_dates(strings: pd.Series, dayfirst: bool | None, column: str) -> tuple[pd.Series, pd.Series]:
@@ -1032,22 +1055,88 @@ def _russian_in_english(strings: pd.Series) -> pd.Series:
     return strings.where(~russian, translated)
 
 
-def zones_apart(strings: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Dates with the zone after their time of day (ZONED_TIME) taken off, and the minutes it lies ahead of UTC (0
-    where none is written; NaN where the offset cannot be one, as "UTC+25" or "+03:75")."""
+def zones_apart(strings: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Dates with the zone after their time of day (ZONED_TIME) taken off, the minutes it lies ahead of UTC (0
+    where none is written; NaN where the offset cannot be one, as "UTC+25" or "+03:75"), and which named one."""
     parts = strings.str.extract(f"(?i){ZONED_TIME}")
     zoned = parts[1].notna()
     minutes_ahead = pd.Series(0.0, index=strings.index)
-    if not zoned.any():
-        return strings, minutes_ahead
-    zone = parts.loc[zoned, 1].str.lower()
-    named = zone.str.extract(f"^({ZONE_NAME})")[0].map(ZONE_MINUTES).fillna(0)
-    offset = zone.str.extract(r"([+-])(\d{1,2}?):?(\d{2})?$")  # "+0300" is 03 and 00, "+3" 3, "+530" 5 and 30
+    if zoned.any():
+        minutes_ahead[zoned] = _zone_minutes(parts.loc[zoned, 1].str.lower())
+    return strings.where(~zoned, parts[0] + parts[2].fillna("")), minutes_ahead, zoned
+
+
+def _zone_minutes(zones: pd.Series) -> pd.Series:
+    """Zones as ZONE writes them, in lower case, as the minutes they lie ahead of UTC (NaN where the offset cannot
+    be one)."""
+    named = zones.str.extract(f"^({ZONE_NAME})")[0].map(ZONE_MINUTES).fillna(0)
+    offset = zones.str.extract(r"([+-])(\d{1,2}?):?(\d{2})?$")  # "+0300" is 03 and 00, "+3" 3, "+530" 5 and 30
     hours, minutes = offset[1].astype(float).fillna(0), offset[2].astype(float).fillna(0)
     written = (hours * 60 + minutes).where(offset[0] != "-", -(hours * 60 + minutes))
     ahead = named + written
-    minutes_ahead[zoned] = ahead.where((minutes < 60) & (ahead.abs() <= MAX_ZONE_MINUTES))
-    return strings.where(~zoned, parts[0] + parts[2].fillna("")), minutes_ahead
+    return ahead.where((minutes < 60) & (ahead.abs() <= MAX_ZONE_MINUTES))
+
+
+@dataclass(frozen=True)
+class LocalTime:
+    """The zone a table's times were written in where they name none (a layout's ``time_zone``), as the stretches
+    of its local time that have one offset each: stretch i holds the local times from ``starts[i]`` to before
+    ``ends[i]`` (naive; the first start and the last end open, None) and lies ``minutes_ahead[i]`` ahead of UTC.
+    A local time that its clocks skipped (going forward) or lived twice (going back) lies in no stretch.
+
+    The stretches are computed once (a fixed offset has one), so pandas and the engine convert alike.
+    """
+
+    name: str
+    starts: tuple[pd.Timestamp | None, ...]
+    ends: tuple[pd.Timestamp | None, ...]
+    minutes_ahead: tuple[int, ...]
+
+    @classmethod
+    def of(cls, time_zone: str, lower: pd.Timestamp, upper: pd.Timestamp) -> LocalTime:
+        """``time_zone``'s stretches from ``lower`` to ``upper`` (and two days beyond each): an IANA name
+        (``Europe/Moscow``), or a zone as ZONE writes it (``+03:00``, ``UTC+3``, ``MSK``)."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if re.fullmatch(f"(?i){ZONE}", time_zone):
+            minutes = _zone_minutes(pd.Series([time_zone.lower()])).iloc[0]
+            if pd.isna(minutes):
+                raise ValueError(f"time_zone {time_zone!r} lies more than 14 hours from UTC")
+            return cls(time_zone, (None,), (None,), (int(minutes),))
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"time_zone {time_zone!r} is neither a zone's IANA name (Europe/Moscow) nor an offset "
+                             f"(+03:00) nor one of {sorted(ZONE_MINUTES)}") from None
+        # Every quarter of an hour in UTC: zones change their offset on one
+        instants = pd.date_range(lower - pd.Timedelta(days=2), upper + pd.Timedelta(days=2), freq="15min")
+        local = instants.tz_localize("UTC").tz_convert(time_zone).tz_localize(None)
+        ahead = ((local - instants) // pd.Timedelta(minutes=1)).to_numpy()
+        changes = np.flatnonzero(np.diff(ahead)) + 1
+        offsets = ahead[np.r_[0, changes]].tolist()
+        turns = instants[changes]  # the UTC instants where the offset changes
+        starts = [None] + [turn + pd.Timedelta(minutes=max(before, after))
+                           for turn, before, after in zip(turns, offsets, offsets[1:])]
+        ends = [turn + pd.Timedelta(minutes=min(before, after))
+                for turn, before, after in zip(turns, offsets, offsets[1:])] + [None]
+        return cls(time_zone, tuple(starts), tuple(ends), tuple(offsets))
+
+    @property
+    def why_not(self) -> str:
+        """The reason of a row whose local time lies in no stretch."""
+        return f"a local time that {self.name} skipped or lived twice (its clocks changed)"
+
+    def to_utc(self, local: pd.Series) -> pd.Series:
+        """Naive local times as naive UTC, NaT where the local time lies in no stretch."""
+        open_end = np.iinfo(np.int64).max
+        starts = np.array([-open_end if start is None else start.value for start in self.starts])  # nanoseconds
+        ends = np.array([open_end if end is None else end.value for end in self.ends])
+        times = local.astype("datetime64[ns]")
+        nanos = times.to_numpy().view("int64")
+        stretch = np.clip(np.searchsorted(starts, nanos, side="right") - 1, 0, None)
+        inside = times.notna().to_numpy() & (nanos >= starts[stretch]) & (nanos < ends[stretch])
+        shift = pd.to_timedelta(np.array(self.minutes_ahead)[stretch], unit="m")
+        return (times - shift).where(inside)
 
 
 def numeric_date_order(day_first_shown: int, month_first_shown: int, dotted_share: float, column: str,
