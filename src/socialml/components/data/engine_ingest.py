@@ -49,6 +49,7 @@ from socialml.components.data.ingest import (
     WORDS_DATE,
     ZONE_MINUTES,
     ZONE_NAME,
+    ZONE_TAIL,
     ZONED_TIME,
     Checks,
     EmptySourceError,
@@ -543,9 +544,13 @@ def _with_zones_apart(table: ir.Table, text: Any) -> ir.Table:
     lower = text.lower()
     found = table.mutate(_original=text, _lower=lower, _zoned=lower.re_search(ZONED_TIME))
     zoned, lower = found["_zoned"], found["_lower"]
-    parts = found.mutate(_zone=ibis.cases((zoned, lower.re_extract(ZONED_TIME, 2)), else_=""),
-                         _local=ibis.cases((zoned, found["_original"].substr(0, lower.re_extract(ZONED_TIME, 1).length())
-                                            + lower.re_extract(ZONED_TIME, 3)), else_=found["_original"]))
+    # The zone and the year from the short text the search found (a group of the whole pattern took four times as
+    # long to extract), and the text before them in the case written
+    tails = found.mutate(_tail=ibis.cases((zoned, lower.re_extract(ZONED_TIME, 0).re_extract(ZONE_TAIL, 0)),
+                                          else_=""))
+    tail, original = tails["_tail"], tails["_original"]
+    parts = tails.mutate(_zone=tail.re_extract(ZONE_TAIL, 1), _local=ibis.cases(
+        (zoned, original.substr(0, lower.length() - tail.length()) + tail.re_extract(ZONE_TAIL, 2)), else_=original))
     zone = parts["_zone"]
     named = zone.re_extract(f"^({ZONE_NAME})", 1)
     offset = r"([+-])(\d{1,2}?):?(\d{2})?$"  # "+0300" is 03 and 00, "+3" 3, "+530" 5 and 30

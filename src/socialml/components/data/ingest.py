@@ -115,9 +115,11 @@ ZONE_MINUTES = {"z": 0, "utc": 0, "gmt": 0, "msk": 180, "мск": 180, "wet": 0,
                 "aest": 600, "aedt": 660, "nzst": 720, "nzdt": 780}
 ZONE_NAME = f"(?:{'|'.join(ZONE_MINUTES)})"
 ZONE = rf"(?:(?:{ZONE_NAME} ?)?[+-]\d{{1,2}}(?::?\d{{2}})?|{ZONE_NAME})"  # +03:00, -0500, UTC+3, МСК+4, EST
-# A date whose time of day has a zone after it (in brackets or not; before ctime's year): the text before the zone,
-# the zone, and ctime's year. Matched in lower case.
-ZONED_TIME = rf"^(.*\d:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?: ?[ap]m)?) ?\(?({ZONE})\)?( \d{{4}})?$"
+# A zone at the end of a date (in brackets or not; before ctime's year): the zone and the year
+ZONE_TAIL = rf" ?\(?({ZONE})\)?( \d{{4}})?$"
+# A time of day with a zone after it (searched, not matched: anchored at the start, the search was four times
+# slower): the time, the zone and ctime's year. Matched in lower case.
+ZONED_TIME = rf"(\d:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?: ?[ap]m)?){ZONE_TAIL}"
 MAX_ZONE_MINUTES = 14 * 60  # the farthest a zone lies from UTC (Kiribati's +14:00)
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 # A month name's first three letters (lower case) → its number
@@ -1058,12 +1060,12 @@ def _russian_in_english(strings: pd.Series) -> pd.Series:
 def zones_apart(strings: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Dates with the zone after their time of day (ZONED_TIME) taken off, the minutes it lies ahead of UTC (0
     where none is written; NaN where the offset cannot be one, as "UTC+25" or "+03:75"), and which named one."""
-    parts = strings.str.extract(f"(?i){ZONED_TIME}")
-    zoned = parts[1].notna()
+    local = strings.str.replace(f"(?i){ZONED_TIME}", r"\1\3", regex=True)  # ten times faster than extracting
+    zoned = local != strings
     minutes_ahead = pd.Series(0.0, index=strings.index)
     if zoned.any():
-        minutes_ahead[zoned] = _zone_minutes(parts.loc[zoned, 1].str.lower())
-    return strings.where(~zoned, parts[0] + parts[2].fillna("")), minutes_ahead, zoned
+        minutes_ahead[zoned] = _zone_minutes(strings[zoned].str.extract(f"(?i){ZONED_TIME}")[1].str.lower())
+    return local, minutes_ahead, zoned
 
 
 def _zone_minutes(zones: pd.Series) -> pd.Series:
