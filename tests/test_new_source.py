@@ -27,8 +27,8 @@ SERVICES = ["PhoneService", "MultipleLines", "OnlineSecurity", "OnlineBackup", "
 def write_shop(folder: Path, seed: int = 0) -> dict[str, int]:
     """Raw files of a shop: UUID users, hashed item ids listed on a date with a Russian month name and a time
     apart ("1 января 2025 г.", "12:30"), an event log split into a file per month (its damaged rows in the last)
-    with times as Excel's Russian export writes them (07.02.2025 14:05:09), "7590-VHVEG" customers, Yes/No
-    services."""
+    with times as Excel's Russian export writes them (07.02.2025 14:05:09), all in Moscow time without a zone,
+    "7590-VHVEG" customers, Yes/No services."""
     rng = np.random.default_rng(seed)
     users = [str(uuid.UUID(int=int(rng.integers(2**62)))) for _ in range(60)]
     items = [f"{int(rng.integers(16**8)):08x}" for _ in range(40)]
@@ -75,10 +75,10 @@ def write_environment(project: Path, data: Path) -> None:
         "users": {"raw": "users", "columns": {"user_id": "uid", "age": "age", "gender": "sex"},
                   "values": {"gender": {"F": "female", "M": "male"}}},
         "posts": {"raw": "items", "columns": {"post_id": "sku", "doc_text": "title", "created_at": ["listed", "at"]},
-                  "labels": {"column": "category"}},
+                  "labels": {"column": "category"}, "time_zone": "Europe/Moscow"},
         "feed_events": {"raw": "events", "columns": {"timestamp": "event_time", "user_id": "visitor", "post_id": "sku",
                                                      "action": "event"},
-                        "values": {"action": {"open": "view", "favourite": "like"}}},
+                        "values": {"action": {"open": "view", "favourite": "like"}}, "time_zone": "Europe/Moscow"},
         "clients": {"raw": "customers", "columns": {"client_id": "customerID"}, "keep": ["tenure", "Contract"]},
         "holdings": {"raw": "services", "columns": {"client_id": "customerID"},
                      "melt": {"columns": SERVICES, "id": "client_id", "held": ["Yes"]}},
@@ -132,10 +132,12 @@ def test_an_unseen_shop_with_string_ids_and_damaged_rows_runs_by_configuration_o
     assert sum(r.startswith("duplicate of an earlier row") for r in reasons) == 2
     assert set(rejected["raw"]) == {"events/2025-04"}  # each rejected row names its file (the last month's)
     feed_times = pd.read_parquet(project / "data" / "03_primary" / "shop" / "feed_events.parquet")["timestamp"]
-    # day first in every row (read one by one, 07.02.2025 would have been 2 July beside 13.02.2025 as 13 February)
-    assert feed_times.between(pd.Timestamp("2025-02-01"), pd.Timestamp("2025-04-02")).all()
+    # day first in every row (read one by one, 07.02.2025 would have been 2 July beside 13.02.2025 as 13 February),
+    # and in UTC: Moscow's times three hours earlier
+    assert feed_times.between(pd.Timestamp("2025-01-31 21:00"), pd.Timestamp("2025-04-01 21:00")).all()
+    assert feed_times.min() < pd.Timestamp("2025-02-01")
     posts = pd.read_parquet(project / "data" / "03_primary" / "shop" / "posts.parquet")
-    assert len(posts) == 40 and posts["created_at"].eq(pd.Timestamp("2025-01-01 12:30")).all()
+    assert len(posts) == 40 and posts["created_at"].eq(pd.Timestamp("2025-01-01 09:30")).all()
     clients = pd.read_parquet(project / "data" / "03_primary" / "shop" / "clients.parquet")
     assert len(clients) == 150 and clients["client_id"].str.fullmatch(r"\d{4}-[A-Z]{5}").all()
     rejected_clients = pd.read_parquet(project / "data" / "03_primary" / "shop" / "rejected_clients.parquet")

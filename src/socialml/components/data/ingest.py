@@ -115,6 +115,8 @@ ZONE_MINUTES = {"z": 0, "utc": 0, "gmt": 0, "msk": 180, "мск": 180, "wet": 0,
                 "aest": 600, "aedt": 660, "nzst": 720, "nzdt": 780}
 ZONE_NAME = f"(?:{'|'.join(ZONE_MINUTES)})"
 ZONE = rf"(?:(?:{ZONE_NAME} ?)?[+-]\d{{1,2}}(?::?\d{{2}})?|{ZONE_NAME})"  # +03:00, -0500, UTC+3, МСК+4, EST
+# The offset at the end of a zone, in its brackets or not: "+0300" is 03 and 00, "+3" 3, "+530" 5 and 30
+ZONE_OFFSET = r"([+-])(\d{1,2}?):?(\d{2})?\)?$"
 # A zone at the end of a date (in brackets or not; before ctime's year): the zone and the year
 ZONE_TAIL = rf" ?\(?({ZONE})\)?( \d{{4}})?$"
 # A time of day with a zone after it (searched, not matched: anchored at the start, the search was four times
@@ -1072,7 +1074,7 @@ def _zone_minutes(zones: pd.Series) -> pd.Series:
     """Zones as ZONE writes them, in lower case, as the minutes they lie ahead of UTC (NaN where the offset cannot
     be one)."""
     named = zones.str.extract(f"^({ZONE_NAME})")[0].map(ZONE_MINUTES).fillna(0)
-    offset = zones.str.extract(r"([+-])(\d{1,2}?):?(\d{2})?$")  # "+0300" is 03 and 00, "+3" 3, "+530" 5 and 30
+    offset = zones.str.extract(ZONE_OFFSET)
     hours, minutes = offset[1].astype(float).fillna(0), offset[2].astype(float).fillna(0)
     written = (hours * 60 + minutes).where(offset[0] != "-", -(hours * 60 + minutes))
     ahead = named + written
