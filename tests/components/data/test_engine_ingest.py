@@ -12,7 +12,7 @@ from socialml.components.core.errors import SettingsError
 from socialml.components.data.engine_ingest import ingest_on_engine
 from socialml.components.data.engines import ENGINES
 from socialml.components.data.ingest import (
-    ROW, Checks, EmptySourceError, IngestionStopped, adapt, enforce_checks, validate,
+    ROW, Checks, EmptySourceError, IngestionStopped, TimeReading, adapt, enforce_checks, validate,
 )
 from socialml.datasets import EngineParquetDataset
 
@@ -64,8 +64,7 @@ def on_engine(kind: str, raw: pd.DataFrame, spec: dict, references: dict, reject
 def in_pandas(raw: pd.DataFrame, spec: dict, references: dict, rejected_references: dict, checks: Checks = CHECKS,
               table: str = "feed_events"):
     return validate(table, adapt(table, spec, {spec["raw"]: raw}), references, checks=checks,
-                    rejected_references=rejected_references, dayfirst=spec.get("dayfirst"),
-                    time_zone=spec.get("time_zone"))
+                    rejected_references=rejected_references, times=TimeReading.of(spec))
 
 
 def assert_same(engine_accepted: pd.DataFrame, engine_rejected: pd.DataFrame, accepted: pd.DataFrame,
@@ -364,8 +363,26 @@ def test_a_log_stopped_by_timestamps_the_engine_cannot_read_says_which_it_reads(
     raw, references = dated_feed(["вчера в 10:00", "сегодня в 11:00"])
     _, result = on_engine("duckdb", raw, SPEC, references, {})
     with pytest.raises(IngestionStopped, match=r"timestamps such as 'вчера в 10:00' are read on the engine, "
-                                               r"which takes ISO 8601 .*numeric dates \(07.12.2024 10:00"):
+                                               r"which takes ISO 8601 .*numeric dates \(07.12.2024 10:00") as stop:
         enforce_checks("feed_events", result.candidate_rows, 0, result.rejected, CHECKS)
+    assert "give the table's layout exported_at: '2026-12-07 18:30'" in str(stop.value)
+
+
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
+def test_dates_relative_to_the_export_count_back_from_the_layout_s_exported_at_on_the_engine_as_in_pandas(kind):
+    # shown by a social network's page on 7 December 2026 at 18:30, Moscow time; a day without a time, a day ahead
+    # and a count of days are not read
+    raw, references = dated_feed(["вчера в 10:00", "Сегодня в 9:05", "позавчера, 23:59", "today at 3:04 PM",
+                                  "yesterday at 10:00 UTC", "5 минут назад", "час назад", "an hour ago",
+                                  "только что", "07.12.2026 10:00", "вчера", "завтра в 10:00", "10 дней назад"])
+    spec = {**SPEC, "exported_at": "2026-12-07 18:30", "time_zone": "Europe/Moscow"}
+    accepted, rejected = in_pandas(raw, spec, references, {})
+    engine_accepted, result = on_engine(kind, raw, spec, references, {})
+    assert accepted["timestamp"].tolist() == [pd.Timestamp(t) for t in (
+        "2026-12-06 07:00", "2026-12-07 06:05", "2026-12-05 20:59", "2026-12-07 12:04", "2026-12-06 10:00",
+        "2026-12-07 15:25", "2026-12-07 14:30", "2026-12-07 14:30", "2026-12-07 15:30", "2026-12-07 07:00")]
+    assert rejected["row"].tolist() == [10, 11, 12]
+    assert_same(engine_accepted, result.rejected, accepted, rejected)
 
 
 def test_raw_rows_are_numbered_by_their_place_in_the_file_and_tables_are_written_whole(tmp_path):

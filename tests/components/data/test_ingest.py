@@ -11,6 +11,7 @@ from socialml.components.data.ingest import (
     EmptySourceError,
     IngestionStopped,
     MissingColumnsError,
+    TimeReading,
     adapt,
     check_table_layout,
     enforce_checks,
@@ -181,6 +182,8 @@ def test_label_lists_come_from_parquet_lists_and_lists_written_as_text_with_name
     ({"raw": "posts", "time_zone": "Europe/Moskow"},
      "layout 'x' table 'posts': time_zone 'Europe/Moskow' is neither a zone's IANA name"),
     ({"raw": "posts", "time_zone": "UTC+15"}, "time_zone 'UTC+15' lies more than 14 hours from UTC"),
+    ({"raw": "posts", "exported_at": "yesterday"}, "exported_at 'yesterday' is not a date and time"),
+    ({"raw": "posts", "exported_at": "2026-12-07T18:30+03:00"}, "names a zone: give it in the table's local time"),
 ])
 def test_a_misspelt_or_mistyped_layout_option_is_named_before_anything_runs(spec, message):
     with pytest.raises(ValueError, match=None) as error:
@@ -302,11 +305,11 @@ def test_typed_times_without_a_zone_are_the_layout_s_local_time_with_its_history
     raw = pd.DataFrame({"id": [1, 2, 3], "text": ["a", "b", "c"], "at": cells})
     spec = {"raw": "p", "columns": {"post_id": "id", "doc_text": "text", "created_at": "at"},
             "time_zone": "Europe/Moscow"}
-    accepted, rejected = validate("posts", adapt("posts", spec, {"p": raw}), time_zone=spec["time_zone"])
+    accepted, rejected = validate("posts", adapt("posts", spec, {"p": raw}), times=TimeReading.of(spec))
     assert accepted["created_at"].tolist() == [pd.Timestamp(t) for t in ("2010-07-01 08:00", "2010-12-01 09:00",
                                                                          "2026-07-01 09:00")]
     zoned = raw.assign(at=cells.tz_localize("Asia/Tokyo"))
-    accepted, _ = validate("posts", adapt("posts", spec, {"p": zoned}), time_zone=spec["time_zone"])
+    accepted, _ = validate("posts", adapt("posts", spec, {"p": zoned}), times=TimeReading.of(spec))
     assert accepted["created_at"].tolist() == [pd.Timestamp(t) for t in ("2010-07-01 03:00", "2010-12-01 03:00",
                                                                          "2026-07-01 03:00")]
     assert rejected.empty
@@ -432,7 +435,7 @@ def test_a_table_that_lost_too_much_for_other_reasons_gets_no_encoding_hint():
 
 def _feed_at(times: list[str], dayfirst: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     feed = pd.DataFrame({"ts": times, "uid": 1, "pid": range(len(times)), "action": "view"})
-    return validate("feed_events", adapt("feed_events", FEED_SPEC, {"feed": feed}), dayfirst=dayfirst,
+    return validate("feed_events", adapt("feed_events", FEED_SPEC, {"feed": feed}), times=TimeReading(dayfirst),
                     checks=Checks(time_max="2030-01-01"))
 
 

@@ -6,7 +6,7 @@ that point at no user or post. Only the rejected rows come back to pandas, where
 ``ingest.validate`` words them; the accepted rows stay an expression that the engine writes straight to parquet.
 
 A layout for these tables may use ``raw`` (one frame), ``columns``, ``constants``, ``values``, ``likes_from``,
-``id_types``, ``checks``, ``dayfirst`` and ``time_zone``. Text timestamps are read as ISO 8601, as numeric dates in one order per
+``id_types``, ``checks``, ``dayfirst``, ``time_zone`` and ``exported_at``. Text timestamps are read as ISO 8601, as numeric dates in one order per
 column, or with month names, as pandas' ingestion reads them (07.12.2026, 12/7/26, Dec 7, 2026, with a time of
 day such as 10:05, 10:05:30.250 or 3:04 PM, and a zone: +03:00, UTC+3, MSK); numbers, typed or written as text,
 as unix time in the unit their magnitude suggests. A timestamp in another text format is rejected as not a date
@@ -52,9 +52,14 @@ from socialml.components.data.ingest import (
     ZONE_OFFSET,
     ZONE_TAIL,
     ZONED_TIME,
+    AGO_MINUTES,
+    JUST_NOW,
+    RELATIVE_DAY,
+    TIME_AGO,
     Checks,
     EmptySourceError,
     LocalTime,
+    TimeReading,
     MissingColumnsError,
     _describe,
     _Reasons,
@@ -65,6 +70,7 @@ from socialml.components.data.ingest import (
     id_text,
     mapped_columns,
     numeric_date_order,
+    relative_days,
     resolve_id_types,
     unix_micros,
     unix_seconds,
@@ -75,7 +81,7 @@ if TYPE_CHECKING:
 
 ENGINE_TABLES = ("feed_events", "views")
 LAYOUT_OPTIONS = {"raw", "columns", "constants", "values", "likes_from", "id_types", "checks", "dayfirst",
-                  "time_zone"}
+                  "time_zone", "exported_at"}
 # A numeric date as pandas' ingestion reads it (ingest.NUMERIC_DATE), and its time of day (its zone taken off
 # before: ingest.ZONED_TIME), in at most nine groups (DuckDB's limit) and without a back reference (RE2 has none):
 # the middle group holds both separators.
@@ -182,7 +188,7 @@ def ingest_on_engine(table: str, spec: dict[str, Any], raw: ir.Table, engine: En
     id_columns = [c for c in ID_COLUMNS if c in adapted.columns]
     sample = engine.run(adapted.select(id_columns).limit(ID_SAMPLE_ROWS)) if id_columns else pd.DataFrame()
     id_types = resolve_id_types(schema, sample, references, spec.get("id_types") or {})
-    cast, cast_flags = _checked(schema, adapted, id_types, checks, engine, spec.get("dayfirst"), spec.get("time_zone"))
+    cast, cast_flags = _checked(schema, adapted, id_types, checks, engine, TimeReading.of(spec))
     checked, flags = _with_key_checks(schema, cast, cast_flags, references, engine)
     any_flag = _any([checked[flag.name] for flag in flags])
     allowed = int(checks.max_rejected_share * candidates)
@@ -199,8 +205,7 @@ def ingest_on_engine(table: str, spec: dict[str, Any], raw: ir.Table, engine: En
 
 
 def _checked(schema: CanonicalTable, adapted: ir.Table, id_types: dict[str, str], checks: Checks,
-             engine: Engine, dayfirst: bool | None = None, time_zone: str | None = None
-             ) -> tuple[ir.Table, list[_Flag]]:
+             engine: Engine, times: TimeReading = TimeReading()) -> tuple[ir.Table, list[_Flag]]:
     """Each canonical column cast (``_typed_<column>``) beside one boolean column per way a value can fail."""
     import ibis
 
@@ -214,7 +219,7 @@ def _checked(schema: CanonicalTable, adapted: ir.Table, id_types: dict[str, str]
 
     for name, column in schema.schema.columns.items():
         if name in adapted.columns and str(column.dtype).startswith("datetime") and _is_text(adapted[name]):
-            adapted = _with_text_times(adapted, name, dayfirst, f"{schema.name}.{name}", engine)
+            adapted = _with_text_times(adapted, name, times, f"{schema.name}.{name}", engine)
     for name, column in schema.schema.columns.items():
         if name not in adapted.columns:  # optional and not in this source: empty
             typed[name] = ibis.null().cast(DATA_TYPES.get(str(column.dtype), "string"))
@@ -223,7 +228,7 @@ def _checked(schema: CanonicalTable, adapted: ir.Table, id_types: dict[str, str]
         if name in ID_COLUMNS:
             cast, problems, missing = _cast_id(values, id_types[name])
         elif str(column.dtype).startswith("datetime"):
-            cast, problems = _cast_time(adapted, name, lower, upper, engine, time_zone)
+            cast, problems = _cast_time(adapted, name, lower, upper, engine, times.time_zone)
             missing = values.isnull()
         elif str(column.dtype) in ("int64", "Int64", "float64"):
             readable = _clock_seconds(values) if name in DURATION_COLUMNS else values
@@ -479,20 +484,25 @@ def _is_text(values: Any) -> bool:
     return not values.type().is_numeric() and not values.type().is_timestamp()
 
 
-def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: str, engine: Engine) -> ir.Table:
+def _with_text_times(table: ir.Table, name: str, times: TimeReading, column: str, engine: Engine) -> ir.Table:
     """``table`` with the timestamps that the text of its column ``name`` reads as (``_text_time_<name>``, null
     where it reads as none), which of its numeric dates only read in the other order (``_disordered_<name>``) and
     which name their zone (``_zoned_<name>``).
 
-    ISO 8601 text, dates with English or Russian month names, and numeric dates as ``ingest._read_dates`` reads
-    them: one order for the whole column, ``dayfirst`` where the layout gives it, else the one
+    ISO 8601 text, dates with English or Russian month names, dates relative to the export where ``times`` gives
+    it, and numeric dates as ``ingest._read_dates`` reads them: one order for the whole column, ``times.dayfirst``
+    where the layout gives it, else the one
     :func:`ingest.numeric_date_order` takes from the column (one aggregate on the engine). Built in stages, each
     reading the columns of the one before: written as one expression, every use of a regex group extracted it
     again (126 kB of SQL, 6.5× slower).
     """
     import ibis
 
-    zoned = _with_zones_apart(table, _trimmed(table[name].cast("string")))
+    text = _trimmed(table[name].cast("string"))
+    if times.exported_at is not None:
+        relative = _with_relative_read(table, text, times.export_moment())
+        table, text = relative, relative["_relative"]
+    zoned = _with_zones_apart(table, text)
     worded = _with_words_read(zoned, zoned["_local"])
     text, words = worded["_text"], worded["_words"]
     groups = ("first", "middle", "year", "hour", "minute", "second", "fraction", "half")
@@ -506,6 +516,7 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
     parts = parts.mutate(_iso=_where(parts["_iso"].re_search(ISO_DATE_TIME), parts["_iso"]))
     ahead = parts["_ahead"].as_interval("m")  # the zone's minutes ahead of UTC
     numeric, first, after, year = (parts[f"_{part}"] for part in ("numeric", "first", "after", "year"))
+    dayfirst = times.dayfirst
     if dayfirst is None:
         shown = engine.run(parts.filter(numeric).aggregate(
             rows=(~words).cast("int64").sum(), words=words.cast("int64").sum(),
@@ -534,6 +545,34 @@ def _with_text_times(table: ir.Table, name: str, dayfirst: bool | None, column: 
         TEXT_TIME + name: ibis.cases((read["_numeric"], read["_read"]), else_=_utc_stamp(read["_iso"])) - ahead,
         DISORDERED + name: read["_numeric"] & ~read["_words"] & read["_read"].isnull() & read["_other"].notnull(),
         ZONED + name: read["_zoned"]})
+
+
+def _with_relative_read(table: ir.Table, text: Any, exported_at: pd.Timestamp) -> ir.Table:
+    """``table`` with ``text`` as ``_relative``, its dates relative to the export written as the local dates they
+    are, as ``ingest.relative_read`` writes them."""
+    import ibis
+
+    lower = text.lower()
+    found = table.mutate(_original=text, _lower=lower, _day=lower.re_extract(RELATIVE_DAY, 1),
+                         _ago=lower.re_search(TIME_AGO), _now=lower.re_search(JUST_NOW))
+    lower, day, ago = found["_lower"], found["_day"], found["_ago"]
+    count = lower.re_extract(TIME_AGO, 1).strip().try_cast("int64").fill_null(1)
+    minutes = count * lower.re_extract(TIME_AGO, 2).substr(0, 3).substitute(AGO_MINUTES, else_=0)
+    back = found.mutate(_back=ibis.cases((ago, ibis.literal(exported_at.to_pydatetime()) - minutes.as_interval("m")),
+                                         else_=ibis.null("timestamp")))
+    at, time_as_written = back["_back"], back["_original"].right(lower.re_extract(RELATIVE_DAY, 2).length())
+    return back.select(*table.columns, _relative=ibis.cases(
+        (day.length() > 0, day.substitute(relative_days(exported_at)) + time_as_written),
+        (ago, _iso_text(at)),
+        (back["_now"], exported_at.strftime("%Y-%m-%d %H:%M:%S")), else_=back["_original"]))
+
+
+def _iso_text(stamps: Any) -> Any:
+    """Timestamps as ISO 8601 text to the second, written part by part: strftime's patterns differ by engine, and
+    Spark's second is a decimal ("5.000000")."""
+    parts = (stamps.year(), stamps.month(), stamps.day(), stamps.hour(), stamps.minute(), stamps.second())
+    year, month, day, hour, minute, second = (part.cast("int64").cast("string").lpad(2, "0") for part in parts)
+    return year + "-" + month + "-" + day + " " + hour + ":" + minute + ":" + second
 
 
 def _with_zones_apart(table: ir.Table, text: Any) -> ir.Table:

@@ -41,6 +41,9 @@ A *layout* describes, per canonical table, which raw frames feed it and how thei
 ``time_zone``   the zone the table's times were written in where they name none (``Europe/Moscow``, ``+03:00``,
                 ``MSK``): text times without a zone, typed times without one (a workbook's cells) and Excel's
                 serial dates are read as its local time; unix times are UTC whatever it says. Default: UTC
+``exported_at`` when the table was exported, in its local time (``2026-12-07 18:30``): dates relative to it, as
+                social networks show recent posts ("вчера в 10:00", "today at 3:04 PM", "5 минут назад", "an
+                hour ago", "только что"), are counted back from it; without it they are rejected
 
 Every raw row ends in the canonical table or in the rejected table with its reason, and every
 check is per row: a reason names the column and the raw value, and a row rejected because the
@@ -123,6 +126,15 @@ ZONE_TAIL = rf" ?\(?({ZONE})\)?( \d{{4}})?$"
 # slower): the time, the zone and ctime's year. Matched in lower case.
 ZONED_TIME = rf"(\d:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?: ?[ap]m)?){ZONE_TAIL}"
 MAX_ZONE_MINUTES = 14 * 60  # the farthest a zone lies from UTC (Kiribati's +14:00)
+# Dates relative to the export, as social networks show recent posts: a day named by its distance from the export
+# and a time ("вчера в 10:00", "today at 3:04 PM", "сегодня в 10:00 МСК"), minutes or hours before it ("5 минут
+# назад", "an hour ago", "час назад") or the export's moment ("только что", "just now"). Matched in lower case; read
+# where the layout gives exported_at.
+RELATIVE_DAYS = {"сегодня": 0, "today": 0, "вчера": 1, "yesterday": 1, "позавчера": 2}
+RELATIVE_DAY = rf"^({'|'.join(RELATIVE_DAYS)}),? (?:в |at )?(\d{{1,2}}:\d{{2}}.*)$"
+AGO_MINUTES = {"мин": 1, "min": 1, "час": 60, "hou": 60}  # a unit's first three letters → its minutes
+TIME_AGO = r"^(\d{1,4} |an? |)(минут[уы]?|мин\.?|час(?:а|ов)?|minutes?|mins?|hours?) (?:назад|ago)$"
+JUST_NOW = r"^(?:только что|just now)$"
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 # A month name's first three letters (lower case) → its number
 MONTH_NUMBERS = {**{name: number for number, name in enumerate(MONTHS, 1)}, "май": 5, **{
@@ -218,10 +230,10 @@ class TableLayout:
     checks: dict[str, Any] | None = None
     dayfirst: bool | None = None
     time_zone: str | None = None
+    exported_at: str | None = None
 
     def __post_init__(self) -> None:
-        if self.time_zone is not None:
-            LocalTime.of(self.time_zone, pd.Timestamp("2000-01-01"), pd.Timestamp("2000-01-02"))
+        TimeReading(self.dayfirst, self.time_zone, self.exported_at).check()
 
 
 @dataclass(frozen=True)
@@ -278,6 +290,38 @@ class SampleLayout:
 NESTED_LAYOUTS = {"labels": LabelsLayout, "likes_from": LikesFromLayout, "melt": MeltLayout,
                   "answers_from_columns": AnswersFromColumnsLayout, "add_ids_from": AddIdsLayout,
                   "leak_guard": LeakGuardLayout, "sample": SampleLayout}
+
+
+@dataclass(frozen=True)
+class TimeReading:
+    """How a table's times are read, as its layout says: the order of numeric dates (``dayfirst``; None: each
+    column's own, see :func:`_read_dates`), the zone of times that name none (``time_zone``; None: UTC, see
+    :class:`LocalTime`) and the moment relative dates count back from (``exported_at``; None: they are rejected)."""
+
+    dayfirst: bool | None = None
+    time_zone: str | None = None
+    exported_at: str | None = None
+
+    @classmethod
+    def of(cls, spec: dict[str, Any]) -> TimeReading:
+        return cls(spec.get("dayfirst"), spec.get("time_zone"), spec.get("exported_at"))
+
+    def check(self) -> None:
+        """A ValueError for a zone that is none, or an export time that is not a local date and time."""
+        if self.time_zone is not None:
+            LocalTime.of(self.time_zone, pd.Timestamp("2000-01-01"), pd.Timestamp("2000-01-02"))
+        if self.exported_at is not None:
+            self.export_moment()
+
+    def export_moment(self) -> pd.Timestamp:
+        try:
+            moment = pd.Timestamp(self.exported_at)
+        except ValueError:
+            raise ValueError(f"exported_at {self.exported_at!r} is not a date and time (2026-12-07 18:30)") from None
+        if moment.tz is not None:
+            raise ValueError(f"exported_at {self.exported_at!r} names a zone: give it in the table's local time "
+                             f"(its time_zone, UTC by default), as the relative dates were shown")
+        return moment
 
 
 def check_table_layout(what: str, table: str, spec: dict[str, Any]) -> None:
@@ -706,21 +750,19 @@ def validate(
     id_types: dict[str, str] | None = None,
     checks: Checks | None = None,
     rejected_references: dict[str, pd.DataFrame] | None = None,
-    dayfirst: bool | None = None,
-    time_zone: str | None = None,
+    times: TimeReading = TimeReading(),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split an adapted frame into (accepted canonical rows, rejected rows with reasons).
 
     ``references`` are the accepted tables this one's foreign keys point to, ``rejected_references``
-    their rejected rows (so a row pointing at a rejected row says why that one went); ``dayfirst`` is
-    the layout's order of numeric dates (None: each column's own, see :func:`_read_dates`), ``time_zone`` the zone
-    of times that name none (None: UTC, see :class:`LocalTime`).
+    their rejected rows (so a row pointing at a rejected row says why that one went); ``times`` says how the
+    layout's times are read.
     """
     spec = TABLES[table]
     references = references or {}
     reasons = _Reasons()
     types = resolve_id_types(spec, frame, references, id_types or {})
-    typed = _coerce(spec, frame, types, checks or Checks(), reasons, dayfirst, time_zone)
+    typed = _coerce(spec, frame, types, checks or Checks(), reasons, times)
     if LABEL_PROBLEM in frame:
         odd = frame[LABEL_PROBLEM].notna()
         reasons.add(frame.index[odd], "labels: not a label score from 0 to 1", frame.loc[odd, LABEL_PROBLEM])
@@ -803,6 +845,12 @@ def _reading_hints(kinds: Counter, rejected: pd.DataFrame) -> str:
                      f"(2024-12-07 10:00), numeric dates (07.12.2024 10:00, 12/7/24 3:04 PM), month names "
                      f"(Dec 7, 2024 3:04 PM; 7 дек. 2024 г. 10:00), a zone after the time (+03:00, UTC+3, МСК, EST; not "
                      f"CST, IST or Europe/Moscow), unix times and Excel's serial dates: write them in one of those.")
+    unread = (reasons.str.extract(r"not a date or time \(got '(.*?)'\)")[0].dropna().str.lower()
+              if any(kind.endswith("not a date or time") for kind in top) else pd.Series(dtype=str))
+    if unread.str.match(f"(?:{RELATIVE_DAY})|(?:{TIME_AGO})|(?:{JUST_NOW})").any():
+        hints.append("Dates such as 'вчера в 10:00', 'today at 3:04 PM' or '5 минут назад' count back from when the "
+                     "file was exported: give the table's layout exported_at: '2026-12-07 18:30' (that moment, in "
+                     "the table's local time).")
     for kind in top:
         if unmapped := re.fullmatch(r"(\w+): fails isin\((.*)\)", kind):
             column, allowed = unmapped.groups()
@@ -866,7 +914,7 @@ def resolve_id_types(spec: CanonicalTable, frame: pd.DataFrame, references: dict
 
 
 def _coerce(spec: CanonicalTable, frame: pd.DataFrame, id_types: dict[str, str], checks: Checks,
-            reasons: _Reasons, dayfirst: bool | None = None, time_zone: str | None = None) -> pd.DataFrame:
+            reasons: _Reasons, times: TimeReading) -> pd.DataFrame:
     """Cast ids, numbers and timestamps element-wise; a value that does not fit rejects its row."""
     typed = frame.copy()
     for name, column in spec.schema.columns.items():
@@ -878,7 +926,7 @@ def _coerce(spec: CanonicalTable, frame: pd.DataFrame, id_types: dict[str, str],
         if name in ID_COLUMNS:
             cast, problems, missing = _cast_id(values, id_types[name])
         elif dtype.startswith("datetime"):
-            cast, problems = _cast_time(values, *checks.time_window(), dayfirst, f"{spec.name}.{name}", time_zone)
+            cast, problems = _cast_time(values, *checks.time_window(), times, f"{spec.name}.{name}")
         elif dtype in ("int64", "Int64", "float64"):
             readable = _clock_seconds(values) if name in DURATION_COLUMNS else values
             cast, problems = _cast_number(readable, integer=dtype.lower() == "int64")
@@ -944,11 +992,11 @@ def _cast_number(values: pd.Series, integer: bool) -> tuple[pd.Series, list]:
     return numbers.where(in_range).astype("Int64"), problems
 
 
-def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, dayfirst: bool | None = None,
-               column: str = "timestamp", time_zone: str | None = None) -> tuple[pd.Series, list]:
-    """Timestamps as naive UTC; numbers are unix time (unit by magnitude), text is parsed as dates
-    (ISO 8601 first, then :func:`_read_dates`). Times that name no zone are ``time_zone``'s (:class:`LocalTime`),
-    UTC where it is None.
+def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, times: TimeReading = TimeReading(),
+               column: str = "timestamp") -> tuple[pd.Series, list]:
+    """Timestamps as naive UTC; numbers are unix time (unit by magnitude), text is parsed as dates (ISO 8601
+    first, then dates relative to the export where ``times`` gives it, then :func:`_read_dates`). Times that name
+    no zone are ``times.time_zone``'s (:class:`LocalTime`), UTC where it is None.
 
     Anything outside [lower, upper] is rejected per row, before it can overflow the storage type.
     """
@@ -984,12 +1032,14 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, dayf
             strings = values[text].astype(str).str.strip()
             parsed = pd.to_datetime(strings, errors="coerce", format="ISO8601", utc=True)
             retry = parsed.isna()
-            if time_zone is not None:  # ISO 8601 names a zone with Z or an offset after the time
+            if times.time_zone is not None:  # ISO 8601 names a zone with Z or an offset after the time
                 local[text] = ~retry & ~strings.str.contains(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)? ?(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$")
             if retry.any():
                 parsed = parsed.dt.as_unit(DATE_UNIT)  # "2026-11-30" read to the second, "07.12.2026 9:05:30.250" not
-                naive, minutes_ahead, zoned = zones_apart(strings[retry])
-                read, swapped = _read_dates(_russian_in_english(naive), dayfirst, column)
+                written = strings[retry] if times.exported_at is None else relative_read(strings[retry],
+                                                                                          times.export_moment())
+                naive, minutes_ahead, zoned = zones_apart(written)
+                read, swapped = _read_dates(_russian_in_english(naive), times.dayfirst, column)
                 parsed[retry] = read - pd.to_timedelta(minutes_ahead, unit="m")  # an offset out of range: NaT
                 disordered[swapped.index[swapped.to_numpy()]] = True
                 local[zoned.index] = ~zoned
@@ -999,8 +1049,8 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, dayf
             outside[failed] = beyond
             unreadable[failed] = ~beyond
     problems = []
-    if time_zone is not None:
-        zone, written = LocalTime.of(time_zone, lower, upper), local & out.notna()
+    if times.time_zone is not None:
+        zone, written = LocalTime.of(times.time_zone, lower, upper), local & out.notna()
         out[written] = zone.to_utc(out[written])
         problems.append((written & out.isna(), zone.why_not))
     known = out.notna()
@@ -1057,6 +1107,36 @@ def _russian_in_english(strings: pd.Series) -> pd.Series:
                   .str.replace(rf"(?i)(\d){RUSSIAN_YEAR}(?![а-яё])", r"\1", regex=True)
                   .str.replace(RUSSIAN_AT, " ", case=False, regex=False))
     return strings.where(~russian, translated)
+
+
+def relative_read(strings: pd.Series, exported_at: pd.Timestamp) -> pd.Series:
+    """Dates relative to the export (RELATIVE_DAY, TIME_AGO, JUST_NOW) as the local dates they are, counted back
+    from ``exported_at`` ("вчера в 10:00" exported on 7 December 2026 as "2026-12-06 10:00", a zone after the time
+    kept); other dates as they are."""
+    lower = strings.str.lower()
+    days = lower.str.extract(RELATIVE_DAY)
+    ago = lower.str.extract(TIME_AGO)
+    now = lower.str.match(JUST_NOW)
+    read = strings.copy()
+    day = days[0].notna()
+    if day.any():
+        dates = days.loc[day, 0].map(relative_days(exported_at))
+        times = [text[len(text) - len(rest):] for text, rest in zip(strings[day], days.loc[day, 1])]  # as written
+        read[day] = dates + pd.Series(times, index=dates.index)
+    before = ago[1].notna()
+    if before.any():
+        count = pd.to_numeric(ago.loc[before, 0].str.strip(), errors="coerce").fillna(1)
+        minutes = count * ago.loc[before, 1].str[:3].map(AGO_MINUTES)
+        read[before] = (exported_at - pd.to_timedelta(minutes, unit="m")).dt.strftime("%Y-%m-%d %H:%M:%S")
+    read[now] = exported_at.strftime("%Y-%m-%d %H:%M:%S")
+    return read
+
+
+def relative_days(exported_at: pd.Timestamp) -> dict[str, str]:
+    """Each word of RELATIVE_DAYS → the day it names, written as both readers read a date in words with a time after
+    it, 12-hour clocks included ("вчера" exported on 7 December 2026 → "6 Dec 2026 ")."""
+    days = {word: exported_at.normalize() - pd.Timedelta(days=back) for word, back in RELATIVE_DAYS.items()}
+    return {word: f"{day.day} {MONTHS[day.month - 1].title()} {day.year} " for word, day in days.items()}
 
 
 def zones_apart(strings: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:

@@ -16,6 +16,7 @@ from socialml.components.data.ingest import (
     ROW,
     Checks,
     EmptySourceError,
+    TimeReading,
     adapt,
     enforce_checks,
     expand_partitions,
@@ -51,7 +52,7 @@ def ingest_table(table: str, spec: dict[str, Any], checks: dict[str, Any] | None
         adapted = adapt(table, spec, raw)
     accepted, rejected = validate(table, adapted, _strip(inputs, REF_PREFIX), spec.get("leak_guard"),
                                   spec.get("id_types"), table_checks, _strip(inputs, REJECTED_REF_PREFIX),
-                                  spec.get("dayfirst"), spec.get("time_zone"))
+                                  TimeReading.of(spec))
     counts = _counts(table, name, sum(len(frame) for frame in raw.values()), len(adapted), len(rejected), rejected)
     enforce_checks(name, len(adapted), len(accepted), rejected, table_checks)
     if spec.get("sample"):
