@@ -265,6 +265,11 @@ TEXT_TIMES = {
          "2026-12-31 23:00 -02:00"], None,
         ["2026-12-07 07:00", "2026-12-07 07:00", "2026-12-07 20:04", "2026-12-07 07:00", "2026-12-07 08:04",
          "2026-12-07 07:00", "2026-12-07 15:00", "2026-12-12 19:30", None, None, None, "2027-01-01 01:00"]),
+    # dateutil filled a missing year with this one or 1900 and a missing date with the run's day ("10:00" was read
+    # as today): read by neither now
+    "a time or a day and month without a year": (
+        ["10:00", "10:00 +0300", "Dec 7 at 3:04 PM", "7 дек в 15:04", "12/7 10:00", "Monday 10:00",
+         "2026-12-07 10:00"], None, [None, None, None, None, None, None, "2026-12-07 10:00"]),
     # in words day first, beside numeric dates month first: each read in its own order
     "month names beside numeric dates of the other order": (
         ["12/7/2026", "12/25/2026", "1 Dec 2026", "Dec 2, 2026"], None,
@@ -382,6 +387,21 @@ def test_dates_relative_to_the_export_count_back_from_the_layout_s_exported_at_o
         "2026-12-06 07:00", "2026-12-07 06:05", "2026-12-05 20:59", "2026-12-07 12:04", "2026-12-06 10:00",
         "2026-12-07 15:25", "2026-12-07 14:30", "2026-12-07 14:30", "2026-12-07 15:30", "2026-12-07 07:00")]
     assert rejected["row"].tolist() == [10, 11, 12]
+    assert_same(engine_accepted, result.rejected, accepted, rejected)
+
+
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
+def test_a_date_without_its_year_takes_the_export_s_or_the_one_before_on_the_engine_as_in_pandas(kind):
+    # exported on 7 December 2026: "8 Dec" was last year's, as VK shows this year's posts without a year
+    raw, references = dated_feed(["7 дек в 15:04", "Dec 7 at 3:04 PM", "December 7, 3:04 PM", "31 дек в 23:00",
+                                  "8 Dec", "1 января в 10:00", "7th December at 10:00 UTC", "31 Feb at 10:00"])
+    spec = {**SPEC, "exported_at": "2026-12-07 18:30"}
+    accepted, rejected = in_pandas(raw, spec, references, {})
+    engine_accepted, result = on_engine(kind, raw, spec, references, {})
+    assert accepted["timestamp"].tolist() == [pd.Timestamp(t) for t in (
+        "2026-12-07 15:04", "2026-12-07 15:04", "2026-12-07 15:04", "2025-12-31 23:00", "2025-12-08",
+        "2026-01-01 10:00", "2026-12-07 10:00")]
+    assert rejected["reason"].tolist() == ["timestamp: not a date or time (got '31 Feb at 10:00')"]
     assert_same(engine_accepted, result.rejected, accepted, rejected)
 
 

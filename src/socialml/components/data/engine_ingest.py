@@ -56,6 +56,7 @@ from socialml.components.data.ingest import (
     JUST_NOW,
     RELATIVE_DAY,
     TIME_AGO,
+    YEARLESS_DATE,
     Checks,
     EmptySourceError,
     LocalTime,
@@ -554,17 +555,27 @@ def _with_relative_read(table: ir.Table, text: Any, exported_at: pd.Timestamp) -
 
     lower = text.lower()
     found = table.mutate(_original=text, _lower=lower, _day=lower.re_extract(RELATIVE_DAY, 1),
-                         _ago=lower.re_search(TIME_AGO), _now=lower.re_search(JUST_NOW))
-    lower, day, ago = found["_lower"], found["_day"], found["_ago"]
+                         _ago=lower.re_search(TIME_AGO), _now=lower.re_search(JUST_NOW),
+                         _date=lower.re_extract(YEARLESS_DATE, 1))
+    lower, day, ago, date = found["_lower"], found["_day"], found["_ago"], found["_date"]
     count = lower.re_extract(TIME_AGO, 1).strip().try_cast("int64").fill_null(1)
     minutes = count * lower.re_extract(TIME_AGO, 2).substr(0, 3).substitute(AGO_MINUTES, else_=0)
     back = found.mutate(_back=ibis.cases((ago, ibis.literal(exported_at.to_pydatetime()) - minutes.as_interval("m")),
                                          else_=ibis.null("timestamp")))
-    at, time_as_written = back["_back"], back["_original"].right(lower.re_extract(RELATIVE_DAY, 2).length())
+    at, original = back["_back"], back["_original"]
+    time_as_written = original.right(lower.re_extract(RELATIVE_DAY, 2).length())
+    # A date without its year: the export's, or the one before where that would put it after the export
+    month = date.re_extract("[a-zа-яё]{3}", 0).substitute(MONTH_NUMBERS, else_=0)
+    later = month * 100 + date.re_extract(r"\d{1,2}", 0).try_cast("int64") > exported_at.month * 100 + exported_at.day
+    year = ibis.cases((later, str(exported_at.year - 1)), else_=str(exported_at.year))
+    clock = lower.re_extract(YEARLESS_DATE, 2)
+    dated = (original.substr(0, date.length()).re_replace(",$", "") + " " + year
+             + ibis.cases((clock.length() > 0, " " + original.right(clock.length())), else_=""))
     return back.select(*table.columns, _relative=ibis.cases(
         (day.length() > 0, day.substitute(relative_days(exported_at)) + time_as_written),
         (ago, _iso_text(at)),
-        (back["_now"], exported_at.strftime("%Y-%m-%d %H:%M:%S")), else_=back["_original"]))
+        (back["_now"], exported_at.strftime("%Y-%m-%d %H:%M:%S")),
+        (date.length() > 0, dated), else_=original))
 
 
 def _iso_text(stamps: Any) -> Any:

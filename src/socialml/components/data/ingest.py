@@ -135,6 +135,10 @@ RELATIVE_DAY = rf"^({'|'.join(RELATIVE_DAYS)}),? (?:в |at )?(\d{{1,2}}:\d{{2}}.
 AGO_MINUTES = {"мин": 1, "min": 1, "час": 60, "hou": 60}  # a unit's first three letters → its minutes
 TIME_AGO = r"^(\d{1,4} |an? |)(минут[уы]?|мин\.?|час(?:а|ов)?|minutes?|mins?|hours?) (?:назад|ago)$"
 JUST_NOW = r"^(?:только что|just now)$"
+# A date in words without its year, as VK shows this year's posts ("7 дек в 15:04") and Facebook exports them
+# ("December 7 at 3:04 PM"): the day and month, then perhaps a time. Its year is the export's, or the one before
+# where that would put it after the export.
+YEARLESS_DATE = rf"^((?:{DAY}[ -]{MONTH}|{MONTH}[ -]{DAY}),?)(?: (?:в |at )?(\d{{1,2}}:\d{{2}}.*))?$"
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 # A month name's first three letters (lower case) → its number
 MONTH_NUMBERS = {**{name: number for number, name in enumerate(MONTHS, 1)}, "май": 5, **{
@@ -847,9 +851,9 @@ def _reading_hints(kinds: Counter, rejected: pd.DataFrame) -> str:
                      f"CST, IST or Europe/Moscow), unix times and Excel's serial dates: write them in one of those.")
     unread = (reasons.str.extract(r"not a date or time \(got '(.*?)'\)")[0].dropna().str.lower()
               if any(kind.endswith("not a date or time") for kind in top) else pd.Series(dtype=str))
-    if unread.str.match(f"(?:{RELATIVE_DAY})|(?:{TIME_AGO})|(?:{JUST_NOW})").any():
-        hints.append("Dates such as 'вчера в 10:00', 'today at 3:04 PM' or '5 минут назад' count back from when the "
-                     "file was exported: give the table's layout exported_at: '2026-12-07 18:30' (that moment, in "
+    if unread.str.match("|".join(f"(?:{form})" for form in (RELATIVE_DAY, TIME_AGO, JUST_NOW, YEARLESS_DATE))).any():
+        hints.append("Dates such as 'вчера в 10:00', '5 минут назад' or '7 дек в 15:04' (no year) count back from when "
+                     "the file was exported: give the table's layout exported_at: '2026-12-07 18:30' (that moment, in "
                      "the table's local time).")
     for kind in top:
         if unmapped := re.fullmatch(r"(\w+): fails isin\((.*)\)", kind):
@@ -1040,7 +1044,11 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, time
                                                                                           times.export_moment())
                 naive, minutes_ahead, zoned = zones_apart(written)
                 read, swapped = _read_dates(_russian_in_english(naive), times.dayfirst, column)
-                parsed[retry] = read - pd.to_timedelta(minutes_ahead, unit="m")  # an offset out of range: NaT
+                # dateutil fills a missing year with this one (or 1900) and a missing date with today's ("10:00"):
+                # such a time would change with the day of the run, and the engine reads none of them
+                dated = (naive.str.contains(r"\d{4}") | naive.str.match(NUMERIC_DATE)
+                         | naive.str.lower().str.match(WORDS_DATE))
+                parsed[retry] = (read - pd.to_timedelta(minutes_ahead, unit="m")).where(dated)  # bad offsets: NaT
                 disordered[swapped.index[swapped.to_numpy()]] = True
                 local[zoned.index] = ~zoned
             place(parsed.dt.tz_convert(None))
@@ -1110,9 +1118,9 @@ def _russian_in_english(strings: pd.Series) -> pd.Series:
 
 
 def relative_read(strings: pd.Series, exported_at: pd.Timestamp) -> pd.Series:
-    """Dates relative to the export (RELATIVE_DAY, TIME_AGO, JUST_NOW) as the local dates they are, counted back
-    from ``exported_at`` ("вчера в 10:00" exported on 7 December 2026 as "2026-12-06 10:00", a zone after the time
-    kept); other dates as they are."""
+    """Dates relative to the export (RELATIVE_DAY, TIME_AGO, JUST_NOW, YEARLESS_DATE) as the local dates they are,
+    counted back from ``exported_at`` ("вчера в 10:00" exported on 7 December 2026 as "6 Dec 2026 10:00", "31 дек
+    в 23:00" as "31 дек 2025 23:00", a zone after the time kept); other dates as they are."""
     lower = strings.str.lower()
     days = lower.str.extract(RELATIVE_DAY)
     ago = lower.str.extract(TIME_AGO)
@@ -1129,6 +1137,15 @@ def relative_read(strings: pd.Series, exported_at: pd.Timestamp) -> pd.Series:
         minutes = count * ago.loc[before, 1].str[:3].map(AGO_MINUTES)
         read[before] = (exported_at - pd.to_timedelta(minutes, unit="m")).dt.strftime("%Y-%m-%d %H:%M:%S")
     read[now] = exported_at.strftime("%Y-%m-%d %H:%M:%S")
+    dates = lower.str.extract(YEARLESS_DATE)
+    yearless = dates[0].notna()
+    if yearless.any():
+        day = dates.loc[yearless, 0].str.extract(r"(\d{1,2})")[0].astype(int)
+        month = dates.loc[yearless, 0].str.extract("([a-zа-яё]{3})")[0].map(MONTH_NUMBERS)
+        years = exported_at.year - (month * 100 + day > exported_at.month * 100 + exported_at.day)
+        parts = zip(strings[yearless], dates.loc[yearless, 0], dates.loc[yearless, 1].fillna(""), years)
+        read[yearless] = [f"{text[:len(date)].rstrip(',')} {year}{' ' + text[len(text) - len(time):] if time else ''}"
+                          for text, date, time, year in parts]  # the date and the time as written
     return read
 
 
