@@ -6,11 +6,11 @@ that point at no user or post. Only the rejected rows come back to pandas, where
 ``ingest.validate`` words them; the accepted rows stay an expression that the engine writes straight to parquet.
 
 A layout for these tables may use ``raw`` (one frame), ``columns``, ``constants``, ``values``, ``likes_from``,
-``id_types``, ``checks``, ``dayfirst``, ``time_zone`` and ``exported_at``. Text timestamps are read as ISO 8601, as numeric dates in one order per
-column, or with month names, as pandas' ingestion reads them (07.12.2026, 12/7/26, Dec 7, 2026, with a time of
-day such as 10:05, 10:05:30.250 or 3:04 PM, and a zone: +03:00, UTC+3, MSK); numbers, typed or written as text,
-as unix time in the unit their magnitude suggests. A timestamp in another text format is rejected as not a date
-or time.
+``id_types``, ``checks``, ``dayfirst``, ``time_zone`` and ``exported_at``. Text timestamps are read as ISO 8601,
+as numeric dates in one order per column, or with month names, as pandas' ingestion reads them (07.12.2026,
+12/7/26, Dec 7, 2026, with a time of day such as 10:05, 10:05:30.250 or 3:04 PM, and a zone: +03:00, UTC+3, MSK),
+and relative to the export where the layout gives ``exported_at``; numbers, typed or written as text, as unix time
+in the unit their magnitude suggests. A timestamp in another text format is rejected as not a date or time.
 """
 
 from __future__ import annotations
@@ -34,34 +34,34 @@ from socialml.components.data.canonical import (
 )
 from socialml.components.data.engines import Engine
 from socialml.components.data.ingest import (
+    AGO_MINUTES,
     CTIME_DATE,
     DISORDERED_WHY,
     FLOAT_EXACT,
     INT64_LIMIT,
     INT_TEXT,
+    JUST_NOW,
     LOST_DIGITS,
     MAX_ZONE_MINUTES,
     MONTH_NUMBERS,
     RAW,
+    RELATIVE_DAY,
     ROW,
     RUSSIAN_YEAR,
+    TIME_AGO,
     WEEKDAY,
     WORDS_DATE,
+    YEARLESS_DATE,
     ZONE_MINUTES,
     ZONE_NAME,
     ZONE_OFFSET,
     ZONE_TAIL,
     ZONED_TIME,
-    AGO_MINUTES,
-    JUST_NOW,
-    RELATIVE_DAY,
-    TIME_AGO,
-    YEARLESS_DATE,
     Checks,
     EmptySourceError,
     LocalTime,
-    TimeReading,
     MissingColumnsError,
+    TimeReading,
     _describe,
     _Reasons,
     _rejected_frame,
@@ -492,14 +492,14 @@ def _with_text_times(table: ir.Table, name: str, times: TimeReading, column: str
 
     ISO 8601 text, dates with English or Russian month names, dates relative to the export where ``times`` gives
     it, and numeric dates as ``ingest._read_dates`` reads them: one order for the whole column, ``times.dayfirst``
-    where the layout gives it, else the one
-    :func:`ingest.numeric_date_order` takes from the column (one aggregate on the engine). Built in stages, each
+    where the layout gives it, else the one :func:`ingest.numeric_date_order` takes from the column (one
+    aggregate on the engine). A zone after the time is read apart (:func:`_with_zones_apart`). Built in stages, each
     reading the columns of the one before: written as one expression, every use of a regex group extracted it
     again (126 kB of SQL, 6.5× slower).
     """
     import ibis
 
-    text = _trimmed(table[name].cast("string"))
+    columns, text = table.columns, _trimmed(table[name].cast("string"))
     if times.exported_at is not None:
         relative = _with_relative_read(table, text, times.export_moment())
         table, text = relative, relative["_relative"]
@@ -525,9 +525,8 @@ def _with_text_times(table: ir.Table, name: str, times: TimeReading, column: str
             month_first=(~words & (after.cast("int64") > 12)).cast("int64").sum(),
             dotted=(~words & (parts["_middle"].substr(0, 1) == ".")).cast("int64").sum())).iloc[0].fillna(0)
         if not shown["rows"] and not shown["words"]:  # ISO 8601 or unreadable: numeric dates' parts not computed
-            return parts.select(*table.columns, **{TEXT_TIME + name: _utc_stamp(parts["_iso"]) - ahead,
-                                                   DISORDERED + name: ibis.literal(False),
-                                                   ZONED + name: parts["_zoned"]})
+            return parts.select(*columns, **{TEXT_TIME + name: _utc_stamp(parts["_iso"]) - ahead,
+                                             DISORDERED + name: ibis.literal(False), ZONED + name: parts["_zoned"]})
         dayfirst = not shown["rows"] or numeric_date_order(
             int(shown["day_first"]), int(shown["month_first"]), int(shown["dotted"]) / int(shown["rows"]), column,
             lambda: engine.run(parts.filter(numeric & ~words).select("_text").limit(1))["_text"].iloc[0])
@@ -542,7 +541,7 @@ def _with_text_times(table: ir.Table, name: str, times: TimeReading, column: str
         ibis.cases((dates["_words"], dates["_after"]), else_=dates["_first"]))
     read = dates.mutate(_read=stamp(day, month), _other=stamp(month, day))
     # Numeric dates first: DuckDB's cast reads 1/2/26 as 26 February of the year 1.
-    return read.select(*table.columns, **{
+    return read.select(*columns, **{
         TEXT_TIME + name: ibis.cases((read["_numeric"], read["_read"]), else_=_utc_stamp(read["_iso"])) - ahead,
         DISORDERED + name: read["_numeric"] & ~read["_words"] & read["_read"].isnull() & read["_other"].notnull(),
         ZONED + name: read["_zoned"]})

@@ -847,8 +847,8 @@ def _reading_hints(kinds: Counter, rejected: pd.DataFrame) -> str:
         example = reasons.str.extract(r"timestamp: not a date or time \(got (.*?)\)(?:;|$)")[0].dropna().head(1)
         hints.append(f"Event logs' timestamps such as {''.join(example)} are read on the engine, which takes ISO 8601 "
                      f"(2024-12-07 10:00), numeric dates (07.12.2024 10:00, 12/7/24 3:04 PM), month names "
-                     f"(Dec 7, 2024 3:04 PM; 7 дек. 2024 г. 10:00), a zone after the time (+03:00, UTC+3, МСК, EST; not "
-                     f"CST, IST or Europe/Moscow), unix times and Excel's serial dates: write them in one of those.")
+                     f"(Dec 7, 2024 3:04 PM; 7 дек. 2024 г. 10:00), a zone after the time (+03:00, UTC+3, МСК, EST; "
+                     f"not CST, IST or Europe/Moscow), unix times and Excel's serial dates: write them in one of those.")
     unread = (reasons.str.extract(r"not a date or time \(got '(.*?)'\)")[0].dropna().str.lower()
               if any(kind.endswith("not a date or time") for kind in top) else pd.Series(dtype=str))
     if unread.str.match("|".join(f"(?:{form})" for form in (RELATIVE_DAY, TIME_AGO, JUST_NOW, YEARLESS_DATE))).any():
@@ -1037,7 +1037,8 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, time
             parsed = pd.to_datetime(strings, errors="coerce", format="ISO8601", utc=True)
             retry = parsed.isna()
             if times.time_zone is not None:  # ISO 8601 names a zone with Z or an offset after the time
-                local[text] = ~retry & ~strings.str.contains(r"\d:\d{2}(?::\d{2}(?:\.\d+)?)? ?(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$")
+                iso_zone = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)? ?(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+                local[text] = ~retry & ~strings.str.contains(iso_zone)
             if retry.any():
                 parsed = parsed.dt.as_unit(DATE_UNIT)  # "2026-11-30" read to the second, "07.12.2026 9:05:30.250" not
                 written = strings[retry] if times.exported_at is None else relative_read(strings[retry],
@@ -1140,9 +1141,9 @@ def relative_read(strings: pd.Series, exported_at: pd.Timestamp) -> pd.Series:
     dates = lower.str.extract(YEARLESS_DATE)
     yearless = dates[0].notna()
     if yearless.any():
-        day = dates.loc[yearless, 0].str.extract(r"(\d{1,2})")[0].astype(int)
+        day_of_month = dates.loc[yearless, 0].str.extract(r"(\d{1,2})")[0].astype(int)
         month = dates.loc[yearless, 0].str.extract("([a-zа-яё]{3})")[0].map(MONTH_NUMBERS)
-        years = exported_at.year - (month * 100 + day > exported_at.month * 100 + exported_at.day)
+        years = exported_at.year - (month * 100 + day_of_month > exported_at.month * 100 + exported_at.day)
         parts = zip(strings[yearless], dates.loc[yearless, 0], dates.loc[yearless, 1].fillna(""), years)
         read[yearless] = [f"{text[:len(date)].rstrip(',')} {year}{' ' + text[len(text) - len(time):] if time else ''}"
                           for text, date, time, year in parts]  # the date and the time as written
