@@ -1047,8 +1047,8 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, time
                 read, swapped = _read_dates(_russian_in_english(naive), times.dayfirst, column)
                 # dateutil fills a missing year with this one (or 1900) and a missing date with today's ("10:00"):
                 # such a time would change with the day of the run, and the engine reads none of them
-                dated = (naive.str.contains(r"\d{4}") | naive.str.match(NUMERIC_DATE)
-                         | naive.str.lower().str.match(WORDS_DATE))
+                dated = naive.str.contains(r"\d{4}")  # most dates: the patterns below only for the others
+                dated[~dated] = naive[~dated].str.match(NUMERIC_DATE) | naive[~dated].str.lower().str.match(WORDS_DATE)
                 parsed[retry] = (read - pd.to_timedelta(minutes_ahead, unit="m")).where(dated)  # bad offsets: NaT
                 disordered[swapped.index[swapped.to_numpy()]] = True
                 local[zoned.index] = ~zoned
