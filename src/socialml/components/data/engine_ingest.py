@@ -433,14 +433,15 @@ def _cast_time(table: ir.Table, name: str, lower: pd.Timestamp, upper: pd.Timest
         stamps = ibis.cases((is_number, unix), else_=read)
         local = ibis.cases((is_number, excel), else_=~table[ZONED + name])
         unreadable = values.notnull() & ~is_number & read.isnull() & ~disordered
-    problems = [(unreadable, "not a date or time"), (disordered, DISORDERED_WHY)]
+    zone_problems = []
     if time_zone is not None:
         zone = LocalTime.of(time_zone, lower, upper)
         local = local & stamps.notnull()
         stamps = ibis.cases((local, _local_to_utc(stamps, zone)), else_=stamps)
-        problems.append((local & stamps.isnull(), zone.why_not))
+        zone_problems.append((local & stamps.isnull(), zone.why_not))
     outside = implausible | (stamps.notnull() & ((stamps < lower.to_pydatetime()) | (stamps > upper.to_pydatetime())))
-    return _where(~outside, stamps), [*problems[:1], (outside, window), *problems[1:]]
+    return _where(~outside, stamps), [(unreadable, "not a date or time"), (outside, window),
+                                      (disordered, DISORDERED_WHY), *zone_problems]
 
 
 def _local_to_utc(stamps: Any, zone: LocalTime) -> Any:

@@ -1057,17 +1057,17 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, time
             beyond = pd.Series([_beyond_storage(v) for v in strings[failed]], index=failed, dtype=bool)
             outside[failed] = beyond
             unreadable[failed] = ~beyond
-    problems = []
+    zone_problems = []
     if times.time_zone is not None:
         zone, written = LocalTime.of(times.time_zone, lower, upper), local & out.notna()
         out[written] = zone.to_utc(out[written])
-        problems.append((written & out.isna(), zone.why_not))
+        zone_problems.append((written & out.isna(), zone.why_not))
     known = out.notna()
     outside |= known & ((out < lower) | (out > upper))
     out = out.mask(outside)
     window = f"outside the plausible time window {lower:%Y-%m-%d} to {upper:%Y-%m-%d %H:%M}"
     return out, [(unreadable, "not a date or time"), (outside, window),
-                 (disordered, DISORDERED_WHY), *problems]
+                 (disordered, DISORDERED_WHY), *zone_problems]
 
 
 def _read_dates(strings: pd.Series, dayfirst: bool | None, column: str) -> tuple[pd.Series, pd.Series]:
