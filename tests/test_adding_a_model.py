@@ -36,7 +36,9 @@ def test_variants_and_an_encoder_added_by_configuration_train_and_are_compared(t
         **yaml.safe_load((project / "conf" / "base" / "parameters_text_embedding.yml").read_text())["text_embedding"],
         "encoder": {"kind": "transformers", "model": str(e5_folder), "pooling": "cls", "prefix": "query: "}}}))
 
-    run_kedro(project, "run", "--env", "test")
+    # the pipelines the added variants and encoder feed (topics and audience are not asserted on here)
+    run_kedro(project, "run", "--env", "test", "--pipelines",
+              "ingestion,feature_enrichment,text_embedding,sentiment,clustering,post_feed,cross_sell")
 
     reports = project / TEST_DATA / "08_reporting" / "demo"
     feed = pd.read_csv(latest_version(reports / "post_feed_comparison.csv")).set_index("model")

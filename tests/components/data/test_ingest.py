@@ -184,6 +184,7 @@ def test_label_lists_come_from_parquet_lists_and_lists_written_as_text_with_name
     ({"raw": "posts", "time_zone": "UTC+15"}, "time_zone 'UTC+15' lies more than 14 hours from UTC"),
     ({"raw": "posts", "exported_at": "yesterday"}, "exported_at 'yesterday' is not a date and time"),
     ({"raw": "posts", "exported_at": "2026-12-07T18:30+03:00"}, "names a zone: give it in the table's local time"),
+    ({"raw": "posts", "exported_at": "9999-12-07 18:30"}, "exported_at '9999-12-07 18:30' is after this run"),
 ])
 def test_a_misspelt_or_mistyped_layout_option_is_named_before_anything_runs(spec, message):
     with pytest.raises(ValueError, match=None) as error:

@@ -325,6 +325,10 @@ class TimeReading:
         if moment.tz is not None:
             raise ValueError(f"exported_at {self.exported_at!r} names a zone: give it in the table's local time "
                              f"(its time_zone, UTC by default), as the relative dates were shown")
+        # a day ahead of UTC's clock: the local time of any zone (at most 14 hours ahead) can be that late
+        if moment > pd.Timestamp.now(tz="UTC").tz_localize(None) + pd.Timedelta(days=1):
+            raise ValueError(f"exported_at {self.exported_at!r} is after this run: it is when the file was "
+                             f"exported, which relative dates count back from")
         return moment
 
 
