@@ -265,6 +265,13 @@ TEXT_TIMES = {
          "2026-12-31 23:00 -02:00"], None,
         ["2026-12-07 07:00", "2026-12-07 07:00", "2026-12-07 20:04", "2026-12-07 07:00", "2026-12-07 08:04",
          "2026-12-07 07:00", "2026-12-07 15:00", "2026-12-12 19:30", None, None, None, "2027-01-01 01:00"]),
+    # Java's ZonedDateTime: the region in square brackets after the offset, which fixes the moment; a region alone
+    # is rejected as any IANA name after a time is
+    "an offset and its region, as Java writes a zoned time": (
+        ["2026-12-07T10:00+03:00[Europe/Moscow]", "2026-12-07T10:00:00Z[UTC]",
+         "2026-07-07T10:00:30.5-04:00[America/New_York]", "2026-12-07T10:00+05:00[Etc/GMT-5]",
+         "2026-12-07T10:00[Europe/Moscow]"], None,
+        ["2026-12-07 07:00", "2026-12-07 10:00", "2026-07-07 14:00:30.5", "2026-12-07 05:00", None]),
     # dateutil filled a missing year with this one or 1900 and a missing date with the run's day ("10:00" was read
     # as today): read by neither now
     "a time or a day and month without a year": (

@@ -120,8 +120,9 @@ ZONE_NAME = f"(?:{'|'.join(ZONE_MINUTES)})"
 ZONE = rf"(?:(?:{ZONE_NAME} ?)?[+-]\d{{1,2}}(?::?\d{{2}})?|{ZONE_NAME})"  # +03:00, -0500, UTC+3, МСК+4, EST
 # The offset at the end of a zone, in its brackets or not: "+0300" is 03 and 00, "+3" 3, "+530" 5 and 30
 ZONE_OFFSET = r"([+-])(\d{1,2}?):?(\d{2})?\)?$"
-# A zone at the end of a date (in brackets or not; before ctime's year): the zone and the year
-ZONE_TAIL = rf" ?\(?({ZONE})\)?( \d{{4}})?$"
+# A zone at the end of a date (in brackets or not; before ctime's year): the zone and the year. A region in square
+# brackets after it, as Java's ZonedDateTime writes "+03:00[Europe/Moscow]", goes with it: the offset fixes the moment.
+ZONE_TAIL = rf" ?\(?({ZONE})\)?(?:\[[a-z_]+(?:/[a-z0-9_+-]+)*\])?( \d{{4}})?$"
 # A time of day with a zone after it (searched, not matched: anchored at the start, the search was four times
 # slower): the time, the zone and ctime's year. Matched in lower case.
 ZONED_TIME = rf"(\d:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?: ?[ap]m)?){ZONE_TAIL}"
