@@ -380,8 +380,8 @@ def test_real_configuration_runs_every_pipeline_on_a_sample_of_the_shared_data(t
                 pd.read_csv(file, nrows=rows, dtype=str, keep_default_na=False).to_csv(sample / source.name / file.name,
                                                                                        index=False)
     project = copy_project(tmp_path / "project")
-    # Every pipeline of the real configuration, fine-tuning included: 370 s on 2 cores with the texts' embeddings
-    # cached (2026-12-07; 637 s in the same hour with twice the rows).
+    # Every pipeline of the real configuration, fine-tuning included: 423 s on 2 cores with no embedding cached
+    # (2026-12-07, a slow hour in which twice the rows took 637 s).
     run_kedro(project, "run", "--env", "real", "--params", ",".join([f"data_root={sample}", *LIGHTER_TRAINING]),
               timeout=1800)
     outputs = project / "data"
