@@ -181,6 +181,11 @@ class IngestionStopped(DataStop):
     """A table lost more rows than its checks allow: the run stops at ingestion, naming the table."""
 
 
+def latest_local_now() -> pd.Timestamp:
+    """A day ahead of UTC's clock, naive: no zone's local time now (at most 14 hours ahead) is later."""
+    return pd.Timestamp.now(tz="UTC").tz_localize(None) + pd.Timedelta(days=1)
+
+
 @dataclass(frozen=True)
 class Checks:
     """What a table must pass as a whole; ``ingestion.checks`` in parameters, per table ``checks``.
@@ -209,8 +214,7 @@ class Checks:
         return checks
 
     def time_window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        upper = (pd.Timestamp(self.time_max) if self.time_max is not None
-                 else pd.Timestamp.now(tz="UTC").tz_localize(None) + pd.Timedelta(days=1))
+        upper = pd.Timestamp(self.time_max) if self.time_max is not None else latest_local_now()
         return pd.Timestamp(self.time_min), upper
 
 
@@ -326,8 +330,7 @@ class TimeReading:
         if moment.tz is not None:
             raise ValueError(f"exported_at {self.exported_at!r} names a zone: give it in the table's local time "
                              f"(its time_zone, UTC by default), as the relative dates were shown")
-        # a day ahead of UTC's clock: the local time of any zone (at most 14 hours ahead) can be that late
-        if moment > pd.Timestamp.now(tz="UTC").tz_localize(None) + pd.Timedelta(days=1):
+        if moment > latest_local_now():
             raise ValueError(f"exported_at {self.exported_at!r} is after this run: it is when the file was "
                              f"exported, which relative dates count back from")
         return moment
