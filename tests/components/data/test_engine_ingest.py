@@ -237,6 +237,14 @@ TEXT_TIMES = {
     "Excel's serial dates, as a workbook's date cells formatted General export": (
         ["46363.416666666664", "46363", "46363.5", "100", "400000"], None,
         ["2026-12-07 10:00", "2026-12-07", "2026-12-07 12:00", None, None]),
+    # one number, year first, as warehouses keep dates (as unix seconds they were August 1970, and all rejected): a
+    # day the calendar lacks, a 13th month and a unix time beside them are not dates of the column's form
+    "dates written as one number, year first": (
+        ["20261207", "20240229", " 20261130 ", "20230229", "20261307", "1764201600"], None,
+        ["2026-12-07", "2024-02-29", "2026-11-30", None, None, None]),
+    "dates and times written as one number, to the second": (
+        ["20261207103005", "20261207000000", "20261207103060", "20261207243000", "20261207103005.5"], None,
+        ["2026-12-07 10:30:05", "2026-12-07", None, None, None]),
     "year first, with slashes or dots as some locales write it, and ISO 8601's forms": (
         ["2026/11/30 10:00", "2026.11.30", "2026-11-30T10:00", "2026-11-30T10:00:00.123+03:00",
          "2026-11-30 10:00:00 UTC"], None,
@@ -329,6 +337,22 @@ def test_a_layout_s_fixed_offset_applies_to_excel_dates_not_to_unix_times_on_the
     engine_accepted, result = on_engine(kind, raw, spec, references, {})
     assert accepted["timestamp"].tolist() == [pd.Timestamp(t) for t in expected]
     assert_same(engine_accepted, result.rejected, accepted, rejected)
+
+
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])
+def test_dates_stored_as_numbers_year_first_are_the_layout_s_local_time_on_the_engine_as_in_pandas(kind):
+    # as a warehouse's integer columns keep them (20261207, 202612071030), in Moscow time; a date the calendar
+    # lacks (the 31st of November) is rejected as no date, not moved to the next month
+    for times, expected, unread in (
+            ([20261207, 20261130, 20261131], ["2026-12-06 21:00", "2026-11-29 21:00"], [20261131]),
+            ([202612071030, 202612072359, 202612071075], ["2026-12-07 07:30", "2026-12-07 20:59"], [202612071075])):
+        raw, references = dated_feed(times)
+        spec = {**SPEC, "time_zone": "Europe/Moscow"}
+        accepted, rejected = in_pandas(raw, spec, references, {})
+        engine_accepted, result = on_engine(kind, raw, spec, references, {})
+        assert accepted["timestamp"].tolist() == [pd.Timestamp(t) for t in expected]
+        assert rejected["reason"].tolist() == [f"timestamp: not a date or time (got {value})" for value in unread]
+        assert_same(engine_accepted, result.rejected, accepted, rejected)
 
 
 @pytest.mark.parametrize("kind", ["duckdb", pytest.param("spark", marks=needs_java)])

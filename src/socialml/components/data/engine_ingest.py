@@ -35,12 +35,14 @@ from socialml.components.data.canonical import (
 from socialml.components.data.engines import Engine
 from socialml.components.data.ingest import (
     AGO_MINUTES,
+    COMPACT_DATES,
     CTIME_DATE,
     DISORDERED_WHY,
     FLOAT_EXACT,
     INT64_LIMIT,
     INT_TEXT,
     JUST_NOW,
+    LOCAL_UNITS,
     LOST_DIGITS,
     MAX_ZONE_MINUTES,
     MONTH_NUMBERS,
@@ -67,7 +69,9 @@ from socialml.components.data.ingest import (
     _rejected_frame,
     _rejection_by_key,
     _shown,
+    compact_parts,
     epoch_unit,
+    readable_numbers,
     id_text,
     mapped_columns,
     numeric_date_order,
@@ -96,6 +100,9 @@ PART = "_part"  # 0: a raw row; 1: the like that a high rating adds (likes_from)
 TEXT_TIME = "_text_time_"  # prefix of the timestamp a text column reads as
 DISORDERED = "_disordered_"  # prefix of the flag of a numeric date that only reads in the other order
 ZONED = "_zoned_"  # prefix of the flag of a text time that names its zone
+# Prefixes of what a time column reads as where it holds numbers (_with_unix_times)
+UNIX_TIME, NUMBER, IMPLAUSIBLE = "_unix_time_", "_number_", "_implausible_"
+UNREAD_NUMBER, LOCAL_NUMBER = "_unread_number_", "_local_number_"
 TYPED = "_typed_"  # prefix of a column's cast value beside its raw one
 ID_SAMPLE_ROWS = 100_000  # ids whose type is neither declared nor referenced are inferred from this many rows
 DATA_TYPES = {"datetime64[ns]": "timestamp", "float64": "float64", "int64": "int64", "Int64": "int64"}  # else text
@@ -219,8 +226,11 @@ def _checked(schema: CanonicalTable, adapted: ir.Table, id_types: dict[str, str]
         flags.append(_Flag(label, f"{name}: {why}", shown))
 
     for name, column in schema.schema.columns.items():
-        if name in adapted.columns and str(column.dtype).startswith("datetime") and _is_text(adapted[name]):
-            adapted = _with_text_times(adapted, name, times, f"{schema.name}.{name}", engine)
+        if name in adapted.columns and str(column.dtype).startswith("datetime"):
+            if _is_text(adapted[name]):
+                adapted = _with_text_times(adapted, name, times, f"{schema.name}.{name}", engine)
+            if not adapted[name].type().is_timestamp():
+                adapted = _with_unix_times(adapted, name, lower, upper, engine)
     for name, column in schema.schema.columns.items():
         if name not in adapted.columns:  # optional and not in this source: empty
             typed[name] = ibis.null().cast(DATA_TYPES.get(str(column.dtype), "string"))
@@ -411,28 +421,29 @@ def _where(condition: Any, value: Any) -> Any:
 
 def _cast_time(table: ir.Table, name: str, lower: pd.Timestamp, upper: pd.Timestamp, engine: Engine,
                time_zone: str | None = None) -> tuple[Any, list]:
-    """(naive UTC timestamps, problems), as ``ingest._cast_time``: typed times, unix numbers (typed, or written
-    as text as a JSON export's "1701950400"), or text as :func:`_with_text_times` read it; times that name no zone
+    """(naive UTC timestamps, problems), as ``ingest._cast_time``: typed times, numbers as :func:`_with_unix_times`
+    read them (typed, or written as text), or text as :func:`_with_text_times` read it; times that name no zone
     (other than unix times) are ``time_zone``'s (``ingest.LocalTime``), UTC where it is None."""
     import ibis
 
     values = table[name]
     window = f"outside the plausible time window {lower:%Y-%m-%d} to {upper:%Y-%m-%d %H:%M}"
-    implausible, disordered, unreadable = ibis.literal(False), ibis.literal(False), ibis.literal(False)
-    if values.type().is_numeric():
-        numbers = values.cast("float64")
-        stamps, is_number, implausible, excel = _unix_times(table, numbers, lower, upper, engine)
-        local, unreadable = is_number & excel, numbers.isinf()
-    elif values.type().is_timestamp():
+    disordered = ibis.literal(False)
+    if values.type().is_timestamp():
         stamps = values if values.type().timezone is None else values.cast("timestamp")
-        local = ibis.literal(values.type().timezone is None)
-    else:
-        unix, is_number, implausible, excel = _unix_times(
-            table, _trimmed(values.cast("string")).try_cast("float64"), lower, upper, engine)
-        read, disordered = table[TEXT_TIME + name], table[DISORDERED + name]
-        stamps = ibis.cases((is_number, unix), else_=read)
-        local = ibis.cases((is_number, excel), else_=~table[ZONED + name])
-        unreadable = values.notnull() & ~is_number & read.isnull() & ~disordered
+        local, implausible = ibis.literal(values.type().timezone is None), ibis.literal(False)
+        unreadable = ibis.literal(False)
+    else:  # numbers read by _with_unix_times, text by _with_text_times
+        is_number, implausible = table[NUMBER + name], table[IMPLAUSIBLE + name]
+        local_number, unread_number = table[LOCAL_NUMBER + name], table[UNREAD_NUMBER + name]
+        if values.type().is_numeric():
+            stamps, local = table[UNIX_TIME + name], is_number & local_number
+            unreadable = values.cast("float64").isinf() | unread_number
+        else:
+            read, disordered = table[TEXT_TIME + name], table[DISORDERED + name]
+            stamps = ibis.cases((is_number, table[UNIX_TIME + name]), else_=read)
+            local = ibis.cases((is_number, local_number), else_=~table[ZONED + name])
+            unreadable = unread_number | (values.notnull() & ~is_number & read.isnull() & ~disordered)
     zone_problems = []
     if time_zone is not None:
         zone = LocalTime.of(time_zone, lower, upper)
@@ -459,27 +470,46 @@ def _local_to_utc(stamps: Any, zone: LocalTime) -> Any:
     return ibis.cases(*branches, else_=shifted) if branches else shifted
 
 
-def _unix_times(table: ir.Table, numbers: Any, lower: pd.Timestamp, upper: pd.Timestamp, engine: Engine
-                ) -> tuple[Any, Any, Any, bool]:
-    """(naive UTC timestamps of ``numbers`` as unix time in the unit the magnitude of their median suggests, which
-    of them are finite numbers, which of those lie outside [lower, upper], whether they are Excel's serial dates,
-    which name no zone), as ``ingest._cast_time`` reads them."""
+def _with_unix_times(table: ir.Table, name: str, lower: pd.Timestamp, upper: pd.Timestamp, engine: Engine
+                     ) -> ir.Table:
+    """``table`` with what its column ``name`` reads as where it holds numbers (typed, or written as text as a JSON
+    export's "1701950400"), in the unit the magnitude of their median suggests, as ``ingest._cast_time`` reads them:
+    the naive UTC timestamp (``_unix_time_<name>``), whether it is a finite number (``_number_<name>``), one outside
+    [lower, upper] (``_implausible_<name>``), none in that unit (``_unread_number_<name>``: a compact date that is
+    none), and whether the unit names no zone (``_local_number_<name>``: Excel's serial dates, compact dates).
+    Built in stages: the parts of a compact date, written into one expression, were computed again at each use."""
     import ibis
 
+    values = table[name]
+    numbers = (values.cast("float64") if values.type().is_numeric()
+               else _trimmed(values.cast("string")).try_cast("float64"))
+    table = table.mutate(_numbers=numbers)
+    numbers = table["_numbers"]
     finite = numbers.notnull() & ~numbers.isnan() & ~numbers.isinf()
     magnitude = engine.run(table.filter(finite).aggregate(magnitude=numbers.abs().median()))["magnitude"].iloc[0]
-    if magnitude is None or np.isnan(magnitude):  # no number: the other rows' expressions stay as they were
-        return ibis.null("timestamp"), ibis.literal(False), ibis.literal(False), False
+    if magnitude is None or np.isnan(magnitude):  # no number: the other rows' readings stay as they were
+        return table.mutate(**{UNIX_TIME + name: ibis.null("timestamp"), NUMBER + name: False,
+                               IMPLAUSIBLE + name: False, UNREAD_NUMBER + name: False,
+                               LOCAL_NUMBER + name: False}).drop("_numbers")
     unit, scale = epoch_unit(magnitude)
-    seconds = unix_seconds(numbers, unit, scale)
-    plausible = finite & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
-    micros = unix_micros(_where(plausible, numbers), unit, scale).cast("int64")
+    parts = None
+    if unit in COMPACT_DATES:
+        table = table.mutate(**{f"_part_{i}": part for i, part in enumerate(compact_parts(numbers, unit, scale))})
+        numbers, parts = table["_numbers"], tuple(table[f"_part_{i}"] for i in range(6))
+        finite = numbers.notnull() & ~numbers.isnan() & ~numbers.isinf()
+    readable = finite & readable_numbers(numbers, unit, scale, parts)
+    seconds = unix_seconds(_where(readable, numbers), unit, scale, parts)
+    plausible = readable & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
+    micros = _where(plausible, unix_micros(_where(plausible, numbers), unit, scale, parts)).cast("int64")
     # Seconds, then the microseconds as an interval: Spark makes timestamps from unix seconds only.
     # DuckDB's to_timestamp gives a TIMESTAMPTZ that Ibis types as naive (so a plain cast to naive is
     # dropped) and that its parquet writer stores with a UTC zone: the two casts make it naive UTC there.
     stamps = ((micros // 1_000_000).as_timestamp("s") + (micros % 1_000_000).as_interval("us")
               ).cast("timestamp('UTC')").cast("timestamp")
-    return stamps, finite, finite & ~plausible, unit == "excel"
+    staged = [column for column in table.columns if column == "_numbers" or column.startswith("_part_")]
+    return table.mutate(**{UNIX_TIME + name: stamps, NUMBER + name: finite, IMPLAUSIBLE + name: readable & ~plausible,
+                           UNREAD_NUMBER + name: finite & ~readable,
+                           LOCAL_NUMBER + name: ibis.literal(unit in LOCAL_UNITS)}).drop(*staged)
 
 
 def _is_text(values: Any) -> bool:

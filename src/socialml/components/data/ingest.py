@@ -165,6 +165,13 @@ NOT_HELD = r"0|0\.0|no|n|false|no .*"  # and when it is not ("No internet servic
 # fraction the time of day, as a workbook's date cells formatted General are read and exported; as unix seconds they
 # would all lie in January 1970), then unix time in seconds, milliseconds, microseconds or nanoseconds.
 EPOCH_UNITS = (("excel", 1e6), ("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", float("inf")))
+# Dates written as one number, year first (20221207, 202212071030, 20221207103005), as data warehouses and some
+# platforms' exports keep them: told apart from unix time by their median's size, in the band that the years 1900 to
+# 2199 write, where unix time would read August 1970, 1976 or the 2600s. Each unit → its band and the divisor that
+# leaves the date (the remainder is the time of day).
+COMPACT_DATES = {"yyyymmdd": (1.9e7, 2.2e7, 1), "yyyymmddhhmm": (1.9e11, 2.2e11, 1e4),
+                 "yyyymmddhhmmss": (1.9e13, 2.2e13, 1e6)}
+LOCAL_UNITS = ("excel", *COMPACT_DATES)  # numbers that name no zone: the layout's time_zone applies
 EXCEL_EPOCH = 25569  # 1970-01-01 as an Excel serial date
 MS_PER_DAY = 86_400_000
 
@@ -1034,11 +1041,13 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, time
         is_number = numbers.notna()
         if is_number.any():
             unit, scale = epoch_unit(numbers[is_number].abs().median())
+            readable = is_number & readable_numbers(numbers, unit, scale)
             seconds = unix_seconds(numbers, unit, scale)
-            inside = is_number & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
+            inside = readable & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
             out[inside] = pd.to_datetime(unix_micros(numbers[inside], unit, scale).astype("int64"), unit="us")
-            outside |= is_number & ~inside
-            local |= is_number & (unit == "excel")
+            outside |= readable & ~inside
+            unreadable |= is_number & ~readable
+            local |= is_number & (unit in LOCAL_UNITS)
         text = values.notna() & ~is_number
         if text.any():
             strings = values[text].astype(str).str.strip()
@@ -1278,24 +1287,68 @@ def _parse_dates(strings: pd.Series, dayfirst: bool) -> pd.Series:
 
 def epoch_unit(magnitude: float) -> tuple[str, float]:
     """The unit of times given as numbers whose typical size is ``magnitude`` (their median's), and how many of
-    it make a second (EPOCH_UNITS)."""
+    it make a second (EPOCH_UNITS; for COMPACT_DATES, the divisor that leaves the date)."""
+    for unit, (low, high, divisor) in COMPACT_DATES.items():
+        if low <= float(magnitude) < high:
+            return unit, divisor
     for (unit, limit), scale in zip(EPOCH_UNITS, (1 / 86_400, 1, 1e3, 1e6, 1e9)):
         if float(magnitude) < limit:
             return unit, scale
     raise AssertionError("unreachable")
 
 
-def unix_seconds(numbers: Any, unit: str, scale: float) -> Any:
-    """Times given as numbers in ``unit`` (:func:`epoch_unit`) as unix seconds: a pandas Series or an Ibis column."""
+def readable_numbers(numbers: Any, unit: str, scale: float, parts: tuple[Any, ...] | None = None) -> Any:
+    """Which of ``numbers`` are times in ``unit`` (:func:`epoch_unit`): for COMPACT_DATES, whole numbers in its band
+    that write a date of the calendar and a time of day (20230229 and 202212072460 do not), from ``parts``
+    (:func:`compact_parts`) where given; every number of the other units (True). A pandas Series or an Ibis
+    column."""
+    if unit not in COMPACT_DATES:
+        return True
+    low, high, _ = COMPACT_DATES[unit]
+    year, month, day, hour, minute, second = parts or compact_parts(numbers, unit, scale)
+    last_day = _civil_days(year + month // 12, month % 12 + 1, 1) - _civil_days(year, month, 1)
+    return ((numbers >= low) & (numbers < high) & (numbers % 1 == 0) & month.between(1, 12) & (day >= 1)
+            & (day <= last_day) & (hour < 24) & (minute < 60) & (second < 60))
+
+
+def compact_parts(numbers: Any, unit: str, divisor: float) -> tuple[Any, ...]:
+    """Year, month, day, hour, minute and second of COMPACT_DATES, computed within the unit's band (a number outside
+    it, which :func:`readable_numbers` rejects, would overflow the engine's integers)."""
+    low, high, _ = COMPACT_DATES[unit]
+    inside = numbers.clip(lower=low, upper=high)
+    date, clock = inside // divisor, inside % divisor * (1e6 / divisor)  # the time of day as hhmmss
+    return date // 10_000, date // 100 % 100, date % 100, clock // 10_000, clock // 100 % 100, clock % 100
+
+
+def _civil_days(year: Any, month: Any, day: Any) -> Any:
+    """Days from 1970-01-01 to a date of the proleptic Gregorian calendar in integer arithmetic alone (H. Hinnant's
+    days_from_civil), so that pandas and every engine compute it alike; the year taken to start in March."""
+    shifted_month = (month + 9) % 12  # March 0 ... February 11
+    march_year = year - shifted_month // 10
+    era = march_year // 400
+    year_of_era = march_year - era * 400
+    day_of_year = (153 * shifted_month + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146_097 + day_of_era - 719_468
+
+
+def unix_seconds(numbers: Any, unit: str, scale: float, parts: tuple[Any, ...] | None = None) -> Any:
+    """Times given as numbers in ``unit`` (:func:`epoch_unit`) as unix seconds: a pandas Series or an Ibis column.
+    Meaningless where :func:`readable_numbers` is False."""
+    if unit in COMPACT_DATES:
+        return unix_micros(numbers, unit, scale, parts) / 1e6
     return (numbers - EXCEL_EPOCH) * 86_400 if unit == "excel" else numbers / scale
 
 
-def unix_micros(numbers: Any, unit: str, scale: float) -> Any:
+def unix_micros(numbers: Any, unit: str, scale: float, parts: tuple[Any, ...] | None = None) -> Any:
     """The whole microseconds since 1970 that pandas and the engine read times given as numbers as: Excel's days to
-    the millisecond, as Excel keeps times (10:00 is 0.41666… of a day); unix times in whole units of theirs. A
-    pandas Series or an Ibis column."""
+    the millisecond, as Excel keeps times (10:00 is 0.41666… of a day); COMPACT_DATES to the second (from ``parts``
+    where given); unix times in whole units of theirs. A pandas Series or an Ibis column."""
     if unit == "excel":
         return ((numbers - EXCEL_EPOCH) * MS_PER_DAY).round() * 1000
+    if unit in COMPACT_DATES:
+        year, month, day, hour, minute, second = parts or compact_parts(numbers, unit, scale)
+        return (_civil_days(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000
     whole_units = numbers // 1
     return whole_units * (1e6 / scale) if scale <= 1e6 else whole_units // (scale / 1e6)
 
