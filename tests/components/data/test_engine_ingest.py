@@ -410,14 +410,16 @@ def test_dates_relative_to_the_export_count_back_from_the_layout_s_exported_at_o
     # and a count of days are not read
     raw, references = dated_feed(["вчера в 10:00", "Сегодня в 9:05", "позавчера, 23:59", "today at 3:04 PM",
                                   "yesterday at 10:00 UTC", "5 минут назад", "час назад", "an hour ago",
-                                  "только что", "07.12.2026 10:00", "вчера", "завтра в 10:00", "10 дней назад"])
+                                  "только что", "07.12.2026 10:00", "30 секунд назад", "a second ago",
+                                  "вчера", "завтра в 10:00", "10 дней назад"])
     spec = {**SPEC, "exported_at": "2026-12-07 18:30", "time_zone": "Europe/Moscow"}
     accepted, rejected = in_pandas(raw, spec, references, {})
     engine_accepted, result = on_engine(kind, raw, spec, references, {})
     assert accepted["timestamp"].tolist() == [pd.Timestamp(t) for t in (
         "2026-12-06 07:00", "2026-12-07 06:05", "2026-12-05 20:59", "2026-12-07 12:04", "2026-12-06 10:00",
-        "2026-12-07 15:25", "2026-12-07 14:30", "2026-12-07 14:30", "2026-12-07 15:30", "2026-12-07 07:00")]
-    assert rejected["row"].tolist() == [10, 11, 12]
+        "2026-12-07 15:25", "2026-12-07 14:30", "2026-12-07 14:30", "2026-12-07 15:30", "2026-12-07 07:00",
+        "2026-12-07 15:29:30", "2026-12-07 15:29:59")]
+    assert rejected["row"].tolist() == [12, 13, 14]
     assert_same(engine_accepted, result.rejected, accepted, rejected)
 
 

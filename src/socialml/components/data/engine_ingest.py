@@ -34,7 +34,7 @@ from socialml.components.data.canonical import (
 )
 from socialml.components.data.engines import Engine
 from socialml.components.data.ingest import (
-    AGO_MINUTES,
+    AGO_SECONDS,
     COMPACT_DATES,
     CTIME_DATE,
     DISORDERED_WHY,
@@ -589,8 +589,8 @@ def _with_relative_read(table: ir.Table, text: Any, exported_at: pd.Timestamp) -
                          _date=lower.re_extract(YEARLESS_DATE, 1))
     lower, day, ago, date = found["_lower"], found["_day"], found["_ago"], found["_date"]
     count = lower.re_extract(TIME_AGO, 1).strip().try_cast("int64").fill_null(1)
-    minutes = count * lower.re_extract(TIME_AGO, 2).substr(0, 3).substitute(AGO_MINUTES, else_=0)
-    back = found.mutate(_back=ibis.cases((ago, ibis.literal(exported_at.to_pydatetime()) - minutes.as_interval("m")),
+    seconds = count * lower.re_extract(TIME_AGO, 2).substr(0, 3).substitute(AGO_SECONDS, else_=0)
+    back = found.mutate(_back=ibis.cases((ago, ibis.literal(exported_at.to_pydatetime()) - seconds.as_interval("s")),
                                          else_=ibis.null("timestamp")))
     at, original = back["_back"], back["_original"]
     time_as_written = original.right(lower.re_extract(RELATIVE_DAY, 2).length())

@@ -128,13 +128,14 @@ ZONE_TAIL = rf" ?\(?({ZONE})\)?(?:\[[a-z_]+(?:/[a-z0-9_+-]+)*\])?( \d{{4}})?$"
 ZONED_TIME = rf"(\d:\d{{2}}(?::\d{{2}}(?:\.\d+)?)?(?: ?[ap]m)?){ZONE_TAIL}"
 MAX_ZONE_MINUTES = 14 * 60  # the farthest a zone lies from UTC (Kiribati's +14:00)
 # Dates relative to the export, as social networks show recent posts: a day named by its distance from the export
-# and a time ("вчера в 10:00", "today at 3:04 PM", "сегодня в 10:00 МСК"), minutes or hours before it ("5 минут
-# назад", "an hour ago", "час назад") or the export's moment ("только что", "just now"). Matched in lower case; read
-# where the layout gives exported_at.
+# and a time ("вчера в 10:00", "today at 3:04 PM", "сегодня в 10:00 МСК"), seconds, minutes or hours before it
+# ("5 минут назад", "an hour ago", "час назад", "30 секунд назад") or the export's moment ("только что", "just
+# now"). Matched in lower case; read where the layout gives exported_at.
 RELATIVE_DAYS = {"сегодня": 0, "today": 0, "вчера": 1, "yesterday": 1, "позавчера": 2}
 RELATIVE_DAY = rf"^({'|'.join(RELATIVE_DAYS)}),? (?:в |at )?(\d{{1,2}}:\d{{2}}.*)$"
-AGO_MINUTES = {"мин": 1, "min": 1, "час": 60, "hou": 60}  # a unit's first three letters → its minutes
-TIME_AGO = r"^(\d{1,4} |an? |)(минут[уы]?|мин\.?|час(?:а|ов)?|minutes?|mins?|hours?) (?:назад|ago)$"
+AGO_SECONDS = {"сек": 1, "sec": 1, "мин": 60, "min": 60, "час": 3600, "hou": 3600}  # a unit's first letters → seconds
+TIME_AGO = (r"^(\d{1,4} |an? |)(секунд[уы]?|сек\.?|минут[уы]?|мин\.?|час(?:а|ов)?|seconds?|secs?|minutes?|mins?|hours?)"
+            r" (?:назад|ago)$")
 JUST_NOW = r"^(?:только что|just now)$"
 # A date in words without its year, as VK shows this year's posts ("7 дек в 15:04") and Facebook exports them
 # ("December 7 at 3:04 PM"): the day and month, then perhaps a time. Its year is the export's, or the one before
@@ -1152,8 +1153,8 @@ def relative_read(strings: pd.Series, exported_at: pd.Timestamp) -> pd.Series:
     before = ago[1].notna()
     if before.any():
         count = pd.to_numeric(ago.loc[before, 0].str.strip(), errors="coerce").fillna(1)
-        minutes = count * ago.loc[before, 1].str[:3].map(AGO_MINUTES)
-        read[before] = (exported_at - pd.to_timedelta(minutes, unit="m")).dt.strftime("%Y-%m-%d %H:%M:%S")
+        seconds = count * ago.loc[before, 1].str[:3].map(AGO_SECONDS)
+        read[before] = (exported_at - pd.to_timedelta(seconds, unit="s")).dt.strftime("%Y-%m-%d %H:%M:%S")
     read[now] = exported_at.strftime("%Y-%m-%d %H:%M:%S")
     dates = lower.str.extract(YEARLESS_DATE)
     yearless = dates[0].notna()
