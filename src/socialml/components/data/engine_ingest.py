@@ -663,7 +663,8 @@ def _with_words_read(table: ir.Table, text: Any) -> ir.Table:
     after_year = bare.re_extract(rf"^\D*\d+\D+\d+(?:{RUSSIAN_YEAR})?(.*)$", 1)  # a time, in WORDS_DATE's dates
     # The time of day and zone in the case written (dateutil reads "UTC" and "PM", not "utc"; "pm" and "z" too)
     written_time = ibis.cases((named["_in_ctime"], " " + original.re_extract(r"(\d{1,2}:\d{2}.*\S) +\d{4}$", 1)),
-                              else_=original.right(after_year.length()).re_replace("^ [вВ] ", " "))  # RUSSIAN_AT
+                              # RUSSIAN_AT, and an access log's colon (ingest.LOG_DATE_COLON)
+                              else_=original.right(after_year.length()).re_replace("^ [вВ] |^:", " "))
     parts = named.mutate(
         _w_day=bare.re_extract(r"^\D*(\d{1,2})", 1), _w_month=bare.re_extract(r"[a-zа-яё]{3}", 0),
         _w_year=ibis.cases((named["_in_ctime"], bare.right(4)), else_=bare.re_extract(r"^\D*\d+\D+(\d+)", 1)),

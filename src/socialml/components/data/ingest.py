@@ -104,8 +104,10 @@ WEEKDAY = rf"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*|{RUSSIAN_WEEKDAYS})\.?,? +
 MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
          rf"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|{RUSSIAN_MONTHS})\.?")
 DAY = r"\d{1,2}(?:st|nd|rd|th)?"
-WORDS_DATE = (rf"^(?:{WEEKDAY})?(?:{DAY}[ -]{MONTH}|{MONTH}[ -]{DAY}),?[ -](?:\d{{4}}|\d{{2}})(?:{RUSSIAN_YEAR})?"
-              rf"(?:(?:[ t]|, |{RUSSIAN_AT}).*)?$")  # the day and the month either way round, the year, a time
+WORDS_DATE = (rf"^(?:{WEEKDAY})?(?:{DAY}[ /-]{MONTH}|{MONTH}[ /-]{DAY}),?[ /-](?:\d{{4}}|\d{{2}})(?:{RUSSIAN_YEAR})?"
+              rf"(?:(?:[ t:]|, |{RUSSIAN_AT}).*)?$")  # the day and the month either way round, the year, a time
+# Apache's and nginx's access logs join the date and the time of day with a colon: "07/Dec/2026:10:00:00 +0300"
+LOG_DATE_COLON = rf"(?i)^({DAY}/{MONTH}/\d{{4}}):(?=\d)"
 # the month, the day, a time (its zone read apart: ZONED_TIME), the year
 CTIME_DATE = rf"^(?:{WEEKDAY})?{MONTH} +\d{{1,2}} +\d{{1,2}}:\d{{2}}(?::\d{{2}}(?:\.\d+)?)? +\d{{4}}$"
 # Time zones written after a time of day, as minutes ahead of UTC: UTC and GMT with an offset as people mean it
@@ -1062,7 +1064,8 @@ def _cast_time(values: pd.Series, lower: pd.Timestamp, upper: pd.Timestamp, time
                 written = strings[retry] if times.exported_at is None else relative_read(strings[retry],
                                                                                           times.export_moment())
                 naive, minutes_ahead, zoned = zones_apart(written)
-                read, swapped = _read_dates(_russian_in_english(naive), times.dayfirst, column)
+                read, swapped = _read_dates(_russian_in_english(naive.str.replace(LOG_DATE_COLON, r"\1 ", regex=True)),
+                                            times.dayfirst, column)
                 # dateutil fills a missing year with this one (or 1900) and a missing date with today's ("10:00"):
                 # such a time would change with the day of the run, and the engine reads none of them
                 dated = naive.str.contains(r"\d{4}")  # most dates: the patterns below only for the others
