@@ -399,6 +399,20 @@ def test_a_date_only_read_the_other_way_round_is_rejected_as_such_and_one_withou
     assert "feed_events.timestamp: dates such as '07/12/2026' read month first" in caplog.text
 
 
+def test_a_log_stopped_by_numbers_read_outside_the_time_window_says_how_numbers_are_read():
+    # Avazu's hours as YYMMDDHH: unix seconds of 1970, not a date written as one number year first
+    raw, references = dated_feed(["14102100", "14102101", "14102223"])
+    _, result = on_engine("duckdb", raw, SPEC, references, {})
+    with pytest.raises(IngestionStopped, match=r"Times given as numbers \(14102100\) are read by their median's size: "
+                                               r"Excel's serial dates below a million, dates written as one number"):
+        enforce_checks("feed_events", result.candidate_rows, 0, result.rejected, CHECKS)
+    raw, references = dated_feed(["3000-01-01", "3000-01-02"])  # dates beyond the window: no word of numbers
+    _, result = on_engine("duckdb", raw, SPEC, references, {})
+    with pytest.raises(IngestionStopped) as stop:
+        enforce_checks("feed_events", result.candidate_rows, 0, result.rejected, CHECKS)
+    assert "outside the plausible time window" in str(stop.value) and "Times given as numbers" not in str(stop.value)
+
+
 def test_a_log_stopped_by_timestamps_the_engine_cannot_read_says_which_it_reads():
     raw, references = dated_feed(["вчера в 10:00", "сегодня в 11:00"])
     _, result = on_engine("duckdb", raw, SPEC, references, {})

@@ -866,7 +866,18 @@ def _reading_hints(kinds: Counter, rejected: pd.DataFrame) -> str:
         hints.append(f"Event logs' timestamps such as {''.join(example)} are read on the engine, which takes ISO 8601 "
                      f"(2024-12-07 10:00), numeric dates (07.12.2024 10:00, 12/7/24 3:04 PM), month names "
                      f"(Dec 7, 2024 3:04 PM; 7 дек. 2024 г. 10:00), a zone after the time (+03:00, UTC+3, МСК, EST; "
-                     f"not CST, IST or Europe/Moscow), unix times and Excel's serial dates: write them in one of those.")
+                     f"not CST, IST or Europe/Moscow), unix times, Excel's serial dates and dates as one number "
+                     f"(20241207): write them in one of those.")
+    outside = any("outside the plausible time window" in kind for kind in top)
+    number = r"[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?"  # not a date such as '3000-01-01'
+    numbers = (reasons.str.extract(rf"outside the plausible time window [^(]*\(got '?({number})'?\)")[0].dropna()
+               if outside else pd.Series(dtype=str))
+    if len(numbers):
+        hints.append(f"Times given as numbers ({numbers.iloc[0]}) are read by their median's size: Excel's serial dates "
+                     f"below a million, dates written as one number year first (20241207, 202412071030, "
+                     f"20241207103005), else unix time in seconds to nanoseconds. Read so they lie outside the time "
+                     f"window: write them as ISO 8601 text (2024-12-07 10:00), or widen ingestion.checks time_min "
+                     f"and time_max where such dates are real.")
     unread = (reasons.str.extract(r"not a date or time \(got '(.*?)'\)")[0].dropna().str.lower()
               if any(kind.endswith("not a date or time") for kind in top) else pd.Series(dtype=str))
     if unread.str.match("|".join(f"(?:{form})" for form in (RELATIVE_DAY, TIME_AGO, JUST_NOW, YEARLESS_DATE))).any():
