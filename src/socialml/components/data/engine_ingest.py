@@ -484,19 +484,18 @@ def _with_unix_times(table: ir.Table, name: str, lower: pd.Timestamp, upper: pd.
     numbers = (values.cast("float64") if values.type().is_numeric()
                else _trimmed(values.cast("string")).try_cast("float64"))
     table = table.mutate(_numbers=numbers)
-    numbers = table["_numbers"]
-    finite = numbers.notnull() & ~numbers.isnan() & ~numbers.isinf()
+    table = table.mutate(_finite=table["_numbers"].notnull() & ~table["_numbers"].isnan() & ~table["_numbers"].isinf())
+    numbers, finite = table["_numbers"], table["_finite"]
     magnitude = engine.run(table.filter(finite).aggregate(magnitude=numbers.abs().median()))["magnitude"].iloc[0]
     if magnitude is None or np.isnan(magnitude):  # no number: the other rows' readings stay as they were
         return table.mutate(**{UNIX_TIME + name: ibis.null("timestamp"), NUMBER + name: False,
                                IMPLAUSIBLE + name: False, UNREAD_NUMBER + name: False,
-                               LOCAL_NUMBER + name: False}).drop("_numbers")
+                               LOCAL_NUMBER + name: False}).drop("_numbers", "_finite")
     unit, scale = epoch_unit(magnitude)
     parts = None
     if unit in COMPACT_DATES:
         table = table.mutate(**{f"_part_{i}": part for i, part in enumerate(compact_parts(numbers, unit, scale))})
-        numbers, parts = table["_numbers"], tuple(table[f"_part_{i}"] for i in range(6))
-        finite = numbers.notnull() & ~numbers.isnan() & ~numbers.isinf()
+        numbers, finite, parts = table["_numbers"], table["_finite"], tuple(table[f"_part_{i}"] for i in range(6))
     readable = finite & readable_numbers(numbers, unit, scale, parts)
     seconds = unix_seconds(_where(readable, numbers), unit, scale, parts)
     plausible = readable & (seconds >= lower.timestamp()) & (seconds <= upper.timestamp())
@@ -506,7 +505,7 @@ def _with_unix_times(table: ir.Table, name: str, lower: pd.Timestamp, upper: pd.
     # dropped) and that its parquet writer stores with a UTC zone: the two casts make it naive UTC there.
     stamps = ((micros // 1_000_000).as_timestamp("s") + (micros % 1_000_000).as_interval("us")
               ).cast("timestamp('UTC')").cast("timestamp")
-    staged = [column for column in table.columns if column == "_numbers" or column.startswith("_part_")]
+    staged = [column for column in table.columns if column in ("_numbers", "_finite") or column.startswith("_part_")]
     return table.mutate(**{UNIX_TIME + name: stamps, NUMBER + name: finite, IMPLAUSIBLE + name: readable & ~plausible,
                            UNREAD_NUMBER + name: finite & ~readable,
                            LOCAL_NUMBER + name: ibis.literal(unit in LOCAL_UNITS)}).drop(*staged)
